@@ -1,0 +1,145 @@
+"""Env-steps per second: Thrust/CartPole against Gymnasium's CartPole, side by side.
+
+    python benchmarks/envs.py            # full table (about a minute and a half)
+    python benchmarks/envs.py --quick    # shorter timings
+
+Measures in one run, with the same pre-drawn random actions for everyone:
+  - the native vector view, ``gymnasium.make_vec("Thrust/CartPole-v1", num_envs=N)``, against
+    Gymnasium's numpy vector CartPole (``vectorization_mode="vector_entry_point"``) and its
+    ``SyncVectorEnv`` (N <= 4096: a Python loop over N envs), at N = 1, 16, 256, 4096, 65536;
+  - the SB3 view, ``thrust_envs.sb3.make_vec_env``, against SB3's ``DummyVecEnv`` over
+    Gymnasium's CartPole (N <= 4096);
+  - the single env through ``gymnasium.make`` against Gymnasium's ``CartPole-v1``;
+  - serial against parallel stepping around the threshold ``PARALLEL_MIN_ROWS``.
+Every env copies its outputs as it does by default; episodes end and autoreset as usual.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import numba
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import fmt_rate, fmt_ratio, machine, rate, today
+
+import thrust_envs  # noqa: F401
+from thrust_envs.core import batch as batch_module
+
+SIZES = (1, 16, 256, 4096, 65536)
+PYTHON_LOOP_MAX = 4096  # SyncVectorEnv / DummyVecEnv beyond this take minutes to build
+
+
+def actions_for(n: int, count: int = 32) -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    return [rng.integers(0, 2, n) for _ in range(count)]
+
+
+def vector_rate(env, n: int, seconds: float) -> float:
+    env.reset(seed=0)
+    pool = actions_for(n)
+    step = env.step
+    rate_ = rate(lambda k: step(pool[k & 31]), n, seconds)
+    env.close()
+    return rate_
+
+
+def sb3_rate(env, n: int, seconds: float) -> float:
+    env.reset()
+    pool = actions_for(n)
+    step = env.step
+    rate_ = rate(lambda k: step(pool[k & 31]), n, seconds)
+    env.close()
+    return rate_
+
+
+def single_rate(env, seconds: float) -> float:
+    env.reset(seed=0)
+    pool = [int(a) for a in actions_for(1024)[0]]
+
+    def step(k: int) -> None:
+        _, _, terminated, truncated, _ = env.step(pool[k & 1023])
+        if terminated or truncated:
+            env.reset()
+
+    return rate(step, 1, seconds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="shorter timings")
+    parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
+    args = parser.parse_args()
+    seconds = 0.3 if args.quick else 1.0
+    sizes = [int(s) for s in args.sizes.split(",")]
+    try:
+        from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
+
+        from thrust_envs.sb3 import make_vec_env
+    except ImportError:
+        sb3_make_vec_env = make_vec_env = None
+
+    print(f"# Thrust/CartPole env-steps/s — {today()}")
+    print(f"machine: {machine()}; numba threads: {numba.config.NUMBA_NUM_THREADS}")
+    print(f"command: python benchmarks/envs.py{' --quick' if args.quick else ''}\n")
+    print(
+        "| N | Thrust vector | Gymnasium vector | ratio | SyncVectorEnv | ratio "
+        "| Thrust SB3 VecEnv | SB3 DummyVecEnv | ratio |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for n in sizes:
+        ours = vector_rate(gym.make_vec("Thrust/CartPole-v1", num_envs=n), n, seconds)
+        theirs = vector_rate(
+            gym.make_vec("CartPole-v1", num_envs=n, vectorization_mode="vector_entry_point"),
+            n,
+            seconds,
+        )
+        sync = None
+        if n <= PYTHON_LOOP_MAX:
+            sync = vector_rate(
+                gym.make_vec("CartPole-v1", num_envs=n, vectorization_mode="sync"), n, seconds
+            )
+        ours_sb3 = dummy = None
+        if make_vec_env is not None:
+            ours_sb3 = sb3_rate(make_vec_env("Thrust/CartPole-v1", n, seed=0), n, seconds)
+            if n <= PYTHON_LOOP_MAX:
+                dummy = sb3_rate(sb3_make_vec_env("CartPole-v1", n, seed=0), n, seconds)
+        print(
+            f"| {n} | {fmt_rate(ours)} | {fmt_rate(theirs)} | {fmt_ratio(ours, theirs)} "
+            f"| {fmt_rate(sync)} | {fmt_ratio(ours, sync)} | {fmt_rate(ours_sb3)} "
+            f"| {fmt_rate(dummy)} | {fmt_ratio(ours_sb3, dummy)} |",
+            flush=True,
+        )
+
+    ours = single_rate(gym.make("Thrust/CartPole-v1"), seconds)
+    theirs = single_rate(gym.make("CartPole-v1"), seconds)
+    print("\n| single env via gymnasium.make | Thrust | Gymnasium | ratio |")
+    print("|---|---:|---:|---:|")
+    ratio = fmt_ratio(ours, theirs)
+    print(f"| CartPole-v1 steps/s | {fmt_rate(ours)} | {fmt_rate(theirs)} | {ratio} |")
+
+    print(
+        f"\nSerial against parallel stepping (PARALLEL_MIN_ROWS = {batch_module.PARALLEL_MIN_ROWS})"
+    )
+    print("| N | serial | parallel | parallel / serial |")
+    print("|---:|---:|---:|---:|")
+    threshold = batch_module.PARALLEL_MIN_ROWS
+    try:
+        batch_module.PARALLEL_MIN_ROWS = 1
+        for n in (256, 512, 1024, 2048, 4096, 16384):
+            serial = vector_rate(
+                gym.make_vec("Thrust/CartPole-v1", num_envs=n, num_threads=1), n, seconds
+            )
+            parallel = vector_rate(gym.make_vec("Thrust/CartPole-v1", num_envs=n), n, seconds)
+            ratio = fmt_ratio(parallel, serial)
+            print(f"| {n} | {fmt_rate(serial)} | {fmt_rate(parallel)} | {ratio} |")
+    finally:
+        batch_module.PARALLEL_MIN_ROWS = threshold
+
+
+if __name__ == "__main__":
+    main()

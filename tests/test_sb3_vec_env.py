@@ -1,0 +1,180 @@
+"""The SB3 VecEnv view against SB3's own DummyVecEnv + Monitor, VecMonitor and algorithms."""
+
+from __future__ import annotations
+
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from stable_baselines3 import PPO
+from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
+
+from thrust_envs import InvalidAction
+from thrust_envs.sb3 import make_vec_env
+
+ENV_ID = "Thrust/CartPole-v1"
+
+
+def test_rows_match_dummy_vec_env_over_monitor_including_truncation():
+    n, limit = 6, 25
+    ours = make_vec_env(ENV_ID, n, seed=0, max_episode_steps=limit)
+    reference = sb3_make_vec_env(ENV_ID, n, env_kwargs={"max_episode_steps": limit})
+    obs = ours.reset()
+    # Same start: copy our initial states into the reference envs.
+    for i, row in enumerate(ours.get_state()):
+        reference.envs[i].reset(seed=0)
+        reference.envs[i].unwrapped.set_state(row)
+    rng = np.random.default_rng(1)
+    episodes, truncations = 0, 0
+    for _ in range(300):
+        actions = rng.integers(0, 2, n)
+        obs, rewards, dones, infos = ours.step(actions)
+        r_obs, r_rewards, r_dones, r_infos = reference.step(actions)
+        assert len(infos) == n
+        np.testing.assert_array_equal(dones, r_dones)
+        np.testing.assert_array_equal(rewards, r_rewards)
+        assert rewards.dtype == r_rewards.dtype == np.float32
+        for i in range(n):
+            assert set(infos[i]) == set(r_infos[i]), (infos[i], r_infos[i])
+            assert infos[i]["TimeLimit.truncated"] == r_infos[i]["TimeLimit.truncated"]
+            if dones[i]:
+                episodes += 1
+                truncations += infos[i]["TimeLimit.truncated"]
+                np.testing.assert_array_equal(
+                    infos[i]["terminal_observation"], r_infos[i]["terminal_observation"]
+                )
+                assert infos[i]["episode"]["r"] == r_infos[i]["episode"]["r"]
+                assert infos[i]["episode"]["l"] == r_infos[i]["episode"]["l"]
+                # New episodes start from different draws: resynchronise the reference.
+                reference.envs[i].reset(seed=0)
+                reference.envs[i].unwrapped.set_state(ours.env_method("get_state", indices=i)[0])
+            else:
+                np.testing.assert_array_equal(obs[i], r_obs[i])
+    assert episodes > 30 and truncations > 3
+
+
+def test_vec_monitor_on_top_does_not_double_count():
+    ours = make_vec_env(ENV_ID, 4, seed=2)
+    with pytest.warns(UserWarning, match="already wrapped with a `Monitor`"):
+        monitored = VecMonitor(make_vec_env(ENV_ID, 4, seed=2))
+    ours.reset()
+    monitored.reset()
+    seen = 0
+    for _ in range(200):
+        actions = np.zeros(4, dtype=np.int64)
+        _, _, dones, infos = ours.step(actions)
+        _, _, m_dones, m_infos = monitored.step(actions)
+        for i in np.flatnonzero(dones):
+            seen += 1
+            assert m_infos[i]["episode"]["r"] == infos[i]["episode"]["r"]
+            assert m_infos[i]["episode"]["l"] == infos[i]["episode"]["l"]
+    assert seen > 10
+
+
+def test_evaluate_policy_uses_episode_infos_without_a_monitor_warning():
+    env = make_vec_env(ENV_ID, 4, seed=0)
+
+    class AlwaysRight:
+        def predict(self, observation, state=None, episode_start=None, deterministic=False):
+            return np.ones(len(observation), dtype=np.int64), None
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rewards, lengths = evaluate_policy(
+            AlwaysRight(), env, n_eval_episodes=8, return_episode_rewards=True
+        )
+    assert len(rewards) == 8 and rewards == [float(n) for n in lengths]
+    assert min(lengths) >= 5 and max(lengths) < 60  # pushing right topples the pole quickly
+
+
+def test_ppo_trains_and_logs_episode_returns():
+    env = make_vec_env(ENV_ID, 4, seed=0)
+    model = PPO("MlpPolicy", env, n_steps=32, batch_size=64, n_epochs=1, seed=0, device="cpu")
+    model.learn(256)
+    assert len(model.ep_info_buffer) > 5
+    assert all(ep["r"] == ep["l"] for ep in model.ep_info_buffer)
+
+
+def test_vec_normalize_wraps_it():
+    env = VecNormalize(make_vec_env(ENV_ID, 4, seed=0))
+    env.reset()
+    obs, *_ = env.step(np.zeros(4, dtype=np.int64))
+    assert obs.shape == (4, 4)
+
+
+def test_seed_makes_reset_reproducible():
+    env = make_vec_env(ENV_ID, 3)
+    assert env.seed(5) == [5, 6, 7]
+    first = env.reset()
+    env.seed(5)
+    np.testing.assert_array_equal(env.reset(), first)
+    assert not np.array_equal(env.reset(), first)  # seeds are used once
+    other = make_vec_env(ENV_ID, 3, seed=5).reset()
+    np.testing.assert_array_equal(other, first)
+
+
+def test_attributes_methods_and_wrappers():
+    env = make_vec_env(ENV_ID, 3, gravity=12.0, render_mode="rgb_array")
+    env.reset()
+    assert env.get_attr("gravity") == [12.0] * 3
+    assert env.get_attr("render_mode", indices=[0]) == ["rgb_array"]
+    env.set_attr("gravity", 9.0)
+    assert env.params.gravity == 9.0
+    with pytest.raises(ValueError, match="shared"):
+        env.set_attr("gravity", 1.0, indices=[0])
+    with pytest.raises(AttributeError, match="set_attr can set"):
+        env.set_attr("nonsense", 1.0)
+    with pytest.raises(AttributeError, match="no attribute"):
+        env.get_attr("nonsense")
+    states = env.env_method("get_state")
+    assert len(states) == 3 and states[0].shape == (5,)
+    assert env.env_is_wrapped(Monitor) == [True] * 3
+    assert env.env_is_wrapped(gym.wrappers.TimeLimit) == [True] * 3
+    assert env.env_is_wrapped(gym.wrappers.ClipAction) == [False] * 3
+    image = env.render()
+    assert image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8
+    assert env.get_images()[1].shape == (400, 600, 3)
+
+
+def test_bad_actions_are_rejected_and_leave_the_state_alone():
+    env = make_vec_env(ENV_ID, 4, seed=0)
+    env.reset()
+    before = env.get_state()
+    for bad, match in [
+        (np.zeros(3, dtype=np.int64), r"shape \(4,\)"),
+        (np.zeros((4, 1), dtype=np.int64), r"shape \(4,\)"),
+        (np.full(4, 0.5), "integers"),
+        (np.array([0, 1, 2, 0]), "environment 2 is outside"),
+        (np.array([0, -1, 0, 0]), "environment 1 is outside"),
+    ]:
+        with pytest.raises(InvalidAction, match=match):
+            env.step(bad)
+        np.testing.assert_array_equal(env.get_state(), before)
+    env.step(np.array([0, 1, 1, 0], dtype=np.int32))  # any integer dtype is fine
+
+
+def test_unknown_and_foreign_ids_are_rejected():
+    with pytest.raises(
+        ValueError, match=r"unknown environment 'Thrust/Nope-v0'.*Thrust/CartPole-v1"
+    ):
+        make_vec_env("Thrust/Nope-v0", 2)
+    with pytest.raises(ValueError, match="not a Thrust environment"):
+        make_vec_env("CartPole-v1", 2)
+    with pytest.raises(TypeError, match=r"unknown keyword argument.*'gravty'"):
+        make_vec_env(ENV_ID, 2, gravty=1.0)
+    with pytest.raises(ValueError, match="num_envs must be a positive int"):
+        make_vec_env(ENV_ID, 0)
+
+
+def test_stepping_before_reset_or_after_close_fails_clearly():
+    env = make_vec_env(ENV_ID, 2)
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(np.zeros(2, dtype=np.int64))
+    env.reset()
+    env.close()
+    with pytest.raises(RuntimeError, match="close"):
+        env.step(np.zeros(2, dtype=np.int64))

@@ -1,0 +1,1 @@
+"""Gymnasium's classic-control environments, re-implemented as Thrust batch kernels."""

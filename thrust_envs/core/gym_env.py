@@ -1,0 +1,166 @@
+"""The single-environment view: a :class:`gymnasium.Env` over a one-row :class:`BatchEnv`."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.error import ClosedEnvironmentError, ResetNeeded
+
+from thrust_envs.core import kernels as K
+from thrust_envs.core.batch import BatchEnv, InvalidAction
+from thrust_envs.core.definition import EnvDefinition, make_params
+
+
+class ThrustEnv(gym.Env):
+    """One environment, stepped by the same kernels as the vector views.
+
+    ``gymnasium.make`` adds the time limit (``TimeLimit``) from the registration, as for
+    Gymnasium's own environments. Resets draw from ``self.np_random`` exactly as the reference
+    environment does, so a seeded Thrust env reproduces it step for step.
+
+    Every parameter of the environment's parameter tuple is a keyword argument.
+    """
+
+    definition: ClassVar[EnvDefinition]
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 50}
+
+    def __init__(self, render_mode: str | None = None, **kwargs: Any) -> None:
+        definition = self.definition
+        label = self._label()
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"{label}: render_mode must be one of {self.metadata['render_modes']} or None, "
+                f"got {render_mode!r}"
+            )
+        params = make_params(definition, label, kwargs)
+        self._batch = BatchEnv(definition, label, 1, params, None, K.STEP_ONLY, num_threads=1)
+        self.observation_space = self._batch.observation_space
+        self.action_space = self._batch.action_space
+        self.render_mode = render_mode
+        self._discrete = self._batch._action_kind == "discrete"
+        self._action = self._batch.actions
+        self._closed = False
+        self._finished = False
+        self._warned_finished = False
+
+    def _label(self) -> str:
+        spec = getattr(self, "spec", None)
+        return spec.id if spec is not None else self.definition.name
+
+    @property
+    def params(self) -> Any:
+        """The environment's parameters (a NamedTuple; read-only)."""
+        return self._batch.params
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        if self._closed:
+            raise ClosedEnvironmentError(f"{self._label()}: reset() called after close()")
+        super().reset(seed=seed)
+        batch = self._batch
+        batch.env_id = self._label()  # gymnasium.make sets the spec after construction
+        row = self.definition.draw_reset(self.np_random, batch.base_params, options)
+        batch.params = self.definition.apply_reset_options(batch.base_params, options)
+        batch.write_state(row[None, :])
+        self._finished = False
+        self._warned_finished = False
+        return batch.obs[0].copy(), {}
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        batch = self._batch
+        if self._closed:
+            raise ClosedEnvironmentError(f"{self._label()}: step() called after close()")
+        if not batch.has_reset:
+            raise ResetNeeded(f"{self._label()}: call reset() before step()")
+        self._write_action(action)
+        if self._finished and not self._warned_finished:
+            gym.logger.warn(
+                f"{self._label()}: step() called after the episode ended (terminated=True); "
+                "call reset(): further steps are undefined behaviour."
+            )
+            self._warned_finished = True
+        batch.step(batch.actions)
+        terminated = bool(batch.terminated[0])
+        self._finished = self._finished or terminated
+        return batch.obs[0].copy(), float(batch.reward[0]), terminated, False, {}
+
+    def _write_action(self, action: Any) -> None:
+        label = self._label()
+        if self._discrete:
+            if isinstance(action, np.ndarray):
+                if action.shape != () or action.dtype.kind not in "iu":
+                    raise InvalidAction(
+                        f"{label}: expected an integer action in {self.action_space}, got an "
+                        f"array of shape {action.shape} and dtype {action.dtype}"
+                    )
+            elif isinstance(action, bool) or not isinstance(action, (int, np.integer)):
+                raise InvalidAction(
+                    f"{label}: expected an integer action in {self.action_space}, "
+                    f"got {action!r} ({type(action).__name__})"
+                )
+            low, high = self._batch._action_low, self._batch._action_high
+            if not low <= action <= high:
+                raise InvalidAction(f"{label}: action {action!r} is outside {self.action_space}")
+            self._action[0] = action
+        else:
+            a = np.asarray(action)
+            if a.dtype.kind not in "fiu" or a.shape != self.action_space.shape:
+                raise InvalidAction(
+                    f"{label}: expected an action of shape {self.action_space.shape} for "
+                    f"{self.action_space}, got shape {a.shape} and dtype {a.dtype}"
+                )
+            if not np.all(np.isfinite(a)):
+                raise InvalidAction(f"{label}: action {a!r} is not finite")
+            self._action[0] = a
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode is None:
+            gym.logger.warn(
+                f"{self._label()}: render() called without a render_mode; create the env with "
+                "render_mode='rgb_array'"
+            )
+            return None
+        if not self._batch.has_reset:
+            raise ResetNeeded(f"{self._label()}: call reset() before render()")
+        return self.definition.render(self._batch.state[0], self._batch.params)
+
+    def close(self) -> None:
+        self._closed = True
+        super().close()
+
+    def get_state(self) -> np.ndarray:
+        """A copy of the internal state row (float64 ``[state_size]``)."""
+        return self._batch.state[0].copy()
+
+    def set_state(self, state: np.ndarray) -> np.ndarray:
+        """Overwrite the internal state and return the matching observation."""
+        row = _check_state(self._label(), state, (self.definition.state_size,))
+        self._batch.write_state(row[None, :])
+        self._finished = False
+        return self._batch.obs[0].copy()
+
+
+def _check_state(label: str, state: Any, shape: tuple[int, ...]) -> np.ndarray:
+    array = np.asarray(state, dtype=np.float64)
+    if array.shape != shape:
+        raise ValueError(f"{label}: expected a state of shape {shape}, got {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{label}: state must be finite")
+    return array
+
+
+def single_env_class(definition: EnvDefinition) -> type[ThrustEnv]:
+    """The :class:`ThrustEnv` subclass for one environment (e.g. ``CartPoleEnv``)."""
+    return type(
+        f"{definition.name}Env",
+        (ThrustEnv,),
+        {
+            "definition": definition,
+            "metadata": {"render_modes": ["rgb_array"], "render_fps": definition.render_fps},
+            "__module__": "thrust_envs.gym_envs",
+            "__doc__": f"Thrust's {definition.name} as a gymnasium.Env.\n\n{ThrustEnv.__doc__}",
+        },
+    )
