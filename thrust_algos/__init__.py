@@ -1,4 +1,4 @@
-"""thrust_algos: Stable-Baselines3-compatible algorithms that keep the rollout on the training device.
+"""thrust_algos: Stable-Baselines3-compatible algorithms with the rollout on the training device.
 
 What this package is for (filled in by its own issue):
 
