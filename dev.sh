@@ -18,7 +18,7 @@ cd "$(dirname "$0")"
 target=${1:-}
 shift || true
 case "$target" in
-  quickstart) extras="" ; needs_torch=0 ;;
+  quickstart) extras="[algos,export]" ; needs_torch=1 ;;
   test) extras="[all,dev]" ; needs_torch=1 ;;
   *) echo "usage: ./dev.sh quickstart | test [pytest args...]" >&2; exit 2 ;;
 esac

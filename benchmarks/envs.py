@@ -1,6 +1,6 @@
-"""Env-steps per second: Thrust/CartPole against Gymnasium's CartPole, side by side.
+"""Env-steps per second: Thrust's envs against Gymnasium's references, side by side.
 
-    python benchmarks/envs.py            # full table (about a minute and a half)
+    python benchmarks/envs.py            # full tables (about three minutes)
     python benchmarks/envs.py --quick    # shorter timings
 
 Measures in one run, with the same pre-drawn random actions for everyone:
@@ -10,7 +10,9 @@ Measures in one run, with the same pre-drawn random actions for everyone:
   - the SB3 view, ``thrust_envs.sb3.make_vec_env``, against SB3's ``DummyVecEnv`` over
     Gymnasium's CartPole (N <= 4096);
   - the single env through ``gymnasium.make`` against Gymnasium's ``CartPole-v1``;
-  - serial against parallel stepping around the threshold ``PARALLEL_MIN_ROWS``.
+  - serial against parallel stepping around the threshold ``PARALLEL_MIN_ROWS``;
+  - Pendulum, MountainCar, MountainCarContinuous and Acrobot against ``SyncVectorEnv`` of the
+    reference env (Gymnasium has no numpy vector version of these), at N = 1, 16, 256, 4096.
 Every env copies its outputs as it does by default; episodes end and autoreset as usual.
 """
 
@@ -34,14 +36,26 @@ SIZES = (1, 16, 256, 4096, 65536)
 PYTHON_LOOP_MAX = 4096  # SyncVectorEnv / DummyVecEnv beyond this take minutes to build
 
 
-def actions_for(n: int, count: int = 32) -> list[np.ndarray]:
-    rng = np.random.default_rng(0)
-    return [rng.integers(0, 2, n) for _ in range(count)]
+CLASSIC = {
+    "Thrust/Pendulum-v1": "Pendulum-v1",
+    "Thrust/MountainCar-v0": "MountainCar-v0",
+    "Thrust/MountainCarContinuous-v0": "MountainCarContinuous-v0",
+    "Thrust/Acrobot-v1": "Acrobot-v1",
+}
+
+
+def actions_for(n: int, count: int = 32, space=None) -> list[np.ndarray]:
+    """``count`` batches of random actions for ``n`` envs (CartPole's unless ``space``)."""
+    if space is None:
+        rng = np.random.default_rng(0)
+        return [rng.integers(0, 2, n) for _ in range(count)]
+    space.seed(0)
+    return [space.sample() for _ in range(count)]
 
 
 def vector_rate(env, n: int, seconds: float) -> float:
     env.reset(seed=0)
-    pool = actions_for(n)
+    pool = actions_for(n, space=None if "CartPole" in str(env.spec.id) else env.action_space)
     step = env.step
     rate_ = rate(lambda k: step(pool[k & 31]), n, seconds)
     env.close()
@@ -139,6 +153,24 @@ def main() -> None:
             print(f"| {n} | {fmt_rate(serial)} | {fmt_rate(parallel)} | {ratio} |")
     finally:
         batch_module.PARALLEL_MIN_ROWS = threshold
+
+    classic_table(seconds)
+
+
+def classic_table(seconds: float) -> None:
+    print("\nOther classic-control envs against SyncVectorEnv of the reference env")
+    print("| env | N | Thrust vector | SyncVectorEnv | ratio |")
+    print("|---|---:|---:|---:|---:|")
+    for ours_id, reference_id in CLASSIC.items():
+        for n in (1, 16, 256, 4096):
+            ours = vector_rate(gym.make_vec(ours_id, num_envs=n), n, seconds)
+            sync = vector_rate(
+                gym.make_vec(reference_id, num_envs=n, vectorization_mode="sync"), n, seconds
+            )
+            name = ours_id.removeprefix("Thrust/")
+            print(
+                f"| {name} | {n} | {fmt_rate(ours)} | {fmt_rate(sync)} | {fmt_ratio(ours, sync)} |"
+            )
 
 
 if __name__ == "__main__":

@@ -1,16 +1,21 @@
-"""Thrust quickstart: Thrust/CartPole as a Gymnasium env and a vector env, and its speed.
+"""Thrust quickstart: Thrust/CartPole as a Gymnasium env and a vector env and its speed, then
+a policy trained with SB3 and exported to pure numpy and ONNX (run without torch).
 
 Run with ``./dev.sh quickstart`` (sets everything up), or ``python examples/quickstart.py``.
 """
 
 from __future__ import annotations
 
+import sys
 import time
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 
 import thrust_envs  # noqa: F401  (registers the Thrust IDs)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the other examples
 
 
 def steps_per_second(env, num_envs: int, seconds: float = 1.0) -> float:
@@ -56,6 +61,13 @@ def main() -> None:
     ours = steps_per_second(_SingleAsBatch(gym.make("Thrust/CartPole-v1")), 1)
     theirs = steps_per_second(_SingleAsBatch(gym.make("CartPole-v1")), 1)
     print(f"{'single':>9} {ours / 1e6:>11.3f}M {theirs / 1e6:>11.3f}M {ours / theirs:>6.1f}x")
+
+    # 3. Train PPO on it, export to numpy and ONNX, and play with both in a torch-free process.
+    print("\nexport: PPO on Thrust/CartPole-v1 -> numpy and ONNX, run without torch")
+    import export_cartpole
+
+    if export_cartpole.main([]) != 0:
+        raise SystemExit("export step failed")
 
 
 class _SingleAsBatch:

@@ -53,3 +53,37 @@ def test_reset_bounds_are_respected(seed, low, width):
     env = gym.make(ENV_ID)
     obs, _ = env.reset(seed=seed, options={"low": low, "high": low + width})
     assert np.all(obs >= np.float32(low)) and np.all(obs <= np.float32(low + width))
+
+
+ALL_IDS = [
+    "Thrust/CartPole-v1",
+    "Thrust/Pendulum-v1",
+    "Thrust/MountainCar-v0",
+    "Thrust/MountainCarContinuous-v0",
+    "Thrust/Acrobot-v1",
+]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    env_id=st.sampled_from(ALL_IDS),
+    seed=st.integers(0, 2**32 - 1),
+    num_envs=st.integers(1, 16),
+    steps=st.integers(1, 150),
+)
+def test_every_env_keeps_observations_in_space_single_and_vector(env_id, seed, num_envs, steps):
+    env = gym.make(env_id)
+    vec = gym.make_vec(env_id, num_envs=num_envs)
+    env.action_space.seed(seed)
+    vec.action_space.seed(seed)
+    obs, _ = env.reset(seed=seed)
+    vobs, _ = vec.reset(seed=seed)
+    assert env.observation_space.contains(obs) and vec.observation_space.contains(vobs)
+    for _ in range(steps):
+        obs, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+        vobs, vreward, *_ = vec.step(vec.action_space.sample())
+        assert env.observation_space.contains(obs), obs
+        assert vec.observation_space.contains(vobs), vobs
+        assert np.isfinite(reward) and np.all(np.isfinite(vreward))
+        if terminated or truncated:
+            env.reset()

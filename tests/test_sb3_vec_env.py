@@ -19,19 +19,30 @@ from thrust_envs.sb3 import make_vec_env
 ENV_ID = "Thrust/CartPole-v1"
 
 
-def test_rows_match_dummy_vec_env_over_monitor_including_truncation():
+ALL_IDS = [
+    "Thrust/CartPole-v1",
+    "Thrust/Pendulum-v1",
+    "Thrust/MountainCar-v0",
+    "Thrust/MountainCarContinuous-v0",
+    "Thrust/Acrobot-v1",
+]
+
+
+@pytest.mark.parametrize("env_id", ALL_IDS)
+def test_rows_match_dummy_vec_env_over_monitor_including_truncation(env_id):
     n, limit = 6, 25
-    ours = make_vec_env(ENV_ID, n, seed=0, max_episode_steps=limit)
-    reference = sb3_make_vec_env(ENV_ID, n, env_kwargs={"max_episode_steps": limit})
+    ours = make_vec_env(env_id, n, seed=0, max_episode_steps=limit)
+    reference = sb3_make_vec_env(env_id, n, env_kwargs={"max_episode_steps": limit})
     obs = ours.reset()
     # Same start: copy our initial states into the reference envs.
     for i, row in enumerate(ours.get_state()):
         reference.envs[i].reset(seed=0)
         reference.envs[i].unwrapped.set_state(row)
-    rng = np.random.default_rng(1)
+    space = ours.action_space
+    space.seed(1)
     episodes, truncations = 0, 0
     for _ in range(300):
-        actions = rng.integers(0, 2, n)
+        actions = np.stack([space.sample() for _ in range(n)])
         obs, rewards, dones, infos = ours.step(actions)
         r_obs, r_rewards, r_dones, r_infos = reference.step(actions)
         assert len(infos) == n
@@ -55,6 +66,7 @@ def test_rows_match_dummy_vec_env_over_monitor_including_truncation():
             else:
                 np.testing.assert_array_equal(obs[i], r_obs[i])
     assert episodes > 30 and truncations > 3
+    assert ours.env_is_wrapped(Monitor) == [True] * n
 
 
 def test_vec_monitor_on_top_does_not_double_count():
@@ -97,6 +109,19 @@ def test_ppo_trains_and_logs_episode_returns():
     model.learn(256)
     assert len(model.ep_info_buffer) > 5
     assert all(ep["r"] == ep["l"] for ep in model.ep_info_buffer)
+
+
+@pytest.mark.parametrize("algo", ["SAC", "TD3", "PPO"])
+@pytest.mark.parametrize("env_id", ["Thrust/Pendulum-v1", "Thrust/MountainCarContinuous-v0"])
+def test_continuous_action_algorithms_run(algo, env_id):
+    import stable_baselines3
+
+    env = make_vec_env(env_id, 2, seed=0)
+    cls = getattr(stable_baselines3, algo)
+    kwargs = {"n_steps": 32, "batch_size": 32} if algo == "PPO" else {"learning_starts": 32}
+    model = cls("MlpPolicy", env, seed=0, device="cpu", **kwargs).learn(96)
+    actions, _ = model.predict(env.reset(), deterministic=True)
+    assert actions.shape == (2, 1) and np.all(np.abs(actions) <= env.action_space.high)
 
 
 def test_vec_normalize_wraps_it():

@@ -13,11 +13,20 @@ from thrust_envs.core import batch as batch_module
 ENV_ID = "Thrust/CartPole-v1"
 
 
-def _shadows(vec, max_episode_steps):
+ALL_IDS = [
+    "Thrust/CartPole-v1",
+    "Thrust/Pendulum-v1",
+    "Thrust/MountainCar-v0",
+    "Thrust/MountainCarContinuous-v0",
+    "Thrust/Acrobot-v1",
+]
+
+
+def _shadows(vec, max_episode_steps, env_id=ENV_ID):
     """One single env per row, put in the row's current state."""
     singles = []
     for row in vec.unwrapped.get_state():
-        env = gym.make(ENV_ID, max_episode_steps=max_episode_steps)
+        env = gym.make(env_id, max_episode_steps=max_episode_steps)
         env.reset(seed=0)
         env.unwrapped.set_state(row)
         singles.append(env)
@@ -29,19 +38,20 @@ def _restart(single, state_row):
     return single.unwrapped.set_state(state_row)
 
 
+@pytest.mark.parametrize("env_id", ALL_IDS)
 @pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
-def test_every_row_follows_the_single_env_through_autoresets(mode):
+def test_every_row_follows_the_single_env_through_autoresets(mode, env_id):
     n, limit = 8, 30
-    vec = gym.make_vec(ENV_ID, num_envs=n, max_episode_steps=limit, autoreset_mode=mode)
+    vec = gym.make_vec(env_id, num_envs=n, max_episode_steps=limit, autoreset_mode=mode)
     assert vec.metadata["autoreset_mode"] == mode
     obs, info = vec.reset(seed=3)
     assert info == {}
-    singles = _shadows(vec, limit)
-    rng = np.random.default_rng(0)
+    singles = _shadows(vec, limit, env_id)
+    vec.action_space.seed(0)
     pending_reset = np.zeros(n, dtype=bool)
     ends = {"terminated": 0, "truncated": 0}
     for _ in range(400):
-        actions = rng.integers(0, 2, n)
+        actions = vec.action_space.sample()
         obs, rewards, terminated, truncated, infos = vec.step(actions)
         assert obs.dtype == np.float32 and rewards.dtype == np.float32
         states = vec.unwrapped.get_state()
@@ -52,7 +62,7 @@ def test_every_row_follows_the_single_env_through_autoresets(mode):
                 assert (rewards[i], terminated[i], truncated[i]) == (0.0, False, False)
                 pending_reset[i] = False
                 continue
-            s_obs, s_rew, s_term, s_trunc, _ = single.step(int(actions[i]))
+            s_obs, s_rew, s_term, s_trunc, _ = single.step(actions[i])
             assert (terminated[i], truncated[i]) == (s_term, s_trunc)
             assert rewards[i] == np.float32(s_rew)
             if not (s_term or s_trunc):
@@ -70,7 +80,9 @@ def test_every_row_follows_the_single_env_through_autoresets(mode):
             done = terminated | truncated
             np.testing.assert_array_equal(infos["_final_obs"], done)
             assert all((infos["final_obs"][i] is None) == (not done[i]) for i in range(n))
-    assert ends["terminated"] > 20 and ends["truncated"] > 5
+    assert ends["terminated"] + ends["truncated"] > 50
+    if env_id == "Thrust/CartPole-v1":
+        assert ends["terminated"] > 20 and ends["truncated"] > 5
 
 
 def test_same_step_infos_have_gymnasiums_structure():

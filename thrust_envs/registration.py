@@ -12,7 +12,13 @@ import gymnasium as gym
 
 from thrust_envs.core.definition import EnvDefinition
 
-ENV_MODULES: tuple[str, ...] = ("thrust_envs.classic.cartpole",)
+ENV_MODULES: tuple[str, ...] = (
+    "thrust_envs.classic.cartpole",
+    "thrust_envs.classic.pendulum",
+    "thrust_envs.classic.mountain_car",
+    "thrust_envs.classic.continuous_mountain_car",
+    "thrust_envs.classic.acrobot",
+)
 
 
 def definitions() -> dict[str, EnvDefinition]:

@@ -1,17 +1,77 @@
 """thrust_export: trained Stable-Baselines3 policies to pure numpy and to ONNX.
 
-What this package is for (filled in by its own issue):
+Export (needs torch and stable-baselines3)::
 
-- ``export_numpy``: a torch-free artifact (an ``.npz`` of weights that loads with
-  ``allow_pickle=False`` plus JSON metadata), and ``load`` returning a ``NumpyPolicy`` whose
-  ``predict`` matches SB3's ``model.predict`` without importing torch;
-- ``export_onnx``: an ONNX model with a dynamic batch axis, checked with ``onnx.checker`` and
-  onnxruntime;
-- the ``thrust-export`` command-line tool with a parity check.
+    import thrust_export
+    thrust_export.export_numpy(model, "policy.npz", vec_normalize="vecnormalize.pkl")
+    thrust_export.export_onnx(model, "policy.onnx")
 
-Running an exported policy needs numpy (or onnxruntime) only; exporting reads an SB3 model and
-so needs torch and stable-baselines3. Nothing is exported yet: this package holds no public
-API until its issue lands.
+Run (numpy only; importing ``thrust_export`` never imports torch)::
+
+    policy = thrust_export.load("policy.npz")
+    action, _ = policy.predict(obs)          # == model.predict(obs, deterministic=True)
+
+- :func:`export_numpy` writes one ``.npz`` (weights + JSON metadata + SHA-256 digest) that loads
+  with ``allow_pickle=False``; :func:`load` verifies it and returns a :class:`NumpyPolicy`.
+- :func:`export_onnx` writes an ONNX model with a dynamic batch axis and named outputs
+  (``action``, then ``value``/``logits``/``mean``/``log_std``/``q_values``), checked with
+  ``onnx.checker`` and onnxruntime; :class:`OnnxPolicy` runs it with ``predict``.
+- :func:`check_parity` compares an export with SB3's ``predict`` on random observations.
+- ``thrust-export MODEL.zip --format numpy|onnx -o OUT [--vec-normalize STATS.pkl] [--check N]``
+  (also ``python -m thrust_export``).
+
+Supported: PPO and A2C ``MlpPolicy`` (Discrete, MultiDiscrete, MultiBinary and Box actions,
+including gSDE with and without ``squash_output``), DQN, and the SAC and TD3 actors, over Box
+observations, with any ``net_arch`` and the usual activation functions. Anything else (CNN
+policies, Dict observations, recurrent policies, custom extractors or layers) raises
+``NotImplementedError`` naming what is unsupported.
 """
 
-__all__: list[str] = []
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from thrust_export.artifact import FORMAT_VERSION, ArtifactError, read_metadata
+from thrust_export.numpy_policy import NumpyPolicy, load
+from thrust_export.onnx_policy import OnnxPolicy
+
+if TYPE_CHECKING:
+    from thrust_export.numpy_export import export_numpy
+    from thrust_export.onnx_export import export_onnx
+    from thrust_export.parity import ParityReport, check_parity
+
+__all__ = [
+    "FORMAT_VERSION",
+    "ArtifactError",
+    "NumpyPolicy",
+    "OnnxPolicy",
+    "ParityReport",
+    "check_parity",
+    "export_numpy",
+    "export_onnx",
+    "load",
+    "read_metadata",
+]
+
+# Exporting needs torch and stable-baselines3; running does not. These names are imported on
+# first use so that `import thrust_export` stays torch-free.
+_LAZY = {
+    "export_numpy": "thrust_export.numpy_export",
+    "export_onnx": "thrust_export.onnx_export",
+    "check_parity": "thrust_export.parity",
+    "ParityReport": "thrust_export.parity",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'thrust_export' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -115,7 +115,9 @@ class BatchEnv:
             self._action_low: Any = int(self.action_space.start)
             self._action_high: Any = int(self.action_space.start + self.action_space.n - 1)
         else:
-            self._action_dtype = np.dtype(np.float64)
+            # The space's dtype (float32): reference envs do their arithmetic on the float32
+            # actions they are given, and so do the kernels.
+            self._action_dtype = np.dtype(self.action_space.dtype)
             self._action_shape = (n, *self.action_space.shape)
             self._action_low = self.action_space.low.astype(np.float64)
             self._action_high = self.action_space.high.astype(np.float64)

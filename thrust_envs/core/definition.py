@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import inspect
 import math
-import sys
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
@@ -58,17 +55,13 @@ class EnvDefinition:
     apply_reset_options: Callable[[Any, dict | None], Any] = lambda params, options: params
     check_params: Callable[[Any], None] = lambda params: None
     render_fps: int = 50
+    # The Python type of the single view's reward, as the reference returns it (CartPole pays
+    # a Python float, Pendulum a numpy float64): Gymnasium's env_match compares types too.
+    reward_type: type = float
 
     @property
     def default_params(self) -> Any:
         return self.params_type()
-
-    def source_digest(self) -> str:
-        """A short digest of the env module's source: part of the compiled kernels' cache key,
-        so editing an env file recompiles its kernels (numba's cache only watches the file
-        of the cached function itself)."""
-        source = inspect.getsource(sys.modules[self.module])
-        return hashlib.sha256(source.encode()).hexdigest()[:12]
 
 
 def make_params(definition: EnvDefinition, env_id: str, kwargs: Mapping[str, Any]) -> Any:

@@ -41,6 +41,7 @@ class ThrustEnv(gym.Env):
         self.render_mode = render_mode
         self._discrete = self._batch._action_kind == "discrete"
         self._action = self._batch.actions
+        self._reward_type = definition.reward_type
         self._closed = False
         self._finished = False
         self._warned_finished = False
@@ -85,7 +86,7 @@ class ThrustEnv(gym.Env):
         batch.step(batch.actions)
         terminated = bool(batch.terminated[0])
         self._finished = self._finished or terminated
-        return batch.obs[0].copy(), float(batch.reward[0]), terminated, False, {}
+        return batch.obs[0].copy(), self._reward_type(batch.reward[0]), terminated, False, {}
 
     def _write_action(self, action: Any) -> None:
         label = self._label()

@@ -10,22 +10,20 @@ Why code objects with their own globals rather than closures or function argumen
 caches neither a closure over jitted functions (the closure's pickled key changes every
 process) nor a kernel taking a jitted function as an argument (and calling through one costs
 microseconds). A function with its own globals and a unique qualified name caches like any
-other; the name carries a digest of the env module's source, so editing an env recompiles it.
+other; the name carries a digest of the package's source, so editing an env recompiles it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
-import inspect
-import sys
 import types
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numba import njit, prange
-
-from thrust_envs.core import rng as _rng_module
 
 # Autoreset modes understood by the step kernel.
 NEXT_STEP = 0  # a finished row is reset by the *next* step, which ignores its action
@@ -159,10 +157,20 @@ _TEMPLATES = {"step": _step_template, "reset": _reset_template, "observe": _obse
 _compiled: dict[tuple[str, str], Kernels] = {}
 
 
-def _core_digest() -> str:
-    # Kernels also depend on this file and on the random streams they inline.
-    text = inspect.getsource(sys.modules[__name__]) + inspect.getsource(_rng_module)
-    return hashlib.sha256(text.encode()).hexdigest()[:8]
+@functools.cache
+def _package_digest() -> str:
+    """A digest of every source file of thrust_envs.
+
+    numba's cache only watches the file of the cached function itself (here, this file),
+    while a kernel inlines row functions and helpers from other modules. Keying kernels on
+    the whole package's source is simple and safe: any edit recompiles them.
+    """
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _specialise(template, qualname: str, parallel: bool, bindings: dict[str, Any]):
@@ -191,7 +199,7 @@ def compile_kernels(definition, action_kind: str) -> Kernels:
         "observe_row": definition.observe_row,
         "prange": prange,
     }
-    tag = f"{definition.name}_{action_kind}_{definition.source_digest()}{_core_digest()}"
+    tag = f"{definition.name}_{action_kind}_{_package_digest()}"
     built = {}
     for name, template in _TEMPLATES.items():
         built[name] = _specialise(template, f"{name}__{tag}", False, bindings)

@@ -1,0 +1,115 @@
+"""MountainCar: Gymnasium's ``MountainCar-v0`` (discrete), as batch kernels.
+
+Follows ``gymnasium.envs.classic_control.mountain_car.MountainCarEnv`` operation for
+operation.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+from gymnasium import spaces
+from gymnasium.envs.classic_control import utils as cc_utils
+from numba import njit
+
+from thrust_envs.classic import mountain_car_render
+from thrust_envs.core.definition import EnvDefinition, Registration, require
+from thrust_envs.core.rng import uniform
+
+
+class MountainCarParams(NamedTuple):
+    min_position: float = -1.2
+    max_position: float = 0.6
+    max_speed: float = 0.07
+    goal_position: float = 0.5
+    goal_velocity: float = 0.0
+    force: float = 0.001
+    gravity: float = 0.0025
+    reset_low: float = -0.6
+    reset_high: float = -0.4
+
+
+POS, VEL = range(2)
+STATE_SIZE = 2
+
+
+def check_params(p: MountainCarParams) -> None:
+    name = "MountainCar"
+    require(p.min_position < p.max_position, name, "min_position must be < max_position")
+    require(p.max_speed > 0, name, f"max_speed must be > 0, got {p.max_speed}")
+    require(p.reset_low <= p.reset_high, name, "reset_low must be <= reset_high")
+
+
+def observation_space(p: MountainCarParams) -> spaces.Box:
+    low = np.array([p.min_position, -p.max_speed], dtype=np.float32)
+    high = np.array([p.max_position, p.max_speed], dtype=np.float32)
+    return spaces.Box(low, high, dtype=np.float32)
+
+
+def action_space(p: MountainCarParams) -> spaces.Discrete:
+    return spaces.Discrete(3)
+
+
+@njit(cache=True, inline="always")
+def step_row(state, i, action, p):
+    position = state[i, POS]
+    velocity = state[i, VEL]
+    velocity += (action - 1) * p.force + math.cos(3 * position) * (-p.gravity)
+    velocity = min(max(velocity, -p.max_speed), p.max_speed)
+    position += velocity
+    position = min(max(position, p.min_position), p.max_position)
+    if position == p.min_position and velocity < 0:
+        velocity = 0.0
+    terminated = position >= p.goal_position and velocity >= p.goal_velocity
+    state[i, POS] = position
+    state[i, VEL] = velocity
+    return -1.0, terminated
+
+
+@njit(cache=True, inline="always")
+def reset_row(state, i, rng, p):
+    state[i, POS] = uniform(rng, i, p.reset_low, p.reset_high)
+    state[i, VEL] = 0.0
+
+
+@njit(cache=True, inline="always")
+def observe_row(state, i, obs, p):
+    obs[i, 0] = np.float32(state[i, POS])
+    obs[i, 1] = np.float32(state[i, VEL])
+
+
+def apply_reset_options(p: MountainCarParams, options: dict | None) -> MountainCarParams:
+    low, high = cc_utils.maybe_parse_reset_bounds(options, p.reset_low, p.reset_high)
+    return p._replace(reset_low=float(low), reset_high=float(high))
+
+
+def draw_reset(np_random: np.random.Generator, p: MountainCarParams, options: dict | None):
+    low, high = cc_utils.maybe_parse_reset_bounds(options, p.reset_low, p.reset_high)
+    return np.array([np_random.uniform(low=low, high=high), 0.0])
+
+
+def render(row: np.ndarray, p: MountainCarParams) -> np.ndarray:
+    return mountain_car_render.render(row[POS], p.min_position, p.max_position, p.goal_position)
+
+
+DEFINITION = EnvDefinition(
+    name="MountainCar",
+    params_type=MountainCarParams,
+    state_size=STATE_SIZE,
+    observation_space=observation_space,
+    action_space=action_space,
+    step_row=step_row,
+    reset_row=reset_row,
+    observe_row=observe_row,
+    draw_reset=draw_reset,
+    render=render,
+    apply_reset_options=apply_reset_options,
+    check_params=check_params,
+    render_fps=30,
+    registrations=(
+        Registration("Thrust/MountainCar-v0", max_episode_steps=200, reward_threshold=-110.0),
+    ),
+    module=__name__,
+)

@@ -1,0 +1,140 @@
+"""The ``thrust-export`` command line (also ``python -m thrust_export``).
+
+::
+
+    thrust-export MODEL.zip --format numpy|onnx -o OUT [--vec-normalize STATS.pkl] [--check N]
+                  [--algo PPO|A2C|DQN|SAC|TD3] [--opset 17]
+
+Exit status: 0 on success; 1 if the export does not reproduce SB3 (the parity check fails);
+2 on a usage error, a missing or unreadable input, or an unsupported model, reported as one line
+on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+PROG = "thrust-export"
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line on stderr (exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(message)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``thrust-export``."""
+    parser = _Parser(
+        prog=PROG,
+        description=(
+            "Export a trained Stable-Baselines3 policy to a torch-free numpy artifact (.npz) or "
+            "to ONNX, optionally checking it against SB3's predict on random observations."
+        ),
+    )
+    parser.add_argument("model", metavar="MODEL.zip", help="model saved with model.save()")
+    parser.add_argument("--format", required=True, choices=("numpy", "onnx"), help="output format")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT", help="file to write")
+    parser.add_argument(
+        "--vec-normalize",
+        metavar="STATS.pkl",
+        help="VecNormalize statistics (VecNormalize.save) to fold into the exported policy",
+    )
+    parser.add_argument(
+        "--check",
+        type=_positive_int,
+        metavar="N",
+        help="compare the export with SB3's predict on N random observations and print the "
+        "largest deviation (exit status 1 if it does not match)",
+    )
+    parser.add_argument(
+        "--algo",
+        choices=("PPO", "A2C", "DQN", "SAC", "TD3"),
+        type=str.upper,
+        help="algorithm that saved MODEL.zip (detected by default)",
+    )
+    parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    # Fail fast on missing inputs, before importing torch.
+    for path in (args.model, args.vec_normalize):
+        if path is not None and not Path(path).is_file():
+            raise FileNotFoundError(f"no such file: {path}")
+    from thrust_export.parity import check_parity
+    from thrust_export.sb3 import load_model, load_vec_normalize
+
+    model = load_model(args.model, args.algo)
+    vec_normalize = load_vec_normalize(args.vec_normalize)
+    if args.format == "numpy":
+        from thrust_export.numpy_export import export_numpy
+
+        path = export_numpy(model, args.output, vec_normalize, verify=0 if args.check else 256)
+    else:
+        from thrust_export.onnx_export import export_onnx
+
+        path = export_onnx(
+            model, args.output, args.opset, vec_normalize, verify=0 if args.check else 256
+        )
+    size = path.stat().st_size
+    print(
+        f"wrote {path} ({args.format}, {size / 1024:.1f} KiB) "
+        f"from {type(model).__name__} {args.model}"
+    )
+    if args.check:
+        report = check_parity(model, path, n=args.check, vec_normalize=vec_normalize)
+        print(report.summary())
+        return 0 if report.passed else 1
+    return 0
+
+
+def _report(message: str) -> None:
+    """Print ``message`` as one line on stderr."""
+    print(f"{PROG}: error: {' '.join(message.split())}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``thrust-export`` on ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except _UsageError as exc:
+        _report(str(exc))
+        return 2
+    try:
+        return _run(args)
+    except NotImplementedError as exc:
+        _report(f"unsupported model: {exc}")
+        return 2
+    except (OSError, ValueError, TypeError) as exc:
+        # Missing/unreadable files, damaged archives, mismatched statistics, bad options.
+        _report(str(exc))
+        return 2
+    except RuntimeError as exc:
+        # The export does not reproduce SB3 (raised by the built-in verification).
+        _report(str(exc))
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""``export_numpy``: an SB3 model to a torch-free ``.npz`` artifact (needs torch and SB3)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.vec_env import VecNormalize
+
+from thrust_export.artifact import write_artifact
+from thrust_export.numpy_policy import load
+from thrust_export.parity import check_parity
+from thrust_export.sb3 import extract, load_model, load_vec_normalize
+
+__all__ = ["export_numpy"]
+
+
+def export_numpy(
+    model_or_path: BaseAlgorithm | str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    vec_normalize: VecNormalize | str | os.PathLike[str] | None = None,
+    *,
+    algo: str | None = None,
+    verify: int = 256,
+) -> Path:
+    """Write ``model``'s deterministic policy as a numpy artifact (one ``.npz`` file).
+
+    The file holds the float32 weights, the JSON metadata (format version, algorithm, policy class,
+    layers with their sizes and activations, observation and action spaces, action bounds and
+    squashing, the VecNormalize statistics when given) and a SHA-256 digest of both; it loads with
+    ``np.load(path, allow_pickle=False)`` and, through :func:`thrust_export.load`, runs without
+    torch.
+
+    :param model_or_path: an SB3 model or the path of its ``.zip``
+    :param out_path: the file to write (conventionally ``*.npz``; written exactly there)
+    :param vec_normalize: a ``VecNormalize`` or the path of its ``.pkl``: its observation
+        statistics are applied inside the exported policy, which then takes raw observations
+    :param algo: algorithm of a ``.zip`` (``"PPO"``, ``"A2C"``, ``"DQN"``, ``"SAC"``, ``"TD3"``);
+        detected when ``None``
+    :param verify: after writing, reload the artifact and compare it with SB3 on this many random
+        observations (0 to skip); the file is removed and ``RuntimeError`` raised on a mismatch
+    :return: the path written
+    :raises NotImplementedError: for an unsupported algorithm, policy, space or layer
+    """
+    model = load_model(model_or_path, algo)
+    vn = load_vec_normalize(vec_normalize)
+    metadata, arrays = extract(model, vn)
+    path = write_artifact(out_path, metadata, arrays)
+    if verify:
+        report = check_parity(model, load(path), n=verify, vec_normalize=vn)
+        if not report.passed:
+            path.unlink()
+            raise RuntimeError(
+                f"the numpy export does not reproduce SB3's predict: {report.summary()}"
+            )
+    return path
