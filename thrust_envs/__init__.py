@@ -12,21 +12,67 @@ Stable-Baselines3 ``VecEnv`` (that module imports stable_baselines3; this one do
 The core of the package imports numpy, numba and gymnasium only: never torch, SB3 or triton.
 """
 
+from typing import Any
+
 from thrust_envs.core.batch import InvalidAction
 from thrust_envs.core.definition import EnvDefinition, ParamError, Registration
-from thrust_envs.registration import ENV_MODULES, known_ids, register_envs
+from thrust_envs.core.game_views import GameError, ThrustParallelEnv
+from thrust_envs.registration import (
+    ENV_MODULES,
+    GAME_MODULES,
+    game_lookup,
+    known_ids,
+    register_envs,
+)
 
 __version__ = "0.1.0"
 
 register_envs()
 
+
+def make_parallel(env_id: str, **kwargs: Any) -> ThrustParallelEnv:
+    """A multi-agent game as a PettingZoo ``ParallelEnv``, by ID (``"Thrust/Pong-v0"``)."""
+    return ThrustParallelEnv(game_lookup(env_id), **kwargs)
+
+
+def make_aec(env_id: str, **kwargs: Any):
+    """A multi-agent game as a PettingZoo AEC env (PettingZoo's ``parallel_to_aec``)."""
+    from pettingzoo.utils.conversions import parallel_to_aec
+
+    return parallel_to_aec(make_parallel(env_id, **kwargs))
+
+
+def vs_opponent(
+    env_id: str,
+    opponent: Any,
+    n_envs: int,
+    seat: int | str = "alternate",
+    seed: int | None = None,
+    **kwargs: Any,
+):
+    """An SB3 ``VecEnv`` of ``n_envs`` games where the learner holds one seat per game and
+    ``opponent`` (a callable from an observation batch ``[k, obs_dim]`` to an action batch
+    ``[k]``: an SB3 policy's predict, a thrust_export NumpyPolicy, a scripted bot) plays the
+    others, batched across games. ``seat``: an agent index, ``"alternate"`` (default) or
+    ``"random"``. Swap the opponent with ``venv.set_opponent(new)``: it takes effect game by
+    game at episode boundaries. Needs stable-baselines3."""
+    from thrust_envs.core.game_views import make_vs_opponent
+
+    return make_vs_opponent(game_lookup(env_id), opponent, n_envs, seat=seat, seed=seed, **kwargs)
+
+
 __all__ = [
     "ENV_MODULES",
+    "GAME_MODULES",
     "EnvDefinition",
+    "GameError",
     "InvalidAction",
     "ParamError",
     "Registration",
     "__version__",
     "known_ids",
+    "make_aec",
+    "make_parallel",
     "register_envs",
+    "vs_opponent",
 ]

@@ -11,6 +11,7 @@ import importlib
 import gymnasium as gym
 
 from thrust_envs.core.definition import EnvDefinition
+from thrust_envs.core.games import GameDefinition
 
 ENV_MODULES: tuple[str, ...] = (
     "thrust_envs.classic.cartpole",
@@ -19,6 +20,29 @@ ENV_MODULES: tuple[str, ...] = (
     "thrust_envs.classic.continuous_mountain_car",
     "thrust_envs.classic.acrobot",
 )
+
+
+GAME_MODULES: tuple[str, ...] = ("thrust_envs.multiagent.pong",)
+
+
+def game_definitions() -> dict[str, GameDefinition]:
+    """Every multi-agent game definition, by ID (e.g. ``"Thrust/Pong-v0"``)."""
+    found = {}
+    for module_name in GAME_MODULES:
+        definition = importlib.import_module(module_name).DEFINITION
+        found[definition.env_id] = definition
+    return found
+
+
+def game_lookup(env_id: str) -> GameDefinition:
+    """The game behind a multi-agent Thrust ID, or a ValueError naming the known ones."""
+    games = game_definitions()
+    if env_id not in games:
+        raise ValueError(
+            f"unknown multi-agent game {env_id!r}; Thrust provides {sorted(games)}"
+            + (" (that ID is a single-agent env)" if env_id in known_ids() else "")
+        )
+    return games[env_id]
 
 
 def definitions() -> dict[str, EnvDefinition]:

@@ -30,7 +30,7 @@ from thrust_envs.core import kernels as K
 from thrust_envs.core.batch import BatchEnv, normalize_seeds
 from thrust_envs.core.definition import EnvDefinition, make_params
 from thrust_envs.core.gym_env import _check_state
-from thrust_envs.registration import lookup
+from thrust_envs.registration import game_definitions, lookup
 
 
 def make_vec_env(
@@ -42,7 +42,7 @@ def make_vec_env(
     num_threads: int | None = None,
     max_episode_steps: int | None = None,
     **env_kwargs: Any,
-) -> ThrustVecEnv:
+) -> VecEnv:
     """An SB3 ``VecEnv`` of ``n_envs`` copies of a Thrust environment, one kernel call a step.
 
     Args:
@@ -55,7 +55,22 @@ def make_vec_env(
             not depend on it.
         max_episode_steps: override the registration's time limit.
         **env_kwargs: the environment's parameters (e.g. ``gravity=9.8`` for CartPole).
+
+    For a multi-agent game (``"Thrust/Pong-v0"``) ``n_envs`` is the number of games and the
+    VecEnv has one row per (game, agent), for parameter sharing.
     """
+    if isinstance(env_id, str) and env_id in game_definitions():
+        # A multi-agent game: parameter sharing, one row per (game, agent); n_envs games.
+        from thrust_envs.core.game_views import make_shared_vec_env
+
+        if render_mode is not None or max_episode_steps is not None:
+            raise ValueError(
+                f"{env_id}: render_mode and max_episode_steps are not options of the "
+                "multi-agent VecEnv (the game's max_steps parameter sets its time limit)"
+            )
+        return make_shared_vec_env(
+            game_definitions()[env_id], n_envs, seed=seed, num_threads=num_threads, **env_kwargs
+        )
     definition, spec = lookup(env_id)
     steps = spec.max_episode_steps if max_episode_steps is None else max_episode_steps
     env = ThrustVecEnv(

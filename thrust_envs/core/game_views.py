@@ -1,0 +1,452 @@
+"""Generic views of a multi-agent game: PettingZoo (parallel and AEC), a parameter-sharing
+SB3 VecEnv and the vs-opponent VecEnv for self-play. Written once for every game."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from pettingzoo import ParallelEnv
+
+from thrust_envs.core.batch import InvalidAction
+from thrust_envs.core.definition import make_params
+from thrust_envs.core.games import BatchGame, GameDefinition
+
+Policy = Callable[[np.ndarray], np.ndarray]
+
+
+class GameError(RuntimeError):
+    """Stepping a game that is not running (before reset, or after it ended)."""
+
+
+class ThrustParallelEnv(ParallelEnv):
+    """One game as a PettingZoo ``ParallelEnv`` (stepped by the same kernels as the batch views).
+
+    Agents that die leave ``self.agents`` as PettingZoo requires; when the game ends, by its
+    rules or at ``max_steps``, every remaining agent is terminated or truncated and
+    ``self.agents`` becomes empty until ``reset``.
+    """
+
+    def __init__(
+        self, definition: GameDefinition, render_mode: str | None = None, **kwargs: Any
+    ) -> None:
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(
+                f"{definition.env_id}: render_mode must be None or 'rgb_array', got {render_mode!r}"
+            )
+        self.definition = definition
+        params = make_params(definition, definition.env_id, kwargs)
+        self._game = BatchGame(definition, 1, params, autoreset=False, num_threads=1)
+        self.possible_agents = list(self._game.agents)
+        self.agents: list[str] = []
+        self._index = {agent: i for i, agent in enumerate(self.possible_agents)}
+        self.observation_spaces = {a: self._game.observation_space for a in self.possible_agents}
+        self.action_spaces = {a: self._game.action_space for a in self.possible_agents}
+        self.render_mode = render_mode
+        self.metadata = {
+            "render_modes": ["rgb_array"],
+            "name": definition.module.rsplit(".", 1)[-1] + "_v0",
+            "is_parallelizable": True,
+            "render_fps": definition.render_fps,
+        }
+
+    @property
+    def params(self) -> Any:
+        return self._game.params
+
+    def observation_space(self, agent: str):
+        return self.observation_spaces[agent]
+
+    def action_space(self, agent: str):
+        return self.action_spaces[agent]
+
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        game = self._game
+        if seed is not None:
+            game.seed(int(seed))
+        game.reset()
+        self.agents = list(self.possible_agents)
+        obs = {a: game.obs[0, i].copy() for i, a in enumerate(self.possible_agents)}
+        return obs, {a: {} for a in self.agents}
+
+    def step(self, actions: dict[str, Any]):
+        game, label = self._game, self.definition.env_id
+        if not self.agents:
+            raise GameError(
+                f"{label}: the game is over (or was never started); call reset() before step()"
+            )
+        if not isinstance(actions, dict):
+            raise TypeError(
+                f"{label}: actions must be a dict from agent name to action, "
+                f"got {type(actions).__name__}"
+            )
+        for agent in actions:
+            if agent not in self._index:
+                raise InvalidAction(
+                    f"{label}: unknown agent {agent!r}; agents are {self.possible_agents}"
+                )
+            if agent not in self.agents:
+                raise InvalidAction(
+                    f"{label}: agent {agent!r} is no longer in the game; "
+                    f"live agents are {self.agents}"
+                )
+        missing = [a for a in self.agents if a not in actions]
+        if missing:
+            raise InvalidAction(f"{label}: missing actions for live agent(s) {missing}")
+        for agent, action in actions.items():
+            value = np.asarray(action)
+            if value.shape != () or value.dtype.kind not in "iu":
+                raise InvalidAction(
+                    f"{label}: the action of agent {agent!r} must be an integer in "
+                    f"{self.action_spaces[agent]}, got {action!r}"
+                )
+        for agent, action in actions.items():
+            game.actions[0, self._index[agent]] = int(action)
+        game.step()
+        live = self.agents
+        obs = {a: game.obs[0, self._index[a]].copy() for a in live}
+        rewards = {a: float(game.reward[0, self._index[a]]) for a in live}
+        terminations = {a: bool(game.terminated[0, self._index[a]]) for a in live}
+        truncations = {a: bool(game.truncated[0, self._index[a]]) for a in live}
+        infos = {a: {} for a in live}
+        self.agents = [a for a in live if not (terminations[a] or truncations[a])]
+        return obs, rewards, terminations, truncations, infos
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode is None:
+            return None
+        if not self._game.has_reset:
+            raise GameError(f"{self.definition.env_id}: call reset() before render()")
+        return self.definition.render(self._game.state[0], self._game.params)
+
+    def state(self) -> np.ndarray:
+        """The game's internal state row (float64)."""
+        return self._game.state[0].copy()
+
+    def close(self) -> None:
+        pass
+
+
+def _check_vector_actions(label: str, actions: Any, shape: tuple[int, ...]) -> np.ndarray:
+    a = np.asarray(actions)
+    if a.dtype.kind not in "iu":
+        raise InvalidAction(f"{label}: actions must be integers, got dtype {a.dtype}")
+    if a.shape != shape:
+        raise InvalidAction(f"{label}: expected actions of shape {shape}, got {a.shape}")
+    return a
+
+
+def _sb3_vec_env_base():
+    from stable_baselines3.common.vec_env.base_vec_env import VecEnv
+
+    return VecEnv
+
+
+def make_shared_vec_env(
+    definition: GameDefinition,
+    n_games: int,
+    seed: int | None = None,
+    num_threads: int | None = None,
+    **kwargs: Any,
+):
+    """SB3 VecEnv with parameter sharing: one row per (game, agent), ``n_games * A`` rows."""
+    VecEnv = _sb3_vec_env_base()
+
+    class SharedGameVecEnv(VecEnv):
+        """Rows ``g * A + a``: agent ``a`` of game ``g``; all games stepped in one kernel call.
+
+        A finished game resets in the same step (its rows get ``terminal_observation``,
+        ``TimeLimit.truncated`` and ``episode``). An agent that dies before its game ends is
+        ``done`` at once; until the game ends its row reads zero observations and rewards and
+        its actions are ignored (the usual "black death" padding for a fixed number of rows).
+        """
+
+        def __init__(self) -> None:
+            params = make_params(definition, definition.env_id, kwargs)
+            self.definition = definition
+            self._game = BatchGame(
+                definition, n_games, params, autoreset=True, num_threads=num_threads
+            )
+            self._t_start = time.time()
+            self._actions: np.ndarray | None = None
+            self.render_mode = None
+            game = self._game
+            super().__init__(
+                game.num_games * game.num_agents, game.observation_space, game.action_space
+            )
+            if seed is not None:
+                self.seed(seed)
+
+        def reset(self):
+            game = self._game
+            if self._seeds[0] is not None:
+                game.seed(int(self._seeds[0]))
+            game.reset()
+            self._reset_seeds()
+            self._reset_options()
+            return game.obs.reshape(self.num_envs, *game.observation_space.shape).copy()
+
+        def seed(self, seed: int | None = None) -> Sequence[int | None]:
+            # One seed per game (rows of a game share its stream): game i gets seed + i.
+            seeds = super().seed(seed)
+            return seeds
+
+        def step_async(self, actions: np.ndarray) -> None:
+            game = self._game
+            if not game.has_reset:
+                raise GameError(f"{definition.env_id}: call reset() before stepping")
+            a = _check_vector_actions(definition.env_id, actions, (self.num_envs,))
+            game.actions[...] = a.reshape(game.num_games, game.num_agents)
+
+        def step_wait(self):
+            game = self._game
+            game.step()
+            n, shape = self.num_envs, game.observation_space.shape
+            phantom = ~game.was_alive  # agents already dead before this step
+            obs = game.obs.copy()
+            obs[phantom & ~game.game_over[:, None]] = 0
+            rewards = game.reward.reshape(n).astype(np.float32)
+            done_grid = (game.terminated | game.truncated) & game.was_alive
+            dones = done_grid.reshape(n)
+            infos: list[dict[str, Any]] = [{"TimeLimit.truncated": False} for _ in range(n)]
+            elapsed = round(time.time() - self._t_start, 6)
+            for row in np.flatnonzero(dones):
+                g, a = divmod(int(row), game.num_agents)
+                over = game.game_over[g]
+                info = infos[row]
+                info["TimeLimit.truncated"] = bool(
+                    game.truncated[g, a] and not game.terminated[g, a]
+                )
+                info["terminal_observation"] = (game.final_obs if over else game.obs)[g, a].copy()
+                ret = game.final_return[g, a] if over else game.agent_return[g, a]
+                length = game.final_length[g] if over else game.length[g]
+                info["episode"] = {"r": round(float(ret), 6), "l": int(length), "t": elapsed}
+            return obs.reshape(n, *shape), rewards, dones, infos
+
+        def close(self) -> None:
+            pass
+
+        def get_attr(self, attr_name, indices=None):
+            value = (
+                getattr(self, attr_name)
+                if attr_name in ("render_mode", "definition")
+                else getattr(self._game.params, attr_name)
+            )
+            return [value for _ in self._rows(indices)]
+
+        def set_attr(self, attr_name, value, indices=None):
+            raise AttributeError(f"{definition.env_id}: parameters are fixed at construction")
+
+        def env_method(self, method_name, *method_args, indices=None, **method_kwargs):
+            raise AttributeError(
+                f"{definition.env_id}: rows have no methods to call ({method_name!r})"
+            )
+
+        def env_is_wrapped(self, wrapper_class, indices=None):
+            from stable_baselines3.common.monitor import Monitor
+
+            return [
+                isinstance(wrapper_class, type) and issubclass(Monitor, wrapper_class)
+                for _ in self._rows(indices)
+            ]
+
+        def _rows(self, indices):
+            if indices is None:
+                return range(self.num_envs)
+            return [indices] if isinstance(indices, int) else list(indices)
+
+    return SharedGameVecEnv()
+
+
+def make_vs_opponent(
+    definition: GameDefinition,
+    opponent: Policy,
+    n_envs: int,
+    seat: int | str = "alternate",
+    seed: int | None = None,
+    num_threads: int | None = None,
+    **kwargs: Any,
+):
+    """SB3 VecEnv of ``n_envs`` games in which the learner holds one seat per game and
+    ``opponent`` plays every other seat, batched across games."""
+    VecEnv = _sb3_vec_env_base()
+    label = definition.env_id
+
+    class VsOpponentVecEnv(VecEnv):
+        """Row ``g`` is the learner's seat in game ``g``. ``seat``: an agent index (fixed),
+        ``"alternate"`` (game ``g`` starts in seat ``g % A`` and moves to the next seat after
+        each of its episodes) or ``"random"`` (a seat drawn per episode).
+
+        ``set_opponent`` swaps the opponent game by game, at each game's next episode
+        boundary, never mid-episode. An episode ends when the game ends or the learner dies
+        (then its game restarts).
+        """
+
+        def __init__(self) -> None:
+            params = make_params(definition, label, kwargs)
+            self._game = game = BatchGame(
+                definition, n_envs, params, autoreset=True, num_threads=num_threads
+            )
+            if game.num_agents < 2:
+                raise ValueError(f"{label}: vs_opponent needs a game with at least two seats")
+            self.definition = definition
+            self._check_opponent(opponent)
+            self._opponents: list[Policy] = [opponent]
+            self._pending = 0
+            self._opponent_of = np.zeros(n_envs, dtype=np.int64)
+            self._seat_mode = seat
+            self._rows = np.arange(n_envs)
+            self._seat_rng = np.random.default_rng(seed)
+            if isinstance(seat, (int, np.integer)) and not isinstance(seat, bool):
+                if not 0 <= seat < game.num_agents:
+                    raise ValueError(
+                        f"{label}: seat must be in [0, {game.num_agents}), 'alternate' or "
+                        f"'random', got {seat}"
+                    )
+                self._seat = np.full(n_envs, int(seat), dtype=np.int64)
+            elif seat == "alternate":
+                self._seat = self._rows % game.num_agents
+            elif seat == "random":
+                self._seat = self._seat_rng.integers(0, game.num_agents, n_envs)
+            else:
+                raise ValueError(
+                    f"{label}: seat must be an agent index, 'alternate' or 'random', got {seat!r}"
+                )
+            self._t_start = time.time()
+            self.render_mode = None
+            super().__init__(n_envs, game.observation_space, game.action_space)
+            if seed is not None:
+                self.seed(seed)
+
+        @staticmethod
+        def _check_opponent(candidate: Any) -> None:
+            if not callable(candidate):
+                raise TypeError(
+                    f"{label}: the opponent must be a callable from an observation batch "
+                    f"to an action batch, got {candidate!r}"
+                )
+
+        @property
+        def seats(self) -> np.ndarray:
+            """The learner's current seat in each game (int64 ``[n_envs]``)."""
+            return self._seat.copy()
+
+        @property
+        def opponents(self) -> np.ndarray:
+            """Which opponent (index into the history of ``set_opponent``) each game plays now."""
+            return self._opponent_of.copy()
+
+        def set_opponent(self, new_opponent: Policy) -> None:
+            """Play ``new_opponent`` from each game's next episode on."""
+            self._check_opponent(new_opponent)
+            self._opponents.append(new_opponent)
+            self._pending = len(self._opponents) - 1
+
+        def reset(self):
+            game = self._game
+            if self._seeds[0] is not None:
+                game.seed(int(self._seeds[0]))
+                self._seat_rng = np.random.default_rng(self._seeds[0])
+            game.reset()
+            self._opponent_of[:] = self._pending
+            self._reset_seeds()
+            self._reset_options()
+            return game.obs[self._rows, self._seat].copy()
+
+        def step_async(self, actions: np.ndarray) -> None:
+            game = self._game
+            if not game.has_reset:
+                raise GameError(f"{label}: call reset() before stepping")
+            learner = _check_vector_actions(label, actions, (self.num_envs,))
+            agents = game.num_agents
+            others = [(self._seat + k) % agents for k in range(1, agents)]
+            opponent_actions = []
+            for seat_of_other in others:
+                acts = np.empty(self.num_envs, dtype=np.int64)
+                for index in np.unique(self._opponent_of):
+                    rows = np.flatnonzero(self._opponent_of == index)
+                    obs = game.obs[rows, seat_of_other[rows]]
+                    out = np.asarray(self._opponents[index](obs))
+                    if out.shape != (len(rows),) or out.dtype.kind not in "iu":
+                        raise InvalidAction(
+                            f"{label}: the opponent returned actions of shape {out.shape} "
+                            f"and dtype {out.dtype}; expected integers of shape ({len(rows)},)"
+                        )
+                    acts[rows] = out
+                opponent_actions.append((seat_of_other, acts))
+            game.actions[self._rows, self._seat] = learner
+            for seat_of_other, acts in opponent_actions:
+                game.actions[self._rows, seat_of_other] = acts
+
+        def step_wait(self):
+            game, rows, seat = self._game, self._rows, self._seat
+            game.step()
+            learner_dead = ~game.game_over & game.terminated[rows, seat]
+            if learner_dead.any():  # the learner's episode is over: restart its game
+                game.final_obs[learner_dead] = game.obs[learner_dead]
+                game.final_return[learner_dead] = game.agent_return[learner_dead]
+                game.final_length[learner_dead] = game.length[learner_dead]
+                game.reset(learner_dead)
+            ended = game.game_over | learner_dead
+            rewards = game.reward[rows, seat].astype(np.float32)
+            infos: list[dict[str, Any]] = [
+                {"TimeLimit.truncated": False} for _ in range(self.num_envs)
+            ]
+            finished = np.flatnonzero(ended)
+            if finished.size:
+                elapsed = round(time.time() - self._t_start, 6)
+                for g in finished:
+                    s = seat[g]
+                    info = infos[g]
+                    info["TimeLimit.truncated"] = bool(
+                        game.truncated[g, s] and not game.terminated[g, s]
+                    )
+                    info["terminal_observation"] = game.final_obs[g, s].copy()
+                    info["episode"] = {
+                        "r": round(float(game.final_return[g, s]), 6),
+                        "l": int(game.final_length[g]),
+                        "t": elapsed,
+                    }
+                    info["seat"] = int(s)
+                    info["opponent"] = int(self._opponent_of[g])
+                self._opponent_of[finished] = self._pending
+                if self._seat_mode == "alternate":
+                    seat[finished] = (seat[finished] + 1) % game.num_agents
+                elif self._seat_mode == "random":
+                    seat[finished] = self._seat_rng.integers(0, game.num_agents, finished.size)
+            obs = game.obs[rows, seat].copy()
+            return obs, rewards, ended, infos
+
+        def close(self) -> None:
+            pass
+
+        def get_attr(self, attr_name, indices=None):
+            value = (
+                getattr(self, attr_name)
+                if attr_name in ("render_mode", "definition")
+                else getattr(self._game.params, attr_name)
+            )
+            return [value for _ in self._indices(indices)]
+
+        def set_attr(self, attr_name, value, indices=None):
+            raise AttributeError(f"{label}: parameters are fixed at construction")
+
+        def env_method(self, method_name, *method_args, indices=None, **method_kwargs):
+            raise AttributeError(f"{label}: rows have no methods to call ({method_name!r})")
+
+        def env_is_wrapped(self, wrapper_class, indices=None):
+            from stable_baselines3.common.monitor import Monitor
+
+            return [
+                isinstance(wrapper_class, type) and issubclass(Monitor, wrapper_class)
+                for _ in self._indices(indices)
+            ]
+
+        def _indices(self, indices):
+            if indices is None:
+                return range(self.num_envs)
+            return [indices] if isinstance(indices, int) else list(indices)
+
+    return VsOpponentVecEnv()

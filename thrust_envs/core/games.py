@@ -1,0 +1,309 @@
+"""Multi-agent games: what a game module declares, and ``BatchGame``, ``G`` copies of a game
+stepped by one numba kernel call.
+
+A game is the same kind of module as a single-agent env, with an agent axis: actions
+``[G, A]``, rewards ``[G, A]`` and an alive mask ``[G, A]``. Row functions take one game ``g``:
+
+- ``step_row(state, g, rng, actions, alive, rewards, params) -> game_over``: advances game ``g``
+  with ``actions[a]`` for every alive agent ``a`` (dead agents' actions are ignored), writes
+  each agent's reward into ``rewards[a]`` (zeroed beforehand) and may clear ``alive[a]``
+  when an agent dies; random events draw from game ``g``'s stream ``rng[g]``;
+- ``reset_row(state, g, rng, params)``: a new game from game ``g``'s random stream;
+- ``observe_row(state, g, a, obs, params)``: agent ``a``'s egocentric view into ``obs[g, a]``.
+
+The views (PettingZoo, parameter-sharing SB3, vs-opponent) are generic over these.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numba
+import numpy as np
+from gymnasium import spaces
+from numba import njit, prange
+
+from thrust_envs.core.batch import InvalidAction
+from thrust_envs.core.kernels import _package_digest, _specialise
+from thrust_envs.core.rng import entropy_seeds, seed_rows
+
+PARALLEL_MIN_GAMES = 256
+
+
+@dataclasses.dataclass(frozen=True)
+class GameDefinition:
+    """Everything the generic multi-agent views need to know about one game."""
+
+    name: str
+    env_id: str
+    params_type: type[tuple]
+    state_size: int
+    num_agents: Callable[[Any], int]
+    observation_space: Callable[[Any], spaces.Box]
+    action_space: Callable[[Any], spaces.Discrete]
+    step_row: Any
+    reset_row: Any
+    observe_row: Any
+    render: Callable[[np.ndarray, Any], np.ndarray] | None
+    module: str
+    max_steps: Callable[[Any], int]
+    check_params: Callable[[Any], None] = lambda params: None
+    bots: Mapping[str, Callable[..., Callable[[np.ndarray], np.ndarray]]] = dataclasses.field(
+        default_factory=dict
+    )
+    render_fps: int = 30
+
+    def agent_names(self, params: Any) -> list[str]:
+        return [f"player_{a}" for a in range(self.num_agents(params))]
+
+
+@njit(cache=True)
+def first_invalid_game_action(actions, alive, n_actions):
+    """Flat index ``g * A + a`` of the first alive agent's action outside ``[0, n)``, or -1."""
+    games, agents = actions.shape
+    for g in range(games):
+        for a in range(agents):
+            if alive[g, a] and (actions[g, a] < 0 or actions[g, a] >= n_actions):
+                return g * agents + a
+    return -1
+
+
+def _game_step_template(
+    state,
+    rng,
+    actions,
+    params,
+    autoreset,
+    max_steps,
+    n_actions,
+    length,
+    alive,
+    was_alive,
+    agent_return,
+    obs,
+    reward,
+    terminated,
+    truncated,
+    final_obs,
+    final_return,
+    final_length,
+    game_over,
+):
+    """Step every game; returns -1 or the flat index of an invalid action (nothing changed).
+
+    ``was_alive`` receives the alive mask before the step (the agents this step reports on);
+    ``game_over[g]`` is True when game ``g`` ended this step (by its rules or by the step limit).
+    With ``autoreset`` a finished game is reset in the same step, its final observations and
+    returns kept in ``final_obs`` / ``final_return``.
+    """
+    bad = first_invalid_game_action(actions, alive, n_actions)
+    if bad >= 0:
+        return bad
+    games, agents = actions.shape
+    for g in prange(games):
+        for a in range(agents):
+            was_alive[g, a] = alive[g, a]
+            reward[g, a] = 0.0
+        over = step_row(state, g, rng, actions[g], alive[g], reward[g], params)  # noqa: F821
+        length[g] += 1
+        trunc = max_steps > 0 and length[g] >= max_steps and not over
+        for a in range(agents):
+            if was_alive[g, a]:
+                agent_return[g, a] += reward[g, a]
+                terminated[g, a] = over or not alive[g, a]
+                truncated[g, a] = trunc and alive[g, a]
+                observe_row(state, g, a, obs, params)  # noqa: F821
+            else:
+                terminated[g, a] = False
+                truncated[g, a] = False
+        game_over[g] = over or trunc
+        if game_over[g]:
+            final_length[g] = length[g]
+            for a in range(agents):
+                final_return[g, a] = agent_return[g, a]
+            if autoreset:
+                final_obs[g] = obs[g]
+                reset_row(state, g, rng, params)  # noqa: F821
+                length[g] = 0
+                for a in range(agents):
+                    alive[g, a] = True
+                    agent_return[g, a] = 0.0
+                    observe_row(state, g, a, obs, params)  # noqa: F821
+    return -1
+
+
+def _game_reset_template(state, rng, rows, params, length, alive, agent_return, obs):
+    games, agents = alive.shape
+    for g in prange(games):
+        if rows[g]:
+            reset_row(state, g, rng, params)  # noqa: F821
+            length[g] = 0
+            for a in range(agents):
+                alive[g, a] = True
+                agent_return[g, a] = 0.0
+                observe_row(state, g, a, obs, params)  # noqa: F821
+
+
+_compiled: dict[str, dict[str, Any]] = {}
+
+
+def compile_game_kernels(definition: GameDefinition) -> dict[str, Any]:
+    kernels = _compiled.get(definition.module)
+    if kernels is not None:
+        return kernels
+    bindings = {
+        "step_row": definition.step_row,
+        "reset_row": definition.reset_row,
+        "observe_row": definition.observe_row,
+        "first_invalid_game_action": first_invalid_game_action,
+        "prange": prange,
+    }
+    tag = f"{definition.name}_{_package_digest()}"
+    kernels = {}
+    for name, template in (("step", _game_step_template), ("reset", _game_reset_template)):
+        kernels[name] = _specialise(template, f"game_{name}__{tag}", False, bindings)
+        kernels[f"{name}_parallel"] = _specialise(
+            template, f"game_{name}_parallel__{tag}", True, bindings
+        )
+    _compiled[definition.module] = kernels
+    return kernels
+
+
+class BatchGame:
+    """``num_games`` copies of a game in preallocated arrays (``G`` games, ``A`` agents).
+
+    Arrays: state float64 ``[G, S]``; rng uint64 ``[G]``; length int64 ``[G]``; alive,
+    was_alive, terminated, truncated bool ``[G, A]``; agent_return, final_return, reward
+    float64 ``[G, A]``; obs, final_obs ``[G, A, *obs_shape]``; game_over bool ``[G]``;
+    final_length int64 ``[G]``; actions int64 ``[G, A]`` (written by the views).
+    """
+
+    def __init__(
+        self,
+        definition: GameDefinition,
+        num_games: int,
+        params: Any,
+        autoreset: bool,
+        num_threads: int | None = None,
+    ) -> None:
+        label = definition.env_id
+        if (
+            not isinstance(num_games, (int, np.integer))
+            or isinstance(num_games, bool)
+            or num_games < 1
+        ):
+            raise ValueError(
+                f"{label}: the number of games must be a positive int, got {num_games!r}"
+            )
+        available = numba.config.NUMBA_NUM_THREADS
+        if num_threads is None:
+            num_threads = available
+        if not isinstance(num_threads, (int, np.integer)) or not 1 <= num_threads <= available:
+            raise ValueError(
+                f"{label}: num_threads must be an int in [1, {available}], got {num_threads!r}"
+            )
+        self.definition = definition
+        self.params = params
+        self.num_games = g = int(num_games)
+        self.num_agents = a = definition.num_agents(params)
+        self.agents = definition.agent_names(params)
+        self.observation_space = definition.observation_space(params)
+        self.action_space = definition.action_space(params)
+        self.autoreset = bool(autoreset)
+        self.max_steps = int(definition.max_steps(params))
+        self.num_threads = int(num_threads)
+        self._parallel = self.num_threads > 1 and g >= PARALLEL_MIN_GAMES
+        kernels = compile_game_kernels(definition)
+        self._step = kernels["step_parallel" if self._parallel else "step"]
+        self._reset = kernels["reset_parallel" if self._parallel else "reset"]
+        obs_shape = self.observation_space.shape
+        self.state = np.zeros((g, definition.state_size))
+        self.rng = np.zeros(g, dtype=np.uint64)
+        self.length = np.zeros(g, dtype=np.int64)
+        self.alive = np.zeros((g, a), dtype=np.bool_)
+        self.was_alive = np.zeros((g, a), dtype=np.bool_)
+        self.agent_return = np.zeros((g, a))
+        self.final_return = np.zeros((g, a))
+        self.final_length = np.zeros(g, dtype=np.int64)
+        self.obs = np.zeros((g, a, *obs_shape), dtype=self.observation_space.dtype)
+        self.final_obs = np.zeros_like(self.obs)
+        self.reward = np.zeros((g, a))
+        self.terminated = np.zeros((g, a), dtype=np.bool_)
+        self.truncated = np.zeros((g, a), dtype=np.bool_)
+        self.game_over = np.zeros(g, dtype=np.bool_)
+        self.actions = np.zeros((g, a), dtype=np.int64)
+        self._all = np.ones(g, dtype=np.bool_)
+        self.has_reset = False
+        self.seed(None)
+
+    def seed(self, seed: Any, rows: np.ndarray | None = None) -> None:
+        """Seed game ``i`` with ``seed + i`` (an int), per game (a sequence), or from entropy."""
+        index = np.arange(self.num_games) if rows is None else np.flatnonzero(rows)
+        if seed is None:
+            seeds = entropy_seeds(index.shape[0])
+        elif isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+            if seed < 0:
+                raise ValueError(f"{self.definition.env_id}: seed must be >= 0, got {seed}")
+            seeds = index.astype(np.uint64) + np.uint64(seed)
+        else:
+            seeds = (
+                np.asarray(list(seed), dtype=np.uint64)[index]
+                if rows is not None
+                else np.asarray(list(seed), dtype=np.uint64)
+            )
+            if seeds.shape != index.shape:
+                raise ValueError(
+                    f"{self.definition.env_id}: expected {index.shape[0]} seeds, got {len(seeds)}"
+                )
+        seed_rows(self.rng, index.astype(np.int64), seeds)
+
+    def reset(self, rows: np.ndarray | None = None) -> None:
+        if self._parallel:
+            numba.set_num_threads(self.num_threads)
+        mask = self._all if rows is None else rows
+        self._reset(
+            self.state,
+            self.rng,
+            mask,
+            self.params,
+            self.length,
+            self.alive,
+            self.agent_return,
+            self.obs,
+        )
+        self.has_reset = True
+
+    def step(self) -> None:
+        """Step every game with ``self.actions``; raise :class:`InvalidAction` naming the game
+        and agent if one is invalid (then nothing changes)."""
+        if self._parallel:
+            numba.set_num_threads(self.num_threads)
+        status = self._step(
+            self.state,
+            self.rng,
+            self.actions,
+            self.params,
+            self.autoreset,
+            self.max_steps,
+            self.action_space.n,
+            self.length,
+            self.alive,
+            self.was_alive,
+            self.agent_return,
+            self.obs,
+            self.reward,
+            self.terminated,
+            self.truncated,
+            self.final_obs,
+            self.final_return,
+            self.final_length,
+            self.game_over,
+        )
+        if status >= 0:
+            game, agent = divmod(status, self.num_agents)
+            raise InvalidAction(
+                f"{self.definition.env_id}: action {self.actions[game, agent]} of agent "
+                f"{self.agents[agent]!r} in game {game} is outside {self.action_space}"
+            )

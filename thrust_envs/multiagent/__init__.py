@@ -1,0 +1,9 @@
+"""Multi-agent games on the Thrust engine, with PettingZoo's module conventions.
+
+>>> from thrust_envs.multiagent import pong_v0
+>>> env = pong_v0.parallel_env()     # PettingZoo ParallelEnv
+>>> aec = pong_v0.env()              # PettingZoo AEC env (PettingZoo's own conversion)
+
+Each game is one file (``pong.py``) holding its rules as numba row functions over a batch of
+games; the views in ``thrust_envs.core.game_views`` are shared by all games.
+"""
