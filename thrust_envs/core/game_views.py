@@ -95,15 +95,17 @@ class ThrustParallelEnv(ParallelEnv):
         missing = [a for a in self.agents if a not in actions]
         if missing:
             raise InvalidAction(f"{label}: missing actions for live agent(s) {missing}")
+        expected = game.action_shape(1)[1:]
         for agent, action in actions.items():
             value = np.asarray(action)
-            if value.shape != () or value.dtype.kind not in "iu":
+            if value.shape != expected or value.dtype.kind not in "iu":
+                what = "an integer" if game.discrete else f"integers of shape {expected}"
                 raise InvalidAction(
-                    f"{label}: the action of agent {agent!r} must be an integer in "
+                    f"{label}: the action of agent {agent!r} must be {what} in "
                     f"{self.action_spaces[agent]}, got {action!r}"
                 )
         for agent, action in actions.items():
-            game.actions[0, self._index[agent]] = int(action)
+            game.actions[0, self._index[agent]] = action
         game.step()
         live = self.agents
         obs = {a: game.obs[0, self._index[a]].copy() for a in live}
@@ -197,8 +199,8 @@ def make_shared_vec_env(
             game = self._game
             if not game.has_reset:
                 raise GameError(f"{definition.env_id}: call reset() before stepping")
-            a = _check_vector_actions(definition.env_id, actions, (self.num_envs,))
-            game.actions[...] = a.reshape(game.num_games, game.num_agents)
+            a = _check_vector_actions(definition.env_id, actions, game.action_shape(self.num_envs))
+            game.actions[...] = a.reshape(game.actions.shape)
 
         def step_wait(self):
             game = self._game
@@ -359,26 +361,27 @@ def make_vs_opponent(
             game = self._game
             if not game.has_reset:
                 raise GameError(f"{label}: call reset() before stepping")
-            learner = _check_vector_actions(label, actions, (self.num_envs,))
+            learner = _check_vector_actions(label, actions, game.action_shape(self.num_envs))
             agents = game.num_agents
             others = [(self._seat + k) % agents for k in range(1, agents)]
             opponent_actions = []
             for seat_of_other in others:
-                acts = np.empty(self.num_envs, dtype=np.int64)
+                acts = np.empty(game.action_shape(self.num_envs), dtype=np.int64)
                 for index in np.unique(self._opponent_of):
                     rows = np.flatnonzero(self._opponent_of == index)
                     obs = game.obs[rows, seat_of_other[rows]]
                     out = np.asarray(self._opponents[index](obs))
-                    if out.shape != (len(rows),) or out.dtype.kind not in "iu":
+                    if out.shape != game.action_shape(len(rows)) or out.dtype.kind not in "iu":
                         raise InvalidAction(
                             f"{label}: the opponent returned actions of shape {out.shape} "
-                            f"and dtype {out.dtype}; expected integers of shape ({len(rows)},)"
+                            f"and dtype {out.dtype}; expected integers of shape "
+                            f"{game.action_shape(len(rows))}"
                         )
                     acts[rows] = out
                 opponent_actions.append((seat_of_other, acts))
-            game.actions[self._rows, self._seat] = learner
+            game.write_actions((self._rows, self._seat), learner)
             for seat_of_other, acts in opponent_actions:
-                game.actions[self._rows, seat_of_other] = acts
+                game.write_actions((self._rows, seat_of_other), acts)
 
         def step_wait(self):
             game, rows, seat = self._game, self._rows, self._seat

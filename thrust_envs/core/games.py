@@ -2,10 +2,12 @@
 stepped by one numba kernel call.
 
 A game is the same kind of module as a single-agent env, with an agent axis: actions
-``[G, A]``, rewards ``[G, A]`` and an alive mask ``[G, A]``. Row functions take one game ``g``:
+``[G, A, K]`` (``K = 1`` for a ``Discrete`` action space, ``len(nvec)`` for a
+``MultiDiscrete`` one), rewards ``[G, A]`` and an alive mask ``[G, A]``. Row functions take
+one game ``g``:
 
 - ``step_row(state, g, rng, actions, alive, rewards, params) -> game_over``: advances game ``g``
-  with ``actions[a]`` for every alive agent ``a`` (dead agents' actions are ignored), writes
+  with ``actions[a, :]`` for every alive agent ``a`` (dead agents' actions are ignored), writes
   each agent's reward into ``rewards[a]`` (zeroed beforehand) and may clear ``alive[a]``
   when an agent dies; random events draw from game ``g``'s stream ``rng[g]``;
 - ``reset_row(state, g, rng, params)``: a new game from game ``g``'s random stream;
@@ -42,7 +44,7 @@ class GameDefinition:
     state_size: int
     num_agents: Callable[[Any], int]
     observation_space: Callable[[Any], spaces.Box]
-    action_space: Callable[[Any], spaces.Discrete]
+    action_space: Callable[[Any], spaces.Discrete | spaces.MultiDiscrete]
     step_row: Any
     reset_row: Any
     observe_row: Any
@@ -60,13 +62,16 @@ class GameDefinition:
 
 
 @njit(cache=True)
-def first_invalid_game_action(actions, alive, n_actions):
-    """Flat index ``g * A + a`` of the first alive agent's action outside ``[0, n)``, or -1."""
-    games, agents = actions.shape
+def first_invalid_game_action(actions, alive, nvec):
+    """Flat index ``g * A + a`` of the first alive agent with an action component ``k``
+    outside ``[0, nvec[k])``, or -1."""
+    games, agents, parts = actions.shape
     for g in range(games):
         for a in range(agents):
-            if alive[g, a] and (actions[g, a] < 0 or actions[g, a] >= n_actions):
-                return g * agents + a
+            if alive[g, a]:
+                for k in range(parts):
+                    if actions[g, a, k] < 0 or actions[g, a, k] >= nvec[k]:
+                        return g * agents + a
     return -1
 
 
@@ -77,7 +82,7 @@ def _game_step_template(
     params,
     autoreset,
     max_steps,
-    n_actions,
+    nvec,
     length,
     alive,
     was_alive,
@@ -98,10 +103,10 @@ def _game_step_template(
     With ``autoreset`` a finished game is reset in the same step, its final observations and
     returns kept in ``final_obs`` / ``final_return``.
     """
-    bad = first_invalid_game_action(actions, alive, n_actions)
+    bad = first_invalid_game_action(actions, alive, nvec)
     if bad >= 0:
         return bad
-    games, agents = actions.shape
+    games, agents = alive.shape
     for g in prange(games):
         for a in range(agents):
             was_alive[g, a] = alive[g, a]
@@ -177,7 +182,7 @@ class BatchGame:
     Arrays: state float64 ``[G, S]``; rng uint64 ``[G]``; length int64 ``[G]``; alive,
     was_alive, terminated, truncated bool ``[G, A]``; agent_return, final_return, reward
     float64 ``[G, A]``; obs, final_obs ``[G, A, *obs_shape]``; game_over bool ``[G]``;
-    final_length int64 ``[G]``; actions int64 ``[G, A]`` (written by the views).
+    final_length int64 ``[G]``; actions int64 ``[G, A, K]`` (written by the views).
     """
 
     def __init__(
@@ -233,7 +238,21 @@ class BatchGame:
         self.terminated = np.zeros((g, a), dtype=np.bool_)
         self.truncated = np.zeros((g, a), dtype=np.bool_)
         self.game_over = np.zeros(g, dtype=np.bool_)
-        self.actions = np.zeros((g, a), dtype=np.int64)
+        space = self.action_space
+        if isinstance(space, spaces.Discrete) and space.start == 0:
+            self.nvec = np.array([space.n], dtype=np.int64)
+        elif (
+            isinstance(space, spaces.MultiDiscrete)
+            and space.nvec.ndim == 1
+            and not space.start.any()
+        ):
+            self.nvec = space.nvec.astype(np.int64)
+        else:
+            raise TypeError(
+                f"{label}: game actions must be Discrete or 1-D MultiDiscrete from 0, got {space}"
+            )
+        self.discrete = isinstance(space, spaces.Discrete)
+        self.actions = np.zeros((g, a, len(self.nvec)), dtype=np.int64)
         self._all = np.ones(g, dtype=np.bool_)
         self.has_reset = False
         self.seed(None)
@@ -287,7 +306,7 @@ class BatchGame:
             self.params,
             self.autoreset,
             self.max_steps,
-            self.action_space.n,
+            self.nvec,
             self.length,
             self.alive,
             self.was_alive,
@@ -303,7 +322,20 @@ class BatchGame:
         )
         if status >= 0:
             game, agent = divmod(status, self.num_agents)
+            action = self.actions[game, agent]
+            shown = int(action[0]) if self.discrete else action.tolist()
             raise InvalidAction(
-                f"{self.definition.env_id}: action {self.actions[game, agent]} of agent "
+                f"{self.definition.env_id}: action {shown} of agent "
                 f"{self.agents[agent]!r} in game {game} is outside {self.action_space}"
             )
+
+    def action_shape(self, rows: int) -> tuple[int, ...]:
+        """The shape of an action batch for ``rows`` agents: ``(rows,)`` or ``(rows, K)``."""
+        return (rows,) if self.discrete else (rows, len(self.nvec))
+
+    def write_actions(self, rows: tuple, actions: np.ndarray) -> None:
+        """Write an action batch (shaped as :meth:`action_shape`) at ``self.actions[rows]``."""
+        if self.discrete:
+            self.actions[(*rows, 0)] = actions
+        else:
+            self.actions[rows] = actions

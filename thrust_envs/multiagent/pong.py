@@ -85,8 +85,8 @@ def _move(y, action, p):
 
 @njit(cache=True, inline="always")
 def step_row(state, g, rng, actions, alive, rewards, p):
-    state[g, P0Y] = _move(state[g, P0Y], actions[0], p)
-    state[g, P1Y] = _move(state[g, P1Y], actions[1], p)
+    state[g, P0Y] = _move(state[g, P0Y], actions[0, 0], p)
+    state[g, P1Y] = _move(state[g, P1Y], actions[1, 0], p)
     bx = state[g, BX] + state[g, VX]
     by = state[g, BY] + state[g, VY]
     vy = state[g, VY]
