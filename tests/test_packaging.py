@@ -85,3 +85,15 @@ def test_py_typed_markers_ship():
 
     for package in ("thrust_envs", "thrust_algos", "thrust_population", "thrust_export"):
         assert importlib.resources.files(package).joinpath("py.typed").is_file()
+
+
+def test_every_source_folder_is_a_regular_package():
+    """setuptools' find_packages skips folders without __init__.py: a wheel would lack them."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    for package in ("thrust_envs", "thrust_algos", "thrust_population", "thrust_export"):
+        for folder in [root / package, *(p for p in (root / package).rglob("*") if p.is_dir())]:
+            if folder.name == "__pycache__" or not any(folder.glob("*.py")):
+                continue
+            assert (folder / "__init__.py").is_file(), f"{folder} has no __init__.py"

@@ -7,7 +7,16 @@ seeding and threading live here, once, not in the environments.
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+# numba's OpenMP threading layer busy-waits between parallel regions by default. On a loaded
+# machine (other processes, or torch's own thread pool) the spinning threads steal the cores
+# the working ones need: measured here with another process on one of 2 cores, a 4096-env
+# CartPole step ran 8x *slower* on 2 threads than on 1. Passive waiting removes that cliff.
+# Only a default: an OMP_WAIT_POLICY the user set wins, and it must be set before the
+# OpenMP runtime starts (numba starts it at the first parallel kernel).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numba
 import numpy as np
