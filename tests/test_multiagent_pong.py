@@ -208,3 +208,19 @@ def test_supersuit_pipeline_works():
     assert obs.shape == (4, 8)
     obs, rewards, dones, infos = venv.step(np.zeros(4, dtype=np.int64))
     assert rewards.shape == (4,)
+
+
+def test_same_seed_same_games_whatever_the_thread_count(monkeypatch):
+    from thrust_envs.core import games
+
+    monkeypatch.setattr(games, "PARALLEL_MIN_GAMES", 1)
+
+    def run(threads):
+        venv = thrust_envs.vs_opponent(GAME, tracker_bot(0.5), 300, seed=9, num_threads=threads)
+        obs = [venv.reset()]
+        bot = tracker_bot(1.0)
+        for _ in range(200):
+            obs.append(venv.step(bot(obs[-1]))[0])
+        return np.stack(obs)
+
+    np.testing.assert_array_equal(run(1), run(2))
