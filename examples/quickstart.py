@@ -1,5 +1,6 @@
-"""Thrust quickstart: Thrust/CartPole as a Gymnasium env and a vector env and its speed, then
-a policy trained with SB3 and exported to pure numpy and ONNX (run without torch).
+"""Thrust quickstart: Thrust/CartPole as a Gymnasium env and a vector env and its speed, a
+policy trained with SB3 and exported to pure numpy and ONNX (run without torch), and SB3's
+PPO with one import changed to thrust_algos.
 
 Run with ``./dev.sh quickstart`` (sets everything up), or ``python examples/quickstart.py``.
 """
@@ -68,6 +69,13 @@ def main() -> None:
 
     if export_cartpole.main([]) != 0:
         raise SystemExit("export step failed")
+
+    # 4. thrust_algos: an SB3 PPO script with one import changed, on Thrust/CartPole-v1.
+    print("\nthrust_algos: SB3's PPO, one import changed, on Thrust/CartPole-v1")
+    import sb3_drop_in
+
+    if sb3_drop_in.main([]) != 0:
+        raise SystemExit("thrust_algos step failed")
 
 
 class _SingleAsBatch:

@@ -1,0 +1,107 @@
+"""The Triton GAE kernel. Imported lazily by ``thrust_algos.gae`` on the first ``"triton"`` call.
+
+Triton decides at decoration time, that is when this module is first imported, whether kernels run
+compiled (CUDA) or under its numpy interpreter (``TRITON_INTERPRET=1``): set the variable before
+the first import to test the kernel on CPU tensors.
+"""
+
+from __future__ import annotations
+
+import torch as th
+import triton
+import triton.language as tl
+
+# Environments per program. 128 lanes x 4 warps = one element per thread; at 65,536 environments
+# that is 512 programs, enough to keep every SM of a large GPU busy while each walks time.
+BLOCK_ENVS = 128
+
+
+@triton.jit(do_not_specialize=["n_steps"])
+def _gae_kernel(
+    rewards_ptr,
+    values_ptr,
+    episode_starts_ptr,
+    last_values_ptr,
+    dones_ptr,
+    advantages_ptr,
+    returns_ptr,
+    n_steps,
+    n_envs,
+    gamma,
+    gamma_lambda,
+    BLOCK: tl.constexpr,
+):
+    # All arrays are contiguous (n_steps, n_envs): a row of envs is one coalesced load.
+    envs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = envs < n_envs
+
+    # The last step bootstraps from last_values and dones (SB3's `step == buffer_size - 1`).
+    next_values = tl.load(last_values_ptr + envs, mask=mask, other=0.0)
+    next_non_terminal = 1.0 - tl.load(dones_ptr + envs, mask=mask, other=0.0)
+    last_gae_lam = tl.zeros([BLOCK], dtype=tl.float32)
+
+    t_last = n_steps - 1
+    row = t_last.to(tl.int64) * n_envs
+    reward = tl.load(rewards_ptr + row + envs, mask=mask, other=0.0)
+    value = tl.load(values_ptr + row + envs, mask=mask, other=0.0)
+    for i in range(n_steps):
+        t = t_last - i
+        row = t.to(tl.int64) * n_envs
+        # Prefetch step t - 1 (clamped at 0, then unused) so its loads overlap this step's math.
+        prev_row = tl.maximum(t - 1, 0).to(tl.int64) * n_envs
+        prev_reward = tl.load(rewards_ptr + prev_row + envs, mask=mask, other=0.0)
+        prev_value = tl.load(values_ptr + prev_row + envs, mask=mask, other=0.0)
+        episode_start = tl.load(episode_starts_ptr + row + envs, mask=mask, other=0.0)
+
+        delta = reward + gamma * next_values * next_non_terminal - value
+        last_gae_lam = delta + gamma_lambda * next_non_terminal * last_gae_lam
+        tl.store(advantages_ptr + row + envs, last_gae_lam, mask=mask)
+        tl.store(returns_ptr + row + envs, last_gae_lam + value, mask=mask)
+
+        next_non_terminal = 1.0 - episode_start
+        next_values = value
+        reward = prev_reward
+        value = prev_value
+
+
+def gae_triton(
+    rewards: th.Tensor,
+    values: th.Tensor,
+    episode_starts: th.Tensor,
+    last_values: th.Tensor,
+    dones: th.Tensor,
+    gamma: float,
+    gae_lambda: float,
+    advantages: th.Tensor,
+    returns: th.Tensor,
+) -> None:
+    """Launch the kernel on contiguous float32 tensors; writes ``advantages`` and ``returns``.
+
+    Shapes: ``(n_steps, n_envs)`` for ``rewards``, ``values``, ``episode_starts`` and the outputs,
+    ``(n_envs,)`` for ``last_values`` and ``dones``. Inputs are validated by ``compute_gae``.
+    """
+    n_steps, n_envs = values.shape
+    grid = (triton.cdiv(n_envs, BLOCK_ENVS),)
+    _gae_kernel[grid](
+        rewards,
+        values,
+        episode_starts,
+        last_values,
+        dones,
+        advantages,
+        returns,
+        n_steps,
+        n_envs,
+        float(gamma),
+        # SB3 forms gamma * gae_lambda in Python (double) before rounding it to float32.
+        float(gamma * gae_lambda),
+        BLOCK=BLOCK_ENVS,
+        num_warps=4,
+    )
+
+
+def interpreter_active() -> bool:
+    """Whether the kernel was decorated under Triton's interpreter (``TRITON_INTERPRET=1``)."""
+    from triton.runtime.interpreter import InterpretedFunction
+
+    return isinstance(_gae_kernel, InterpretedFunction)

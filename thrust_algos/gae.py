@@ -1,0 +1,333 @@
+"""Generalized advantage estimation with Stable-Baselines3's exact semantics.
+
+``compute_gae`` reproduces ``stable_baselines3.common.buffers.RolloutBuffer.compute_returns_and_
+advantage``: the same recursion, the same float32 arithmetic, the same treatment of the last time
+step (its advantage is computed from ``last_values`` and ``dones``, not left at zero) and of
+episode starts. Three backends compute it:
+
+- ``"triton"``: one Triton kernel on CUDA tensors (each program owns a block of environments and
+  walks time backwards, so every element is read and written exactly once). Under Triton's
+  interpreter (``TRITON_INTERPRET=1`` set before Triton is imported) it also runs on CPU tensors.
+- ``"numba"``: the fast CPU path, a compiled loop over time with the environments innermost.
+- ``"torch"``: the reference loop over time, vectorised over environments, on any device.
+
+``"auto"`` picks ``"triton"`` for CUDA tensors (``"torch"`` where Triton is missing or the dtype is
+not float32) and ``"numba"`` for CPU tensors.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import torch as th
+from numba import njit
+
+GaeBackend = Literal["auto", "triton", "torch", "numba"]
+_BACKENDS = ("auto", "triton", "torch", "numba")
+_FLOAT_DTYPES = (th.float32, th.float64)
+
+
+def compute_gae(
+    rewards: th.Tensor,
+    values: th.Tensor,
+    episode_starts: th.Tensor,
+    last_values: th.Tensor,
+    dones: th.Tensor,
+    gamma: float,
+    gae_lambda: float,
+    backend: GaeBackend = "auto",
+    *,
+    out: tuple[th.Tensor, th.Tensor] | None = None,
+) -> tuple[th.Tensor, th.Tensor]:
+    """
+    Compute GAE(lambda) advantages and TD(lambda) returns exactly as SB3's ``RolloutBuffer`` does.
+
+    For ``t = n_steps - 1, ..., 0``::
+
+        next_non_terminal = 1 - dones            if t == n_steps - 1 else 1 - episode_starts[t + 1]
+        next_values       = last_values          if t == n_steps - 1 else values[t + 1]
+        delta             = rewards[t] + gamma * next_values * next_non_terminal - values[t]
+        advantages[t]     = delta + gamma * gae_lambda * next_non_terminal * advantages[t + 1]
+        returns           = advantages + values
+
+    Array-likes (numpy arrays) are converted with ``torch.as_tensor`` (no copy on the CPU).
+
+    :param rewards: rewards, shape ``(n_steps, n_envs)``, float32 or float64
+    :param values: value estimates of the observed states, shape ``(n_steps, n_envs)``,
+        same dtype as ``rewards``
+    :param episode_starts: 1 where the observation at ``t`` starts an episode, shape
+        ``(n_steps, n_envs)``, bool or numeric
+    :param last_values: value estimates of the observations after the last step, shape
+        ``(n_envs,)`` or ``(n_envs, 1)``
+    :param dones: whether the last step ended an episode, shape ``(n_envs,)`` or ``(n_envs, 1)``
+    :param gamma: discount factor, in ``[0, 1]``
+    :param gae_lambda: GAE bias/variance trade-off, in ``[0, 1]``
+    :param backend: ``"auto"``, ``"triton"``, ``"torch"`` or ``"numba"``
+    :param out: optional preallocated ``(advantages, returns)`` tensors of shape
+        ``(n_steps, n_envs)`` with the dtype and device of ``values``, written in place
+    :return: ``(advantages, returns)``, each of shape ``(n_steps, n_envs)``, dtype of ``values``
+    """
+    rewards, values, episode_starts, last_values, dones = (
+        th.as_tensor(x) for x in (rewards, values, episode_starts, last_values, dones)
+    )
+    _check_inputs(rewards, values, episode_starts, last_values, dones, gamma, gae_lambda, backend)
+    dtype, device = values.dtype, values.device
+    n_steps, n_envs = values.shape
+    # Flags become the compute dtype; everything is made contiguous for the compiled backends.
+    episode_starts = episode_starts.to(dtype).contiguous()
+    last_values = last_values.reshape(n_envs).to(dtype).contiguous()
+    dones = dones.reshape(n_envs).to(dtype).contiguous()
+    rewards, values = rewards.contiguous(), values.contiguous()
+
+    if out is None:
+        advantages = th.empty((n_steps, n_envs), dtype=dtype, device=device)
+        returns = th.empty((n_steps, n_envs), dtype=dtype, device=device)
+    else:
+        advantages, returns = _check_out(out, values)
+
+    backend = _resolve_backend(backend, values)
+    if backend == "triton":
+        from thrust_algos._triton_gae import gae_triton
+
+        gae_triton(
+            rewards,
+            values,
+            episode_starts,
+            last_values,
+            dones,
+            gamma,
+            gae_lambda,
+            advantages,
+            returns,
+        )
+    elif backend == "numba":
+        scalar = np.float32 if dtype == th.float32 else np.float64
+        arrays = [x.numpy() for x in (rewards, values, episode_starts, last_values, dones)]
+        # SB3 multiplies gamma * gae_lambda in Python (double) first, then in float32.
+        scalars = [scalar(gamma), scalar(gamma * gae_lambda), scalar(1.0)]
+        outputs = [advantages.numpy(), returns.numpy()]
+        _gae_numba(*arrays, *scalars, *outputs)
+    else:
+        _gae_torch(
+            rewards,
+            values,
+            episode_starts,
+            last_values,
+            dones,
+            gamma,
+            gae_lambda,
+            advantages,
+            returns,
+        )
+    return advantages, returns
+
+
+def _gae_torch(
+    rewards: th.Tensor,
+    values: th.Tensor,
+    episode_starts: th.Tensor,
+    last_values: th.Tensor,
+    dones: th.Tensor,
+    gamma: float,
+    gae_lambda: float,
+    advantages: th.Tensor,
+    returns: th.Tensor,
+) -> None:
+    """The reference recursion: a Python loop over time, vectorised over environments."""
+    n_steps = values.shape[0]
+    next_non_terminal = 1.0 - dones
+    next_values = last_values
+    last_gae_lam = th.zeros_like(last_values)
+    for step in reversed(range(n_steps)):
+        delta = rewards[step] + gamma * next_values * next_non_terminal - values[step]
+        last_gae_lam = delta + gamma * gae_lambda * next_non_terminal * last_gae_lam
+        advantages[step] = last_gae_lam
+        next_non_terminal = 1.0 - episode_starts[step]
+        next_values = values[step]
+    th.add(advantages, values, out=returns)
+
+
+@njit(cache=True, nogil=True)
+def _gae_numba_row(
+    rewards_t: np.ndarray,
+    values_t: np.ndarray,
+    next_values: np.ndarray,
+    next_episode_starts: np.ndarray,
+    next_advantages: np.ndarray,
+    gamma: float,
+    gamma_lambda: float,
+    one: float,
+    advantages_t: np.ndarray,
+    returns_t: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """One time step for every environment. A flat loop over contiguous rows, which LLVM
+    vectorises; the recursion's state is read back from the row written one step later."""
+    for env in range(rewards_t.shape[0]):
+        next_non_terminal = one - next_episode_starts[env]
+        value = values_t[env]
+        delta = rewards_t[env] + gamma * next_values[env] * next_non_terminal - value
+        gae = delta + gamma_lambda * next_non_terminal * next_advantages[env]
+        advantages_t[env] = gae
+        returns_t[env] = gae + value
+
+
+@njit(cache=True, nogil=True)
+def _gae_numba(
+    rewards: np.ndarray,
+    values: np.ndarray,
+    episode_starts: np.ndarray,
+    last_values: np.ndarray,
+    dones: np.ndarray,
+    gamma: float,
+    gamma_lambda: float,
+    one: float,
+    advantages: np.ndarray,
+    returns: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """The CPU path: time outermost (backwards), environments innermost and contiguous.
+
+    ``gamma``, ``gamma_lambda`` and ``one`` arrive in the arrays' dtype so that float32 inputs
+    are computed in float32, exactly like SB3's numpy loop (a bare ``1.0`` would promote to
+    float64). The last step bootstraps from ``last_values`` and ``dones`` with a zero "next
+    advantage", as SB3's ``last_gae_lam = 0`` does.
+    """
+    n_steps, n_envs = rewards.shape
+    t = n_steps - 1
+    zeros = np.zeros(n_envs, dtype=values.dtype)
+    _gae_numba_row(
+        rewards[t],
+        values[t],
+        last_values,
+        dones,
+        zeros,
+        gamma,
+        gamma_lambda,
+        one,
+        advantages[t],
+        returns[t],
+    )
+    for t in range(n_steps - 2, -1, -1):
+        _gae_numba_row(
+            rewards[t],
+            values[t],
+            values[t + 1],
+            episode_starts[t + 1],
+            advantages[t + 1],
+            gamma,
+            gamma_lambda,
+            one,
+            advantages[t],
+            returns[t],
+        )
+
+
+def _check_inputs(
+    rewards: th.Tensor,
+    values: th.Tensor,
+    episode_starts: th.Tensor,
+    last_values: th.Tensor,
+    dones: th.Tensor,
+    gamma: float,
+    gae_lambda: float,
+    backend: str,
+) -> None:
+    if backend not in _BACKENDS:
+        raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
+    if values.ndim != 2 or values.shape[0] == 0 or values.shape[1] == 0:
+        raise ValueError(
+            f"values must have shape (n_steps, n_envs) with n_steps, n_envs >= 1, "
+            f"got {tuple(values.shape)}"
+        )
+    n_steps, n_envs = values.shape
+    for name, x in (("rewards", rewards), ("episode_starts", episode_starts)):
+        if x.shape != values.shape:
+            raise ValueError(
+                f"{name} must have the shape of values (n_steps, n_envs) = {(n_steps, n_envs)}, "
+                f"got {tuple(x.shape)}"
+            )
+    for name, x in (("last_values", last_values), ("dones", dones)):
+        if tuple(x.shape) not in ((n_envs,), (n_envs, 1)):
+            raise ValueError(
+                f"{name} must have shape (n_envs,) or (n_envs, 1) with n_envs = {n_envs}, "
+                f"got {tuple(x.shape)}"
+            )
+    for name, x in (
+        ("rewards", rewards),
+        ("episode_starts", episode_starts),
+        ("last_values", last_values),
+        ("dones", dones),
+    ):
+        if x.device != values.device:
+            raise ValueError(
+                f"all inputs must be on one device: values is on {values.device}, "
+                f"{name} is on {x.device}"
+            )
+    if values.dtype not in _FLOAT_DTYPES:
+        raise TypeError(f"values must be float32 or float64, got {values.dtype}")
+    if rewards.dtype != values.dtype:
+        raise TypeError(
+            f"rewards and values must share a dtype, got {rewards.dtype} and {values.dtype}"
+        )
+    if not last_values.is_floating_point():
+        raise TypeError(f"last_values must be floating point, got {last_values.dtype}")
+    if not (0.0 <= gamma <= 1.0 and 0.0 <= gae_lambda <= 1.0):
+        raise ValueError(f"gamma and gae_lambda must lie in [0, 1], got {gamma} and {gae_lambda}")
+
+
+def _check_out(out: tuple[th.Tensor, th.Tensor], values: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+    if not (isinstance(out, tuple | list) and len(out) == 2):
+        raise TypeError("out must be a pair (advantages, returns) of tensors")
+    for name, x in zip(("advantages", "returns"), out, strict=True):
+        if not isinstance(x, th.Tensor):
+            raise TypeError(f"out {name} must be a torch.Tensor, got {type(x).__name__}")
+        if x.shape != values.shape or x.dtype != values.dtype or x.device != values.device:
+            raise ValueError(
+                f"out {name} must match values: shape {tuple(values.shape)}, {values.dtype} on "
+                f"{values.device}; got shape {tuple(x.shape)}, {x.dtype} on {x.device}"
+            )
+        if not x.is_contiguous():
+            raise ValueError(f"out {name} must be contiguous")
+    return out[0], out[1]
+
+
+def _resolve_backend(backend: str, values: th.Tensor) -> str:
+    """Pick the backend for ``"auto"`` and check that an explicit choice can run here."""
+    on_cuda = values.device.type == "cuda"
+    if backend == "auto":
+        if not on_cuda:
+            return "numba" if values.device.type == "cpu" else "torch"
+        return "triton" if values.dtype == th.float32 and triton_available() else "torch"
+    if backend == "numba" and values.device.type != "cpu":
+        raise ValueError(
+            f"backend='numba' runs on the CPU, got tensors on {values.device}; "
+            "use backend='triton' or 'torch' (or 'auto')"
+        )
+    if backend == "triton":
+        if not triton_available():
+            raise RuntimeError(
+                "backend='triton' needs the triton package (Linux x86_64, installed with the "
+                "'algos' extra); use backend='torch' or 'auto'"
+            )
+        if values.dtype != th.float32:
+            raise TypeError(f"backend='triton' computes in float32, got {values.dtype}")
+        if not on_cuda:
+            from thrust_algos._triton_gae import interpreter_active
+
+            if not (values.device.type == "cpu" and interpreter_active()):
+                raise RuntimeError(
+                    f"backend='triton' needs CUDA tensors, got tensors on {values.device}. "
+                    "On the CPU, either use backend='numba' (or 'auto'), or run the kernel under "
+                    "Triton's interpreter by setting TRITON_INTERPRET=1 before triton and "
+                    "thrust_algos' kernel are first imported."
+                )
+    return backend
+
+
+def triton_available() -> bool:
+    """Whether the ``triton`` package can be imported (it is only installed on Linux x86_64)."""
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        return False
+    return True
