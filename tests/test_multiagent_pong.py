@@ -224,3 +224,21 @@ def test_same_seed_same_games_whatever_the_thread_count(monkeypatch):
         return np.stack(obs)
 
     np.testing.assert_array_equal(run(1), run(2))
+
+
+def test_game_vec_envs_answer_sb3_queries():
+    from stable_baselines3.common.monitor import Monitor
+
+    from thrust_envs.sb3 import make_vec_env
+
+    for venv in (
+        make_vec_env(GAME, 2, points_to_win=3),
+        thrust_envs.vs_opponent(GAME, random_bot(0), 2, points_to_win=3),
+    ):
+        assert venv.get_attr("points_to_win") == [3] * venv.num_envs
+        assert venv.get_attr("render_mode", indices=0) == [None]
+        assert venv.env_is_wrapped(Monitor) == [True] * venv.num_envs
+        with pytest.raises(AttributeError, match="no attribute 'nonsense'"):
+            venv.get_attr("nonsense")
+        with pytest.raises(AttributeError, match="fixed at construction"):
+            venv.set_attr("points_to_win", 9)

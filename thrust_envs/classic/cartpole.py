@@ -16,7 +16,12 @@ from gymnasium.envs.classic_control import utils as cc_utils
 from numba import njit
 
 from thrust_envs.core import render as draw
-from thrust_envs.core.definition import EnvDefinition, Registration, require
+from thrust_envs.core.definition import (
+    EnvDefinition,
+    Registration,
+    low_high_reset_options,
+    require,
+)
 from thrust_envs.core.rng import uniform
 
 
@@ -123,11 +128,6 @@ def observe_row(state, i, obs, p):
         obs[i, k] = np.float32(state[i, k])
 
 
-def apply_reset_options(p: CartPoleParams, options: dict | None) -> CartPoleParams:
-    low, high = cc_utils.maybe_parse_reset_bounds(options, p.reset_low, p.reset_high)
-    return p._replace(reset_low=float(low), reset_high=float(high))
-
-
 def draw_reset(np_random: np.random.Generator, p: CartPoleParams, options: dict | None):
     low, high = cc_utils.maybe_parse_reset_bounds(options, p.reset_low, p.reset_high)
     row = np.zeros(STATE_SIZE)
@@ -171,7 +171,7 @@ DEFINITION = EnvDefinition(
     observe_row=observe_row,
     draw_reset=draw_reset,
     render=render,
-    apply_reset_options=apply_reset_options,
+    apply_reset_options=low_high_reset_options,
     check_params=check_params,
     render_fps=50,
     registrations=(

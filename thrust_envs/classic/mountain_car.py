@@ -15,7 +15,12 @@ from gymnasium.envs.classic_control import utils as cc_utils
 from numba import njit
 
 from thrust_envs.classic import mountain_car_render
-from thrust_envs.core.definition import EnvDefinition, Registration, require
+from thrust_envs.core.definition import (
+    EnvDefinition,
+    Registration,
+    low_high_reset_options,
+    require,
+)
 from thrust_envs.core.rng import uniform
 
 
@@ -80,11 +85,6 @@ def observe_row(state, i, obs, p):
     obs[i, 1] = np.float32(state[i, VEL])
 
 
-def apply_reset_options(p: MountainCarParams, options: dict | None) -> MountainCarParams:
-    low, high = cc_utils.maybe_parse_reset_bounds(options, p.reset_low, p.reset_high)
-    return p._replace(reset_low=float(low), reset_high=float(high))
-
-
 def draw_reset(np_random: np.random.Generator, p: MountainCarParams, options: dict | None):
     low, high = cc_utils.maybe_parse_reset_bounds(options, p.reset_low, p.reset_high)
     return np.array([np_random.uniform(low=low, high=high), 0.0])
@@ -105,7 +105,7 @@ DEFINITION = EnvDefinition(
     observe_row=observe_row,
     draw_reset=draw_reset,
     render=render,
-    apply_reset_options=apply_reset_options,
+    apply_reset_options=low_high_reset_options,
     check_params=check_params,
     render_fps=30,
     registrations=(

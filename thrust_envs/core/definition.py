@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 from gymnasium import spaces
@@ -106,6 +106,15 @@ def _coerce(env_id: str, name: str, value: Any, kind: type) -> Any:
     return value
 
 
+def low_high_reset_options(params: Any, options: dict | None) -> Any:
+    """``apply_reset_options`` for envs whose reset draws uniformly from
+    ``[reset_low, reset_high]``: Gymnasium's ``options={"low": .., "high": ..}``."""
+    from gymnasium.envs.classic_control import utils
+
+    low, high = utils.maybe_parse_reset_bounds(options, params.reset_low, params.reset_high)
+    return params._replace(reset_low=float(low), reset_high=float(high))
+
+
 class ParamError(ValueError):
     """A parameter value outside its valid range."""
 
@@ -116,4 +125,11 @@ def require(condition: bool, env_name: str, message: str) -> None:
         raise ParamError(f"{env_name}: {message}")
 
 
-__all__ = ["EnvDefinition", "NamedTuple", "ParamError", "Registration", "make_params", "require"]
+__all__ = [
+    "EnvDefinition",
+    "ParamError",
+    "Registration",
+    "low_high_reset_options",
+    "make_params",
+    "require",
+]

@@ -141,9 +141,48 @@ def _check_vector_actions(label: str, actions: Any, shape: tuple[int, ...]) -> n
 
 
 def _sb3_vec_env_base():
+    """SB3's VecEnv plus what both game VecEnvs share (imported lazily: SB3 is optional)."""
+    from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
-    return VecEnv
+    class GameVecEnv(VecEnv):
+        _game: BatchGame
+        definition: GameDefinition
+
+        def close(self) -> None:
+            pass
+
+        def get_attr(self, attr_name: str, indices: Any = None) -> list[Any]:
+            """``render_mode``, ``definition`` or a game parameter, for each row."""
+            if attr_name in ("render_mode", "definition"):
+                value = getattr(self, attr_name)
+            elif attr_name in self.definition.params_type._fields:
+                value = getattr(self._game.params, attr_name)
+            else:
+                raise AttributeError(f"{self.definition.env_id} has no attribute {attr_name!r}")
+            return [value for _ in self._indices(indices)]
+
+        def set_attr(self, attr_name: str, value: Any, indices: Any = None) -> None:
+            raise AttributeError(
+                f"{self.definition.env_id}: game parameters are fixed at construction"
+            )
+
+        def env_method(self, method_name: str, *args: Any, indices: Any = None, **kwargs: Any):
+            raise AttributeError(
+                f"{self.definition.env_id}: rows have no methods to call ({method_name!r})"
+            )
+
+        def env_is_wrapped(self, wrapper_class: type, indices: Any = None) -> list[bool]:
+            """True for SB3's Monitor, whose episode statistics are built in."""
+            wrapped = isinstance(wrapper_class, type) and issubclass(Monitor, wrapper_class)
+            return [wrapped for _ in self._indices(indices)]
+
+        def _indices(self, indices: Any) -> list[int]:
+            if indices is None:
+                return list(range(self.num_envs))
+            return [indices] if isinstance(indices, (int, np.integer)) else list(indices)
+
+    return GameVecEnv
 
 
 def make_shared_vec_env(
@@ -226,38 +265,6 @@ def make_shared_vec_env(
                 length = game.final_length[g] if over else game.length[g]
                 info["episode"] = {"r": round(float(ret), 6), "l": int(length), "t": elapsed}
             return obs.reshape(n, *shape), rewards, dones, infos
-
-        def close(self) -> None:
-            pass
-
-        def get_attr(self, attr_name, indices=None):
-            value = (
-                getattr(self, attr_name)
-                if attr_name in ("render_mode", "definition")
-                else getattr(self._game.params, attr_name)
-            )
-            return [value for _ in self._rows(indices)]
-
-        def set_attr(self, attr_name, value, indices=None):
-            raise AttributeError(f"{definition.env_id}: parameters are fixed at construction")
-
-        def env_method(self, method_name, *method_args, indices=None, **method_kwargs):
-            raise AttributeError(
-                f"{definition.env_id}: rows have no methods to call ({method_name!r})"
-            )
-
-        def env_is_wrapped(self, wrapper_class, indices=None):
-            from stable_baselines3.common.monitor import Monitor
-
-            return [
-                isinstance(wrapper_class, type) and issubclass(Monitor, wrapper_class)
-                for _ in self._rows(indices)
-            ]
-
-        def _rows(self, indices):
-            if indices is None:
-                return range(self.num_envs)
-            return [indices] if isinstance(indices, int) else list(indices)
 
     return SharedGameVecEnv()
 
@@ -421,35 +428,5 @@ def make_vs_opponent(
                     seat[finished] = self._seat_rng.integers(0, game.num_agents, finished.size)
             obs = game.obs[rows, seat].copy()
             return obs, rewards, ended, infos
-
-        def close(self) -> None:
-            pass
-
-        def get_attr(self, attr_name, indices=None):
-            value = (
-                getattr(self, attr_name)
-                if attr_name in ("render_mode", "definition")
-                else getattr(self._game.params, attr_name)
-            )
-            return [value for _ in self._indices(indices)]
-
-        def set_attr(self, attr_name, value, indices=None):
-            raise AttributeError(f"{label}: parameters are fixed at construction")
-
-        def env_method(self, method_name, *method_args, indices=None, **method_kwargs):
-            raise AttributeError(f"{label}: rows have no methods to call ({method_name!r})")
-
-        def env_is_wrapped(self, wrapper_class, indices=None):
-            from stable_baselines3.common.monitor import Monitor
-
-            return [
-                isinstance(wrapper_class, type) and issubclass(Monitor, wrapper_class)
-                for _ in self._indices(indices)
-            ]
-
-        def _indices(self, indices):
-            if indices is None:
-                return range(self.num_envs)
-            return [indices] if isinstance(indices, int) else list(indices)
 
     return VsOpponentVecEnv()

@@ -41,7 +41,7 @@ class GameDefinition:
     name: str
     env_id: str
     params_type: type[tuple]
-    state_size: int
+    state_size: int | Callable[[Any], int]  # floats per game, or a function of params
     num_agents: Callable[[Any], int]
     observation_space: Callable[[Any], spaces.Box]
     action_space: Callable[[Any], spaces.Discrete | spaces.MultiDiscrete]
@@ -224,7 +224,8 @@ class BatchGame:
         self._step = kernels["step_parallel" if self._parallel else "step"]
         self._reset = kernels["reset_parallel" if self._parallel else "reset"]
         obs_shape = self.observation_space.shape
-        self.state = np.zeros((g, definition.state_size))
+        size = definition.state_size
+        self.state = np.zeros((g, int(size(params)) if callable(size) else size))
         self.rng = np.zeros(g, dtype=np.uint64)
         self.length = np.zeros(g, dtype=np.int64)
         self.alive = np.zeros((g, a), dtype=np.bool_)
