@@ -22,7 +22,10 @@ ENV_MODULES: tuple[str, ...] = (
 )
 
 
-GAME_MODULES: tuple[str, ...] = ("thrust_envs.multiagent.pong",)
+GAME_MODULES: tuple[str, ...] = (
+    "thrust_envs.multiagent.pong",
+    "thrust_envs.multiagent.bucket_brigade",
+)
 
 
 def game_definitions() -> dict[str, GameDefinition]:

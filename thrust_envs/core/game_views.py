@@ -69,7 +69,7 @@ class ThrustParallelEnv(ParallelEnv):
         game.reset()
         self.agents = list(self.possible_agents)
         obs = {a: game.obs[0, i].copy() for i, a in enumerate(self.possible_agents)}
-        return obs, {a: {} for a in self.agents}
+        return obs, self._infos(self.agents)
 
     def step(self, actions: dict[str, Any]):
         game, label = self._game, self.definition.env_id
@@ -112,9 +112,18 @@ class ThrustParallelEnv(ParallelEnv):
         rewards = {a: float(game.reward[0, self._index[a]]) for a in live}
         terminations = {a: bool(game.terminated[0, self._index[a]]) for a in live}
         truncations = {a: bool(game.truncated[0, self._index[a]]) for a in live}
-        infos = {a: {} for a in live}
+        infos = self._infos(live)
         self.agents = [a for a in live if not (terminations[a] or truncations[a])]
         return obs, rewards, terminations, truncations, infos
+
+    def _infos(self, agents: list[str]) -> dict[str, dict[str, Any]]:
+        infos: dict[str, dict[str, Any]] = {a: {} for a in agents}
+        if self.definition.infos is not None:
+            facts = self.definition.infos(self._game.state[0], self._game.params)
+            for key, values in facts.items():
+                for a in agents:
+                    infos[a][key] = values[self._index[a]].item()
+        return infos
 
     def render(self) -> np.ndarray | None:
         if self.render_mode is None:

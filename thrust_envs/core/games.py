@@ -56,6 +56,9 @@ class GameDefinition:
         default_factory=dict
     )
     render_fps: int = 30
+    # Optional per-agent facts for PettingZoo's infos: ``infos(state_row, params)`` returns
+    # ``{key: array [A]}``; the parallel view puts ``value[a]`` in ``infos[agent][key]``.
+    infos: Callable[[np.ndarray, Any], Mapping[str, np.ndarray]] | None = None
 
     def agent_names(self, params: Any) -> list[str]:
         return [f"player_{a}" for a in range(self.num_agents(params))]
