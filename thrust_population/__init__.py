@@ -1,19 +1,141 @@
-"""thrust_population: self-play populations, ratings, matchmaking and league training.
+"""thrust_population: rate players of two-player games, choose their matches, remember everything.
 
-What this package is for (filled in by its own issues):
+::
 
-- ratings: online Elo and a batch Bradley–Terry refit with confidence intervals, win-rate
-  matrices, and Nash averaging / alpha-rank for non-transitive populations;
-- matchmaking: random, round-robin, closest rating, self-play with a window of snapshots,
-  and prioritized fictitious self-play;
-- populations of SB3 models, ``thrust_export`` numpy policies and scripted bots, with frozen
-  snapshots and lineage, playing many games at once through ``thrust_envs``' batched games;
-- an embedded SQLite store (standard library, WAL) that survives ``kill -9``;
-- league training with a local backend and a Ray backend for scale-out;
-- the ``thrust-population`` command-line tool.
+    from thrust_population import Population
 
-Requires the ``population`` extra (and ``ray`` for the Ray backend). Nothing is exported yet:
-this package holds no public API until its issues land.
+    pop = Population.create("runs/x", "Thrust/Pong-v0")
+    for spec in ("random", "tracker:0.5", "tracker:1.0"):
+        pop.add_bot(spec)
+    pop.run_tournament(3000)                 # round-robin; kill -9 at any time, then resume
+    print(pop.ladder().format())             # Elo, Bradley–Terry with intervals, Nash average
+
+The same from the shell: ``thrust-population tournament --env Thrust/Pong-v0 --players
+random,tracker:0.5,tracker:1.0 --games 3000 --out runs/x``, then ``ladder``, ``play``, ``plot``,
+``show`` and ``verify`` (also ``python -m thrust_population``).
+
+- Ratings (:mod:`~thrust_population.ratings`): online :class:`Elo` (K, initial rating, an
+  anchor pinned to a fixed rating); :func:`bradley_terry`, the maximum-likelihood refit from the
+  whole record (draws count half, a smoothing prior, confidence intervals); win-rate matrices.
+  For non-transitive populations (:mod:`~thrust_population.gametheory`): :func:`nash_averaging`
+  (maximum-entropy Nash) and :func:`alpha_rank`.
+- Matchmaking (:mod:`~thrust_population.matchmaking`): random, round-robin, closest rating
+  ("fitness"), self-play against the latest member with a window of snapshots, and PFSP with
+  the squared, linear and variance weightings.
+- Members: scripted bots by spec (``random``, ``tracker:0.5``, registered with
+  :func:`register_bot`), exported ``thrust_export`` numpy policies and SB3 models frozen as files
+  beside the database, in-process callables; snapshots with lineage (parent, generation).
+- Matches (:mod:`~thrust_population.matches`): many games at once through a batched
+  vs-opponent VecEnv (``thrust_envs.vs_opponent`` or any factory with its contract); seeds are
+  recorded, so any match can be replayed.
+- Store (:mod:`~thrust_population.store`): SQLite through the standard library (WAL, one
+  transaction per batch of results): a kill loses at most the batch in flight, and the stored
+  ratings always equal a replay of the match log.
+
+Importing this package imports numpy only; matplotlib (``plot``), tqdm (progress bars), torch and
+SB3 (``.zip`` members) are imported when used. League training (learning players, Ray) is the
+subject of the next population issue.
 """
 
-__all__: list[str] = []
+from thrust_population.gametheory import (
+    AlphaRank,
+    NashAverage,
+    alpha_rank,
+    nash_averaging,
+    payoff_matrix,
+)
+from thrust_population.matches import (
+    EnvFactory,
+    GameError,
+    GameInfo,
+    MatchResult,
+    Policy,
+    check_game,
+    play_match,
+    replay_match,
+)
+from thrust_population.matchmaking import (
+    PFSP,
+    ClosestRating,
+    Matchmaker,
+    PoolView,
+    RandomMatchmaker,
+    RoundRobin,
+    SelfPlay,
+    make_matchmaker,
+)
+from thrust_population.players import (
+    PlayerSpec,
+    SpecError,
+    parse_spec,
+    register_bot,
+    unregister_bot,
+)
+from thrust_population.population import Ladder, LadderRow, Population, TournamentReport
+from thrust_population.ratings import (
+    BradleyTerry,
+    Elo,
+    EloConfig,
+    bradley_terry,
+    pair_counts,
+    spearman,
+    win_rate_matrix,
+)
+from thrust_population.store import (
+    MatchRow,
+    Member,
+    Store,
+    StoreCorrupt,
+    StoreError,
+    StoreLocked,
+    StoreNotFound,
+    UnknownMember,
+)
+
+__all__ = [
+    "PFSP",
+    "AlphaRank",
+    "BradleyTerry",
+    "ClosestRating",
+    "Elo",
+    "EloConfig",
+    "EnvFactory",
+    "GameError",
+    "GameInfo",
+    "Ladder",
+    "LadderRow",
+    "MatchResult",
+    "MatchRow",
+    "Matchmaker",
+    "Member",
+    "NashAverage",
+    "PlayerSpec",
+    "Policy",
+    "PoolView",
+    "Population",
+    "RandomMatchmaker",
+    "RoundRobin",
+    "SelfPlay",
+    "SpecError",
+    "Store",
+    "StoreCorrupt",
+    "StoreError",
+    "StoreLocked",
+    "StoreNotFound",
+    "TournamentReport",
+    "UnknownMember",
+    "alpha_rank",
+    "bradley_terry",
+    "check_game",
+    "make_matchmaker",
+    "nash_averaging",
+    "pair_counts",
+    "parse_spec",
+    "payoff_matrix",
+    "play_match",
+    "register_bot",
+    "replay_match",
+    "spearman",
+    "unregister_bot",
+    "win_rate_matrix",
+]

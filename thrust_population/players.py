@@ -1,0 +1,347 @@
+"""Players: scripted bots by name, exported numpy policies, SB3 models, and player specs.
+
+A player is a callable observation batch ``[k, obs_dim]`` -> action batch ``[k]``.
+
+A bot spec is ``NAME`` or ``NAME:ARG`` (``random``, ``tracker:0.5``). Bots come from the games
+themselves (thrust_envs' ``GameDefinition.bots``: Pong ships ``random`` and ``tracker``, so
+``tracker:0.5`` is ``tracker_bot(0.5)``) and from a registry, where one line adds a bot::
+
+    register_bot("tracker", lambda arg, game, seed: Tracker(float(arg)), games=("Thrust/Pong-v0",))
+
+A registered factory gets the text after the colon (or None), the
+:class:`~thrust_population.matches.GameInfo` (ID, spaces, the game's bots) and a seed, and
+returns a policy. ``random`` (uniform actions from the game's action space) is registered for
+every game.
+
+:func:`parse_spec` turns a command-line player spec into a :class:`PlayerSpec`: a bot spec, or the
+path of an exported ``.npz`` policy (:func:`thrust_export.load`) or an SB3 ``.zip`` model, each
+optionally named ``NAME=SPEC``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from thrust_population.matches import GameInfo, Policy
+
+__all__ = [
+    "BotFactory",
+    "PlayerSpec",
+    "SpecError",
+    "bot_names",
+    "make_bot",
+    "parse_spec",
+    "policy_from_model",
+    "register_bot",
+    "unregister_bot",
+]
+
+#: ``factory(arg, game, seed) -> policy``: ``arg`` is the text after ``NAME:`` (or None).
+BotFactory = Callable[[str | None, GameInfo, int], Policy]
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.:+\-]{1,80}$")
+
+
+class SpecError(ValueError):
+    """A player spec that names no bot or file, or bad bot arguments."""
+
+
+@dataclass(frozen=True)
+class _Bot:
+    factory: BotFactory
+    games: tuple[str, ...] | None
+    doc: str
+
+
+_BOTS: dict[str, _Bot] = {}
+
+
+def register_bot(
+    name: str,
+    factory: BotFactory,
+    *,
+    games: tuple[str, ...] | list[str] | None = None,
+    doc: str = "",
+    replace: bool = False,
+) -> None:
+    """Register a scripted bot under ``name`` (used as ``name`` or ``name:ARG`` in specs).
+
+    :param name: letters, digits, ``_``, ``-`` and ``.``
+    :param factory: ``factory(arg, game, seed) -> policy`` (raise ``ValueError`` on a bad arg)
+    :param games: the env IDs the bot can play (None: any)
+    :param doc: one line for listings
+    :param replace: allow replacing a registered bot of the same name
+    """
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.\-]+", name):
+        raise ValueError(f"bot names use letters, digits, '_', '-' and '.', got {name!r}")
+    if not callable(factory):
+        raise TypeError(f"bot factory for {name!r} must be callable")
+    if name in _BOTS and not replace:
+        raise ValueError(f"a bot named {name!r} is already registered (pass replace=True)")
+    _BOTS[name] = _Bot(factory, None if games is None else tuple(games), doc)
+
+
+def unregister_bot(name: str) -> None:
+    """Remove a registered bot (no error if there is none)."""
+    _BOTS.pop(name, None)
+
+
+def bot_names(env_id: str | None = None, game: GameInfo | None = None) -> list[str]:
+    """Registered bot names (those that can play ``env_id``, if given), with the bots ``game``
+    ships."""
+    names = {
+        name
+        for name, bot in _BOTS.items()
+        if env_id is None or bot.games is None or env_id in bot.games
+    }
+    return sorted(names | set(game.bots if game is not None else ()))
+
+
+def split_bot_spec(spec: str) -> tuple[str, str | None]:
+    """``"tracker:0.5"`` -> ``("tracker", "0.5")``; ``"random"`` -> ``("random", None)``."""
+    name, sep, arg = spec.partition(":")
+    return name, (arg if sep else None)
+
+
+def is_bot_spec(spec: str, game: GameInfo | None = None) -> bool:
+    """Whether ``spec`` names a registered bot, or one ``game`` ships (whatever its argument)."""
+    name = split_bot_spec(spec)[0]
+    return name in _BOTS or (game is not None and name in game.bots)
+
+
+def _bot_entry(name: str, game: GameInfo) -> tuple[str, Callable[..., Policy]] | None:
+    """Where the bot ``name`` comes from for ``game``: a registered bot for this game, else a
+    bot the game ships, else a registered bot for any game."""
+    bot = _BOTS.get(name)
+    if bot is not None and bot.games is not None and game.env_id in bot.games:
+        return "registry", bot.factory
+    if name in game.bots:
+        return "game", game.bots[name]
+    if bot is not None and bot.games is None:
+        return "registry", bot.factory
+    return None
+
+
+def _number(text: str) -> int | float:
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"expected a number, got {text!r}") from None
+
+
+def _game_bot(factory: Callable[..., Policy], arg: str | None, seed: int) -> Policy:
+    """Call a game-shipped bot factory: ``NAME:A:B`` passes the numbers A, B positionally, and
+    a ``seed`` keyword is passed when the factory takes one."""
+    args = [] if arg is None else [_number(part) for part in arg.split(":")]
+    try:
+        takes_seed = "seed" in inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        takes_seed = False
+    return factory(*args, seed=seed) if takes_seed else factory(*args)
+
+
+def make_bot(spec: str, game: GameInfo, seed: int = 0) -> Policy:
+    """The policy of the bot spec ``spec`` (``NAME`` or ``NAME:ARG``) for ``game``.
+
+    Looked up, in order: a bot registered for this game (:func:`register_bot` with ``games``),
+    a bot the game ships (``game.bots``, e.g. thrust_envs Pong's ``random`` and
+    ``tracker``; ``tracker:0.5`` calls ``tracker_bot(0.5)``, with ``seed=`` when the factory
+    takes one), a bot registered for any game (``random``).
+
+    :raises SpecError: unknown bot, a bot that cannot play this game, or a bad argument
+    """
+    name, arg = split_bot_spec(spec)
+    entry = _bot_entry(name, game)
+    if entry is None:
+        if name in _BOTS:
+            games = list(_BOTS[name].games or ())
+            raise SpecError(f"bot {name!r} cannot play {game.env_id} (it plays {games})")
+        raise SpecError(
+            f"unknown bot {name!r}; bots for {game.env_id}: "
+            f"{', '.join(bot_names(game.env_id, game)) or 'none'}"
+        )
+    source, factory = entry
+    try:
+        if source == "game":
+            return _game_bot(factory, arg, int(seed))
+        return factory(arg, game, int(seed))
+    except (ValueError, TypeError) as exc:
+        raise SpecError(f"bad bot spec {spec!r}: {exc}") from exc
+
+
+class RandomBot:
+    """Uniformly random actions from a Discrete, MultiDiscrete or Box action space.
+
+    :param action_space: the game's action space (for one row)
+    :param seed: seed of the bot's own generator
+    """
+
+    def __init__(self, action_space: Any, seed: int = 0) -> None:
+        from gymnasium import spaces
+
+        self.rng = np.random.default_rng(seed)
+        self.space = action_space
+        if isinstance(action_space, spaces.Discrete):
+            self._draw = lambda k: action_space.start + self.rng.integers(0, action_space.n, size=k)
+        elif isinstance(action_space, spaces.MultiDiscrete):
+            nvec = np.asarray(action_space.nvec)
+            self._draw = lambda k: self.rng.integers(0, nvec, size=(k, *nvec.shape))
+        elif isinstance(action_space, spaces.Box):
+            low = np.broadcast_to(action_space.low, action_space.shape)
+            high = np.broadcast_to(action_space.high, action_space.shape)
+            if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
+                raise ValueError("the random bot needs a bounded Box action space")
+            self._draw = lambda k: self.rng.uniform(low, high, size=(k, *low.shape)).astype(
+                action_space.dtype
+            )
+        else:
+            raise ValueError(f"the random bot does not support {type(action_space).__name__}")
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        return np.asarray(self._draw(len(obs)))
+
+
+def _random_bot(arg: str | None, game: GameInfo, seed: int) -> Policy:
+    if arg is not None:
+        raise ValueError("'random' takes no argument")
+    return RandomBot(game.action_space, seed)
+
+
+register_bot("random", _random_bot, doc="uniformly random actions (any game)")
+
+# Bots that thrust_envs games ship (GameDefinition.bots) need no line here. Others register
+# here, one line each, e.g.
+#   register_bot("tracker", _pong_tracker, games=("Thrust/Pong-v0",), doc="...")
+# with the factory importing its game module lazily (importing this module must stay cheap).
+
+
+# ---------------------------------------------------------------------------------------------
+# Models and exported policies
+
+
+def policy_from_model(model: Any) -> Policy:
+    """A policy from anything with SB3's ``predict(obs, deterministic=True)`` (SB3 models and
+    thrust_export NumpyPolicies), or a plain callable."""
+    predict = getattr(model, "predict", None)
+    if predict is not None:
+
+        def policy(obs: np.ndarray) -> np.ndarray:
+            return predict(obs, deterministic=True)[0]
+
+        return policy
+    if callable(model):
+        return model
+    raise TypeError(
+        f"a player must be callable or have predict(obs, deterministic=True); got "
+        f"{type(model).__name__}"
+    )
+
+
+def load_numpy_policy(path: str | os.PathLike[str]) -> Any:
+    """Load an exported numpy policy (``thrust_export.load``; never imports torch)."""
+    import thrust_export
+
+    return thrust_export.load(path)
+
+
+def load_sb3_model(path: str | os.PathLike[str], class_path: str | None = None) -> Any:
+    """Load an SB3 model on the CPU.
+
+    :param path: the ``.zip`` written by ``model.save``
+    :param class_path: ``"module:QualName"`` of the algorithm class (e.g.
+        ``"stable_baselines3.ppo.ppo:PPO"``); detected from the archive when None (PPO, A2C,
+        DQN, SAC, TD3)
+    """
+    if class_path is None:
+        from thrust_export.sb3 import load_model
+
+        return load_model(path)
+    module_name, _, qualname = class_path.partition(":")
+    cls: Any = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        cls = getattr(cls, part)
+    return cls.load(str(path), device="cpu")
+
+
+def class_path_of(obj: Any) -> str:
+    """``"module:QualName"`` of ``obj``'s class."""
+    cls = type(obj)
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Specs
+
+
+@dataclass(frozen=True)
+class PlayerSpec:
+    """A parsed player spec.
+
+    Attributes:
+        name: the member name (``NAME=`` prefix, else the bot spec or the file's stem)
+        kind: ``"bot"``, ``"numpy"`` (an exported ``.npz``) or ``"sb3"`` (an SB3 ``.zip``)
+        spec: the bot spec, or the file's path
+    """
+
+    name: str
+    kind: str
+    spec: str
+
+
+def parse_spec(text: str, game: GameInfo | None = None) -> PlayerSpec:
+    """Parse ``[NAME=]SPEC``: a bot (``random``, ``tracker:0.5``), a ``.npz`` or a ``.zip``.
+
+    With ``game`` given, a bot spec is also instantiated once to check its argument.
+
+    :raises SpecError: a spec that names no registered bot or existing file
+    """
+    text = text.strip()
+    if not text:
+        raise SpecError("empty player spec")
+    name, sep, spec = text.partition("=")
+    if not sep:
+        name, spec = "", text
+    name, spec = name.strip(), spec.strip()
+    if sep and not name:
+        raise SpecError(f"empty member name in {text!r}")
+    suffix = Path(spec).suffix.lower()
+    if suffix in (".npz", ".zip"):
+        path = Path(spec)
+        if not path.is_file():
+            raise SpecError(f"no such policy file: {spec}")
+        kind = "numpy" if suffix == ".npz" else "sb3"
+        name = name or path.stem
+    elif is_bot_spec(spec, game):
+        kind = "bot"
+        name = name or spec
+        if game is not None:
+            make_bot(spec, game, 0)
+    else:
+        known = ", ".join(bot_names(None if game is None else game.env_id, game)) or "none"
+        raise SpecError(
+            f"unknown player {spec!r}: not a registered bot ({known}) nor a .npz/.zip policy file"
+        )
+    check_member_name(name)
+    return PlayerSpec(name, kind, spec)
+
+
+def check_member_name(name: str) -> str:
+    """Member names: 1-80 characters among letters, digits and ``_ . : + -``."""
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise SpecError(
+            f"bad member name {name!r}: use 1-80 letters, digits and the characters _ . : + -"
+        )
+    return name

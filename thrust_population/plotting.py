@@ -1,0 +1,94 @@
+"""``plot_run``: a run's Elo ratings over time and its win-rate matrix, as one PNG (matplotlib).
+
+Uses matplotlib's object-oriented API with the Agg canvas (no pyplot, no global backend change).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from thrust_population.population import compute_ladder
+from thrust_population.store import Store
+
+__all__ = ["plot_run"]
+
+
+def plot_run(store: Store, path: str | os.PathLike[str], *, dpi: int = 110) -> Path:
+    """Write a PNG with two panels: every member's Elo against the run's games played, and the
+    win-rate matrix (row member's score against the column member) as a heatmap, members in
+    ladder order. The file is written to a temporary name and renamed into place.
+
+    :param store: an open run
+    :param path: the PNG to write
+    :return: ``path``
+    """
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    path = Path(path)
+    ladder = compute_ladder(store)
+    order = [row.name for row in ladder.rows]
+    n = len(order)
+
+    # Elo after every match, against the cumulative games of the run.
+    matches = store.matches()
+    games_after = dict(
+        zip([m.id for m in matches], np.cumsum([m.games for m in matches]).tolist(), strict=True)
+    )
+    config = store.elo_config
+    series: dict[str, tuple[list[float], list[float]]] = {
+        name: ([0.0], [config.start_rating(name)]) for name in order
+    }
+    for match_id, name, elo in store.rating_history():
+        xs, ys = series[name]
+        xs.append(float(games_after[match_id]))
+        ys.append(elo)
+
+    fig = Figure(figsize=(13.0, 5.5), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax_elo, ax_map = fig.subplots(1, 2, width_ratios=(1.25, 1.0))
+    for name in order:
+        xs, ys = series[name]
+        ax_elo.step(xs, ys, where="post", label=name, linewidth=1.2)
+    ax_elo.set_xlabel("games played in the run")
+    ax_elo.set_ylabel("Elo")
+    ax_elo.set_title(f"{store.env_id}: Elo over time (K={config.k:g})")
+    ax_elo.grid(alpha=0.3)
+    if 0 < n <= 16:
+        ax_elo.legend(fontsize=8, loc="best")
+
+    index = [ladder.names.index(name) for name in order]
+    matrix = ladder.win_rates[np.ix_(index, index)] if n else np.zeros((0, 0))
+    masked = np.ma.masked_invalid(matrix)
+    cmap = matplotlib.colormaps["RdBu"].with_extremes(bad="0.85")  # grey: never met
+    image = ax_map.imshow(masked, cmap=cmap, vmin=0.0, vmax=1.0)
+    ax_map.set_title("win rate (row vs column; draws count half)")
+    ax_map.set_xticks(range(n))
+    ax_map.set_yticks(range(n))
+    labels = order if n <= 30 else ["" for _ in order]
+    ax_map.set_xticklabels(labels, rotation=60, ha="right", fontsize=8)
+    ax_map.set_yticklabels(labels, fontsize=8)
+    if n <= 12:
+        for i in range(n):
+            for j in range(n):
+                value = matrix[i, j]
+                if not math.isnan(value):
+                    color = "white" if abs(value - 0.5) > 0.3 else "black"
+                    ax_map.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7,
+                                color=color)  # fmt: skip
+    fig.colorbar(image, ax=ax_map, shrink=0.8)
+
+    staging = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.png")
+    try:
+        fig.savefig(staging, format="png", dpi=dpi)
+        os.replace(staging, path)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,723 @@
+"""Population: a run's members, their matches and ratings, over a :class:`~.store.Store`.
+
+>>> pop = Population.create("runs/x", "Thrust/Pong-v0")
+>>> pop.add_bot("random"); pop.add_bot("tracker:0.5"); pop.add_bot("tracker:1.0")
+>>> pop.run_tournament(3000)           # round-robin, 32 games a match, 8 matches a transaction
+>>> print(pop.ladder().format())
+
+Members are scripted bots (by spec), exported numpy policies and SB3 models (frozen into the
+run's ``artifacts/`` as files, with their SHA-256), or in-process callables. Snapshots carry
+lineage: a parent and a generation.
+
+Every match gets a seed derived from the run's seed and the match's index in the log, and each
+player's seed derives from the match's seed, so :meth:`Population.replay` plays any recorded
+match again, and a tournament that is killed and resumed plays exactly the matches an
+uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from thrust_population.gametheory import nash_averaging, payoff_matrix
+from thrust_population.matches import (
+    EnvFactory,
+    GameInfo,
+    MatchResult,
+    Policy,
+    Seat,
+    load_env_factory,
+    play_match,
+    probe_game,
+)
+from thrust_population.matchmaking import Matchmaker, PoolView, RoundRobin
+from thrust_population.players import (
+    PlayerSpec,
+    check_member_name,
+    class_path_of,
+    load_numpy_policy,
+    load_sb3_model,
+    make_bot,
+    policy_from_model,
+)
+from thrust_population.ratings import LN10, bradley_terry, win_rate_matrix
+from thrust_population.store import Member, Store, StoreCorrupt, StoreError
+
+__all__ = [
+    "Ladder",
+    "LadderRow",
+    "Population",
+    "TournamentReport",
+    "file_sha256",
+    "match_seed",
+    "player_seed",
+]
+
+
+def match_seed(run_seed: int, match_index: int) -> int:
+    """The seed of match number ``match_index`` (0-based) of a run: a 31-bit integer."""
+    state = np.random.SeedSequence([int(run_seed), int(match_index)]).generate_state(1)
+    return int(state[0] & 0x7FFFFFFF)
+
+
+def player_seed(seed: int, side: int) -> int:
+    """The seed of side ``side`` (0 for A, 1 for B) of the match seeded ``seed``."""
+    state = np.random.SeedSequence([int(seed), 1 + int(side)]).generate_state(1)
+    return int(state[0] & 0x7FFFFFFF)
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes (hex)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class TournamentReport:
+    """What :meth:`Population.run_tournament` did.
+
+    Attributes:
+        games: games played by this call
+        matches: matches played by this call
+        batches: transactions committed by this call
+        total_games: games in the run after this call
+        seconds: wall-clock time of this call
+    """
+
+    games: int
+    matches: int
+    batches: int
+    total_games: int
+    seconds: float
+
+    @property
+    def games_per_second(self) -> float:
+        return self.games / self.seconds if self.seconds > 0 else float("nan")
+
+
+@dataclass(frozen=True)
+class LadderRow:
+    """One member's line of the ladder (ratings on the Elo scale)."""
+
+    name: str
+    kind: str
+    generation: int
+    elo: float
+    bt: float
+    bt_lower: float
+    bt_upper: float
+    nash: float
+    games: int
+    score: float  # fraction of points won (draws count half); NaN without games
+
+
+@dataclass(frozen=True)
+class Ladder:
+    """Ratings of every member.
+
+    Attributes:
+        rows: one per member, strongest Bradley–Terry rating first
+        names: member names in creation order (the order of the matrices)
+        win_rates: float64 ``[n, n]``: ``win_rates[i, j]``, i's score against j (NaN if unmet)
+        games: float64 ``[n, n]``: games between i and j
+        level: confidence level of the Bradley–Terry intervals
+        nash_mixture: float64 ``[n]``: the maximum-entropy Nash equilibrium of the record
+    """
+
+    rows: list[LadderRow]
+    names: list[str]
+    win_rates: np.ndarray
+    games: np.ndarray
+    level: float
+    nash_mixture: np.ndarray
+
+    def format(self, matrix: bool | None = None) -> str:
+        """The ladder as a text table (and the win-rate matrix when ``matrix``, by default when
+        there are at most 12 members)."""
+        pct = f"{self.level * 100:g}%"
+        header = ("#", "member", "elo", "bt", f"bt {pct} interval", "nash", "games", "score")
+        lines = []
+        for rank, row in enumerate(self.rows, 1):
+            score = "-" if math.isnan(row.score) else f"{100 * row.score:.1f}%"
+            lines.append(
+                (
+                    str(rank),
+                    row.name,
+                    f"{row.elo:.0f}",
+                    f"{row.bt:.0f}",
+                    f"[{row.bt_lower:.0f}, {row.bt_upper:.0f}]",
+                    f"{row.nash:+.0f}",
+                    str(row.games),
+                    score,
+                )
+            )
+        text = _table(header, lines, right=(0, 2, 3, 5, 6, 7))
+        text += (
+            "\nelo: online Elo; bt: Bradley–Terry refit of the whole record; nash: payoff against "
+            "the\npopulation's maximum-entropy Nash mixture in Elo points (0: in its support); "
+            "score: points\nper game, draws counting half"
+        )
+        if matrix is None:
+            matrix = len(self.names) <= 12
+        if matrix and self.names:
+            order = [self.names.index(row.name) for row in self.rows]
+            header2 = ("win rate (row vs column)", *(str(k + 1) for k in range(len(order))))
+            lines2 = []
+            for k, i in enumerate(order):
+                cells = [
+                    "-" if math.isnan(self.win_rates[i, j]) else f"{self.win_rates[i, j]:.2f}"
+                    for j in order
+                ]
+                lines2.append((f"{k + 1} {self.names[i]}", *cells))
+            right = tuple(range(1, len(order) + 1))
+            text += "\n\n" + _table(header2, lines2, right=right)
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: the rows, then the matrices in ``names`` order (NaN as null)."""
+
+        def clean(x: float) -> float | None:
+            return None if math.isnan(x) else float(x)
+
+        return {
+            "level": self.level,
+            "rows": [
+                {key: (clean(v) if isinstance(v, float) else v) for key, v in vars(r).items()}
+                for r in self.rows
+            ],
+            "names": self.names,
+            "win_rates": [[clean(x) for x in row] for row in self.win_rates],
+            "games": self.games.astype(int).tolist(),
+            "nash_mixture": self.nash_mixture.tolist(),
+        }
+
+
+def _table(header: Sequence[str], lines: list[Sequence[str]], right: Sequence[int] = ()) -> str:
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *lines, strict=True)]
+
+    def fmt(cells: Sequence[str]) -> str:
+        return "  ".join(
+            str(c).rjust(w) if k in right else str(c).ljust(w)
+            for k, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    return "\n".join([fmt(header), fmt(["-" * w for w in widths]), *map(fmt, lines)])
+
+
+class Population:
+    """A run: its store, its game, and its members' policies.
+
+    :param store: the open run store
+    :param env_factory: builds the game's vs-opponent VecEnvs (default: the run's recorded
+        factory, else ``thrust_envs.vs_opponent``)
+    """
+
+    def __init__(self, store: Store, env_factory: EnvFactory | None = None) -> None:
+        self.store = store
+        self._env_factory = env_factory
+        self._game: GameInfo | None = None
+        self._models: dict[str, Any] = {}
+        self._attached: dict[str, Policy] = {}
+
+    # -- opening -------------------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        directory: str | os.PathLike[str],
+        env_id: str,
+        *,
+        env_factory: EnvFactory | None = None,
+        env_factory_path: str | None = None,
+        elo: Any = None,
+        seed: int = 0,
+        timeout: float = 5.0,
+    ) -> Population:
+        """Create a run for the two-player game ``env_id`` (checked before anything is written).
+
+        :param env_factory: the factory object (default: loaded from ``env_factory_path``, else
+            ``thrust_envs.vs_opponent``)
+        :param env_factory_path: ``"module:function"`` recorded in the run, so that other
+            processes (the CLI) rebuild the same factory
+        :param elo: an :class:`~thrust_population.ratings.EloConfig`
+        :param seed: the run's seed
+        """
+        factory = env_factory if env_factory is not None else load_env_factory(env_factory_path)
+        game = probe_game(env_id, factory)
+        store = Store.create(
+            directory, env_id, elo=elo, env_factory=env_factory_path, seed=seed, timeout=timeout
+        )
+        population = cls(store, factory)
+        population._game = game
+        return population
+
+    @classmethod
+    def open(
+        cls,
+        directory: str | os.PathLike[str],
+        *,
+        env_factory: EnvFactory | None = None,
+        timeout: float = 5.0,
+        readonly: bool = False,
+    ) -> Population:
+        """Open an existing run (see :meth:`Store.open` for the errors)."""
+        store = Store.open(directory, timeout=timeout, readonly=readonly)
+        try:
+            return cls(store, env_factory)
+        except BaseException:
+            store.close()
+            raise
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Population:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def env_id(self) -> str:
+        return self.store.env_id
+
+    @property
+    def env_factory(self) -> EnvFactory:
+        """The factory of the game's VecEnvs: the one given, else the run's recorded
+        ``module:function``, else ``thrust_envs.vs_opponent`` (loaded on first use, so that
+        reading a run never needs its game)."""
+        if self._env_factory is None:
+            self._env_factory = load_env_factory(self.store.env_factory)
+        return self._env_factory
+
+    @property
+    def game(self) -> GameInfo:
+        """The game's ID and spaces (one probe env, built on first use)."""
+        if self._game is None:
+            self._game = probe_game(self.env_id, self.env_factory)
+        return self._game
+
+    # -- members -------------------------------------------------------------------------------
+
+    def add_bot(self, spec: str, name: str | None = None) -> Member:
+        """Add the scripted bot ``spec`` (e.g. ``"tracker:0.5"``), named ``spec`` by default."""
+        make_bot(spec, self.game, 0)  # check the spec before writing anything
+        return self.store.add_member(check_member_name(name or spec), "bot", spec)
+
+    def add_file(
+        self,
+        path: str | os.PathLike[str],
+        name: str | None = None,
+        *,
+        parent: str | None = None,
+        generation: int | None = None,
+        class_path: str | None = None,
+    ) -> Member:
+        """Add an exported ``.npz`` policy or an SB3 ``.zip`` model, copied (frozen) into the
+        run's artifacts; the copy is loaded once to check it.
+
+        :param class_path: ``"module:QualName"`` of an SB3 model's class (detected if None)
+        """
+        source = Path(path)
+        suffix = source.suffix.lower()
+        if suffix not in (".npz", ".zip"):
+            raise ValueError(f"a policy file is a .npz (exported) or .zip (SB3): {source}")
+        if not source.is_file():
+            raise FileNotFoundError(f"no such policy file: {source}")
+        kind = "numpy" if suffix == ".npz" else "sb3"
+        name = check_member_name(name or source.stem)
+        info = {"source": str(source.resolve())}
+        if class_path is not None:
+            info["class"] = class_path
+
+        def write(target: Path) -> None:
+            shutil.copyfile(source, target)
+
+        return self._add_artifact(name, kind, str(source), suffix, write, info, parent, generation)
+
+    def add_model(
+        self,
+        model: Any,
+        name: str,
+        *,
+        parent: str | None = None,
+        generation: int | None = None,
+    ) -> Member:
+        """Freeze an SB3 model (``model.save``) into the run's artifacts as a new member: a
+        snapshot, with lineage ``parent`` / ``generation`` (default: the parent's + 1)."""
+        if not hasattr(model, "save") or not hasattr(model, "predict"):
+            raise TypeError(f"expected an SB3 model (with save and predict), got {type(model)}")
+        name = check_member_name(name)
+        info = {"class": class_path_of(model)}
+
+        def write(target: Path) -> None:
+            model.save(str(target))
+
+        return self._add_artifact(
+            name, "sb3", f"snapshot of {info['class']}", ".zip", write, info, parent, generation
+        )
+
+    def add_callable(
+        self,
+        name: str,
+        policy: Policy,
+        *,
+        parent: str | None = None,
+        generation: int | None = None,
+    ) -> Member:
+        """Add an in-process policy callable. It is recorded (name, lineage, matches) but has no
+        file: another process must :meth:`attach` it before it can play."""
+        if not callable(policy):
+            raise TypeError(f"policy must be callable, got {type(policy).__name__}")
+        member = self.store.add_member(
+            check_member_name(name),
+            "callable",
+            getattr(policy, "__qualname__", type(policy).__qualname__),
+            parent=parent,
+            generation=generation,
+        )
+        self._attached[member.name] = policy
+        return member
+
+    def attach(self, name: str, policy: Policy) -> None:
+        """Provide the callable of a ``callable`` member in this process."""
+        member = self.store.member(name)
+        if member.kind != "callable":
+            raise ValueError(f"member {name!r} is a {member.kind}, not an in-process callable")
+        self._attached[name] = policy
+
+    def add(self, spec: PlayerSpec) -> Member:
+        """Add the member a parsed command-line spec describes."""
+        if spec.kind == "bot":
+            return self.add_bot(spec.spec, spec.name)
+        return self.add_file(spec.spec, spec.name)
+
+    def _add_artifact(
+        self,
+        name: str,
+        kind: str,
+        spec: str,
+        suffix: str,
+        write: Callable[[Path], None],
+        info: dict[str, Any],
+        parent: str | None,
+        generation: int | None,
+    ) -> Member:
+        if name in self.store.member_names():
+            raise StoreError(f"{self.store.directory}: a member named {name!r} already exists")
+        if parent is not None:
+            self.store.member(parent)
+        relative = f"artifacts/{name}{suffix}"
+        target = self.store.directory / relative
+        staging = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}{suffix}")
+        try:
+            write(staging)
+            if not staging.is_file():
+                raise StoreError(f"writing the artifact of {name!r} produced no file")
+            info = {**info, "sha256": file_sha256(staging)}
+            self._load_artifact(kind, staging, info)  # check that it loads
+            os.replace(staging, target)  # an orphan from an earlier crash is overwritten
+        except BaseException:
+            staging.unlink(missing_ok=True)
+            raise
+        try:
+            return self.store.add_member(
+                name, kind, spec, artifact=relative, parent=parent, generation=generation, info=info
+            )
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
+
+    def _load_artifact(self, kind: str, path: Path, info: dict[str, Any]) -> Any:
+        if kind == "numpy":
+            return load_numpy_policy(path)
+        return load_sb3_model(path, info.get("class"))
+
+    def members(self) -> list[Member]:
+        return self.store.members()
+
+    # -- policies ------------------------------------------------------------------------------
+
+    def policy(self, name: str, seed: int = 0) -> Policy:
+        """A fresh policy of member ``name`` for one match (bots are seeded with ``seed``;
+        models are loaded once and act deterministically).
+
+        :raises StoreError: a missing or altered artifact, or an unattached callable
+        """
+        member = self.store.member(name)
+        if member.kind == "bot":
+            return make_bot(member.spec, self.game, seed)
+        if member.kind == "callable":
+            policy = self._attached.get(name)
+            if policy is None:
+                raise StoreError(
+                    f"member {name!r} is an in-process callable; attach it with "
+                    "Population.attach before it can play"
+                )
+            return policy
+        model = self._models.get(name)
+        if model is None:
+            path = self.store.artifact_path(member)
+            assert path is not None
+            if not path.is_file():
+                raise StoreCorrupt(
+                    f"{self.store.directory}: artifact of {name!r} is missing: {path}"
+                )
+            expected = member.info.get("sha256")
+            if expected is not None and file_sha256(path) != expected:
+                raise StoreCorrupt(
+                    f"{self.store.directory}: artifact of {name!r} was modified: {path}"
+                )
+            model = self._load_artifact(member.kind, path, member.info)
+            self._models[name] = model
+        return policy_from_model(model)
+
+    # -- matches -------------------------------------------------------------------------------
+
+    def _play(self, a: str, b: str, games: int, n_envs: int, seat: Seat, seed: int) -> MatchResult:
+        return play_match(
+            self.env_id,
+            self.policy(a, player_seed(seed, 0)),
+            self.policy(b, player_seed(seed, 1)),
+            games,
+            n_envs=n_envs,
+            seat=seat,
+            seed=seed,
+            env_factory=self.env_factory,
+        )
+
+    def play(
+        self,
+        a: str,
+        b: str,
+        games: int,
+        *,
+        n_envs: int = 32,
+        seat: Seat = "alternate",
+        seed: int | None = None,
+        record: bool = True,
+    ) -> MatchResult:
+        """Play one match of ``games`` games between members ``a`` and ``b`` (and record it).
+
+        :param seed: the match seed (default: derived from the run seed and the match index)
+        :param record: record the match (one transaction) and update the ratings
+        """
+        if a == b:
+            raise ValueError(f"a match needs two different members, got {a!r} twice")
+        for name in (a, b):
+            self.store.member(name)  # UnknownMember before anything is played
+        if seed is None:
+            seed = match_seed(self.store.seed, self.store.n_matches())
+        result = self._play(a, b, games, n_envs, seat, seed)
+        if record:
+            self.store.record_batch([(a, b, result)])
+        return result
+
+    def replay(self, match_id: int) -> MatchResult:
+        """Play recorded match ``match_id`` again (not recorded): with deterministic members its
+        outcomes equal the record's."""
+        row = self.store.match(match_id)
+        return self._play(row.player_a, row.player_b, row.games, row.n_envs, row.seat, row.seed)
+
+    def view(self) -> PoolView:
+        """The members, Elo ratings and record, for a matchmaker."""
+        names, score, games = self.store.counts()
+        ratings = self.store.ratings()
+        return PoolView(
+            tuple(names),
+            np.array([ratings[n] for n in names]),
+            score,
+            games,
+            self.store.n_matches(),
+        )
+
+    def run_tournament(
+        self,
+        games: int,
+        *,
+        matchmaker: Matchmaker | None = None,
+        games_per_match: int = 32,
+        n_envs: int = 32,
+        batch_matches: int = 8,
+        seat: Seat = "alternate",
+        progress: bool = False,
+        on_batch: Callable[[list[int]], None] | None = None,
+    ) -> TournamentReport:
+        """Play matches until the run holds ``games`` games (a resumed run plays the rest).
+
+        Each batch: the matchmaker picks ``batch_matches`` pairs (fewer at the end), each pair
+        plays one match of ``games_per_match`` games (``n_envs`` at once), and the batch is
+        recorded in one transaction. A kill loses at most the batch in flight.
+
+        :param games: the run's total number of games to reach
+        :param matchmaker: default :class:`RoundRobin`
+        :param progress: show a tqdm progress bar (on stderr)
+        :param on_batch: called with the new match ids after each committed batch
+        """
+        for label, value in (
+            ("games", games),
+            ("games_per_match", games_per_match),
+            ("n_envs", n_envs),
+            ("batch_matches", batch_matches),
+        ):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{label} must be a positive int, got {value!r}")
+        matchmaker = RoundRobin() if matchmaker is None else matchmaker
+        if len(self.store.member_names()) < 2:
+            raise ValueError("a tournament needs at least two members")
+        start = time.perf_counter()
+        done = self.store.n_games()
+        played = matches = batches = 0
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=games, initial=min(done, games), unit="game", desc="tournament")
+        try:
+            while done < games:
+                remaining = games - done
+                view = self.view()
+                k = min(batch_matches, -(-remaining // games_per_match))
+                rng = np.random.default_rng([self.store.seed, self.store.n_batches()])
+                pairs = matchmaker.pairs(view, k, rng)
+                results = []
+                for t, (a, b) in enumerate(pairs):
+                    count = min(games_per_match, remaining - t * games_per_match)
+                    seed = match_seed(self.store.seed, view.n_matches + t)
+                    results.append((a, b, self._play(a, b, count, n_envs, seat, seed)))
+                ids = self.store.record_batch(results)
+                batch_games = sum(r.games for _, _, r in results)
+                done += batch_games
+                played += batch_games
+                matches += len(results)
+                batches += 1
+                if bar is not None:
+                    bar.update(batch_games)
+                if on_batch is not None:
+                    on_batch(ids)
+        finally:
+            if bar is not None:
+                bar.close()
+        return TournamentReport(played, matches, batches, done, time.perf_counter() - start)
+
+    # -- ratings -------------------------------------------------------------------------------
+
+    def ladder(self, *, level: float = 0.95, prior: float = 1.0) -> Ladder:
+        """Elo (stored), Bradley–Terry refit with intervals, Nash average, games and score of
+        every member, and the win-rate matrix."""
+        return compute_ladder(self.store, level=level, prior=prior)
+
+
+def compute_ladder(store: Store, *, level: float = 0.95, prior: float = 1.0) -> Ladder:
+    """The :class:`Ladder` of a run (reads only)."""
+    names, score, games = store.counts()
+    members = {m.name: m for m in store.members()}
+    elo = store.ratings()
+    config = store.elo_config
+    n = len(names)
+    anchor = names.index(config.anchor) if config.anchor in names else None
+    fit = bradley_terry(
+        score,
+        games,
+        prior=prior,
+        level=level,
+        scale=config.scale,
+        center=config.initial,
+        anchor=anchor,
+        anchor_rating=config.pinned_rating,
+    )
+    if n:
+        nash = nash_averaging(payoff_matrix(score, games, prior=prior))
+        nash_ratings, mixture = nash.ratings * config.scale / LN10, nash.mixture
+    else:
+        nash_ratings, mixture = np.zeros(0), np.zeros(0)
+    totals = games.sum(axis=1)
+    points = score.sum(axis=1)
+    rows = [
+        LadderRow(
+            name=name,
+            kind=members[name].kind,
+            generation=members[name].generation,
+            elo=elo[name],
+            bt=float(fit.ratings[i]),
+            bt_lower=float(fit.lower[i]),
+            bt_upper=float(fit.upper[i]),
+            nash=float(nash_ratings[i]),
+            games=int(totals[i]),
+            score=float(points[i] / totals[i]) if totals[i] > 0 else float("nan"),
+        )
+        for i, name in enumerate(names)
+    ]
+    rows.sort(key=lambda r: (-r.bt, r.name))
+    return Ladder(rows, names, win_rate_matrix(score, games), games, level, mixture)
+
+
+def member_report(store: Store, name: str, last: int = 10) -> str:
+    """A text description of one member: identity, lineage, ratings, record, last matches."""
+    member = store.member(name)
+    ladder = compute_ladder(store)
+    row = next(r for r in ladder.rows if r.name == name)
+    rank = ladder.rows.index(row) + 1
+    lines = [
+        f"member      {member.name}",
+        f"kind        {member.kind}",
+        f"spec        {member.spec}",
+    ]
+    if member.artifact is not None:
+        lines.append(f"artifact    {store.directory / member.artifact}")
+        if "sha256" in member.info:
+            lines.append(f"sha256      {member.info['sha256']}")
+    lines += [
+        f"parent      {member.parent or '-'}",
+        f"generation  {member.generation}",
+        f"created     {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(member.created))}",
+        f"rank        {rank} of {len(ladder.rows)}",
+        f"elo         {row.elo:.1f}",
+        f"bt          {row.bt:.1f}  {ladder.level * 100:g}% interval "
+        f"[{row.bt_lower:.1f}, {row.bt_upper:.1f}]",
+        f"nash        {row.nash:+.1f}",
+        f"games       {row.games}"
+        + ("" if math.isnan(row.score) else f"  (score {100 * row.score:.1f}%)"),
+    ]
+    extra = {k: v for k, v in member.info.items() if k not in ("sha256",)}
+    if extra:
+        lines.append(f"info        {json.dumps(extra, sort_keys=True)}")
+    i = ladder.names.index(name)
+    record = []
+    for j, other in enumerate(ladder.names):
+        if j != i and ladder.games[i, j] > 0:
+            record.append(
+                (other, str(int(ladder.games[i, j])), f"{100 * ladder.win_rates[i, j]:.1f}%")
+            )
+    if record:
+        lines += ["", _table(("opponent", "games", "score"), record, right=(1, 2))]
+    matches = store.matches(name, last=last)
+    if matches:
+        table = []
+        for m in matches:
+            opponent, as_a = (m.player_b, True) if m.player_a == name else (m.player_a, False)
+            wins, losses = (m.wins, m.losses) if as_a else (m.losses, m.wins)
+            table.append(
+                (str(m.id), opponent, f"{wins}-{m.draws}-{losses}", str(m.seed), str(m.n_envs))
+            )
+        lines += [
+            "",
+            f"last {len(matches)} matches (wins-draws-losses):",
+            _table(("match", "opponent", "w-d-l", "seed", "n_envs"), table, right=(0, 3, 4)),
+        ]
+    return "\n".join(lines)
