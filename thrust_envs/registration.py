@@ -24,6 +24,7 @@ ENV_MODULES: tuple[str, ...] = (
 
 GAME_MODULES: tuple[str, ...] = (
     "thrust_envs.multiagent.pong",
+    "thrust_envs.multiagent.snake",
     "thrust_envs.multiagent.bucket_brigade",
 )
 

@@ -168,7 +168,8 @@ def compile_game_kernels(definition: GameDefinition) -> dict[str, Any]:
         "first_invalid_game_action": first_invalid_game_action,
         "prange": prange,
     }
-    tag = f"{definition.name}_{_package_digest()}"
+    # The module path, not just the name, keeps two games called alike apart in the cache.
+    tag = f"{definition.module.replace('.', '_')}_{_package_digest()}"
     kernels = {}
     for name, template in (("step", _game_step_template), ("reset", _game_reset_template)):
         kernels[name] = _specialise(template, f"game_{name}__{tag}", False, bindings)

@@ -199,7 +199,7 @@ def compile_kernels(definition, action_kind: str) -> Kernels:
         "observe_row": definition.observe_row,
         "prange": prange,
     }
-    tag = f"{definition.name}_{action_kind}_{_package_digest()}"
+    tag = f"{definition.module.replace('.', '_')}_{action_kind}_{_package_digest()}"
     built = {}
     for name, template in _TEMPLATES.items():
         built[name] = _specialise(template, f"{name}__{tag}", False, bindings)
