@@ -144,7 +144,7 @@ def main() -> None:
     threshold = batch_module.PARALLEL_MIN_ROWS
     try:
         batch_module.PARALLEL_MIN_ROWS = 1
-        for n in (256, 512, 1024, 2048, 4096, 16384):
+        for n in (1024, 4096, 16384, 65536):
             serial = vector_rate(
                 gym.make_vec("Thrust/CartPole-v1", num_envs=n, num_threads=1), n, seconds
             )

@@ -26,9 +26,11 @@ from thrust_envs.core import kernels as K
 from thrust_envs.core.definition import EnvDefinition
 from thrust_envs.core.rng import entropy_seeds, seed_rows
 
-# Below this many rows a step runs on the calling thread: waking numba's thread pool costs
-# more than it saves (measured by benchmarks/envs.py on CartPole; see BENCHMARKS.md).
-PARALLEL_MIN_ROWS = 2048
+# Below this many rows a step runs on the calling thread. With passive waiting (above) waking
+# the pool costs tens of microseconds on the machines measured, so two threads only pay off
+# from about 16k CartPole rows (benchmarks/envs.py, BENCHMARKS.md); with OMP_WAIT_POLICY=ACTIVE
+# on a machine with idle cores the crossover is lower (about 4k rows, 1.5x at 4k-16k).
+PARALLEL_MIN_ROWS = 16384
 
 AUTORESET_MODES = {"next_step": K.NEXT_STEP, "same_step": K.SAME_STEP, "disabled": K.DISABLED}
 
