@@ -21,3 +21,9 @@ def _load(name: str):
 def test_sac_solves_thrust_pendulum():
     mean, _, _ = _load("sb3_pendulum").train(timesteps=12_000, seed=0)
     assert mean > -200
+
+
+@pytest.mark.slow
+def test_stock_ppo_beats_the_pong_tracker_through_vs_opponent():
+    rate, _, _ = _load("sb3_pong_shared").train(timesteps=3_000_000, seed=0, verbose=False)
+    assert rate >= 0.8

@@ -254,25 +254,37 @@ def make_shared_vec_env(
             game = self._game
             game.step()
             n, shape = self.num_envs, game.observation_space.shape
-            phantom = ~game.was_alive  # agents already dead before this step
             obs = game.obs.copy()
-            obs[phantom & ~game.game_over[:, None]] = 0
+            if not game.was_alive.all():  # rows of agents dead before this step read zeros
+                obs[~game.was_alive & ~game.game_over[:, None]] = 0
             rewards = game.reward.reshape(n).astype(np.float32)
-            done_grid = (game.terminated | game.truncated) & game.was_alive
-            dones = done_grid.reshape(n)
+            dones = ((game.terminated | game.truncated) & game.was_alive).reshape(n)
             infos: list[dict[str, Any]] = [{"TimeLimit.truncated": False} for _ in range(n)]
-            elapsed = round(time.time() - self._t_start, 6)
-            for row in np.flatnonzero(dones):
-                g, a = divmod(int(row), game.num_agents)
+            rows = np.flatnonzero(dones)
+            if rows.size:
+                # Gather everything the finished rows report in a few array operations, then
+                # fill their dicts from plain lists: per row, only the dict writes remain.
+                g, a = np.divmod(rows, game.num_agents)
                 over = game.game_over[g]
-                info = infos[row]
-                info["TimeLimit.truncated"] = bool(
-                    game.truncated[g, a] and not game.terminated[g, a]
+                final = np.where(
+                    over.reshape(-1, *([1] * len(shape))), game.final_obs[g, a], game.obs[g, a]
                 )
-                info["terminal_observation"] = (game.final_obs if over else game.obs)[g, a].copy()
-                ret = game.final_return[g, a] if over else game.agent_return[g, a]
-                length = game.final_length[g] if over else game.length[g]
-                info["episode"] = {"r": round(float(ret), 6), "l": int(length), "t": elapsed}
+                returns = np.where(over, game.final_return[g, a], game.agent_return[g, a])
+                lengths = np.where(over, game.final_length[g], game.length[g])
+                time_limit = game.truncated[g, a] & ~game.terminated[g, a]
+                elapsed = round(time.time() - self._t_start, 6)
+                for row, terminal, ret, length, limit in zip(
+                    rows.tolist(),
+                    final,  # rows of a new array: each info owns its observation
+                    np.round(returns, 6).tolist(),
+                    lengths.tolist(),
+                    time_limit.tolist(),
+                    strict=True,
+                ):
+                    info = infos[row]
+                    info["TimeLimit.truncated"] = limit
+                    info["terminal_observation"] = terminal
+                    info["episode"] = {"r": ret, "l": length, "t": elapsed}
             return obs.reshape(n, *shape), rewards, dones, infos
 
     return SharedGameVecEnv()
