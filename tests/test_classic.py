@@ -7,18 +7,12 @@ import warnings
 import gymnasium as gym
 import numpy as np
 import pytest
+from env_ids import REFERENCES as PAIRS
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from gymnasium.utils.env_match import check_environments_match
 
 import thrust_envs
 
-PAIRS = {
-    "Thrust/CartPole-v1": "CartPole-v1",
-    "Thrust/Pendulum-v1": "Pendulum-v1",
-    "Thrust/MountainCar-v0": "MountainCar-v0",
-    "Thrust/MountainCarContinuous-v0": "MountainCarContinuous-v0",
-    "Thrust/Acrobot-v1": "Acrobot-v1",
-}
 RESET_OPTIONS = {
     "Thrust/CartPole-v1": {"low": -0.2, "high": 0.2},
     "Thrust/Pendulum-v1": {"x_init": 1.0, "y_init": 0.5},

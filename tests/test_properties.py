@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gymnasium as gym
 import numpy as np
+from env_ids import ALL_IDS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -53,15 +54,6 @@ def test_reset_bounds_are_respected(seed, low, width):
     env = gym.make(ENV_ID)
     obs, _ = env.reset(seed=seed, options={"low": low, "high": low + width})
     assert np.all(obs >= np.float32(low)) and np.all(obs <= np.float32(low + width))
-
-
-ALL_IDS = [
-    "Thrust/CartPole-v1",
-    "Thrust/Pendulum-v1",
-    "Thrust/MountainCar-v0",
-    "Thrust/MountainCarContinuous-v0",
-    "Thrust/Acrobot-v1",
-]
 
 
 @settings(max_examples=40, deadline=None)

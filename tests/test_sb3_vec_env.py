@@ -7,6 +7,7 @@ import warnings
 import gymnasium as gym
 import numpy as np
 import pytest
+from env_ids import ALL_IDS
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
@@ -17,15 +18,6 @@ from thrust_envs import InvalidAction
 from thrust_envs.sb3 import make_vec_env
 
 ENV_ID = "Thrust/CartPole-v1"
-
-
-ALL_IDS = [
-    "Thrust/CartPole-v1",
-    "Thrust/Pendulum-v1",
-    "Thrust/MountainCar-v0",
-    "Thrust/MountainCarContinuous-v0",
-    "Thrust/Acrobot-v1",
-]
 
 
 @pytest.mark.parametrize("env_id", ALL_IDS)

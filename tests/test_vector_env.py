@@ -5,21 +5,13 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
+from env_ids import ALL_IDS
 from gymnasium.vector import AutoresetMode
 
 import thrust_envs  # noqa: F401
 from thrust_envs.core import batch as batch_module
 
 ENV_ID = "Thrust/CartPole-v1"
-
-
-ALL_IDS = [
-    "Thrust/CartPole-v1",
-    "Thrust/Pendulum-v1",
-    "Thrust/MountainCar-v0",
-    "Thrust/MountainCarContinuous-v0",
-    "Thrust/Acrobot-v1",
-]
 
 
 def _shadows(vec, max_episode_steps, env_id=ENV_ID):
