@@ -206,3 +206,18 @@ def test_check_parity_on_continuous_outputs() -> None:
     shifted[key] = arrays[key] + np.float32(1e-3)
     bad = thrust_export.check_parity(model, thrust_export.NumpyPolicy(metadata, shifted), n=500)
     assert not bad.passed and bad.action_mismatches > 0
+
+
+def test_thrust_algos_ppo_exports_like_stock_ppo(tmp_path):
+    """thrust_algos.PPO subclasses SB3's PPO with the same policy: exported and checked."""
+    import numpy as np
+
+    import thrust_export
+    from thrust_algos import PPO
+    from thrust_envs.sb3 import make_vec_env
+
+    model = PPO("MlpPolicy", make_vec_env("Thrust/CartPole-v1", 2, seed=0), seed=0, device="cpu")
+    path = thrust_export.export_numpy(model, tmp_path / "thrust_ppo.npz")
+    policy = thrust_export.load(path)
+    obs = np.random.default_rng(0).uniform(-1, 1, (64, 4)).astype(np.float32)
+    np.testing.assert_array_equal(policy.predict(obs)[0], model.predict(obs, deterministic=True)[0])

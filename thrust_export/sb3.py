@@ -514,6 +514,12 @@ def algorithm_name(model: BaseAlgorithm) -> str:
     name = _MODEL_CLASSES.get(type(model))
     if name is not None:
         return name
+    # thrust_algos' algorithms subclass SB3's and keep its policies and predict unchanged
+    # (it changes rollout collection and the update only): export them as their SB3 base.
+    if type(model).__module__.startswith("thrust_algos."):
+        for base, base_name in _MODEL_CLASSES.items():
+            if isinstance(model, base):
+                return base_name
     cls_name = type(model).__name__
     if "Recurrent" in cls_name:
         raise NotImplementedError(f"recurrent policies ({cls_name}) are not supported")

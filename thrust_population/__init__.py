@@ -33,8 +33,15 @@ random,tracker:0.5,tracker:1.0 --games 3000 --out runs/x``, then ``ladder``, ``p
   ratings always equal a replay of the match log.
 
 Importing this package imports numpy only; matplotlib (``plot``), tqdm (progress bars), torch and
-SB3 (``.zip`` members) are imported when used. League training (learning players, Ray) is the
-subject of the next population issue.
+SB3 (``.zip`` members) are imported when used.
+
+League training (:mod:`~thrust_population.league`): :class:`League` trains SB3 on-policy
+learners (default ``thrust_algos.PPO``) generation by generation against opponents the
+matchmaker draws from earlier snapshots and the scripted bots (``thrust_envs.vs_opponent``,
+swapped at episode boundaries), freezes each learner as a snapshot with lineage, plays batched
+evaluation matches and updates the ratings; exploiters train against the main agents only.
+Deterministic for a seed, resumable after a kill (``thrust-population train``, ``resume``,
+``export``). Local backend: in process, or a process pool of learners (``workers``).
 """
 
 from thrust_population.gametheory import (
@@ -43,6 +50,14 @@ from thrust_population.gametheory import (
     alpha_rank,
     nash_averaging,
     payoff_matrix,
+)
+from thrust_population.league import (
+    GenerationReport,
+    League,
+    LeagueConfig,
+    LearnerRow,
+    export_member,
+    snapshot_name,
 )
 from thrust_population.matches import (
     EnvFactory,
@@ -102,8 +117,12 @@ __all__ = [
     "EnvFactory",
     "GameError",
     "GameInfo",
+    "GenerationReport",
     "Ladder",
     "LadderRow",
+    "League",
+    "LeagueConfig",
+    "LearnerRow",
     "MatchResult",
     "MatchRow",
     "Matchmaker",
@@ -127,6 +146,7 @@ __all__ = [
     "alpha_rank",
     "bradley_terry",
     "check_game",
+    "export_member",
     "make_matchmaker",
     "nash_averaging",
     "pair_counts",
@@ -135,6 +155,7 @@ __all__ = [
     "play_match",
     "register_bot",
     "replay_match",
+    "snapshot_name",
     "spearman",
     "unregister_bot",
     "win_rate_matrix",

@@ -8,10 +8,18 @@
     thrust-population plot DIR [-o FILE.png]
     thrust-population show DIR MEMBER
     thrust-population verify DIR            # integrity check, Elo replayed from the match log
+    thrust-population train --env ENV --population 4 --generations 10 --out DIR
+    thrust-population resume DIR            # a league continues after an interruption
+    thrust-population export DIR MEMBER --format numpy|onnx [-o FILE]
 
 Players are bot specs (``random``, ``tracker:0.5``), exported ``.npz`` policies or SB3 ``.zip``
 models, optionally named ``NAME=SPEC``. Running ``tournament`` again on the same ``--out``
-resumes it: it plays until the run holds ``--games`` games in all.
+resumes it: it plays until the run holds ``--games`` games in all. ``train`` runs league
+self-play training (:mod:`thrust_population.league`): learners train generation by generation
+against opponents the matchmaker picks from earlier snapshots and the scripted bots, and a
+table per generation shows ratings, scores against the bots and steps/s; ``resume`` continues
+a league, losing at most the generation in flight; ``export`` writes a snapshot through
+``thrust_export``.
 
 Exit status: 0 on success, 1 when ``verify`` finds a problem, 2 on bad input (an unknown
 environment, a game without two sides, an unknown player or member, a missing or corrupt run
@@ -23,12 +31,20 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from thrust_population.league import (
+    GenerationReport,
+    League,
+    LeagueConfig,
+    export_member,
+    league_env_factory,
+)
 from thrust_population.matches import EnvFactory, GameError, load_env_factory, probe_game
 from thrust_population.matchmaking import make_matchmaker, matchmaker_names
 from thrust_population.players import (
@@ -43,6 +59,8 @@ from thrust_population.ratings import EloConfig
 from thrust_population.store import Store, StoreError
 
 PROG = "thrust-population"
+#: the store metadata key of the generations ``train`` was asked for (``resume``'s default)
+TARGET_META = "league_target"
 
 
 class _UsageError(Exception):
@@ -64,6 +82,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
     return value
 
 
@@ -232,7 +260,132 @@ def build_parser() -> argparse.ArgumentParser:
         "replay of the whole match log (exit status 1 on a mismatch).",
     )
     verify.add_argument("run", metavar="DIR", help="the run directory")
+
+    tr = sub.add_parser(
+        "train",
+        help="train a league of learners by self-play",
+        description="Create a league run and train it: each generation, each learner trains "
+        "against opponents chosen by the matchmaker among earlier snapshots and the scripted "
+        "bots, is frozen as a snapshot, and the new snapshots play evaluation matches that "
+        "update the ratings. Interrupted, it continues with 'resume DIR'.",
+    )
+    tr.add_argument("--env", required=True, help="a two-player game, e.g. Thrust/Pong-v0")
+    tr.add_argument("--population", type=_positive_int, default=4, help="main agents (default 4)")
+    tr.add_argument(
+        "--exploiters",
+        type=_non_negative_int,
+        default=0,
+        help="exploiters, trained against the main agents' latest snapshots only (default 0)",
+    )
+    tr.add_argument("--generations", type=_positive_int, required=True, help="generations to train")
+    tr.add_argument(
+        "--steps-per-generation",
+        type=_positive_int,
+        default=50_000,
+        help="environment steps per learner and generation (default 50000)",
+    )
+    tr.add_argument(
+        "--matchmaking",
+        default="pfsp",
+        help=f"training opponents: one of {', '.join(matchmaker_names())} (default pfsp)",
+    )
+    tr.add_argument("--out", required=True, metavar="DIR", help="the run directory (new)")
+    tr.add_argument(
+        "--backend", choices=("local",), default="local", help="where learners train (local)"
+    )
+    tr.add_argument("--seed", type=_seed, default=0, help="the run's seed (default 0)")
+    _workers_argument(tr)
+    tr.add_argument(
+        "--bots",
+        help="comma-separated scripted bots in the pool (default: random and the game's bots)",
+    )
+    tr.add_argument(
+        "--opponents-per-generation",
+        type=_positive_int,
+        default=4,
+        help="training opponents per learner and generation (default 4)",
+    )
+    tr.add_argument(
+        "--n-envs", type=_positive_int, default=16, help="games a learner trains on at once"
+    )
+    tr.add_argument(
+        "--eval-games", type=_positive_int, default=32, help="games per evaluation match"
+    )
+    tr.add_argument(
+        "--eval-n-envs", type=_positive_int, default=32, help="evaluation games at once"
+    )
+    tr.add_argument(
+        "--algo",
+        default="thrust_algos.ppo:PPO",
+        metavar="MODULE:CLASS",
+        help="an SB3 on-policy algorithm (default thrust_algos.ppo:PPO)",
+    )
+    tr.add_argument(
+        "--algo-kwargs", type=_json_object, default={}, metavar="JSON", help="its arguments"
+    )
+    tr.add_argument(
+        "--env-kwargs",
+        type=_json_object,
+        default={},
+        metavar="JSON",
+        help="game parameters, e.g. '{\"points_to_win\": 3}'",
+    )
+    tr.add_argument(
+        "--factory",
+        metavar="MODULE:FUNCTION",
+        help="a custom env factory (default: thrust_envs.vs_opponent); recorded in the run",
+    )
+    tr.add_argument("--no-tensorboard", action="store_true", help="no TensorBoard logs")
+    tr.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    res = sub.add_parser(
+        "resume",
+        help="continue an interrupted league",
+        description="Continue a league run from its last completed generation (the generation "
+        "that was in flight is redone, reusing the snapshots it had frozen).",
+    )
+    res.add_argument("run", metavar="DIR", help="the run directory")
+    res.add_argument(
+        "--generations",
+        type=_positive_int,
+        help="total generations (default: the number given to train)",
+    )
+    _workers_argument(res)
+    res.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    ex = sub.add_parser(
+        "export",
+        help="export a league snapshot",
+        description="Write a member (an SB3 snapshot) as a thrust_export numpy (.npz) or ONNX "
+        "policy.",
+    )
+    ex.add_argument("run", metavar="DIR", help="the run directory")
+    ex.add_argument("member", metavar="MEMBER", help="a member name, e.g. L0-g10")
+    ex.add_argument("--format", choices=("numpy", "onnx"), default="numpy", help="the format")
+    ex.add_argument(
+        "-o", "--output", metavar="FILE", help="the file (default DIR/exports/MEMBER.npz|.onnx)"
+    )
     return parser
+
+
+def _workers_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="learners trained at once in a process pool (default 1: in process), each "
+        "worker with CPUs/N torch threads",
+    )
+
+
+def _json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r} ({exc})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
+    return value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -382,8 +535,9 @@ def _ladder(args: argparse.Namespace) -> int:
 def _play(args: argparse.Namespace) -> int:
     if args.a == args.b:
         raise SpecError(f"A and B must be different members, got {args.a!r} twice")
-    with Population.open(args.run, timeout=args.lock_timeout) as population:
-        store = population.store
+    store = Store.open(args.run, timeout=args.lock_timeout)
+    # a league's games have the league's parameters (LeagueConfig.env_kwargs)
+    with Population(store, league_env_factory(store)) as population:
         if not args.no_record:
             store.check_writable()
         result = population.play(
@@ -449,6 +603,111 @@ def _verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_generation(report: GenerationReport) -> None:
+    print(report.format(), flush=True)
+
+
+def _train(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if Store.exists(out):
+        raise StoreError(f"{out} is already a run; continue it with '{PROG} resume {out}'")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise StoreError(f"{out} exists and is not an empty directory")
+    bots = None
+    if args.bots is not None:
+        bots = tuple(b.strip() for b in args.bots.split(","))
+        if any(not b for b in bots):
+            raise SpecError(f"empty entry in --bots {args.bots!r}")
+    config = LeagueConfig(
+        learners=args.population,
+        exploiters=args.exploiters,
+        steps_per_generation=args.steps_per_generation,
+        matchmaking=args.matchmaking,
+        bots=bots,
+        opponents_per_generation=args.opponents_per_generation,
+        n_envs=args.n_envs,
+        eval_games=args.eval_games,
+        eval_n_envs=args.eval_n_envs,
+        algo=args.algo,
+        algo_kwargs=args.algo_kwargs,
+        env_kwargs=args.env_kwargs,
+        tensorboard=not args.no_tensorboard,
+    )
+    existed = out.is_dir()
+    try:
+        league = League.create(
+            out,
+            args.env,
+            config,
+            seed=args.seed,
+            env_factory_path=args.factory,
+            timeout=args.lock_timeout,
+        )
+    except BaseException:
+        if Store.exists(out):  # nothing half-written: a failed creation leaves no run
+            shutil.rmtree(out, ignore_errors=True)
+            if existed:
+                out.mkdir()
+        raise
+    with league:
+        league.store.set_meta(TARGET_META, args.generations)
+        return _run_league(league, args.generations, args)
+
+
+def _run_league(league: League, generations: int, args: argparse.Namespace) -> int:
+    store = league.store
+    print(
+        f"{store.directory}: league on {store.env_id}, {league.config.learners} main agents, "
+        f"{league.config.exploiters} exploiters, "
+        f"{league.config.steps_per_generation} steps per generation, matchmaking "
+        f"{league.config.matchmaking}, seed {store.seed}; generation {max(league.generation, 0)} "
+        f"of {generations} done",
+        flush=True,
+    )
+    workers = args.workers
+    league.run(
+        generations,
+        progress=not args.no_progress,
+        on_generation=_print_generation,
+        workers=workers,
+        worker_threads=max(1, (os.cpu_count() or 1) // workers) if workers > 1 else None,
+    )
+    print(league.population.ladder().format())
+    return 0
+
+
+def _resume(args: argparse.Namespace) -> int:
+    with League.open(args.run, timeout=args.lock_timeout) as league:
+        generations = args.generations or league.store.meta(TARGET_META)
+        if generations is None:
+            raise StoreError(f"{args.run}: no target number of generations; give --generations")
+        if args.generations is not None:
+            league.store.check_writable()
+            league.store.set_meta(TARGET_META, args.generations)
+        return _run_league(league, int(generations), args)
+
+
+def _export(args: argparse.Namespace) -> int:
+    with Population.open(args.run, timeout=args.lock_timeout, readonly=True) as population:
+        store = population.store
+        suffix = ".npz" if args.format == "numpy" else ".onnx"
+        if args.output:
+            output = Path(args.output)
+        else:
+            output = store.directory / "exports" / f"{args.member}{suffix}"
+        store.member(args.member)  # UnknownMember before anything is written
+        if not output.parent.is_dir():
+            if args.output:
+                raise FileNotFoundError(f"no such directory for the export: {output.parent}")
+            output.parent.mkdir()
+        try:
+            path = export_member(store, args.member, output, args.format)
+        except NotImplementedError as exc:  # a policy thrust_export does not support
+            raise ValueError(f"cannot export {args.member!r}: {exc}") from exc
+    print(f"wrote {path}")
+    return 0
+
+
 _COMMANDS = {
     "tournament": _tournament,
     "ladder": _ladder,
@@ -456,6 +715,9 @@ _COMMANDS = {
     "plot": _plot,
     "show": _show,
     "verify": _verify,
+    "train": _train,
+    "resume": _resume,
+    "export": _export,
 }
 
 
@@ -480,7 +742,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         _report(str(exc))
         return 2
     except KeyboardInterrupt:
-        _report("interrupted; committed batches are kept, run the command again to resume")
+        if args.command in ("train", "resume"):
+            run = args.out if args.command == "train" else args.run
+            _report(
+                f"interrupted; completed generations are kept, continue with: {PROG} resume {run}"
+            )
+        else:
+            _report("interrupted; committed batches are kept, run the command again to resume")
         return 130
 
 

@@ -1,0 +1,418 @@
+"""League self-play training (thrust_population.league) on thrust_envs' Pong, with tiny step
+counts: lineage and records, determinism for a seed, resuming after an interruption at any
+point of a generation, the train / resume / export commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from thrust_population import League, LeagueConfig, Population, snapshot_name  # noqa: E402
+from thrust_population.cli import main  # noqa: E402
+from thrust_population.league import TENSORBOARD_DIR  # noqa: E402
+from thrust_population.players import SpecError  # noqa: E402
+from thrust_population.store import Store, StoreError  # noqa: E402
+
+PONG = "Thrust/Pong-v0"
+ALGO_KWARGS = {"n_steps": 32, "batch_size": 64, "n_epochs": 2}
+ENV_KWARGS = {"points_to_win": 1, "max_steps": 200}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny_config(**changes: Any) -> LeagueConfig:
+    values = {
+        "learners": 2,
+        "steps_per_generation": 256,
+        "opponents_per_generation": 2,
+        "n_envs": 8,
+        "eval_games": 8,
+        "eval_n_envs": 8,
+        "algo_kwargs": ALGO_KWARGS,
+        "env_kwargs": ENV_KWARGS,
+        **changes,
+    }
+    return LeagueConfig(**values)
+
+
+def signature(league: League) -> dict[str, Any]:
+    """Everything a league records, except times and file bytes: members with lineage, the
+    matches with seeds and outcomes, ratings, training opponents and each snapshot's weights."""
+    store = league.store
+    members = [(m.name, m.kind, m.spec, m.parent, m.generation) for m in store.members()]
+    matches = [
+        (
+            m.player_a,
+            m.player_b,
+            m.seat,
+            m.seed,
+            m.n_envs,
+            m.outcomes,
+            m.score,
+            m.steps,
+            m.generation,
+        )
+        for m in store.matches()
+    ]
+    weights = {}
+    for m in store.members():
+        if m.kind == "sb3":
+            state = league.load_learner(m.name).policy.state_dict()
+            weights[m.name] = {k: v.detach().cpu().numpy().copy() for k, v in state.items()}
+    opponents = [
+        (h["generation"], item["learner"], tuple(item["opponents"]))
+        for h in league.history
+        for item in h["learners"]
+    ]
+    return {
+        "members": members,
+        "matches": matches,
+        "ratings": store.ratings(),
+        "opponents": opponents,
+        "weights": weights,
+        "generation": league.generation,
+    }
+
+
+def assert_same(a: dict[str, Any], b: dict[str, Any]) -> None:
+    for key in ("members", "matches", "ratings", "opponents", "generation"):
+        assert a[key] == b[key], key
+    assert a["weights"].keys() == b["weights"].keys()
+    for name, state in a["weights"].items():
+        for k, v in state.items():
+            np.testing.assert_array_equal(v, b["weights"][name][k], err_msg=f"{name} {k}")
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """An uninterrupted league of 2 learners and 2 generations (seed 5)."""
+    torch.set_num_threads(1)
+    directory = tmp_path_factory.mktemp("league") / "ref"
+    reports = []
+    with League.create(directory, PONG, tiny_config(), seed=5) as league:
+        reports = league.run(2)
+        return {"directory": directory, "signature": signature(league), "reports": reports}
+
+
+def test_league_lineage_records_and_reports(reference):
+    sig = reference["signature"]
+    members = {
+        name: (kind, parent, generation) for name, kind, _, parent, generation in sig["members"]
+    }
+    assert members["random"] == ("bot", None, 0) and members["tracker"] == ("bot", None, 0)
+    for i in range(2):
+        assert members[snapshot_name(i, 0)] == ("sb3", None, 0)
+        for g in (1, 2):
+            assert members[snapshot_name(i, g)] == ("sb3", snapshot_name(i, g - 1), g)
+    assert len(members) == 2 + 2 * 3
+    # each generation: every new snapshot against both bots and its parent, and the two new
+    # snapshots against each other: 7 matches of 8 games
+    assert [m[-1] for m in sig["matches"]] == [1] * 7 + [2] * 7
+    assert all(len(m[5]) == 8 for m in sig["matches"])
+    # training opponents are members of earlier generations, never the learner itself
+    for generation, learner, opponents in sig["opponents"]:
+        assert len(opponents) == 2
+        for name in opponents:
+            kind, _, member_generation = members[name]
+            assert member_generation < generation
+            assert name != snapshot_name(learner, generation - 1)
+    # trained snapshots differ from their parents
+    w = sig["weights"]
+    key = next(iter(w["L0-g0"]))
+    assert not np.array_equal(w["L0-g0"][key], w["L0-g1"][key])
+    with Population.open(reference["directory"], readonly=True) as pop:
+        assert pop.store.verify() == []  # stored Elo equals a replay of the match log
+        ratings = pop.store.ratings()
+    reports = reference["reports"]
+    assert [r.generation for r in reports] == [1, 2]
+    for report in reports:
+        assert [row.snapshot for row in report.rows] == [
+            snapshot_name(0, report.generation),
+            snapshot_name(1, report.generation),
+        ]
+        for row in report.rows:
+            assert set(row.bot_scores) == {"random", "tracker"}
+            assert all(0.0 <= s <= 1.0 for s in row.bot_scores.values())
+            assert row.steps == 256 and row.steps_per_second > 0
+        text = report.format()
+        assert "vs random" in text and "vs tracker" in text and "steps/s" in text
+    assert reports[-1].rows[0].elo == ratings["L0-g2"]
+    # TensorBoard: one directory per learner, with event files
+    tb = reference["directory"] / TENSORBOARD_DIR
+    assert sorted(p.name for p in tb.iterdir()) == ["L0_0", "L1_0"]
+    assert all(any(p.glob("events.out.tfevents.*")) for p in tb.iterdir())
+
+
+def test_same_seed_same_league_other_seed_differs(reference, tmp_path):
+    with League.create(tmp_path / "a", PONG, tiny_config(), seed=5) as league:
+        league.run(2)
+        assert_same(signature(league), reference["signature"])
+    with League.create(tmp_path / "b", PONG, tiny_config(), seed=6) as league:
+        league.run(1)
+        other = signature(league)
+    assert other["matches"] != reference["signature"]["matches"][: len(other["matches"])]
+
+
+def test_process_pool_gives_the_same_league(reference, tmp_path):
+    with League.create(tmp_path / "pool", PONG, tiny_config(), seed=5) as league:
+        reports = league.run(2, workers=2, worker_threads=1)
+        assert [row.steps for r in reports for row in r.rows] == [256] * 4
+        assert_same(signature(league), reference["signature"])
+    assert not any((tmp_path / "pool" / "league-staging").iterdir())
+
+
+def test_resume_between_generations(reference, tmp_path):
+    with League.create(tmp_path / "run", PONG, tiny_config(), seed=5) as league:
+        assert len(league.run(2, stop_after=1)) == 1
+        assert league.generation == 1
+    with League.open(tmp_path / "run") as league:
+        reports = league.run(2)
+        assert [r.generation for r in reports] == [2]
+        assert_same(signature(league), reference["signature"])
+        assert league.run(2) == []  # nothing left to do
+
+
+class _Crash(Exception):
+    pass
+
+
+def test_resume_after_a_crash_inside_a_generation(reference, tmp_path, monkeypatch):
+    """Killed after learner 0's generation-2 snapshot, then after the evaluation was recorded
+    but before the generation was marked: each resume ends as the uninterrupted league."""
+    original_fit = League._fit
+    original_mark = League._mark
+
+    def fit(self, learner, generation):
+        if generation == 2 and learner == 1:
+            raise _Crash
+        return original_fit(self, learner, generation)
+
+    with League.create(tmp_path / "run", PONG, tiny_config(), seed=5) as league:
+        monkeypatch.setattr(League, "_fit", fit)
+        with pytest.raises(_Crash):
+            league.run(2)
+        assert league.generation == 1
+        assert "L0-g2" in league.store.member_names()
+    monkeypatch.setattr(League, "_fit", original_fit)
+
+    def mark(self, generation, entry):
+        if generation == 2:
+            raise _Crash
+        return original_mark(self, generation, entry)
+
+    monkeypatch.setattr(League, "_mark", mark)
+    with League.open(tmp_path / "run") as league:
+        with pytest.raises(_Crash):
+            league.run(2)
+        assert league.generation == 1
+        assert league.store.n_matches() == 14  # generation 2's evaluation is recorded
+    monkeypatch.setattr(League, "_mark", original_mark)
+    with League.open(tmp_path / "run") as league:
+        (report,) = league.run(2)
+        # both learners were trained by interrupted attempts; their speeds were kept
+        assert [row.steps for row in report.rows] == [256, 256]
+        assert all(row.steps_per_second > 0 for row in report.rows)
+        assert_same(signature(league), reference["signature"])
+
+
+def test_exploiters_train_against_the_main_agents(tmp_path):
+    config = tiny_config(learners=1, exploiters=2, opponents_per_generation=3)
+    with League.create(tmp_path / "run", PONG, config, seed=2) as league:
+        reports = league.run(2)
+        members = {m.name: m for m in league.store.members()}
+        history = league.history
+        # the main agent's pool for generation 2 holds the exploiters' snapshots
+        assert {"E0-g1", "E1-g1", "L0-g1", "random", "tracker"} <= set(league._pool(2).names)
+    for j in range(2):
+        assert members[f"E{j}-g2"].parent == f"E{j}-g1" and members[f"E{j}-g1"].generation == 1
+    for entry in history:
+        g = entry["generation"]
+        by_learner = {item["learner"]: item["opponents"] for item in entry["learners"]}
+        assert sorted(by_learner) == [0, 1, 2]
+        for exploiter in (1, 2):  # learner indices: main agents first, then exploiters
+            assert set(by_learner[exploiter]) == {f"L0-g{g - 1}"}
+    assert [row.snapshot for row in reports[1].rows] == ["L0-g2", "E0-g2", "E1-g2"]
+    assert "E1" in reports[1].format()
+    assert all(len(row.opponents) == 3 for r in reports for row in r.rows)
+
+
+def test_config_errors(tmp_path):
+    with pytest.raises(ValueError, match="learners"):
+        tiny_config(learners=0)
+    with pytest.raises(ValueError, match="matchmaking"):
+        tiny_config(matchmaking="nope")
+    with pytest.raises(ValueError, match="exploiters"):
+        tiny_config(exploiters=-1)
+    with pytest.raises(ValueError, match="algorithm"):
+        League.create(tmp_path / "x", PONG, tiny_config(algo="no_such_module_q:PPO"))
+    assert not (tmp_path / "x").exists()
+    with pytest.raises(SpecError, match="zz"):
+        League.create(tmp_path / "x", PONG, tiny_config(bots=("random", "zz")))
+    assert not (tmp_path / "x").exists()
+    Population.create(tmp_path / "plain", PONG).close()
+    with pytest.raises(StoreError, match="not a league"):
+        League.open(tmp_path / "plain")
+
+
+TRAIN = [
+    "train",
+    "--env",
+    PONG,
+    "--population",
+    "2",
+    "--generations",
+    "2",
+    "--steps-per-generation",
+    "256",
+    "--opponents-per-generation",
+    "2",
+    "--n-envs",
+    "8",
+    "--eval-games",
+    "8",
+    "--eval-n-envs",
+    "8",
+    "--algo-kwargs",
+    json.dumps(ALGO_KWARGS),
+    "--env-kwargs",
+    json.dumps(ENV_KWARGS),
+    "--seed",
+    "5",
+    "--no-progress",
+]
+
+
+def test_cli_train_resume_export(reference, tmp_path, capsys):
+    out = tmp_path / "run"
+    # train one generation (a target of 1), then resume to 2 generations
+    args = [*TRAIN, "--out", str(out)]
+    args[args.index("--generations") + 1] = "1"
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "L0-g1" in text and "vs tracker" in text and "L1-g2" not in text
+    assert main(["resume", str(out), "--no-progress"]) == 0  # target reached: nothing to do
+    assert "L1-g2" not in capsys.readouterr().out
+    assert main(["resume", str(out), "--generations", "2", "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "L1-g2" in text and "win rate" in text
+    assert main(["resume", str(out), "--no-progress"]) == 0  # the target is now 2
+    assert "L0-g3" not in capsys.readouterr().out
+    with League.open(out) as league:
+        assert_same(signature(league), reference["signature"])
+        model = league.load_learner("L1-g2")
+
+    import thrust_export
+
+    obs = np.random.default_rng(0).uniform(-1, 1, size=(64, 8)).astype(np.float32)
+    expected = model.predict(obs, deterministic=True)[0]
+    assert main(["export", str(out), "L1-g2", "--format", "numpy"]) == 0
+    npz = out / "exports" / "L1-g2.npz"
+    assert str(npz) in capsys.readouterr().out
+    np.testing.assert_array_equal(thrust_export.load(npz).predict(obs)[0], expected)
+    # play uses the league's game parameters: one-point games of at most 200 steps
+    assert main(["play", str(out), "L1-g2", "tracker", "--games", "8", "--n-envs", "8"]) == 0
+    assert "8 games" in capsys.readouterr().out
+    with Population.open(out, readonly=True) as pop:
+        assert pop.store.matches(last=1)[0].steps <= 200
+    onnx = tmp_path / "policy.onnx"
+    assert main(["export", str(out), "L1-g2", "--format", "onnx", "-o", str(onnx)]) == 0
+    np.testing.assert_array_equal(thrust_export.OnnxPolicy(onnx).predict(obs)[0], expected)
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["train", "--env", PONG, "--generations", "1", "--backend", "ray"], "invalid choice"),
+        (["train", "--env", PONG, "--generations", "1", "--algo-kwargs", "[1]"], "JSON object"),
+        (["train", "--env", PONG, "--generations", "1", "--matchmaking", "x"], "matchmaking"),
+        (["train", "--env", "Nope/Game-v0", "--generations", "1"], "unknown environment"),
+        (["train", "--env", PONG, "--generations", "1", "--bots", "random,zz"], "zz"),
+        (["train", "--env", PONG, "--generations", "0"], "positive"),
+        (["train", "--env", PONG, "--generations", "1", "--algo-kwargs", '{"nope": 1}'], "nope"),
+        (["train", "--env", PONG, "--generations", "1", "--algo", "json:dumps"], "on-policy"),
+        (["resume", "MISSING"], "no run directory"),
+        (["export", "REF", "nobody"], "nobody"),
+        (["export", "REF", "random"], "bot"),
+        (["export", "REF", "L0-g1", "--format", "pickle"], "invalid choice"),
+        (["train", "--env", PONG, "--generations", "1", "--out", "REF"], "resume"),
+    ],
+)
+def test_cli_bad_input(reference, tmp_path, capsys, args, match):
+    args = [str(reference["directory"]) if a == "REF" else a for a in args]
+    args = [str(tmp_path / "missing") if a == "MISSING" else a for a in args]
+    if args[0] == "train" and "--out" not in args:
+        args += ["--out", str(tmp_path / "new"), "--no-progress"]
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and match in lines[0]
+    assert not (tmp_path / "new").exists() or not any((tmp_path / "new").iterdir())
+
+
+def test_export_numpy_is_torch_free_to_run(reference, tmp_path):
+    """The exported file is a plain thrust_export artifact (loads with allow_pickle=False)."""
+    out = tmp_path / "p.npz"
+    assert main(["export", str(reference["directory"]), "L0-g2", "-o", str(out)]) == 0
+    with np.load(out, allow_pickle=False) as data:
+        assert len(data.files) > 0
+    assert Path(out).stat().st_size > 0
+
+
+def test_resume_after_kill_9(tmp_path):
+    """``train`` killed with SIGKILL during generation 2 or later, then ``resume``: the league
+    equals an uninterrupted one."""
+    out = tmp_path / "killed"
+    args = [*TRAIN, "--out", str(out)]
+    args[args.index("--generations") + 1] = "4"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    code = "import sys, torch; torch.set_num_threads(1); from thrust_population.cli import main; "
+    code += "sys.exit(main(sys.argv[1:]))"
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None:
+            if Store.exists(out):
+                try:
+                    with Store.open(out, readonly=True) as store:
+                        done = (store.meta("league") or {}).get("generation") or 0
+                except StoreError:
+                    done = 0
+                if done >= 1:
+                    break
+            time.sleep(0.02)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait()
+    with League.open(out) as league:
+        killed_at = league.generation
+        assert 1 <= killed_at < 4  # killed before the end
+    assert main(["resume", str(out), "--no-progress"]) == 0
+    with League.create(tmp_path / "ref", PONG, tiny_config(), seed=5) as reference:
+        reference.run(4)
+        expected = signature(reference)
+    with League.open(out) as league:
+        assert league.generation == 4
+        assert_same(signature(league), expected)
