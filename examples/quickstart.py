@@ -77,6 +77,37 @@ def main() -> None:
     if sb3_drop_in.main([]) != 0:
         raise SystemExit("thrust_algos step failed")
 
+    # 5. thrust_population: a short self-play league on Pong, then its ladder.
+    print("\nthrust_population: a short Pong league (2 learners, 2 generations), then the ladder")
+    import subprocess
+    import tempfile
+
+    run = Path(tempfile.mkdtemp(prefix="thrust-league-")) / "pong"
+    cli = [sys.executable, "-m", "thrust_population"]
+    train = [
+        "train",
+        "--env",
+        "Thrust/Pong-v0",
+        "--population",
+        "2",
+        "--generations",
+        "2",
+        "--steps-per-generation",
+        "8192",
+        "--n-envs",
+        "16",
+        "--eval-games",
+        "32",
+        "--out",
+        str(run),
+        "--seed",
+        "0",
+        "--no-progress",
+        "--no-tensorboard",
+    ]
+    for command in (train, ["ladder", str(run)]):
+        subprocess.run(cli + command, check=True)
+
 
 class _SingleAsBatch:
     """Steps a single env with the first action of a batch, resetting finished episodes."""
