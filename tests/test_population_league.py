@@ -339,7 +339,7 @@ def test_cli_train_resume_export(reference, tmp_path, capsys):
 @pytest.mark.parametrize(
     ("args", "match"),
     [
-        (["train", "--env", PONG, "--generations", "1", "--backend", "ray"], "invalid choice"),
+        (["train", "--env", PONG, "--generations", "1", "--backend", "dask"], "invalid choice"),
         (["train", "--env", PONG, "--generations", "1", "--algo-kwargs", "[1]"], "JSON object"),
         (["train", "--env", PONG, "--generations", "1", "--matchmaking", "x"], "matchmaking"),
         (["train", "--env", "Nope/Game-v0", "--generations", "1"], "unknown environment"),
@@ -416,3 +416,44 @@ def test_resume_after_kill_9(tmp_path):
     with League.open(out) as league:
         assert league.generation == 4
         assert_same(signature(league), expected)
+
+
+def _ray_available() -> bool:
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _ray_available(), reason="ray is not installed")
+def test_ray_backend_matches_local(reference, tmp_path, capsys, monkeypatch):
+    """One real local Ray instance (2 CPUs): learners' generations and evaluation matches as
+    Ray tasks give the same league as the local backend for the same seed, through the API and
+    through ``train --backend ray``."""
+    import ray
+
+    def not_here(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("trained or played in the driver, not in a Ray task")
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        # the Ray workers import the modules afresh: only the driver's copies are patched
+        monkeypatch.setattr(League, "_fit", not_here)
+        monkeypatch.setattr(Population, "play", not_here)
+        with League.create(tmp_path / "ray", PONG, tiny_config(), seed=5) as league:
+            reports = league.run(2, backend="ray")
+            assert [r.generation for r in reports] == [1, 2]
+            assert_same(signature(league), reference["signature"])
+        assert ray.is_initialized()  # a Ray instance the league did not start is left running
+        out = tmp_path / "cli"
+        args = ["train", "--env", PONG, "--generations", "2", "--population", "2"]
+        args += ["--steps-per-generation", "256", "--opponents-per-generation", "2"]
+        args += ["--n-envs", "8", "--eval-games", "8", "--eval-n-envs", "8", "--seed", "5"]
+        args += ["--algo-kwargs", json.dumps(ALGO_KWARGS), "--env-kwargs", json.dumps(ENV_KWARGS)]
+        args += ["--out", str(out), "--backend", "ray", "--no-progress"]
+        assert main(args) == 0
+        with League.open(out, readonly=True) as league:
+            assert_same(signature(league), reference["signature"])
+    finally:
+        ray.shutdown()

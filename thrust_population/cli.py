@@ -290,9 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"training opponents: one of {', '.join(matchmaker_names())} (default pfsp)",
     )
     tr.add_argument("--out", required=True, metavar="DIR", help="the run directory (new)")
-    tr.add_argument(
-        "--backend", choices=("local",), default="local", help="where learners train (local)"
-    )
+    _backend_arguments(tr)
     tr.add_argument("--seed", type=_seed, default=0, help="the run's seed (default 0)")
     _workers_argument(tr)
     tr.add_argument(
@@ -351,6 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="total generations (default: the number given to train)",
     )
     _workers_argument(res)
+    _backend_arguments(res)
     res.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     ex = sub.add_parser(
@@ -366,6 +365,22 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", metavar="FILE", help="the file (default DIR/exports/MEMBER.npz|.onnx)"
     )
     return parser
+
+
+def _backend_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        default="local",
+        help="where learners train: local (this machine; see --workers) or ray (Ray tasks; "
+        "needs the ray extra)",
+    )
+    parser.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="the Ray cluster to join, e.g. 'auto' or HOST:6379 (default: a new local Ray "
+        "instance, no dashboard)",
+    )
 
 
 def _workers_argument(parser: argparse.ArgumentParser) -> None:
@@ -671,6 +686,8 @@ def _run_league(league: League, generations: int, args: argparse.Namespace) -> i
         on_generation=_print_generation,
         workers=workers,
         worker_threads=max(1, (os.cpu_count() or 1) // workers) if workers > 1 else None,
+        backend=args.backend,
+        ray_address=args.ray_address,
     )
     print(league.population.ladder().format())
     return 0

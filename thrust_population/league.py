@@ -39,6 +39,35 @@ advanced (one transaction). All randomness derives from the run seed, so a leagu
 deterministic for a seed, and a league killed at any moment and resumed with :meth:`League.run`
 records exactly what an uninterrupted one would: the generation in flight is redone from its
 start, reusing the snapshots it had already frozen.
+
+Ray
+---
+
+``League.run(n, backend="ray", ray_address=...)`` (``thrust-population train|resume
+--backend ray [--ray-address ADDRESS]``) runs each learner's generation as a Ray task (the
+function the ``workers`` process pool runs, with the driver's torch thread count unless
+``worker_threads`` is given) and the evaluation matches as Ray tasks, in batches. The league is
+the same as with the local backend for the same seed. The SQLite store stays with the driver:
+only the driver writes it; the tasks open the run read-only and leave trained models in its
+``league-staging`` directory. Ray is an optional dependency, imported only when this backend is
+used. Without an address, a Ray instance already initialized in the process is used, else a
+local one is started (dashboard off) and shut down at the end.
+
+On a multi-machine cluster::
+
+    # head node
+    ray start --head --port=6379
+    # each worker node
+    ray start --address=HEAD_HOST:6379
+    # the driver (on the head node, or any node of the cluster)
+    thrust-population train --env Thrust/Pong-v0 --population 8 --generations 20 \\
+        --out /shared/runs/pong --backend ray --ray-address auto   # or HEAD_HOST:6379
+
+Every node needs ``thrust-rl`` (and the game's package, and any ``--factory`` module)
+installed in the same Python environment as the driver, and the run directory must be at the
+same path on every node (a shared filesystem such as NFS): the tasks read the snapshots and
+write the staged models there, while the driver alone writes the SQLite store. Each learner
+task asks Ray for one CPU; give ``--workers N`` to set the torch threads per task to CPUs/N.
 """
 
 from __future__ import annotations
@@ -353,6 +382,71 @@ def _train_in_worker(
     return entry
 
 
+def _play_in_worker(
+    directory: str, pairs: list[tuple[str, str, int]], games: int, n_envs: int
+) -> list[MatchResult]:
+    """A Ray task: play (without recording) the evaluation matches ``(a, b, seed)`` of a run
+    opened read-only; the driver records them."""
+    with League.open(directory, readonly=True) as league:
+        return [
+            league.population.play(a, b, games, n_envs=n_envs, seed=seed, record=False)
+            for a, b, seed in pairs
+        ]
+
+
+#: Evaluation matches per Ray task.
+RAY_EVAL_BATCH = 4
+
+
+class _RayBackend:
+    """Learners' generations as Ray tasks (the process pool's worker function, unchanged) and
+    evaluation matches as Ray tasks in batches. Ray is imported here only."""
+
+    def __init__(self, address: str | None, threads: int | None) -> None:
+        import ray
+
+        self.ray = ray
+        self.started = False
+        if not ray.is_initialized():
+            if address is None:
+                ray.init(include_dashboard=False, log_to_driver=False)
+            else:
+                ray.init(address=address, log_to_driver=False)
+            self.started = True
+        if threads is None:  # the local path's: this process's torch thread count
+            import torch
+
+            threads = torch.get_num_threads()
+        self.threads = threads
+        self.train = ray.remote(num_cpus=1, max_retries=0)(_train_in_worker)
+        self.play = ray.remote(num_cpus=1, max_retries=0)(_play_in_worker)
+
+    def submit(self, function: Any, *args: Any) -> Any:
+        """``ProcessPoolExecutor.submit`` of ``_train_in_worker`` (its thread count replaced)."""
+        assert function is _train_in_worker
+        return _RayFuture(self.ray, self.train.remote(*args[:-1], self.threads))
+
+    def play_all(
+        self, directory: str, pairs: list[tuple[str, str, int]], games: int, n_envs: int
+    ) -> list[MatchResult]:
+        batches = [pairs[k : k + RAY_EVAL_BATCH] for k in range(0, len(pairs), RAY_EVAL_BATCH)]
+        refs = [self.play.remote(directory, batch, games, n_envs) for batch in batches]
+        return [result for batch in self.ray.get(refs) for result in batch]
+
+    def shutdown(self, cancel_futures: bool = True) -> None:
+        if self.started:
+            self.ray.shutdown()
+
+
+class _RayFuture:
+    def __init__(self, ray: Any, ref: Any) -> None:
+        self.ray = ray
+        self.ref = ref
+
+    def result(self) -> Any:
+        return self.ray.get(self.ref)
+
+
 class League:
     """A league run: its population, configuration and progress (see the module docstring).
 
@@ -630,7 +724,7 @@ class League:
             pairs += [(name, other) for other in new[i + 1 :]]
         return pairs
 
-    def _evaluate(self, generation: int) -> None:
+    def _evaluate(self, generation: int, backend: Any = None) -> None:
         """Play and record (one transaction) the evaluation matches of ``generation``, unless an
         interrupted earlier attempt recorded them already."""
         first = self._name(0, generation)
@@ -638,7 +732,18 @@ class League:
             return
         n_matches = self.store.n_matches()
         results: list[tuple[str, str, MatchResult]] = []
-        for t, (a, b) in enumerate(self._evaluation_pairs(generation)):
+        pairs = self._evaluation_pairs(generation)
+        if isinstance(backend, _RayBackend):
+            seeded = [
+                (a, b, match_seed(self.store.seed, n_matches + t)) for t, (a, b) in enumerate(pairs)
+            ]
+            played = backend.play_all(
+                str(self.directory), seeded, self.config.eval_games, self.config.eval_n_envs
+            )
+            results = [(a, b, r) for (a, b), r in zip(pairs, played, strict=True)]
+            self.store.record_batch(results, generation=generation)
+            return
+        for t, (a, b) in enumerate(pairs):
             result = self.population.play(
                 a,
                 b,
@@ -659,6 +764,8 @@ class League:
         stop_after: int | None = None,
         workers: int = 1,
         worker_threads: int | None = None,
+        backend: str = "local",
+        ray_address: str | None = None,
     ) -> list[GenerationReport]:
         """Train until the league has completed ``generations`` generations (a resumed league
         does the rest).
@@ -669,11 +776,22 @@ class League:
         :param workers: learners trained at once, each in its own process (1: in this process);
             the snapshots are frozen in learner order, so the league is the same either way
             (given the same torch thread count)
-        :param worker_threads: torch threads of each worker process (None: torch's default)
+        :param worker_threads: torch threads of each worker process (None: torch's default;
+            with Ray: this process's torch thread count, as when training in process)
+        :param backend: ``local`` (in process, or the ``workers`` process pool) or ``ray``: each
+            learner's generation is a Ray task (all learners at once, ``workers`` ignored) and
+            the evaluation matches are Ray tasks; the store stays in this process (see the
+            module docstring, "Ray")
+        :param ray_address: the Ray cluster to join (``ray.init(address=...)``); None: the
+            Ray instance already initialized in this process, else a new local one
         :return: the reports of the generations completed by this call
         """
         _positive("generations", generations)
         _positive("workers", workers)
+        if backend not in ("local", "ray"):
+            raise ValueError(f"backend must be local or ray, got {backend!r}")
+        if ray_address is not None and backend != "ray":
+            raise ValueError("a Ray address is given only with the ray backend")
         self.store.check_writable()
         if self.generation < 0:
             self._setup()
@@ -686,8 +804,10 @@ class League:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=todo * self._count, unit="learner", desc="league")
-        pool = None
-        if workers > 1 and todo and self._count > 1:
+        pool: Any = None
+        if backend == "ray" and todo:
+            pool = _RayBackend(ray_address, worker_threads)
+        elif workers > 1 and todo and self._count > 1:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
@@ -731,7 +851,7 @@ class League:
                         entry.append(item)
                     if bar is not None:
                         bar.update(1)
-                self._evaluate(g)
+                self._evaluate(g, pool)
                 self._mark(g, entry)
                 report = self.report(g, seconds=time.perf_counter() - start)
                 reports.append(report)
