@@ -32,8 +32,6 @@ from thrust_envs.core.rng import entropy_seeds, seed_rows
 # on a machine with idle cores the crossover is lower (about 4k rows, 1.5x at 4k-16k).
 PARALLEL_MIN_ROWS = 16384
 
-AUTORESET_MODES = {"next_step": K.NEXT_STEP, "same_step": K.SAME_STEP, "disabled": K.DISABLED}
-
 
 class InvalidAction(ValueError):
     """An action outside the action space, or of the wrong shape or dtype."""

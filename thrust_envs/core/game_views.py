@@ -4,7 +4,7 @@ SB3 VecEnv and the vs-opponent VecEnv for self-play. Written once for every game
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -232,16 +232,11 @@ def make_shared_vec_env(
         def reset(self):
             game = self._game
             if self._seeds[0] is not None:
-                game.seed(int(self._seeds[0]))
+                game.seed(int(self._seeds[0]))  # game i gets seed + i (its rows share it)
             game.reset()
             self._reset_seeds()
             self._reset_options()
             return game.obs.reshape(self.num_envs, *game.observation_space.shape).copy()
-
-        def seed(self, seed: int | None = None) -> Sequence[int | None]:
-            # One seed per game (rows of a game share its stream): game i gets seed + i.
-            seeds = super().seed(seed)
-            return seeds
 
         def step_async(self, actions: np.ndarray) -> None:
             game = self._game
