@@ -20,7 +20,7 @@ torch = pytest.importorskip("torch")
 
 from thrust_population import League, LeagueConfig, Population, snapshot_name  # noqa: E402
 from thrust_population.cli import main  # noqa: E402
-from thrust_population.league import TENSORBOARD_DIR  # noqa: E402
+from thrust_population.league import TENSORBOARD_DIR, auto_workers  # noqa: E402
 from thrust_population.players import SpecError  # noqa: E402
 from thrust_population.store import Store, StoreError  # noqa: E402
 
@@ -107,7 +107,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     directory = tmp_path_factory.mktemp("league") / "ref"
     reports = []
     with League.create(directory, PONG, tiny_config(), seed=5) as league:
-        reports = league.run(2)
+        reports = league.run(2, workers=1)
         return {"directory": directory, "signature": signature(league), "reports": reports}
 
 
@@ -162,12 +162,19 @@ def test_league_lineage_records_and_reports(reference):
 
 def test_same_seed_same_league_other_seed_differs(reference, tmp_path):
     with League.create(tmp_path / "a", PONG, tiny_config(), seed=5) as league:
-        league.run(2)
+        league.run(2, workers=1)
         assert_same(signature(league), reference["signature"])
     with League.create(tmp_path / "b", PONG, tiny_config(), seed=6) as league:
-        league.run(1)
+        league.run(1, workers=1)
         other = signature(league)
     assert other["matches"] != reference["signature"]["matches"][: len(other["matches"])]
+
+
+def test_auto_workers_one_process_per_learner_up_to_the_cpus():
+    assert auto_workers(4, cpus=2) == 2
+    assert auto_workers(3, cpus=16) == 3
+    assert auto_workers(1, cpus=8) == 1  # one learner: in process
+    assert auto_workers(4, cpus=1) == 1  # one CPU: in process
 
 
 def test_process_pool_gives_the_same_league(reference, tmp_path):
@@ -180,13 +187,13 @@ def test_process_pool_gives_the_same_league(reference, tmp_path):
 
 def test_resume_between_generations(reference, tmp_path):
     with League.create(tmp_path / "run", PONG, tiny_config(), seed=5) as league:
-        assert len(league.run(2, stop_after=1)) == 1
+        assert len(league.run(2, stop_after=1, workers=1)) == 1
         assert league.generation == 1
     with League.open(tmp_path / "run") as league:
-        reports = league.run(2)
+        reports = league.run(2, workers=1)
         assert [r.generation for r in reports] == [2]
         assert_same(signature(league), reference["signature"])
-        assert league.run(2) == []  # nothing left to do
+        assert league.run(2, workers=1) == []  # nothing left to do
 
 
 class _Crash(Exception):
@@ -207,7 +214,7 @@ def test_resume_after_a_crash_inside_a_generation(reference, tmp_path, monkeypat
     with League.create(tmp_path / "run", PONG, tiny_config(), seed=5) as league:
         monkeypatch.setattr(League, "_fit", fit)
         with pytest.raises(_Crash):
-            league.run(2)
+            league.run(2, workers=1)
         assert league.generation == 1
         assert "L0-g2" in league.store.member_names()
     monkeypatch.setattr(League, "_fit", original_fit)
@@ -220,12 +227,12 @@ def test_resume_after_a_crash_inside_a_generation(reference, tmp_path, monkeypat
     monkeypatch.setattr(League, "_mark", mark)
     with League.open(tmp_path / "run") as league:
         with pytest.raises(_Crash):
-            league.run(2)
+            league.run(2, workers=1)
         assert league.generation == 1
         assert league.store.n_matches() == 14  # generation 2's evaluation is recorded
     monkeypatch.setattr(League, "_mark", original_mark)
     with League.open(tmp_path / "run") as league:
-        (report,) = league.run(2)
+        (report,) = league.run(2, workers=1)
         # both learners were trained by interrupted attempts; their speeds were kept
         assert [row.steps for row in report.rows] == [256, 256]
         assert all(row.steps_per_second > 0 for row in report.rows)
@@ -235,7 +242,7 @@ def test_resume_after_a_crash_inside_a_generation(reference, tmp_path, monkeypat
 def test_exploiters_train_against_the_main_agents(tmp_path):
     config = tiny_config(learners=1, exploiters=2, opponents_per_generation=3)
     with League.create(tmp_path / "run", PONG, config, seed=2) as league:
-        reports = league.run(2)
+        reports = league.run(2, workers=1)
         members = {m.name: m for m in league.store.members()}
         history = league.history
         # the main agent's pool for generation 2 holds the exploiters' snapshots
@@ -295,6 +302,8 @@ TRAIN = [
     json.dumps(ENV_KWARGS),
     "--seed",
     "5",
+    "--workers",
+    "1",
     "--no-progress",
 ]
 
@@ -331,6 +340,15 @@ def test_cli_train_resume_export(reference, tmp_path, capsys):
     assert "8 games" in capsys.readouterr().out
     with Population.open(out, readonly=True) as pop:
         assert pop.store.matches(last=1)[0].steps <= 200
+    # and so does a tournament continued on the league's run
+    games = [*TRAIN[:3], "--players", "random,tracker", "--out", str(out), "--no-progress"]
+    with Population.open(out, readonly=True) as pop:
+        games += ["--games", str(pop.store.n_games() + 16), "--seed", "5"]
+        before = pop.store.n_matches()
+    assert main(["tournament", *games[1:]]) == 0
+    with Population.open(out, readonly=True) as pop:
+        new = pop.store.matches()[before:]
+        assert new and all(m.steps <= 200 * -(-m.games // m.n_envs) for m in new)
     onnx = tmp_path / "policy.onnx"
     assert main(["export", str(out), "L1-g2", "--format", "onnx", "-o", str(onnx)]) == 0
     np.testing.assert_array_equal(thrust_export.OnnxPolicy(onnx).predict(obs)[0], expected)
@@ -411,7 +429,7 @@ def test_resume_after_kill_9(tmp_path):
         assert 1 <= killed_at < 4  # killed before the end
     assert main(["resume", str(out), "--no-progress"]) == 0
     with League.create(tmp_path / "ref", PONG, tiny_config(), seed=5) as reference:
-        reference.run(4)
+        reference.run(4, workers=1)
         expected = signature(reference)
     with League.open(out) as league:
         assert league.generation == 4
@@ -447,12 +465,14 @@ def test_ray_backend_matches_local(reference, tmp_path, capsys, monkeypatch):
             assert_same(signature(league), reference["signature"])
         assert ray.is_initialized()  # a Ray instance the league did not start is left running
         out = tmp_path / "cli"
-        args = ["train", "--env", PONG, "--generations", "2", "--population", "2"]
+        args = ["train", "--env", PONG, "--generations", "1", "--population", "2"]
         args += ["--steps-per-generation", "256", "--opponents-per-generation", "2"]
         args += ["--n-envs", "8", "--eval-games", "8", "--eval-n-envs", "8", "--seed", "5"]
         args += ["--algo-kwargs", json.dumps(ALGO_KWARGS), "--env-kwargs", json.dumps(ENV_KWARGS)]
         args += ["--out", str(out), "--backend", "ray", "--no-progress"]
         assert main(args) == 0
+        resume = ["resume", str(out), "--generations", "2", "--backend", "ray", "--no-progress"]
+        assert main(resume) == 0
         with League.open(out, readonly=True) as league:
             assert_same(signature(league), reference["signature"])
     finally:

@@ -41,7 +41,8 @@ matchmaker draws from earlier snapshots and the scripted bots (``thrust_envs.vs_
 swapped at episode boundaries), freezes each learner as a snapshot with lineage, plays batched
 evaluation matches and updates the ratings; exploiters train against the main agents only.
 Deterministic for a seed, resumable after a kill (``thrust-population train``, ``resume``,
-``export``). Local backend: in process, or a process pool of learners (``workers``).
+``export``). Local backend: a process pool of learners, one per learner up to the CPU count, or
+in process (``workers``).
 """
 
 from thrust_population.gametheory import (

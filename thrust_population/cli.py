@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import shutil
 import sys
 from collections.abc import Sequence
@@ -387,9 +386,9 @@ def _workers_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers",
         type=_positive_int,
-        default=1,
-        help="learners trained at once in a process pool (default 1: in process), each "
-        "worker with CPUs/N torch threads",
+        default=None,
+        help="learners trained at once, each in its own process with CPUs/N torch threads "
+        "(1: in this process; default: one per learner up to the CPU count)",
     )
 
 
@@ -416,9 +415,15 @@ def _tournament(args: argparse.Namespace) -> int:
     factory = load_env_factory(args.factory)
     existing = Store.exists(out)
     if existing:
-        # without --factory, a resumed run uses the factory it recorded
-        given = factory if args.factory is not None else None
-        population = Population.open(out, env_factory=given, timeout=args.lock_timeout)
+        store = Store.open(out, timeout=args.lock_timeout)
+        try:
+            # without --factory, a resumed run uses the factory it recorded (a league's with its
+            # game parameters, LeagueConfig.env_kwargs)
+            given = factory if args.factory is not None else league_env_factory(store)
+            population = Population(store, given)
+        except BaseException:
+            store.close()
+            raise
     else:
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
             raise StoreError(f"{out} exists and is not a run directory (no population.sqlite)")
@@ -679,13 +684,11 @@ def _run_league(league: League, generations: int, args: argparse.Namespace) -> i
         f"of {generations} done",
         flush=True,
     )
-    workers = args.workers
     league.run(
         generations,
         progress=not args.no_progress,
         on_generation=_print_generation,
-        workers=workers,
-        worker_threads=max(1, (os.cpu_count() or 1) // workers) if workers > 1 else None,
+        workers=args.workers,
         backend=args.backend,
         ray_address=args.ray_address,
     )

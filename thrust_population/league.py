@@ -14,8 +14,9 @@ league's configuration and progress (the ``league`` metadata key). Its members a
 bots of :attr:`LeagueConfig.bots` and the learners' snapshots ``L{i}-g{g}``: learner ``i`` after
 generation ``g`` (``g = 0``: its initial weights), each with its parent ``L{i}-g{g-1}``.
 
-Each generation ``g``, for each learner ``i`` (in the local backend: in process, one after
-the other):
+Each generation ``g``, for each learner ``i`` (in the local backend: in a pool of worker
+processes, one per learner up to the CPU count, each with its share of the CPUs as torch threads;
+``workers=1``: in this process, one after the other):
 
 1. the learner is loaded from its last snapshot ``L{i}-g{g-1}`` (the snapshot *is* its
    checkpoint, optimizer state included);
@@ -115,6 +116,20 @@ def snapshot_name(learner: int, generation: int) -> str:
 def _derived_seed(*keys: int) -> int:
     state = np.random.SeedSequence([int(k) for k in keys]).generate_state(1)
     return int(state[0] & 0x7FFFFFFF)
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def auto_workers(learners: int, cpus: int | None = None) -> int:
+    """The local backend's default number of learners trained at once: one process per learner
+    up to the CPU count when there are at least two of each, else 1 (in process)."""
+    cpus = available_cpus() if cpus is None else cpus
+    return min(learners, cpus) if learners >= 2 and cpus >= 2 else 1
 
 
 def _positive(label: str, value: Any) -> None:
@@ -762,7 +777,7 @@ class League:
         progress: bool = False,
         on_generation: Callable[[GenerationReport], None] | None = None,
         stop_after: int | None = None,
-        workers: int = 1,
+        workers: int | None = None,
         worker_threads: int | None = None,
         backend: str = "local",
         ray_address: str | None = None,
@@ -773,11 +788,13 @@ class League:
         :param progress: a tqdm progress bar over learners' generations (on stderr)
         :param on_generation: called with each completed generation's report
         :param stop_after: complete at most this many generations in this call
-        :param workers: learners trained at once, each in its own process (1: in this process);
-            the snapshots are frozen in learner order, so the league is the same either way
-            (given the same torch thread count)
-        :param worker_threads: torch threads of each worker process (None: torch's default;
-            with Ray: this process's torch thread count, as when training in process)
+        :param workers: learners trained at once, each in its own process (1: in this process;
+            None: :func:`auto_workers`, one process per learner up to the CPU count); the
+            snapshots are frozen in learner order, so the league is the same either way (given
+            the same torch thread count)
+        :param worker_threads: torch threads of each worker process (None: the CPUs divided
+            among the workers; with Ray: this process's torch thread count, as when training in
+            process)
         :param backend: ``local`` (in process, or the ``workers`` process pool) or ``ray``: each
             learner's generation is a Ray task (all learners at once, ``workers`` ignored) and
             the evaluation matches are Ray tasks; the store stays in this process (see the
@@ -787,6 +804,8 @@ class League:
         :return: the reports of the generations completed by this call
         """
         _positive("generations", generations)
+        if workers is None:
+            workers = auto_workers(self._count)
         _positive("workers", workers)
         if backend not in ("local", "ray"):
             raise ValueError(f"backend must be local or ray, got {backend!r}")
@@ -811,9 +830,10 @@ class League:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
-            pool = ProcessPoolExecutor(
-                min(workers, self._count), mp_context=multiprocessing.get_context("spawn")
-            )
+            workers = min(workers, self._count)
+            if worker_threads is None:
+                worker_threads = max(1, available_cpus() // workers)
+            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
         try:
             for _ in range(todo):
                 g = self.generation + 1

@@ -1,4 +1,5 @@
-"""``plot_run``: a run's Elo ratings over time and its win-rate matrix, as one PNG (matplotlib).
+"""``plot_run``: a run's Elo ratings over time and its win-rate matrix, as one PNG (matplotlib);
+for a run with snapshot lineages (a league), also each lineage's Elo by generation.
 
 Uses matplotlib's object-oriented API with the Agg canvas (no pyplot, no global backend change).
 """
@@ -9,13 +10,36 @@ import math
 import os
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from thrust_population.population import compute_ladder
 from thrust_population.store import Store
 
-__all__ = ["plot_run"]
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+__all__ = ["lineages", "plot_run"]
+
+
+def lineages(store: Store) -> list[list[str]]:
+    """Every snapshot lineage of a run: chains of members from a root (no parent) through its
+    descendants, each chain in generation order, following the first-created child at each
+    step; only chains with more than one member (e.g. a league's ``L0-g0, L0-g1, ...``)."""
+    members = store.members()
+    children: dict[str, list[str]] = {}
+    for m in members:  # creation order
+        if m.parent is not None:
+            children.setdefault(m.parent, []).append(m.name)
+    chains = []
+    for m in members:
+        if m.parent is None and m.name in children:
+            chain = [m.name]
+            while chain[-1] in children:
+                chain.append(children[chain[-1]][0])
+            chains.append(chain)
+    return chains
 
 
 def plot_run(store: Store, path: str | os.PathLike[str], *, dpi: int = 110) -> Path:
@@ -50,9 +74,14 @@ def plot_run(store: Store, path: str | os.PathLike[str], *, dpi: int = 110) -> P
         xs.append(float(games_after[match_id]))
         ys.append(elo)
 
-    fig = Figure(figsize=(13.0, 5.5), layout="constrained")
+    chains = lineages(store)
+    fig = Figure(figsize=(19.0 if chains else 13.0, 5.5), layout="constrained")
     FigureCanvasAgg(fig)
-    ax_elo, ax_map = fig.subplots(1, 2, width_ratios=(1.25, 1.0))
+    if chains:
+        ax_elo, ax_gen, ax_map = fig.subplots(1, 3, width_ratios=(1.25, 1.0, 1.0))
+        _plot_lineages(ax_gen, store, chains)
+    else:
+        ax_elo, ax_map = fig.subplots(1, 2, width_ratios=(1.25, 1.0))
     for name in order:
         xs, ys = series[name]
         ax_elo.step(xs, ys, where="post", label=name, linewidth=1.2)
@@ -92,3 +121,24 @@ def plot_run(store: Store, path: str | os.PathLike[str], *, dpi: int = 110) -> P
         staging.unlink(missing_ok=True)
         raise
     return path
+
+
+def _plot_lineages(ax: Axes, store: Store, chains: list[list[str]]) -> None:
+    """Each lineage's current Elo against its snapshots' generations; the members outside any
+    lineage (bots, external policies) as horizontal reference lines."""
+    members = {m.name: m for m in store.members()}
+    ratings = store.ratings()
+    in_chains = {name for chain in chains for name in chain}
+    for chain in chains:
+        label = chain[0].removesuffix("-g0")
+        xs = [members[name].generation for name in chain]
+        ax.plot(xs, [ratings[name] for name in chain], marker="o", markersize=3, label=label)
+    others = [name for name in members if name not in in_chains]
+    for k, name in enumerate(others[:8]):
+        ax.axhline(ratings[name], linestyle="--", linewidth=0.9, color=f"C{(len(chains) + k) % 10}",
+                   label=name)  # fmt: skip
+    ax.set_xlabel("generation")
+    ax.set_ylabel("Elo (now)")
+    ax.set_title("snapshots' Elo by generation (dashed: other members)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
