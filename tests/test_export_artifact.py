@@ -424,3 +424,15 @@ def test_any_metadata_edit_is_valid_or_a_clear_error(
     except ArtifactError:
         return
     policy.predict(np.zeros((4, 2, 3), np.float32))
+
+
+@pytest.mark.parametrize("case", ["ppo-multidiscrete", "ppo-box", "sac"])
+def test_in_memory_policy_equals_the_file(case: str, tmp_path: Path) -> None:
+    """``to_numpy_policy`` builds the policy ``export_numpy`` writes, without the file."""
+    model, _ = get_case(case)
+    in_memory = thrust_export.to_numpy_policy(model)
+    from_file = thrust_export.load(thrust_export.export_numpy(model, tmp_path / "p.npz"))
+    obs = sample_observations(model.observation_space, 257, seed=1)
+    np.testing.assert_array_equal(in_memory.predict(obs)[0], from_file.predict(obs)[0])
+    expected = model.predict(obs, deterministic=True)[0]
+    np.testing.assert_allclose(in_memory.predict(obs)[0], expected, rtol=1e-5, atol=1e-6)

@@ -156,6 +156,20 @@ def test_pfsp_preferences():
     assert [NAMES[i] for i in candidates] == ["c", "d"]
 
 
+def test_pfsp_unplayed_opponents_count_by_their_ratings():
+    """Without a record the Elo expectation is the win rate; a record pulls it to the record."""
+    ratings = [1100.0, 1500.0, 1900.0, 1500.0, 1500.0]  # 'e' (the learner) is 1500
+    fresh = PoolView.from_ratings(NAMES, ratings)
+    assert fresh.win_rate(4, 0) == pytest.approx(1 / (1 + 10 ** (-400 / 400)))
+    assert fresh.win_rate(4, 1) == pytest.approx(0.5)
+    candidates, p = PFSP("squared").probabilities(fresh)
+    assert [NAMES[i] for i in np.argsort(p)[::-1][:1]] == ["c"]  # the strongest first
+    assert p[0] < p[1] < p[2]
+    played = pool_with_record([0.9, 0.5, 0.5, 0.5], games=1e6)
+    played = PoolView(played.names, np.array(ratings), played.score, played.games)
+    assert played.win_rate(4, 0) == pytest.approx(0.9, abs=1e-5)
+
+
 def test_pfsp_all_won_falls_back_to_uniform():
     pool = pool_with_record([1.0, 1.0, 1.0, 1.0], games=1e12)
     _, p = PFSP("variance", prior=1e-12).probabilities(pool)

@@ -82,6 +82,31 @@ def test_policy_files_become_frozen_members(files, tmp_path):
     pop.close()
 
 
+def test_sb3_members_play_through_a_numpy_forward(files, tmp_path, monkeypatch):
+    """An SB3 member plays as a thrust_export NumpyPolicy with the model's actions; a model
+    thrust_export cannot translate plays through SB3's predict."""
+    import thrust_population.players as players
+
+    pop = Population.create(tmp_path / "run", "Toy/Duel-v0", env_factory=vs_opponent)
+    model = fixed_action_model(2)
+    with th.no_grad():  # actions that depend on the observation
+        model.policy.action_net.weight.normal_(0, 3, generator=th.Generator().manual_seed(0))
+    pop.add_model(model, "learner")
+    policy = pop.policy("learner")
+    assert isinstance(pop._models["learner"], thrust_export.NumpyPolicy)
+    obs = np.random.default_rng(0).uniform(0, 1, (500, 4)).astype(np.float32)
+    expected = model.predict(obs, deterministic=True)[0]
+    assert len(set(expected.tolist())) > 1
+    np.testing.assert_array_equal(policy(obs), expected)
+
+    def unsupported(model):
+        raise NotImplementedError("not this one")
+
+    monkeypatch.setattr(thrust_export, "to_numpy_policy", unsupported)
+    assert players.fast_policy(model) is model
+    pop.close()
+
+
 def test_snapshots_with_lineage_replay_in_another_process(files, tmp_path):
     pop = Population.create(
         tmp_path / "run", "Toy/Duel-v0", env_factory=vs_opponent, env_factory_path=FACTORY

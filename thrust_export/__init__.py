@@ -12,7 +12,8 @@ Run (numpy only; importing ``thrust_export`` never imports torch)::
     action, _ = policy.predict(obs)          # == model.predict(obs, deterministic=True)
 
 - :func:`export_numpy` writes one ``.npz`` (weights + JSON metadata + SHA-256 digest) that loads
-  with ``allow_pickle=False``; :func:`load` verifies it and returns a :class:`NumpyPolicy`.
+  with ``allow_pickle=False``; :func:`load` verifies it and returns a :class:`NumpyPolicy`;
+  :func:`to_numpy_policy` builds the same policy in memory.
 - :func:`export_onnx` writes an ONNX model with a dynamic batch axis and named outputs
   (``action``, then ``value``/``logits``/``mean``/``log_std``/``q_values``), checked with
   ``onnx.checker`` and onnxruntime; :class:`OnnxPolicy` runs it with ``predict``.
@@ -37,7 +38,7 @@ from thrust_export.numpy_policy import NumpyPolicy, load
 from thrust_export.onnx_policy import OnnxPolicy
 
 if TYPE_CHECKING:
-    from thrust_export.numpy_export import export_numpy
+    from thrust_export.numpy_export import export_numpy, to_numpy_policy
     from thrust_export.onnx_export import export_onnx
     from thrust_export.parity import ParityReport, check_parity
 
@@ -52,12 +53,14 @@ __all__ = [
     "export_onnx",
     "load",
     "read_metadata",
+    "to_numpy_policy",
 ]
 
 # Exporting needs torch and stable-baselines3; running does not. These names are imported on
 # first use so that `import thrust_export` stays torch-free.
 _LAZY = {
     "export_numpy": "thrust_export.numpy_export",
+    "to_numpy_policy": "thrust_export.numpy_export",
     "export_onnx": "thrust_export.onnx_export",
     "check_parity": "thrust_export.parity",
     "ParityReport": "thrust_export.parity",

@@ -9,7 +9,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecNormalize
 
 from thrust_export.artifact import write_artifact
-from thrust_export.numpy_policy import load
+from thrust_export.numpy_policy import NumpyPolicy, load
 from thrust_export.parity import check_parity
 from thrust_export.sb3 import extract, load_model, load_vec_normalize
 
@@ -55,3 +55,25 @@ def export_numpy(
                 f"the numpy export does not reproduce SB3's predict: {report.summary()}"
             )
     return path
+
+
+def to_numpy_policy(
+    model_or_path: BaseAlgorithm | str | os.PathLike[str],
+    vec_normalize: VecNormalize | str | os.PathLike[str] | None = None,
+    *,
+    algo: str | None = None,
+    seed: int | None = None,
+) -> NumpyPolicy:
+    """``model``'s policy as an in-memory :class:`NumpyPolicy`: what :func:`export_numpy` would
+    write, without the file (for running a model many times faster than SB3's ``predict`` on
+    small batches, e.g. as an opponent in matches).
+
+    :param model_or_path: an SB3 model or the path of its ``.zip``
+    :param vec_normalize: as in :func:`export_numpy`
+    :param algo: as in :func:`export_numpy`
+    :param seed: seed for ``predict(..., deterministic=False)``
+    :raises NotImplementedError: for an unsupported algorithm, policy, space or layer
+    """
+    model = load_model(model_or_path, algo)
+    metadata, arrays = extract(model, load_vec_normalize(vec_normalize))
+    return NumpyPolicy(metadata, arrays, seed=seed)

@@ -90,9 +90,18 @@ class PoolView:
         except ValueError:
             raise KeyError(f"no member named {name!r}") from None
 
+    def expected_score(self, i: int, j: int) -> float:
+        """i's expected score against j from their Elo ratings:
+        ``1 / (1 + 10^((R_j - R_i) / 400))``."""
+        return float(1.0 / (1.0 + 10.0 ** ((self.ratings[j] - self.ratings[i]) / 400.0)))
+
     def win_rate(self, i: int, j: int, prior: float = 1.0) -> float:
-        """i's smoothed win rate against j: ``(score + prior / 2) / (games + prior)``."""
-        return float((self.score[i, j] + prior / 2.0) / (self.games[i, j] + prior))
+        """i's smoothed win rate against j: ``(score + prior * e) / (games + prior)``, ``e`` the
+        Elo expectation (:meth:`expected_score`): the record where the pair has played, the
+        ratings where it has not (a new snapshot has met few of the pool; its rating still says
+        whom it beats)."""
+        e = self.expected_score(i, j)
+        return float((self.score[i, j] + prior * e) / (self.games[i, j] + prior))
 
 
 class Matchmaker(abc.ABC):
@@ -256,7 +265,8 @@ PFSP_WEIGHTINGS = {
 class PFSP(Matchmaker):
     """Prioritized fictitious self-play: the learner against opponents drawn (with
     replacement) with probability proportional to ``f(x)``, ``x`` the learner's smoothed win
-    rate against each (``(score + prior / 2) / (games + prior)``, 1/2 before any game).
+    rate against each (:meth:`PoolView.win_rate`: the record, shrunk towards the Elo expectation,
+    which alone counts before any game).
 
     :param weighting: ``"squared"`` ``(1 - x)^2``, ``"linear"`` ``1 - x`` or ``"variance"``
         ``x (1 - x)``

@@ -47,6 +47,7 @@ from thrust_population.players import (
     PlayerSpec,
     check_member_name,
     class_path_of,
+    fast_policy,
     load_numpy_policy,
     load_sb3_model,
     make_bot,
@@ -446,7 +447,7 @@ class Population:
     def _load_artifact(self, kind: str, path: Path, info: dict[str, Any]) -> Any:
         if kind == "numpy":
             return load_numpy_policy(path)
-        return load_sb3_model(path, info.get("class"))
+        return fast_policy(load_sb3_model(path, info.get("class")))
 
     def members(self) -> list[Member]:
         return self.store.members()
