@@ -26,6 +26,12 @@ strengths, stored in a real run database (one transaction per 1,000 matches):
 - replaying the whole log through online Elo (``Store.recompute_elo``, what the crash check
   does), and writing the record (``record_batch``).
 
+Part 3 (``--snapshots``, Thrust games only), SB3 snapshots as players: two PPO ``MlpPolicy``
+models (fresh, seeds 0 and 1; speed does not depend on training) play a match of ``--games``
+games at 64 envs, once through SB3's ``predict`` and once through the in-memory numpy forward
+the population uses (``thrust_export.to_numpy_policy``), same run, one torch thread; the two
+must give the same games.
+
 OpenBLAS gets ``--threads`` threads (default 1, set before numpy is imported): on a small,
 shared machine its spinning worker threads make a 100x100 solve hundreds of times slower.
 """
@@ -195,6 +201,51 @@ def bench_ratings(members: int, matches: int, games_per_match: int, repeats: int
     return lines
 
 
+def bench_snapshots(env_id: str, games: int, repeats: int, n_envs: int = 64) -> list[str]:
+    """A match between two SB3 snapshots: SB3's predict against the numpy forward."""
+    import torch
+    from stable_baselines3 import PPO
+
+    import thrust_envs
+    import thrust_export
+    from thrust_population.players import policy_from_model
+
+    torch.set_num_threads(1)
+    models = []
+    for seed in (0, 1):
+        venv = thrust_envs.vs_opponent(env_id, make_bot("random", probe_game(env_id), 0), 4)
+        models.append(PPO("MlpPolicy", venv, seed=seed, device="cpu"))
+        venv.close()
+    sides = {
+        "SB3 predict": [policy_from_model(m) for m in models],
+        "numpy forward (to_numpy_policy)": [
+            policy_from_model(thrust_export.to_numpy_policy(m)) for m in models
+        ],
+    }
+    rows, baseline, outcomes = [], None, set()
+    for label, (a, b) in sides.items():
+        (median, best), result = _timed(
+            lambda a=a, b=b: play_match(env_id, a, b, games, n_envs=n_envs, seed=0), repeats
+        )
+        assert isinstance(result, MatchResult)
+        outcomes.add(result.outcomes)
+        steps = result.steps / median
+        baseline = baseline or steps
+        rows.append(
+            f"| {label} | {games} | {games / median:,.1f} ({games / best:,.1f}) | "
+            f"{steps:,.0f} | {steps / baseline:.1f}x |"
+        )
+    same = "same games on both paths" if len(outcomes) == 1 else "THE GAMES DIFFER"
+    return [
+        f"Snapshots: {env_id}, two fresh PPO MlpPolicy models, {n_envs} games at once, one "
+        f"torch thread; median (fastest) of {repeats} runs; {same}.",
+        "",
+        "| Players | games | games/s | VecEnv steps/s | speed-up |",
+        "|---|---:|---:|---:|---:|",
+        *rows,
+    ]
+
+
 def _seconds(value: float) -> str:
     return f"{value * 1e3:,.1f} ms" if value < 1 else f"{value:,.2f} s"
 
@@ -213,6 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="OpenBLAS threads (default 1)")
     parser.add_argument("--skip-games", action="store_true", help="only the rating refit")
     parser.add_argument("--skip-ratings", action="store_true", help="only the games")
+    parser.add_argument("--snapshots", action="store_true", help="also SB3 snapshots as players")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
     args = parser.parse_args(argv)
     if args.quick:
@@ -229,6 +281,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         n_envs = [int(x) for x in args.n_envs.split(",") if x.strip()]
         lines = bench_games(args.env, args.factory, players, args.games, n_envs, args.repeats)
         print("\n".join(lines))
+        print()
+    if args.snapshots:
+        print("\n".join(bench_snapshots(args.env, args.games, args.repeats)))
         print()
     if not args.skip_ratings:
         lines = bench_ratings(args.members, args.matches, args.games_per_match, args.repeats)

@@ -8,13 +8,14 @@ matches, and their ratings are updated. At the end, the newest snapshot of every
 fresh games (not recorded) against the ball-tracking bot at its default setting and the random
 bot, and the rating curve is drawn (the CLI's ``plot``).
 
-    python examples/selfplay_pong.py [--out runs/selfplay_pong] [--generations 8] [--seed 0]
+    python examples/selfplay_pong.py [--out runs/selfplay_pong] [--generations 16] [--seed 0]
 
 Interrupted (even by kill -9), the same command continues the league where it stopped. The same
 league from the shell::
 
-    thrust-population train --env Thrust/Pong-v0 --population 2 --generations 8 \\
-        --steps-per-generation 250000 --n-envs 64 --eval-games 64 --eval-n-envs 64 \\
+    thrust-population train --env Thrust/Pong-v0 --population 2 --generations 16 \\
+        --steps-per-generation 400000 --bots random,tracker,tracker:1.0 --n-envs 64 \\
+        --eval-games 64 --eval-n-envs 64 \\
         --algo-kwargs '{"n_steps": 128, "batch_size": 2048, "n_epochs": 4, "ent_coef": 0.01}' \\
         --out runs/selfplay_pong
     thrust-population plot runs/selfplay_pong -o runs/selfplay_pong/ratings.png
@@ -58,8 +59,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("runs/selfplay_pong"))
     parser.add_argument("--population", type=int, default=2, help="learners (default 2)")
-    parser.add_argument("--generations", type=int, default=8, help="generations (default 8)")
-    parser.add_argument("--steps-per-generation", type=int, default=250_000)
+    parser.add_argument("--generations", type=int, default=16, help="generations (default 16)")
+    parser.add_argument("--steps-per-generation", type=int, default=400_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, help="learners at once (default: auto)")
     args = parser.parse_args()
@@ -79,10 +80,15 @@ def main() -> None:
         league.run(args.generations, progress=True, on_generation=show, workers=args.workers)
         train_seconds = time.perf_counter() - start
 
-        print("\nThe snapshots' Elo by generation (the rating curve):")
-        for g in range(1, league.generation + 1):
-            rows = league.report(g).rows
-            print(f"  generation {g:>2}: " + "  ".join(f"{r.snapshot} {r.elo:7.1f}" for r in rows))
+        # The rating curve: Bradley–Terry ratings refitted from the whole record (online Elo
+        # freezes each snapshot's rating when it stops playing).
+        ladder = league.population.ladder()
+        bt = {row.name: row.bt for row in ladder.rows}
+        print("\nThe snapshots' Bradley–Terry ratings by generation (the rating curve):")
+        print("  bots: " + "  ".join(f"{bot} {bt[bot]:.0f}" for bot in league.bots))
+        for g in range(league.generation + 1):
+            row = "  ".join(f"{n} {bt[n]:6.0f}" for n in league.snapshots(g))
+            print(f"  generation {g:>2}: {row}")
 
         print(f"\nThe newest snapshots against the bots ({FINAL_GAMES} fresh games each):")
         for name in league.learners():

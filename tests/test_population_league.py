@@ -170,6 +170,17 @@ def test_same_seed_same_league_other_seed_differs(reference, tmp_path):
     assert other["matches"] != reference["signature"]["matches"][: len(other["matches"])]
 
 
+def test_lineages_and_their_plot(reference, tmp_path):
+    from thrust_population.plotting import lineages, plot_run
+
+    with League.open(reference["directory"], readonly=True) as league:
+        assert league.snapshots(1) == ["L0-g1", "L1-g1"]
+        assert league.learners() == league.snapshots(2)
+        assert lineages(league.store) == [[f"L{i}-g{g}" for g in range(3)] for i in range(2)]
+        png = plot_run(league.store, tmp_path / "league.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_auto_workers_one_process_per_learner_up_to_the_cpus():
     assert auto_workers(4, cpus=2) == 2
     assert auto_workers(3, cpus=16) == 3

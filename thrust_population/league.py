@@ -593,8 +593,12 @@ class League:
     def learners(self) -> list[str]:
         """Each learner's latest snapshot (after the last completed generation), main agents
         first, then exploiters."""
-        g = max(self.generation, 0)
-        return [self._name(i, g) for i in range(self._count)]
+        return self.snapshots(max(self.generation, 0))
+
+    def snapshots(self, generation: int) -> list[str]:
+        """The learners' snapshots after ``generation`` (0: the initial weights), main agents
+        first, then exploiters."""
+        return [self._name(i, generation) for i in range(self._count)]
 
     def _algo_class(self) -> Any:
         if self._algo is None:

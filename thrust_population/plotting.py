@@ -10,7 +10,7 @@ import math
 import os
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -79,7 +79,7 @@ def plot_run(store: Store, path: str | os.PathLike[str], *, dpi: int = 110) -> P
     FigureCanvasAgg(fig)
     if chains:
         ax_elo, ax_gen, ax_map = fig.subplots(1, 3, width_ratios=(1.25, 1.0, 1.0))
-        _plot_lineages(ax_gen, store, chains)
+        _plot_lineages(ax_gen, ladder, chains)
     else:
         ax_elo, ax_map = fig.subplots(1, 2, width_ratios=(1.25, 1.0))
     for name in order:
@@ -123,22 +123,26 @@ def plot_run(store: Store, path: str | os.PathLike[str], *, dpi: int = 110) -> P
     return path
 
 
-def _plot_lineages(ax: Axes, store: Store, chains: list[list[str]]) -> None:
-    """Each lineage's current Elo against its snapshots' generations; the members outside any
-    lineage (bots, external policies) as horizontal reference lines."""
-    members = {m.name: m for m in store.members()}
-    ratings = store.ratings()
+def _plot_lineages(ax: Axes, ladder: Any, chains: list[list[str]]) -> None:
+    """Each lineage's Bradley–Terry rating (the refit of the whole record, with its interval)
+    against its snapshots' generations; the members outside any lineage (bots, external
+    policies) as horizontal reference lines. Online Elo would show each snapshot's rating when
+    it stopped playing; the refit compares every member on the whole record."""
+    rows = {row.name: row for row in ladder.rows}
     in_chains = {name for chain in chains for name in chain}
     for chain in chains:
-        label = chain[0].removesuffix("-g0")
-        xs = [members[name].generation for name in chain]
-        ax.plot(xs, [ratings[name] for name in chain], marker="o", markersize=3, label=label)
-    others = [name for name in members if name not in in_chains]
+        xs = [rows[name].generation for name in chain]
+        ys = np.array([rows[name].bt for name in chain])
+        low = np.array([rows[name].bt_lower for name in chain])
+        high = np.array([rows[name].bt_upper for name in chain])
+        line = ax.plot(xs, ys, marker="o", markersize=3, label=chain[0].removesuffix("-g0"))
+        ax.fill_between(xs, low, high, alpha=0.15, color=line[0].get_color())
+    others = [row.name for row in ladder.rows if row.name not in in_chains]
     for k, name in enumerate(others[:8]):
-        ax.axhline(ratings[name], linestyle="--", linewidth=0.9, color=f"C{(len(chains) + k) % 10}",
-                   label=name)  # fmt: skip
+        ax.axhline(rows[name].bt, linestyle="--", linewidth=0.9,
+                   color=f"C{(len(chains) + k) % 10}", label=name)  # fmt: skip
     ax.set_xlabel("generation")
-    ax.set_ylabel("Elo (now)")
-    ax.set_title("snapshots' Elo by generation (dashed: other members)")
+    ax.set_ylabel("Bradley–Terry rating (Elo scale)")
+    ax.set_title(f"snapshots by generation ({ladder.level:.0%} intervals; dashed: others)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
