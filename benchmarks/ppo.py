@@ -26,10 +26,21 @@ n_steps 64, batch 1024, 10 epochs, linear learning rate from 3e-3, gamma 0.98, G
 With ``--gpu`` (and a CUDA device), it also measures end-to-end PPO throughput with 4,096
 CartPole environments on the GPU, thrust against stock SB3.
 
+``--breakdown`` measures instead where the time goes: each side learns a fixed number of steps
+(``BREAKDOWN_STEPS``, or ``--breakdown-steps``) from the same seed, with ``collect_rollouts`` and
+``train`` timed apart; sides interleaved, best of ``--repeats``. ``--grad-step`` times one
+minibatch gradient step of the setting's policy (loss, backward, clipping, optimizer step) in
+SB3's autograd path against thrust's lean path, interleaved, best of ``--repeats``.
+
+Side ``thrust lean=False`` (not run unless named in ``--sides``) is thrust_algos.PPO with SB3's
+own forward and autograd update.
+
 Usage::
 
     python benchmarks/ppo.py                      # all CPU settings, 5 seeds
     python benchmarks/ppo.py --settings rl-zoo --seeds 2
+    python benchmarks/ppo.py --breakdown --settings rl-zoo,large-batch --repeats 3
+    python benchmarks/ppo.py --grad-step --settings rl-zoo,large-batch
     python benchmarks/ppo.py --gpu                # adds the GPU throughput table
 """
 
@@ -157,7 +168,11 @@ SIDES: dict[str, tuple[str, str]] = {
     "stock": ("stable_baselines3.PPO", "gymnasium"),
     "stock on Thrust env": ("stable_baselines3.PPO", "thrust"),
     "thrust": ("thrust_algos.PPO", "thrust"),
+    "thrust lean=False": ("thrust_algos.PPO lean=False", "thrust"),
 }
+DEFAULT_SIDES = ("stock", "stock on Thrust env", "thrust")
+# Fixed step counts of --breakdown: whole updates of each setting.
+BREAKDOWN_STEPS = {"rl-zoo": 10_240, "large-batch": 24_576, "thrust": 12_288}
 
 
 def make_env(env_kind: str, n_envs: int, seed: int) -> VecEnv:
@@ -170,10 +185,14 @@ def make_env(env_kind: str, n_envs: int, seed: int) -> VecEnv:
 
 def make_model(side: str, setting: dict[str, Any], seed: int, device: str = "cpu"):
     algo_name, env_kind = SIDES[side]
-    algo = thrust_algos.PPO if algo_name == "thrust_algos.PPO" else SB3PPO
     hyperparameters = {key: value for key, value in setting.items() if key != "n_envs"}
     env = make_env(env_kind, setting["n_envs"], seed)
-    return algo("MlpPolicy", env, seed=seed, device=device, **hyperparameters)
+    if algo_name.startswith("thrust_algos.PPO"):
+        lean = not algo_name.endswith("lean=False")
+        return thrust_algos.PPO(
+            "MlpPolicy", env, seed=seed, device=device, lean=lean, **hyperparameters
+        )
+    return SB3PPO("MlpPolicy", env, seed=seed, device=device, **hyperparameters)
 
 
 def time_to_solve(side: str, setting: dict[str, Any], seed: int, total_timesteps: int) -> Run:
@@ -257,6 +276,153 @@ def cpu_tables(settings: list[str], sides: list[str], seeds: list[int], total: i
     print("\n".join(summary))
 
 
+def breakdown_table(settings: list[str], sides: list[str], repeats: int, steps: int | None) -> None:
+    """Rollout and update seconds of a fixed number of steps, sides interleaved, best of
+    ``repeats`` (each repeat a fresh model with the same seed, so the same work)."""
+    th.set_num_threads(1)
+    print("\n### Where the time goes (fixed step count, best of", repeats, "repeats)\n")
+    print("| setting | side | rollout s | update s | total s | steps/s |")
+    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    for name in settings:
+        setting = SETTINGS[name]
+        total = steps or BREAKDOWN_STEPS[name]
+        for side in sides:
+            warm_up(side, setting)
+        best: dict[str, tuple[float, float]] = {}
+        for _ in range(repeats):
+            for side in sides:
+                model = make_model(side, setting, seed=0)
+                clock = {"rollout": 0.0, "update": 0.0}
+                model.collect_rollouts = _timed(model.collect_rollouts, clock, "rollout")
+                model.train = _timed(model.train, clock, "update")
+                model.learn(total)
+                previous = best.get(side)
+                if previous is None or sum(previous) > clock["rollout"] + clock["update"]:
+                    best[side] = (clock["rollout"], clock["update"])
+        for side in sides:
+            rollout, update = best[side]
+            label = f"{name} ({total:,} steps)" if side == sides[0] else name
+            print(
+                f"| {label} | {side} | {rollout:.2f} | {update:.2f} | {rollout + update:.2f} | "
+                f"{total / (rollout + update):,.0f} |",
+                flush=True,
+            )
+
+
+def _timed(method: Callable[..., Any], clock: dict[str, float], key: str) -> Callable[..., Any]:
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return method(*args, **kwargs)
+        finally:
+            clock[key] += time.perf_counter() - start
+
+    return timed
+
+
+def grad_step_table(settings: list[str], repeats: int, iterations: int = 200) -> None:
+    """Microseconds per minibatch gradient step (SB3's train() math through autograd, clipping,
+    optimizer step) against thrust's lean step, on the setting's policy and batch size. The last
+    column is the lean step with ``fused=True`` Adam (one kernel; not bit-identical to SB3's Adam,
+    so thrust does not switch to it on its own)."""
+    th.set_num_threads(1)
+    print(f"\n### One minibatch gradient step (µs, best of {repeats} x {iterations}, CPU)\n")
+    print(
+        "| setting | batch | SB3 autograd | lean loss + backward | lean step | SB3 / lean "
+        "| lean step, fused Adam |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for name in settings:
+        setting = SETTINGS[name]
+        best = _grad_step_times(setting, repeats, iterations)
+        print(
+            f"| {name} | {setting['batch_size']} | {best['sb3']:.0f} | {best['backward']:.0f} | "
+            f"{best['lean']:.0f} | {best['sb3'] / best['lean']:.2f}x | {best['fused']:.0f} |",
+            flush=True,
+        )
+
+
+def _grad_step_times(setting: dict[str, Any], repeats: int, iterations: int) -> dict[str, float]:
+    from stable_baselines3.common.type_aliases import RolloutBufferSamples
+    from torch.nn import functional as F
+
+    from thrust_algos.lean import LeanActorCritic, enable_foreach_adam
+
+    batch_size, clip_range, ent_coef, vf_coef = setting["batch_size"], 0.2, 0.0, 0.5
+    sb3_policy = make_model("stock", setting, seed=0).policy
+    leans = []
+    for fused in (False, True):
+        policy = make_model("thrust", setting, seed=0).policy
+        if fused:
+            policy.optimizer = th.optim.Adam(
+                policy.parameters(), **{**policy.optimizer.defaults, "fused": True}
+            )
+        lean = LeanActorCritic.from_policy(policy)
+        assert lean is not None
+        enable_foreach_adam(policy.optimizer)
+        leans.append(lean)
+    generator = th.Generator().manual_seed(0)
+    batch = RolloutBufferSamples(
+        th.randn(batch_size, 4, generator=generator),
+        th.randint(0, 2, (batch_size, 1), generator=generator).float(),
+        th.randn(batch_size, generator=generator),
+        th.randn(batch_size, generator=generator) - 0.7,
+        th.randn(batch_size, generator=generator),
+        th.randn(batch_size, generator=generator),
+    )
+
+    def sb3_step() -> None:
+        # stable_baselines3.PPO.train's loop body, its host reads included.
+        values, log_prob, entropy = sb3_policy.evaluate_actions(
+            batch.observations, batch.actions.long().flatten()
+        )
+        values = values.flatten()
+        advantages = batch.advantages
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        ratio = th.exp(log_prob - batch.old_log_prob)
+        policy_loss_1 = advantages * ratio
+        policy_loss_2 = advantages * th.clamp(ratio, 1 - clip_range, 1 + clip_range)
+        policy_loss = -th.min(policy_loss_1, policy_loss_2).mean()
+        policy_loss.item()
+        th.mean((th.abs(ratio - 1) > clip_range).float()).item()
+        value_loss = F.mse_loss(batch.returns, values)
+        value_loss.item()
+        entropy_loss = -th.mean(entropy)
+        entropy_loss.item()
+        loss = policy_loss + ent_coef * entropy_loss + vf_coef * value_loss
+        with th.no_grad():
+            log_ratio = log_prob - batch.old_log_prob
+            th.mean((th.exp(log_ratio) - 1) - log_ratio).cpu().numpy()
+        sb3_policy.optimizer.zero_grad()
+        loss.backward()
+        th.nn.utils.clip_grad_norm_(sb3_policy.parameters(), 0.5)
+        sb3_policy.optimizer.step()
+
+    def lean_step(lean: LeanActorCritic, backward_only: bool = False) -> None:
+        lean.ppo_backward(batch, clip_range, None, ent_coef, vf_coef, True)
+        if not backward_only:
+            th.nn.utils.clip_grad_norm_(lean.parameters, 0.5, foreach=True)
+            lean.policy.optimizer.step()
+
+    steps = {
+        "sb3": sb3_step,
+        "backward": lambda: lean_step(leans[0], backward_only=True),
+        "lean": lambda: lean_step(leans[0]),
+        "fused": lambda: lean_step(leans[1]),
+    }
+    best = dict.fromkeys(steps, float("inf"))
+    for step in steps.values():
+        for _ in range(20):
+            step()
+    for _ in range(repeats):
+        for key, step in steps.items():
+            start = time.perf_counter()
+            for _ in range(iterations):
+                step()
+            best[key] = min(best[key], (time.perf_counter() - start) / iterations * 1e6)
+    return best
+
+
 def gpu_table(n_envs: int, updates: int, device: str = "cuda") -> None:
     """End-to-end PPO env-steps/s on CartPole with ``n_envs`` environments on the GPU."""
     print(f"\n### End-to-end PPO on the GPU, CartPole-v1, {n_envs} environments\n")
@@ -300,10 +466,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--settings", default="rl-zoo,large-batch,thrust")
     parser.add_argument(
-        "--sides", default=",".join(SIDES), help=f"comma-separated, of {list(SIDES)}"
+        "--sides", default=",".join(DEFAULT_SIDES), help=f"comma-separated, of {list(SIDES)}"
     )
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--total-timesteps", type=int, default=100_000)
+    parser.add_argument(
+        "--breakdown", action="store_true", help="rollout and update seconds of a fixed run"
+    )
+    parser.add_argument("--breakdown-steps", type=int, default=None)
+    parser.add_argument(
+        "--grad-step", action="store_true", help="one gradient step, SB3 against lean"
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="best of (--breakdown/--grad-step)")
     parser.add_argument("--gpu", action="store_true", help="add the GPU throughput table")
     parser.add_argument("--gpu-envs", type=int, default=4096)
     parser.add_argument("--gpu-updates", type=int, default=10)
@@ -323,6 +497,12 @@ def main() -> None:
         parser.error(
             f"unknown sides {sorted(set(sides) - SIDES.keys())}; choose from {list(SIDES)}"
         )
+    if args.breakdown or args.grad_step:
+        if args.breakdown:
+            breakdown_table(settings, sides, args.repeats, args.breakdown_steps)
+        if args.grad_step:
+            grad_step_table(settings, args.repeats)
+        return
     cpu_tables(settings, sides, list(range(args.seeds)), args.total_timesteps)
     if args.gpu:
         gpu_table(args.gpu_envs, args.gpu_updates)

@@ -97,10 +97,11 @@ PARITY_KWARGS = {"n_steps": 64, "batch_size": 64, "n_epochs": 3}
 
 
 def test_exact_parity_with_stock_sb3() -> None:
-    """Same seed, same env, CPU: bit-identical rollouts, losses and weights over 4 updates."""
+    """Same seed, same env, CPU, ``lean=False`` (SB3's own forward and autograd update):
+    bit-identical rollouts, losses and weights over 4 updates."""
     stock, stock_model = run(SB3PPO, make_vec_env("CartPole-v1", 4, seed=1), 4, **PARITY_KWARGS)
     thrust, thrust_model = run(
-        thrust_algos.PPO, make_vec_env("CartPole-v1", 4, seed=1), 4, **PARITY_KWARGS
+        thrust_algos.PPO, make_vec_env("CartPole-v1", 4, seed=1), 4, lean=False, **PARITY_KWARGS
     )
     assert isinstance(thrust_model.rollout_buffer, GpuRolloutBuffer)
     assert len(thrust.rollouts) == len(stock.rollouts) == 4
@@ -130,6 +131,7 @@ def test_parity_with_time_limit_bootstrap() -> None:
         thrust_algos.PPO,
         make_vec_env("CartPole-v1", 4, seed=1, env_kwargs=env_kwargs),
         3,
+        lean=False,
         **PARITY_KWARGS,
     )
     truncated_steps = 0
@@ -151,7 +153,11 @@ def test_parity_on_thrust_cartpole_and_with_sde_and_target_kl() -> None:
 
     stock, _ = run(SB3PPO, thrust_vec_env("Thrust/CartPole-v1", 8, seed=2), 2, **PARITY_KWARGS)
     thrust, _ = run(
-        thrust_algos.PPO, thrust_vec_env("Thrust/CartPole-v1", 8, seed=2), 2, **PARITY_KWARGS
+        thrust_algos.PPO,
+        thrust_vec_env("Thrust/CartPole-v1", 8, seed=2),
+        2,
+        lean=False,
+        **PARITY_KWARGS,
     )
     np.testing.assert_array_equal(thrust.rollouts[-1]["actions"], stock.rollouts[-1]["actions"])
     np.testing.assert_array_equal(thrust.rollouts[-1]["returns"], stock.rollouts[-1]["returns"])
@@ -290,7 +296,8 @@ def evaluate(model, n_episodes: int = 20, seed: int = 123) -> float:
 
 def test_learns_thrust_cartpole_short() -> None:
     """The default suite's end-to-end learning path: 25k steps on Thrust/CartPole-v1 take a random
-    policy (mean return about 20) well past 100 (171 with this seed on the reference machine)."""
+    policy (mean return about 20) well past 100 (140 with this seed on the reference machine; 171
+    with ``lean=False``, whose float rounding sends training down another path)."""
     from thrust_envs.sb3 import make_vec_env as thrust_vec_env
 
     env = thrust_vec_env("Thrust/CartPole-v1", 32, seed=0)

@@ -271,6 +271,39 @@ def test_exploiters_train_against_the_main_agents(tmp_path):
     assert all(len(row.opponents) == 3 for r in reports for row in r.rows)
 
 
+@pytest.mark.parametrize("threshold", [0.0, None])
+def test_exploiter_reset(tmp_path, threshold):
+    """With a reset score of 0 an exploiter always restarts from its initial weights (its
+    snapshots' parent is E0-g0); without one it continues from its last snapshot."""
+    config = tiny_config(learners=1, exploiters=1, exploiter_reset=threshold)
+    with League.create(tmp_path / "run", PONG, config, seed=3) as league:
+        league.run(3, workers=1)
+        members = {m.name: m for m in league.store.members()}
+        resets = [item.get("reset_to") for h in league.history for item in h["learners"]]
+    expected = "E0-g0" if threshold == 0.0 else None
+    assert members["E0-g1"].parent == "E0-g0"  # nothing to reset from in generation 1
+    for g in (2, 3):
+        assert members[f"E0-g{g}"].parent == (expected or f"E0-g{g - 1}")
+        assert members[f"L0-g{g}"].parent == f"L0-g{g - 1}"  # main agents never reset
+    assert resets == [None, None, None, expected, None, expected]
+
+
+def test_stock_sb3_algorithms_train_in_a_league(tmp_path):
+    """Any SB3 on-policy algorithm: stock PPO and A2C."""
+    for algo, kwargs in (
+        ("stable_baselines3:PPO", ALGO_KWARGS),
+        ("stable_baselines3:A2C", {"n_steps": 8}),
+    ):
+        config = tiny_config(learners=1, algo=algo, algo_kwargs=kwargs)
+        name = algo.split(":")[1]
+        with League.create(tmp_path / name, PONG, config, seed=1) as league:
+            (report,) = league.run(1, workers=1)
+            model = league.load_learner("L0-g1")
+            assert type(model).__module__.startswith("stable_baselines3.")
+            assert type(model).__name__ == name
+            assert report.rows[0].steps >= 256
+
+
 def test_config_errors(tmp_path):
     with pytest.raises(ValueError, match="learners"):
         tiny_config(learners=0)
@@ -278,6 +311,8 @@ def test_config_errors(tmp_path):
         tiny_config(matchmaking="nope")
     with pytest.raises(ValueError, match="exploiters"):
         tiny_config(exploiters=-1)
+    with pytest.raises(ValueError, match="exploiter_reset"):
+        tiny_config(exploiter_reset=1.5)
     with pytest.raises(ValueError, match="algorithm"):
         League.create(tmp_path / "x", PONG, tiny_config(algo="no_such_module_q:PPO"))
     assert not (tmp_path / "x").exists()
@@ -374,6 +409,7 @@ def test_cli_train_resume_export(reference, tmp_path, capsys):
         (["train", "--env", "Nope/Game-v0", "--generations", "1"], "unknown environment"),
         (["train", "--env", PONG, "--generations", "1", "--bots", "random,zz"], "zz"),
         (["train", "--env", PONG, "--generations", "0"], "positive"),
+        (["train", "--env", PONG, "--generations", "1", "--exploiter-reset", "2"], "score"),
         (["train", "--env", PONG, "--generations", "1", "--algo-kwargs", '{"nope": 1}'], "nope"),
         (["train", "--env", PONG, "--generations", "1", "--algo", "json:dumps"], "on-policy"),
         (["resume", "MISSING"], "no run directory"),

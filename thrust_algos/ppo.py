@@ -12,13 +12,22 @@ What differs from ``stable_baselines3.PPO`` (and nothing else does):
    for truncated episodes) is one batched value forward over all terminal observations of a step.
 3. ``train`` keeps the per-minibatch statistics on the device and reads them back once per update
    (SB3 synchronises five times per minibatch), and computes the explained variance on the device.
+4. With SB3's standard MLP actor-critic (``"MlpPolicy"`` on Box observations, Discrete or Box
+   actions) and ``lean=True`` (the default), the rollout forward and the update run through
+   :class:`~thrust_algos.lean.LeanActorCritic`: plain tensor calls and a hand-written backward
+   instead of ``nn.Module`` calls, ``torch.distributions`` and autograd, and SB3's default Adam
+   switched to torch's fused kernel: about half the time per gradient step of SB3's path on a
+   CPU.
 
-On the CPU the minibatch order is drawn from numpy's global generator exactly like SB3, so with the
-same seed and environment a thrust model collects bit-identical rollouts and takes bit-identical
-gradient steps to stock SB3; the one exception is the reward of a time-limit-truncated step, whose
-bootstrap value comes from a batched forward and may differ from SB3's one-env forward in the last
-bit. On CUDA the buffer shuffles with ``torch.randperm`` on the device (statistical parity). Saved
-models load in stock SB3 and the reverse.
+On the CPU the minibatch order is drawn from numpy's global generator exactly like SB3. With
+``lean=False`` (or a policy the lean path does not handle), a thrust model with the same seed and
+environment collects bit-identical rollouts and takes bit-identical gradient steps to stock SB3;
+the one exception is the reward of a time-limit-truncated step, whose bootstrap value comes from a
+batched forward and may differ from SB3's one-env forward in the last bit. On the lean path the
+rollout forward is still identical to SB3's (same actions for the same weights and seed) and the
+losses and gradients equal SB3's to float rounding, so training follows SB3's in distribution but
+not bit for bit. On CUDA the buffer shuffles with ``torch.randperm`` on the device (statistical
+parity). Saved models load in stock SB3 and the reverse.
 """
 
 from __future__ import annotations
@@ -31,11 +40,14 @@ from gymnasium import spaces
 from stable_baselines3 import PPO as SB3PPO
 from stable_baselines3.common.buffers import DictRolloutBuffer, RolloutBuffer
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.common.type_aliases import GymEnv, RolloutBufferSamples, Schedule
 from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 from torch.nn import functional as F
 
 from thrust_algos.buffers import GpuDictRolloutBuffer, GpuRolloutBuffer
+from thrust_algos.lean import LeanActorCritic, PPOLossStats, enable_fused_adam
 
 
 class PPO(SB3PPO):
@@ -51,9 +63,79 @@ class PPO(SB3PPO):
     class is used as given; with a buffer that is not a ``GpuRolloutBuffer`` the rollout and the
     update are SB3's own. ``rollout_buffer_kwargs`` may set ``gae_backend`` and
     ``shuffle_on_device`` of the device buffers.
+
+    ``lean`` (the one parameter stock SB3 does not have): with SB3's standard MLP actor-critic
+    (``"MlpPolicy"`` on a Box observation space with Discrete or Box actions, see
+    :meth:`~thrust_algos.lean.LeanActorCritic.from_policy`), the rollout forward and the update use
+    :class:`~thrust_algos.lean.LeanActorCritic`: plain tensor calls and a hand-written backward
+    instead of ``nn.Module``, ``torch.distributions`` and autograd, and a fused Adam step (an
+    Adam left at SB3's defaults). Same rollouts as SB3; losses, gradients and Adam steps equal
+    to float rounding. ``False``, or any other
+    policy, keeps SB3's own forward and autograd update (bit-identical to stock SB3 on the CPU).
     """
 
     rollout_buffer: RolloutBuffer
+
+    def __init__(
+        self,
+        policy: str | type[ActorCriticPolicy],
+        env: GymEnv | str,
+        learning_rate: float | Schedule = 3e-4,
+        n_steps: int = 2048,
+        batch_size: int = 64,
+        n_epochs: int = 10,
+        gamma: float = 0.99,
+        gae_lambda: float = 0.95,
+        clip_range: float | Schedule = 0.2,
+        clip_range_vf: float | Schedule | None = None,
+        normalize_advantage: bool = True,
+        ent_coef: float = 0.0,
+        vf_coef: float = 0.5,
+        max_grad_norm: float = 0.5,
+        use_sde: bool = False,
+        sde_sample_freq: int = -1,
+        rollout_buffer_class: type[RolloutBuffer] | None = None,
+        rollout_buffer_kwargs: dict[str, Any] | None = None,
+        target_kl: float | None = None,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: th.device | str = "auto",
+        lean: bool = True,
+        _init_setup_model: bool = True,
+    ) -> None:
+        self.lean = lean
+        self._lean: LeanActorCritic | None = None
+        super().__init__(
+            policy,
+            env,
+            learning_rate=learning_rate,
+            n_steps=n_steps,
+            batch_size=batch_size,
+            n_epochs=n_epochs,
+            gamma=gamma,
+            gae_lambda=gae_lambda,
+            clip_range=clip_range,
+            clip_range_vf=clip_range_vf,
+            normalize_advantage=normalize_advantage,
+            ent_coef=ent_coef,
+            vf_coef=vf_coef,
+            max_grad_norm=max_grad_norm,
+            use_sde=use_sde,
+            sde_sample_freq=sde_sample_freq,
+            rollout_buffer_class=rollout_buffer_class,
+            rollout_buffer_kwargs=rollout_buffer_kwargs,
+            target_kl=target_kl,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            policy_kwargs=policy_kwargs,
+            verbose=verbose,
+            seed=seed,
+            device=device,
+            _init_setup_model=_init_setup_model,
+        )
 
     def _setup_model(self) -> None:
         if self.rollout_buffer_class in (None, RolloutBuffer, DictRolloutBuffer):
@@ -69,7 +151,20 @@ class PPO(SB3PPO):
         excluded = super()._excluded_save_params()
         if self.rollout_buffer_class in (GpuRolloutBuffer, GpuDictRolloutBuffer):
             excluded.append("rollout_buffer_class")
+        # The fast path is rebuilt from the policy; ``lean`` is saved only when switched off.
+        excluded.append("_lean")
+        if self.lean:
+            excluded.append("lean")
         return excluded
+
+    def _lean_actor_critic(self) -> LeanActorCritic | None:
+        """The lean fast path of the current policy, or None (``lean=False`` or a policy it does
+        not handle). Rebuilt whenever the policy or its parameters are other objects."""
+        if not self.lean:
+            return None
+        if self._lean is None or not self._lean.matches(self.policy):
+            self._lean = LeanActorCritic.from_policy(self.policy)
+        return self._lean
 
     def collect_rollouts(
         self,
@@ -92,6 +187,7 @@ class PPO(SB3PPO):
             return super().collect_rollouts(env, callback, rollout_buffer, n_rollout_steps)
         assert self._last_obs is not None, "No previous observation was provided"
         self.policy.set_training_mode(False)
+        lean = self._lean_actor_critic()
 
         n_steps = 0
         rollout_buffer.reset()
@@ -106,7 +202,10 @@ class PPO(SB3PPO):
 
             with th.no_grad():
                 obs_tensor = obs_as_tensor(self._last_obs, self.device)  # type: ignore[arg-type]
-                action_tensor, values, log_probs = self.policy(obs_tensor)
+                if lean is None:
+                    action_tensor, values, log_probs = self.policy(obs_tensor)
+                else:
+                    action_tensor, values, log_probs = lean.act(obs_tensor)
             # The one device -> host copy of a step: the environment needs numpy actions.
             actions = action_tensor.cpu().numpy()
 
@@ -133,7 +232,7 @@ class PPO(SB3PPO):
             n_steps += 1
 
             # Handle timeout by bootstrapping with the value function (SB3 issue #633), batched.
-            self._bootstrap_truncated(rewards, infos, done_envs)
+            self._bootstrap_truncated(rewards, infos, done_envs, lean)
 
             rollout_buffer.add(
                 obs_tensor,
@@ -148,7 +247,8 @@ class PPO(SB3PPO):
 
         with th.no_grad():
             # Compute value for the last timestep
-            values = self.policy.predict_values(obs_as_tensor(new_obs, self.device))  # type: ignore[arg-type]
+            value_model = self.policy if lean is None else lean
+            values = value_model.predict_values(obs_as_tensor(new_obs, self.device))  # type: ignore[arg-type]
 
         rollout_buffer.compute_returns_and_advantage(last_values=values, dones=dones)
 
@@ -175,7 +275,11 @@ class PPO(SB3PPO):
                 self.ep_success_buffer.append(maybe_is_success)
 
     def _bootstrap_truncated(
-        self, rewards: np.ndarray, infos: list[dict[str, Any]], done_envs: np.ndarray
+        self,
+        rewards: np.ndarray,
+        infos: list[dict[str, Any]],
+        done_envs: np.ndarray,
+        lean: LeanActorCritic | None = None,
     ) -> None:
         """Add ``gamma * V(terminal observation)`` to the rewards of time-limit truncated episodes,
         in place, with one value forward for all of them.
@@ -183,6 +287,7 @@ class PPO(SB3PPO):
         :param rewards: Rewards of this step, ``(n_envs,)``, modified in place
         :param infos: Infos of this step
         :param done_envs: Indices of the environments whose episode ended this step
+        :param lean: The policy's lean fast path, if the rollout uses one
         """
         truncated = [
             idx
@@ -202,13 +307,15 @@ class PPO(SB3PPO):
             terminal_obs = np.stack([infos[idx]["terminal_observation"] for idx in truncated])
         with th.no_grad():
             obs_tensor = self.policy.obs_to_tensor(terminal_obs)[0]
-            terminal_values = self.policy.predict_values(obs_tensor).flatten()  # type: ignore[arg-type]
+            value_model = self.policy if lean is None else lean
+            terminal_values = value_model.predict_values(obs_tensor).flatten()  # type: ignore[arg-type]
         rewards[truncated] += (self.gamma * terminal_values).cpu().numpy()
 
     def train(self) -> None:
         """
         Update policy using the currently gathered rollout buffer: SB3's PPO update, with the
-        per-minibatch statistics kept on the device and read back once.
+        per-minibatch statistics kept on the device and read back once, and the lean loss and
+        backward of :class:`~thrust_algos.lean.LeanActorCritic` where the policy allows it.
         """
         if not isinstance(self.rollout_buffer, GpuRolloutBuffer):
             return super().train()
@@ -219,8 +326,12 @@ class PPO(SB3PPO):
         # Compute current clip range
         clip_range = self.clip_range(self._current_progress_remaining)  # type: ignore[operator]
         # Optional: clip range for the value function
+        clip_range_vf: float | None = None
         if self.clip_range_vf is not None:
             clip_range_vf = self.clip_range_vf(self._current_progress_remaining)  # type: ignore[operator]
+        lean = self._lean_actor_critic()
+        if lean is not None:
+            enable_fused_adam(self.policy.optimizer)
 
         # Lists of 0-d tensors on the device: no host synchronisation inside the loop.
         entropy_losses: list[th.Tensor] = []
@@ -235,59 +346,24 @@ class PPO(SB3PPO):
             approx_kl_divs = []
             # Do a complete pass on the rollout buffer
             for rollout_data in self.rollout_buffer.get(self.batch_size):
-                actions = rollout_data.actions
-                if isinstance(self.action_space, spaces.Discrete):
-                    # Convert discrete action from float to long
-                    actions = rollout_data.actions.long().flatten()
-
-                values, log_prob, entropy = self.policy.evaluate_actions(
-                    rollout_data.observations, actions
-                )
-                values = values.flatten()
-                # Normalize advantage
-                advantages = rollout_data.advantages
-                # Normalization does not make sense if mini batchsize == 1, see GH issue #325
-                if self.normalize_advantage and len(advantages) > 1:
-                    advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-
-                # ratio between old and new policy, should be one at the first iteration
-                ratio = th.exp(log_prob - rollout_data.old_log_prob)
-
-                # clipped surrogate loss
-                policy_loss_1 = advantages * ratio
-                policy_loss_2 = advantages * th.clamp(ratio, 1 - clip_range, 1 + clip_range)
-                policy_loss = -th.min(policy_loss_1, policy_loss_2).mean()
-
-                if self.clip_range_vf is None:
-                    # No clipping
-                    values_pred = values
+                if lean is None:
+                    stats = self._autograd_loss(rollout_data, clip_range, clip_range_vf)
                 else:
-                    # Clip the difference between old and new value
-                    # NOTE: this depends on the reward scaling
-                    values_pred = rollout_data.old_values + th.clamp(
-                        values - rollout_data.old_values, -clip_range_vf, clip_range_vf
+                    # Loss and statistics, with the gradients already in param.grad.
+                    stats = lean.ppo_backward(
+                        rollout_data,
+                        clip_range,
+                        clip_range_vf,
+                        self.ent_coef,
+                        self.vf_coef,
+                        self.normalize_advantage,
                     )
-                # Value loss using the TD(gae_lambda) target
-                value_loss = F.mse_loss(rollout_data.returns, values_pred)
-
-                # Entropy loss favor exploration
-                if entropy is None:
-                    # Approximate entropy when no analytical form
-                    entropy_loss = -th.mean(-log_prob)
-                else:
-                    entropy_loss = -th.mean(entropy)
-
-                loss = policy_loss + self.ent_coef * entropy_loss + self.vf_coef * value_loss
-
-                with th.no_grad():
-                    pg_losses.append(policy_loss.detach())
-                    value_losses.append(value_loss.detach())
-                    entropy_losses.append(entropy_loss.detach())
-                    clip_fractions.append(th.mean((th.abs(ratio - 1) > clip_range).float()))
-                    # Approximate reverse KL divergence for early stopping (SB3 issue #417)
-                    log_ratio = log_prob - rollout_data.old_log_prob
-                    approx_kl_div = th.mean((th.exp(log_ratio) - 1) - log_ratio)
-                    approx_kl_divs.append(approx_kl_div)
+                pg_losses.append(stats.policy_loss.detach())
+                value_losses.append(stats.value_loss.detach())
+                entropy_losses.append(stats.entropy_loss.detach())
+                clip_fractions.append(stats.clip_fraction)
+                approx_kl_div = stats.approx_kl
+                approx_kl_divs.append(approx_kl_div)
 
                 # The only per-minibatch synchronisation, and only when early stopping is on.
                 if self.target_kl is not None and approx_kl_div.item() > 1.5 * self.target_kl:
@@ -300,10 +376,13 @@ class PPO(SB3PPO):
                     break
 
                 # Optimization step
-                self.policy.optimizer.zero_grad()
-                loss.backward()
-                # Clip grad norm
-                th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+                if lean is None:
+                    self.policy.optimizer.zero_grad()
+                    stats.loss.backward()
+                    # Clip grad norm
+                    th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+                else:
+                    th.nn.utils.clip_grad_norm_(lean.parameters, self.max_grad_norm, foreach=True)
                 self.policy.optimizer.step()
 
             self._n_updates += 1
@@ -319,7 +398,7 @@ class PPO(SB3PPO):
                 _mean(value_losses, self.device),
                 _mean(approx_kl_divs, self.device),
                 _mean(clip_fractions, self.device),
-                loss.detach(),
+                stats.loss.detach(),
                 _explained_variance(buffer.values_tensor, buffer.returns_tensor),
             ]
         ).tolist()
@@ -340,6 +419,62 @@ class PPO(SB3PPO):
         self.logger.record("train/clip_range", clip_range)
         if self.clip_range_vf is not None:
             self.logger.record("train/clip_range_vf", clip_range_vf)
+
+    def _autograd_loss(
+        self, rollout_data: RolloutBufferSamples, clip_range: float, clip_range_vf: float | None
+    ) -> PPOLossStats:
+        """SB3's PPO loss on one minibatch through the policy's modules, for autograd: ``loss``
+        carries the graph, the statistics do not."""
+        actions = rollout_data.actions
+        if isinstance(self.action_space, spaces.Discrete):
+            # Convert discrete action from float to long
+            actions = rollout_data.actions.long().flatten()
+
+        values, log_prob, entropy = self.policy.evaluate_actions(rollout_data.observations, actions)
+        values = values.flatten()
+        # Normalize advantage
+        advantages = rollout_data.advantages
+        # Normalization does not make sense if mini batchsize == 1, see GH issue #325
+        if self.normalize_advantage and len(advantages) > 1:
+            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+
+        # ratio between old and new policy, should be one at the first iteration
+        ratio = th.exp(log_prob - rollout_data.old_log_prob)
+
+        # clipped surrogate loss
+        policy_loss_1 = advantages * ratio
+        policy_loss_2 = advantages * th.clamp(ratio, 1 - clip_range, 1 + clip_range)
+        policy_loss = -th.min(policy_loss_1, policy_loss_2).mean()
+
+        if clip_range_vf is None:
+            # No clipping
+            values_pred = values
+        else:
+            # Clip the difference between old and new value
+            # NOTE: this depends on the reward scaling
+            values_pred = rollout_data.old_values + th.clamp(
+                values - rollout_data.old_values, -clip_range_vf, clip_range_vf
+            )
+        # Value loss using the TD(gae_lambda) target
+        value_loss = F.mse_loss(rollout_data.returns, values_pred)
+
+        # Entropy loss favor exploration
+        if entropy is None:
+            # Approximate entropy when no analytical form
+            entropy_loss = -th.mean(-log_prob)
+        else:
+            entropy_loss = -th.mean(entropy)
+
+        loss = policy_loss + self.ent_coef * entropy_loss + self.vf_coef * value_loss
+
+        with th.no_grad():
+            clip_fraction = th.mean((th.abs(ratio - 1) > clip_range).float())
+            # Approximate reverse KL divergence for early stopping (SB3 issue #417)
+            log_ratio = log_prob - rollout_data.old_log_prob
+            approx_kl_div = th.mean((th.exp(log_ratio) - 1) - log_ratio)
+        return PPOLossStats(
+            policy_loss, value_loss, entropy_loss, loss, clip_fraction, approx_kl_div
+        )
 
 
 def _mean(values: list[th.Tensor], device: th.device) -> th.Tensor:

@@ -128,6 +128,13 @@ def _level(text: str) -> float:
     return value
 
 
+def _fraction(text: str) -> float:
+    value = _finite(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a score in [0, 1], got {text}")
+    return value
+
+
 def _seat(text: str) -> int | str:
     if text in ("0", "1"):
         return int(text)
@@ -275,6 +282,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=_non_negative_int,
         default=0,
         help="exploiters, trained against the main agents' latest snapshots only (default 0)",
+    )
+    tr.add_argument(
+        "--exploiter-reset",
+        type=_fraction,
+        metavar="SCORE",
+        help="an exploiter scoring at least SCORE against every main agent restarts from its "
+        "initial weights (e.g. 0.7; default: never)",
     )
     tr.add_argument("--generations", type=_positive_int, required=True, help="generations to train")
     tr.add_argument(
@@ -641,6 +655,7 @@ def _train(args: argparse.Namespace) -> int:
     config = LeagueConfig(
         learners=args.population,
         exploiters=args.exploiters,
+        exploiter_reset=args.exploiter_reset,
         steps_per_generation=args.steps_per_generation,
         matchmaking=args.matchmaking,
         bots=bots,

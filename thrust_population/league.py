@@ -31,7 +31,9 @@ processes, one per learner up to the CPU count, each with its share of the CPUs 
 
 Exploiters (``E{j}-g{g}``, :attr:`LeagueConfig.exploiters`) train the same way, but draw their
 opponents from the main agents' latest snapshots only; the main agents meet the exploiters'
-snapshots in their pool.
+snapshots in their pool. With :attr:`LeagueConfig.exploiter_reset`, an exploiter that beats
+every main agent by that margin restarts from its initial weights (its snapshot's parent is
+then ``E{j}-g0``).
 
 Then every new snapshot plays evaluation matches (many games at once through the match runner)
 against every bot, its own parent, and the other new snapshots; the whole set is recorded in
@@ -160,6 +162,10 @@ class LeagueConfig:
         matchmaker draws from every earlier snapshot and bot
     :param exploiters: number of exploiters (``E{j}``): they train against the main agents'
         latest snapshots only (drawn by the same matchmaker), as in league training
+    :param exploiter_reset: an exploiter whose new snapshot scored at least this (draws half)
+        against every main agent's new snapshot in a generation's evaluation restarts from its
+        initial weights ``E{j}-g0`` in the next generation, to look for new weaknesses rather
+        than refine a found one (AlphaStar's main exploiters reset at 0.7); None: never
     :param steps_per_generation: environment steps each learner trains per generation (SB3
         rounds up to whole rollouts)
     :param matchmaking: the matchmaker spec choosing training opponents (``pfsp``,
@@ -181,6 +187,7 @@ class LeagueConfig:
 
     learners: int = 4
     exploiters: int = 0
+    exploiter_reset: float | None = None
     steps_per_generation: int = 50_000
     matchmaking: str = "pfsp"
     bots: tuple[str, ...] | None = None
@@ -207,6 +214,13 @@ class LeagueConfig:
             raise ValueError(f"exploiters must be a non-negative int, got {self.exploiters!r}")
         if self.exploiters < 0:
             raise ValueError(f"exploiters must be a non-negative int, got {self.exploiters!r}")
+        reset = self.exploiter_reset
+        if reset is not None and (
+            isinstance(reset, bool)
+            or not isinstance(reset, (int, float))
+            or not 0.0 <= reset <= 1.0
+        ):
+            raise ValueError(f"exploiter_reset must be None or in [0, 1], got {reset!r}")
         make_matchmaker(self.matchmaking)  # ValueError on a bad spec
         if self.bots is not None:
             object.__setattr__(self, "bots", tuple(self.bots))
@@ -693,6 +707,28 @@ class League:
         device = self.config.algo_kwargs.get("device", "cpu")
         return self._algo_class().load(str(path), device=device)
 
+    def start_snapshot(self, learner: int, generation: int) -> str:
+        """The snapshot ``learner`` starts ``generation`` from: its last one, or for an exploiter
+        reset by :attr:`LeagueConfig.exploiter_reset` its initial one (decided from the recorded
+        evaluation of generation ``generation - 1``, so a resumed league decides the same)."""
+        previous = self._name(learner, generation - 1)
+        threshold = self.config.exploiter_reset
+        if learner < self.config.learners or threshold is None or generation < 2:
+            return previous
+        mains = {self._name(i, generation - 1) for i in range(self.config.learners)}
+        points: dict[str, list[float]] = {}
+        for m in self.store.matches(previous):
+            if m.generation != generation - 1:
+                continue
+            if m.player_a == previous and m.player_b in mains:
+                points.setdefault(m.player_b, []).extend([m.points, m.games])
+            elif m.player_b == previous and m.player_a in mains:
+                points.setdefault(m.player_a, []).extend([m.games - m.points, m.games])
+        scores = [sum(v[0::2]) / sum(v[1::2]) for v in points.values() if sum(v[1::2])]
+        if len(scores) == len(mains) and min(scores) >= threshold:
+            return self._name(learner, 0)
+        return previous
+
     def _fit(self, learner: int, generation: int) -> tuple[Any, dict[str, Any]]:
         """Train ``learner`` through ``generation`` from its last snapshot; return the model and
         the generation's entry (opponents, steps, seconds). Writes nothing to the store."""
@@ -701,7 +737,8 @@ class League:
         policies = [
             self.population.policy(name, _derived_seed(seed, k)) for k, name in enumerate(opponents)
         ]
-        model = self.load_learner(self._name(learner, generation - 1))
+        origin = self.start_snapshot(learner, generation)
+        model = self.load_learner(origin)
         venv = self._venv(policies[0], seed)
         steps = self.config.steps_per_generation
         try:
@@ -724,12 +761,14 @@ class League:
         finally:
             venv.close()
         entry = {"learner": learner, "opponents": opponents, "steps": trained, "seconds": seconds}
+        if origin != self._name(learner, generation - 1):
+            entry["reset_to"] = origin
         return model, entry
 
     def _freeze(self, model: Any, learner: int, generation: int, entry: dict[str, Any]) -> None:
         """Add the trained ``model`` as the snapshot of ``learner`` after ``generation``."""
         name = self._name(learner, generation)
-        parent = self._name(learner, generation - 1)
+        parent = self.start_snapshot(learner, generation)
         self.population.add_model(model, name, parent=parent, generation=generation)
         # kept for a resumed generation's table (a kill just before this loses only the speed)
         self.store.set_meta(f"{LEAGUE_META}/{name}", entry)

@@ -1,0 +1,389 @@
+"""thrust_algos.lean: the hand-written PPO backward against autograd of SB3's own loss, the lean
+rollout forward against ``policy.forward``, and thrust_algos.PPO on the lean path against stock
+SB3 and its fallbacks."""
+
+from __future__ import annotations
+
+import itertools
+import zipfile
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+from stable_baselines3 import PPO as SB3PPO
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.envs import (
+    FakeImageEnv,
+    IdentityEnvMultiDiscrete,
+    SimpleMultiObsEnv,
+)
+from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.common.type_aliases import RolloutBufferSamples
+from test_algos_ppo import FIELDS, LOSSES, run
+from torch.nn import functional as F
+
+import thrust_algos
+from thrust_algos.lean import LeanActorCritic, enable_fused_adam
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = th.get_num_threads()
+    th.set_num_threads(1)
+    yield
+    th.set_num_threads(threads)
+
+
+def make_policy(
+    obs_shape: tuple[int, ...], action_space: gym.Space, seed: int = 0, **kwargs
+) -> ActorCriticPolicy:
+    """An SB3 MlpPolicy with its weights moved off the orthogonal initialisation."""
+    th.manual_seed(seed)
+    observation_space = gym.spaces.Box(-5.0, 5.0, obs_shape, dtype=np.float32)
+    policy = ActorCriticPolicy(observation_space, action_space, lambda _: 1e-3, **kwargs)
+    with th.no_grad():
+        for param in policy.parameters():
+            param.add_(0.3 * th.randn_like(param))
+    return policy
+
+
+def minibatch(policy: ActorCriticPolicy, size: int, seed: int) -> RolloutBufferSamples:
+    """A minibatch as the rollout buffer hands it out (actions as floats, ``(B, action_dim)``),
+    with old log-probabilities and values near the current ones so that some ratios and values
+    fall inside the clip ranges and some outside."""
+    generator = th.Generator().manual_seed(seed)
+    observations = 2 * th.randn(size, *policy.observation_space.shape, generator=generator)
+    if isinstance(policy.action_space, gym.spaces.Discrete):
+        n = int(policy.action_space.n)
+        actions = th.randint(0, n, (size, 1), generator=generator).float()
+        evaluated = actions.long().flatten()
+    else:
+        actions = th.randn(size, int(np.prod(policy.action_space.shape)), generator=generator)
+        evaluated = actions
+    with th.no_grad():
+        values, log_prob, _ = policy.evaluate_actions(observations, evaluated)
+    noise = th.randn(4, size, generator=generator)
+    return RolloutBufferSamples(
+        observations=observations,
+        actions=actions,
+        old_values=values.flatten() + 0.1 * noise[0],
+        old_log_prob=log_prob + 0.3 * noise[1],
+        advantages=noise[2],
+        returns=values.flatten() + noise[3],
+    )
+
+
+def sb3_loss(
+    policy: ActorCriticPolicy,
+    rollout_data: RolloutBufferSamples,
+    clip_range: float,
+    clip_range_vf: float | None,
+    ent_coef: float,
+    vf_coef: float,
+    normalize_advantage: bool,
+) -> dict[str, th.Tensor]:
+    """The loss of stable_baselines3.PPO.train on one minibatch, line for line."""
+    actions = rollout_data.actions
+    if isinstance(policy.action_space, gym.spaces.Discrete):
+        actions = rollout_data.actions.long().flatten()
+    values, log_prob, entropy = policy.evaluate_actions(rollout_data.observations, actions)
+    values = values.flatten()
+    advantages = rollout_data.advantages
+    if normalize_advantage and len(advantages) > 1:
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    ratio = th.exp(log_prob - rollout_data.old_log_prob)
+    policy_loss_1 = advantages * ratio
+    policy_loss_2 = advantages * th.clamp(ratio, 1 - clip_range, 1 + clip_range)
+    policy_loss = -th.min(policy_loss_1, policy_loss_2).mean()
+    clip_fraction = th.mean((th.abs(ratio - 1) > clip_range).float())
+    if clip_range_vf is None:
+        values_pred = values
+    else:
+        values_pred = rollout_data.old_values + th.clamp(
+            values - rollout_data.old_values, -clip_range_vf, clip_range_vf
+        )
+    value_loss = F.mse_loss(rollout_data.returns, values_pred)
+    entropy_loss = -th.mean(entropy)
+    loss = policy_loss + ent_coef * entropy_loss + vf_coef * value_loss
+    with th.no_grad():
+        log_ratio = log_prob - rollout_data.old_log_prob
+        approx_kl = th.mean((th.exp(log_ratio) - 1) - log_ratio)
+    return {
+        "policy_loss": policy_loss,
+        "value_loss": value_loss,
+        "entropy_loss": entropy_loss,
+        "loss": loss,
+        "clip_fraction": clip_fraction,
+        "approx_kl": approx_kl,
+    }
+
+
+POLICIES = {
+    "discrete-tanh-64x64": ((4,), gym.spaces.Discrete(2), {}),
+    "discrete-relu-pi32x16-vf8": (
+        (6,),
+        gym.spaces.Discrete(5),
+        {"net_arch": {"pi": [32, 16], "vf": [8]}, "activation_fn": th.nn.ReLU},
+    ),
+    "discrete-empty": ((3,), gym.spaces.Discrete(3), {"net_arch": []}),
+    "box-tanh-64x64": ((3,), gym.spaces.Box(-1.0, 1.0, (2,)), {}),
+    "box-relu-pi16-vf-empty": (
+        (2, 3),  # flattened by FlattenExtractor
+        gym.spaces.Box(-2.0, 2.0, (3,)),
+        {"net_arch": {"pi": [16], "vf": []}, "activation_fn": th.nn.ReLU, "log_std_init": -0.5},
+    ),
+    "box-empty": ((5,), gym.spaces.Box(-1.0, 1.0, (1,)), {"net_arch": []}),
+}
+# (clip_range_vf, normalize_advantage, ent_coef, batch size)
+LOSS_OPTIONS = list(itertools.product((None, 0.05), (True, False), (0.0, 0.01), (1, 64)))
+
+
+@pytest.mark.parametrize("fast_tanh", [False, True], ids=["torch-tanh", "fast-tanh"])
+@pytest.mark.parametrize("name", POLICIES)
+def test_gradients_equal_autograd_of_sb3_loss(name: str, fast_tanh: bool) -> None:
+    """The hand-written backward against autograd of SB3's loss: to 1e-5 relative with torch's
+    tanh; with numpy's (the default, last-bit differences amplified by the loss) to 1e-4."""
+    obs_shape, action_space, kwargs = POLICIES[name]
+    policy = make_policy(obs_shape, action_space, **kwargs)
+    lean = LeanActorCritic.from_policy(policy)
+    assert lean is not None
+    lean.fast_tanh = fast_tanh
+    rtol, atol = (1e-4, 1e-5) if fast_tanh else (1e-5, 1e-6)
+    params = list(policy.parameters())
+    clipped_somewhere = vf_clipped_somewhere = False
+    for seed, (clip_range_vf, normalize, ent_coef, size) in enumerate(LOSS_OPTIONS):
+        options = (0.2, clip_range_vf, ent_coef, 0.5, normalize)
+        batch = minibatch(policy, size, seed)
+        policy.zero_grad()
+        want = sb3_loss(policy, batch, *options)
+        want["loss"].backward()
+        want_grads = [param.grad.clone() for param in params]
+
+        policy.zero_grad()
+        got = lean.ppo_backward(batch, *options)
+        where = f"{name}, clip_range_vf={clip_range_vf}, normalize={normalize}, "
+        where += f"ent_coef={ent_coef}, batch={size}"
+        for param, want_grad in zip(params, want_grads, strict=True):
+            assert param.grad is not None
+            th.testing.assert_close(param.grad, want_grad, rtol=rtol, atol=atol, msg=where)
+        for key, value in want.items():
+            assert getattr(got, key).shape == ()
+            th.testing.assert_close(getattr(got, key), value.detach(), rtol=rtol, atol=atol)
+        clipped_somewhere |= 0 < float(want["clip_fraction"]) < 1
+        if clip_range_vf is not None and size > 1:
+            values = policy.predict_values(batch.observations).flatten()
+            inside = (values - batch.old_values).abs() <= clip_range_vf
+            vf_clipped_somewhere |= bool(inside.any()) and not bool(inside.all())
+    assert clipped_somewhere and vf_clipped_somewhere, "the clipped branches were not exercised"
+
+
+@pytest.mark.parametrize(
+    "name", ["discrete-tanh-64x64", "box-tanh-64x64", "box-relu-pi16-vf-empty"]
+)
+@pytest.mark.parametrize("deterministic", [False, True])
+def test_rollout_forward_identical_to_policy_forward(name: str, deterministic: bool) -> None:
+    obs_shape, action_space, kwargs = POLICIES[name]
+    policy = make_policy(obs_shape, action_space, **kwargs)
+    lean = LeanActorCritic.from_policy(policy)
+    assert lean is not None
+    obs = 2 * th.randn(8, *obs_shape)
+    with th.no_grad():
+        th.manual_seed(123)
+        want = policy(obs, deterministic=deterministic)
+        want_next = th.rand(3)  # the generator is left in the same state
+        th.manual_seed(123)
+        got = lean.act(obs, deterministic=deterministic)
+        got_next = th.rand(3)
+        for a, b in zip(got, want, strict=True):
+            assert a.dtype == b.dtype and a.shape == b.shape
+            assert th.equal(a, b)
+        assert th.equal(got_next, want_next)
+        assert th.equal(lean.predict_values(obs), policy.predict_values(obs))
+
+
+def test_fused_adam_matches_the_default_to_rounding() -> None:
+    """The one optimizer change of the lean path: SB3's Adam (foreach=None, fused=None: the
+    single-tensor loop on the CPU) switched to the fused kernel takes the same steps to float32
+    rounding."""
+    policies = [make_policy((4,), gym.spaces.Discrete(2), seed=3) for _ in range(2)]
+    assert enable_fused_adam(policies[1].optimizer)
+    assert [g["fused"] for g in policies[1].optimizer.param_groups] == [True]
+    assert policies[0].optimizer.param_groups[0]["fused"] is None
+    generator = th.Generator().manual_seed(0)
+    for step in range(300):
+        grads = [
+            th.randn(p.shape, generator=generator) * 10.0 ** (step % 5 - 2)
+            for p in policies[0].parameters()
+        ]
+        for policy in policies:
+            for param, grad in zip(policy.parameters(), grads, strict=True):
+                param.grad = grad.clone()
+            th.nn.utils.clip_grad_norm_(policy.parameters(), 0.5)
+            policy.optimizer.param_groups[0]["lr"] = 1e-3 * (1 - step / 300)
+            policy.optimizer.step()
+    for a, b in zip(policies[0].parameters(), policies[1].parameters(), strict=True):
+        th.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+        assert not th.equal(a, th.zeros_like(a))
+
+    # Adam with an explicit choice, and other optimizers, are left alone.
+    chosen = th.optim.Adam(policies[0].parameters(), foreach=True)
+    assert not enable_fused_adam(chosen) and chosen.param_groups[0]["fused"] is None
+    sgd = th.optim.SGD(policies[0].parameters(), lr=0.1)
+    assert not enable_fused_adam(sgd)
+    assert sgd.param_groups[0].get("fused") is None
+
+
+# --- thrust_algos.PPO on the lean path
+
+
+@pytest.mark.parametrize(
+    ("env_id", "kwargs"),
+    [
+        ("CartPole-v1", {"n_steps": 64, "batch_size": 64, "n_epochs": 3}),
+        (
+            "Pendulum-v1",
+            {
+                "n_steps": 32,
+                "batch_size": 32,
+                "n_epochs": 2,
+                "clip_range_vf": 0.2,
+                "ent_coef": 0.01,
+            },
+        ),
+    ],
+)
+def test_lean_ppo_matches_stock_sb3(env_id: str, kwargs: dict) -> None:
+    """Same seed: the first rollout is identical, the logged losses of the first updates equal
+    to float rounding, and the lean path was taken."""
+    stock, _ = run(SB3PPO, make_vec_env(env_id, 4, seed=1), 3, **kwargs)
+    thrust, model = run(thrust_algos.PPO, make_vec_env(env_id, 4, seed=1), 3, **kwargs)
+    assert model.lean and model._lean is not None and model._lean.policy is model.policy
+    assert model.policy.optimizer.param_groups[0]["fused"] is True
+    for name in FIELDS:
+        np.testing.assert_array_equal(thrust.rollouts[0][name], stock.rollouts[0][name], name)
+    assert len(thrust.losses) == len(stock.losses) == 3
+    for update, (want, got) in enumerate(zip(stock.losses, thrust.losses, strict=True)):
+        for key in LOSSES:
+            # (explained variance is 1 - a ratio close to 1: its relative error is larger)
+            rel = 1e-3 if key == "train/explained_variance" else 1e-4
+            assert got[key] == pytest.approx(want[key], rel=rel, abs=1e-6), (update, key)
+
+
+def test_lean_time_limit_bootstrap_as_sb3_path() -> None:
+    """Episodes cut at 15 steps: the batched bootstrap of truncated rewards through the lean value
+    forward gives the very rollout of thrust's SB3 path (lean=False)."""
+    env_kwargs = {"max_episode_steps": 15}
+    kwargs = {"n_steps": 64, "batch_size": 64, "n_epochs": 2}
+    runs = [
+        run(
+            thrust_algos.PPO,
+            make_vec_env("CartPole-v1", 4, seed=1, env_kwargs=env_kwargs),
+            1,
+            lean=lean,
+            **kwargs,
+        )[0]
+        for lean in (False, True)
+    ]
+    want, got = (recorder.rollouts[0] for recorder in runs)
+    assert np.sum(want["rewards"] > 1.0) > 0, "the bootstrap path was not exercised"
+    for name in FIELDS:
+        np.testing.assert_array_equal(got[name], want[name], name)
+
+
+def test_lean_target_kl_and_n_updates_as_stock() -> None:
+    kwargs = {"n_steps": 32, "batch_size": 16, "n_epochs": 5, "target_kl": 1e-5}
+    stock, stock_model = run(SB3PPO, make_vec_env("CartPole-v1", 2, seed=1), 2, **kwargs)
+    thrust, thrust_model = run(
+        thrust_algos.PPO, make_vec_env("CartPole-v1", 2, seed=1), 2, **kwargs
+    )
+    assert thrust_model._lean is not None
+    assert thrust_model._n_updates == stock_model._n_updates < 2 * kwargs["n_epochs"]
+    for want, got in zip(stock.losses, thrust.losses, strict=True):
+        assert got["train/approx_kl"] == pytest.approx(want["train/approx_kl"], rel=1e-3)
+
+
+def test_lean_false_is_sb3_path() -> None:
+    model = thrust_algos.PPO(
+        "MlpPolicy", make_vec_env("CartPole-v1", 2, seed=0), n_steps=16, batch_size=16, lean=False
+    )
+    model.learn(32)
+    assert model._lean is None and model._lean_actor_critic() is None
+    assert model.policy.optimizer.param_groups[0]["fused"] is None
+
+
+UNSUPPORTED = {
+    "CnnPolicy": ("CnnPolicy", lambda: FakeImageEnv(screen_height=36, screen_width=36), {}),
+    "MultiInputPolicy": ("MultiInputPolicy", lambda: SimpleMultiObsEnv(), {}),
+    "gSDE": ("MlpPolicy", lambda: gym.make("Pendulum-v1"), {"use_sde": True}),
+    "squash_output": (
+        "MlpPolicy",
+        lambda: gym.make("Pendulum-v1"),
+        {"use_sde": True, "policy_kwargs": {"squash_output": True}},
+    ),
+    "MultiDiscrete": ("MlpPolicy", lambda: IdentityEnvMultiDiscrete(dim=2), {}),
+    "subclass": (type("MyPolicy", (ActorCriticPolicy,), {}), lambda: gym.make("CartPole-v1"), {}),
+    "separate extractors": (
+        "MlpPolicy",
+        lambda: gym.make("CartPole-v1"),
+        {"policy_kwargs": {"share_features_extractor": False}},
+    ),
+    "LeakyReLU": (
+        "MlpPolicy",
+        lambda: gym.make("CartPole-v1"),
+        {"policy_kwargs": {"activation_fn": th.nn.LeakyReLU}},
+    ),
+}
+
+
+@pytest.mark.parametrize("name", UNSUPPORTED)
+def test_unsupported_policies_fall_back_and_train(name: str) -> None:
+    policy, env_fn, kwargs = UNSUPPORTED[name]
+    env = make_vec_env(env_fn, 2, seed=0)
+    model = thrust_algos.PPO(
+        policy, env, n_steps=8, batch_size=8, n_epochs=2, seed=0, device="cpu", **kwargs
+    )
+    assert LeanActorCritic.from_policy(model.policy) is None
+    before = [param.detach().clone() for param in model.policy.parameters()]
+    model.learn(16)
+    assert model._lean is None and model._n_updates == 2
+    assert any(not th.equal(a, b) for a, b in zip(before, model.policy.parameters(), strict=True))
+
+
+def test_lean_rebuilt_for_a_new_policy_and_after_load(tmp_path) -> None:
+    env = make_vec_env("CartPole-v1", 2, seed=0)
+    kwargs = {"n_steps": 16, "batch_size": 16, "n_epochs": 2, "seed": 0, "device": "cpu"}
+    model = thrust_algos.PPO("MlpPolicy", env, **kwargs).learn(32)
+    first = model._lean
+    assert first is not None and first.policy is model.policy
+
+    # set_parameters loads into the same Parameter objects: the fast path stays valid.
+    model.set_parameters(model.get_parameters())
+    model.learn(32, reset_num_timesteps=False)
+    assert model._lean is first
+
+    model.policy = model.policy_class(  # a new policy object: a new fast path
+        model.observation_space, model.action_space, model.lr_schedule, **model.policy_kwargs
+    )
+    model.learn(32, reset_num_timesteps=False)
+    assert model._lean is not first and model._lean.policy is model.policy
+
+    model.save(tmp_path / "lean.zip")
+    with zipfile.ZipFile(tmp_path / "lean.zip") as archive:
+        data = archive.read("data").decode()
+    assert "thrust_algos" not in data and '"lean"' not in data
+    loaded = thrust_algos.PPO.load(tmp_path / "lean.zip", env=env, device="cpu")
+    assert loaded.lean and loaded._lean is None
+    loaded.learn(32, reset_num_timesteps=False)
+    assert loaded._lean is not None and loaded._lean.policy is loaded.policy
+    obs = np.stack([env.observation_space.sample() for _ in range(8)])
+    stock = SB3PPO.load(tmp_path / "lean.zip", device="cpu")
+    np.testing.assert_array_equal(
+        stock.predict(obs, deterministic=True)[0], model.predict(obs, deterministic=True)[0]
+    )
+
+    # lean=False survives a save and load (and stock SB3 still loads the model).
+    model.lean = False
+    model.save(tmp_path / "sb3_path.zip")
+    assert not thrust_algos.PPO.load(tmp_path / "sb3_path.zip", device="cpu").lean
+    SB3PPO.load(tmp_path / "sb3_path.zip", env=env, device="cpu").learn(16)
