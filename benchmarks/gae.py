@@ -1,7 +1,9 @@
 """GAE: thrust_algos.compute_gae against SB3's RolloutBuffer.compute_returns_and_advantage.
 
 CPU table: SB3's numpy loop, the ``"numba"`` backend (the fast CPU path) and the ``"torch"``
-backend at (n_steps, n_envs) = (2048, 1) and (128, 4096), one thread, median of repeated calls
+backend at (n_steps, n_envs) = (2048, 1) and (128, 4096), median of repeated calls (one torch
+thread; the numba path splits buffers of at least 2**17 elements into blocks of environments on
+numba's threads, all the CPUs by default)
 (inputs and outputs preallocated; SB3's call includes its own last-value conversion, as in
 training), and the host memory floor (the recursion's 20 bytes an element at the measured copy
 bandwidth). Every backend's output is checked against SB3's first.
@@ -66,7 +68,10 @@ def median_seconds(fn: Callable[[], object], min_time: float = 0.5, sync=lambda:
 
 def cpu_table() -> None:
     th.set_num_threads(1)
-    print("\n### GAE on the CPU (one thread)\n")
+    import numba
+
+    threads = numba.get_num_threads()
+    print(f"\n### GAE on the CPU (torch: one thread; numba: {threads} threads)\n")
     print(
         "| n_steps x n_envs | SB3 loop | thrust numba | speed-up | thrust torch loop "
         "| memory floor | numba / floor |"

@@ -63,7 +63,7 @@ def thrust_gae(data: dict, gamma: float, gae_lambda: float, backend: str):
 
 @pytest.mark.parametrize("backend", ["torch", "numba", "auto"])
 @pytest.mark.parametrize(
-    ("n_steps", "n_envs"), [(1, 1), (1, 7), (5, 1), (32, 3), (128, 130), (2048, 1)]
+    ("n_steps", "n_envs"), [(1, 1), (1, 7), (5, 1), (32, 3), (128, 130), (2048, 1), (64, 2100)]
 )
 def test_matches_sb3(backend: str, n_steps: int, n_envs: int) -> None:
     data = random_rollout(n_steps, n_envs, seed=n_steps * 1000 + n_envs)
@@ -129,6 +129,20 @@ def test_episode_start_cuts_the_recursion(backend: str) -> None:
         rewards, values, starts, th.zeros(1), th.zeros(1), 1.0, 1.0, backend=backend
     )
     np.testing.assert_allclose(advantages.numpy().ravel(), [1.0, 2.0, 1.0])
+
+
+def test_cpu_blocks_on_threads_equal_the_serial_loop(monkeypatch) -> None:
+    """A large buffer runs as blocks of environments on numba's threads (a last block shorter
+    than the others included): bit-identical to the serial loop."""
+    import thrust_algos.gae as gae
+
+    data = random_rollout(64, 2100, seed=9)
+    assert 64 * 2100 >= gae.PARALLEL_MIN_ELEMENTS and 2100 % gae.PARALLEL_CHUNK
+    parallel = thrust_gae(data, 0.99, 0.95, "numba")
+    monkeypatch.setattr(gae, "PARALLEL_MIN_ELEMENTS", 1 << 62)
+    serial = thrust_gae(data, 0.99, 0.95, "numba")
+    for a, b in zip(parallel, serial, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_float64_and_out_are_supported() -> None:

@@ -8,7 +8,8 @@ episode starts. Three backends compute it:
 - ``"triton"``: one Triton kernel on CUDA tensors (each program owns a block of environments and
   walks time backwards, so every element is read and written exactly once). Under Triton's
   interpreter (``TRITON_INTERPRET=1`` set before Triton is imported) it also runs on CPU tensors.
-- ``"numba"``: the fast CPU path, a compiled loop over time with the environments innermost.
+- ``"numba"``: the fast CPU path, a compiled loop over time with the environments innermost;
+  large buffers are split into blocks of environments on numba's threads.
 - ``"torch"``: the reference loop over time, vectorised over environments, on any device.
 
 ``"auto"`` picks ``"triton"`` for CUDA tensors (``"torch"`` where Triton is missing or the dtype is
@@ -19,9 +20,10 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numba
 import numpy as np
 import torch as th
-from numba import njit
+from numba import njit, prange
 
 GaeBackend = Literal["auto", "triton", "torch", "numba"]
 _BACKENDS = ("auto", "triton", "torch", "numba")
@@ -173,6 +175,100 @@ def _gae_numba_row(
 
 
 @njit(cache=True, nogil=True)
+def _gae_numba_columns(
+    rewards: np.ndarray,
+    values: np.ndarray,
+    episode_starts: np.ndarray,
+    last_values: np.ndarray,
+    dones: np.ndarray,
+    gamma: float,
+    gamma_lambda: float,
+    one: float,
+    advantages: np.ndarray,
+    returns: np.ndarray,
+    lo: int,
+    hi: int,
+) -> None:  # pragma: no cover - compiled
+    """The recursion for environments ``lo:hi``: time outermost (backwards), environments
+    innermost and contiguous.
+
+    ``gamma``, ``gamma_lambda`` and ``one`` arrive in the arrays' dtype so that float32 inputs
+    are computed in float32, exactly like SB3's numpy loop (a bare ``1.0`` would promote to
+    float64). The last step bootstraps from ``last_values`` and ``dones`` with a zero "next
+    advantage", as SB3's ``last_gae_lam = 0`` does.
+    """
+    n_steps = rewards.shape[0]
+    t = n_steps - 1
+    zeros = np.zeros(hi - lo, dtype=values.dtype)
+    _gae_numba_row(
+        rewards[t, lo:hi],
+        values[t, lo:hi],
+        last_values[lo:hi],
+        dones[lo:hi],
+        zeros,
+        gamma,
+        gamma_lambda,
+        one,
+        advantages[t, lo:hi],
+        returns[t, lo:hi],
+    )
+    for t in range(n_steps - 2, -1, -1):
+        _gae_numba_row(
+            rewards[t, lo:hi],
+            values[t, lo:hi],
+            values[t + 1, lo:hi],
+            episode_starts[t + 1, lo:hi],
+            advantages[t + 1, lo:hi],
+            gamma,
+            gamma_lambda,
+            one,
+            advantages[t, lo:hi],
+            returns[t, lo:hi],
+        )
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _gae_numba_parallel(
+    rewards: np.ndarray,
+    values: np.ndarray,
+    episode_starts: np.ndarray,
+    last_values: np.ndarray,
+    dones: np.ndarray,
+    gamma: float,
+    gamma_lambda: float,
+    one: float,
+    advantages: np.ndarray,
+    returns: np.ndarray,
+    chunk: int,
+) -> None:  # pragma: no cover - compiled
+    """Blocks of ``chunk`` environments on numba's threads, each block's recursion on one
+    thread: every environment is computed exactly as on the serial path, whatever the threads."""
+    n_envs = rewards.shape[1]
+    for block in prange((n_envs + chunk - 1) // chunk):
+        lo = block * chunk
+        hi = min(n_envs, lo + chunk)
+        _gae_numba_columns(
+            rewards,
+            values,
+            episode_starts,
+            last_values,
+            dones,
+            gamma,
+            gamma_lambda,
+            one,
+            advantages,
+            returns,
+            lo,
+            hi,
+        )
+
+
+#: Environments per block of the parallel CPU path (a block's rows stay in the L1 cache).
+PARALLEL_CHUNK = 512
+#: Elements (n_steps * n_envs) from which the CPU path uses several threads.
+PARALLEL_MIN_ELEMENTS = 1 << 17
+
+
 def _gae_numba(
     rewards: np.ndarray,
     values: np.ndarray,
@@ -184,42 +280,19 @@ def _gae_numba(
     one: float,
     advantages: np.ndarray,
     returns: np.ndarray,
-) -> None:  # pragma: no cover - compiled
-    """The CPU path: time outermost (backwards), environments innermost and contiguous.
-
-    ``gamma``, ``gamma_lambda`` and ``one`` arrive in the arrays' dtype so that float32 inputs
-    are computed in float32, exactly like SB3's numpy loop (a bare ``1.0`` would promote to
-    float64). The last step bootstraps from ``last_values`` and ``dones`` with a zero "next
-    advantage", as SB3's ``last_gae_lam = 0`` does.
-    """
+) -> None:
+    """The CPU path: serial for small buffers, blocks of environments on numba's threads for
+    large ones (the same arithmetic for every environment either way)."""
     n_steps, n_envs = rewards.shape
-    t = n_steps - 1
-    zeros = np.zeros(n_envs, dtype=values.dtype)
-    _gae_numba_row(
-        rewards[t],
-        values[t],
-        last_values,
-        dones,
-        zeros,
-        gamma,
-        gamma_lambda,
-        one,
-        advantages[t],
-        returns[t],
-    )
-    for t in range(n_steps - 2, -1, -1):
-        _gae_numba_row(
-            rewards[t],
-            values[t],
-            values[t + 1],
-            episode_starts[t + 1],
-            advantages[t + 1],
-            gamma,
-            gamma_lambda,
-            one,
-            advantages[t],
-            returns[t],
-        )
+    arguments = (rewards, values, episode_starts, last_values, dones, gamma, gamma_lambda, one)
+    if (
+        n_steps * n_envs >= PARALLEL_MIN_ELEMENTS
+        and n_envs >= 2 * PARALLEL_CHUNK
+        and numba.get_num_threads() > 1
+    ):
+        _gae_numba_parallel(*arguments, advantages, returns, PARALLEL_CHUNK)
+    else:
+        _gae_numba_columns(*arguments, advantages, returns, 0, n_envs)
 
 
 def _check_inputs(
