@@ -134,11 +134,29 @@ def test_episode_start_cuts_the_recursion(backend: str) -> None:
 def test_cpu_blocks_on_threads_equal_the_serial_loop(monkeypatch) -> None:
     """A large buffer runs as blocks of environments on numba's threads (a last block shorter
     than the others included): bit-identical to the serial loop."""
+    import numba
+
     import thrust_algos.gae as gae
 
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs two numba threads")
     data = random_rollout(64, 2100, seed=9)
-    assert 64 * 2100 >= gae.PARALLEL_MIN_ELEMENTS and 2100 % gae.PARALLEL_CHUNK
-    parallel = thrust_gae(data, 0.99, 0.95, "numba")
+    assert gae.PARALLEL_MIN_ELEMENTS <= 64 * 2100 and 2100 % gae.PARALLEL_CHUNK
+    calls = []
+    blocks = gae._gae_numba_parallel
+
+    def counted(*args):
+        calls.append(args[-1])
+        return blocks(*args)
+
+    threads = numba.get_num_threads()
+    numba.set_num_threads(2)
+    try:
+        monkeypatch.setattr(gae, "_gae_numba_parallel", counted)
+        parallel = thrust_gae(data, 0.99, 0.95, "numba")
+    finally:
+        numba.set_num_threads(threads)
+    assert calls == [gae.PARALLEL_CHUNK]  # the blocked path ran
     monkeypatch.setattr(gae, "PARALLEL_MIN_ELEMENTS", 1 << 62)
     serial = thrust_gae(data, 0.99, 0.95, "numba")
     for a, b in zip(parallel, serial, strict=True):
