@@ -8,13 +8,12 @@ some keep SB3's initialisation, whose tiny (gain 0.01) logits make near-ties fre
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
-import pytest
 import torch as th
 from gymnasium import spaces
 from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
@@ -23,22 +22,7 @@ from stable_baselines3.common.preprocessing import preprocess_obs
 from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 from torch import nn
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread() -> Iterator[None]:
-    """Run a test module with one torch thread (restored afterwards).
-
-    The networks here are tiny; on a small shared machine torch's idle-spinning worker threads
-    make them up to 20x slower. Test modules opt in with
-    ``from export_helpers import one_torch_thread as one_torch_thread``.
-    """
-    previous = th.get_num_threads()
-    th.set_num_threads(1)
-    try:
-        yield
-    finally:
-        th.set_num_threads(previous)
+from torch_threads import one_torch_thread as one_torch_thread  # re-exported
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:

@@ -15,6 +15,7 @@ from stable_baselines3.common.buffers import DictRolloutBuffer, RolloutBuffer
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.envs import SimpleMultiObsEnv
 from stable_baselines3.common.utils import explained_variance
+from torch_threads import one_torch_thread as one_torch_thread
 
 from thrust_algos import (
     GpuDictRolloutBuffer,
@@ -34,12 +35,6 @@ DICT_OBS = spaces.Dict(
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = th.get_num_threads()
-    th.set_num_threads(1)
-    yield
-    th.set_num_threads(threads)
 
 
 def random_obs(space: spaces.Space, rng: np.random.Generator):

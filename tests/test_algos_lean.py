@@ -22,17 +22,10 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.type_aliases import RolloutBufferSamples
 from test_algos_ppo import FIELDS, LOSSES, run
 from torch.nn import functional as F
+from torch_threads import one_torch_thread as one_torch_thread
 
 import thrust_algos
 from thrust_algos.lean import LeanActorCritic, enable_fused_adam
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = th.get_num_threads()
-    th.set_num_threads(1)
-    yield
-    th.set_num_threads(threads)
 
 
 def make_policy(

@@ -20,6 +20,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.envs import SimpleMultiObsEnv
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import configure
+from torch_threads import one_torch_thread as one_torch_thread
 
 import thrust_algos
 from thrust_algos import GpuDictRolloutBuffer, GpuRolloutBuffer
@@ -45,12 +46,6 @@ LOSSES = (
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = th.get_num_threads()
-    th.set_num_threads(1)
-    yield
-    th.set_num_threads(threads)
 
 
 def as_numpy(x) -> np.ndarray:
