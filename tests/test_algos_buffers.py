@@ -35,8 +35,6 @@ DICT_OBS = spaces.Dict(
 )
 
 
-
-
 def random_obs(space: spaces.Space, rng: np.random.Generator):
     if isinstance(space, spaces.Dict):
         return {key: random_obs(sub, rng) for key, sub in space.spaces.items()}

@@ -46,8 +46,6 @@ LOSSES = (
 )
 
 
-
-
 def as_numpy(x) -> np.ndarray:
     return x.cpu().numpy().copy() if isinstance(x, th.Tensor) else np.array(x, copy=True)
 
