@@ -102,6 +102,11 @@ def test_sb3_members_play_through_a_numpy_forward(files, tmp_path, monkeypatch):
     def unsupported(model):
         raise NotImplementedError("not this one")
 
+    class Mismatch:
+        passed = False
+
+    monkeypatch.setattr(thrust_export, "check_parity", lambda *args, **kwargs: Mismatch())
+    assert players.fast_policy(model) is model  # a translation that disagrees is not used
     monkeypatch.setattr(thrust_export, "to_numpy_policy", unsupported)
     assert players.fast_policy(model) is model
     pop.close()
