@@ -27,7 +27,7 @@ from stable_baselines3.common.vec_env.base_vec_env import (
 )
 
 from thrust_envs.core import kernels as K
-from thrust_envs.core.batch import BatchEnv, normalize_seeds
+from thrust_envs.core.batch import BatchEnv, normalize_seeds, step_infos
 from thrust_envs.core.definition import EnvDefinition, make_params
 from thrust_envs.core.gym_env import _check_state
 from thrust_envs.registration import game_definitions, lookup
@@ -167,7 +167,7 @@ class ThrustVecEnv(VecEnv):
         terminated, truncated = batch.terminated, batch.truncated
         dones = terminated | truncated
         # The one Python loop: SB3's API is a list of dicts, one per environment.
-        infos: list[dict[str, Any]] = [{"TimeLimit.truncated": False} for _ in range(self.num_envs)]
+        infos = step_infos(self.num_envs)
         done_rows = np.flatnonzero(dones)
         if done_rows.size:
             elapsed = round(time.time() - self._t_start, 6)

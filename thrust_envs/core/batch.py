@@ -8,6 +8,7 @@ seeding and threading live here, once, not in the environments.
 from __future__ import annotations
 
 import os
+from itertools import repeat
 from typing import Any
 
 # numba's OpenMP threading layer busy-waits between parallel regions by default. On a loaded
@@ -43,6 +44,16 @@ def _action_kind(space: spaces.Space) -> str:
     if isinstance(space, spaces.Box):
         return "box"
     raise TypeError(f"unsupported action space {space}")
+
+
+_NOT_TRUNCATED: dict[str, Any] = {"TimeLimit.truncated": False}
+
+
+def step_infos(n: int) -> list[dict[str, Any]]:
+    """The ``n`` fresh info dicts of an SB3 ``VecEnv`` step, each ``{"TimeLimit.truncated":
+    False}`` until a finished row fills its own (copying one dict is about twice as fast as a
+    dict display in a list comprehension: ~13 µs against ~25 µs for 256 rows here)."""
+    return list(map(dict.copy, repeat(_NOT_TRUNCATED, n)))
 
 
 def normalize_seeds(env_id: str, seed: Any, num_envs: int) -> np.ndarray | None:

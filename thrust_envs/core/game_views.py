@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from pettingzoo import ParallelEnv
 
-from thrust_envs.core.batch import InvalidAction
+from thrust_envs.core.batch import InvalidAction, step_infos
 from thrust_envs.core.definition import make_params
 from thrust_envs.core.games import BatchGame, GameDefinition
 
@@ -254,7 +254,7 @@ def make_shared_vec_env(
                 obs[~game.was_alive & ~game.game_over[:, None]] = 0
             rewards = game.reward.reshape(n).astype(np.float32)
             dones = ((game.terminated | game.truncated) & game.was_alive).reshape(n)
-            infos: list[dict[str, Any]] = [{"TimeLimit.truncated": False} for _ in range(n)]
+            infos = step_infos(n)
             rows = np.flatnonzero(dones)
             if rows.size:
                 # Gather everything the finished rows report in a few array operations, then
@@ -417,9 +417,7 @@ def make_vs_opponent(
                 game.reset(learner_dead)
             ended = game.game_over | learner_dead
             rewards = game.reward[rows, seat].astype(np.float32)
-            infos: list[dict[str, Any]] = [
-                {"TimeLimit.truncated": False} for _ in range(self.num_envs)
-            ]
+            infos = step_infos(self.num_envs)
             finished = np.flatnonzero(ended)
             if finished.size:
                 elapsed = round(time.time() - self._t_start, 6)
