@@ -77,7 +77,7 @@ def main() -> None:
     if sb3_drop_in.main([]) != 0:
         raise SystemExit("thrust_algos step failed")
 
-    # 5. thrust_population: a short self-play league on Pong, then its ladder.
+    # 5. thrust_population: a short self-play league on Pong; `train` ends with its ladder.
     print("\nthrust_population: a short Pong league (2 learners, 2 generations), then the ladder")
     import subprocess
     import tempfile
@@ -105,8 +105,8 @@ def main() -> None:
         "--no-progress",
         "--no-tensorboard",
     ]
-    for command in (train, ["ladder", str(run)]):
-        subprocess.run(cli + command, check=True)
+    subprocess.run(cli + train, check=True)  # ends with the run's ladder
+    print(f"\nthe run stays in {run} (see `thrust-population ladder|plot|show|verify RUN`)")
 
 
 class _SingleAsBatch:
