@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from thrust_population.ratings import expected_score
+
 __all__ = [
     "PFSP",
     "ClosestRating",
@@ -91,9 +93,9 @@ class PoolView:
             raise KeyError(f"no member named {name!r}") from None
 
     def expected_score(self, i: int, j: int) -> float:
-        """i's expected score against j from their Elo ratings:
-        ``1 / (1 + 10^((R_j - R_i) / 400))``."""
-        return float(1.0 / (1.0 + 10.0 ** ((self.ratings[j] - self.ratings[i]) / 400.0)))
+        """i's expected score against j from their Elo ratings
+        (:func:`~thrust_population.ratings.expected_score`)."""
+        return expected_score(float(self.ratings[i]), float(self.ratings[j]))
 
     def win_rate(self, i: int, j: int, prior: float = 1.0) -> float:
         """i's smoothed win rate against j: ``(score + prior * e) / (games + prior)``, ``e`` the
