@@ -177,6 +177,14 @@ def test_lineages_and_their_plot(reference, tmp_path):
         assert league.snapshots(1) == ["L0-g1", "L1-g1"]
         assert league.learners() == league.snapshots(2)
         assert lineages(league.store) == [[f"L{i}-g{g}" for g in range(3)] for i in range(2)]
+        assert league.start_snapshot(1, 3) == "L1-g2"  # the next generation's start
+        for bad in (-1, 3, 1.0):
+            with pytest.raises(ValueError, match="generation"):
+                league.snapshots(bad)
+        with pytest.raises(ValueError, match="learner"):
+            league.start_snapshot(2, 1)
+        with pytest.raises(ValueError, match="generation"):
+            league.start_snapshot(0, 4)
         png = plot_run(league.store, tmp_path / "league.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -611,7 +611,15 @@ class League:
 
     def snapshots(self, generation: int) -> list[str]:
         """The learners' snapshots after ``generation`` (0: the initial weights), main agents
-        first, then exploiters."""
+        first, then exploiters.
+
+        :raises ValueError: ``generation`` is not a completed generation (or 0)
+        """
+        done = max(self.generation, 0)
+        if isinstance(generation, bool) or not isinstance(generation, int):
+            raise ValueError(f"generation must be an int, got {generation!r}")
+        if not 0 <= generation <= done:
+            raise ValueError(f"generation must be in [0, {done}] (completed), got {generation}")
         return [self._name(i, generation) for i in range(self._count)]
 
     def _algo_class(self) -> Any:
@@ -710,24 +718,38 @@ class League:
     def start_snapshot(self, learner: int, generation: int) -> str:
         """The snapshot ``learner`` starts ``generation`` from: its last one, or for an exploiter
         reset by :attr:`LeagueConfig.exploiter_reset` its initial one (decided from the recorded
-        evaluation of generation ``generation - 1``, so a resumed league decides the same)."""
+        evaluation of generation ``generation - 1``, so a resumed league decides the same).
+
+        :raises ValueError: no such learner, or a generation that is not trained yet or next
+        """
+        if not 0 <= learner < self._count:
+            raise ValueError(f"learner must be in [0, {self._count}), got {learner}")
+        if not 1 <= generation <= max(self.generation, 0) + 1:
+            raise ValueError(
+                f"generation must be in [1, {max(self.generation, 0) + 1}], got {generation}"
+            )
         previous = self._name(learner, generation - 1)
         threshold = self.config.exploiter_reset
         if learner < self.config.learners or threshold is None or generation < 2:
             return previous
         mains = {self._name(i, generation - 1) for i in range(self.config.learners)}
-        points: dict[str, list[float]] = {}
-        for m in self.store.matches(previous):
-            if m.generation != generation - 1:
-                continue
-            if m.player_a == previous and m.player_b in mains:
-                points.setdefault(m.player_b, []).extend([m.points, m.games])
-            elif m.player_b == previous and m.player_a in mains:
-                points.setdefault(m.player_a, []).extend([m.games - m.points, m.games])
-        scores = [sum(v[0::2]) / sum(v[1::2]) for v in points.values() if sum(v[1::2])]
-        if len(scores) == len(mains) and min(scores) >= threshold:
+        scores = self._scores(previous, generation - 1, mains)
+        if len(scores) == len(mains) and min(scores.values()) >= threshold:
             return self._name(learner, 0)
         return previous
+
+    def _scores(self, name: str, generation: int, opponents: set[str]) -> dict[str, float]:
+        """``name``'s score (points per game, draws half) against each of ``opponents`` it met
+        in the evaluation matches of ``generation``."""
+        points: dict[str, list[float]] = {}
+        for m in self.store.matches(name):
+            if m.generation != generation:
+                continue
+            if m.player_a == name and m.player_b in opponents:
+                points.setdefault(m.player_b, []).extend([m.points, m.games])
+            elif m.player_b == name and m.player_a in opponents:
+                points.setdefault(m.player_a, []).extend([m.games - m.points, m.games])
+        return {other: sum(v[0::2]) / sum(v[1::2]) for other, v in points.items() if sum(v[1::2])}
 
     def _fit(self, learner: int, generation: int) -> tuple[Any, dict[str, Any]]:
         """Train ``learner`` through ``generation`` from its last snapshot; return the model and
@@ -942,17 +964,7 @@ class League:
         rows = []
         for item in entry["learners"]:
             name = self._name(item["learner"], generation)
-            scores: dict[str, list[float]] = {}
-            for m in self.store.matches(name):
-                if m.generation != generation:
-                    continue
-                if m.player_a == name and m.player_b in bots:
-                    scores.setdefault(m.player_b, []).extend([m.points, m.games])
-                elif m.player_b == name and m.player_a in bots:
-                    scores.setdefault(m.player_a, []).extend([m.games - m.points, m.games])
-            bot_scores = {
-                bot: sum(v[0::2]) / sum(v[1::2]) for bot, v in scores.items() if sum(v[1::2])
-            }
+            bot_scores = self._scores(name, generation, bots)
             rows.append(
                 LearnerRow(
                     learner=int(item["learner"]),
