@@ -86,7 +86,14 @@ from typing import Any
 
 import numpy as np
 
-from thrust_population.matches import MatchResult, Policy, Seat, load_env_factory, probe_game
+from thrust_population.matches import (
+    MatchResult,
+    Policy,
+    Seat,
+    load_env_factory,
+    positive_int,
+    probe_game,
+)
 from thrust_population.matchmaking import PoolView, make_matchmaker
 from thrust_population.players import make_bot
 from thrust_population.population import Population, _table, match_seed
@@ -132,11 +139,6 @@ def auto_workers(learners: int, cpus: int | None = None) -> int:
     up to the CPU count when there are at least two of each, else 1 (in process)."""
     cpus = available_cpus() if cpus is None else cpus
     return min(learners, cpus) if learners >= 2 and cpus >= 2 else 1
-
-
-def _positive(label: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{label} must be a positive int, got {value!r}")
 
 
 def _import_class(path: str) -> Any:
@@ -209,7 +211,7 @@ class LeagueConfig:
             "eval_games",
             "eval_n_envs",
         ):
-            _positive(label, getattr(self, label))
+            positive_int(label, getattr(self, label))
         if isinstance(self.exploiters, bool) or not isinstance(self.exploiters, int):
             raise ValueError(f"exploiters must be a non-negative int, got {self.exploiters!r}")
         if self.exploiters < 0:
@@ -868,10 +870,10 @@ class League:
             Ray instance already initialized in this process, else a new local one
         :return: the reports of the generations completed by this call
         """
-        _positive("generations", generations)
+        positive_int("generations", generations)
         if workers is None:
             workers = auto_workers(self._count)
-        _positive("workers", workers)
+        positive_int("workers", workers)
         if backend not in ("local", "ray"):
             raise ValueError(f"backend must be local or ray, got {backend!r}")
         if ray_address is not None and backend != "ray":

@@ -81,6 +81,14 @@ class GameError(ValueError):
 # Environment factories
 
 
+def positive_int(label: str, value: Any) -> int:
+    """``value`` as an int if it is a positive integer (not a bool), else a ValueError naming
+    ``label``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{label} must be a positive int, got {value!r}")
+    return int(value)
+
+
 def default_env_factory(
     env_id: str, opponent: Policy, n_envs: int, seat: Seat = 0, seed: int | None = None
 ) -> VecEnv:
@@ -305,10 +313,8 @@ def play_match(
     :return: the match's record
     :raises ValueError: bad arguments, or an env that does not report ``info["episode"]``
     """
-    if isinstance(games, bool) or not isinstance(games, (int, np.integer)) or games < 1:
-        raise ValueError(f"games must be a positive int, got {games!r}")
-    if isinstance(n_envs, bool) or not isinstance(n_envs, (int, np.integer)) or n_envs < 1:
-        raise ValueError(f"n_envs must be a positive int, got {n_envs!r}")
+    positive_int("games", games)
+    positive_int("n_envs", n_envs)
     seat = _check_seat(seat)
     seed = _check_seed(seed)
     factory = default_env_factory if env_factory is None else env_factory

@@ -40,6 +40,7 @@ from thrust_population.matches import (
     Seat,
     load_env_factory,
     play_match,
+    positive_int,
     probe_game,
 )
 from thrust_population.matchmaking import Matchmaker, PoolView, RoundRobin
@@ -576,8 +577,7 @@ class Population:
             ("n_envs", n_envs),
             ("batch_matches", batch_matches),
         ):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{label} must be a positive int, got {value!r}")
+            positive_int(label, value)
         matchmaker = RoundRobin() if matchmaker is None else matchmaker
         if len(self.store.member_names()) < 2:
             raise ValueError("a tournament needs at least two members")

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from thrust_population.matches import Policy
+from thrust_population.matches import Policy, positive_int
 from thrust_population.population import _table
 
 __all__ = ["TeamRow", "TeamTable", "evaluate_teams", "play_team"]
@@ -46,12 +46,6 @@ def _game_definition(env_id: str) -> Any:
             f"unknown multi-agent game {env_id!r}; thrust_envs' games: {sorted(games)}"
         )
     return games[env_id]
-
-
-def _count(label: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{label} must be a positive int, got {value!r}")
-    return int(value)
 
 
 def play_team(
@@ -76,8 +70,8 @@ def play_team(
     :return: every game's agent returns, ``[games, A]`` (slot by slot, in episode order)
     """
     definition = _game_definition(env_id)
-    games = _count("games", games)
-    n_envs = min(games, 256) if n_envs is None else min(_count("n_envs", n_envs), games)
+    games = positive_int("games", games)
+    n_envs = min(games, 256) if n_envs is None else min(positive_int("n_envs", n_envs), games)
     seats = list(seats)
     from thrust_envs.core.definition import make_params
     from thrust_envs.sb3 import make_vec_env
