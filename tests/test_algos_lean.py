@@ -296,6 +296,11 @@ def test_lean_target_kl_and_n_updates_as_stock() -> None:
         assert got["train/approx_kl"] == pytest.approx(want["train/approx_kl"], rel=1e-3)
 
 
+def test_lean_must_be_a_bool() -> None:
+    with pytest.raises(TypeError, match="lean must be True or False"):
+        thrust_algos.PPO("MlpPolicy", make_vec_env("CartPole-v1", 1, seed=0), lean="yes")
+
+
 def test_lean_false_is_sb3_path() -> None:
     model = thrust_algos.PPO(
         "MlpPolicy", make_vec_env("CartPole-v1", 2, seed=0), n_steps=16, batch_size=16, lean=False

@@ -436,3 +436,7 @@ def test_in_memory_policy_equals_the_file(case: str, tmp_path: Path) -> None:
     np.testing.assert_array_equal(in_memory.predict(obs)[0], from_file.predict(obs)[0])
     expected = model.predict(obs, deterministic=True)[0]
     np.testing.assert_allclose(in_memory.predict(obs)[0], expected, rtol=1e-5, atol=1e-6)
+    with pytest.raises(TypeError, match="SB3 model"):
+        thrust_export.to_numpy_policy(object())
+    with pytest.raises(FileNotFoundError, match="no such model"):
+        thrust_export.to_numpy_policy(tmp_path / "missing.zip")

@@ -106,6 +106,8 @@ class PPO(SB3PPO):
         lean: bool = True,
         _init_setup_model: bool = True,
     ) -> None:
+        if not isinstance(lean, bool):
+            raise TypeError(f"lean must be True or False, got {lean!r}")
         self.lean = lean
         self._lean: LeanActorCritic | None = None
         super().__init__(
