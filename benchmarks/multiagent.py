@@ -1,7 +1,7 @@
 """Multi-agent games: agent-steps per second of Thrust's batch path against SuperSuit's.
 
     python benchmarks/multiagent.py                  # every game, 1, 64 and 1024 games
-    python benchmarks/multiagent.py --quick          # shorter timings
+    python benchmarks/multiagent.py --quick          # shorter timings, 3 rounds
     python benchmarks/multiagent.py --games snake --sizes 64,1024
 
 Measures in one run, for each game module in ``thrust_envs.multiagent`` (Pong, Snake, and
@@ -18,6 +18,10 @@ pre-drawn uniformly random valid actions:
   (fixed upstream in SuperSuit PR #265); :class:`BlackDeath` here is that wrapper with the fix;
 - Bucket Brigade only: ``PythonBucketBrigade`` from ``benchmarks/bucket_brigade_python.py``
   (plain Python, one game at a time, as the original), looped over the ``G`` games.
+
+Each side is built once and timed in interleaved rounds (Thrust, SuperSuit, Python, then
+again), so a drift in the machine's speed hits every side alike; the table gives each side's
+median rate and the median (and range) over rounds of the ratios within a round.
 
 An agent-step is one live agent acting for one step: rows of agents already dead ("black
 death" padding) are not counted, on either path.
@@ -39,7 +43,7 @@ import numpy as np
 from gymnasium import spaces
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import fmt_rate, fmt_ratio, machine, rate, today
+from common import fmt_rate, machine, rate, today
 
 from thrust_envs.core.game_views import ThrustParallelEnv, make_shared_vec_env
 from thrust_envs.core.games import BatchGame, GameDefinition
@@ -84,30 +88,36 @@ def agents_die(definition: GameDefinition) -> bool:
     return False
 
 
-def timed_rate(step: Callable[[int], None], live: Callable[[], int], seconds: float) -> float:
-    """Live agent-steps per second of ``step(k)``; ``live()`` counts the agents about to act."""
-    gc.collect()  # leave no garbage of earlier measurements (1024 SuperSuit envs) to collect
-    totals = [0, 0]  # calls, live agents
+class Runner:
+    """One side of a comparison, built once and timed in several rounds: ``step(k)`` advances
+    it by one step with the ``k``-th pre-drawn action batch, ``live()`` counts the agents about
+    to act."""
 
-    def counted(k: int) -> None:
-        totals[1] += live()
-        step(k)
-        totals[0] += 1
+    def __init__(self, step: Callable[[int], None], live: Callable[[], int], close=None):
+        self.step, self.live, self.close = step, live, close or (lambda: None)
 
-    calls_per_second = rate(counted, 1, seconds)
-    return calls_per_second * totals[1] / totals[0]
+    def rate(self, seconds: float) -> float:
+        """Live agent-steps per second over about ``seconds``."""
+        gc.collect()  # leave no garbage of the other side (1024 SuperSuit envs) to collect
+        totals = [0, 0]  # calls, live agents
+
+        def counted(k: int) -> None:
+            totals[1] += self.live()
+            self.step(k)
+            totals[0] += 1
+
+        calls_per_second = rate(counted, 1, seconds)
+        return calls_per_second * totals[1] / totals[0]
 
 
-def thrust_rate(definition: GameDefinition, games: int, seconds: float) -> float:
+def thrust_runner(definition: GameDefinition, games: int) -> Runner:
     venv = make_shared_vec_env(definition, games, seed=0)
     venv.reset()
     rng = np.random.default_rng(0)
     pool = [random_actions(venv.action_space, venv.num_envs, rng) for _ in range(POOL)]
     alive = venv._game.alive
     step = venv.step
-    result = timed_rate(lambda k: step(pool[k % POOL]), lambda: int(alive.sum()), seconds)
-    venv.close()
-    return result
+    return Runner(lambda k: step(pool[k % POOL]), lambda: int(alive.sum()), venv.close)
 
 
 def _black_death_class():
@@ -150,17 +160,15 @@ def supersuit_venv(definition: GameDefinition, games: int, black_death: bool):
     return venv, inner
 
 
-def supersuit_rate(definition: GameDefinition, games: int, seconds: float, black_death: bool):
+def supersuit_runner(definition: GameDefinition, games: int, black_death: bool) -> Runner:
     venv, inner = supersuit_venv(definition, games, black_death)
     venv.venv.reset(seed=0)  # SuperSuit's SB3 wrapper cannot pass a seed down
     rng = np.random.default_rng(0)
     pool = [random_actions(venv.action_space, venv.num_envs, rng) for _ in range(POOL)]
     step = venv.step
-    result = timed_rate(
-        lambda k: step(pool[k % POOL]), lambda: sum(len(env.agents) for env in inner), seconds
+    return Runner(
+        lambda k: step(pool[k % POOL]), lambda: sum(len(env.agents) for env in inner), venv.close
     )
-    venv.close()
-    return result
 
 
 def python_reference():
@@ -172,7 +180,7 @@ def python_reference():
     return PythonBucketBrigade
 
 
-def python_rate(definition: GameDefinition, games: int, seconds: float) -> float | None:
+def python_runner(definition: GameDefinition, games: int) -> Runner | None:
     reference = python_reference()
     if reference is None or definition.name != "BucketBrigade":
         return None
@@ -195,7 +203,27 @@ def python_rate(definition: GameDefinition, games: int, seconds: float) -> float
             if done:
                 env.reset()
 
-    return timed_rate(step, lambda: games * agents, seconds)
+    return Runner(step, lambda: games * agents)
+
+
+def compare(runners: dict[str, Runner | None], rounds: int, seconds: float) -> dict:
+    """Median rate of each runner over ``rounds`` interleaved rounds (the machine's speed
+    drifts; interleaving exposes every side to the same drift), and the median over rounds of
+    Thrust's rate divided by each other side's rate in the same round."""
+    present = {name: runner for name, runner in runners.items() if runner is not None}
+    rates: dict[str, list[float]] = {name: [] for name in present}
+    for _ in range(rounds):
+        for name, runner in present.items():
+            rates[name].append(runner.rate(seconds))
+    for runner in present.values():
+        runner.close()
+    result = {name: float(np.median(values)) for name, values in rates.items()}
+    for name in present:
+        if name != "thrust":
+            ratios = np.array(rates["thrust"]) / np.array(rates[name])
+            result[f"{name}_ratio"] = float(np.median(ratios))
+            result[f"{name}_ratio_range"] = (float(ratios.min()), float(ratios.max()))
+    return result
 
 
 def load_average() -> str:
@@ -205,36 +233,53 @@ def load_average() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="shorter timings")
+    parser.add_argument("--quick", action="store_true", help="shorter timings, 3 rounds")
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
     parser.add_argument("--games", nargs="+", default=list(GAMES), choices=GAMES)
+    parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (5)")
     args = parser.parse_args()
-    seconds = 0.5 if args.quick else 2.0
+    seconds = 0.3 if args.quick else 1.0
+    rounds = args.rounds or (3 if args.quick else 5)
     sizes = [int(s) for s in args.sizes.split(",")]
     command = " ".join(["python benchmarks/multiagent.py", *sys.argv[1:]])
 
     print(f"# Multi-agent games, live agent-steps/s — {today()}")
     print(f"machine: {machine()}; numba threads: {numba.config.NUMBA_NUM_THREADS}")
     print(f"load average (1, 5, 15 min) at the start: {load_average()}")
-    print(f"command: {command}\n")
+    print(f"command: {command}")
+    print(
+        f"medians over {rounds} interleaved rounds of {seconds:g} s per side; ratios: median "
+        "(min-max) over rounds of the same round's rates\n"
+    )
     definitions = available_games(args.games)
     print(
         "| game | agents/game | games | Thrust shared VecEnv | SuperSuit pipeline | ratio "
         "| Python reference | ratio |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
+
+    def ratio(result: dict, name: str) -> str:
+        if f"{name}_ratio" not in result:
+            return "—"
+        low, high = result[f"{name}_ratio_range"]
+        return f"{result[f'{name}_ratio']:.1f}x ({low:.1f}-{high:.1f})"
+
     for definition in definitions:
         params = definition.params_type()
         agents = definition.num_agents(params)
         black_death = agents_die(definition)
         label = definition.env_id.removeprefix("Thrust/")
         for games in sizes:
-            ours = thrust_rate(definition, games, seconds)
-            theirs = supersuit_rate(definition, games, seconds, black_death)
-            python = python_rate(definition, games, seconds)
+            runners = {
+                "thrust": thrust_runner(definition, games),
+                "supersuit": supersuit_runner(definition, games, black_death),
+                "python": python_runner(definition, games),
+            }
+            result = compare(runners, rounds, seconds)
             print(
-                f"| {label} | {agents} | {games} | {fmt_rate(ours)} | {fmt_rate(theirs)} "
-                f"| {fmt_ratio(ours, theirs)} | {fmt_rate(python)} | {fmt_ratio(ours, python)} |",
+                f"| {label} | {agents} | {games} | {fmt_rate(result['thrust'])} "
+                f"| {fmt_rate(result['supersuit'])} | {ratio(result, 'supersuit')} "
+                f"| {fmt_rate(result.get('python'))} | {ratio(result, 'python')} |",
                 flush=True,
             )
     print(f"\nload average (1, 5, 15 min) at the end: {load_average()}")
