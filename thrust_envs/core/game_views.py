@@ -14,6 +14,7 @@ from pettingzoo import ParallelEnv
 from thrust_envs.core.batch import InvalidAction, step_infos
 from thrust_envs.core.definition import make_params
 from thrust_envs.core.games import BatchGame, GameDefinition
+from thrust_envs.core.kernels import DirectCalls
 
 Policy = Callable[[np.ndarray], np.ndarray]
 
@@ -288,6 +289,7 @@ def make_shared_vec_env(
             )
             self._t_start = time.time()
             self._actions: np.ndarray | None = None
+            self._direct = DirectCalls()
             self.render_mode = None
             game = self._game
             super().__init__(
@@ -321,7 +323,9 @@ def make_shared_vec_env(
             rewards = np.empty(n, dtype=np.float32)
             dones = np.empty(n, dtype=np.bool_)
             per_agent = game.obs.reshape(games, agents, -1)
-            done_rows = _shared_step_rows(
+            direct = self._direct
+            done_rows = direct(
+                _shared_step_rows,
                 game.was_alive,
                 game.game_over,
                 game.terminated,
@@ -341,7 +345,8 @@ def make_shared_vec_env(
                 returns = np.empty(done_rows)
                 lengths = np.empty(done_rows, dtype=np.int64)
                 time_limit = np.empty(done_rows, dtype=np.bool_)
-                _shared_finished_rows(
+                direct(
+                    _shared_finished_rows,
                     dones,
                     game.game_over,
                     per_agent,
