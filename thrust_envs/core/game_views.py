@@ -201,8 +201,8 @@ def _shared_step_rows(
     was_alive, game_over, terminated, truncated, reward, obs, out_obs, out_reward, out_done
 ):
     """The parameter-sharing view's step outputs, row ``g * A + a`` from agent ``a`` of game
-    ``g``, in one pass (the numpy version, a copy and four masked array operations, cost more
-    than the game's kernel): ``out_obs [G*A, F]``, ``out_reward`` float32 and ``out_done``
+    ``g``, in one pass (the numpy version, a copy and four masked array operations, cost as
+    much as a 64-game Snake kernel): ``out_obs [G*A, F]``, ``out_reward`` float32 and ``out_done``
     ``[G*A]``. A row whose agent was dead before this step (and whose game did not end) reads
     zeros and is never done. ``obs`` is ``[G, A, F]``. Returns how many rows are done."""
     games, agents = was_alive.shape
