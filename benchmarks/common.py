@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import os
 import platform
+import statistics
 import time
 from collections.abc import Callable
 
@@ -53,3 +54,27 @@ def fmt_rate(value: float | None) -> str:
 
 def fmt_ratio(a: float | None, b: float | None) -> str:
     return "—" if a is None or b is None else f"{a / b:.1f}x"
+
+
+class Interleaved:
+    """Rates of several sides timed in interleaved rounds (A, B, C, A, B, C, ...): the VM's
+    speed drifts by tens of percent within a minute, and interleaving exposes every side to the
+    same drift. ``timers`` map a side's name to a function of seconds returning its rate."""
+
+    def __init__(self, timers: dict[str, Callable[[float], float]], rounds: int, seconds: float):
+        self.rates: dict[str, list[float]] = {name: [] for name in timers}
+        for _ in range(rounds):
+            for name, timer in timers.items():
+                self.rates[name].append(timer(seconds))
+
+    def median(self, name: str) -> float | None:
+        values = self.rates.get(name)
+        return None if not values else float(statistics.median(values))
+
+    def ratio(self, name: str, other: str) -> str:
+        """The median over rounds of ``name``'s rate over ``other``'s in the same round, with
+        the range: ``"12.3x (10.1-14.0)"``, or ``"—"`` if a side is missing."""
+        if not self.rates.get(name) or not self.rates.get(other):
+            return "—"
+        ratios = [a / b for a, b in zip(self.rates[name], self.rates[other], strict=True)]
+        return f"{statistics.median(ratios):.1f}x ({min(ratios):.1f}-{max(ratios):.1f})"

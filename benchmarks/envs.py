@@ -1,7 +1,7 @@
 """Env-steps per second: Thrust's envs against Gymnasium's references, side by side.
 
     python benchmarks/envs.py            # full tables (about three minutes)
-    python benchmarks/envs.py --quick    # shorter timings
+    python benchmarks/envs.py --quick    # shorter timings, 3 rounds
 
 Measures in one run, with the same pre-drawn random actions for everyone:
   - the native vector view, ``gymnasium.make_vec("Thrust/CartPole-v1", num_envs=N)``, against
@@ -14,12 +14,16 @@ Measures in one run, with the same pre-drawn random actions for everyone:
   - Pendulum, MountainCar, MountainCarContinuous and Acrobot against ``SyncVectorEnv`` of the
     reference env (Gymnasium has no numpy vector version of these), at N = 1, 16, 256, 4096.
 Every env copies its outputs as it does by default; episodes end and autoreset as usual.
+The main CartPole table times each side in interleaved rounds (all sides, then again) and
+prints median rates and the median (min-max) over rounds of the ratios within a round; the
+other tables time each side once.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import gymnasium as gym
@@ -27,7 +31,7 @@ import numba
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import fmt_rate, fmt_ratio, machine, rate, today
+from common import Interleaved, fmt_rate, fmt_ratio, machine, rate, today
 
 import thrust_envs  # noqa: F401
 from thrust_envs.core import batch as batch_module
@@ -53,22 +57,27 @@ def actions_for(n: int, count: int = 32, space=None) -> list[np.ndarray]:
     return [space.sample() for _ in range(count)]
 
 
-def vector_rate(env, n: int, seconds: float) -> float:
+def vector_timer(env, n: int) -> Callable[[float], float]:
+    """A function of seconds timing ``env`` (a Gymnasium vector env, reset once here) on
+    pre-drawn random actions; returns env-steps per second."""
     env.reset(seed=0)
     pool = actions_for(n, space=None if "CartPole" in str(env.spec.id) else env.action_space)
     step = env.step
-    rate_ = rate(lambda k: step(pool[k & 31]), n, seconds)
+    return lambda seconds: rate(lambda k: step(pool[k & 31]), n, seconds)
+
+
+def vector_rate(env, n: int, seconds: float) -> float:
+    rate_ = vector_timer(env, n)(seconds)
     env.close()
     return rate_
 
 
-def sb3_rate(env, n: int, seconds: float) -> float:
+def sb3_timer(env, n: int) -> Callable[[float], float]:
+    """As :func:`vector_timer`, for an SB3 VecEnv."""
     env.reset()
     pool = actions_for(n)
     step = env.step
-    rate_ = rate(lambda k: step(pool[k & 31]), n, seconds)
-    env.close()
-    return rate_
+    return lambda seconds: rate(lambda k: step(pool[k & 31]), n, seconds)
 
 
 def single_rate(env, seconds: float) -> float:
@@ -87,8 +96,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter timings")
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
+    parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (5)")
     args = parser.parse_args()
     seconds = 0.3 if args.quick else 1.0
+    rounds = args.rounds or (3 if args.quick else 5)
     sizes = [int(s) for s in args.sizes.split(",")]
     try:
         from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
@@ -99,33 +110,41 @@ def main() -> None:
 
     print(f"# Thrust/CartPole env-steps/s — {today()}")
     print(f"machine: {machine()}; numba threads: {numba.config.NUMBA_NUM_THREADS}")
-    print(f"command: python benchmarks/envs.py{' --quick' if args.quick else ''}\n")
+    print(f"command: python benchmarks/{Path(__file__).name} {' '.join(sys.argv[1:])}".rstrip())
+    print(
+        f"main table: medians over {rounds} interleaved rounds of {seconds:g} s per side; "
+        "ratios: median (min-max) over rounds of the same round's rates\n"
+    )
     print(
         "| N | Thrust vector | Gymnasium vector | ratio | SyncVectorEnv | ratio "
         "| Thrust SB3 VecEnv | SB3 DummyVecEnv | ratio |"
     )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for n in sizes:
-        ours = vector_rate(gym.make_vec("Thrust/CartPole-v1", num_envs=n), n, seconds)
-        theirs = vector_rate(
-            gym.make_vec("CartPole-v1", num_envs=n, vectorization_mode="vector_entry_point"),
-            n,
-            seconds,
-        )
-        sync = None
+        envs = {
+            "ours": gym.make_vec("Thrust/CartPole-v1", num_envs=n),
+            "theirs": gym.make_vec(
+                "CartPole-v1", num_envs=n, vectorization_mode="vector_entry_point"
+            ),
+        }
         if n <= PYTHON_LOOP_MAX:
-            sync = vector_rate(
-                gym.make_vec("CartPole-v1", num_envs=n, vectorization_mode="sync"), n, seconds
-            )
-        ours_sb3 = dummy = None
+            envs["sync"] = gym.make_vec("CartPole-v1", num_envs=n, vectorization_mode="sync")
         if make_vec_env is not None:
-            ours_sb3 = sb3_rate(make_vec_env("Thrust/CartPole-v1", n, seed=0), n, seconds)
+            envs["ours_sb3"] = make_vec_env("Thrust/CartPole-v1", n, seed=0)
             if n <= PYTHON_LOOP_MAX:
-                dummy = sb3_rate(sb3_make_vec_env("CartPole-v1", n, seed=0), n, seconds)
+                envs["dummy"] = sb3_make_vec_env("CartPole-v1", n, seed=0)
+        timers = {
+            name: (sb3_timer if name in ("ours_sb3", "dummy") else vector_timer)(env, n)
+            for name, env in envs.items()
+        }
+        result = Interleaved(timers, rounds, seconds)
+        for env in envs.values():
+            env.close()
         print(
-            f"| {n} | {fmt_rate(ours)} | {fmt_rate(theirs)} | {fmt_ratio(ours, theirs)} "
-            f"| {fmt_rate(sync)} | {fmt_ratio(ours, sync)} | {fmt_rate(ours_sb3)} "
-            f"| {fmt_rate(dummy)} | {fmt_ratio(ours_sb3, dummy)} |",
+            f"| {n} | {fmt_rate(result.median('ours'))} | {fmt_rate(result.median('theirs'))} "
+            f"| {result.ratio('ours', 'theirs')} | {fmt_rate(result.median('sync'))} "
+            f"| {result.ratio('ours', 'sync')} | {fmt_rate(result.median('ours_sb3'))} "
+            f"| {fmt_rate(result.median('dummy'))} | {result.ratio('ours_sb3', 'dummy')} |",
             flush=True,
         )
 

@@ -43,7 +43,7 @@ import numpy as np
 from gymnasium import spaces
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import fmt_rate, machine, rate, today
+from common import Interleaved, fmt_rate, machine, rate, today
 
 from thrust_envs.core.game_views import ThrustParallelEnv, make_shared_vec_env
 from thrust_envs.core.games import BatchGame, GameDefinition
@@ -206,26 +206,6 @@ def python_runner(definition: GameDefinition, games: int) -> Runner | None:
     return Runner(step, lambda: games * agents)
 
 
-def compare(runners: dict[str, Runner | None], rounds: int, seconds: float) -> dict:
-    """Median rate of each runner over ``rounds`` interleaved rounds (the machine's speed
-    drifts; interleaving exposes every side to the same drift), and the median over rounds of
-    Thrust's rate divided by each other side's rate in the same round."""
-    present = {name: runner for name, runner in runners.items() if runner is not None}
-    rates: dict[str, list[float]] = {name: [] for name in present}
-    for _ in range(rounds):
-        for name, runner in present.items():
-            rates[name].append(runner.rate(seconds))
-    for runner in present.values():
-        runner.close()
-    result = {name: float(np.median(values)) for name, values in rates.items()}
-    for name in present:
-        if name != "thrust":
-            ratios = np.array(rates["thrust"]) / np.array(rates[name])
-            result[f"{name}_ratio"] = float(np.median(ratios))
-            result[f"{name}_ratio_range"] = (float(ratios.min()), float(ratios.max()))
-    return result
-
-
 def load_average() -> str:
     """The machine's load (other processes compete for the same cores)."""
     return ", ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -258,12 +238,6 @@ def main() -> None:
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
 
-    def ratio(result: dict, name: str) -> str:
-        if f"{name}_ratio" not in result:
-            return "—"
-        low, high = result[f"{name}_ratio_range"]
-        return f"{result[f'{name}_ratio']:.1f}x ({low:.1f}-{high:.1f})"
-
     for definition in definitions:
         params = definition.params_type()
         agents = definition.num_agents(params)
@@ -275,11 +249,16 @@ def main() -> None:
                 "supersuit": supersuit_runner(definition, games, black_death),
                 "python": python_runner(definition, games),
             }
-            result = compare(runners, rounds, seconds)
+            present = {name: runner for name, runner in runners.items() if runner is not None}
+            result = Interleaved(
+                {name: runner.rate for name, runner in present.items()}, rounds, seconds
+            )
+            for runner in present.values():
+                runner.close()
             print(
-                f"| {label} | {agents} | {games} | {fmt_rate(result['thrust'])} "
-                f"| {fmt_rate(result['supersuit'])} | {ratio(result, 'supersuit')} "
-                f"| {fmt_rate(result.get('python'))} | {ratio(result, 'python')} |",
+                f"| {label} | {agents} | {games} | {fmt_rate(result.median('thrust'))} "
+                f"| {fmt_rate(result.median('supersuit'))} | {result.ratio('thrust', 'supersuit')} "
+                f"| {fmt_rate(result.median('python'))} | {result.ratio('thrust', 'python')} |",
                 flush=True,
             )
     print(f"\nload average (1, 5, 15 min) at the end: {load_average()}")
