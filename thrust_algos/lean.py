@@ -70,6 +70,50 @@ class PPOLossStats(NamedTuple):
     approx_kl: th.Tensor
 
 
+class ClippedObjective(NamedTuple):
+    """The terms of PPO's clipped objective on one minibatch of ``B`` rows."""
+
+    log_ratio: th.Tensor  # (B,) log_prob - old_log_prob
+    ratio: th.Tensor  # (B,) r = exp(log_ratio)
+    surrogate: th.Tensor  # (B,) A r, A the (normalised) advantages
+    clipped_surrogate: th.Tensor  # (B,) A clamp(r, 1 - c, 1 + c)
+    policy_loss: th.Tensor  # () -mean min(surrogate, clipped_surrogate)
+    values_pred: th.Tensor  # (B,) the values, clipped around the old ones with clip_range_vf
+    value_loss: th.Tensor  # () mean (returns - values_pred)^2
+
+
+def clipped_objective(
+    batch: RolloutBufferSamples,
+    log_prob: th.Tensor,
+    values: th.Tensor,
+    clip_range: float,
+    clip_range_vf: float | None,
+    normalize_advantage: bool,
+) -> ClippedObjective:
+    """SB3's PPO policy and value losses from the current ``log_prob`` and ``values`` ``(B,)``
+    of a minibatch, with SB3's operations in SB3's order (so through autograd it is SB3's loss
+    bit for bit); the one definition both the autograd path and the lean path use."""
+    advantages = batch.advantages
+    # Normalization does not make sense if mini batchsize == 1, see SB3 GH issue #325
+    if normalize_advantage and len(advantages) > 1:
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    log_ratio = log_prob - batch.old_log_prob
+    ratio = th.exp(log_ratio)
+    surrogate = advantages * ratio
+    clipped_surrogate = advantages * th.clamp(ratio, 1 - clip_range, 1 + clip_range)
+    policy_loss = -th.min(surrogate, clipped_surrogate).mean()
+    if clip_range_vf is None:
+        values_pred = values
+    else:  # NOTE (SB3): this depends on the reward scaling
+        values_pred = batch.old_values + th.clamp(
+            values - batch.old_values, -clip_range_vf, clip_range_vf
+        )
+    value_loss = F.mse_loss(batch.returns, values_pred)
+    return ClippedObjective(
+        log_ratio, ratio, surrogate, clipped_surrogate, policy_loss, values_pred, value_loss
+    )
+
+
 def _parse_mlp(sequential: nn.Module) -> list[Dense] | None:
     """``[Linear, act?, Linear, act?, ...]`` as Dense blocks; None for anything else."""
     if type(sequential) is not nn.Sequential:
@@ -344,23 +388,13 @@ class LeanActorCritic:
             # Every row has the same entropy, sum_a (0.5 + 0.5 log(2 pi) + log std_a).
             entropy_loss = -(0.5 + 0.5 * math.log(2 * math.pi) + log_std).sum()
 
-        advantages = batch.advantages
-        if normalize_advantage and n > 1:
-            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-        log_ratio = log_prob - batch.old_log_prob
-        ratio = th.exp(log_ratio)
-        policy_loss_1 = advantages * ratio
-        policy_loss_2 = advantages * th.clamp(ratio, 1 - clip_range, 1 + clip_range)
-        policy_loss = -th.min(policy_loss_1, policy_loss_2).mean()
-
-        if clip_range_vf is None:
-            values_pred = values
-        else:
-            values_pred = batch.old_values + th.clamp(
-                values - batch.old_values, -clip_range_vf, clip_range_vf
-            )
-        value_error = values_pred - batch.returns
-        value_loss = F.mse_loss(batch.returns, values_pred)
+        objective = clipped_objective(
+            batch, log_prob, values, clip_range, clip_range_vf, normalize_advantage
+        )
+        policy_loss, value_loss = objective.policy_loss, objective.value_loss
+        policy_loss_1, policy_loss_2 = objective.surrogate, objective.clipped_surrogate
+        log_ratio, ratio = objective.log_ratio, objective.ratio
+        value_error = objective.values_pred - batch.returns
         loss = policy_loss + ent_coef * entropy_loss + vf_coef * value_loss
 
         ratio_minus_one = ratio - 1

@@ -44,10 +44,14 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.type_aliases import GymEnv, RolloutBufferSamples, Schedule
 from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
-from torch.nn import functional as F
 
 from thrust_algos.buffers import GpuDictRolloutBuffer, GpuRolloutBuffer
-from thrust_algos.lean import LeanActorCritic, PPOLossStats, enable_fused_adam
+from thrust_algos.lean import (
+    LeanActorCritic,
+    PPOLossStats,
+    clipped_objective,
+    enable_fused_adam,
+)
 
 
 class PPO(SB3PPO):
@@ -434,31 +438,10 @@ class PPO(SB3PPO):
 
         values, log_prob, entropy = self.policy.evaluate_actions(rollout_data.observations, actions)
         values = values.flatten()
-        # Normalize advantage
-        advantages = rollout_data.advantages
-        # Normalization does not make sense if mini batchsize == 1, see GH issue #325
-        if self.normalize_advantage and len(advantages) > 1:
-            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-
-        # ratio between old and new policy, should be one at the first iteration
-        ratio = th.exp(log_prob - rollout_data.old_log_prob)
-
-        # clipped surrogate loss
-        policy_loss_1 = advantages * ratio
-        policy_loss_2 = advantages * th.clamp(ratio, 1 - clip_range, 1 + clip_range)
-        policy_loss = -th.min(policy_loss_1, policy_loss_2).mean()
-
-        if clip_range_vf is None:
-            # No clipping
-            values_pred = values
-        else:
-            # Clip the difference between old and new value
-            # NOTE: this depends on the reward scaling
-            values_pred = rollout_data.old_values + th.clamp(
-                values - rollout_data.old_values, -clip_range_vf, clip_range_vf
-            )
-        # Value loss using the TD(gae_lambda) target
-        value_loss = F.mse_loss(rollout_data.returns, values_pred)
+        objective = clipped_objective(
+            rollout_data, log_prob, values, clip_range, clip_range_vf, self.normalize_advantage
+        )
+        policy_loss, value_loss = objective.policy_loss, objective.value_loss
 
         # Entropy loss favor exploration
         if entropy is None:
@@ -470,9 +453,9 @@ class PPO(SB3PPO):
         loss = policy_loss + self.ent_coef * entropy_loss + self.vf_coef * value_loss
 
         with th.no_grad():
+            ratio, log_ratio = objective.ratio, objective.log_ratio
             clip_fraction = th.mean((th.abs(ratio - 1) > clip_range).float())
             # Approximate reverse KL divergence for early stopping (SB3 issue #417)
-            log_ratio = log_prob - rollout_data.old_log_prob
             approx_kl_div = th.mean((th.exp(log_ratio) - 1) - log_ratio)
         return PPOLossStats(
             policy_loss, value_loss, entropy_loss, loss, clip_fraction, approx_kl_div
