@@ -20,6 +20,32 @@ GAMES = {
 }
 
 
+def _check_row(i, agent, pz_step, vec_step, returns, lengths) -> bool | None:
+    """Row ``i`` of a VecEnv step against ``agent``'s part of the PettingZoo step of its game:
+    the reward, the done flag, and the observation or, when done, the info SB3 reads.
+    Returns None while the agent's episode goes on, else whether it only hit the time limit
+    (its return and length then restart)."""
+    p_obs, p_rew, p_term, p_trunc, _ = pz_step
+    obs, rewards, dones, infos = vec_step
+    returns[i] += p_rew[agent]
+    lengths[i] += 1
+    assert rewards[i] == np.float32(p_rew[agent])
+    done = p_term[agent] or p_trunc[agent]
+    assert dones[i] == done
+    if not done:
+        np.testing.assert_array_equal(obs[i], p_obs[agent])
+        assert infos[i] == {"TimeLimit.truncated": False}
+        return None
+    info = infos[i]
+    time_limit = bool(p_trunc[agent] and not p_term[agent])
+    np.testing.assert_array_equal(info["terminal_observation"], p_obs[agent])
+    assert info["TimeLimit.truncated"] == time_limit
+    assert info["episode"]["r"] == pytest.approx(returns[i], abs=1e-6)
+    assert info["episode"]["l"] == lengths[i]
+    returns[i], lengths[i] = 0.0, 0
+    return time_limit
+
+
 @pytest.mark.parametrize("env_id", sorted(GAMES))
 def test_shared_vec_env_equals_pettingzoo_game_by_game(env_id):
     kwargs = GAMES[env_id]
@@ -41,38 +67,25 @@ def test_shared_vec_env_equals_pettingzoo_game_by_game(env_id):
     counts = {"episodes": 0, "padding": 0, "truncated": 0}
     for _ in range(150):
         actions = np.stack([space.sample() for _ in range(venv.num_envs)])
-        obs, rewards, dones, infos = venv.step(actions)
+        vec_step = venv.step(actions)
+        obs, rewards, dones, infos = vec_step
         assert obs.dtype == np.float32 and rewards.dtype == np.float32 and dones.dtype == bool
         for g, env in enumerate(games):
             live = list(env.agents)
-            step = env.step({agent: actions[g * A + agents.index(agent)] for agent in live})
-            p_obs, p_rew, p_term, p_trunc, _ = step
+            pz_step = env.step({agent: actions[g * A + agents.index(agent)] for agent in live})
             for a, agent in enumerate(agents):
                 row = g * A + a
-                info = infos[row]
                 if agent not in live:  # dead before this step: a padding row
                     counts["padding"] += 1
                     assert rewards[row] == 0.0 and not dones[row]
                     if env.agents:  # zeros while the game goes on (else: the restarted game)
                         assert not obs[row].any()
-                    assert info == {"TimeLimit.truncated": False}
+                    assert infos[row] == {"TimeLimit.truncated": False}
                     continue
-                returns[row] += p_rew[agent]
-                lengths[row] += 1
-                assert rewards[row] == np.float32(p_rew[agent])
-                done = p_term[agent] or p_trunc[agent]
-                assert dones[row] == done
-                if not done:
-                    np.testing.assert_array_equal(obs[row], p_obs[agent])
-                    assert info == {"TimeLimit.truncated": False}
-                    continue
-                counts["episodes"] += 1
-                counts["truncated"] += int(p_trunc[agent] and not p_term[agent])
-                np.testing.assert_array_equal(info["terminal_observation"], p_obs[agent])
-                assert info["TimeLimit.truncated"] == bool(p_trunc[agent] and not p_term[agent])
-                assert info["episode"]["r"] == pytest.approx(returns[row], abs=1e-6)
-                assert info["episode"]["l"] == lengths[row]
-                returns[row], lengths[row] = 0.0, 0
+                time_limit = _check_row(row, agent, pz_step, vec_step, returns, lengths)
+                if time_limit is not None:
+                    counts["episodes"] += 1
+                    counts["truncated"] += int(time_limit)
             if not env.agents:  # the game ended: the VecEnv restarted it from the same stream
                 restarted = env.reset()[0]
                 for a, agent in enumerate(agents):
@@ -119,7 +132,8 @@ def test_vs_opponent_equals_pettingzoo_game_by_game(env_id):
     episodes = 0
     for _ in range(150):
         learner_actions = np.stack([space.sample() for _ in range(n_games)])
-        obs, rewards, dones, infos = venv.step(learner_actions)
+        vec_step = venv.step(learner_actions)
+        obs, rewards, dones, infos = vec_step
         for g, env in enumerate(games):
             learner = agents[seats[g]]
             actions = {}
@@ -128,24 +142,12 @@ def test_vs_opponent_equals_pettingzoo_game_by_game(env_id):
                     actions[agent] = learner_actions[g]
                 else:
                     actions[agent] = opponent(expected[g][agent][None])[0]
-            p_obs, p_rew, p_term, p_trunc, _ = env.step(actions)
-            expected[g] = p_obs
-            returns[g] += p_rew[learner]
-            lengths[g] += 1
-            assert rewards[g] == np.float32(p_rew[learner])
-            done = p_term[learner] or p_trunc[learner]
-            assert dones[g] == done
-            if not done:
-                np.testing.assert_array_equal(obs[g], p_obs[learner])
+            pz_step = env.step(actions)
+            expected[g] = pz_step[0]
+            if _check_row(g, learner, pz_step, vec_step, returns, lengths) is None:
                 continue
             episodes += 1
-            info = infos[g]
-            np.testing.assert_array_equal(info["terminal_observation"], p_obs[learner])
-            assert info["TimeLimit.truncated"] == bool(p_trunc[learner] and not p_term[learner])
-            assert info["episode"]["r"] == pytest.approx(returns[g], abs=1e-6)
-            assert info["episode"]["l"] == lengths[g]
-            assert info["seat"] == seats[g] and info["opponent"] == 0
-            returns[g], lengths[g] = 0.0, 0
+            assert infos[g]["seat"] == seats[g] and infos[g]["opponent"] == 0
             expected[g] = env.reset()[0]  # the VecEnv restarted this game from its stream
         new_seats = venv.seats
         for g in np.flatnonzero(dones):
