@@ -290,8 +290,11 @@ def make_shared_vec_env(
             self._t_start = time.time()
             self._actions: np.ndarray | None = None
             self._direct = DirectCalls()
-            self.render_mode = None
             game = self._game
+            # Views [G, A, F] of the game's observation buffers, for the numba passes.
+            self._obs_rows = game.obs.reshape(game.num_games, game.num_agents, -1)
+            self._final_obs_rows = game.final_obs.reshape(game.num_games, game.num_agents, -1)
+            self.render_mode = None
             super().__init__(
                 game.num_games * game.num_agents, game.observation_space, game.action_space
             )
@@ -318,11 +321,9 @@ def make_shared_vec_env(
             game = self._game
             game.step()
             n, shape = self.num_envs, game.observation_space.shape
-            games, agents = game.num_games, game.num_agents
             obs = np.empty((n, *shape), dtype=game.obs.dtype)
             rewards = np.empty(n, dtype=np.float32)
             dones = np.empty(n, dtype=np.bool_)
-            per_agent = game.obs.reshape(games, agents, -1)
             direct = self._direct
             done_rows = direct(
                 _shared_step_rows,
@@ -331,7 +332,7 @@ def make_shared_vec_env(
                 game.terminated,
                 game.truncated,
                 game.reward,
-                per_agent,
+                self._obs_rows,
                 obs.reshape(n, -1),
                 rewards,
                 dones,
@@ -349,8 +350,8 @@ def make_shared_vec_env(
                     _shared_finished_rows,
                     dones,
                     game.game_over,
-                    per_agent,
-                    game.final_obs.reshape(games, agents, -1),
+                    self._obs_rows,
+                    self._final_obs_rows,
                     game.agent_return,
                     game.final_return,
                     game.length,
