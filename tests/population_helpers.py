@@ -21,7 +21,7 @@ a game between strengths ``a`` and ``b`` is exactly a Bradley–Terry trial.
 Bots (registered on import): ``level:K`` (always action K) for the duel games, ``rock``,
 ``paper``, ``scissors`` for RPS; the built-in ``random`` works for all.
 
-``vs_opponent.check_game(env_id)`` raises ``GameError`` for unknown IDs and for
+``vs_opponent.check_game(env_id)`` raises ``GameUnavailable`` for unknown IDs and for
 ``Toy/Solo-v0``, a one-player game.
 """
 
@@ -35,7 +35,7 @@ import numpy as np
 from gymnasium import spaces
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
-from thrust_population.matches import GameError, GameInfo
+from thrust_population.matches import GameInfo, GameUnavailable
 from thrust_population.players import register_bot
 
 GAMES: dict[str, dict[str, Any]] = {
@@ -184,9 +184,9 @@ class DuelVecEnv(VecEnv):
 
 def check_game(env_id: str) -> None:
     if env_id in ONE_PLAYER:
-        raise GameError(f"{env_id!r} is not a two-player game; a match needs two sides")
+        raise GameUnavailable(f"{env_id!r} is not a two-player game; a match needs two sides")
     if env_id not in GAMES:
-        raise GameError(f"unknown environment {env_id!r}; toy games: {sorted(GAMES)}")
+        raise GameUnavailable(f"unknown environment {env_id!r}; toy games: {sorted(GAMES)}")
 
 
 def vs_opponent(

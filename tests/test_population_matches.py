@@ -10,8 +10,8 @@ from gymnasium import spaces
 from population_helpers import GAMES, bt_probability, constant, vs_opponent
 
 from thrust_population.matches import (
-    GameError,
     GameInfo,
+    GameUnavailable,
     check_game,
     load_env_factory,
     play_match,
@@ -163,22 +163,22 @@ def test_play_match_rejects_bad_arguments(kwargs, match):
 
 def test_game_checks():
     check_game("Toy/Duel-v0", vs_opponent)
-    with pytest.raises(GameError, match="unknown environment"):
+    with pytest.raises(GameUnavailable, match="unknown environment"):
         check_game("Toy/Nope-v0", vs_opponent)
-    with pytest.raises(GameError, match="two-player"):
+    with pytest.raises(GameUnavailable, match="two-player"):
         probe_game("Toy/Solo-v0", vs_opponent)
     assert DUEL.action_space == spaces.Discrete(len(GAMES["Toy/Duel-v0"]["strengths"]))
     # the default factory: Gymnasium's registry, and thrust_envs' two-player games
-    with pytest.raises(GameError, match="unknown environment"):
+    with pytest.raises(GameUnavailable, match="unknown environment"):
         check_game("NoSuchGame-v0")
-    with pytest.raises(GameError, match="two-player"):
+    with pytest.raises(GameUnavailable, match="two-player"):
         check_game("Thrust/CartPole-v1")
 
 
 def test_load_env_factory():
     assert load_env_factory("population_helpers:vs_opponent") is vs_opponent
     for bad in ("population_helpers", "no_such_module_xyz:f", "population_helpers:GAMES"):
-        with pytest.raises(GameError):
+        with pytest.raises(GameUnavailable):
             load_env_factory(bad)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from thrust_population.cli import main
-from thrust_population.matches import GameError, check_game, play_match, probe_game
+from thrust_population.matches import GameUnavailable, check_game, play_match, probe_game
 from thrust_population.players import make_bot, parse_spec
 from thrust_population.store import Store
 
@@ -25,7 +25,7 @@ def test_pong_is_a_two_player_game_with_its_own_bots():
     assert make_bot("tracker:1.0", game)(obs).shape == (4,)
     with pytest.raises(ValueError, match="reaction"):
         make_bot("tracker:1.5", game)
-    with pytest.raises(GameError, match="two-player"):
+    with pytest.raises(GameUnavailable, match="two-player"):
         check_game("Thrust/CartPole-v1")
 
 

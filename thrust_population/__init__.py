@@ -62,8 +62,8 @@ from thrust_population.league import (
 )
 from thrust_population.matches import (
     EnvFactory,
-    GameError,
     GameInfo,
+    GameUnavailable,
     MatchResult,
     Policy,
     check_game,
@@ -116,8 +116,8 @@ __all__ = [
     "Elo",
     "EloConfig",
     "EnvFactory",
-    "GameError",
     "GameInfo",
+    "GameUnavailable",
     "GenerationReport",
     "Ladder",
     "LadderRow",

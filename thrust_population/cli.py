@@ -44,7 +44,7 @@ from thrust_population.league import (
     export_member,
     league_env_factory,
 )
-from thrust_population.matches import EnvFactory, GameError, load_env_factory, probe_game
+from thrust_population.matches import EnvFactory, GameUnavailable, load_env_factory, probe_game
 from thrust_population.matchmaking import make_matchmaker, matchmaker_names
 from thrust_population.players import (
     PlayerSpec,
@@ -763,7 +763,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     try:
         return _COMMANDS[args.command](args)
-    except (GameError, SpecError, StoreError, ValueError, OSError, ImportError) as exc:
+    except (GameUnavailable, SpecError, StoreError, ValueError, OSError, ImportError) as exc:
         _report(str(exc))
         return 2
     except KeyboardInterrupt:

@@ -25,12 +25,13 @@ Results are strings with one character per game: ``W``/``D``/``L`` when A played
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+
+from thrust_population.imports import import_object
 
 if TYPE_CHECKING:
     from stable_baselines3.common.vec_env import VecEnv
@@ -38,8 +39,8 @@ if TYPE_CHECKING:
 __all__ = [
     "OUTCOME_SCORES",
     "EnvFactory",
-    "GameError",
     "GameInfo",
+    "GameUnavailable",
     "MatchResult",
     "Policy",
     "Seat",
@@ -60,8 +61,8 @@ Seat = int | str
 class EnvFactory(Protocol):
     """Builds the batched vs-opponent VecEnv of a two-player game (see the module docstring).
 
-    A factory may also define ``check_game(env_id) -> None``, raising :class:`GameError` for IDs
-    it does not know or games without two sides; :func:`check_game` calls it.
+    A factory may also define ``check_game(env_id) -> None``, raising :class:`GameUnavailable`
+    for IDs it does not know or games without two sides; :func:`check_game` calls it.
     """
 
     def __call__(
@@ -73,8 +74,10 @@ class EnvFactory(Protocol):
 OUTCOME_SCORES: dict[str, float] = {"W": 1.0, "D": 0.5, "L": 0.0, "w": 1.0, "d": 0.5, "l": 0.0}
 
 
-class GameError(ValueError):
-    """The environment is unknown or is not a two-player game."""
+class GameUnavailable(ValueError):
+    """No two-player game to play: the environment is unknown or is not a two-player game, or
+    its env factory cannot be loaded. (Not ``thrust_envs.GameError``, a game stepped while it
+    is not running.)"""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -97,14 +100,14 @@ def default_env_factory(
 
     vs_opponent = getattr(thrust_envs, "vs_opponent", None)
     if vs_opponent is None:
-        raise GameError(
+        raise GameUnavailable(
             "this version of thrust_envs has no two-player games (thrust_envs.vs_opponent)"
         )
     return vs_opponent(env_id, opponent, n_envs, seat=seat, seed=seed)
 
 
 def _thrust_game(env_id: str) -> Any:
-    """thrust_envs' definition of the multi-agent game ``env_id``, or a :class:`GameError`
+    """thrust_envs' definition of the multi-agent game ``env_id``, or a :class:`GameUnavailable`
     telling an unknown ID from a single-agent environment."""
     import gymnasium as gym
 
@@ -117,10 +120,10 @@ def _thrust_game(env_id: str) -> Any:
     try:
         gym.spec(env_id)
     except gym.error.Error:
-        raise GameError(
+        raise GameUnavailable(
             f"unknown environment {env_id!r}; thrust_envs' multi-agent games: {sorted(games)}"
         ) from None
-    raise GameError(f"{env_id!r} is not a two-player game; a match needs two sides")
+    raise GameUnavailable(f"{env_id!r} is not a two-player game; a match needs two sides")
 
 
 def _default_check_game(env_id: str) -> None:
@@ -128,7 +131,7 @@ def _default_check_game(env_id: str) -> None:
     definition = _thrust_game(env_id)
     seats = definition.num_agents(definition.params_type())
     if seats != 2:
-        raise GameError(
+        raise GameUnavailable(
             f"{env_id!r} has {seats} seats; a match needs a game with exactly two sides"
         )
 
@@ -143,14 +146,14 @@ default_env_factory.game_bots = _default_game_bots  # type: ignore[attr-defined]
 
 
 def check_game(env_id: str, env_factory: EnvFactory | None = None) -> None:
-    """Raise :class:`GameError` unless ``env_id`` is a two-player game of ``env_factory``.
+    """Raise :class:`GameUnavailable` unless ``env_id`` is a two-player game of ``env_factory``.
 
     Calls the factory's ``check_game(env_id)`` if it has one; the default factory's checks
     that thrust_envs has a multi-agent game of that ID with two seats (and tells an unknown ID
     from a single-agent environment).
     """
     if not isinstance(env_id, str) or not env_id:
-        raise GameError(f"env_id must be a non-empty string, got {env_id!r}")
+        raise GameUnavailable(f"env_id must be a non-empty string, got {env_id!r}")
     factory = default_env_factory if env_factory is None else env_factory
     check = getattr(factory, "check_game", None)
     if check is not None:
@@ -160,20 +163,13 @@ def check_game(env_id: str, env_factory: EnvFactory | None = None) -> None:
 def load_env_factory(path: str | None) -> EnvFactory:
     """The env factory named ``"module:function"`` (``None``: the default, thrust_envs').
 
-    :raises GameError: if the module or function cannot be found
+    :raises GameUnavailable: if the module or function cannot be found
     """
     if path is None:
         return default_env_factory
-    module_name, sep, attribute = path.partition(":")
-    if not sep or not module_name or not attribute:
-        raise GameError(f"an env factory is named 'module:function', got {path!r}")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise GameError(f"cannot import env factory module {module_name!r}: {exc}") from exc
-    factory = getattr(module, attribute, None)
+    factory = import_object(path, "env factory", "module:function", GameUnavailable)
     if not callable(factory):
-        raise GameError(f"{path!r} is not a callable env factory")
+        raise GameUnavailable(f"{path!r} is not a callable env factory")
     return factory
 
 
@@ -193,7 +189,7 @@ def probe_game(env_id: str, env_factory: EnvFactory | None = None) -> GameInfo:
     """Check ``env_id``, build one env to read its spaces (nothing is stepped), and collect the
     game's own bots (the factory's ``game_bots(env_id)``, if it has one).
 
-    :raises GameError: unknown environment or not a two-player game
+    :raises GameUnavailable: unknown environment or not a two-player game
     """
     factory = default_env_factory if env_factory is None else env_factory
     check_game(env_id, factory)
@@ -203,10 +199,10 @@ def probe_game(env_id: str, env_factory: EnvFactory | None = None) -> GameInfo:
 
     try:
         venv = factory(env_id, idle, 1, 0, 0)
-    except GameError:
+    except GameUnavailable:
         raise
     except (KeyError, ValueError, TypeError) as exc:
-        raise GameError(f"cannot build {env_id!r} as a two-player game: {exc}") from exc
+        raise GameUnavailable(f"cannot build {env_id!r} as a two-player game: {exc}") from exc
     try:
         spaces = (venv.observation_space, venv.action_space)
     finally:

@@ -20,7 +20,6 @@ optionally named ``NAME=SPEC``.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import os
 import re
@@ -31,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from thrust_population.imports import import_object
 from thrust_population.matches import GameInfo, Policy
 
 __all__ = [
@@ -288,10 +288,7 @@ def load_sb3_model(path: str | os.PathLike[str], class_path: str | None = None) 
         from thrust_export.sb3 import load_model
 
         return load_model(path)
-    module_name, _, qualname = class_path.partition(":")
-    cls: Any = importlib.import_module(module_name)
-    for part in qualname.split("."):
-        cls = getattr(cls, part)
+    cls = import_object(class_path, "algorithm", "module:QualName", ImportError)
     return cls.load(str(path), device="cpu")
 
 

@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from thrust_population.ladder import format_table
 from thrust_population.matches import Policy, positive_int
-from thrust_population.population import _table
 
 __all__ = ["TeamRow", "TeamTable", "evaluate_teams", "play_team"]
 
@@ -159,7 +159,7 @@ class TeamTable:
             ]
             for row in self.rows
         ]
-        return _table(header, lines, right=tuple(range(1, len(header))))
+        return format_table(header, lines, right=tuple(range(1, len(header))))
 
 
 def evaluate_teams(

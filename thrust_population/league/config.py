@@ -7,12 +7,10 @@ of a league's games with its game parameters (``LeagueConfig.env_kwargs``).
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import numpy as np
-
+from thrust_population.imports import import_object
 from thrust_population.matches import Policy, Seat, load_env_factory, positive_int
 from thrust_population.matchmaking import make_matchmaker
 from thrust_population.players import make_bot
@@ -25,6 +23,7 @@ __all__ = [
     "ConfiguredFactory",
     "LeagueConfig",
     "algo_arguments",
+    "algorithm_class",
     "check_algo",
     "league_env_factory",
     "snapshot_name",
@@ -43,24 +42,9 @@ def snapshot_name(learner: int, generation: int) -> str:
     return f"L{int(learner)}-g{int(generation)}"
 
 
-def derived_seed(*keys: int) -> int:
-    state = np.random.SeedSequence([int(k) for k in keys]).generate_state(1)
-    return int(state[0] & 0x7FFFFFFF)
-
-
-def import_class(path: str) -> Any:
-    module_name, sep, qualname = path.partition(":")
-    if not sep or not module_name or not qualname:
-        raise ValueError(f"an algorithm is named 'module:Class', got {path!r}")
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ValueError(f"cannot import algorithm module {module_name!r}: {exc}") from exc
-    for part in qualname.split("."):
-        obj = getattr(obj, part, None)
-        if obj is None:
-            raise ValueError(f"no algorithm {qualname!r} in module {module_name!r}")
-    return obj
+def algorithm_class(path: str) -> Any:
+    """The algorithm class named ``"module:Class"`` (a ValueError if there is none)."""
+    return import_object(path, "algorithm", "module:Class")
 
 
 @dataclass(frozen=True)

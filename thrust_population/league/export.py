@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from thrust_population.league.config import import_class
+from thrust_population.league.config import algorithm_class
 from thrust_population.store import Store, StoreError
 
 __all__ = ["export_member"]
@@ -32,7 +32,7 @@ def export_member(
     import thrust_export
     from thrust_export.sb3 import SUPPORTED_ALGORITHMS
 
-    cls = import_class(member.info["class"]) if "class" in member.info else None
+    cls = algorithm_class(member.info["class"]) if "class" in member.info else None
     supported = set(SUPPORTED_ALGORITHMS.values())
     base = next((c for c in getattr(cls, "__mro__", ()) if c in supported), None)
     model = base.load(str(path), device="cpu") if base is not None else str(path)

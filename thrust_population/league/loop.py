@@ -25,9 +25,8 @@ from thrust_population.league.config import (
     ConfiguredFactory,
     LeagueConfig,
     algo_arguments,
+    algorithm_class,
     check_algo,
-    derived_seed,
-    import_class,
     league_env_factory,
     snapshot_name,
 )
@@ -35,7 +34,8 @@ from thrust_population.league.report import GenerationReport, LearnerRow
 from thrust_population.matches import Policy, positive_int, probe_game
 from thrust_population.matchmaking import PoolView, make_matchmaker
 from thrust_population.players import make_bot
-from thrust_population.population import Population, match_seed
+from thrust_population.population import Population
+from thrust_population.seeding import derive_seed, match_seed
 from thrust_population.store import Store, StoreError
 
 __all__ = ["League"]
@@ -96,11 +96,11 @@ class League:
         """Create a league run: the store, the bots and each learner's initial snapshot
         ``L{i}-g0`` (generation 0).
 
-        :raises GameError: ``env_id`` is not a two-player game of the factory
+        :raises GameUnavailable: ``env_id`` is not a two-player game of the factory
         :raises ValueError: a bad configuration (checked before anything is written)
         """
         config = LeagueConfig() if config is None else config
-        algo = import_class(config.algo)
+        algo = algorithm_class(config.algo)
         factory = ConfiguredFactory(env_factory_path, config.env_kwargs)
         game = probe_game(env_id, factory)
         bots = config.bots
@@ -204,11 +204,11 @@ class League:
 
     def _algo_class(self) -> Any:
         if self._algo is None:
-            self._algo = import_class(self.config.algo)
+            self._algo = algorithm_class(self.config.algo)
         return self._algo
 
     def _learner_seed(self, learner: int, generation: int) -> int:
-        return derived_seed(self.store.seed, generation, learner, 0x1EA9)
+        return derive_seed(self.store.seed, generation, learner, 0x1EA9)
 
     def _venv(self, opponent: Policy, seed: int) -> Any:
         return self.population.env_factory(
@@ -286,7 +286,7 @@ class League:
             raise StoreError(f"member {name!r} is a {member.kind}, not a learner snapshot")
         path = self.store.artifact_path(member)
         assert path is not None
-        cls = import_class(member.info.get("class", self.config.algo))
+        cls = algorithm_class(member.info.get("class", self.config.algo))
         device = self.config.algo_kwargs.get("device", "cpu")
         return cls.load(str(path), device=device)
 
@@ -339,7 +339,7 @@ class League:
         opponents = self.opponents(learner, generation)
         seed = self._learner_seed(learner, generation)
         policies = [
-            self.population.policy(name, derived_seed(seed, k)) for k, name in enumerate(opponents)
+            self.population.policy(name, derive_seed(seed, k)) for k, name in enumerate(opponents)
         ]
         origin = self.start_snapshot(learner, generation)
         model = self.load_learner(origin)

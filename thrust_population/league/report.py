@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from thrust_population.population import _table
+from thrust_population.ladder import format_table
 
 __all__ = ["GenerationReport", "LearnerRow"]
 
@@ -67,4 +67,4 @@ class GenerationReport:
                 )
             )
         right = tuple(range(3, len(header)))
-        return _table(header, lines, right=right)
+        return format_table(header, lines, right=right)
