@@ -31,35 +31,18 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import shutil
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import NoReturn
+from typing import Any, NamedTuple, NoReturn
 
-from thrust_population.league import (
-    GenerationReport,
-    League,
-    LeagueConfig,
-    export_member,
-    league_env_factory,
-)
-from thrust_population.matches import EnvFactory, GameUnavailable, load_env_factory, probe_game
-from thrust_population.matchmaking import make_matchmaker, matchmaker_names
-from thrust_population.players import (
-    PlayerSpec,
-    SpecError,
-    load_numpy_policy,
-    load_sb3_model,
-    parse_spec,
-)
-from thrust_population.population import Population, file_sha256, member_report
-from thrust_population.ratings import EloConfig
-from thrust_population.store import Store, StoreError
+from thrust_population import commands
+from thrust_population.commands import PROG, TARGET_META
+from thrust_population.matches import GameUnavailable
+from thrust_population.matchmaking import matchmaker_names
+from thrust_population.players import SpecError
+from thrust_population.store import StoreError
 
-PROG = "thrust-population"
-#: the store metadata key of the generations ``train`` was asked for (``resume``'s default)
-TARGET_META = "league_target"
+__all__ = ["COMMANDS", "PROG", "TARGET_META", "build_parser", "main"]
 
 
 class _UsageError(Exception):
@@ -133,8 +116,301 @@ def _seat(text: str) -> int | str:
     raise argparse.ArgumentTypeError(f"expected 0, 1 or alternate, got {text!r}")
 
 
+def _json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r} ({exc})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Arguments: the shared ones written once (a command varies one with Argument.but)
+
+
+class Argument(NamedTuple):
+    """One ``add_argument`` call: its flags (or positional name) and keyword arguments."""
+
+    flags: tuple[str, ...]
+    options: dict[str, Any]
+
+    def but(self, **changes: Any) -> Argument:
+        """This argument with some keyword arguments changed (a command's default or help)."""
+        return Argument(self.flags, {**self.options, **changes})
+
+
+def _arg(*flags: str, **options: Any) -> Argument:
+    return Argument(flags, options)
+
+
+_MATCHMAKERS = ", ".join(matchmaker_names())
+
+RUN_DIR = _arg("run", metavar="DIR", help="the run directory")
+MEMBER = _arg("member", metavar="MEMBER", help="a member name")
+ENV = _arg("--env", required=True, help="a two-player game, e.g. Thrust/Pong-v0")
+OUT = _arg("--out", required=True, metavar="DIR", help="the run directory")
+N_ENVS = _arg("--n-envs", type=_positive_int, default=32, help="games played at once")
+SEED = _arg("--seed", type=_seed, help="the run's seed")
+FACTORY = _arg(
+    "--factory",
+    metavar="MODULE:FUNCTION",
+    help="a custom env factory (default: thrust_envs.vs_opponent); recorded in the run",
+)
+OUTPUT = _arg("-o", "--output", metavar="FILE", help="the file to write")
+NO_PROGRESS = _arg("--no-progress", action="store_true", help="no progress bar")
+WORKERS = _arg(
+    "--workers",
+    type=_positive_int,
+    default=None,
+    help="learners trained at once, each in its own process with CPUs/N torch threads "
+    "(1: in this process; default: one per learner up to the CPU count)",
+)
+BACKEND = (
+    _arg(
+        "--backend",
+        choices=("local", "ray"),
+        default="local",
+        help="where learners train: local (this machine; see --workers) or ray (Ray tasks; "
+        "needs the ray extra)",
+    ),
+    _arg(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="the Ray cluster to join, e.g. 'auto' or HOST:6379 (default: a new local Ray "
+        "instance, no dashboard)",
+    ),
+)
+
+TOURNAMENT = (
+    ENV,
+    _arg(
+        "--players",
+        required=True,
+        help="comma-separated players: bots (random, tracker:0.5, ...), exported .npz "
+        "policies, SB3 .zip models; NAME=SPEC names one",
+    ),
+    _arg("--games", type=_positive_int, required=True, help="total games of the run"),
+    OUT,
+    _arg("--games-per-match", type=_positive_int, default=32, help="games per match (default 32)"),
+    N_ENVS.but(help="games played at once (default 32)"),
+    _arg(
+        "--batch",
+        type=_positive_int,
+        default=8,
+        metavar="MATCHES",
+        help="matches per database transaction (default 8)",
+    ),
+    _arg(
+        "--matchmaking",
+        default="round-robin",
+        help=f"one of {_MATCHMAKERS} (default round-robin)",
+    ),
+    SEED.but(help="the run's seed (new runs; default 0)"),
+    _arg("--k", type=_finite, help="Elo K-factor (new runs; default 16)"),
+    _arg("--initial", type=_finite, help="initial Elo (new runs; default 1500)"),
+    _arg("--anchor", metavar="MEMBER", help="member whose Elo is pinned (new runs)"),
+    _arg("--anchor-rating", type=_finite, help="the anchor's Elo (default: initial)"),
+    FACTORY.but(
+        help="a custom env factory (env_id, opponent, n_envs, seat, seed) -> VecEnv "
+        "(default: thrust_envs.vs_opponent); recorded in the run"
+    ),
+    NO_PROGRESS,
+)
+LADDER = (
+    RUN_DIR,
+    _arg("--level", type=_level, default=0.95, help="interval level (default 0.95)"),
+    _arg(
+        "--matrix",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="print the win-rate matrix (default: with at most 12 members)",
+    ),
+    _arg("--json", action="store_true", help="print JSON instead of tables"),
+)
+PLAY = (
+    RUN_DIR,
+    _arg("a", metavar="A", help="a member"),
+    _arg("b", metavar="B", help="another member"),
+    _arg("--games", type=_positive_int, default=100, help="games (default 100)"),
+    N_ENVS.but(help="games at once"),
+    _arg("--seat", type=_seat, default="alternate", help="A's seat: 0, 1, alternate"),
+    SEED.but(help="match seed (default: derived from the run)"),
+    _arg("--no-record", action="store_true", help="do not record the match"),
+)
+PLOT = (RUN_DIR, OUTPUT.but(help="the PNG to write (default DIR/population.png)"))
+SHOW = (
+    RUN_DIR,
+    MEMBER,
+    _arg("--matches", type=_positive_int, default=10, help="last matches to list (default 10)"),
+)
+VERIFY = (RUN_DIR,)
+TRAIN = (
+    ENV,
+    _arg("--population", type=_positive_int, default=4, help="main agents (default 4)"),
+    _arg(
+        "--exploiters",
+        type=_non_negative_int,
+        default=0,
+        help="exploiters, trained against the main agents' latest snapshots only (default 0)",
+    ),
+    _arg(
+        "--exploiter-reset",
+        type=_fraction,
+        metavar="SCORE",
+        help="an exploiter scoring at least SCORE against every main agent restarts from its "
+        "initial weights (e.g. 0.7; default: never)",
+    ),
+    _arg("--generations", type=_positive_int, required=True, help="generations to train"),
+    _arg(
+        "--steps-per-generation",
+        type=_positive_int,
+        default=50_000,
+        help="environment steps per learner and generation (default 50000)",
+    ),
+    _arg(
+        "--matchmaking",
+        default="pfsp",
+        help=f"training opponents: one of {_MATCHMAKERS} (default pfsp)",
+    ),
+    OUT.but(help="the run directory (new)"),
+    *BACKEND,
+    SEED.but(default=0, help="the run's seed (default 0)"),
+    WORKERS,
+    _arg(
+        "--bots",
+        help="comma-separated scripted bots in the pool (default: random and the game's bots)",
+    ),
+    _arg(
+        "--opponents-per-generation",
+        type=_positive_int,
+        default=4,
+        help="training opponents per learner and generation (default 4)",
+    ),
+    N_ENVS.but(default=16, help="games a learner trains on at once"),
+    _arg("--eval-games", type=_positive_int, default=32, help="games per evaluation match"),
+    _arg("--eval-n-envs", type=_positive_int, default=32, help="evaluation games at once"),
+    _arg(
+        "--algo",
+        default="thrust_algos.ppo:PPO",
+        metavar="MODULE:CLASS",
+        help="an SB3 on-policy algorithm (default thrust_algos.ppo:PPO)",
+    ),
+    _arg("--algo-kwargs", type=_json_object, default={}, metavar="JSON", help="its arguments"),
+    _arg(
+        "--env-kwargs",
+        type=_json_object,
+        default={},
+        metavar="JSON",
+        help="game parameters, e.g. '{\"points_to_win\": 3}'",
+    ),
+    FACTORY,
+    _arg("--no-tensorboard", action="store_true", help="no TensorBoard logs"),
+    NO_PROGRESS,
+)
+RESUME = (
+    RUN_DIR,
+    _arg(
+        "--generations",
+        type=_positive_int,
+        help="total generations (default: the number given to train)",
+    ),
+    WORKERS,
+    *BACKEND,
+    NO_PROGRESS,
+)
+EXPORT = (
+    RUN_DIR,
+    MEMBER.but(help="a member name, e.g. L0-g10"),
+    _arg("--format", choices=("numpy", "onnx"), default="numpy", help="the format"),
+    OUTPUT.but(help="the file (default DIR/exports/MEMBER.npz|.onnx)"),
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Commands
+
+
+class Command(NamedTuple):
+    """A sub-command: what runs it (parsed arguments -> exit status), its help line, its
+    description and its arguments (in the order ``--help`` lists them)."""
+
+    run: Callable[[argparse.Namespace], int]
+    help: str
+    description: str
+    arguments: tuple[Argument, ...]
+
+
+COMMANDS: dict[str, Command] = {
+    "tournament": Command(
+        commands.tournament,
+        "rate players in a new or resumed run",
+        "Play matches between the players until the run holds --games games, then print the "
+        "ladder. Re-running on the same --out resumes (new players join).",
+        TOURNAMENT,
+    ),
+    "ladder": Command(
+        commands.ladder,
+        "print the ratings of a run",
+        "Print Elo, Bradley–Terry ratings with confidence intervals, Nash averages, games and "
+        "score of every member, and the win-rate matrix.",
+        LADDER,
+    ),
+    "play": Command(
+        commands.play,
+        "play a head-to-head match between two members",
+        "Play games between members A and B (A's seat alternates by default), print the result "
+        "and record it in the run.",
+        PLAY,
+    ),
+    "plot": Command(
+        commands.plot,
+        "plot ratings over time and the win-rate matrix",
+        "Write a PNG: every member's Elo over the run, and the win-rate matrix as a heatmap.",
+        PLOT,
+    ),
+    "show": Command(
+        commands.show,
+        "describe one member",
+        "Print a member's kind, lineage, ratings, record and last matches.",
+        SHOW,
+    ),
+    "verify": Command(
+        commands.verify,
+        "check a run's database",
+        "Run PRAGMA integrity_check and compare the stored Elo ratings with a replay of the "
+        "whole match log (exit status 1 on a mismatch).",
+        VERIFY,
+    ),
+    "train": Command(
+        commands.train,
+        "train a league of learners by self-play",
+        "Create a league run and train it: each generation, each learner trains against "
+        "opponents chosen by the matchmaker among earlier snapshots and the scripted bots, is "
+        "frozen as a snapshot, and the new snapshots play evaluation matches that update the "
+        "ratings. Interrupted, it continues with 'resume DIR'.",
+        TRAIN,
+    ),
+    "resume": Command(
+        commands.resume,
+        "continue an interrupted league",
+        "Continue a league run from its last completed generation (the generation that was in "
+        "flight is redone, reusing the snapshots it had frozen).",
+        RESUME,
+    ),
+    "export": Command(
+        commands.export,
+        "export a league snapshot",
+        "Write a member (an SB3 snapshot) as a thrust_export numpy (.npz) or ONNX policy.",
+        EXPORT,
+    ),
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``thrust-population``."""
+    """The argument parser of ``thrust-population``: the global options, then a sub-parser per
+    entry of :data:`COMMANDS`."""
     parser = _Parser(
         prog=PROG,
         description="Rate populations of players of two-player games: tournaments, Elo and "
@@ -149,601 +425,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long to wait for a database locked by another process (default 5)",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    t = sub.add_parser(
-        "tournament",
-        help="rate players in a new or resumed run",
-        description="Play matches between the players until the run holds --games games, then "
-        "print the ladder. Re-running on the same --out resumes (new players join).",
-    )
-    t.add_argument("--env", required=True, help="a two-player game, e.g. Thrust/Pong-v0")
-    t.add_argument(
-        "--players",
-        required=True,
-        help="comma-separated players: bots (random, tracker:0.5, ...), exported .npz "
-        "policies, SB3 .zip models; NAME=SPEC names one",
-    )
-    t.add_argument("--games", type=_positive_int, required=True, help="total games of the run")
-    t.add_argument("--out", required=True, metavar="DIR", help="the run directory")
-    t.add_argument(
-        "--games-per-match", type=_positive_int, default=32, help="games per match (default 32)"
-    )
-    t.add_argument(
-        "--n-envs", type=_positive_int, default=32, help="games played at once (default 32)"
-    )
-    t.add_argument(
-        "--batch",
-        type=_positive_int,
-        default=8,
-        metavar="MATCHES",
-        help="matches per database transaction (default 8)",
-    )
-    t.add_argument(
-        "--matchmaking",
-        default="round-robin",
-        help=f"one of {', '.join(matchmaker_names())} (default round-robin)",
-    )
-    t.add_argument("--seed", type=_seed, help="the run's seed (new runs; default 0)")
-    t.add_argument("--k", type=_finite, help="Elo K-factor (new runs; default 16)")
-    t.add_argument("--initial", type=_finite, help="initial Elo (new runs; default 1500)")
-    t.add_argument("--anchor", metavar="MEMBER", help="member whose Elo is pinned (new runs)")
-    t.add_argument("--anchor-rating", type=_finite, help="the anchor's Elo (default: initial)")
-    t.add_argument(
-        "--factory",
-        metavar="MODULE:FUNCTION",
-        help="a custom env factory (env_id, opponent, n_envs, seat, seed) -> VecEnv "
-        "(default: thrust_envs.vs_opponent); recorded in the run",
-    )
-    t.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-    lad = sub.add_parser(
-        "ladder",
-        help="print the ratings of a run",
-        description="Print Elo, Bradley–Terry ratings with confidence intervals, Nash "
-        "averages, games and score of every member, and the win-rate matrix.",
-    )
-    lad.add_argument("run", metavar="DIR", help="the run directory")
-    lad.add_argument("--level", type=_level, default=0.95, help="interval level (default 0.95)")
-    lad.add_argument(
-        "--matrix",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="print the win-rate matrix (default: with at most 12 members)",
-    )
-    lad.add_argument("--json", action="store_true", help="print JSON instead of tables")
-
-    play = sub.add_parser(
-        "play",
-        help="play a head-to-head match between two members",
-        description="Play games between members A and B (A's seat alternates by default), "
-        "print the result and record it in the run.",
-    )
-    play.add_argument("run", metavar="DIR", help="the run directory")
-    play.add_argument("a", metavar="A", help="a member")
-    play.add_argument("b", metavar="B", help="another member")
-    play.add_argument("--games", type=_positive_int, default=100, help="games (default 100)")
-    play.add_argument("--n-envs", type=_positive_int, default=32, help="games at once")
-    play.add_argument("--seat", type=_seat, default="alternate", help="A's seat: 0, 1, alternate")
-    play.add_argument("--seed", type=_seed, help="match seed (default: derived from the run)")
-    play.add_argument("--no-record", action="store_true", help="do not record the match")
-
-    plot = sub.add_parser(
-        "plot",
-        help="plot ratings over time and the win-rate matrix",
-        description="Write a PNG: every member's Elo over the run, and the win-rate matrix "
-        "as a heatmap.",
-    )
-    plot.add_argument("run", metavar="DIR", help="the run directory")
-    plot.add_argument(
-        "-o", "--output", metavar="FILE", help="the PNG to write (default DIR/population.png)"
-    )
-
-    show = sub.add_parser(
-        "show",
-        help="describe one member",
-        description="Print a member's kind, lineage, ratings, record and last matches.",
-    )
-    show.add_argument("run", metavar="DIR", help="the run directory")
-    show.add_argument("member", metavar="MEMBER", help="a member name")
-    show.add_argument(
-        "--matches", type=_positive_int, default=10, help="last matches to list (default 10)"
-    )
-
-    verify = sub.add_parser(
-        "verify",
-        help="check a run's database",
-        description="Run PRAGMA integrity_check and compare the stored Elo ratings with a "
-        "replay of the whole match log (exit status 1 on a mismatch).",
-    )
-    verify.add_argument("run", metavar="DIR", help="the run directory")
-
-    tr = sub.add_parser(
-        "train",
-        help="train a league of learners by self-play",
-        description="Create a league run and train it: each generation, each learner trains "
-        "against opponents chosen by the matchmaker among earlier snapshots and the scripted "
-        "bots, is frozen as a snapshot, and the new snapshots play evaluation matches that "
-        "update the ratings. Interrupted, it continues with 'resume DIR'.",
-    )
-    tr.add_argument("--env", required=True, help="a two-player game, e.g. Thrust/Pong-v0")
-    tr.add_argument("--population", type=_positive_int, default=4, help="main agents (default 4)")
-    tr.add_argument(
-        "--exploiters",
-        type=_non_negative_int,
-        default=0,
-        help="exploiters, trained against the main agents' latest snapshots only (default 0)",
-    )
-    tr.add_argument(
-        "--exploiter-reset",
-        type=_fraction,
-        metavar="SCORE",
-        help="an exploiter scoring at least SCORE against every main agent restarts from its "
-        "initial weights (e.g. 0.7; default: never)",
-    )
-    tr.add_argument("--generations", type=_positive_int, required=True, help="generations to train")
-    tr.add_argument(
-        "--steps-per-generation",
-        type=_positive_int,
-        default=50_000,
-        help="environment steps per learner and generation (default 50000)",
-    )
-    tr.add_argument(
-        "--matchmaking",
-        default="pfsp",
-        help=f"training opponents: one of {', '.join(matchmaker_names())} (default pfsp)",
-    )
-    tr.add_argument("--out", required=True, metavar="DIR", help="the run directory (new)")
-    _backend_arguments(tr)
-    tr.add_argument("--seed", type=_seed, default=0, help="the run's seed (default 0)")
-    _workers_argument(tr)
-    tr.add_argument(
-        "--bots",
-        help="comma-separated scripted bots in the pool (default: random and the game's bots)",
-    )
-    tr.add_argument(
-        "--opponents-per-generation",
-        type=_positive_int,
-        default=4,
-        help="training opponents per learner and generation (default 4)",
-    )
-    tr.add_argument(
-        "--n-envs", type=_positive_int, default=16, help="games a learner trains on at once"
-    )
-    tr.add_argument(
-        "--eval-games", type=_positive_int, default=32, help="games per evaluation match"
-    )
-    tr.add_argument(
-        "--eval-n-envs", type=_positive_int, default=32, help="evaluation games at once"
-    )
-    tr.add_argument(
-        "--algo",
-        default="thrust_algos.ppo:PPO",
-        metavar="MODULE:CLASS",
-        help="an SB3 on-policy algorithm (default thrust_algos.ppo:PPO)",
-    )
-    tr.add_argument(
-        "--algo-kwargs", type=_json_object, default={}, metavar="JSON", help="its arguments"
-    )
-    tr.add_argument(
-        "--env-kwargs",
-        type=_json_object,
-        default={},
-        metavar="JSON",
-        help="game parameters, e.g. '{\"points_to_win\": 3}'",
-    )
-    tr.add_argument(
-        "--factory",
-        metavar="MODULE:FUNCTION",
-        help="a custom env factory (default: thrust_envs.vs_opponent); recorded in the run",
-    )
-    tr.add_argument("--no-tensorboard", action="store_true", help="no TensorBoard logs")
-    tr.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-    res = sub.add_parser(
-        "resume",
-        help="continue an interrupted league",
-        description="Continue a league run from its last completed generation (the generation "
-        "that was in flight is redone, reusing the snapshots it had frozen).",
-    )
-    res.add_argument("run", metavar="DIR", help="the run directory")
-    res.add_argument(
-        "--generations",
-        type=_positive_int,
-        help="total generations (default: the number given to train)",
-    )
-    _workers_argument(res)
-    _backend_arguments(res)
-    res.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-    ex = sub.add_parser(
-        "export",
-        help="export a league snapshot",
-        description="Write a member (an SB3 snapshot) as a thrust_export numpy (.npz) or ONNX "
-        "policy.",
-    )
-    ex.add_argument("run", metavar="DIR", help="the run directory")
-    ex.add_argument("member", metavar="MEMBER", help="a member name, e.g. L0-g10")
-    ex.add_argument("--format", choices=("numpy", "onnx"), default="numpy", help="the format")
-    ex.add_argument(
-        "-o", "--output", metavar="FILE", help="the file (default DIR/exports/MEMBER.npz|.onnx)"
-    )
+    for name, command in COMMANDS.items():
+        command_parser = sub.add_parser(name, help=command.help, description=command.description)
+        for argument in command.arguments:
+            command_parser.add_argument(*argument.flags, **argument.options)
     return parser
-
-
-def _backend_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--backend",
-        choices=("local", "ray"),
-        default="local",
-        help="where learners train: local (this machine; see --workers) or ray (Ray tasks; "
-        "needs the ray extra)",
-    )
-    parser.add_argument(
-        "--ray-address",
-        metavar="ADDRESS",
-        help="the Ray cluster to join, e.g. 'auto' or HOST:6379 (default: a new local Ray "
-        "instance, no dashboard)",
-    )
-
-
-def _workers_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--workers",
-        type=_positive_int,
-        default=None,
-        help="learners trained at once, each in its own process with CPUs/N torch threads "
-        "(1: in this process; default: one per learner up to the CPU count)",
-    )
-
-
-def _json_object(text: str) -> dict:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r} ({exc})") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
-    return value
-
-
-# ---------------------------------------------------------------------------------------------
-# Commands
-
-
-def _tournament(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    texts = [p.strip() for p in args.players.split(",")]
-    if any(not p for p in texts):
-        raise SpecError(f"empty entry in --players {args.players!r}")
-    matchmaker = make_matchmaker(args.matchmaking)
-    factory = load_env_factory(args.factory)
-    existing = Store.exists(out)
-    if existing:
-        store = Store.open(out, timeout=args.lock_timeout)
-        try:
-            # without --factory, a resumed run uses the factory it recorded (a league's with its
-            # game parameters, LeagueConfig.env_kwargs)
-            given = factory if args.factory is not None else league_env_factory(store)
-            population = Population(store, given)
-        except BaseException:
-            store.close()
-            raise
-    else:
-        if out.exists() and (not out.is_dir() or any(out.iterdir())):
-            raise StoreError(f"{out} exists and is not a run directory (no population.sqlite)")
-        population = None
-    try:
-        if population is not None:
-            _check_resume(population, args)
-            game = population.game
-        else:
-            game = probe_game(args.env, factory)
-        specs = [parse_spec(text, game) for text in texts]
-        names = [s.name for s in specs]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise SpecError(f"player name {duplicates[0]!r} given twice in --players")
-        current = {} if population is None else {m.name: m for m in population.members()}
-        for spec in specs:
-            member = current.get(spec.name)
-            if member is not None:
-                same = member.kind == spec.kind and (
-                    member.spec == spec.spec
-                    if spec.kind == "bot"
-                    else member.info.get("sha256") == file_sha256(Path(spec.spec))
-                )
-                if not same:
-                    raise SpecError(
-                        f"{out}: member {spec.name!r} is already {member.kind} {member.spec!r} "
-                        "(frozen); name the new player differently (NAME=SPEC)"
-                    )
-            elif spec.kind == "numpy":
-                load_numpy_policy(spec.spec)
-            elif spec.kind == "sb3":
-                load_sb3_model(spec.spec)
-        if len(set(names) | set(current)) < 2:
-            raise SpecError("a tournament needs at least two players")
-        if args.anchor is not None and args.anchor not in set(names) | set(current):
-            raise SpecError(f"--anchor {args.anchor!r} is not one of the players")
-        new = [s for s in specs if s.name not in current]
-        if population is None:
-            population = _create(out, args, factory, new)
-        else:
-            population.store.check_writable()
-            for spec in new:
-                population.add(spec)
-        total = population.store.n_games()
-        if total < args.games:
-            population.run_tournament(
-                args.games,
-                matchmaker=matchmaker,
-                games_per_match=args.games_per_match,
-                n_envs=args.n_envs,
-                batch_matches=args.batch,
-                progress=not args.no_progress,
-            )
-        else:
-            print(f"{out}: the run already holds {total} games (--games {args.games})")
-        print(population.ladder().format())
-    finally:
-        if population is not None:
-            population.close()
-    return 0
-
-
-def _create(
-    out: Path, args: argparse.Namespace, factory: EnvFactory, specs: list[PlayerSpec]
-) -> Population:
-    elo = EloConfig(
-        k=16.0 if args.k is None else args.k,
-        initial=1500.0 if args.initial is None else args.initial,
-        anchor=args.anchor,
-        anchor_rating=args.anchor_rating,
-    )
-    existed = out.is_dir()
-    population = Population.create(
-        out,
-        args.env,
-        env_factory=factory,
-        env_factory_path=args.factory,
-        elo=elo,
-        seed=0 if args.seed is None else args.seed,
-        timeout=args.lock_timeout,
-    )
-    try:
-        for spec in specs:
-            population.add(spec)
-    except BaseException:
-        population.close()
-        shutil.rmtree(out, ignore_errors=True)
-        if existed:
-            out.mkdir()
-        raise
-    return population
-
-
-def _check_resume(population: Population, args: argparse.Namespace) -> None:
-    store = population.store
-    where = store.directory
-    if store.env_id != args.env:
-        raise StoreError(f"{where} plays {store.env_id}, not {args.env}")
-    if args.factory is not None and args.factory != store.env_factory:
-        raise StoreError(f"{where} uses the env factory {store.env_factory}, not {args.factory}")
-    config = store.elo_config
-    for option, given, stored in (
-        ("--k", args.k, config.k),
-        ("--initial", args.initial, config.initial),
-        ("--anchor", args.anchor, config.anchor),
-        ("--anchor-rating", args.anchor_rating, config.anchor_rating),
-        ("--seed", args.seed, store.seed),
-    ):
-        if given is not None and given != stored:
-            raise StoreError(f"{where} was created with {option} {stored}, not {given}")
-
-
-def _ladder(args: argparse.Namespace) -> int:
-    with Population.open(args.run, timeout=args.lock_timeout, readonly=True) as population:
-        ladder = population.ladder(level=args.level)
-        if args.json:
-            print(json.dumps(ladder.to_dict(), indent=2))
-        else:
-            store = population.store
-            print(
-                f"{store.directory}: {store.env_id}, {len(ladder.names)} members, "
-                f"{store.n_matches()} matches, {store.n_games()} games"
-            )
-            print(ladder.format(args.matrix))
-    return 0
-
-
-def _play(args: argparse.Namespace) -> int:
-    if args.a == args.b:
-        raise SpecError(f"A and B must be different members, got {args.a!r} twice")
-    store = Store.open(args.run, timeout=args.lock_timeout)
-    # a league's games have the league's parameters (LeagueConfig.env_kwargs)
-    with Population(store, league_env_factory(store)) as population:
-        if not args.no_record:
-            store.check_writable()
-        result = population.play(
-            args.a,
-            args.b,
-            args.games,
-            n_envs=args.n_envs,
-            seat=args.seat,
-            seed=args.seed,
-            record=not args.no_record,
-        )
-        n = result.games
-        print(
-            f"{args.a} vs {args.b} on {store.env_id}: {n} games, seed {result.seed}, "
-            f"{result.n_envs} at once"
-        )
-        print(
-            f"{args.a}: {result.wins} wins, {result.draws} draws, {result.losses} losses "
-            f"(score {100 * result.points / n:.1f}%)"
-        )
-        for seat in (0, 1):
-            letters = "WDL" if seat == 0 else "wdl"
-            w, d, l = (result.outcomes.count(c) for c in letters)
-            if w + d + l:
-                print(f"  {args.a} in seat {seat}: {w}-{d}-{l} (wins-draws-losses)")
-        if not args.no_record:
-            print(f"recorded in {store.directory}")
-    return 0
-
-
-def _plot(args: argparse.Namespace) -> int:
-    from thrust_population.plotting import plot_run
-
-    with Population.open(args.run, timeout=args.lock_timeout, readonly=True) as population:
-        output = Path(args.output) if args.output else population.store.directory / "population.png"
-        if output.suffix.lower() != ".png":
-            raise ValueError(f"the plot is a PNG file; got {output}")
-        if not output.parent.is_dir():
-            raise FileNotFoundError(f"no such directory for the plot: {output.parent}")
-        path = plot_run(population.store, output)
-    print(f"wrote {path}")
-    return 0
-
-
-def _show(args: argparse.Namespace) -> int:
-    with Population.open(args.run, timeout=args.lock_timeout, readonly=True) as population:
-        print(member_report(population.store, args.member, last=args.matches))
-    return 0
-
-
-def _verify(args: argparse.Namespace) -> int:
-    with Population.open(args.run, timeout=args.lock_timeout, readonly=True) as population:
-        store = population.store
-        problems = store.verify()
-        if problems:
-            for problem in problems:
-                print(f"problem: {problem}")
-            return 1
-        print(
-            f"{store.directory}: integrity ok; {store.n_matches()} matches, {store.n_games()} "
-            f"games; stored Elo equals the replay of the match log"
-        )
-    return 0
-
-
-def _print_generation(report: GenerationReport) -> None:
-    print(report.format(), flush=True)
-
-
-def _train(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    if Store.exists(out):
-        raise StoreError(f"{out} is already a run; continue it with '{PROG} resume {out}'")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise StoreError(f"{out} exists and is not an empty directory")
-    bots = None
-    if args.bots is not None:
-        bots = tuple(b.strip() for b in args.bots.split(","))
-        if any(not b for b in bots):
-            raise SpecError(f"empty entry in --bots {args.bots!r}")
-    config = LeagueConfig(
-        learners=args.population,
-        exploiters=args.exploiters,
-        exploiter_reset=args.exploiter_reset,
-        steps_per_generation=args.steps_per_generation,
-        matchmaking=args.matchmaking,
-        bots=bots,
-        opponents_per_generation=args.opponents_per_generation,
-        n_envs=args.n_envs,
-        eval_games=args.eval_games,
-        eval_n_envs=args.eval_n_envs,
-        algo=args.algo,
-        algo_kwargs=args.algo_kwargs,
-        env_kwargs=args.env_kwargs,
-        tensorboard=not args.no_tensorboard,
-    )
-    existed = out.is_dir()
-    try:
-        league = League.create(
-            out,
-            args.env,
-            config,
-            seed=args.seed,
-            env_factory_path=args.factory,
-            timeout=args.lock_timeout,
-        )
-    except BaseException:
-        if Store.exists(out):  # nothing half-written: a failed creation leaves no run
-            shutil.rmtree(out, ignore_errors=True)
-            if existed:
-                out.mkdir()
-        raise
-    with league:
-        league.store.set_meta(TARGET_META, args.generations)
-        return _run_league(league, args.generations, args)
-
-
-def _run_league(league: League, generations: int, args: argparse.Namespace) -> int:
-    store = league.store
-    print(
-        f"{store.directory}: league on {store.env_id}, {league.config.learners} main agents, "
-        f"{league.config.exploiters} exploiters, "
-        f"{league.config.steps_per_generation} steps per generation, matchmaking "
-        f"{league.config.matchmaking}, seed {store.seed}; generation {max(league.generation, 0)} "
-        f"of {generations} done",
-        flush=True,
-    )
-    league.run(
-        generations,
-        progress=not args.no_progress,
-        on_generation=_print_generation,
-        workers=args.workers,
-        backend=args.backend,
-        ray_address=args.ray_address,
-    )
-    print(league.population.ladder().format())
-    return 0
-
-
-def _resume(args: argparse.Namespace) -> int:
-    with League.open(args.run, timeout=args.lock_timeout) as league:
-        generations = args.generations or league.store.meta(TARGET_META)
-        if generations is None:
-            raise StoreError(f"{args.run}: no target number of generations; give --generations")
-        if args.generations is not None:
-            league.store.check_writable()
-            league.store.set_meta(TARGET_META, args.generations)
-        return _run_league(league, int(generations), args)
-
-
-def _export(args: argparse.Namespace) -> int:
-    with Population.open(args.run, timeout=args.lock_timeout, readonly=True) as population:
-        store = population.store
-        suffix = ".npz" if args.format == "numpy" else ".onnx"
-        if args.output:
-            output = Path(args.output)
-        else:
-            output = store.directory / "exports" / f"{args.member}{suffix}"
-        store.member(args.member)  # UnknownMember before anything is written
-        if not output.parent.is_dir():
-            if args.output:
-                raise FileNotFoundError(f"no such directory for the export: {output.parent}")
-            output.parent.mkdir()
-        try:
-            path = export_member(store, args.member, output, args.format)
-        except NotImplementedError as exc:  # a policy thrust_export does not support
-            raise ValueError(f"cannot export {args.member!r}: {exc}") from exc
-    print(f"wrote {path}")
-    return 0
-
-
-_COMMANDS = {
-    "tournament": _tournament,
-    "ladder": _ladder,
-    "play": _play,
-    "plot": _plot,
-    "show": _show,
-    "verify": _verify,
-    "train": _train,
-    "resume": _resume,
-    "export": _export,
-}
 
 
 def _report(message: str) -> None:
@@ -762,7 +448,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
     try:
-        return _COMMANDS[args.command](args)
+        return COMMANDS[args.command].run(args)
     except (GameUnavailable, SpecError, StoreError, ValueError, OSError, ImportError) as exc:
         _report(str(exc))
         return 2
