@@ -20,7 +20,13 @@ torch = pytest.importorskip("torch")
 
 from thrust_population import League, LeagueConfig, Population, snapshot_name  # noqa: E402
 from thrust_population.cli import main  # noqa: E402
-from thrust_population.league import TENSORBOARD_DIR, auto_workers  # noqa: E402
+from thrust_population.league import (  # noqa: E402
+    TENSORBOARD_DIR,
+    LeagueBackend,
+    TrainedLearner,
+    auto_workers,
+    play_evaluation,
+)
 from thrust_population.players import SpecError  # noqa: E402
 from thrust_population.store import Store, StoreError  # noqa: E402
 
@@ -213,6 +219,45 @@ def test_resume_between_generations(reference, tmp_path):
         assert [r.generation for r in reports] == [2]
         assert_same(signature(league), reference["signature"])
         assert league.run(2, workers=1) == []  # nothing left to do
+
+
+class _RecordingBackend(LeagueBackend):
+    """A backend of one's own (one class): trains and plays in this process and records what
+    the league asked of it."""
+
+    def __init__(self) -> None:
+        self.trained: list[tuple[int, int]] = []
+        self.played = 0
+        self.closed = False
+
+    def train(self, league, generation, learners):
+        for learner in learners:
+            self.trained.append((generation, learner))
+            model, entry = league._fit(learner, generation)
+            yield TrainedLearner(learner, model, entry)
+
+    def play(self, league, matches):
+        self.played += len(matches)
+        return play_evaluation(league, matches)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_backend_of_ones_own_gives_the_same_league(reference, tmp_path):
+    """League.run takes any LeagueBackend: it is asked for each learner's generation in
+    learner order and for each generation's evaluation matches, closed at the end, and the
+    league equals the local backend's."""
+    backend = _RecordingBackend()
+    with League.create(tmp_path / "own", PONG, tiny_config(), seed=5) as league:
+        reports = league.run(2, backend=backend)
+        assert [r.generation for r in reports] == [1, 2]
+        assert_same(signature(league), reference["signature"])
+    assert backend.trained == [(1, 0), (1, 1), (2, 0), (2, 1)]
+    assert backend.played == 14  # per generation: 2 x (2 bots + parent) + 1 sibling pair
+    assert backend.closed
+    with pytest.raises(TypeError):
+        LeagueBackend()  # the interface: train and play are abstract
 
 
 class _Crash(Exception):

@@ -145,7 +145,12 @@ def _arg(*flags: str, **options: Any) -> Argument:
     return Argument(flags, options)
 
 
-_MATCHMAKERS = ", ".join(matchmaker_names())
+def _matchmaking(default: str, purpose: str = "") -> Argument:
+    """``--matchmaking`` with its default (the help lists the matchmakers)."""
+    names = ", ".join(matchmaker_names())
+    text = f"{purpose}one of {names} (default {default})"
+    return _arg("--matchmaking", default=default, help=text)
+
 
 RUN_DIR = _arg("run", metavar="DIR", help="the run directory")
 MEMBER = _arg("member", metavar="MEMBER", help="a member name")
@@ -202,11 +207,7 @@ TOURNAMENT = (
         metavar="MATCHES",
         help="matches per database transaction (default 8)",
     ),
-    _arg(
-        "--matchmaking",
-        default="round-robin",
-        help=f"one of {_MATCHMAKERS} (default round-robin)",
-    ),
+    _matchmaking("round-robin"),
     SEED.but(help="the run's seed (new runs; default 0)"),
     _arg("--k", type=_finite, help="Elo K-factor (new runs; default 16)"),
     _arg("--initial", type=_finite, help="initial Elo (new runs; default 1500)"),
@@ -269,11 +270,7 @@ TRAIN = (
         default=50_000,
         help="environment steps per learner and generation (default 50000)",
     ),
-    _arg(
-        "--matchmaking",
-        default="pfsp",
-        help=f"training opponents: one of {_MATCHMAKERS} (default pfsp)",
-    ),
+    _matchmaking("pfsp", "training opponents: "),
     OUT.but(help="the run directory (new)"),
     *BACKEND,
     SEED.but(default=0, help="the run's seed (default 0)"),

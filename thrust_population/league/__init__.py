@@ -99,6 +99,9 @@ from thrust_population.league.backends import (
     TrainedLearner,
     auto_workers,
     available_cpus,
+    play_evaluation,
+    play_in_worker,
+    train_in_worker,
 )
 from thrust_population.league.config import (
     LEAGUE_META,
@@ -131,5 +134,8 @@ __all__ = [
     "available_cpus",
     "export_member",
     "league_env_factory",
+    "play_evaluation",
+    "play_in_worker",
     "snapshot_name",
+    "train_in_worker",
 ]

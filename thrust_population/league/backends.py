@@ -38,6 +38,7 @@ __all__ = [
     "auto_workers",
     "available_cpus",
     "make_backend",
+    "play_evaluation",
     "play_in_worker",
     "train_in_worker",
     "worker_tasks",

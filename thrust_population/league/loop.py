@@ -137,10 +137,7 @@ class League:
     ) -> League:
         """Open an existing league run (to resume it, read it or export its members)."""
         store = Store.open(directory, timeout=timeout, readonly=readonly)
-        try:
-            meta = store.meta(LEAGUE_META)
-            if meta is None:
-                raise StoreError(f"{store.directory} is not a league run (no league data)")
+        try:  # StoreError from the constructor for a run that is not a league
             return cls(Population(store, league_env_factory(store)))
         except BaseException:
             store.close()
