@@ -56,9 +56,9 @@ def vs_opponent(
     others, batched across games. ``seat``: an agent index, ``"alternate"`` (default) or
     ``"random"``. Swap the opponent with ``venv.set_opponent(new)``: it takes effect game by
     game at episode boundaries. Needs stable-baselines3."""
-    from thrust_envs.core.game_views import make_vs_opponent
+    from thrust_envs.sb3.vs_opponent import VsOpponentVecEnv
 
-    return make_vs_opponent(game_lookup(env_id), opponent, n_envs, seat=seat, seed=seed, **kwargs)
+    return VsOpponentVecEnv(game_lookup(env_id), opponent, n_envs, seat=seat, seed=seed, **kwargs)
 
 
 __all__ = [

@@ -66,8 +66,8 @@ def register_envs() -> None:
                 continue
             gym.register(
                 id=reg.id,
-                entry_point=f"thrust_envs.gym_envs:{definition.name}Env",
-                vector_entry_point=f"thrust_envs.gym_envs:{definition.name}VectorEnv",
+                entry_point=f"thrust_envs.env_classes:{definition.name}Env",
+                vector_entry_point=f"thrust_envs.env_classes:{definition.name}VectorEnv",
                 max_episode_steps=reg.max_episode_steps,
                 reward_threshold=reg.reward_threshold,
                 kwargs=dict(reg.kwargs),
@@ -87,7 +87,7 @@ def lookup(env_id: str) -> tuple[EnvDefinition, gym.envs.registration.EnvSpec]:
             f"unknown environment {env_id!r}; Thrust provides {known_ids()}"
         ) from error
     entry = spec.entry_point if isinstance(spec.entry_point, str) else ""
-    if not entry.startswith("thrust_envs.gym_envs:"):
+    if not entry.startswith("thrust_envs.env_classes:"):
         raise ValueError(
             f"{env_id!r} is not a Thrust environment (entry point {spec.entry_point!r}); "
             f"Thrust provides {known_ids()}"
