@@ -7,11 +7,15 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from thrust_envs.core.batch import InvalidAction
 from thrust_envs.core.definition import make_params
 from thrust_envs.core.games import BatchGame, GameDefinition
+from thrust_envs.core.human_window import HumanWindow, require_pygame
+
+RENDER_MODES = ["human", "rgb_array"]
 
 
 class GameError(RuntimeError):
@@ -24,15 +28,23 @@ class ThrustParallelEnv(ParallelEnv):
     Agents that die leave ``self.agents`` as PettingZoo requires; when the game ends, by its
     rules or at ``max_steps``, every remaining agent is terminated or truncated and
     ``self.agents`` becomes empty until ``reset``.
+
+    ``render_mode``: None, ``"rgb_array"`` (``render()`` returns uint8 ``[H, W, 3]``) or
+    ``"human"`` (each reset and step, and ``render()``, show the frame in a pygame window and
+    return None; needs pygame, the ``render`` extra). ``state()`` is the game's state row,
+    float64 ``[S]``, inside ``state_space``.
     """
 
     def __init__(
         self, definition: GameDefinition, render_mode: str | None = None, **kwargs: Any
     ) -> None:
-        if render_mode not in (None, "rgb_array"):
+        if render_mode is not None and render_mode not in RENDER_MODES:
             raise ValueError(
-                f"{definition.env_id}: render_mode must be None or 'rgb_array', got {render_mode!r}"
+                f"{definition.env_id}: render_mode must be None or one of {RENDER_MODES}, "
+                f"got {render_mode!r}"
             )
+        if render_mode == "human":
+            require_pygame(definition.env_id)
         self.definition = definition
         params = make_params(definition, definition.env_id, kwargs)
         self._game = BatchGame(definition, 1, params, autoreset=False, num_threads=1)
@@ -41,9 +53,19 @@ class ThrustParallelEnv(ParallelEnv):
         self._index = {agent: i for i, agent in enumerate(self.possible_agents)}
         self.observation_spaces = {a: self._game.observation_space for a in self.possible_agents}
         self.action_spaces = {a: self._game.action_space for a in self.possible_agents}
+        # The state row is a float64 vector whose layout each game defines; no game declares
+        # bounds for it, so the space is every finite vector of that size.
+        self.state_space = spaces.Box(
+            -np.inf, np.inf, shape=self._game.state.shape[1:], dtype=np.float64
+        )
         self.render_mode = render_mode
+        self._window = (
+            HumanWindow(definition.env_id, definition.render_fps)
+            if render_mode == "human"
+            else None
+        )
         self.metadata = {
-            "render_modes": ["rgb_array"],
+            "render_modes": list(RENDER_MODES),
             "name": definition.module.rsplit(".", 1)[-1] + "_v0",
             "is_parallelizable": True,
             "render_fps": definition.render_fps,
@@ -66,6 +88,8 @@ class ThrustParallelEnv(ParallelEnv):
         game.reset()
         self.agents = list(self.possible_agents)
         obs = {a: game.obs[0, i].copy() for i, a in enumerate(self.possible_agents)}
+        if self._window is not None:
+            self.render()
         return obs, self._infos(self.agents)
 
     def step(self, actions: dict[str, Any]):
@@ -111,6 +135,8 @@ class ThrustParallelEnv(ParallelEnv):
         truncations = {a: bool(game.truncated[0, self._index[a]]) for a in live}
         infos = self._infos(live)
         self.agents = [a for a in live if not (terminations[a] or truncations[a])]
+        if self._window is not None:
+            self.render()
         return obs, rewards, terminations, truncations, infos
 
     def _infos(self, agents: list[str]) -> dict[str, dict[str, Any]]:
@@ -123,15 +149,22 @@ class ThrustParallelEnv(ParallelEnv):
         return infos
 
     def render(self) -> np.ndarray | None:
+        """The frame (``"rgb_array"``), or None after showing it (``"human"``) or without a
+        render mode."""
         if self.render_mode is None:
             return None
         if not self._game.has_reset:
             raise GameError(f"{self.definition.env_id}: call reset() before render()")
-        return self.definition.render(self._game.state[0], self._game.params)
+        frame = self.definition.render(self._game.state[0], self._game.params)
+        if self._window is not None:
+            self._window.show(frame)
+            return None
+        return frame
 
     def state(self) -> np.ndarray:
         """The game's internal state row (float64)."""
         return self._game.state[0].copy()
 
     def close(self) -> None:
-        pass
+        if self._window is not None:
+            self._window.close()
