@@ -21,7 +21,58 @@ from thrust_envs.sb3.base import (
     fill_episode_infos,
 )
 
-Policy = Callable[[np.ndarray], np.ndarray]
+Policy = Callable[[np.ndarray], Any]
+
+
+class PredictPolicy:
+    """An opponent given as an object with SB3's ``predict(obs, deterministic=...)`` (an SB3
+    model, a thrust_export ``NumpyPolicy`` or ``OnnxPolicy``): called as
+    ``predict(obs, deterministic=deterministic)``, its ``(actions, state)`` answer unpacked."""
+
+    def __init__(self, model: Any, deterministic: bool = True) -> None:
+        self.model = model
+        self.deterministic = deterministic
+
+    def __call__(self, obs: np.ndarray) -> Any:
+        return self.model.predict(obs, deterministic=self.deterministic)
+
+    def __repr__(self) -> str:
+        return f"PredictPolicy({self.model!r}, deterministic={self.deterministic})"
+
+
+def as_policy(label: str, opponent: Any) -> Policy:
+    """``opponent`` as a callable from an observation batch to actions: itself if callable
+    (and without ``predict``), :class:`PredictPolicy` around an object with ``predict``, or a
+    TypeError naming both accepted kinds."""
+    if hasattr(opponent, "predict") and callable(opponent.predict):
+        return PredictPolicy(opponent)
+    if callable(opponent):
+        return opponent
+    raise TypeError(
+        f"{label}: the opponent must be a callable from an observation batch to an action "
+        f"batch, or an object with SB3's predict(obs, deterministic=True) (an SB3 model, a "
+        f"thrust_export NumpyPolicy); got {opponent!r}"
+    )
+
+
+def unpack_actions(label: str, answer: Any) -> np.ndarray:
+    """An opponent's answer as an array: SB3's ``predict`` answers ``(actions, state)``, with
+    ``state`` None for the feed-forward policies an opponent can be. A recurrent state cannot
+    be carried from step to step here, so it is an error."""
+    if (
+        isinstance(answer, tuple)
+        and len(answer) == 2
+        and (answer[1] is None or isinstance(answer[1], tuple))
+    ):
+        actions, state = answer
+        if state is not None:
+            raise TypeError(
+                f"{label}: the opponent returned (actions, state) with a recurrent state; "
+                "vs_opponent does not carry policy states between steps: use a feed-forward "
+                "policy"
+            )
+        return np.asarray(actions)
+    return np.asarray(answer)
 
 
 class VsOpponentVecEnv(ThrustVecEnvBase):
@@ -38,7 +89,11 @@ class VsOpponentVecEnv(ThrustVecEnvBase):
     Args:
         definition: the game (at least two seats).
         opponent: a callable from an observation batch ``[k, *obs_shape]`` to an action batch
-            ``[k]`` (``[k, K]`` for MultiDiscrete actions).
+            ``[k]`` (``[k, K]`` for MultiDiscrete actions), such as a scripted bot or an SB3
+            model's bound ``predict`` (its ``(actions, state)`` answer is unpacked; called as
+            ``predict(obs)``, it samples unless given ``deterministic=True`` by a
+            ``functools.partial``); or an object with SB3's ``predict`` (an SB3 model, a
+            thrust_export ``NumpyPolicy``), called as ``predict(obs, deterministic=True)``.
         n_envs: number of games.
         seat: see above.
         seed: seed of the first reset (game ``g`` gets ``seed + g``) and of the random seats.
@@ -64,8 +119,7 @@ class VsOpponentVecEnv(ThrustVecEnvBase):
         )
         if game.num_agents < 2:
             raise ValueError(f"{label}: vs_opponent needs a game with at least two seats")
-        self._check_opponent(opponent)
-        self._opponents: list[Policy] = [opponent]
+        self._opponents: list[Policy] = [as_policy(label, opponent)]
         self._pending = 0
         self._opponent_of = np.zeros(n_envs, dtype=np.int64)
         self._seat_mode = seat
@@ -91,13 +145,6 @@ class VsOpponentVecEnv(ThrustVecEnvBase):
         if seed is not None:
             self.seed(seed)
 
-    def _check_opponent(self, candidate: Any) -> None:
-        if not callable(candidate):
-            raise TypeError(
-                f"{self.env_id}: the opponent must be a callable from an observation batch "
-                f"to an action batch, got {candidate!r}"
-            )
-
     def _row(self, index: int) -> GameRow:
         return GameRow(self)
 
@@ -111,10 +158,10 @@ class VsOpponentVecEnv(ThrustVecEnvBase):
         """Which opponent (index into the history of ``set_opponent``) each game plays now."""
         return self._opponent_of.copy()
 
-    def set_opponent(self, new_opponent: Policy) -> None:
-        """Play ``new_opponent`` from each game's next episode on."""
-        self._check_opponent(new_opponent)
-        self._opponents.append(new_opponent)
+    def set_opponent(self, new_opponent: Any) -> None:
+        """Play ``new_opponent`` (as ``opponent`` in the constructor) from each game's next
+        episode on."""
+        self._opponents.append(as_policy(self.env_id, new_opponent))
         self._pending = len(self._opponents) - 1
 
     # -- the VecEnv contract -------------------------------------------------------------------
@@ -172,7 +219,7 @@ class VsOpponentVecEnv(ThrustVecEnvBase):
         for index in np.unique(self._opponent_of):
             rows = np.flatnonzero(self._opponent_of == index)
             obs = game.obs[rows, seat_of_other[rows]]
-            out = np.asarray(self._opponents[index](obs))
+            out = unpack_actions(self.env_id, self._opponents[index](obs))
             expected = game.action_shape(len(rows))
             if out.shape != expected or out.dtype.kind not in "iu":
                 raise InvalidAction(
