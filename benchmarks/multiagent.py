@@ -45,8 +45,9 @@ from gymnasium import spaces
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import Interleaved, fmt_rate, machine, rate, today
 
-from thrust_envs.core.game_views import ThrustParallelEnv, make_shared_vec_env
+from thrust_envs.core.game_views import ThrustParallelEnv
 from thrust_envs.core.games import BatchGame, GameDefinition
+from thrust_envs.sb3 import make_shared_vec_env
 
 SIZES = (1, 64, 1024)
 GAMES = ("pong", "snake", "bucket_brigade")

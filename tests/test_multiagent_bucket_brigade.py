@@ -13,7 +13,6 @@ from pettingzoo.test import api_test, parallel_api_test, parallel_seed_test
 
 from thrust_envs import GameError, InvalidAction, ParamError
 from thrust_envs.core.definition import make_params
-from thrust_envs.core.game_views import make_shared_vec_env, make_vs_opponent
 from thrust_envs.core.games import BatchGame
 from thrust_envs.multiagent import bucket_brigade_v0
 from thrust_envs.multiagent.bucket_brigade import (
@@ -37,6 +36,7 @@ from thrust_envs.multiagent.bucket_brigade import (
     random_bot,
     state_layout,
 )
+from thrust_envs.sb3 import make_shared_vec_env, make_vs_opponent
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from bucket_brigade_python import DEFAULTS, PythonBucketBrigade

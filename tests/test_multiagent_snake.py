@@ -9,7 +9,6 @@ import pytest
 from pettingzoo.test import api_test, parallel_api_test, parallel_seed_test
 
 from thrust_envs import GameError, InvalidAction, ParamError
-from thrust_envs.core.game_views import make_shared_vec_env, make_vs_opponent
 from thrust_envs.core.games import BatchGame
 from thrust_envs.multiagent import snake_v0
 from thrust_envs.multiagent.snake import (
@@ -40,6 +39,7 @@ from thrust_envs.multiagent.snake import (
     snake_base,
     state_size,
 )
+from thrust_envs.sb3 import make_shared_vec_env, make_vs_opponent
 
 STEP = {UP: (0, -1), RIGHT: (1, 0), DOWN: (0, 1), LEFT: (-1, 0)}
 DIRECTION = {v: k for k, v in STEP.items()}

@@ -24,7 +24,7 @@ def test_import_thrust_envs_does_not_import_torch_sb3_or_triton():
     out = run_python(
         """
         import sys
-        import thrust_envs, thrust_envs.gym_envs
+        import thrust_envs, thrust_envs.env_classes
         import gymnasium as gym
         env = gym.make("Thrust/CartPole-v1")
         env.reset(seed=0)

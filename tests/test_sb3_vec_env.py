@@ -195,3 +195,76 @@ def test_stepping_before_reset_or_after_close_fails_clearly():
     env.close()
     with pytest.raises(RuntimeError, match="close"):
         env.step(np.zeros(2, dtype=np.int64))
+
+
+def _steps(venv, n_steps=60, seed=3):
+    """Observations, rewards and dones of ``n_steps`` seeded random steps of ``venv``."""
+    space = venv.action_space
+    space.seed(seed)
+    out = [venv.reset()]
+    for _ in range(n_steps):
+        obs, rewards, dones, _ = venv.step(np.stack([space.sample() for _ in range(venv.num_envs)]))
+        out += [obs, rewards, dones]
+    return out
+
+
+def test_sb3_make_vec_env_signature_builds_the_batch_vec_env():
+    """SB3's own call shape (positional start_index, env_kwargs holding parameters and
+    gym.make's max_episode_steps) gives the same VecEnv as Thrust's keyword arguments."""
+    sb3_style = make_vec_env(ENV_ID, 4, 0, 0, env_kwargs={"gravity": 12.0, "max_episode_steps": 30})
+    thrust_style = make_vec_env(ENV_ID, 4, seed=0, gravity=12.0, max_episode_steps=30)
+    assert type(sb3_style).__name__ == "ThrustVecEnv"
+    assert sb3_style.params == thrust_style.params and sb3_style.params.gravity == 12.0
+    assert sb3_style.max_episode_steps == 30
+    for ours, theirs in zip(_steps(sb3_style), _steps(thrust_style), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    # The same call is valid for SB3's make_vec_env, over single Thrust envs.
+    reference = sb3_make_vec_env(
+        ENV_ID, 4, 0, 0, env_kwargs={"gravity": 12.0, "max_episode_steps": 30}
+    )
+    assert reference.envs[0].unwrapped.params == sb3_style.params
+    with pytest.raises(ValueError, match="both in env_kwargs and as a keyword"):
+        make_vec_env(ENV_ID, 2, env_kwargs={"gravity": 12.0}, gravity=11.0)
+    with pytest.raises(ValueError, match="wrapper_kwargs are arguments of wrapper_class"):
+        make_vec_env(ENV_ID, 2, wrapper_kwargs={"min_reward": 0})
+    with pytest.raises(ValueError, match="vec_env_kwargs are arguments of vec_env_cls"):
+        make_vec_env(ENV_ID, 2, vec_env_kwargs={"start_method": "fork"})
+    with pytest.raises(TypeError, match=r"unknown keyword argument.*'gravty'"):
+        make_vec_env(ENV_ID, 2, env_kwargs={"gravty": 1.0})
+
+
+def test_wrapper_class_falls_back_to_sb3_make_vec_env_with_a_warning():
+    """A Gymnasium wrapper needs a gymnasium.Env per row: SB3's make_vec_env over gym.make
+    Thrust envs, identical to calling SB3's own with the same arguments."""
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    kwargs = {
+        "wrapper_class": gym.wrappers.ClipReward,
+        "wrapper_kwargs": {"max_reward": 0.5},
+        "env_kwargs": {"max_episode_steps": 20},
+    }
+    with pytest.warns(UserWarning, match="wrapper_class=ClipReward wraps each env"):
+        ours = make_vec_env(ENV_ID, 3, seed=0, **kwargs)
+    reference = sb3_make_vec_env(ENV_ID, 3, seed=0, **kwargs)
+    assert isinstance(ours, DummyVecEnv)
+    assert isinstance(ours.envs[0], gym.wrappers.ClipReward)
+    steps = _steps(ours)
+    assert max(r.max() for r in steps[2::3]) == 0.5  # the wrapper ran
+    for a, b in zip(steps, _steps(reference), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_vec_env_cls_and_monitor_dir_fall_back_and_write_monitor_files(tmp_path):
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    with pytest.warns(UserWarning, match="monitor_dir asks for Monitor files"):
+        venv = make_vec_env(
+            ENV_ID, 2, seed=0, start_index=3, monitor_dir=str(tmp_path), vec_env_cls=DummyVecEnv
+        )
+    _steps(venv, n_steps=40)
+    venv.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["3.monitor.csv", "4.monitor.csv"]
+    with pytest.warns(UserWarning, match="monitor_kwargs configure SB3's Monitor"):
+        make_vec_env(ENV_ID, 2, monitor_kwargs={"info_keywords": ()})
+    with pytest.raises(ValueError, match=r"multi-agent game.*wrapper_class"):
+        make_vec_env("Thrust/Pong-v0", 2, wrapper_class=gym.wrappers.ClipReward)

@@ -51,14 +51,16 @@ def vs_opponent(
     **kwargs: Any,
 ):
     """An SB3 ``VecEnv`` of ``n_envs`` games where the learner holds one seat per game and
-    ``opponent`` (a callable from an observation batch ``[k, obs_dim]`` to an action batch
-    ``[k]``: an SB3 policy's predict, a thrust_export NumpyPolicy, a scripted bot) plays the
-    others, batched across games. ``seat``: an agent index, ``"alternate"`` (default) or
+    ``opponent`` plays the others, batched across games: a callable from an observation batch
+    ``[k, obs_dim]`` to an action batch ``[k]`` (a scripted bot; an SB3 model's bound
+    ``predict``, whose ``(actions, state)`` answer is unpacked), or an object with SB3's
+    ``predict`` (an SB3 model, a thrust_export ``NumpyPolicy``), played as
+    ``predict(obs, deterministic=True)``. ``seat``: an agent index, ``"alternate"`` (default) or
     ``"random"``. Swap the opponent with ``venv.set_opponent(new)``: it takes effect game by
     game at episode boundaries. Needs stable-baselines3."""
-    from thrust_envs.core.game_views import make_vs_opponent
+    from thrust_envs.sb3.vs_opponent import VsOpponentVecEnv
 
-    return make_vs_opponent(game_lookup(env_id), opponent, n_envs, seat=seat, seed=seed, **kwargs)
+    return VsOpponentVecEnv(game_lookup(env_id), opponent, n_envs, seat=seat, seed=seed, **kwargs)
 
 
 __all__ = [

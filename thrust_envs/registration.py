@@ -59,19 +59,41 @@ def definitions() -> dict[str, EnvDefinition]:
 
 
 def register_envs() -> None:
-    """Register every Thrust ID with Gymnasium (idempotent)."""
+    """Register every Thrust ID with Gymnasium (idempotent). The games' IDs are registered
+    too, with :func:`multi_agent_game` as their entry point, so that ``gym.make`` of one says
+    where the game is rather than ``NameNotFound``."""
+    for game_id in game_definitions():
+        if game_id not in gym.registry:
+            gym.register(
+                id=game_id,
+                entry_point=multi_agent_game,
+                vector_entry_point=multi_agent_game,
+                kwargs={"env_id": game_id},
+            )
     for definition in definitions().values():
         for reg in definition.registrations:
             if reg.id in gym.registry:
                 continue
             gym.register(
                 id=reg.id,
-                entry_point=f"thrust_envs.gym_envs:{definition.name}Env",
-                vector_entry_point=f"thrust_envs.gym_envs:{definition.name}VectorEnv",
+                entry_point=f"thrust_envs.env_classes:{definition.name}Env",
+                vector_entry_point=f"thrust_envs.env_classes:{definition.name}VectorEnv",
                 max_episode_steps=reg.max_episode_steps,
                 reward_threshold=reg.reward_threshold,
                 kwargs=dict(reg.kwargs),
             )
+
+
+def multi_agent_game(env_id: str, **kwargs: object) -> gym.Env:
+    """The entry point of a game's ID in Gymnasium's registry: always an error that points to
+    the game's views (Gymnasium's API has one agent)."""
+    module = game_definitions()[env_id].module.rsplit(".", 1)[-1]
+    raise gym.error.Error(
+        f"{env_id} is a multi-agent PettingZoo game, not a Gymnasium env: use "
+        f"thrust_envs.make_parallel({env_id!r}) or thrust_envs.multiagent.{module}_v0 "
+        f"(PettingZoo), thrust_envs.sb3.make_vec_env({env_id!r}, n_envs) (an SB3 VecEnv, "
+        f"one row per agent) or thrust_envs.vs_opponent({env_id!r}, opponent, n_envs)"
+    )
 
 
 def lookup(env_id: str) -> tuple[EnvDefinition, gym.envs.registration.EnvSpec]:
@@ -86,8 +108,13 @@ def lookup(env_id: str) -> tuple[EnvDefinition, gym.envs.registration.EnvSpec]:
         raise ValueError(
             f"unknown environment {env_id!r}; Thrust provides {known_ids()}"
         ) from error
+    if spec.id in game_definitions():
+        raise ValueError(
+            f"{env_id!r} is a multi-agent game, not a single-agent env; Thrust's single-agent "
+            f"envs are {known_ids()}"
+        )
     entry = spec.entry_point if isinstance(spec.entry_point, str) else ""
-    if not entry.startswith("thrust_envs.gym_envs:"):
+    if not entry.startswith("thrust_envs.env_classes:"):
         raise ValueError(
             f"{env_id!r} is not a Thrust environment (entry point {spec.entry_point!r}); "
             f"Thrust provides {known_ids()}"

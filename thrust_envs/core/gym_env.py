@@ -159,7 +159,7 @@ def single_env_class(definition: EnvDefinition) -> type[ThrustEnv]:
         {
             "definition": definition,
             "metadata": {"render_modes": ["rgb_array"], "render_fps": definition.render_fps},
-            "__module__": "thrust_envs.gym_envs",
+            "__module__": "thrust_envs.env_classes",
             "__doc__": f"Thrust's {definition.name} as a gymnasium.Env.\n\n{ThrustEnv.__doc__}",
         },
     )

@@ -214,7 +214,7 @@ def vector_env_class(definition: EnvDefinition) -> type[ThrustVectorEnv]:
                 "render_fps": definition.render_fps,
                 "autoreset_mode": AutoresetMode.NEXT_STEP,
             },
-            "__module__": "thrust_envs.gym_envs",
+            "__module__": "thrust_envs.env_classes",
             "__doc__": f"Thrust's {definition.name} as a native Gymnasium VectorEnv.\n\n"
             f"{ThrustVectorEnv.__doc__}",
         },

@@ -5,5 +5,6 @@
 >>> aec = pong_v0.env()              # PettingZoo AEC env (PettingZoo's own conversion)
 
 Each game is one file (``pong.py``) holding its rules as numba row functions over a batch of
-games; the views in ``thrust_envs.core.game_views`` are shared by all games.
+games; the views are shared by all games: PettingZoo's in ``thrust_envs.core.game_views``,
+the SB3 VecEnvs (parameter sharing, vs-opponent) in ``thrust_envs.sb3``.
 """

@@ -1,7 +1,7 @@
 """Gymnasium classes of every Thrust environment: ``CartPoleEnv``, ``CartPoleVectorEnv``, …
 
 The classes are built on first access from the environment definitions (PEP 562), so the
-registry's entry points (``thrust_envs.gym_envs:CartPoleEnv``) and pickling by reference work
+registry's entry points (``thrust_envs.env_classes:CartPoleEnv``) and pickling by reference work
 without one hand-written class per environment.
 """
 

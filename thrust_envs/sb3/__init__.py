@@ -1,0 +1,30 @@
+"""The Stable-Baselines3 views: ``make_vec_env(env_id, n_envs)`` returns an SB3 ``VecEnv``.
+
+This package is the only part of thrust_envs that imports stable_baselines3 (install the
+``algos`` extra); ``import thrust_envs`` does not import it.
+
+- :class:`ThrustVecEnv` (``single.py``): ``N`` rows of a single-agent environment.
+- :class:`SharedGameVecEnv` (``shared.py``): parameter sharing, one row per (game, agent).
+- :class:`VsOpponentVecEnv` (``vs_opponent.py``): one row per game for the learner's seat,
+  an opponent policy in the others (by ID: :func:`thrust_envs.vs_opponent`).
+- ``base.py``: what the three share, :class:`ThrustVecEnvBase` (SB3's attribute, index,
+  seeding and rendering plumbing) and :func:`fill_episode_infos` (SB3's finished-episode
+  infos, as ``DummyVecEnv`` over ``Monitor`` writes them).
+"""
+
+from thrust_envs.sb3.base import ThrustVecEnvBase, fill_episode_infos
+from thrust_envs.sb3.make import make_shared_vec_env, make_vec_env, make_vs_opponent
+from thrust_envs.sb3.shared import SharedGameVecEnv
+from thrust_envs.sb3.single import ThrustVecEnv
+from thrust_envs.sb3.vs_opponent import VsOpponentVecEnv
+
+__all__ = [
+    "SharedGameVecEnv",
+    "ThrustVecEnv",
+    "ThrustVecEnvBase",
+    "VsOpponentVecEnv",
+    "fill_episode_infos",
+    "make_shared_vec_env",
+    "make_vec_env",
+    "make_vs_opponent",
+]

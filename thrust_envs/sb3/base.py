@@ -1,0 +1,202 @@
+"""What every Thrust SB3 ``VecEnv`` shares: the index and attribute plumbing SB3 asks of a
+``VecEnv`` (``get_attr``, ``set_attr``, ``env_method``, ``env_is_wrapped``), seeding,
+rendering and closing, and :func:`fill_episode_infos`, the one place that writes SB3's
+finished-episode info contract."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices
+
+from thrust_envs.core.batch import InvalidAction
+
+
+def fill_episode_infos(
+    infos: list[dict[str, Any]],
+    rows: Sequence[int],
+    terminal_observations: np.ndarray,
+    returns: Sequence[float],
+    lengths: Sequence[int],
+    time_limit: Sequence[bool],
+    elapsed: float,
+) -> None:
+    """Write SB3's finished-episode keys into ``infos[row]`` for each finished row, as
+    ``DummyVecEnv`` over SB3's ``Monitor`` does: ``TimeLimit.truncated`` (the episode only hit
+    its time limit), ``terminal_observation`` (the last observation, before the reset) and
+    ``episode`` = ``{"r": return rounded to 6 decimals, "l": length, "t": elapsed seconds}``.
+
+    Args:
+        infos: the step's ``N`` info dicts (from :func:`thrust_envs.core.batch.step_infos`).
+        rows: the ``D`` finished rows (Python ints: pass ``array.tolist()``), in the order of
+            the other arguments.
+        terminal_observations: ``[D, *obs_shape]``, a new array (each info keeps its row).
+        returns: ``[D]`` Python floats, the episodes' returns.
+        lengths: ``[D]`` Python ints, the episodes' lengths.
+        time_limit: ``[D]`` Python bools, truncated and not terminated.
+        elapsed: seconds since the VecEnv was made, already rounded (``Monitor``'s ``"t"``).
+    """
+    for row, final, ret, length, limit in zip(
+        rows, terminal_observations, returns, lengths, time_limit, strict=True
+    ):
+        info = infos[row]
+        info["TimeLimit.truncated"] = limit
+        info["terminal_observation"] = final
+        # Python's round of a Python float, as Monitor's (np.round differs in the last bit).
+        info["episode"] = {"r": round(ret, 6), "l": length, "t": elapsed}
+
+
+def check_integer_actions(label: str, actions: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """``actions`` as an integer array of ``shape``, or :class:`InvalidAction` naming both."""
+    array = np.asarray(actions)
+    if array.dtype.kind not in "iu":
+        raise InvalidAction(f"{label}: actions must be integers, got dtype {array.dtype}")
+    if array.shape != shape:
+        raise InvalidAction(f"{label}: expected actions of shape {shape}, got {array.shape}")
+    return array
+
+
+class ThrustVecEnvBase(VecEnv):
+    """SB3 ``VecEnv`` plumbing over rows stepped together by one Thrust kernel.
+
+    A subclass sets ``env_id``, ``definition`` and ``render_mode`` before calling
+    ``ThrustVecEnvBase.__init__``, and provides ``_row(i)``: the object whose attributes and
+    methods ``get_attr``/``env_method`` reach as environment ``i``. Parameters are shared by
+    all rows, so ``set_attr`` sets one for every row (:meth:`_set_params`).
+    """
+
+    env_id: str
+    definition: Any
+    # SB3 wrappers whose behaviour every row has built in, for env_is_wrapped.
+    built_in_wrappers: tuple[type, ...] = (Monitor,)
+
+    def __init__(
+        self, num_envs: int, observation_space: gym.Space, action_space: gym.Space
+    ) -> None:
+        self._t_start = time.time()
+        self._closed = False
+        super().__init__(num_envs, observation_space, action_space)
+
+    # -- rows -----------------------------------------------------------------------------------
+
+    def _row(self, index: int) -> Any:
+        raise NotImplementedError
+
+    def _indices(self, indices: VecEnvIndices) -> list[int]:
+        """``indices`` (None: all, an int, or a sequence; negative ones count from the end) as
+        a list of rows, or an IndexError naming the one out of range."""
+        if indices is None:
+            return list(range(self.num_envs))
+        if isinstance(indices, (int, np.integer)):
+            indices = [indices]
+        out = [int(i) for i in indices]
+        for i in out:
+            if not -self.num_envs <= i < self.num_envs:
+                raise IndexError(
+                    f"{self.env_id}: environment index {i} out of range [0, {self.num_envs})"
+                )
+        return [i % self.num_envs for i in out]
+
+    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
+        return [getattr(self._row(i), attr_name) for i in self._indices(indices)]
+
+    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        """Set an environment parameter (e.g. ``"gravity"``). Parameters are shared by all
+        rows of one Thrust VecEnv, so ``indices`` must cover all of them."""
+        fields = self.definition.params_type._fields
+        if attr_name not in fields:
+            raise AttributeError(
+                f"{self.env_id}: set_attr can set the parameters {', '.join(fields)}; "
+                f"got {attr_name!r}"
+            )
+        if sorted(set(self._indices(indices))) != list(range(self.num_envs)):
+            raise ValueError(
+                f"{self.env_id}: parameters are shared by all {self.num_envs} environments; "
+                "set_attr must target all of them (indices=None)"
+            )
+        self._set_params(attr_name, value)
+
+    def _set_params(self, attr_name: str, value: Any) -> None:
+        raise AttributeError(f"{self.env_id}: the parameters are fixed at construction")
+
+    def env_method(
+        self,
+        method_name: str,
+        *method_args: Any,
+        indices: VecEnvIndices = None,
+        **method_kwargs: Any,
+    ) -> list[Any]:
+        return [
+            getattr(self._row(i), method_name)(*method_args, **method_kwargs)
+            for i in self._indices(indices)
+        ]
+
+    def env_is_wrapped(
+        self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None
+    ) -> list[bool]:
+        """True for the wrappers whose behaviour is built in (:attr:`built_in_wrappers`;
+        always SB3's ``Monitor``: episode statistics in ``info["episode"]``)."""
+        wrapped = isinstance(wrapper_class, type) and any(
+            issubclass(w, wrapper_class) for w in self.built_in_wrappers
+        )
+        return [wrapped for _ in self._indices(indices)]
+
+    # -- seeding, rendering, closing ------------------------------------------------------------
+
+    def seed(self, seed: int | None = None) -> Sequence[int | None]:
+        """Row ``i`` gets ``seed + i`` at the next ``reset`` (SB3's convention)."""
+        if seed is not None and (
+            not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0
+        ):
+            raise ValueError(
+                f"{self.env_id}: seed must be a non-negative int or None, got {seed!r}"
+            )
+        return super().seed(seed)
+
+    @property
+    def render_mode(self) -> str | None:
+        return self._render_mode
+
+    @render_mode.setter
+    def render_mode(self, value: str | None) -> None:
+        # VecEnv.__init__ assigns the value it read through get_attr: the same.
+        self._render_mode = value
+
+    def get_images(self) -> Sequence[np.ndarray | None]:
+        if self._render_mode != "rgb_array":
+            return [None] * self.num_envs
+        return [self._row(i).render() for i in range(self.num_envs)]
+
+    def close(self) -> None:
+        self._closed = True
+
+    def _raise_closed(self, method: str) -> None:
+        raise RuntimeError(f"{self.env_id}: {method}() called after close()")
+
+    def _elapsed(self) -> float:
+        """Seconds since construction, rounded as ``Monitor``'s ``"t"``."""
+        return round(time.time() - self._t_start, 6)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.env_id}, n_envs={self.num_envs})"
+
+
+class GameRow:
+    """What ``get_attr``/``env_method`` see as a row of a game VecEnv: ``render_mode``,
+    ``definition`` and the game's parameters by name (rows have no methods to call)."""
+
+    def __init__(self, venv: ThrustVecEnvBase) -> None:
+        self._venv = venv
+
+    def __getattr__(self, name: str) -> Any:
+        venv = self._venv
+        if name in ("render_mode", "definition"):
+            return getattr(venv, name)
+        if name in venv.definition.params_type._fields:
+            return getattr(venv._game.params, name)
+        raise AttributeError(f"{venv.env_id} has no attribute {name!r}")
