@@ -48,6 +48,11 @@ PROG = "thrust-population"
 TARGET_META = "league_target"
 
 
+def _read_only(args: argparse.Namespace) -> Population:
+    """The run ``args.run`` opened read-only (waiting ``--lock-timeout`` for a lock)."""
+    return Population.open(args.run, timeout=args.lock_timeout, readonly=True)
+
+
 def tournament(args: argparse.Namespace) -> int:
     """``tournament``: create or resume a run, play until it holds ``--games`` games, print
     the ladder."""
@@ -183,7 +188,7 @@ def _check_resume(population: Population, args: argparse.Namespace) -> None:
 
 def ladder(args: argparse.Namespace) -> int:
     """``ladder``: print a run's ratings (tables, or ``--json``)."""
-    with Population.open(args.run, timeout=args.lock_timeout, readonly=True) as population:
+    with _read_only(args) as population:
         ladder = population.ladder(level=args.level)
         if args.json:
             print(json.dumps(ladder.to_dict(), indent=2))
@@ -238,7 +243,7 @@ def plot(args: argparse.Namespace) -> int:
     """``plot``: write the run's Elo history and win-rate matrix as a PNG."""
     from thrust_population.plotting import plot_run
 
-    with Population.open(args.run, timeout=args.lock_timeout, readonly=True) as population:
+    with _read_only(args) as population:
         output = Path(args.output) if args.output else population.store.directory / "population.png"
         if output.suffix.lower() != ".png":
             raise ValueError(f"the plot is a PNG file; got {output}")
@@ -251,14 +256,14 @@ def plot(args: argparse.Namespace) -> int:
 
 def show(args: argparse.Namespace) -> int:
     """``show``: describe one member."""
-    with Population.open(args.run, timeout=args.lock_timeout, readonly=True) as population:
+    with _read_only(args) as population:
         print(member_report(population.store, args.member, last=args.matches))
     return 0
 
 
 def verify(args: argparse.Namespace) -> int:
     """``verify``: integrity check and Elo replay (exit status 1 on a problem)."""
-    with Population.open(args.run, timeout=args.lock_timeout, readonly=True) as population:
+    with _read_only(args) as population:
         store = population.store
         problems = store.verify()
         if problems:
@@ -361,7 +366,7 @@ def resume(args: argparse.Namespace) -> int:
 
 def export(args: argparse.Namespace) -> int:
     """``export``: write a league snapshot through ``thrust_export``."""
-    with Population.open(args.run, timeout=args.lock_timeout, readonly=True) as population:
+    with _read_only(args) as population:
         store = population.store
         suffix = ".npz" if args.format == "numpy" else ".onnx"
         if args.output:

@@ -57,7 +57,7 @@ def _restrict(pool: PoolView, names: Sequence[str]) -> PoolView:
 
 
 class League:
-    """A league run: its population, configuration and progress (see the module docstring).
+    """A league run: its population, configuration and progress (see the package docstring).
 
     Open one with :meth:`create` or :meth:`open`; :meth:`run` trains generations.
     """
