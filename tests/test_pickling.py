@@ -148,18 +148,19 @@ def test_pickled_env_keeps_its_parameters_and_time_limit():
 
 @pytest.mark.parametrize("game_id", sorted(game_definitions()))
 def test_aec_game_pickles_mid_game(game_id):
+    def action(env, agent, fill):
+        if env.terminations[agent] or env.truncations[agent]:
+            return None
+        return np.full(env.action_space(agent).shape, fill, dtype=np.int64)
+
     aec = thrust_envs.make_aec(game_id)
     aec.reset(seed=2)
-    for agent in list(aec.agent_iter(max_iter=7)):
-        done = aec.terminations[agent] or aec.truncations[agent]
-        aec.step(None if done else np.zeros(aec.action_space(agent).shape, dtype=np.int64))
+    for agent in aec.agent_iter(max_iter=7):
+        aec.step(action(aec, agent, 0))
     copy = pickle.loads(pickle.dumps(aec))
-    for _ in range(20):
-        if not aec.agents:
-            break
+    pairs = zip(aec.agent_iter(max_iter=20), copy.agent_iter(max_iter=20), strict=True)
+    for agent, copy_agent in pairs:
+        assert agent == copy_agent
         _assert_same(aec.last(), copy.last())
-        agent = aec.agent_selection
-        done = aec.terminations[agent] or aec.truncations[agent]
-        action = None if done else np.ones(aec.action_space(agent).shape, dtype=np.int64)
-        aec.step(action)
-        copy.step(action)
+        aec.step(action(aec, agent, 1))
+        copy.step(action(copy, agent, 1))

@@ -179,8 +179,8 @@ class Range:
 
     def __str__(self) -> str:
         return (
-            f"{'(' if self.low_open else '['}{self.low:g}, "
-            f"{self.high:g}{')' if self.high_open else ']'}"
+            f"{'(' if self.low_open else '['}{self.low:.12g}, "
+            f"{self.high:.12g}{')' if self.high_open else ']'}"
         )
 
 
