@@ -95,7 +95,9 @@ def test_unknown_env_kwargs_name_the_env_and_the_valid_ones():
         ({"gravity": "strong"}, TypeError, "'gravity' must be a float"),
         ({"gravity": float("nan")}, ValueError, "must be finite"),
         ({"sutton_barto_reward": 1}, TypeError, "must be a bool"),
-        ({"masscart": -1.0}, ParamError, "masscart and masspole must be > 0"),
+        ({"masscart": -1.0}, ParamError, r"'masscart' must be in \(0, 100\], got -1.0"),
+        ({"gravity": 1e308}, ParamError, r"'gravity' must be in \[-100, 100\], got 1e\+308"),
+        ({"gravity": -1e308}, ParamError, "'gravity' must be in"),
         ({"reset_low": 0.1, "reset_high": 0.0}, ParamError, "reset_low"),
     ],
 )
@@ -111,7 +113,7 @@ def test_bad_vector_arguments():
         gym.make_vec(ENV_ID, num_envs=2, autoreset_mode="sometimes")
     with pytest.raises(ValueError, match="num_threads must be an int"):
         gym.make_vec(ENV_ID, num_envs=2, num_threads=10_000)
-    with pytest.raises(ValueError, match="max_episode_steps must be a positive int"):
+    with pytest.raises(ValueError, match=r"max_episode_steps must be None or an int in \[1"):
         gym.make_vec(ENV_ID, num_envs=2, max_episode_steps=0)
     with pytest.raises(ValueError, match="render_mode"):
         gym.make_vec(ENV_ID, num_envs=2, render_mode="human")
@@ -120,7 +122,7 @@ def test_bad_vector_arguments():
         vec.reset(options={"reset_mask": np.ones(3, dtype=bool)})
     with pytest.raises(ValueError, match="expected 2 seeds"):
         vec.reset(seed=[1, 2, 3])
-    with pytest.raises(ValueError, match="non-negative"):
+    with pytest.raises(ValueError, match=r"seed must be None or an int in \[0, 2\*\*64\)"):
         vec.reset(seed=-1)
 
 
@@ -145,3 +147,110 @@ def test_unknown_ids_list_the_thrust_ids():
     assert "Thrust/CartPole-v1" in thrust_envs.known_ids()
     with pytest.raises(gym.error.Error):
         gym.make("Thrust/NoSuchEnv-v0")
+
+
+# -- reset options, seeds and sizes (issue 20 items 2 and 9) -----------------------------------
+
+LOW_HIGH_IDS = [
+    "Thrust/CartPole-v1",
+    "Thrust/MountainCar-v0",
+    "Thrust/MountainCarContinuous-v0",
+    "Thrust/Acrobot-v1",
+]
+
+
+@pytest.mark.parametrize("env_id", LOW_HIGH_IDS)
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"low": float("nan")}, "reset option 'low' must be finite, got nan"),
+        ({"high": float("inf")}, "reset option 'high' must be finite"),
+        ({"low": "a"}, "reset option 'low' must be a real number"),
+        ({"low": 0.01, "high": -0.01}, r"low <= high \(reset_low <= reset_high\)"),
+    ],
+)
+def test_bad_low_high_reset_options_are_rejected_single_and_vector(env_id, options, match):
+    env = gym.make(env_id).unwrapped
+    env.reset(seed=0)
+    before = env.get_state()
+    with pytest.raises(ParamError, match=match) as error:
+        env.reset(seed=1, options=options)
+    assert env_id in str(error.value)
+    np.testing.assert_array_equal(env.get_state(), before)
+    vec = gym.make_vec(env_id, num_envs=3)
+    vec.reset(seed=0)
+    state, rng = vec.unwrapped.get_state(), vec.unwrapped._batch.rng.copy()
+    with pytest.raises(ParamError, match=match):
+        vec.reset(seed=7, options=options)
+    # Validated before any side effect: neither the rows nor their random streams changed.
+    np.testing.assert_array_equal(vec.unwrapped.get_state(), state)
+    np.testing.assert_array_equal(vec.unwrapped._batch.rng, rng)
+
+
+@pytest.mark.parametrize(
+    ("env_id", "kwargs", "match"),
+    [
+        ("Thrust/MountainCar-v0", {"min_position": 1.0, "max_position": 0.0}, "min_position"),
+        ("Thrust/MountainCarContinuous-v0", {"min_action": 1.0, "max_action": -1.0}, "min_action"),
+        ("Thrust/Pendulum-v1", {"max_torque": -2.0}, "'max_torque' must be in"),
+    ],
+)
+def test_inverted_bounds_name_the_parameter(env_id, kwargs, match):
+    # Once a Box's "high - low < 0", naming no parameter.
+    with pytest.raises(ParamError, match=match):
+        gym.make(env_id, **kwargs)
+
+
+def test_reset_bounds_outside_the_space_are_rejected():
+    with pytest.raises(ParamError, match=r"reset_low and reset_high must lie in \[-0.2"):
+        gym.make("Thrust/CartPole-v1").reset(options={"low": -1.0, "high": 1.0})
+    with pytest.raises(ParamError, match="min_position <= reset_low"):
+        gym.make("Thrust/MountainCar-v0").reset(options={"low": -5.0})
+
+
+@pytest.mark.parametrize("x_init", [float("nan"), float("inf"), -1.0])
+def test_pendulum_bad_x_init_is_rejected(x_init):
+    env = gym.make("Thrust/Pendulum-v1")
+    with pytest.raises(ParamError, match="reset option 'x_init'"):
+        env.reset(seed=0, options={"x_init": x_init})
+    vec = gym.make_vec("Thrust/Pendulum-v1", num_envs=2)
+    with pytest.raises(ParamError, match="reset option 'x_init'"):
+        vec.reset(seed=0, options={"x_init": x_init})
+
+
+def test_pendulum_constructor_rejects_a_negative_reset_x():
+    with pytest.raises(ParamError, match=r"'reset_x' must be in \[0, 1000\], got -1.0"):
+        gym.make("Thrust/Pendulum-v1", reset_x=-1.0)
+    with pytest.raises(ParamError, match="reset_y"):
+        gym.make("Thrust/Pendulum-v1", reset_y=9.0)  # beyond max_speed=8
+
+
+@pytest.mark.parametrize("env_id", ["Thrust/CartPole-v1", "Thrust/Acrobot-v1"])
+def test_cartpole_and_acrobot_reject_meaningless_physics(env_id):
+    kwargs = {"Thrust/CartPole-v1": {"tau": 0.09, "force_mag": 1000.0}}.get(env_id, {"dt": 50.0})
+    with pytest.raises(ParamError, match=r"tau|'dt'"):
+        gym.make(env_id, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: gym.make_vec(ENV_ID, num_envs=2, max_episode_steps=10**20),
+        lambda: thrust_envs.make_parallel("Thrust/Pong-v0", max_steps=10**20),
+        lambda: gym.make(ENV_ID, x_threshold=10**400),
+    ],
+)
+def test_integers_beyond_int64_are_rejected_at_construction(make):
+    with pytest.raises(ValueError, match=r"2\*\*63|finite|must be in"):
+        make()
+
+
+@pytest.mark.parametrize("seed", [1.5, "5", True, -1, 2**64, [1.5, 2.0]])
+def test_bad_seeds_give_a_clear_error(seed):
+    vec = gym.make_vec(ENV_ID, num_envs=2)
+    with pytest.raises(ValueError, match="seed"):
+        vec.reset(seed=seed)
+    game = thrust_envs.make_parallel("Thrust/Pong-v0")
+    if not isinstance(seed, list):
+        with pytest.raises(ValueError, match=r"seed must be None or an int"):
+            game.reset(seed=seed)

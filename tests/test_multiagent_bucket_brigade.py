@@ -414,10 +414,10 @@ def test_presets_order_the_difficulty():
 @pytest.mark.parametrize(
     ("overrides", "match"),
     [
-        ({"num_agents": 3}, "num_agents must be in"),
-        ({"num_agents": 11}, "num_agents must be in"),
-        ({"num_houses": 1}, "num_houses must be >= 2"),
-        ({"prob_house_catches_fire": 1.5}, "prob_house_catches_fire must be in"),
+        ({"num_agents": 3}, r"'num_agents' must be in \[4, 10\], got 3"),
+        ({"num_agents": 11}, r"'num_agents' must be in \[4, 10\]"),
+        ({"num_houses": 1}, r"'num_houses' must be in \[2, 1000\], got 1"),
+        ({"prob_house_catches_fire": 1.5}, r"'prob_house_catches_fire' must be in \[0, 1\]"),
         ({"prob_fire_spreads_to_neighbor": -0.1}, "prob_fire_spreads_to_neighbor"),
         ({"min_nights": -1}, "min_nights"),
         ({"max_nights": 0}, "max_nights"),

@@ -727,11 +727,11 @@ def test_vector_views_reject_bad_actions_without_stepping():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"num_snakes": 0}, "num_snakes must be >= 1"),
+        ({"num_snakes": 0}, r"'num_snakes' must be in \[1, 256\], got 0"),
         ({"grid_size": 3}, "grid_size must be 0"),
         ({"grid_size": 6, "num_snakes": 8}, "no guaranteed room for 8 snakes"),
-        ({"start_length": 0}, "start_length must be >= 1"),
-        ({"num_food": -1}, "num_food must be >= 0"),
+        ({"start_length": 0}, r"'start_length' must be in \[1, 1024\], got 0"),
+        ({"num_food": -1}, r"'num_food' must be in \[0, 1048576\], got -1"),
         ({"num_food": 200, "grid_size": 12}, "do not fit"),
         ({"vision_radius": 0}, "vision_radius"),
         ({"max_steps": 0}, "max_steps"),

@@ -225,6 +225,9 @@ class PPO(SB3PPO):
                     )
 
             new_obs, rewards, dones, infos = env.step(clipped_actions)
+            # Any real dtype a VecEnv sends (int64 rewards train in stock SB3): float32, as the
+            # buffer stores them, before the in-place time-limit bootstrap adds float values.
+            rewards = np.asarray(rewards, dtype=np.float32)
 
             self.num_timesteps += env.num_envs
 

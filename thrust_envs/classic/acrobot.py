@@ -12,17 +12,19 @@ from typing import NamedTuple
 
 import numpy as np
 from gymnasium import spaces
-from gymnasium.envs.classic_control import utils as cc_utils
 from numba import njit
 
 from thrust_envs.core import render as draw
 from thrust_envs.core.definition import (
     EnvDefinition,
+    Range,
     Registration,
+    check_ranges,
     low_high_reset_options,
     require,
+    state_array,
 )
-from thrust_envs.core.numerics import libm_pow
+from thrust_envs.core.numerics import libm_pow, wrap
 from thrust_envs.core.rng import uniform
 
 PI = math.pi
@@ -49,12 +51,48 @@ STATE_SIZE = 4
 TORQUES = (-1.0, 0.0, 1.0)
 
 
+_POSITIVE = Range(0.0, 100.0, low_open=True)
+# Valid values. dt past 1 s (5x the reference's) makes one RK4 step of the book dynamics
+# meaningless at the clipped velocities; lengths, masses and the moment of inertia must be
+# positive (the mass matrix is singular otherwise).
+PARAM_RANGES = {
+    "dt": Range(0.0, 1.0, low_open=True),
+    "link_length_1": _POSITIVE,
+    "link_length_2": _POSITIVE,
+    "link_mass_1": _POSITIVE,
+    "link_mass_2": _POSITIVE,
+    "link_com_pos_1": _POSITIVE,
+    "link_com_pos_2": _POSITIVE,
+    "link_moi": _POSITIVE,
+    "max_vel_1": _POSITIVE,
+    "max_vel_2": _POSITIVE,
+    "gravity": Range(0.0, 100.0),
+    "reset_low": Range(-PI, PI),
+    "reset_high": Range(-PI, PI),
+}
+
+
 def check_params(p: AcrobotParams) -> None:
     name = "Acrobot"
-    require(p.dt > 0, name, f"dt must be > 0, got {p.dt}")
-    require(min(p.link_mass_1, p.link_mass_2, p.link_moi) > 0, name, "masses and moi must be > 0")
-    require(p.max_vel_1 > 0 and p.max_vel_2 > 0, name, "max_vel_1 and max_vel_2 must be > 0")
+    check_ranges(name, p, PARAM_RANGES)
+    for k in (1, 2):
+        com, length = getattr(p, f"link_com_pos_{k}"), getattr(p, f"link_length_{k}")
+        require(
+            com <= length,
+            name,
+            f"link_com_pos_{k} must be <= link_length_{k} (the centre of mass lies on the "
+            f"link), got {com} > {length}",
+        )
     require(p.reset_low <= p.reset_high, name, "reset_low must be <= reset_high")
+    # The reset draws the velocities from [reset_low, reset_high] too: inside the space.
+    bound = min(p.max_vel_1, p.max_vel_2)
+    require(
+        max(abs(p.reset_low), abs(p.reset_high)) <= bound,
+        name,
+        f"reset_low and reset_high must lie in [-{bound:g}, {bound:g}] "
+        f"(min(max_vel_1, max_vel_2): the velocities are drawn from them too), "
+        f"got [{p.reset_low}, {p.reset_high}]",
+    )
 
 
 def observation_space(p: AcrobotParams) -> spaces.Box:
@@ -100,16 +138,6 @@ def _dsdt(theta1, theta2, dtheta1, dtheta2, a, p):
 
 
 @njit(cache=True, inline="always")
-def _wrap(x, m, M):
-    diff = M - m
-    while x > M:
-        x = x - diff
-    while x < m:
-        x = x + diff
-    return x
-
-
-@njit(cache=True, inline="always")
 def step_row(state, i, action, p):
     torque = -1.0 if action == 0 else (0.0 if action == 1 else 1.0)
     y0 = state[i, THETA1]
@@ -128,8 +156,8 @@ def step_row(state, i, action, p):
     n1 = y1 + sixth * (b1 + 2 * b2 + 2 * b3 + b4)
     n2 = y2 + sixth * (c1 + 2 * c2 + 2 * c3 + c4)
     n3 = y3 + sixth * (e1 + 2 * e2 + 2 * e3 + e4)
-    n0 = _wrap(n0, -PI, PI)
-    n1 = _wrap(n1, -PI, PI)
+    n0 = wrap(n0, -PI, PI)  # the reference's while loops, in closed form (bounded)
+    n1 = wrap(n1, -PI, PI)
     n2 = min(max(n2, -p.max_vel_1), p.max_vel_1)
     n3 = min(max(n3, -p.max_vel_2), p.max_vel_2)
     state[i, THETA1] = n0
@@ -158,9 +186,41 @@ def observe_row(state, i, obs, p):
     obs[i, 5] = np.float32(state[i, DTHETA2])
 
 
-def draw_reset(np_random: np.random.Generator, p: AcrobotParams, options: dict | None):
-    low, high = cc_utils.maybe_parse_reset_bounds(options, p.reset_low, p.reset_high)
-    return np_random.uniform(low=low, high=high, size=(4,)).astype(np.float32).astype(np.float64)
+def draw_reset(np_random: np.random.Generator, p: AcrobotParams) -> np.ndarray:
+    return (
+        np_random.uniform(low=p.reset_low, high=p.reset_high, size=(4,))
+        .astype(np.float32)
+        .astype(np.float64)
+    )
+
+
+# gymnasium.envs.classic_control.AcrobotEnv's attributes, from the parameters.
+REFERENCE_ATTRIBUTES = {
+    "dt": lambda p: p.dt,
+    "LINK_LENGTH_1": lambda p: p.link_length_1,
+    "LINK_LENGTH_2": lambda p: p.link_length_2,
+    "LINK_MASS_1": lambda p: p.link_mass_1,
+    "LINK_MASS_2": lambda p: p.link_mass_2,
+    "LINK_COM_POS_1": lambda p: p.link_com_pos_1,
+    "LINK_COM_POS_2": lambda p: p.link_com_pos_2,
+    "LINK_MOI": lambda p: p.link_moi,
+    "MAX_VEL_1": lambda p: p.max_vel_1,
+    "MAX_VEL_2": lambda p: p.max_vel_2,
+    "AVAIL_TORQUE": lambda p: list(TORQUES),
+    "torque_noise_max": lambda p: 0.0,
+    "book_or_nips": lambda p: "book",
+    "actions_num": lambda p: 3,
+}
+
+
+def reference_state(row: np.ndarray) -> np.ndarray:
+    """The reference's ``state``: ``[theta1, theta2, dtheta1, dtheta2]`` (float64 here; the
+    reference holds the float32 draw until the first step, with the same values)."""
+    return row[:4].copy()
+
+
+def state_from_reference(value, row: np.ndarray) -> np.ndarray:
+    return state_array("Acrobot", value, 4)
 
 
 def render(row: np.ndarray, p: AcrobotParams) -> np.ndarray:
@@ -205,6 +265,9 @@ DEFINITION = EnvDefinition(
     apply_reset_options=low_high_reset_options,
     check_params=check_params,
     render_fps=15,
+    reference_attributes=REFERENCE_ATTRIBUTES,
+    reference_state=reference_state,
+    state_from_reference=state_from_reference,
     registrations=(
         Registration("Thrust/Acrobot-v1", max_episode_steps=500, reward_threshold=-100.0),
     ),

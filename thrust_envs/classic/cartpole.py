@@ -12,15 +12,17 @@ from typing import NamedTuple
 
 import numpy as np
 from gymnasium import spaces
-from gymnasium.envs.classic_control import utils as cc_utils
 from numba import njit
 
 from thrust_envs.core import render as draw
 from thrust_envs.core.definition import (
     EnvDefinition,
+    Range,
     Registration,
+    check_ranges,
     low_high_reset_options,
     require,
+    state_array,
 )
 from thrust_envs.core.rng import uniform
 
@@ -48,13 +50,73 @@ X, X_DOT, THETA, THETA_DOT, BEYOND = range(5)
 STATE_SIZE = 5
 
 
+# Valid values: physical quantities within a few orders of magnitude of the reference's,
+# a pole that fails before it is horizontal, and (checked in check_params) a time step short
+# enough that one step cannot carry the cart or the pole past twice its threshold, where the
+# observation space ends.
+PARAM_RANGES = {
+    "gravity": Range(-100.0, 100.0),
+    "masscart": Range(0.0, 100.0, low_open=True),
+    "masspole": Range(0.0, 100.0, low_open=True),
+    "length": Range(0.01, 100.0),
+    "force_mag": Range(0.0, 1000.0),
+    "tau": Range(0.0, 0.1, low_open=True),
+    "theta_threshold_radians": Range(0.0, math.pi / 2, low_open=True),
+    "x_threshold": Range(0.0, 1000.0, low_open=True),
+    "reset_low": Range(-1.0, 1.0),
+    "reset_high": Range(-1.0, 1.0),
+}
+
+
 def check_params(p: CartPoleParams) -> None:
     name = "CartPole"
-    require(p.masscart > 0 and p.masspole > 0, name, "masscart and masspole must be > 0")
-    require(p.length > 0, name, f"length must be > 0, got {p.length}")
-    require(p.tau > 0, name, f"tau must be > 0, got {p.tau}")
-    require(p.x_threshold > 0 and p.theta_threshold_radians > 0, name, "thresholds must be > 0")
+    check_ranges(name, p, PARAM_RANGES)
     require(p.reset_low <= p.reset_high, name, "reset_low must be <= reset_high")
+    # Every state variable is drawn from [reset_low, reset_high]: a fresh episode must start
+    # inside the thresholds (and so inside the observation space).
+    bound = min(p.x_threshold, p.theta_threshold_radians)
+    require(
+        max(abs(p.reset_low), abs(p.reset_high)) <= bound,
+        name,
+        f"reset_low and reset_high must lie in [-{bound:g}, {bound:g}] "
+        f"(min(x_threshold, theta_threshold_radians)), got [{p.reset_low}, {p.reset_high}]",
+    )
+    steps = _steps_to_overshoot(p)
+    require(
+        steps >= 1.0,
+        name,
+        f"tau={p.tau} is too long for these parameters: one step can carry the cart or the "
+        f"pole past twice its threshold (outside the observation space); use tau <= "
+        f"{p.tau * math.sqrt(steps):.3g}",
+    )
+
+
+def _steps_to_overshoot(p: CartPoleParams) -> float:
+    """``(T / (tau v))**2``, the smaller for the cart (``T = x_threshold``, ``v`` its speed)
+    and the pole (``theta_threshold_radians``, its angular speed): >= 1 means one step moves
+    at most one threshold, so a state inside the thresholds stays inside twice them (the
+    observation space).
+
+    ``v`` bounds the speed reachable inside the thresholds from a reset (or from rest, at a
+    reversal): ``v**2 <= v0**2 + 2 a d`` over the distance ``d = 2 T`` with the largest
+    acceleration ``a`` the equations allow there. For the pole, the centrifugal term
+    ``-mp w**2 sin cos / (M (4/3 - mp cos**2 / M))`` is ``-(w**2 / 2) d/dtheta log(4/3 - mp
+    cos**2 / M)``, so over the thresholds it scales ``w**2`` by at most the ratio of that
+    denominator at the threshold and at 0."""
+    total = p.masscart + p.masspole
+    mu = p.masspole / total
+    reset = max(abs(p.reset_low), abs(p.reset_high))
+    cos_t = math.cos(p.theta_threshold_radians)
+    denominator = p.length * (4.0 / 3.0 - mu)  # the smallest l (4/3 - mp cos^2 / M)
+    pole_acc = (abs(p.gravity) + p.force_mag / total) / denominator
+    centrifugal = (4.0 / 3.0 - mu * cos_t**2) / (4.0 / 3.0 - mu)
+    w2 = centrifugal * (reset**2 + 2.0 * pole_acc * 2.0 * p.theta_threshold_radians)
+    pole_acc_full = pole_acc + 0.5 * mu * w2 / (4.0 / 3.0 - mu)
+    cart_acc = (p.force_mag + p.masspole * p.length * (w2 + pole_acc_full)) / total
+    v2 = reset**2 + 2.0 * cart_acc * 2.0 * p.x_threshold
+    cart = p.x_threshold**2 / (p.tau**2 * v2) if v2 > 0 else math.inf
+    pole = p.theta_threshold_radians**2 / (p.tau**2 * w2) if w2 > 0 else math.inf
+    return min(cart, pole)
 
 
 def observation_space(p: CartPoleParams) -> spaces.Box:
@@ -128,11 +190,43 @@ def observe_row(state, i, obs, p):
         obs[i, k] = np.float32(state[i, k])
 
 
-def draw_reset(np_random: np.random.Generator, p: CartPoleParams, options: dict | None):
-    low, high = cc_utils.maybe_parse_reset_bounds(options, p.reset_low, p.reset_high)
+def draw_reset(np_random: np.random.Generator, p: CartPoleParams) -> np.ndarray:
     row = np.zeros(STATE_SIZE)
-    row[:4] = np_random.uniform(low=low, high=high, size=(4,))
+    row[:4] = np_random.uniform(low=p.reset_low, high=p.reset_high, size=(4,))
     return row
+
+
+# gymnasium.envs.classic_control.CartPoleEnv's attributes, from the parameters.
+REFERENCE_ATTRIBUTES = {
+    **{
+        name: (lambda p, name=name: getattr(p, name))
+        for name in (
+            "gravity",
+            "masscart",
+            "masspole",
+            "length",
+            "force_mag",
+            "tau",
+            "theta_threshold_radians",
+            "x_threshold",
+        )
+    },
+    "total_mass": lambda p: p.masspole + p.masscart,
+    "polemass_length": lambda p: p.masspole * p.length,
+    "kinematics_integrator": lambda p: "semi-implicit" if p.semi_implicit_euler else "euler",
+    "_sutton_barto_reward": lambda p: p.sutton_barto_reward,
+}
+
+
+def reference_state(row: np.ndarray) -> np.ndarray:
+    """The reference's ``state``: float64 ``[x, x_dot, theta, theta_dot]``."""
+    return row[:4].copy()
+
+
+def state_from_reference(value, row: np.ndarray) -> np.ndarray:
+    new = row.copy()
+    new[:4] = state_array("CartPole", value, 4)
+    return new  # BEYOND kept: as the reference keeps steps_beyond_terminated
 
 
 def render(row: np.ndarray, p: CartPoleParams) -> np.ndarray:
@@ -174,6 +268,9 @@ DEFINITION = EnvDefinition(
     apply_reset_options=low_high_reset_options,
     check_params=check_params,
     render_fps=50,
+    reference_attributes=REFERENCE_ATTRIBUTES,
+    reference_state=reference_state,
+    state_from_reference=state_from_reference,
     registrations=(
         Registration("Thrust/CartPole-v1", max_episode_steps=500, reward_threshold=475.0),
         Registration("Thrust/CartPole-v0", max_episode_steps=200, reward_threshold=195.0),

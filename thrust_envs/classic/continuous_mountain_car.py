@@ -14,15 +14,17 @@ from typing import NamedTuple
 
 import numpy as np
 from gymnasium import spaces
-from gymnasium.envs.classic_control import utils as cc_utils
 from numba import njit
 
 from thrust_envs.classic import mountain_car_render
+from thrust_envs.classic.mountain_car import check_position_params
 from thrust_envs.core.definition import (
     EnvDefinition,
+    Range,
     Registration,
     low_high_reset_options,
     require,
+    state_array,
 )
 from thrust_envs.core.numerics import libm_pow
 from thrust_envs.core.rng import uniform
@@ -48,12 +50,30 @@ POS, VEL, AS_F32 = range(3)
 STATE_SIZE = 3
 
 
+_POSITION = Range(-10.0, 10.0)
+# Valid values: as MountainCar's, with actions within three orders of magnitude.
+PARAM_RANGES = {
+    "min_action": Range(-1000.0, 1000.0),
+    "max_action": Range(-1000.0, 1000.0),
+    "min_position": _POSITION,
+    "max_position": _POSITION,
+    "max_speed": Range(0.0, 10.0, low_open=True),
+    "goal_position": _POSITION,
+    "goal_velocity": Range(-10.0, 10.0),
+    "power": Range(0.0, 1.0),
+    "reset_low": _POSITION,
+    "reset_high": _POSITION,
+}
+
+
 def check_params(p: ContinuousMountainCarParams) -> None:
     name = "MountainCarContinuous"
-    require(p.min_action < p.max_action, name, "min_action must be < max_action")
-    require(p.min_position < p.max_position, name, "min_position must be < max_position")
-    require(p.max_speed > 0, name, f"max_speed must be > 0, got {p.max_speed}")
-    require(p.reset_low <= p.reset_high, name, "reset_low must be <= reset_high")
+    check_position_params(name, p, PARAM_RANGES)
+    require(
+        p.min_action < p.max_action,
+        name,
+        f"min_action must be < max_action, got {p.min_action} >= {p.max_action}",
+    )
 
 
 def observation_space(p: ContinuousMountainCarParams) -> spaces.Box:
@@ -146,9 +166,41 @@ def observe_row(state, i, obs, p):
     obs[i, 1] = np.float32(state[i, VEL])
 
 
-def draw_reset(np_random: np.random.Generator, p, options: dict | None):
-    low, high = cc_utils.maybe_parse_reset_bounds(options, p.reset_low, p.reset_high)
-    return np.array([np_random.uniform(low=low, high=high), 0.0, 0.0])
+def draw_reset(np_random: np.random.Generator, p: ContinuousMountainCarParams) -> np.ndarray:
+    return np.array([np_random.uniform(low=p.reset_low, high=p.reset_high), 0.0, 0.0])
+
+
+# gymnasium.envs.classic_control.Continuous_MountainCarEnv's attributes, from the parameters.
+REFERENCE_ATTRIBUTES = {
+    **{
+        name: (lambda p, name=name: getattr(p, name))
+        for name in (
+            "min_action",
+            "max_action",
+            "min_position",
+            "max_position",
+            "max_speed",
+            "goal_position",
+            "goal_velocity",
+            "power",
+        )
+    },
+    "low_state": lambda p: np.array([p.min_position, -p.max_speed], dtype=np.float32),
+    "high_state": lambda p: np.array([p.max_position, p.max_speed], dtype=np.float32),
+}
+
+
+def reference_state(row: np.ndarray) -> np.ndarray:
+    """The reference's ``state``: ``[position, velocity]``, float64 after a reset and float32
+    after a step, as the reference's arithmetic depends on it."""
+    return row[:2].astype(np.float32 if row[AS_F32] else np.float64)
+
+
+def state_from_reference(value, row: np.ndarray) -> np.ndarray:
+    """A float32 array (what the reference's step stores) is computed on in float32 from
+    then on, anything else in float64, as the reference does."""
+    is_f32 = isinstance(value, np.ndarray) and value.dtype == np.float32
+    return np.array([*state_array("MountainCarContinuous", value, 2), float(is_f32)])
 
 
 def render(row: np.ndarray, p: ContinuousMountainCarParams) -> np.ndarray:
@@ -169,6 +221,9 @@ DEFINITION = EnvDefinition(
     apply_reset_options=low_high_reset_options,
     check_params=check_params,
     render_fps=30,
+    reference_attributes=REFERENCE_ATTRIBUTES,
+    reference_state=reference_state,
+    state_from_reference=state_from_reference,
     registrations=(
         Registration(
             "Thrust/MountainCarContinuous-v0", max_episode_steps=999, reward_threshold=90.0

@@ -11,15 +11,17 @@ from typing import NamedTuple
 
 import numpy as np
 from gymnasium import spaces
-from gymnasium.envs.classic_control import utils as cc_utils
 from numba import njit
 
 from thrust_envs.classic import mountain_car_render
 from thrust_envs.core.definition import (
     EnvDefinition,
+    Range,
     Registration,
+    check_ranges,
     low_high_reset_options,
     require,
+    state_array,
 )
 from thrust_envs.core.rng import uniform
 
@@ -40,11 +42,41 @@ POS, VEL = range(2)
 STATE_SIZE = 2
 
 
+_POSITION = Range(-10.0, 10.0)
+# Valid values: positions within a few valleys of the reference's, speeds, forces and gravity
+# within two orders of magnitude; the reset interval inside [min_position, max_position].
+PARAM_RANGES = {
+    "min_position": _POSITION,
+    "max_position": _POSITION,
+    "max_speed": Range(0.0, 10.0, low_open=True),
+    "goal_position": _POSITION,
+    "goal_velocity": Range(-10.0, 10.0),
+    "force": Range(0.0, 1.0),
+    "gravity": Range(0.0, 1.0),
+    "reset_low": _POSITION,
+    "reset_high": _POSITION,
+}
+
+
 def check_params(p: MountainCarParams) -> None:
-    name = "MountainCar"
-    require(p.min_position < p.max_position, name, "min_position must be < max_position")
-    require(p.max_speed > 0, name, f"max_speed must be > 0, got {p.max_speed}")
-    require(p.reset_low <= p.reset_high, name, "reset_low must be <= reset_high")
+    check_position_params("MountainCar", p, PARAM_RANGES)
+
+
+def check_position_params(name: str, p, ranges: dict[str, Range]) -> None:
+    """The checks both mountain cars share: ranges, min_position < max_position, and a reset
+    interval inside the track (so that a fresh state is inside the observation space)."""
+    check_ranges(name, p, ranges)
+    require(
+        p.min_position < p.max_position,
+        name,
+        f"min_position must be < max_position, got {p.min_position} >= {p.max_position}",
+    )
+    require(
+        p.min_position <= p.reset_low <= p.reset_high <= p.max_position,
+        name,
+        f"need min_position <= reset_low <= reset_high <= max_position (reset options "
+        f"low/high), got {p.min_position} / {p.reset_low} / {p.reset_high} / {p.max_position}",
+    )
 
 
 def observation_space(p: MountainCarParams) -> spaces.Box:
@@ -85,9 +117,33 @@ def observe_row(state, i, obs, p):
     obs[i, 1] = np.float32(state[i, VEL])
 
 
-def draw_reset(np_random: np.random.Generator, p: MountainCarParams, options: dict | None):
-    low, high = cc_utils.maybe_parse_reset_bounds(options, p.reset_low, p.reset_high)
-    return np.array([np_random.uniform(low=low, high=high), 0.0])
+def draw_reset(np_random: np.random.Generator, p: MountainCarParams) -> np.ndarray:
+    return np.array([np_random.uniform(low=p.reset_low, high=p.reset_high), 0.0])
+
+
+# gymnasium.envs.classic_control.MountainCarEnv's attributes, from the parameters.
+REFERENCE_ATTRIBUTES = {
+    name: (lambda p, name=name: getattr(p, name))
+    for name in (
+        "min_position",
+        "max_position",
+        "max_speed",
+        "goal_position",
+        "goal_velocity",
+        "force",
+        "gravity",
+    )
+}
+
+
+def reference_state(row: np.ndarray) -> np.ndarray:
+    """The reference's ``state``: float64 ``[position, velocity]`` (the reference holds a
+    tuple of the same two values after a step)."""
+    return row[:2].copy()
+
+
+def state_from_reference(value, row: np.ndarray) -> np.ndarray:
+    return state_array("MountainCar", value, 2)
 
 
 def render(row: np.ndarray, p: MountainCarParams) -> np.ndarray:
@@ -108,6 +164,9 @@ DEFINITION = EnvDefinition(
     apply_reset_options=low_high_reset_options,
     check_params=check_params,
     render_fps=30,
+    reference_attributes=REFERENCE_ATTRIBUTES,
+    reference_state=reference_state,
+    state_from_reference=state_from_reference,
     registrations=(
         Registration("Thrust/MountainCar-v0", max_episode_steps=200, reward_threshold=-110.0),
     ),

@@ -13,11 +13,19 @@ from typing import NamedTuple
 
 import numpy as np
 from gymnasium import spaces
-from gymnasium.envs.classic_control import utils as cc_utils
 from numba import njit
 
 from thrust_envs.core import render as draw
-from thrust_envs.core.definition import EnvDefinition, Registration, require
+from thrust_envs.core.definition import (
+    EnvDefinition,
+    ParamError,
+    Range,
+    Registration,
+    check_ranges,
+    require,
+    reset_option,
+    state_array,
+)
 from thrust_envs.core.numerics import libm_pow
 from thrust_envs.core.rng import uniform
 
@@ -38,11 +46,31 @@ TH, THDOT, LAST_U, HAS_U = range(4)
 STATE_SIZE = 4
 
 
+_POSITIVE = Range(0.0, 100.0, low_open=True)
+# Valid values: a positive mass, length and time step, speeds and torques within a few orders
+# of magnitude of the reference's; the reset half-widths are >= 0 (reset_y also at most
+# max_speed, checked below, so that a fresh state is inside the observation space).
+PARAM_RANGES = {
+    "g": Range(-100.0, 100.0),
+    "m": _POSITIVE,
+    "l": Range(0.01, 100.0),
+    "dt": Range(0.0, 1.0, low_open=True),
+    "max_speed": Range(0.0, 1000.0, low_open=True),
+    "max_torque": Range(0.0, 1000.0, low_open=True),
+    "reset_x": Range(0.0, 1000.0),
+    "reset_y": Range(0.0, 1000.0),
+}
+
+
 def check_params(p: PendulumParams) -> None:
     name = "Pendulum"
-    require(p.m > 0 and p.l > 0, name, "m and l must be > 0")
-    require(p.dt > 0, name, f"dt must be > 0, got {p.dt}")
-    require(p.max_speed > 0 and p.max_torque > 0, name, "max_speed and max_torque must be > 0")
+    check_ranges(name, p, PARAM_RANGES)
+    require(
+        p.reset_y <= p.max_speed,
+        name,
+        f"reset_y (reset option y_init) must be <= max_speed={p.max_speed}: the initial "
+        f"angular velocity is drawn from [-reset_y, reset_y]; got {p.reset_y}",
+    )
 
 
 def observation_space(p: PendulumParams) -> spaces.Box:
@@ -98,24 +126,39 @@ def observe_row(state, i, obs, p):
     obs[i, 2] = np.float32(state[i, THDOT])
 
 
-def _bounds(p: PendulumParams, options: dict | None) -> tuple[float, float]:
-    if options is None:
-        return p.reset_x, p.reset_y
-    x = options.get("x_init") if "x_init" in options else p.reset_x
-    y = options.get("y_init") if "y_init" in options else p.reset_y
-    return cc_utils.verify_number_and_cast(x), cc_utils.verify_number_and_cast(y)
-
-
 def apply_reset_options(p: PendulumParams, options: dict | None) -> PendulumParams:
-    x, y = _bounds(p, options)
-    return p._replace(reset_x=float(x), reset_y=float(y))
+    """Gymnasium's ``options={"x_init": .., "y_init": ..}``: finite half-widths >= 0."""
+    x = reset_option(options, "x_init", p.reset_x)
+    y = reset_option(options, "y_init", p.reset_y)
+    for key, value in (("x_init", x), ("y_init", y)):
+        if value < 0:
+            raise ParamError(f"reset option {key!r} must be >= 0 (a half-width), got {value!r}")
+    return p._replace(reset_x=x, reset_y=y)
 
 
-def draw_reset(np_random: np.random.Generator, p: PendulumParams, options: dict | None):
-    high = np.array(_bounds(p, options))
+def draw_reset(np_random: np.random.Generator, p: PendulumParams) -> np.ndarray:
+    high = np.array([p.reset_x, p.reset_y])
     row = np.zeros(STATE_SIZE)
     row[:2] = np_random.uniform(low=-high, high=high)
     return row
+
+
+# gymnasium.envs.classic_control.PendulumEnv's attributes, from the parameters.
+REFERENCE_ATTRIBUTES = {
+    name: (lambda p, name=name: getattr(p, name))
+    for name in ("max_speed", "max_torque", "dt", "g", "m", "l")
+}
+
+
+def reference_state(row: np.ndarray) -> np.ndarray:
+    """The reference's ``state``: float64 ``[th, thdot]``."""
+    return row[:2].copy()
+
+
+def state_from_reference(value, row: np.ndarray) -> np.ndarray:
+    new = row.copy()
+    new[:2] = state_array("Pendulum", value, 2)
+    return new
 
 
 def render(row: np.ndarray, p: PendulumParams) -> np.ndarray:
@@ -155,6 +198,9 @@ DEFINITION = EnvDefinition(
     check_params=check_params,
     render_fps=30,
     reward_type=np.float64,
+    reference_attributes=REFERENCE_ATTRIBUTES,
+    reference_state=reference_state,
+    state_from_reference=state_from_reference,
     registrations=(Registration("Thrust/Pendulum-v1", max_episode_steps=200),),
     module=__name__,
 )

@@ -24,7 +24,7 @@ import numpy as np
 from gymnasium import spaces
 
 from thrust_envs.core import kernels as K
-from thrust_envs.core.definition import EnvDefinition
+from thrust_envs.core.definition import INT64_MAX, EnvDefinition, reset_params
 from thrust_envs.core.rng import entropy_seeds, seed_rows
 
 # Below this many rows a step runs on the calling thread. With passive waiting (above) waking
@@ -56,15 +56,43 @@ def step_infos(n: int) -> list[dict[str, Any]]:
     return list(map(dict.copy, repeat(_NOT_TRUNCATED, n)))
 
 
+_UINT64_END = 2**64
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_seed(env_id: str, seed: Any) -> int | None:
+    """``seed`` as a Python int in ``[0, 2**64)``, or None; anything else (a float, a
+    string, a bool, a negative int) is a ``ValueError`` naming what was expected."""
+    if seed is None:
+        return None
+    if not _is_int(seed) or not 0 <= seed < _UINT64_END:
+        raise ValueError(
+            f"{env_id}: seed must be None or an int in [0, 2**64), got {seed!r} "
+            f"({type(seed).__name__})"
+        )
+    return int(seed)
+
+
 def normalize_seeds(env_id: str, seed: Any, num_envs: int) -> np.ndarray | None:
     """Per-row seeds as ``uint64 [num_envs]``, from None, an int (row ``i`` gets
     ``seed + i``, as Gymnasium's and SB3's vector envs do) or a sequence of ints."""
     if seed is None:
         return None
-    if isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_)):
-        if seed < 0:
-            raise ValueError(f"{env_id}: seed must be a non-negative int, got {seed}")
+    if _is_int(seed):
+        seed = check_seed(env_id, seed)
+        if seed + num_envs > _UINT64_END:
+            raise ValueError(
+                f"{env_id}: seed + num_envs must be <= 2**64 (row i gets seed + i), got {seed}"
+            )
         return np.arange(num_envs, dtype=np.uint64) + np.uint64(seed)
+    if isinstance(seed, (str, bytes)) or not hasattr(seed, "__iter__"):
+        raise ValueError(
+            f"{env_id}: seed must be None, an int in [0, 2**64) or a sequence of {num_envs} "
+            f"such ints (or None), got {seed!r} ({type(seed).__name__})"
+        )
     seeds = list(seed)
     if len(seeds) != num_envs:
         raise ValueError(
@@ -74,10 +102,10 @@ def normalize_seeds(env_id: str, seed: Any, num_envs: int) -> np.ndarray | None:
     for k, s in enumerate(seeds):
         if s is None:
             out[k] = entropy_seeds(1)[0]
-        elif isinstance(s, (int, np.integer)) and not isinstance(s, (bool, np.bool_)) and s >= 0:
+        elif _is_int(s) and 0 <= s < _UINT64_END:
             out[k] = s
         else:
-            raise ValueError(f"{env_id}: seeds must be non-negative ints or None, got {s!r}")
+            raise ValueError(f"{env_id}: seeds must be ints in [0, 2**64) or None, got {s!r}")
     return out
 
 
@@ -111,10 +139,10 @@ class BatchEnv:
         ):
             raise ValueError(f"{env_id}: num_envs must be a positive int, got {num_envs!r}")
         if max_episode_steps is not None and (
-            not isinstance(max_episode_steps, (int, np.integer)) or max_episode_steps < 1
+            not _is_int(max_episode_steps) or not 1 <= max_episode_steps <= INT64_MAX
         ):
             raise ValueError(
-                f"{env_id}: max_episode_steps must be a positive int or None, "
+                f"{env_id}: max_episode_steps must be None or an int in [1, 2**63 - 1], "
                 f"got {max_episode_steps!r}"
             )
         self.definition = definition
@@ -161,6 +189,23 @@ class BatchEnv:
         self.has_reset = False
         self.params = params
 
+    # -- pickling: the compiled entry points do not pickle; they are rebuilt on unpickling ----
+
+    _UNPICKLED = ("kernels", "_step_entry", "_step_args")
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = {k: v for k, v in self.__dict__.items() if k not in self._UNPICKLED}
+        # The definition pickles by reference (its module's DEFINITION), the arrays by value:
+        # state, random streams, episode statistics, autoreset flags and buffers exactly.
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        params = state.pop("_params")
+        self.__dict__.update(state)
+        self.kernels = K.compile_kernels(self.definition, self._action_kind)
+        self._step_entry = None
+        self.params = params  # rebuilds the step kernel's arguments over the new arrays
+
     def _check_threads(self, num_threads: int | None) -> int:
         available = numba.config.NUMBA_NUM_THREADS
         if num_threads is None:
@@ -190,12 +235,26 @@ class BatchEnv:
             seeds = seeds[index]
         seed_rows(self.rng, index, seeds)
 
-    def reset(self, rows: np.ndarray | None = None, options: dict | None = None) -> None:
-        """Reset ``rows`` (bool ``[N]``, default all) with the kernels' random streams.
+    def reset(
+        self,
+        rows: np.ndarray | None = None,
+        options: dict | None = None,
+        seeds: np.ndarray | None = None,
+        reseed: bool = False,
+    ) -> None:
+        """Reset ``rows`` (bool ``[N]``, default all) with the kernels' random streams,
+        reseeded first from ``seeds`` (uint64 ``[N]``, see :meth:`seed`) when ``reseed``.
 
         ``options`` go through the env's ``apply_reset_options`` and stay in force for later
-        autoresets until the next ``reset`` (as Gymnasium's vector CartPole does)."""
-        self.params = self.definition.apply_reset_options(self.base_params, options)
+        autoresets until the next ``reset`` (as Gymnasium's vector CartPole does). They are
+        checked before anything changes: a rejected reset leaves streams and state intact."""
+        try:
+            params = reset_params(self.definition, self.base_params, options)
+        except ValueError as error:
+            raise type(error)(f"{self.env_id}: reset(options={options!r}): {error}") from None
+        if reseed:
+            self.seed(seeds, rows)
+        self.params = params
         mask = self._all_rows if rows is None else rows
         reset = self._pick(self.kernels.reset, self.kernels.reset_parallel)
         reset(self.state, self.rng, mask, self.params, self.episode, self.obs)

@@ -34,10 +34,14 @@ class EnvDefinition:
       row's own random stream ``rng[i]`` (see :mod:`thrust_envs.core.rng`);
     - ``observe_row(state, i, obs, params)`` writes row ``i``'s observation into ``obs[i]``.
 
-    ``draw_reset(np_random, params, options) -> state row`` is the Python twin of
-    ``reset_row`` used by the single :class:`gymnasium.Env` view: it draws from Gymnasium's
-    ``np_random`` exactly as Gymnasium's reference environment does, so that seeded single
-    environments reproduce the reference draw for draw.
+    ``draw_reset(np_random, params) -> state row`` is the Python twin of ``reset_row`` used
+    by the single :class:`gymnasium.Env` view: it draws from Gymnasium's ``np_random``
+    exactly as Gymnasium's reference environment does, so that seeded single environments
+    reproduce the reference draw for draw. ``params`` are those in force for this reset
+    (reset options already applied by ``apply_reset_options``).
+
+    ``check_params`` raises :class:`ParamError` for invalid parameters: each module checks
+    its ``PARAM_RANGES`` (:func:`check_ranges`) and the constraints between fields.
     """
 
     name: str
@@ -48,7 +52,7 @@ class EnvDefinition:
     step_row: Any
     reset_row: Any
     observe_row: Any
-    draw_reset: Callable[[np.random.Generator, Any, dict | None], np.ndarray]
+    draw_reset: Callable[[np.random.Generator, Any], np.ndarray]
     render: Callable[[np.ndarray, Any], np.ndarray] | None
     registrations: tuple[Registration, ...]
     module: str
@@ -58,10 +62,46 @@ class EnvDefinition:
     # The Python type of the single view's reward, as the reference returns it (CartPole pays
     # a Python float, Pendulum a numpy float64): Gymnasium's env_match compares types too.
     reward_type: type = float
+    # The reference class's attributes, for code written against it: ``name -> f(params)``
+    # (read-only on the single view, e.g. CartPole's ``gravity``, ``x_threshold``), and its
+    # ``state`` attribute: ``reference_state(row)`` in the reference's layout and type, and
+    # ``state_from_reference(value, row) -> new row`` (float64 ``[state_size]``) to write it.
+    reference_attributes: Mapping[str, Callable[[Any], Any]] = dataclasses.field(
+        default_factory=dict
+    )
+    reference_state: Callable[[np.ndarray], Any] | None = None
+    state_from_reference: Callable[[Any, np.ndarray], np.ndarray] | None = None
 
     @property
     def default_params(self) -> Any:
         return self.params_type()
+
+    def __reduce__(self) -> tuple:
+        return pickle_by_reference(self)
+
+
+def definition_by_module(module: str) -> Any:
+    """The ``DEFINITION`` of an env or game module: how definitions pickle (by reference,
+    like a class: they hold numba functions and lambdas, which do not pickle by value)."""
+    import importlib
+
+    return importlib.import_module(module).DEFINITION
+
+
+def pickle_by_reference(definition: Any) -> tuple:
+    """``__reduce__`` of a definition: checks that its module's ``DEFINITION`` is it."""
+    import pickle
+
+    try:
+        found = definition_by_module(definition.module)
+    except (ImportError, AttributeError):
+        found = None
+    if found is not definition:
+        raise pickle.PicklingError(
+            f"{definition.name}: a definition pickles by reference to its module's DEFINITION, "
+            f"and {definition.module}.DEFINITION is not this one"
+        )
+    return definition_by_module, (definition.module,)
 
 
 def make_params(definition: EnvDefinition, env_id: str, kwargs: Mapping[str, Any]) -> Any:
@@ -99,20 +139,114 @@ def _coerce(env_id: str, name: str, value: Any, kind: type) -> Any:
     if kind is int:
         if isinstance(value, (float, np.floating)) and not float(value).is_integer():
             raise TypeError(f"{env_id}: parameter {name!r} must be an int, got {value!r}")
-        return int(value)
+        value = int(value)
+        # The kernels hold integer parameters as int64: a larger value would only fail later,
+        # inside numba, with an overflow that names nothing.
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise ParamError(
+                f"{env_id}: parameter {name!r} must fit in a 64-bit signed int "
+                f"[-2**63, 2**63 - 1], got {value!r}"
+            )
+        return value
+    try:
+        as_float = float(value)
+    except OverflowError:  # an int beyond the float range
+        as_float = math.inf
+    if not math.isfinite(as_float):
+        raise ParamError(f"{env_id}: parameter {name!r} must be finite, got {value!r}")
+    return as_float
+
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """The valid values of one parameter: ``[low, high]``, either end open when flagged.
+
+    Every env and game module declares a ``PARAM_RANGES: dict[str, Range]`` with one entry per
+    numeric field of its parameters, checked by :func:`check_ranges` at construction."""
+
+    low: float
+    high: float
+    low_open: bool = False
+    high_open: bool = False
+
+    def __contains__(self, value: float) -> bool:
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return bool(above and below)
+
+    def __str__(self) -> str:
+        return (
+            f"{'(' if self.low_open else '['}{self.low:.12g}, "
+            f"{self.high:.12g}{')' if self.high_open else ']'}"
+        )
+
+
+def check_ranges(env_name: str, params: Any, ranges: Mapping[str, Range]) -> None:
+    """Raise :class:`ParamError` naming the first parameter outside its :class:`Range`
+    (the parameter, the range and the value)."""
+    for name, valid in ranges.items():
+        value = getattr(params, name)
+        if value not in valid:
+            raise ParamError(f"{env_name}: parameter {name!r} must be in {valid}, got {value!r}")
+
+
+def reset_option(options: Mapping[str, Any] | None, key: str, default: float) -> float:
+    """``options[key]`` as a finite float (``default`` when absent), or a
+    :class:`ParamError` naming the option."""
+    if options is None or key not in options:
+        return default
+    value = options[key]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        raise ParamError(f"reset option {key!r} must be a real number, got {value!r}")
     value = float(value)
     if not math.isfinite(value):
-        raise ValueError(f"{env_id}: parameter {name!r} must be finite, got {value!r}")
+        raise ParamError(f"reset option {key!r} must be finite, got {value!r}")
     return value
 
 
 def low_high_reset_options(params: Any, options: dict | None) -> Any:
     """``apply_reset_options`` for envs whose reset draws uniformly from
-    ``[reset_low, reset_high]``: Gymnasium's ``options={"low": .., "high": ..}``."""
-    from gymnasium.envs.classic_control import utils
+    ``[reset_low, reset_high]``: Gymnasium's ``options={"low": .., "high": ..}``, each a
+    finite number, ``low <= high``. (The env's ``check_params`` then checks the new bounds
+    against the rest of its parameters.)"""
+    low = reset_option(options, "low", params.reset_low)
+    high = reset_option(options, "high", params.reset_high)
+    if not low <= high:
+        raise ParamError(
+            f"reset options need low <= high (reset_low <= reset_high), got low={low!r}, "
+            f"high={high!r}"
+        )
+    return params._replace(reset_low=low, reset_high=high)
 
-    low, high = utils.maybe_parse_reset_bounds(options, params.reset_low, params.reset_high)
-    return params._replace(reset_low=float(low), reset_high=float(high))
+
+def state_array(env_name: str, value: Any, size: int) -> np.ndarray:
+    """``value`` (an env's ``state`` as its reference holds it) as a finite float64 ``[size]``
+    array, or a ``ValueError`` saying what was expected."""
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{env_name}: state must be {size} real numbers, got {value!r}") from None
+    if array.shape != (size,):
+        raise ValueError(f"{env_name}: state must have shape ({size},), got {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{env_name}: state must be finite, got {array}")
+    return array
+
+
+def reset_params(definition: Any, params: Any, options: Mapping[str, Any] | None) -> Any:
+    """The parameters in force after ``reset(options=options)``: the env's
+    ``apply_reset_options``, then its ``check_params`` on the result (so that reset bounds
+    are checked against the rest of the parameters, e.g. inside the observation space).
+    Raises :class:`ParamError` before anything is changed."""
+    if not options:
+        return params
+    new = definition.apply_reset_options(params, options)
+    if new != params:
+        definition.check_params(new)
+    return new
 
 
 class ParamError(ValueError):
@@ -128,8 +262,12 @@ def require(condition: bool, env_name: str, message: str) -> None:
 __all__ = [
     "EnvDefinition",
     "ParamError",
+    "Range",
     "Registration",
+    "check_ranges",
     "low_high_reset_options",
     "make_params",
     "require",
+    "reset_option",
+    "reset_params",
 ]

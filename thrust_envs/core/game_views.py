@@ -10,7 +10,7 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-from thrust_envs.core.batch import InvalidAction
+from thrust_envs.core.batch import InvalidAction, check_seed
 from thrust_envs.core.definition import make_params
 from thrust_envs.core.games import BatchGame, GameDefinition
 from thrust_envs.core.human_window import HumanWindow, require_pygame
@@ -84,7 +84,7 @@ class ThrustParallelEnv(ParallelEnv):
     def reset(self, seed: int | None = None, options: dict | None = None):
         game = self._game
         if seed is not None:
-            game.seed(int(seed))
+            game.seed(check_seed(self.definition.env_id, seed))
         game.reset()
         self.agents = list(self.possible_agents)
         obs = {a: game.obs[0, i].copy() for i, a in enumerate(self.possible_agents)}

@@ -29,6 +29,7 @@ from gymnasium import spaces
 from numba import njit, prange
 
 from thrust_envs.core.batch import InvalidAction
+from thrust_envs.core.definition import pickle_by_reference
 from thrust_envs.core.kernels import _package_digest, _specialise, entry_point
 from thrust_envs.core.rng import entropy_seeds, seed_rows
 
@@ -63,6 +64,9 @@ class GameDefinition:
 
     def agent_names(self, params: Any) -> list[str]:
         return [f"player_{a}" for a in range(self.num_agents(params))]
+
+    def __reduce__(self) -> tuple:
+        return pickle_by_reference(self)  # it holds numba functions: by reference
 
 
 @njit(cache=True)
@@ -263,6 +267,19 @@ class BatchGame:
         self.has_reset = False
         self._step_entry = None
         self.seed(None)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The compiled kernels and entry points do not pickle: rebuilt by __setstate__.
+        return {
+            k: v for k, v in self.__dict__.items() if k not in ("_step", "_reset", "_step_entry")
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        kernels = compile_game_kernels(self.definition)
+        self._step = kernels["step_parallel" if self._parallel else "step"]
+        self._reset = kernels["reset_parallel" if self._parallel else "reset"]
+        self._step_entry = None
 
     def seed(self, seed: Any, rows: np.ndarray | None = None) -> None:
         """Seed game ``i`` with ``seed + i`` (an int), per game (a sequence), or from entropy."""

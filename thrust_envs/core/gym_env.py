@@ -10,7 +10,7 @@ from gymnasium.error import ClosedEnvironmentError, ResetNeeded
 
 from thrust_envs.core import kernels as K
 from thrust_envs.core.batch import BatchEnv, InvalidAction
-from thrust_envs.core.definition import EnvDefinition, make_params
+from thrust_envs.core.definition import EnvDefinition, make_params, reset_params
 
 
 class ThrustEnv(gym.Env):
@@ -55,20 +55,68 @@ class ThrustEnv(gym.Env):
         """The environment's parameters (a NamedTuple; read-only)."""
         return self._batch.params
 
+    # -- the reference class's attributes (gymnasium.envs.classic_control.*) ----------------
+
+    @property
+    def state(self) -> Any:
+        """The state as the reference env holds it (e.g. CartPole: float64 ``[x, x_dot,
+        theta, theta_dot]``), None before the first reset. Assigning it sets the row's
+        state, as assigning the reference's does; the next step starts from it."""
+        if not self._batch.has_reset:
+            return None
+        convert = self.definition.reference_state
+        row = self._batch.state[0]
+        return row.copy() if convert is None else convert(row)
+
+    @state.setter
+    def state(self, value: Any) -> None:
+        convert = self.definition.state_from_reference
+        if convert is None:
+            raise AttributeError(f"{self._label()}: state cannot be set; use set_state()")
+        row = convert(value, self._batch.state[0])
+        self._batch.write_state(row[None, :])
+        self._finished = False
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called when normal lookup fails: the reference's attributes, from the params.
+        attributes = type(self).definition.reference_attributes
+        if name in attributes and "_batch" in self.__dict__:
+            return attributes[name](self._batch.params)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in type(self).definition.reference_attributes:
+            fields = self.definition.params_type._fields
+            field = next((f for f in (name, name.lower(), name.lstrip("_")) if f in fields), None)
+            keyword = f"{field}=..." if field else f"one of {', '.join(fields)}"
+            raise AttributeError(
+                f"{self._label()}: {name} is read-only here (the kernels take their constants "
+                f"from the parameters fixed at construction); pass it as a keyword at "
+                f"construction instead: gymnasium.make({self._label()!r}, {keyword})"
+            )
+        super().__setattr__(name, value)
+
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         if self._closed:
             raise ClosedEnvironmentError(f"{self._label()}: reset() called after close()")
-        super().reset(seed=seed)
         batch = self._batch
         batch.env_id = self._label()  # gymnasium.make sets the spec after construction
-        row = self.definition.draw_reset(self.np_random, batch.base_params, options)
-        batch.params = self.definition.apply_reset_options(batch.base_params, options)
+        params = self._reset_params(options)  # checked before anything changes
+        super().reset(seed=seed)
+        row = self.definition.draw_reset(self.np_random, params)
+        batch.params = params
         batch.write_state(row[None, :])
         self._finished = False
         self._warned_finished = False
         return batch.obs[0].copy(), {}
+
+    def _reset_params(self, options: dict[str, Any] | None) -> Any:
+        try:
+            return reset_params(self.definition, self._batch.base_params, options)
+        except ValueError as error:
+            raise type(error)(f"{self._label()}: reset(options={options!r}): {error}") from None
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         batch = self._batch

@@ -120,11 +120,9 @@ class ThrustVectorEnv(VectorEnv):
                     f"({self.num_envs},), got dtype {mask.dtype} and shape {mask.shape}"
                 )
         seeds = normalize_seeds(self._label(), seed, self.num_envs)
+        batch.reset(mask, options or None, seeds, reseed=seeds is not None)
         if isinstance(seed, (int, np.integer)):
             super().reset(seed=int(seed))
-        if seeds is not None:
-            batch.seed(seeds, mask)
-        batch.reset(mask, options or None)
         return self._out(batch.obs), {}
 
     def step(

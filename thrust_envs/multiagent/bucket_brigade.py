@@ -83,7 +83,7 @@ from gymnasium import spaces
 from numba import njit
 
 from thrust_envs.core import render as draw
-from thrust_envs.core.definition import require
+from thrust_envs.core.definition import Range, check_ranges, require
 from thrust_envs.core.games import GameDefinition
 from thrust_envs.core.rng import uniform
 
@@ -150,8 +150,31 @@ def preset_kwargs(preset: str = "default", **overrides: Any) -> dict[str, Any]:
     return {**PRESETS[preset], **overrides}
 
 
+_REWARD = Range(-1e6, 1e6)
+_PROBABILITY = Range(0.0, 1.0)
+# Valid values.
+PARAM_RANGES = {
+    "num_agents": Range(MIN_AGENTS, MAX_AGENTS),
+    "num_houses": Range(2, 1000),
+    "prob_fire_spreads_to_neighbor": _PROBABILITY,
+    "prob_solo_agent_extinguishes_fire": _PROBABILITY,
+    "prob_house_catches_fire": _PROBABILITY,
+    "team_reward_house_survives": _REWARD,
+    "team_penalty_house_burns": _REWARD,
+    "reward_own_house_survives": _REWARD,
+    "reward_other_house_survives": _REWARD,
+    "penalty_own_house_burns": _REWARD,
+    "penalty_other_house_burns": _REWARD,
+    "cost_to_work_one_night": _REWARD,
+    "reward_rest": _REWARD,
+    "min_nights": Range(0, 10**6),
+    "max_nights": Range(1, 10**6),
+}
+
+
 def check_params(p: BucketBrigadeParams) -> None:
     name = "BucketBrigade"
+    check_ranges(name, p, PARAM_RANGES)
     require(
         MIN_AGENTS <= p.num_agents <= MAX_AGENTS,
         name,

@@ -58,7 +58,7 @@ import numpy as np
 from gymnasium import spaces
 from numba import njit
 
-from thrust_envs.core.definition import require
+from thrust_envs.core.definition import Range, check_ranges, require
 from thrust_envs.core.games import GameDefinition
 from thrust_envs.core.rng import next_u64
 
@@ -122,8 +122,24 @@ def state_size(p: SnakeParams) -> int:
     return grid_base.py_func(p) + side * side
 
 
+_REWARD = Range(-1e6, 1e6)
+# Valid values; the relations between them (room on the grid) are checked below.
+PARAM_RANGES = {
+    "num_snakes": Range(1, 256),
+    "grid_size": Range(0, MAX_GRID_SIZE),
+    "start_length": Range(1, MAX_GRID_SIZE),
+    "num_food": Range(0, MAX_GRID_SIZE * MAX_GRID_SIZE),
+    "vision_radius": Range(1, 32),
+    "food_reward": _REWARD,
+    "death_reward": _REWARD,
+    "step_reward": _REWARD,
+    "max_steps": Range(1, 2**31 - 1),
+}
+
+
 def check_params(p: SnakeParams) -> None:
     name = "Snake"
+    check_ranges(name, p, PARAM_RANGES)
     require(p.num_snakes >= 1, name, f"num_snakes must be >= 1, got {p.num_snakes}")
     require(
         p.grid_size == 0 or 4 <= p.grid_size <= MAX_GRID_SIZE,
@@ -351,8 +367,8 @@ def step_row(state, g, rng, actions, alive, rewards, p):
                 rewards[s] += p.food_reward
     # 5. Replace the food eaten or lost.
     wanted = food_count(p)
-    while state[g, FOOD_COUNT] < wanted:
-        if not _place_food(state, g, rng, grid, cells):
+    for _ in range(wanted):  # bounded: each pass places one item or stops
+        if state[g, FOOD_COUNT] >= wanted or not _place_food(state, g, rng, grid, cells):
             break
     live = state[g, LIVE_COUNT]
     return live <= 0.0 if n == 1 else live <= 1.0
