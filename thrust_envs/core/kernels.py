@@ -195,6 +195,13 @@ class DirectCalls:
     def __init__(self) -> None:
         self._entries: dict[Any, Any] = {}
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Entry points are process-local compiled code: a copy resolves them again on first call.
+        return {}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._entries = {}
+
     def __call__(self, kernel, *args):
         entry = self._entries.get(kernel)
         if entry is None:

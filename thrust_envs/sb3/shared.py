@@ -121,15 +121,27 @@ class SharedGameVecEnv(ThrustVecEnvBase):
             definition, n_games, params, autoreset=True, num_threads=num_threads
         )
         self._direct = DirectCalls()
-        # Views [G, A, F] of the game's observation buffers, for the numba passes.
-        self._obs_rows = game.obs.reshape(game.num_games, game.num_agents, -1)
-        self._final_obs_rows = game.final_obs.reshape(game.num_games, game.num_agents, -1)
+        self._view_rows()
         self._render_mode = None
         super().__init__(
             game.num_games * game.num_agents, game.observation_space, game.action_space
         )
         if seed is not None:
             self.seed(seed)
+
+    def _view_rows(self) -> None:
+        # Views [G, A, F] of the game's observation buffers, for the numba passes.
+        game = self._game
+        self._obs_rows = game.obs.reshape(game.num_games, game.num_agents, -1)
+        self._final_obs_rows = game.final_obs.reshape(game.num_games, game.num_agents, -1)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The [G, A, F] views would unpickle as copies, no longer sharing the game's buffers.
+        return {k: v for k, v in self.__dict__.items() if k not in ("_obs_rows", "_final_obs_rows")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._view_rows()
 
     def _row(self, index: int) -> GameRow:
         return GameRow(self)
