@@ -24,12 +24,19 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import threading
+from collections.abc import Callable
 from types import TracebackType
 
 import numba
 
 _launch_lock = threading.Lock()
 _launched = False
+# numba's thread-count calls, resolved at launch. The public ones take a process-wide lock on
+# every call (measured 10-19 us each on this 2-core VM, as much as stepping thousands of rows);
+# once the layer runs, the layer's own C functions behind them (~0.2-3 us) do the same, so those
+# are used when this numba has them, the public ones otherwise.
+_get_num_threads: Callable[[], int] = numba.get_num_threads
+_set_num_threads: Callable[[int], None] = numba.set_num_threads
 
 
 _OPENMP_CALLS = (
@@ -90,6 +97,13 @@ def launch_numba_threads() -> None:
         for runtime, (threads, levels) in zip(runtimes, saved, strict=True):
             runtime.omp_set_num_threads(threads)
             runtime.omp_set_max_active_levels(levels)
+        global _get_num_threads, _set_num_threads
+        from numba.np.ufunc import parallel
+
+        layer_get = getattr(parallel, "_get_num_threads", None)
+        layer_set = getattr(parallel, "_set_num_threads", None)
+        if callable(layer_get) and callable(layer_set):
+            _get_num_threads, _set_num_threads = layer_get, layer_set
         _launched = True
 
 
@@ -106,8 +120,8 @@ class numba_threads:  # lower case: used like a function, ``with numba_threads(4
 
     def __enter__(self) -> None:
         launch_numba_threads()
-        self.previous = numba.get_num_threads()
-        numba.set_num_threads(self.threads)
+        self.previous = _get_num_threads()
+        _set_num_threads(self.threads)  # checked by the caller: 1 <= threads <= the pool size
 
     def __exit__(
         self,
@@ -115,4 +129,4 @@ class numba_threads:  # lower case: used like a function, ``with numba_threads(4
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        numba.set_num_threads(self.previous)
+        _set_num_threads(self.previous)
