@@ -1,13 +1,17 @@
-"""Helpers shared by the benchmarks: timing loops and a description of the machine."""
+"""Helpers shared by the benchmarks: timing loops, the machine and date header, argument parsing
+conventions and Markdown tables."""
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import os
 import platform
 import statistics
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 
 def machine() -> str:
@@ -78,3 +82,53 @@ class Interleaved:
             return "—"
         ratios = [a / b for a, b in zip(self.rates[name], self.rates[other], strict=True)]
         return f"{statistics.median(ratios):.1f}x ({min(ratios):.1f}-{max(ratios):.1f})"
+
+
+# --- The one way every benchmark is launched: ``python benchmarks/<name>.py [--quick] ...``
+# (run as a script, so ``from common import ...`` finds this file), ``main(argv=None)`` parsing
+# with ``make_parser``, the report opening with ``header``, tables in Markdown. ``--quick`` is
+# every benchmark's smoke run (tests/test_benchmarks_smoke.py runs each flag on tiny sizes).
+
+
+def blas_threads_from_argv(argv: Sequence[str]) -> None:
+    """Set ``OPENBLAS_NUM_THREADS`` (unless the user set it) from a ``--threads N`` in
+    ``argv``: numpy's OpenBLAS reads it once, when numpy is first imported, so a benchmark
+    with ``--threads`` calls this before importing numpy (this module imports only the
+    standard library)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--threads", type=int, default=1)
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", str(pre.parse_known_args(list(argv))[0].threads))
+
+
+def make_parser(doc: str | None) -> argparse.ArgumentParser:
+    """A benchmark's parser: its docstring's first paragraph as the description, and the
+    ``--quick`` flag every benchmark has (tiny sizes and short timings: a smoke run, no figure
+    to record)."""
+    description = (doc or "").strip().split("\n\n")[0]
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run only")
+    return parser
+
+
+def header(title: str, script: str, argv: Sequence[str] | None, *details: str) -> str:
+    """The lines a report opens with: its title and date, the machine (and ``details``, e.g.
+    thread counts), and the command that reproduces it."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    command = " ".join(["python", f"benchmarks/{Path(script).name}", *arguments])
+    return "\n".join(
+        [
+            f"# {title} — {today()}",
+            "machine: " + "; ".join([machine(), *details]),
+            f"command: {command}",
+        ]
+    )
+
+
+def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A Markdown table; the first column left-aligned, the others (figures) right-aligned."""
+    lines = [
+        "| " + " | ".join(columns) + " |",
+        "| --- |" + " ---: |" * (len(columns) - 1),
+    ]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)

@@ -21,7 +21,6 @@ other tables time each side once.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -31,7 +30,7 @@ import numba
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Interleaved, fmt_rate, fmt_ratio, machine, rate, today
+from common import Interleaved, fmt_rate, fmt_ratio, header, make_parser, rate
 
 import thrust_envs  # noqa: F401
 from thrust_envs.core import batch as batch_module
@@ -92,12 +91,11 @@ def single_rate(env, seconds: float) -> float:
     return rate(step, 1, seconds)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="shorter timings")
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser(__doc__)
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
     parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (5)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     seconds = 0.3 if args.quick else 1.0
     rounds = args.rounds or (3 if args.quick else 5)
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -108,9 +106,8 @@ def main() -> None:
     except ImportError:
         sb3_make_vec_env = make_vec_env = None
 
-    print(f"# Thrust/CartPole env-steps/s — {today()}")
-    print(f"machine: {machine()}; numba threads: {numba.config.NUMBA_NUM_THREADS}")
-    print(f"command: python benchmarks/{Path(__file__).name} {' '.join(sys.argv[1:])}".rstrip())
+    threads = f"numba threads: {numba.config.NUMBA_NUM_THREADS}"
+    print(header("Thrust/CartPole env-steps/s", __file__, argv, threads))
     print(
         f"main table: medians over {rounds} interleaved rounds of {seconds:g} s per side; "
         "ratios: median (min-max) over rounds of the same round's rates\n"
@@ -163,7 +160,7 @@ def main() -> None:
     threshold = batch_module.PARALLEL_MIN_ROWS
     try:
         batch_module.PARALLEL_MIN_ROWS = 1
-        for n in (1024, 4096, 16384, 65536):
+        for n in (1024,) if args.quick else (1024, 4096, 16384, 65536):
             serial = vector_rate(
                 gym.make_vec("Thrust/CartPole-v1", num_envs=n, num_threads=1), n, seconds
             )
@@ -173,15 +170,16 @@ def main() -> None:
     finally:
         batch_module.PARALLEL_MIN_ROWS = threshold
 
-    classic_table(seconds)
+    classic_table(seconds, (1, 16) if args.quick else (1, 16, 256, 4096))
+    return 0
 
 
-def classic_table(seconds: float) -> None:
+def classic_table(seconds: float, sizes: tuple[int, ...]) -> None:
     print("\nOther classic-control envs against SyncVectorEnv of the reference env")
     print("| env | N | Thrust vector | SyncVectorEnv | ratio |")
     print("|---|---:|---:|---:|---:|")
     for ours_id, reference_id in CLASSIC.items():
-        for n in (1, 16, 256, 4096):
+        for n in sizes:
             ours = vector_rate(gym.make_vec(ours_id, num_envs=n), n, seconds)
             sync = vector_rate(
                 gym.make_vec(reference_id, num_envs=n, vectorization_mode="sync"), n, seconds
@@ -193,4 +191,4 @@ def classic_table(seconds: float) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -7,8 +7,8 @@ Before timing, the exports are checked to return SB3's actions on the benchmark 
 
 Usage::
 
-    PYTHONPATH=. python benchmarks/export.py            # full run (under a minute)
-    PYTHONPATH=. python benchmarks/export.py --quick    # smoke run, numbers meaningless
+    python benchmarks/export.py            # full run (under a minute)
+    python benchmarks/export.py --quick    # smoke run, numbers meaningless
 
 Each latency is the median over ``--repeats`` timing runs of the mean time per call in that run
 (the minimum is printed too). All runners get the same thread count, ``--threads`` (default 1):
@@ -23,7 +23,6 @@ SB3's predict in the same run.
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import statistics
@@ -33,18 +32,13 @@ import timeit
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-
-def _threads_argument(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--threads", type=int, default=1)
-    return parser.parse_known_args(list(argv))[0].threads
-
-
 # numpy's OpenBLAS reads its thread count when numpy is first imported: set it before that.
-if __name__ == "__main__":
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", str(_threads_argument(sys.argv[1:])))
+from common import blas_threads_from_argv, header, make_parser
 
-import numpy as np  # noqa: E402
+if __name__ == "__main__":
+    blas_threads_from_argv(sys.argv[1:])
+
+import numpy as np
 
 LATENCY_TARGET_US = 15.0
 SPEEDUP_TARGET = 20.0
@@ -214,14 +208,13 @@ def format_report(results: dict[str, object], command: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = make_parser(__doc__)
     parser.add_argument("--repeats", type=int, default=7, help="timing runs per measurement")
     parser.add_argument("--single-calls", type=int, default=20000, help="calls per 1-obs run")
     parser.add_argument("--batch-calls", type=int, default=200, help="calls per batch run")
     parser.add_argument("--timesteps", type=int, default=0, help="train first (0: untrained)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch/onnxruntime/BLAS threads")
-    parser.add_argument("--quick", action="store_true", help="tiny counts: a smoke run only")
     arguments = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(arguments)
     if args.quick:
@@ -229,8 +222,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = run(
         args.repeats, args.single_calls, args.batch_calls, args.timesteps, args.seed, args.threads
     )
-    command = " ".join(["PYTHONPATH=. python benchmarks/export.py", *arguments])
-    print(format_report(results, command))
+    print(header("Exported policies against SB3's predict", __file__, arguments))
+    print(format_report(results, " ".join(["python benchmarks/export.py", *arguments])))
     return 0
 
 

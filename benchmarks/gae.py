@@ -9,24 +9,26 @@ training), and the host memory floor (the recursion's 20 bytes an element at the
 bandwidth). Every backend's output is checked against SB3's first.
 
 GPU table (only with a CUDA device): the ``"triton"`` kernel against the ``"torch"`` loop on the
-GPU and SB3's loop on the host, at (128, 65536), with the memory floor: the bytes the recursion
+GPU and SB3's loop on the host, at (128, 4096), (128, 65536) and (2048, 1), each checked bit for
+bit against SB3's result first, with the memory floor: the bytes the recursion
 must move (read rewards, values, episode starts; write advantages, returns: 20 bytes an element)
 over the device's measured copy bandwidth.
 
 Usage::
 
-    python benchmarks/gae.py
+    python benchmarks/gae.py [--quick] [--device cuda]
 """
 
 from __future__ import annotations
 
-import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable
 
 import numpy as np
 import torch as th
+from common import header, make_parser
 from gymnasium import spaces
 from stable_baselines3.common.buffers import RolloutBuffer
 
@@ -66,7 +68,7 @@ def median_seconds(fn: Callable[[], object], min_time: float = 0.5, sync=lambda:
     return statistics.median(times)
 
 
-def cpu_table() -> None:
+def cpu_table(sizes: list[tuple[int, int]], min_time: float = 0.5) -> None:
     th.set_num_threads(1)
     import numba
 
@@ -77,7 +79,7 @@ def cpu_table() -> None:
         "| memory floor | numba / floor |"
     )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for n_steps, n_envs in [(2048, 1), (128, 4096)]:
+    for n_steps, n_envs in sizes:
         buffer = sb3_buffer(n_steps, n_envs)
         last_values = th.randn(n_envs, 1)
         dones = np.random.default_rng(1).random(n_envs) < 0.1
@@ -116,10 +118,10 @@ def cpu_table() -> None:
             advantages, returns = thrust(backend)
             np.testing.assert_allclose(advantages.numpy(), buffer.advantages, rtol=1e-6, atol=1e-6)
             np.testing.assert_allclose(returns.numpy(), buffer.returns, rtol=1e-6, atol=1e-6)
-        t_sb3 = median_seconds(sb3)
-        t_numba = median_seconds(lambda thrust=thrust: thrust("numba"))
-        t_torch = median_seconds(lambda thrust=thrust: thrust("torch"))
-        floor = host_memory_floor(n_steps * n_envs)
+        t_sb3 = median_seconds(sb3, min_time)
+        t_numba = median_seconds(lambda thrust=thrust: thrust("numba"), min_time)
+        t_torch = median_seconds(lambda thrust=thrust: thrust("torch"), min_time)
+        floor = host_memory_floor(n_steps * n_envs, min_time)
         print(
             f"| {n_steps} x {n_envs} | {t_sb3 * 1e3:.3f} ms | {t_numba * 1e3:.3f} ms | "
             f"{t_sb3 / t_numba:.1f}x | {t_torch * 1e3:.3f} ms | {floor * 1e3:.3f} ms | "
@@ -127,79 +129,107 @@ def cpu_table() -> None:
         )
 
 
-def host_memory_floor(n_elements: int) -> float:
+def host_memory_floor(n_elements: int, min_time: float = 0.5) -> float:
     """Seconds to move the recursion's bytes (3 float32 reads and 2 writes an element) at the
     host's copy bandwidth, measured by copying a buffer of that size (same cache level)."""
     bytes_moved = 20 * n_elements
     src = np.ones(bytes_moved // 8, dtype=np.float32)  # a copy reads and writes: 2 x 4 bytes
     dst = np.empty_like(src)
-    return median_seconds(lambda: np.copyto(dst, src))
+    return median_seconds(lambda: np.copyto(dst, src), min_time)
 
 
-def gpu_table(n_steps: int = 128, n_envs: int = 65_536, device: str = "cuda") -> None:
-    print(f"\n### GAE on the GPU, {n_steps} x {n_envs}\n")
-    if device == "cuda" and not th.cuda.is_available():
-        print("Skipped: no CUDA device on this machine (no GPU figures were measured).")
-        return
-    buffer = sb3_buffer(n_steps, n_envs)
-    last_values = th.randn(n_envs, 1)
-    dones = np.random.default_rng(1).random(n_envs) < 0.1
-    tensors = {
+def device_tensors(buffer, last_values: th.Tensor, dones: np.ndarray, device: str) -> dict:
+    return {
         "rewards": th.from_numpy(buffer.rewards).to(device),
         "values": th.from_numpy(buffer.values).to(device),
         "episode_starts": th.from_numpy(buffer.episode_starts).to(device),
         "last_values": last_values.to(device),
-        "dones": th.from_numpy(dones).to(device),
+        "dones": th.from_numpy(dones).to(device).float(),
     }
-    # Flags already in the compute dtype, as the rollout buffer stores them.
-    tensors["dones"] = tensors["dones"].float()
-    out = (th.empty(n_steps, n_envs, device=device), th.empty(n_steps, n_envs, device=device))
-    sync = th.cuda.synchronize if device == "cuda" else lambda: None
-    name = th.cuda.get_device_name() if device == "cuda" else device
-    backends = ("triton", "torch") if device == "cuda" else ("torch",)
 
-    def thrust(backend: str):
-        return compute_gae(**tensors, gamma=GAMMA, gae_lambda=GAE_LAMBDA, backend=backend, out=out)
 
-    buffer.compute_returns_and_advantage(last_values, dones)
-    for backend in backends:
-        advantages, returns = thrust(backend)
-        np.testing.assert_allclose(
-            advantages.cpu().numpy(), buffer.advantages, rtol=1e-5, atol=1e-5
-        )
-        np.testing.assert_allclose(returns.cpu().numpy(), buffer.returns, rtol=1e-5, atol=1e-5)
-
-    # Device copy bandwidth: a 1 GiB device-to-device copy reads and writes 1 GiB each.
-    src = th.empty(2**28 if device == "cuda" else 2**22, dtype=th.float32, device=device)
+def copy_bandwidth(device: str, n_floats: int) -> float:
+    """Bytes per second of a device-to-device copy (read and written bytes counted)."""
+    sync = th.cuda.synchronize if device == "cuda" else (lambda: None)
+    src = th.empty(n_floats, dtype=th.float32, device=device)
     dst = th.empty_like(src)
-    t_copy = median_seconds(lambda: dst.copy_(src), sync=sync)
-    bandwidth = 2 * src.numel() * 4 / t_copy
-    bytes_moved = n_steps * n_envs * 4 * 5 + n_envs * 4 * 2
-    floor = bytes_moved / bandwidth
+    return 2 * n_floats * 4 / median_seconds(lambda: dst.copy_(src), sync=sync)
 
-    t_triton = median_seconds(lambda: thrust(backends[0]), sync=sync)
-    t_torch = median_seconds(lambda: thrust("torch"), sync=sync)
-    t_sb3 = median_seconds(lambda: buffer.compute_returns_and_advantage(last_values, dones))
+
+def gpu_table(sizes: list[tuple[int, int]], device: str = "cuda", min_time: float = 0.5) -> None:
+    """The device table: the ``"triton"`` kernel (on CUDA) and the ``"torch"`` loop on ``device``,
+    and SB3's loop on the host, against the memory floor; each result bit-equal to SB3's."""
+    if device == "cuda" and not th.cuda.is_available():
+        print("\nGAE on the GPU skipped: no CUDA device on this machine (no GPU figures measured).")
+        return
+    sync = th.cuda.synchronize if device == "cuda" else (lambda: None)
+    backends = ["triton", "torch"] if device == "cuda" else ["numba", "torch"]
+    bandwidth = copy_bandwidth(device, 2**28 if device == "cuda" else 2**20)
+    print(f"\n### GAE on {device}; copy bandwidth {bandwidth / 1e9:.1f} GB/s\n")
+    print("| n_steps x n_envs | " + " | ".join(backends) + " | SB3 (host) | floor | best/floor |")
+    print("| --- |" + " ---: |" * (len(backends) + 3))
+    for n_steps, n_envs in sizes:
+        buffer = sb3_buffer(n_steps, n_envs)
+        last_values = th.randn(n_envs, 1, generator=th.Generator().manual_seed(1))
+        dones = np.random.default_rng(1).random(n_envs) < 0.1
+        buffer.compute_returns_and_advantage(last_values, dones)
+        tensors = device_tensors(buffer, last_values, dones, device)
+        out = tuple(th.empty(n_steps, n_envs, device=device) for _ in range(2))
+        times = []
+        for backend in backends:
+
+            def run(backend=backend, tensors=tensors, out=out):
+                return compute_gae(
+                    **tensors, gamma=GAMMA, gae_lambda=GAE_LAMBDA, backend=backend, out=out
+                )
+
+            advantages, returns = run()
+            # Bit for bit with SB3, computed on the device.
+            if not (
+                np.array_equal(advantages.cpu().numpy(), buffer.advantages)
+                and np.array_equal(returns.cpu().numpy(), buffer.returns)
+            ):
+                raise SystemExit(
+                    f"GAE {backend} on {device} differs from SB3 at {n_steps}x{n_envs}"
+                )
+            times.append(median_seconds(run, min_time=min_time, sync=sync))
+
+        def sb3(buffer=buffer, last_values=last_values, dones=dones):
+            buffer.compute_returns_and_advantage(last_values, dones)
+
+        t_sb3 = median_seconds(sb3, min_time=min_time)
+        floor = (n_steps * n_envs * 5 + n_envs * 2) * 4 / bandwidth
+        cells = " | ".join(f"{t * 1e6:.1f} us" for t in times)
+        print(
+            f"| {n_steps} x {n_envs} | {cells} | {t_sb3 * 1e6:.1f} us | {floor * 1e6:.1f} us | "
+            f"{min(times) / floor:.1f}x |"
+        )
+    print("\nEvery backend's advantages and returns were bit-equal to SB3's.")
+
+
+CPU_SIZES = [(2048, 1), (128, 4096)]
+GPU_SIZES = [(128, 4096), (128, 65_536), (2048, 1)]
+QUICK_SIZES = [(64, 1), (16, 64)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser(__doc__)
+    parser.add_argument("--device", default="cuda", help="device of the GPU table (cuda)")
+    args = parser.parse_args(argv)
     print(
-        f"Device: {name}; measured copy bandwidth {bandwidth / 1e9:.0f} GB/s;"
-        f" bytes moved {bytes_moved / 1e6:.1f} MB; memory floor {floor * 1e6:.1f} us.\n"
+        header(
+            "GAE: thrust_algos.compute_gae against SB3",
+            __file__,
+            argv,
+            f"torch {th.__version__}",
+            f"numpy {np.__version__}",
+        )
     )
-    print("| implementation | time | vs floor |")
-    print("| --- | ---: | ---: |")
-    print(f"| thrust triton kernel | {t_triton * 1e6:.1f} us | {t_triton / floor:.2f}x |")
-    print(f"| thrust torch loop (GPU) | {t_torch * 1e6:.1f} us | {t_torch / floor:.1f}x |")
-    print(f"| SB3 numpy loop (host) | {t_sb3 * 1e6:.1f} us | {t_sb3 / floor:.1f}x |")
-
-
-def main() -> None:
-    print(
-        f"Date: {time.strftime('%Y-%m-%d')}; {platform.machine()}, Python "
-        f"{platform.python_version()}, torch {th.__version__}, numpy {np.__version__}; "
-        "command: python benchmarks/gae.py"
-    )
-    cpu_table()
-    gpu_table()
+    min_time = 0.05 if args.quick else 0.5
+    cpu_table(QUICK_SIZES if args.quick else CPU_SIZES, min_time)
+    gpu_table(QUICK_SIZES if args.quick else GPU_SIZES, args.device, min_time)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

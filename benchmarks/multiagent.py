@@ -29,7 +29,6 @@ death" padding) are not counted, on either path.
 
 from __future__ import annotations
 
-import argparse
 import gc
 import importlib
 import importlib.util
@@ -43,7 +42,7 @@ import numpy as np
 from gymnasium import spaces
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Interleaved, fmt_rate, machine, rate, today
+from common import Interleaved, fmt_rate, header, make_parser, rate
 
 from thrust_envs.core.game_views import ThrustParallelEnv
 from thrust_envs.core.games import BatchGame, GameDefinition
@@ -212,22 +211,18 @@ def load_average() -> str:
     return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="shorter timings, 3 rounds")
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser(__doc__)
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
     parser.add_argument("--games", nargs="+", default=list(GAMES), choices=GAMES)
     parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (5)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     seconds = 0.3 if args.quick else 1.0
     rounds = args.rounds or (3 if args.quick else 5)
     sizes = [int(s) for s in args.sizes.split(",")]
-    command = " ".join(["python benchmarks/multiagent.py", *sys.argv[1:]])
-
-    print(f"# Multi-agent games, live agent-steps/s — {today()}")
-    print(f"machine: {machine()}; numba threads: {numba.config.NUMBA_NUM_THREADS}")
+    threads = f"numba threads: {numba.config.NUMBA_NUM_THREADS}"
+    print(header("Multi-agent games, live agent-steps/s", __file__, argv, threads))
     print(f"load average (1, 5, 15 min) at the start: {load_average()}")
-    print(f"command: {command}")
     print(
         f"medians over {rounds} interleaved rounds of {seconds:g} s per side; ratios: median "
         "(min-max) over rounds of the same round's rates\n"
@@ -263,7 +258,8 @@ def main() -> None:
                 flush=True,
             )
     print(f"\nload average (1, 5, 15 min) at the end: {load_average()}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

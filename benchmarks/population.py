@@ -38,7 +38,6 @@ shared machine its spinning worker threads make a 100x100 solve hundreds of time
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
@@ -47,28 +46,21 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from common import blas_threads_from_argv, header, make_parser
 
-def _threads_argument(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--threads", type=int, default=1)
-    return parser.parse_known_args(list(argv))[0].threads
-
-
+# numpy's OpenBLAS reads its thread count when numpy is first imported: set it before that.
 if __name__ == "__main__":
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", str(_threads_argument(sys.argv[1:])))
+    blas_threads_from_argv(sys.argv[1:])
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, today  # noqa: E402
-
-from thrust_population.matches import (  # noqa: E402
+from thrust_population.matches import (
     MatchResult,
     load_env_factory,
     play_match,
     probe_game,
 )
-from thrust_population.players import make_bot  # noqa: E402
+from thrust_population.players import make_bot
 
 Timing = tuple[float, float]  # (median, min) seconds
 
@@ -251,7 +243,7 @@ def _seconds(value: float) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = make_parser(__doc__)
     parser.add_argument("--env", default="Thrust/Pong-v0")
     parser.add_argument("--factory", default=None, metavar="MODULE:FUNCTION")
     parser.add_argument("--players", default="tracker:0.5,random", help="A,B (bot specs)")
@@ -265,7 +257,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--skip-games", action="store_true", help="only the rating refit")
     parser.add_argument("--skip-ratings", action="store_true", help="only the games")
     parser.add_argument("--snapshots", action="store_true", help="also SB3 snapshots as players")
-    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
     args = parser.parse_args(argv)
     if args.quick:
         args.games, args.repeats, args.n_envs = 16, 1, "16"
@@ -273,9 +264,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     players = tuple(p.strip() for p in args.players.split(","))
     if len(players) != 2:
         parser.error("--players takes two specs, A,B")
-    command = "python benchmarks/population.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    print(f"Command: `{command.strip()}`; {today()}; {machine()}; "
-          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}")  # fmt: skip
+    blas = f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}"
+    print(header("Population: batched matches and rating refits", __file__, argv, blas))
     print()
     if not args.skip_games:
         n_envs = [int(x) for x in args.n_envs.split(",") if x.strip()]

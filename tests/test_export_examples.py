@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _load(relative: str) -> ModuleType:
     path = ROOT / relative
+    sys.path.insert(0, str(path.parent))  # benchmarks import benchmarks/common.py
     spec = importlib.util.spec_from_file_location(f"_thrust_export_{path.stem}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

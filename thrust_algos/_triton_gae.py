@@ -1,11 +1,21 @@
 """The Triton GAE kernel. Imported lazily by ``thrust_algos.gae`` on the first ``"triton"`` call.
 
+The kernel is launched with ``enable_fp_fusion=False``: by default Triton contracts a multiply
+and an add into one ``fma`` (one rounding instead of two), which SB3's numpy loop never does.
+Read off the kernel compiled ahead of time here (triton 3.9, no GPU needed): with fusion the
+PTX holds 2 ``fma.rn.f32`` for sm_80 and for sm_90 (16 ``FFMA`` in sm_90's machine code),
+without it none, and every multiply and add carries ``.rn``, which ptxas does not contract
+(0 ``FFMA``). ``tests/test_algos_triton_aot.py`` checks both on every CI run. With fusion, about
+40 % of the advantages of a 64 x 1000 rollout differed from SB3's by up to 2e-6 (issue 14).
+
 Triton decides at decoration time, that is when this module is first imported, whether kernels run
 compiled (CUDA) or under its numpy interpreter (``TRITON_INTERPRET=1``): set the variable before
 the first import to test the kernel on CPU tensors.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import torch as th
 import triton
@@ -14,6 +24,9 @@ import triton.language as tl
 # Environments per program. 128 lanes x 4 warps = one element per thread; at 65,536 environments
 # that is 512 programs, enough to keep every SM of a large GPU busy while each walks time.
 BLOCK_ENVS = 128
+#: Launch options, also used by the ahead-of-time compilation test. No fp fusion: SB3's
+#: rounding, one per multiply and one per add (see the module docstring).
+LAUNCH_OPTIONS = {"num_warps": 4, "enable_fp_fusion": False}
 
 
 @triton.jit(do_not_specialize=["n_steps"])
@@ -82,22 +95,26 @@ def gae_triton(
     """
     n_steps, n_envs = values.shape
     grid = (triton.cdiv(n_envs, BLOCK_ENVS),)
-    _gae_kernel[grid](
-        rewards,
-        values,
-        episode_starts,
-        last_values,
-        dones,
-        advantages,
-        returns,
-        n_steps,
-        n_envs,
-        float(gamma),
-        # SB3 forms gamma * gae_lambda in Python (double) before rounding it to float32.
-        float(gamma * gae_lambda),
-        BLOCK=BLOCK_ENVS,
-        num_warps=4,
-    )
+    # Triton launches on the *current* CUDA device: make it the tensors' (multi-GPU). CPU
+    # tensors reach here only under Triton's interpreter, which needs no device.
+    on_cuda = values.device.type == "cuda"
+    with th.cuda.device(values.device) if on_cuda else contextlib.nullcontext():
+        _gae_kernel[grid](
+            rewards,
+            values,
+            episode_starts,
+            last_values,
+            dones,
+            advantages,
+            returns,
+            n_steps,
+            n_envs,
+            float(gamma),
+            # SB3 forms gamma * gae_lambda in Python (double) before rounding it to float32.
+            float(gamma * gae_lambda),
+            BLOCK=BLOCK_ENVS,
+            **LAUNCH_OPTIONS,
+        )
 
 
 def interpreter_active() -> bool:

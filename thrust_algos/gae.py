@@ -12,18 +12,27 @@ episode starts. Three backends compute it:
   large buffers are split into blocks of environments on numba's threads.
 - ``"torch"``: the reference loop over time, vectorised over environments, on any device.
 
-``"auto"`` picks ``"triton"`` for CUDA tensors (``"torch"`` where Triton is missing or the dtype is
-not float32) and ``"numba"`` for CPU tensors.
+``"auto"`` picks ``"triton"`` for CUDA tensors (``"torch"`` where Triton is missing, where its
+first launch fails, which is warned once, or where the dtype is not float32) and ``"numba"`` for
+CPU tensors. Every backend rounds each multiply and add on its own, as SB3's numpy loop does: the
+Triton kernel is compiled without fp fusion (no FMA in its sm_80/sm_90 code, tested ahead of
+time in CI), and the numba loop without fast-math.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Literal
 
 import numba
 import numpy as np
 import torch as th
 from numba import njit, prange
+
+# The one home of the helper that starts numba's threads without resetting OpenMP's thread
+# count, which torch shares (see thrust_envs/core/threads.py): thrust_algos' only import from
+# thrust_envs, a numba-only module of the core package.
+from thrust_envs.core.threads import launch_numba_threads
 
 GaeBackend = Literal["auto", "triton", "torch", "numba"]
 _BACKENDS = ("auto", "triton", "torch", "numba")
@@ -88,29 +97,20 @@ def compute_gae(
     else:
         advantages, returns = _check_out(out, values)
 
+    requested = backend
     backend = _resolve_backend(backend, values)
     if backend == "triton":
-        from thrust_algos._triton_gae import gae_triton
-
-        gae_triton(
-            rewards,
-            values,
-            episode_starts,
-            last_values,
-            dones,
-            gamma,
-            gae_lambda,
-            advantages,
-            returns,
-        )
-    elif backend == "numba":
+        tensors = (rewards, values, episode_starts, last_values, dones)
+        if not _run_triton(*tensors, gamma, gae_lambda, advantages, returns, requested):
+            backend = "torch"  # "auto", and Triton could not launch: the reference loop
+    if backend == "numba":
         scalar = np.float32 if dtype == th.float32 else np.float64
         arrays = [x.numpy() for x in (rewards, values, episode_starts, last_values, dones)]
         # SB3 multiplies gamma * gae_lambda in Python (double) first, then in float32.
         scalars = [scalar(gamma), scalar(gamma * gae_lambda), scalar(1.0)]
         outputs = [advantages.numpy(), returns.numpy()]
         _gae_numba(*arrays, *scalars, *outputs)
-    else:
+    elif backend == "torch":
         _gae_torch(
             rewards,
             values,
@@ -123,6 +123,60 @@ def compute_gae(
             returns,
         )
     return advantages, returns
+
+
+#: Why the first Triton launch of this process failed (then ``"auto"`` uses the torch loop);
+#: None while it has not failed.
+_triton_failure: str | None = None
+_triton_launched = False
+
+
+def _run_triton(
+    rewards: th.Tensor,
+    values: th.Tensor,
+    episode_starts: th.Tensor,
+    last_values: th.Tensor,
+    dones: th.Tensor,
+    gamma: float,
+    gae_lambda: float,
+    advantages: th.Tensor,
+    returns: th.Tensor,
+    requested: str,
+) -> bool:
+    """Launch the Triton kernel; False if it cannot run and ``"auto"`` should fall back.
+
+    ``import triton`` succeeding does not mean a launch can: the first one compiles the kernel
+    and builds Triton's C launcher, which needs a C compiler and Python's headers. If that first
+    launch fails, ``"auto"`` warns once and uses the torch loop from then on (same results);
+    an explicit ``backend="triton"`` raises. Errors after a successful first launch propagate.
+    """
+    global _triton_failure, _triton_launched
+    if _triton_failure is not None and requested == "auto":
+        return False
+    from thrust_algos._triton_gae import gae_triton
+
+    arguments = (rewards, values, episode_starts, last_values, dones, gamma, gae_lambda)
+    if _triton_launched:
+        gae_triton(*arguments, advantages, returns)
+        return True
+    try:
+        gae_triton(*arguments, advantages, returns)
+    except Exception as error:  # the launcher's build raises RuntimeError, CalledProcessError...
+        _triton_failure = f"{type(error).__name__}: {error}"
+        if requested == "triton":
+            raise RuntimeError(
+                f"backend='triton' could not launch the Triton kernel ({_triton_failure}); "
+                "use backend='torch' or 'auto' (which falls back to the torch loop)"
+            ) from error
+        warnings.warn(
+            f"compute_gae: the Triton kernel could not launch ({_triton_failure}); using the "
+            "torch loop instead (same results, slower) for the rest of this process",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return False
+    _triton_launched = True
+    return True
 
 
 def _gae_torch(
@@ -285,6 +339,10 @@ def _gae_numba(
     large ones (the same arithmetic for every environment either way)."""
     n_steps, n_envs = rewards.shape
     arguments = (rewards, values, episode_starts, last_values, dones, gamma, gamma_lambda, one)
+    # numba.get_num_threads() starts numba's threading layer, whose OpenMP layer would reset
+    # the OpenMP thread count torch reads (undoing a user's torch.set_num_threads): start it
+    # through the helper that puts that setting back.
+    launch_numba_threads()
     threads = numba.get_num_threads()
     if n_steps * n_envs >= PARALLEL_MIN_ELEMENTS and n_envs >= 2 * PARALLEL_CHUNK and threads > 1:
         # One block per thread (in multiples of 16 environments): each block costs a pass of

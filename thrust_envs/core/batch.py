@@ -26,6 +26,7 @@ from gymnasium import spaces
 from thrust_envs.core import kernels as K
 from thrust_envs.core.definition import INT64_MAX, EnvDefinition, reset_params
 from thrust_envs.core.rng import entropy_seeds, seed_rows
+from thrust_envs.core.threads import launch_numba_threads, numba_threads
 
 # Below this many rows a step runs on the calling thread. With passive waiting (above) waking
 # the pool costs tens of microseconds on the machines measured, so two threads only pay off
@@ -219,9 +220,18 @@ class BatchEnv:
 
     def _pick(self, serial, parallel):
         if self._parallel:
-            numba.set_num_threads(self.num_threads)
-            return parallel
+            # numba's thread count for this call only (the user's setting is put back after).
+            return self._with_threads(parallel)
         return serial
+
+    def _with_threads(self, kernel):
+        threads = self.num_threads
+
+        def run_on_threads(*args):
+            with numba_threads(threads):
+                return kernel(*args)
+
+        return run_on_threads
 
     # -- seeding and reset -------------------------------------------------------------------
 
@@ -306,16 +316,10 @@ class BatchEnv:
         (:func:`~thrust_envs.core.kernels.entry_point`): every argument is an array this object
         owns or its parameters, so the types never change."""
         kernel = self.kernels.step_parallel if self._parallel else self.kernels.step
-        entry = K.entry_point(kernel, self._step_args)
         if self._parallel:
-            threads = self.num_threads
-
-            def parallel_entry(*a):
-                numba.set_num_threads(threads)
-                return entry(*a)
-
-            return parallel_entry
-        return entry
+            launch_numba_threads()  # compiling a parallel kernel would start numba's threads
+        entry = K.entry_point(kernel, self._step_args)
+        return self._with_threads(entry) if self._parallel else entry
 
     @property
     def params(self) -> Any:

@@ -18,6 +18,7 @@ The views (PettingZoo, parameter-sharing SB3, vs-opponent) are generic over thes
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 from collections.abc import Callable, Mapping
@@ -32,6 +33,7 @@ from thrust_envs.core.batch import InvalidAction
 from thrust_envs.core.definition import pickle_by_reference
 from thrust_envs.core.kernels import _package_digest, _specialise, entry_point
 from thrust_envs.core.rng import entropy_seeds, seed_rows
+from thrust_envs.core.threads import launch_numba_threads, numba_threads
 
 PARALLEL_MIN_GAMES = 256
 
@@ -302,20 +304,23 @@ class BatchGame:
                 )
         seed_rows(self.rng, index.astype(np.int64), seeds)
 
+    def _threads(self) -> contextlib.AbstractContextManager:
+        """numba's thread count for one kernel call (the user's setting is put back after)."""
+        return numba_threads(self.num_threads) if self._parallel else contextlib.nullcontext()
+
     def reset(self, rows: np.ndarray | None = None) -> None:
-        if self._parallel:
-            numba.set_num_threads(self.num_threads)
         mask = self._all if rows is None else rows
-        self._reset(
-            self.state,
-            self.rng,
-            mask,
-            self.params,
-            self.length,
-            self.alive,
-            self.agent_return,
-            self.obs,
-        )
+        with self._threads():
+            self._reset(
+                self.state,
+                self.rng,
+                mask,
+                self.params,
+                self.length,
+                self.alive,
+                self.agent_return,
+                self.obs,
+            )
         self.has_reset = True
 
     def step(self) -> None:
@@ -345,10 +350,11 @@ class BatchGame:
                 self.final_length,
                 self.game_over,
             )
+            if self._parallel:
+                launch_numba_threads()  # compiling a parallel kernel would start numba's threads
             self._step_entry = functools.partial(entry_point(self._step, args), *args)
-        if self._parallel:
-            numba.set_num_threads(self.num_threads)
-        status = self._step_entry()
+        with self._threads():
+            status = self._step_entry()
         if status >= 0:
             game, agent = divmod(status, self.num_agents)
             action = self.actions[game, agent]

@@ -1,0 +1,140 @@
+"""Every benchmark, launched the one way (``python benchmarks/<name>.py ...``), with every flag
+on tiny sizes, so that none can rot (issue 14 item 7, issue 16 part 3). ``benchmarks/ppo.py``
+is smoke-tested by its own tests.
+
+Each case asserts what the script checks and prints (bit-equality to SB3, its tables, the
+header every report opens with, the absent-CUDA notice), never a speed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch as th
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+NO_CUDA = not th.cuda.is_available()
+
+# (script and arguments, lines its output must hold); together they use every flag.
+CASES = {
+    "gae": (["gae.py", "--quick", "--device", "cuda"], ["### GAE on the CPU", "GAE on the GPU"]),
+    "gpu_check": (
+        ["gpu_check.py", "--quick", "--device", "cpu"],
+        [
+            "### GAE on cpu",
+            "bit-equal to SB3's",
+            "| thrust_algos.PPO | Thrust/CartPole-v1",
+            "Device envs (thrust_envs.cuda)",
+        ]
+        + (["CUDA was absent"] if NO_CUDA else []),
+    ),
+    "drop_in": (
+        ["drop_in.py", "--quick", "--timesteps", "256", "--rounds", "1"],
+        ["| thrust_algos.PPO |", "| stable_baselines3.PPO (--stock) |"],
+    ),
+    "envs": (
+        ["envs.py", "--quick", "--sizes", "16", "--rounds", "1"],
+        ["Thrust/CartPole env-steps/s", "| 16 |", "Other classic-control envs"],
+    ),
+    "multiagent": (
+        ["multiagent.py", "--quick", "--sizes", "4", "--games", "pong", "--rounds", "1"],
+        ["Multi-agent games", "| Pong-v0 |"],
+    ),
+    "export": (
+        [
+            "export.py",
+            "--quick",
+            "--repeats",
+            "1",
+            "--single-calls",
+            "5",
+            "--batch-calls",
+            "1",
+            "--timesteps",
+            "64",
+            "--seed",
+            "1",
+            "--threads",
+            "1",
+        ],
+        ["| NumpyPolicy.predict |", "| ONNX .onnx |"],
+    ),
+    "population-games": (
+        [
+            "population.py",
+            "--quick",
+            "--env",
+            "Toy/LongDuel-v0",
+            "--factory",
+            "population_helpers:vs_opponent",
+            "--players",
+            "level:2,level:3",
+            "--games",
+            "4",
+            "--n-envs",
+            "4",
+            "--repeats",
+            "1",
+            "--threads",
+            "1",
+            "--skip-ratings",
+        ],
+        ["Population"],
+    ),
+    "population-ratings": (
+        [
+            "population.py",
+            "--quick",
+            "--skip-games",
+            "--snapshots",
+            "--members",
+            "4",
+            "--matches",
+            "40",
+            "--games-per-match",
+            "2",
+        ],
+        ["Population"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_benchmark_runs(case: str) -> None:
+    arguments, expected = CASES[case]
+    pythonpath = [str(REPO_ROOT), str(REPO_ROOT / "tests"), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, pythonpath))}
+    script, *flags = arguments
+    result = subprocess.run(
+        [sys.executable, f"benchmarks/{script}", *flags],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    assert out.startswith("# "), "every report opens with common.header"
+    assert f"command: python benchmarks/{script} {' '.join(flags)}" in out
+    for line in expected:
+        assert line in out, f"{line!r} missing from:\n{out[-3000:]}"
+
+
+def test_gpu_check_refuses_cuda_without_a_device() -> None:
+    if not NO_CUDA:
+        pytest.skip("a CUDA device is present")
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    result = subprocess.run(
+        [sys.executable, "benchmarks/gpu_check.py", "--device", "cuda"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2 and "no CUDA device" in result.stderr
