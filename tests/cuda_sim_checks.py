@@ -159,13 +159,13 @@ def check_game(game_id: str, steps: int, seed: int) -> None:
 
 CHECKS = {
     "cartpole": lambda: (
-        check_env("Thrust/CartPole-v1", K.NEXT_STEP, 400, 60, 0),
-        check_env("Thrust/CartPole-v1", K.SAME_STEP, 400, 40, 1),
-        check_env("Thrust/CartPole-v1", K.DISABLED, 200, 30, 2),
-        check_env("Thrust/CartPole-v1", K.STEP_ONLY, 60, None, 3),
+        check_env("Thrust/CartPole-v1", K.NEXT_STEP, 300, 60, 0),
+        check_env("Thrust/CartPole-v1", K.SAME_STEP, 300, 40, 1),
+        check_env("Thrust/CartPole-v1", K.DISABLED, 150, 30, 2),
+        check_env("Thrust/CartPole-v1", K.STEP_ONLY, 40, None, 3),
     ),
     "classic": lambda: [
-        (check_env(env_id, K.SAME_STEP, 200, 25, 4), check_env(env_id, K.NEXT_STEP, 100, 20, 5))
+        (check_env(env_id, K.SAME_STEP, 150, 25, 4), check_env(env_id, K.NEXT_STEP, 80, 20, 5))
         for env_id in (
             "Thrust/Pendulum-v1",
             "Thrust/MountainCar-v0",
@@ -174,7 +174,7 @@ CHECKS = {
         )
     ],
     "games": lambda: [
-        check_game(game_id, 200, 6)
+        check_game(game_id, 120, 6)
         for game_id in ("Thrust/Pong-v0", "Thrust/Snake-v0", "Thrust/BucketBrigade-v0")
     ],
 }

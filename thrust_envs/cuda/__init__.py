@@ -15,5 +15,11 @@ except ImportError as error:  # pragma: no cover - depends on the installation
     ) from error
 
 from thrust_envs.cuda.targets import SIMULATOR
+from thrust_envs.cuda.vec_env import (
+    DeviceGameVecEnv,
+    DeviceVecEnv,
+    EpisodeStatistics,
+    make_vec,
+)
 
-__all__ = ["SIMULATOR"]
+__all__ = ["SIMULATOR", "DeviceGameVecEnv", "DeviceVecEnv", "EpisodeStatistics", "make_vec"]
