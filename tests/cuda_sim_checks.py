@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import numpy as np
 
@@ -104,11 +105,12 @@ def check_env(env_id: str, mode: int, steps: int, max_steps: int, seed: int) -> 
     print(f"{env_id} mode {mode}: {steps} steps, {ended} episodes equal")
 
 
-def check_game(game_id: str, steps: int, seed: int) -> None:
-    """``steps`` random steps of ``ROWS`` games with in-kernel autoreset; every 53rd step one
-    live agent's action is invalid, which must change nothing."""
+def check_game(game_id: str, steps: int, seed: int, **params: Any) -> None:
+    """``steps`` random steps of ``ROWS`` games with in-kernel autoreset and ``params``; every
+    53rd step one live agent's action is invalid, which must change nothing."""
     definition = game_lookup(game_id)
-    cpu = BatchGame(definition, ROWS, definition.params_type(), autoreset=True, num_threads=1)
+    cpu = BatchGame(definition, ROWS, definition.params_type(**params), autoreset=True,
+                    num_threads=1)  # fmt: skip
     cpu.seed(seed)
     cpu.reset()
     kernels = T.game_kernels(definition)
@@ -173,10 +175,12 @@ CHECKS = {
             "Thrust/Acrobot-v1",
         )
     ],
-    "games": lambda: [
-        check_game(game_id, 120, 6)
-        for game_id in ("Thrust/Pong-v0", "Thrust/Snake-v0", "Thrust/BucketBrigade-v0")
-    ],
+    "games": lambda: (
+        # Short games: points and time limits both end some within the steps.
+        check_game("Thrust/Pong-v0", 120, 6, points_to_win=1, max_steps=40),
+        check_game("Thrust/Snake-v0", 120, 7, max_steps=50),
+        check_game("Thrust/BucketBrigade-v0", 120, 8),
+    ),
 }
 
 if __name__ == "__main__":
