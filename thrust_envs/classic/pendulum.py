@@ -99,10 +99,12 @@ def step_row(state, i, action, p):
     costs = (
         libm_pow(angle_normalize(th), 2.0)
         + 0.1 * libm_pow(thdot, 2.0)
-        + np.float32(0.001) * libm_pow(u, np.float32(2.0))
+        # float(): the float64 promotion numba makes, written out so that the Python twin
+        # (numba's CUDA simulator) promotes alike (NumPy 2 would keep float32).
+        + float(np.float32(0.001) * libm_pow(u, np.float32(2.0)))
     )
     torque_term = np.float32(3.0 / (p.m * libm_pow(p.l, 2.0))) * u  # float32, as in the reference
-    newthdot = thdot + (3 * p.g / (2 * p.l) * math.sin(th) + torque_term) * p.dt
+    newthdot = thdot + (3 * p.g / (2 * p.l) * math.sin(th) + float(torque_term)) * p.dt
     newthdot = min(max(newthdot, -p.max_speed), p.max_speed)
     newth = th + newthdot * p.dt
     state[i, TH] = newth

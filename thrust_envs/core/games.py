@@ -31,7 +31,13 @@ from numba import njit, prange
 
 from thrust_envs.core.batch import InvalidAction
 from thrust_envs.core.definition import pickle_by_reference
-from thrust_envs.core.kernels import _package_digest, _specialise, entry_point
+from thrust_envs.core.kernels import (
+    _specialise,
+    copy_obs_row,
+    entry_point,
+    kernel_tag,
+    rebind,
+)
 from thrust_envs.core.rng import entropy_seeds, seed_rows
 from thrust_envs.core.threads import launch_numba_threads, numba_threads
 
@@ -71,18 +77,97 @@ class GameDefinition:
         return pickle_by_reference(self)  # it holds numba functions: by reference
 
 
+@njit(cache=True, inline="always")
+def invalid_game_agent(actions, alive, nvec, g):
+    """The first alive agent of game ``g`` with an action component ``k`` outside
+    ``[0, nvec[k])``, or -1."""
+    agents, parts = actions.shape[1], actions.shape[2]
+    for a in range(agents):
+        if alive[g, a]:
+            for k in range(parts):
+                if actions[g, a, k] < 0 or actions[g, a, k] >= nvec[k]:
+                    return a
+    return -1
+
+
 @njit(cache=True)
 def first_invalid_game_action(actions, alive, nvec):
     """Flat index ``g * A + a`` of the first alive agent with an action component ``k``
     outside ``[0, nvec[k])``, or -1."""
-    games, agents, parts = actions.shape
+    games, agents = alive.shape
     for g in range(games):
-        for a in range(agents):
-            if alive[g, a]:
-                for k in range(parts):
-                    if actions[g, a, k] < 0 or actions[g, a, k] >= nvec[k]:
-                        return g * agents + a
+        a = invalid_game_agent(actions, alive, nvec, g)
+        if a >= 0:
+            return g * agents + a
     return -1
+
+
+# Row bodies (one game) and templates. step_row, reset_row, observe_row, copy_obs_row and the
+# bodies are bound per game; the CPU templates run a body for every game in a (p)range loop,
+# the CUDA templates (compiled by thrust_envs.cuda) in one thread per game.
+
+
+def _game_step_one(
+    state,
+    rng,
+    actions,
+    params,
+    autoreset,
+    max_steps,
+    length,
+    alive,
+    was_alive,
+    agent_return,
+    obs,
+    reward,
+    terminated,
+    truncated,
+    final_obs,
+    final_return,
+    final_length,
+    game_over,
+    g,
+):
+    """Step game ``g`` (its actions already validated); see :func:`_game_step_template`."""
+    agents = alive.shape[1]
+    for a in range(agents):
+        was_alive[g, a] = alive[g, a]
+        reward[g, a] = 0.0
+    over = step_row(state, g, rng, actions[g], alive[g], reward[g], params)  # noqa: F821
+    length[g] += 1
+    trunc = max_steps > 0 and length[g] >= max_steps and not over
+    for a in range(agents):
+        if was_alive[g, a]:
+            agent_return[g, a] += reward[g, a]
+            terminated[g, a] = over or not alive[g, a]
+            truncated[g, a] = trunc and alive[g, a]
+            observe_row(state, g, a, obs, params)  # noqa: F821
+        else:
+            terminated[g, a] = False
+            truncated[g, a] = False
+    game_over[g] = over or trunc
+    if game_over[g]:
+        final_length[g] = length[g]
+        for a in range(agents):
+            final_return[g, a] = agent_return[g, a]
+        if autoreset:
+            copy_obs_row(obs, final_obs, g)
+            reset_row(state, g, rng, params)  # noqa: F821
+            length[g] = 0
+            for a in range(agents):
+                alive[g, a] = True
+                agent_return[g, a] = 0.0
+                observe_row(state, g, a, obs, params)  # noqa: F821
+
+
+def _game_reset_one(state, rng, params, length, alive, agent_return, obs, g):
+    """Start a new game ``g``: every agent alive, returns zeroed, observed."""
+    reset_row(state, g, rng, params)  # noqa: F821
+    length[g] = 0
+    for a in range(alive.shape[1]):
+        alive[g, a] = True
+        agent_return[g, a] = 0.0
+        observe_row(state, g, a, obs, params)  # noqa: F821
 
 
 def _game_step_template(
@@ -116,49 +201,149 @@ def _game_step_template(
     bad = first_invalid_game_action(actions, alive, nvec)
     if bad >= 0:
         return bad
-    games, agents = alive.shape
-    for g in prange(games):
-        for a in range(agents):
-            was_alive[g, a] = alive[g, a]
-            reward[g, a] = 0.0
-        over = step_row(state, g, rng, actions[g], alive[g], reward[g], params)  # noqa: F821
-        length[g] += 1
-        trunc = max_steps > 0 and length[g] >= max_steps and not over
-        for a in range(agents):
-            if was_alive[g, a]:
-                agent_return[g, a] += reward[g, a]
-                terminated[g, a] = over or not alive[g, a]
-                truncated[g, a] = trunc and alive[g, a]
-                observe_row(state, g, a, obs, params)  # noqa: F821
-            else:
-                terminated[g, a] = False
-                truncated[g, a] = False
-        game_over[g] = over or trunc
-        if game_over[g]:
-            final_length[g] = length[g]
-            for a in range(agents):
-                final_return[g, a] = agent_return[g, a]
-            if autoreset:
-                final_obs[g] = obs[g]
-                reset_row(state, g, rng, params)  # noqa: F821
-                length[g] = 0
-                for a in range(agents):
-                    alive[g, a] = True
-                    agent_return[g, a] = 0.0
-                    observe_row(state, g, a, obs, params)  # noqa: F821
+    for g in prange(alive.shape[0]):
+        game_step_one(  # noqa: F821
+            state,
+            rng,
+            actions,
+            params,
+            autoreset,
+            max_steps,
+            length,
+            alive,
+            was_alive,
+            agent_return,
+            obs,
+            reward,
+            terminated,
+            truncated,
+            final_obs,
+            final_return,
+            final_length,
+            game_over,
+            g,
+        )
     return -1
 
 
 def _game_reset_template(state, rng, rows, params, length, alive, agent_return, obs):
-    games, agents = alive.shape
-    for g in prange(games):
+    for g in prange(alive.shape[0]):
         if rows[g]:
-            reset_row(state, g, rng, params)  # noqa: F821
-            length[g] = 0
-            for a in range(agents):
-                alive[g, a] = True
-                agent_return[g, a] = 0.0
-                observe_row(state, g, a, obs, params)  # noqa: F821
+            game_reset_one(state, rng, params, length, alive, agent_return, obs, g)  # noqa: F821
+
+
+# CUDA templates, one thread per game; see core/kernels.py for the two-launch step and
+# ``status`` (here: first invalid action as ``g * A + a``; N * A means none).
+
+
+def _cuda_game_validate_template(actions, alive, nvec, status):
+    g = cuda.grid(1)  # noqa: F821
+    if g < alive.shape[0]:
+        a = invalid_game_agent(actions, alive, nvec, g)
+        if a >= 0:
+            cuda.atomic.min(status, 0, g * alive.shape[1] + a)  # noqa: F821
+
+
+def _cuda_game_step_template(
+    state,
+    rng,
+    actions,
+    params,
+    autoreset,
+    max_steps,
+    length,
+    alive,
+    was_alive,
+    agent_return,
+    obs,
+    reward,
+    terminated,
+    truncated,
+    final_obs,
+    final_return,
+    final_length,
+    game_over,
+    status,
+    error_action,
+    totals,
+):
+    """Step game ``cuda.grid(1)`` unless ``status`` holds an error (then the bad game copies
+    the bad agent's action into ``error_action``, once). ``totals`` float64 ``[G, 2 + A]``
+    accumulates finished games, their lengths and each agent's returns."""
+    g = cuda.grid(1)  # noqa: F821
+    games, agents = alive.shape
+    if g >= games:
+        return
+    if status[0] < games * agents:
+        if g == status[0] // agents and status[2] == 0:
+            for k in range(actions.shape[2]):
+                error_action[k] = actions[g, status[0] % agents, k]
+            status[2] = 1
+        return
+    game_step_one(  # noqa: F821
+        state,
+        rng,
+        actions,
+        params,
+        autoreset,
+        max_steps,
+        length,
+        alive,
+        was_alive,
+        agent_return,
+        obs,
+        reward,
+        terminated,
+        truncated,
+        final_obs,
+        final_return,
+        final_length,
+        game_over,
+        g,
+    )
+    if game_over[g]:
+        totals[g, 0] += 1.0
+        totals[g, 1] += final_length[g]
+        for a in range(agents):
+            totals[g, 2 + a] += final_return[g, a]
+
+
+def _cuda_game_reset_template(state, rng, rows, params, length, alive, agent_return, obs):
+    g = cuda.grid(1)  # noqa: F821
+    if g < alive.shape[0] and rows[g]:
+        game_reset_one(state, rng, params, length, alive, agent_return, obs, g)  # noqa: F821
+
+
+CUDA_GAME_TEMPLATES = {
+    "validate": _cuda_game_validate_template,
+    "step": _cuda_game_step_template,
+    "reset": _cuda_game_reset_template,
+}
+
+
+@njit(cache=True, inline="always")
+def copy_game_obs_elements(obs, final_obs, g):
+    """``final_obs[g] = obs[g]`` for ``[G, A, F]`` observations, element by element (the CUDA
+    target compiles no array-slice assignment)."""
+    for a in range(obs.shape[1]):
+        for k in range(obs.shape[2]):
+            final_obs[g, a, k] = obs[g, a, k]
+
+
+def game_row_bodies(definition: GameDefinition, tag: str, copy_row: Any = copy_obs_row):
+    """The game's row bodies (``game_step_one``, ``game_reset_one``), inlined into the
+    templates of either target; ``copy_row`` is the final-observation copy of the target."""
+    bindings = {
+        "step_row": definition.step_row,
+        "reset_row": definition.reset_row,
+        "observe_row": definition.observe_row,
+        "copy_obs_row": copy_row,
+    }
+    bodies = (("game_step_one", _game_step_one), ("game_reset_one", _game_reset_one))
+    return {
+        name: njit(cache=True, inline="always")(rebind(body, f"{name}__{tag}", bindings))
+        for name, body in bodies
+    }
 
 
 _compiled: dict[str, dict[str, Any]] = {}
@@ -168,15 +353,12 @@ def compile_game_kernels(definition: GameDefinition) -> dict[str, Any]:
     kernels = _compiled.get(definition.module)
     if kernels is not None:
         return kernels
+    tag = kernel_tag(definition)
     bindings = {
-        "step_row": definition.step_row,
-        "reset_row": definition.reset_row,
-        "observe_row": definition.observe_row,
         "first_invalid_game_action": first_invalid_game_action,
         "prange": prange,
+        **game_row_bodies(definition, tag),
     }
-    # The module path, not just the name, keeps two games called alike apart in the cache.
-    tag = f"{definition.module.replace('.', '_')}_{_package_digest()}"
     kernels = {}
     for name, template in (("step", _game_step_template), ("reset", _game_reset_template)):
         kernels[name] = _specialise(template, f"game_{name}__{tag}", False, bindings)

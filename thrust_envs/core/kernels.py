@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import math
 import types
 from pathlib import Path
 from typing import Any
@@ -35,32 +36,113 @@ STEP_ONLY = 3  # no bookkeeping of finished rows (the single-env view, as Gymnas
 OK = -1
 
 
+@njit(cache=True, inline="always")
+def invalid_discrete_row(actions: np.ndarray, i: int, low: int, high: int) -> bool:
+    """Whether row ``i``'s action lies outside ``[low, high]``."""
+    return actions[i] < low or actions[i] > high
+
+
+@njit(cache=True, inline="always")
+def invalid_box_row(actions: np.ndarray, i: int, low: np.ndarray, high: np.ndarray) -> bool:
+    """Whether row ``i`` of ``actions [N, K]`` holds a NaN or infinite action.
+
+    Finite values outside the bounds are allowed: continuous reference environments clip them.
+    """
+    for k in range(actions.shape[1]):  # noqa: SIM110 (numba compiles no generators)
+        if not math.isfinite(actions[i, k]):
+            return True
+    return False
+
+
 @njit(cache=True)
 def first_invalid_discrete(actions: np.ndarray, low: int, high: int) -> int:
     """Index of the first action outside ``[low, high]``, or -1."""
     for i in range(actions.shape[0]):
-        if actions[i] < low or actions[i] > high:
+        if invalid_discrete_row(actions, i, low, high):
             return i
     return -1
 
 
 @njit(cache=True)
 def first_invalid_box(actions: np.ndarray, low: np.ndarray, high: np.ndarray) -> int:
-    """Index of the first row holding a NaN or infinite action, or -1.
-
-    Finite values outside the bounds are allowed: continuous reference environments clip them.
-    """
+    """Index of the first row holding a NaN or infinite action, or -1."""
     flat = actions.reshape(actions.shape[0], -1)
     for i in range(flat.shape[0]):
-        for k in range(flat.shape[1]):
-            if not np.isfinite(flat[i, k]):
-                return i
+        if invalid_box_row(flat, i, low, high):
+            return i
     return -1
 
 
+@njit(cache=True, inline="always")
+def copy_obs_row(obs: np.ndarray, final_obs: np.ndarray, i: int) -> None:
+    """``final_obs[i] = obs[i]`` (the CPU kernels' row copy; see :mod:`thrust_envs.cuda`
+    for the element loops the CUDA target needs instead)."""
+    final_obs[i] = obs[i]
+
+
 # ---------------------------------------------------------------------------------------------
-# Templates. The names validate_actions, step_row, reset_row and observe_row are bound per env.
+# Row bodies and templates. The names validate_actions, step_row, reset_row, observe_row,
+# copy_obs_row, step_one and reset_one are bound per env. A body is the work of one row; a CPU
+# template runs it for every row in a (p)range loop, a CUDA template (thrust_envs.cuda) in one
+# thread per row: the same code on both targets.
 # ---------------------------------------------------------------------------------------------
+
+
+def _step_one(
+    state,
+    rng,
+    actions,
+    params,
+    mode,
+    max_steps,
+    episode,
+    obs,
+    reward,
+    terminated,
+    truncated,
+    final_obs,
+    i,
+):
+    """Step row ``i`` (its action already validated); see :func:`_step_template`."""
+    if mode == 0 and episode[i, 0] != 0.0:
+        reset_row(state, i, rng, params)  # noqa: F821
+        episode[i, 0] = 0.0
+        episode[i, 1] = 0.0
+        episode[i, 2] = 0.0
+        observe_row(state, i, obs, params)  # noqa: F821
+        reward[i] = 0.0
+        terminated[i] = False
+        truncated[i] = False
+        return
+    r, term = step_row(state, i, actions[i], params)  # noqa: F821
+    length = episode[i, 1] + 1.0
+    episode[i, 1] = length
+    episode[i, 2] += r
+    trunc = max_steps > 0 and length >= max_steps
+    reward[i] = r
+    terminated[i] = term
+    truncated[i] = trunc
+    observe_row(state, i, obs, params)  # noqa: F821
+    if mode != 3 and (term or trunc):
+        episode[i, 3] = length
+        episode[i, 4] = episode[i, 2]
+        if mode == 1:
+            copy_obs_row(obs, final_obs, i)
+            reset_row(state, i, rng, params)  # noqa: F821
+            episode[i, 1] = 0.0
+            episode[i, 2] = 0.0
+            observe_row(state, i, obs, params)  # noqa: F821
+        else:
+            episode[i, 0] = 1.0
+
+
+def _reset_one(state, rng, params, episode, obs, i):
+    """Start a new episode in row ``i`` and observe it."""
+    reset_row(state, i, rng, params)  # noqa: F821
+    episode[i, 0] = 0.0
+    episode[i, 1] = 0.0
+    episode[i, 2] = 0.0
+    observe_row(state, i, obs, params)  # noqa: F821
 
 
 def _step_template(
@@ -93,36 +175,21 @@ def _step_template(
             if episode[i, 0] != 0.0:
                 return -2 - i
     for i in prange(n):
-        if mode == 0 and episode[i, 0] != 0.0:
-            reset_row(state, i, rng, params)  # noqa: F821
-            episode[i, 0] = 0.0
-            episode[i, 1] = 0.0
-            episode[i, 2] = 0.0
-            observe_row(state, i, obs, params)  # noqa: F821
-            reward[i] = 0.0
-            terminated[i] = False
-            truncated[i] = False
-            continue
-        r, term = step_row(state, i, actions[i], params)  # noqa: F821
-        length = episode[i, 1] + 1.0
-        episode[i, 1] = length
-        episode[i, 2] += r
-        trunc = max_steps > 0 and length >= max_steps
-        reward[i] = r
-        terminated[i] = term
-        truncated[i] = trunc
-        observe_row(state, i, obs, params)  # noqa: F821
-        if mode != 3 and (term or trunc):
-            episode[i, 3] = length
-            episode[i, 4] = episode[i, 2]
-            if mode == 1:
-                final_obs[i] = obs[i]
-                reset_row(state, i, rng, params)  # noqa: F821
-                episode[i, 1] = 0.0
-                episode[i, 2] = 0.0
-                observe_row(state, i, obs, params)  # noqa: F821
-            else:
-                episode[i, 0] = 1.0
+        step_one(  # noqa: F821
+            state,
+            rng,
+            actions,
+            params,
+            mode,
+            max_steps,
+            episode,
+            obs,
+            reward,
+            terminated,
+            truncated,
+            final_obs,
+            i,
+        )
     return -1
 
 
@@ -130,17 +197,117 @@ def _reset_template(state, rng, rows, params, episode, obs):
     """Reset the rows flagged in ``rows`` (bool ``[N]``) and observe them."""
     for i in prange(state.shape[0]):
         if rows[i]:
-            reset_row(state, i, rng, params)  # noqa: F821
-            episode[i, 0] = 0.0
-            episode[i, 1] = 0.0
-            episode[i, 2] = 0.0
-            observe_row(state, i, obs, params)  # noqa: F821
+            reset_one(state, rng, params, episode, obs, i)  # noqa: F821
 
 
 def _observe_template(state, params, obs):
     """Observe every row (after the state was written from outside a kernel)."""
     for i in prange(state.shape[0]):
         observe_row(state, i, obs, params)  # noqa: F821
+
+
+# CUDA templates: one thread per row. ``cuda`` (numba.cuda), ``invalid_row`` and
+# ``copy_action`` are bound by thrust_envs.cuda, which compiles them; this module never imports
+# numba.cuda. A step is two launches on one stream: validation marks the first bad row in
+# ``status`` (int64 [3]: first invalid action, first row needing a reset in DISABLED mode,
+# whether the bad action was recorded; N means none), and the step then changes nothing while
+# ``status`` holds an error, so that, as on the CPU, an invalid action modifies no row. The
+# host reads ``status`` when it chooses to (thrust_envs.cuda), not every step.
+
+
+def _cuda_validate_template(actions, action_low, action_high, mode, episode, status):
+    """Mark in ``status`` the first row with an invalid action or needing a reset."""
+    i = cuda.grid(1)  # noqa: F821
+    if i < episode.shape[0]:
+        if invalid_row(actions, i, action_low, action_high):  # noqa: F821
+            cuda.atomic.min(status, 0, i)  # noqa: F821
+        if mode == 2 and episode[i, 0] != 0.0:
+            cuda.atomic.min(status, 1, i)  # noqa: F821
+
+
+def _cuda_step_template(
+    state,
+    rng,
+    actions,
+    params,
+    mode,
+    max_steps,
+    episode,
+    obs,
+    reward,
+    terminated,
+    truncated,
+    final_obs,
+    status,
+    error_action,
+    totals,
+):
+    """Step row ``cuda.grid(1)`` unless ``status`` holds an error; then the bad row copies its
+    action into ``error_action`` (once). ``totals`` float64 ``[N, 3]`` accumulates each row's
+    finished episodes, their lengths and returns until the host reads and clears it."""
+    i = cuda.grid(1)  # noqa: F821
+    n = state.shape[0]
+    if i >= n:
+        return
+    if status[0] < n or status[1] < n:
+        if i == status[0] and status[2] == 0:
+            copy_action(actions, i, error_action)  # noqa: F821
+            status[2] = 1
+        return
+    step_one(  # noqa: F821
+        state,
+        rng,
+        actions,
+        params,
+        mode,
+        max_steps,
+        episode,
+        obs,
+        reward,
+        terminated,
+        truncated,
+        final_obs,
+        i,
+    )
+    if mode != 3 and (terminated[i] or truncated[i]):
+        totals[i, 0] += 1.0
+        totals[i, 1] += episode[i, 3]
+        totals[i, 2] += episode[i, 4]
+
+
+def _cuda_reset_template(state, rng, rows, params, episode, obs):
+    """Reset row ``cuda.grid(1)`` if ``rows`` flags it."""
+    i = cuda.grid(1)  # noqa: F821
+    if i < state.shape[0] and rows[i]:
+        reset_one(state, rng, params, episode, obs, i)  # noqa: F821
+
+
+CUDA_TEMPLATES = {
+    "validate": _cuda_validate_template,
+    "step": _cuda_step_template,
+    "reset": _cuda_reset_template,
+}
+
+
+@njit(cache=True, inline="always")
+def copy_obs_elements(obs: np.ndarray, final_obs: np.ndarray, i: int) -> None:
+    """``final_obs[i] = obs[i]`` for ``[N, F]`` observations, element by element: the CUDA
+    target compiles no array-slice assignment."""
+    for k in range(obs.shape[1]):
+        final_obs[i, k] = obs[i, k]
+
+
+@njit(cache=True, inline="always")
+def copy_discrete_action(actions: np.ndarray, i: int, out: np.ndarray) -> None:
+    """``out[0] = actions[i]`` (an invalid action, kept for the error message)."""
+    out[0] = actions[i]
+
+
+@njit(cache=True, inline="always")
+def copy_box_action(actions: np.ndarray, i: int, out: np.ndarray) -> None:
+    """``out[:] = actions[i, :]`` of ``[N, K]`` actions, element by element."""
+    for k in range(actions.shape[1]):
+        out[k] = actions[i, k]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,13 +376,40 @@ class DirectCalls:
         return entry(*args)
 
 
-def _specialise(template, qualname: str, parallel: bool, bindings: dict[str, Any]):
+def rebind(template, qualname: str, bindings: dict[str, Any]) -> types.FunctionType:
+    """A copy of the plain function ``template`` whose globals also hold ``bindings``, named
+    ``qualname`` (unique per env, so numba caches each copy apart)."""
     env_globals = dict(template.__globals__)
     env_globals.update(bindings)
     function = types.FunctionType(template.__code__, env_globals, qualname)
     function.__qualname__ = qualname
     function.__module__ = template.__module__
-    return njit(cache=True, parallel=parallel, nogil=True)(function)
+    return function
+
+
+def _specialise(template, qualname: str, parallel: bool, bindings: dict[str, Any]):
+    return njit(cache=True, parallel=parallel, nogil=True)(rebind(template, qualname, bindings))
+
+
+def row_bodies(definition, tag: str, copy_row: Any = copy_obs_row) -> dict[str, Any]:
+    """The env's row bodies (``step_one``, ``reset_one``), inlined into the templates of either
+    target; ``copy_row`` is the final-observation row copy of the target."""
+    bindings = {
+        "step_row": definition.step_row,
+        "reset_row": definition.reset_row,
+        "observe_row": definition.observe_row,
+        "copy_obs_row": copy_row,
+    }
+    return {
+        name: njit(cache=True, inline="always")(rebind(body, f"{name}__{tag}", bindings))
+        for name, body in (("step_one", _step_one), ("reset_one", _reset_one))
+    }
+
+
+def kernel_tag(definition, *parts: str) -> str:
+    """The unique part of an env's kernel names: its module path (two envs called alike stay
+    apart in the cache), ``parts`` and the package digest."""
+    return "_".join((definition.module.replace(".", "_"), *parts, _package_digest()))
 
 
 def compile_kernels(definition, action_kind: str) -> Kernels:
@@ -228,14 +422,13 @@ def compile_kernels(definition, action_kind: str) -> Kernels:
     if kernels is not None:
         return kernels
     validator = {"discrete": first_invalid_discrete, "box": first_invalid_box}[action_kind]
+    tag = kernel_tag(definition, action_kind)
     bindings = {
         "validate_actions": validator,
-        "step_row": definition.step_row,
-        "reset_row": definition.reset_row,
         "observe_row": definition.observe_row,
         "prange": prange,
+        **row_bodies(definition, tag),
     }
-    tag = f"{definition.module.replace('.', '_')}_{action_kind}_{_package_digest()}"
     built = {}
     for name, template in _TEMPLATES.items():
         built[name] = _specialise(template, f"{name}__{tag}", False, bindings)

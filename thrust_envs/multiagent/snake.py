@@ -96,7 +96,8 @@ def grid_side(p):
     """Cells a side of the grid."""
     if p.grid_size > 0:
         return p.grid_size
-    return max(8, math.ceil(6.0 * math.sqrt(p.num_snakes)))
+    # int(): on the CUDA target math.ceil returns a float, and the grid size is an int.
+    return max(8, int(math.ceil(6.0 * math.sqrt(p.num_snakes))))  # noqa: RUF046
 
 
 @njit(cache=True, inline="always")

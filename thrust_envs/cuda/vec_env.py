@@ -1,0 +1,560 @@
+"""Device batch envs: every row's arrays live on a CUDA device as torch tensors, and the CUDA
+templates of ``core/kernels.py`` / ``core/games.py`` step them on torch's current stream.
+
+Outputs are the kernel's own arrays, handed to torch without copies (numba reads the tensors
+through ``__cuda_array_interface__``): ``step`` returns the same tensors every call, which the
+next step overwrites (``clone()`` what must be kept).
+
+Bad input is caught as on the CPU views, without a host synchronisation per step:
+
+- dtype and shape are read from the tensor's metadata on the host, at once;
+- values (actions outside the space, NaN/inf for Box, stepping a finished row with autoreset
+  disabled) are checked on the device by a validation kernel that writes the first bad row
+  into a small ``status`` array; the step kernel then changes nothing, and keeps changing
+  nothing on later steps, until the error has been raised. With ``validate="lazy"`` (default)
+  ``status`` is copied to pinned host memory after each step without waiting; ``step`` raises
+  as soon as a copy shows an error (usually on the next call), and ``check()``, ``reset()``,
+  ``episode_statistics()`` and ``close()`` wait for it. ``validate="sync"`` waits every step
+  and raises from the step that was bad, as the CPU views do.
+
+Without a GPU, under numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``), ``device="cpu"``
+runs the same kernels as Python on CPU tensors (slow: for tests).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode
+
+from thrust_envs.core import kernels as K
+from thrust_envs.core.batch import InvalidAction, normalize_seeds
+from thrust_envs.core.definition import make_params
+from thrust_envs.core.rng import entropy_seeds, seed_rows
+from thrust_envs.cuda import targets as T
+
+_MODES = {
+    AutoresetMode.NEXT_STEP: K.NEXT_STEP,
+    AutoresetMode.SAME_STEP: K.SAME_STEP,
+    AutoresetMode.DISABLED: K.DISABLED,
+}
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError as error:
+        raise ImportError(
+            "thrust_envs.cuda's device envs need torch (pip install torch)"
+        ) from error
+    return torch
+
+
+def _resolve_device(label: str, device: Any):
+    torch = _torch()
+    device = torch.device(device)
+    if T.SIMULATOR:
+        if device.type != "cpu":
+            raise ValueError(
+                f"{label}: under NUMBA_ENABLE_CUDASIM=1 the kernels run in numba's CUDA "
+                f"simulator on CPU tensors: pass device='cpu', got {device}"
+            )
+        return device
+    if device.type != "cuda":
+        raise ValueError(
+            f"{label}: a device env runs on a CUDA device (device='cuda' or 'cuda:N'), got "
+            f"{device}; thrust_envs' CPU views (gymnasium.make_vec, thrust_envs.sb3) run on the "
+            "CPU, and NUMBA_ENABLE_CUDASIM=1 simulates the kernels on CPU tensors"
+        )
+    if not torch.cuda.is_available():
+        raise RuntimeError(
+            f"{label}: CUDA is not available to torch (torch.cuda.is_available() is False: no "
+            "GPU, no driver, or a CPU build of torch)"
+        )
+    return device
+
+
+@dataclasses.dataclass(frozen=True)
+class EpisodeStatistics:
+    """Episodes finished since the last read: their number, mean return and mean length (NaN
+    when none). For games, ``mean_return`` holds one mean per agent seat."""
+
+    episodes: int
+    mean_return: float | tuple[float, ...]
+    mean_length: float
+
+
+class _DeviceBatch:
+    """What the env and game device views share: tensors, kernel arguments, launches on
+    torch's stream, the lazy status check and episode statistics."""
+
+    rows: int  # threads per launch (rows for envs, games for games)
+
+    def __init__(self, label: str, device: Any, validate: str) -> None:
+        if validate not in ("lazy", "sync"):
+            raise ValueError(f"{label}: validate must be 'lazy' or 'sync', got {validate!r}")
+        self.label = label
+        self.device = _resolve_device(label, device)
+        self.validate = validate
+        self._torch = _torch()
+        self._cuda = self.device.type == "cuda"
+        self._status_pending = False
+        self._event = None
+        self._streams: dict[int, Any] = {}
+        self.closed = False
+
+    # -- tensors and launches ----------------------------------------------------------------
+
+    def _zeros(self, shape: tuple[int, ...], dtype: Any):
+        return self._torch.zeros(shape, dtype=dtype, device=self.device)
+
+    def _array(self, tensor: Any, view: Any = None):
+        """The kernel's view of ``tensor`` (same memory): a numba device array, or under the
+        simulator a numpy array; ``view`` reinterprets the dtype (int64 storage as uint64)."""
+        if self._cuda:
+            from numba import cuda
+
+            array = cuda.as_cuda_array(tensor.detach())
+        else:
+            array = tensor.detach().numpy()
+        return array if view is None else array.view(view)
+
+    def _stream(self):
+        if not self._cuda:
+            return 0
+        handle = self._torch.cuda.current_stream(self.device).cuda_stream
+        stream = self._streams.get(handle)
+        if stream is None:
+            from numba import cuda
+
+            stream = self._streams[handle] = cuda.external_stream(handle)
+        return stream
+
+    def _launch(self, kernel: Any, *args: Any) -> None:
+        if self._cuda:
+            with self._torch.cuda.device(self.device):
+                T.launch(kernel, self.rows, self._stream(), *args)
+        else:
+            T.launch(kernel, self.rows, 0, *args)
+
+    # -- errors ------------------------------------------------------------------------------
+
+    def _init_status(self, action_parts: int, action_dtype: Any, clear_value: int) -> None:
+        self._clear_value = clear_value
+        self.status = self._zeros((3,), self._torch.int64)
+        self.error_action = self._zeros((action_parts,), action_dtype)
+        pin = self._cuda
+        self._status_host = self._torch.zeros(3, dtype=self._torch.int64, pin_memory=pin)
+        self._clear_status()
+        self._status_args = (self._array(self.status), self._array(self.error_action))
+
+    def _clear_status(self) -> None:
+        self.status.copy_(self._torch.tensor([self._clear_value, self._clear_value, 0]))
+
+    def _after_step(self) -> None:
+        """Queue the status copy (lazy) or wait for it and raise (sync)."""
+        self._status_host.copy_(self.status, non_blocking=self._cuda)
+        self._status_pending = True
+        if self._cuda:
+            if self._event is None:
+                self._event = self._torch.cuda.Event()
+            self._event.record(self._torch.cuda.current_stream(self.device))
+        if self.validate == "sync":
+            self.check()
+
+    def _poll(self) -> None:
+        """Raise a recorded error if its copy has landed; never waits."""
+        if self._status_pending and (self._event is None or self._event.query()):
+            self._raise_if_error()
+
+    def check(self) -> None:
+        """Wait for the last step and raise the error of any bad step since the last check."""
+        if self._status_pending:
+            if self._event is not None:
+                self._event.synchronize()
+            self._raise_if_error()
+
+    def _raise_if_error(self) -> None:
+        self._status_pending = False
+        bad, finished, _ = self._status_host.tolist()
+        if bad == self._clear_value and finished == self._clear_value:
+            return
+        value = self.error_action.cpu()
+        self._clear_status()
+        self._raise(bad, finished, value)
+
+    def _raise(self, bad: int, finished: int, value: Any) -> None:
+        raise NotImplementedError
+
+    # -- actions -----------------------------------------------------------------------------
+
+    def _load_actions(self, actions: Any, shape: tuple[int, ...], discrete: bool) -> None:
+        torch = self._torch
+        if not isinstance(actions, torch.Tensor):
+            actions = torch.as_tensor(np.asarray(actions))
+        floating = actions.dtype.is_floating_point or actions.dtype.is_complex
+        if actions.dtype == torch.bool or (discrete and floating) or actions.dtype.is_complex:
+            expected = "integers" if discrete else "real numbers"
+            raise InvalidAction(
+                f"{self.label}: actions for {self.single_action_space} must be {expected}, got "
+                f"dtype {actions.dtype}"
+            )
+        if tuple(actions.shape) != shape:
+            raise InvalidAction(
+                f"{self.label}: expected actions of shape {shape} (action space "
+                f"{self.single_action_space}), got shape {tuple(actions.shape)}"
+            )
+        self.actions.copy_(actions, non_blocking=True)
+
+    def _check_open(self, method: str) -> None:
+        if self.closed:
+            raise RuntimeError(f"{self.label}: {method}() called after close()")
+
+    def _statistics(self, totals: Any) -> tuple[int, Any, float]:
+        self.check()
+        sums = totals.sum(dim=0).tolist()
+        totals.zero_()
+        episodes = int(sums[0])
+        if episodes == 0:
+            return 0, None, float("nan")
+        return episodes, [s / episodes for s in sums[2:]], sums[1] / episodes
+
+    def close(self) -> None:
+        """Wait for the device, raise a pending error, and release nothing else (the tensors
+        go with the object)."""
+        if not self.closed:
+            self.closed = True
+            self.check()
+
+
+def _seeds(label: str, seed: Any, rows: int) -> np.ndarray:
+    seeds = normalize_seeds(label, seed, rows)
+    return entropy_seeds(rows) if seeds is None else seeds
+
+
+class DeviceVecEnv(_DeviceBatch):
+    """``num_envs`` rows of one Thrust env on a CUDA device.
+
+    Tensors (row ``i`` is environment ``i``; all on ``device``): observations ``[N, *obs]``
+    float32, rewards float32 ``[N]``, terminations and truncations bool ``[N]``, final_obs
+    like observations (``SAME_STEP``: the observation each finished row
+    ended on, before its reset), state float64 ``[N, S]``, episode float64 ``[N, 5]`` (as
+    ``BatchEnv``'s). Autoreset modes are Gymnasium's ``AutoresetMode`` (or its values
+    ``"NextStep"``, ``"SameStep"``, ``"Disabled"``); ``max_episode_steps`` defaults to the
+    ID's registered limit.
+    """
+
+    def __init__(
+        self,
+        env_id: str,
+        num_envs: int,
+        device: Any = "cuda",
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        max_episode_steps: int | str | None = "registered",
+        validate: str = "lazy",
+        **kwargs: Any,
+    ) -> None:
+        from thrust_envs.registration import lookup
+
+        definition, spec = lookup(env_id)
+        super().__init__(env_id, device, validate)
+        try:
+            autoreset_mode = AutoresetMode(autoreset_mode)
+        except ValueError:
+            raise ValueError(
+                f"{env_id}: autoreset_mode must be one of {[m.value for m in AutoresetMode]}, "
+                f"got {autoreset_mode!r}"
+            ) from None
+        if max_episode_steps == "registered":
+            max_episode_steps = spec.max_episode_steps
+        if (
+            not isinstance(num_envs, (int, np.integer))
+            or isinstance(num_envs, bool)
+            or (num_envs < 1)
+        ):
+            raise ValueError(f"{env_id}: num_envs must be a positive int, got {num_envs!r}")
+        if max_episode_steps is not None and (
+            not isinstance(max_episode_steps, (int, np.integer))
+            or isinstance(max_episode_steps, bool)
+            or max_episode_steps < 1
+        ):
+            raise ValueError(
+                f"{env_id}: max_episode_steps must be a positive int or None, "
+                f"got {max_episode_steps!r}"
+            )
+        torch = self._torch
+        self.definition = definition
+        self.num_envs = self.rows = n = int(num_envs)
+        self.autoreset_mode = autoreset_mode
+        self.max_episode_steps = max_episode_steps
+        self.base_params = self.params = make_params(definition, env_id, kwargs)
+        self.single_observation_space = definition.observation_space(self.params)
+        self.single_action_space = space = definition.action_space(self.params)
+        obs_shape = self.single_observation_space.shape
+        if len(obs_shape) != 1:
+            raise NotImplementedError(f"{env_id}: device envs take 1-D observations")
+        self._discrete = isinstance(space, spaces.Discrete)
+        if self._discrete:
+            self._action_shape: tuple[int, ...] = (n,)
+            action_dtype, parts = torch.int64, 1
+            self._low: Any = int(space.start)
+            self._high: Any = int(space.start + space.n - 1)
+        elif isinstance(space, spaces.Box) and len(space.shape) == 1:
+            self._action_shape = (n, space.shape[0])
+            action_dtype, parts = torch.float32, space.shape[0]
+            self._low = self._torch_bounds(space.low)
+            self._high = self._torch_bounds(space.high)
+        else:
+            raise NotImplementedError(f"{env_id}: device envs take Discrete or 1-D Box actions")
+        self.kernels = T.env_kernels(definition, "discrete" if self._discrete else "box")
+        self._mode = _MODES[autoreset_mode]
+        self._max_steps = 0 if max_episode_steps is None else int(max_episode_steps)
+        float32 = torch.float32
+        self.actions = self._zeros(self._action_shape, action_dtype)
+        self.state = self._zeros((n, definition.state_size), torch.float64)
+        self._rng = self._zeros((n,), torch.int64)  # uint64 streams, stored as int64
+        self.episode = self._zeros((n, 5), torch.float64)
+        self.observations = self._zeros((n, *obs_shape), float32)
+        self.final_obs = self._zeros((n, *obs_shape), float32)
+        self.rewards = self._zeros((n,), float32)
+        self.terminations = self._zeros((n,), torch.bool)
+        self.truncations = self._zeros((n,), torch.bool)
+        self._totals = self._zeros((n, 3), torch.float64)
+        self._init_status(parts, action_dtype, n)
+        a = self._array
+        self._arrays = (a(self.state), a(self._rng, np.uint64), a(self.actions))
+        self._outputs = tuple(
+            a(t)
+            for t in (
+                self.episode,
+                self.observations,
+                self.rewards,
+                self.terminations,
+                self.truncations,
+                self.final_obs,
+            )
+        )
+        self._bounds = (self._low if self._discrete else a(self._low),
+                        self._high if self._discrete else a(self._high))  # fmt: skip
+        self._all_rows = self._zeros((n,), torch.bool).fill_(True)
+        self.has_reset = False
+
+    def _torch_bounds(self, values: np.ndarray):
+        return self._torch.as_tensor(values.astype(np.float64)).to(self.device)
+
+    def seed(self, seed: Any = None) -> None:
+        """Seed row ``i`` from ``seed + i`` (an int), per row (a sequence), or from entropy."""
+        streams = np.zeros(self.num_envs, dtype=np.uint64)
+        seed_rows(streams, np.arange(self.num_envs), _seeds(self.label, seed, self.num_envs))
+        self._rng.copy_(self._torch.from_numpy(streams.view(np.int64)))
+
+    def reset(self, seed: Any = None, options: dict | None = None):
+        """Reset all rows, or those of ``options["reset_mask"]`` (bool ``[N]``); returns the
+        observations tensor. A ``seed`` (as for :meth:`seed`) reseeds every row's stream; the
+        first reset seeds from entropy if none is given. Other options as the CPU views'."""
+        self._check_open("reset")
+        self.check()
+        options = dict(options or {})
+        mask = options.pop("reset_mask", None)
+        if mask is None:
+            mask = self._all_rows
+        else:
+            mask = self._torch.as_tensor(mask)
+            if mask.dtype != self._torch.bool or tuple(mask.shape) != (self.num_envs,):
+                raise ValueError(
+                    f"{self.label}: options['reset_mask'] must be a bool tensor of shape "
+                    f"({self.num_envs},), got dtype {mask.dtype} and shape {tuple(mask.shape)}"
+                )
+            mask = mask.to(self.device)
+        self.params = self.definition.apply_reset_options(self.base_params, options or None)
+        if seed is not None or not self.has_reset:
+            self.seed(seed)
+        state, rng = self._arrays[:2]
+        episode, obs = self._outputs[:2]
+        self._launch(self.kernels.reset, state, rng, self._array(mask), self.params, episode, obs)
+        self.has_reset = True
+        return self.observations
+
+    def step(self, actions: Any):
+        """Step every row; returns ``(observations, rewards, terminations, truncations)``, the
+        env's own tensors (overwritten by the next step)."""
+        self._check_open("step")
+        if not self.has_reset:
+            raise RuntimeError(f"{self.label}: call reset() before step()")
+        self._poll()
+        self._load_actions(actions, self._action_shape, self._discrete)
+        status, error_action = self._status_args
+        actions_array = self._arrays[2]
+        self._launch(self.kernels.validate, actions_array, *self._bounds, self._mode,
+                     self._outputs[0], status)  # fmt: skip
+        self._launch(self.kernels.step, *self._arrays, self.params, self._mode, self._max_steps,
+                     *self._outputs, status, error_action, self._array(self._totals))  # fmt: skip
+        self._after_step()
+        return self.observations, self.rewards, self.terminations, self.truncations
+
+    def _raise(self, bad: int, finished: int, value: Any) -> None:
+        if bad < self.num_envs:
+            shown = int(value[0]) if self._discrete else value.tolist()
+            problem = "is outside" if self._discrete else "is not finite in"
+            raise InvalidAction(
+                f"{self.label}: action {shown!r} of environment {bad} {problem} the action "
+                f"space {self.single_action_space}; that step and any after it until this "
+                "error were not applied"
+            )
+        raise RuntimeError(
+            f"{self.label}: environment {finished} finished its episode and autoreset is "
+            "disabled; reset it with reset(options={'reset_mask': mask}) before stepping it "
+            "again (that step and any after it until this error were not applied)"
+        )
+
+    def episode_statistics(self) -> EpisodeStatistics:
+        """Episodes finished since the last call (one host read; clears the counts)."""
+        episodes, returns, length = self._statistics(self._totals)
+        mean_return = float("nan") if returns is None else returns[0]
+        return EpisodeStatistics(episodes, mean_return, length)
+
+
+class DeviceGameVecEnv(_DeviceBatch):
+    """``num_games`` copies of a multi-agent game on a CUDA device, in the parameter-sharing
+    layout: one row per (game, agent), ``R = G * A`` rows, row ``g * A + a``.
+
+    Tensors: observations float32 ``[R, F]`` and final_obs (the observation each row of a game
+    that just ended saw last, before the in-kernel reset), rewards float64 ``[R]``,
+    terminations / truncations bool ``[R]``, was_alive bool ``[R]`` (the rows this step
+    reports on: an agent dead before the step reads reward 0 and neither flag; mask it out),
+    game_over bool ``[G]``. Actions ``[R]`` (Discrete) or ``[R, K]`` (MultiDiscrete), ints;
+    dead agents' actions are ignored. Finished games reset in the same step.
+    """
+
+    def __init__(
+        self,
+        game_id: str,
+        num_games: int,
+        device: Any = "cuda",
+        validate: str = "lazy",
+        **kwargs: Any,
+    ) -> None:
+        from thrust_envs.core.games import BatchGame
+        from thrust_envs.registration import game_lookup
+
+        definition = game_lookup(game_id)
+        super().__init__(game_id, device, validate)
+        torch = self._torch
+        self.definition = definition
+        self.params = make_params(definition, game_id, kwargs)
+        # The host BatchGame gives shapes, dtypes, spaces and checks num_games.
+        host = BatchGame(definition, num_games, self.params, autoreset=True, num_threads=1)
+        self.num_games = self.rows = g = host.num_games
+        self.num_agents = agents = host.num_agents
+        self.num_envs = g * agents
+        self.single_observation_space = host.observation_space
+        self.single_action_space = host.action_space
+        self.max_steps = host.max_steps
+        self._discrete = host.discrete
+        self._nvec = torch.as_tensor(host.nvec).to(self.device)
+        parts = len(host.nvec)
+        self._action_shape = (g * agents,) if host.discrete else (g * agents, parts)
+        self.kernels = T.game_kernels(definition)
+        names = ("state", "rng", "actions", "length", "alive", "was_alive", "agent_return",
+                 "obs", "reward", "terminated", "truncated", "final_obs", "final_return",
+                 "final_length", "game_over")  # fmt: skip
+        self._tensors = {
+            name: torch.from_numpy(getattr(host, name).view(np.int64) if name == "rng"
+                                   else getattr(host, name)).to(self.device)
+            for name in names
+        }  # fmt: skip
+        t = self._tensors
+        self.actions = t["actions"].view(g * agents, parts)
+        self.state = t["state"]
+        self.observations = t["obs"].view(g * agents, -1)
+        self.final_obs = t["final_obs"].view(g * agents, -1)
+        self.rewards = t["reward"].view(-1)
+        self.terminations = t["terminated"].view(-1)
+        self.truncations = t["truncated"].view(-1)
+        self.was_alive = t["was_alive"].view(-1)
+        self.game_over = t["game_over"]
+        self._totals = self._zeros((g, 2 + agents), torch.float64)
+        self._init_status(parts, torch.int64, g * agents)
+        self._arrays = {
+            name: self._array(t[name], np.uint64 if name == "rng" else None) for name in names
+        }
+        self._all_games = self._zeros((g,), torch.bool).fill_(True)
+        self.has_reset = False
+
+    def seed(self, seed: Any = None) -> None:
+        """Seed game ``g`` from ``seed + g`` (an int), per game (a sequence), or from entropy."""
+        streams = np.zeros(self.num_games, dtype=np.uint64)
+        seed_rows(streams, np.arange(self.num_games), _seeds(self.label, seed, self.num_games))
+        self._tensors["rng"].copy_(self._torch.from_numpy(streams.view(np.int64)))
+
+    def reset(self, seed: Any = None):
+        """Start every game anew; returns the observations tensor ``[R, F]``."""
+        self._check_open("reset")
+        self.check()
+        if seed is not None or not self.has_reset:
+            self.seed(seed)
+        a = self._arrays
+        self._launch(self.kernels.reset, a["state"], a["rng"], self._array(self._all_games),
+                     self.params, a["length"], a["alive"], a["agent_return"], a["obs"])  # fmt: skip
+        self.has_reset = True
+        return self.observations
+
+    def step(self, actions: Any):
+        """Step every game; returns ``(observations, rewards, terminations, truncations)``,
+        the env's own tensors in the ``[R]`` layout (overwritten by the next step)."""
+        self._check_open("step")
+        if not self.has_reset:
+            raise RuntimeError(f"{self.label}: call reset() before step()")
+        self._poll()
+        target = self.actions[:, 0] if self._discrete else self.actions
+        self._load_actions_into(actions, target)
+        a = self._arrays
+        status, error_action = self._status_args
+        self._launch(self.kernels.validate, a["actions"], a["alive"], self._array(self._nvec),
+                     status)  # fmt: skip
+        self._launch(self.kernels.step, a["state"], a["rng"], a["actions"], self.params, True,
+                     self.max_steps, *(a[name] for name in (
+                         "length", "alive", "was_alive", "agent_return", "obs", "reward",
+                         "terminated", "truncated", "final_obs", "final_return",
+                         "final_length", "game_over")),
+                     status, error_action, self._array(self._totals))  # fmt: skip
+        self._after_step()
+        return self.observations, self.rewards, self.terminations, self.truncations
+
+    def _load_actions_into(self, actions: Any, target: Any) -> None:
+        saved, self.actions = self.actions, target
+        try:
+            self._load_actions(actions, self._action_shape, True)
+        finally:
+            self.actions = saved
+
+    def _raise(self, bad: int, finished: int, value: Any) -> None:
+        game, agent = divmod(bad, self.num_agents)
+        shown = int(value[0]) if self._discrete else value.tolist()
+        raise InvalidAction(
+            f"{self.label}: action {shown} of agent "
+            f"{self.definition.agent_names(self.params)[agent]!r} in game {game} (row {bad}) is "
+            f"outside {self.single_action_space}; that step and any after it until this error "
+            "were not applied"
+        )
+
+    def episode_statistics(self) -> EpisodeStatistics:
+        """Games finished since the last call: their number, each seat's mean return and the
+        mean length (one host read; clears the counts)."""
+        episodes, returns, length = self._statistics(self._totals)
+        if returns is None:
+            returns = [float("nan")] * self.num_agents
+        return EpisodeStatistics(episodes, tuple(returns), length)
+
+
+def make_vec(env_id: str, num_envs: int, device: Any = "cuda", **kwargs: Any):
+    """A device batch env for a Thrust ID: :class:`DeviceVecEnv` for a single-agent env,
+    :class:`DeviceGameVecEnv` (``num_envs`` games, ``num_envs * A`` rows) for a game."""
+    from thrust_envs.registration import game_definitions
+
+    if env_id in game_definitions():
+        return DeviceGameVecEnv(env_id, num_envs, device, **kwargs)
+    return DeviceVecEnv(env_id, num_envs, device, **kwargs)
