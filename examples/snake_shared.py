@@ -14,7 +14,7 @@ play each other as a reference. It prints the learning curve (food eaten per sna
 length at death) and the training throughput (agent-steps per second end to end, rollout and
 update separately, evaluation excluded), then both as markdown tables for BENCHMARKS.md.
 
-    python examples/snake_shared.py [--timesteps 60000000] [--checkpoints 6] [--games 256]
+    python examples/snake_shared.py [--timesteps 8000000] [--checkpoints 8] [--games 256]
         [--torch-threads 1] [--env-threads 1] [--eval-games 128] [--seed 0]
 
 Food and deaths are counted exactly from the evaluation games' returns: those games pay
@@ -56,7 +56,7 @@ PPO_KWARGS: dict[str, Any] = {
     "ent_coef": 0.01,
     "clip_range": 0.2,
     "max_grad_norm": 0.5,
-    "policy_kwargs": {"net_arch": {"pi": [64], "vf": [64]}, "activation_fn": torch.nn.ReLU},
+    "policy_kwargs": {"net_arch": {"pi": [32], "vf": [32]}, "activation_fn": torch.nn.ReLU},
 }
 OPPONENTS = ("greedy", "random")
 
@@ -197,8 +197,8 @@ class Run:
 
 
 def train(
-    timesteps: int = 60_000_000,
-    checkpoints: int = 6,
+    timesteps: int = 8_000_000,
+    checkpoints: int = 8,
     games: int = 256,
     seed: int = 0,
     torch_threads: int = 1,
@@ -299,8 +299,8 @@ def format_tables(run: Run) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--timesteps", type=int, default=60_000_000, help="agent-steps")
-    parser.add_argument("--checkpoints", type=int, default=6, help="evaluations during training")
+    parser.add_argument("--timesteps", type=int, default=8_000_000, help="agent-steps")
+    parser.add_argument("--checkpoints", type=int, default=8, help="evaluations during training")
     parser.add_argument("--games", type=int, default=256, help="training games (4 snakes each)")
     parser.add_argument("--torch-threads", type=int, default=1)
     parser.add_argument("--env-threads", type=int, default=1)

@@ -147,7 +147,7 @@ def test_example_rejects_bad_arguments(example: ModuleType) -> None:
 @pytest.mark.slow
 def test_learned_snakes_beat_random_in_mixed_games(example: ModuleType) -> None:
     _, run = example.train(
-        timesteps=3_000_000, checkpoints=1, games=256, seed=0, eval_games=64, verbose=False
+        timesteps=1_000_000, checkpoints=1, games=256, seed=0, eval_games=64, verbose=False
     )
     learned, rand = run.checkpoints[-1].results["random"]
     untrained = run.checkpoints[0].results["random"][0]
