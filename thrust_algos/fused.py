@@ -77,6 +77,8 @@ def plan(model: PPO, env: VecEnv, buffer: Any, lean: LeanActorCritic | None) -> 
         )
     if getattr(env, "_pending", False):
         return "the env has a step_async pending"
+    if getattr(env, "_closed", False):
+        return "the env is closed"
     from thrust_envs.core.fusion import row_parts
 
     parts = row_parts(batch)
