@@ -2,11 +2,13 @@
 stable_baselines3.PPO on Gymnasium's CartPole-v1, side by side in one run.
 
 Sides: ``stock`` (stable_baselines3.PPO on Gymnasium's CartPole-v1 through SB3's ``make_vec_env``:
-DummyVecEnv over Monitor), ``thrust`` (thrust_algos.PPO on Thrust/CartPole-v1) and, to separate
-the environment's share of the gain from the algorithm's, ``stock on Thrust env``
-(stable_baselines3.PPO on Thrust/CartPole-v1). thrust_algos.PPO reproduces SB3's PPO exactly on
-the CPU, so the last two take the same steps to solve for a seed; the first differs only through
-the environments' own reset randomness.
+DummyVecEnv over Monitor), ``thrust`` (thrust_algos.PPO on Thrust/CartPole-v1: the lean MLP and
+the fused rollout, one numba call per rollout), ``thrust fused=False`` (the same with SB3's
+per-step rollout loop: thrust before the fused rollout), ``purejaxrl`` (a PureJaxRL-style PPO, JAX +
+gymnax on the CPU, benchmarks/purejaxrl_ppo.py; skipped with a message when jax/gymnax are not
+installed; compile excluded from its times as the warm-up compiles it) and, to separate the
+environment's share of the gain from the algorithm's, ``stock on Thrust env``
+(stable_baselines3.PPO on Thrust/CartPole-v1).
 
 Protocol (every side identical):
 
@@ -32,6 +34,13 @@ CartPole environments on the GPU, thrust against stock SB3.
 minibatch gradient step of the setting's policy (loss, backward, clipping, optimizer step) in
 SB3's autograd path against thrust's lean path, interleaved, best of ``--repeats``.
 
+``--throughput`` measures end-to-end env-steps/s at PureJaxRL's CartPole hyperparameters for
+``--grid`` (envs x steps; 4x128, 32x32, 256x32), sides thrust (fused), thrust fused=False, stock
+and purejaxrl, with compile time apart and thrust's/SB3's time split into rollout, update and the
+rest; also Pendulum-v1 (Box actions) for the thrust sides. ``--compile`` times the fused rollout's
+first run in a fresh process with an empty numba cache, then cached. (A CleanRL + EnvPool side
+is not included.)
+
 Side ``thrust lean=False`` (not run unless named in ``--sides``) is thrust_algos.PPO with SB3's
 own forward and autograd update.
 
@@ -41,6 +50,7 @@ Usage::
     python benchmarks/ppo.py --settings rl-zoo --seeds 2
     python benchmarks/ppo.py --breakdown --settings rl-zoo,large-batch --repeats 3
     python benchmarks/ppo.py --grad-step --settings rl-zoo,large-batch
+    python benchmarks/ppo.py --throughput --compile    # the fused rollout against PureJaxRL
     python benchmarks/ppo.py --gpu                # adds the GPU throughput table
 """
 
@@ -169,18 +179,24 @@ SIDES: dict[str, tuple[str, str]] = {
     "stock on Thrust env": ("stable_baselines3.PPO", "thrust"),
     "thrust": ("thrust_algos.PPO", "thrust"),
     "thrust lean=False": ("thrust_algos.PPO lean=False", "thrust"),
+    "thrust fused=False": ("thrust_algos.PPO fused=False", "thrust"),
+    # PureJaxRL-style PPO (benchmarks/purejaxrl_ppo.py) on gymnax's CartPole-v1: not an SB3 model;
+    # its runs take their own path (time_to_solve_purejaxrl).
+    "purejaxrl": ("purejaxrl", "gymnax"),
 }
-DEFAULT_SIDES = ("stock", "stock on Thrust env", "thrust")
+DEFAULT_SIDES = ("stock", "stock on Thrust env", "thrust", "thrust fused=False", "purejaxrl")
 # Fixed step counts of --breakdown: whole updates of each setting.
 BREAKDOWN_STEPS = {"rl-zoo": 10_240, "large-batch": 24_576, "thrust": 12_288}
 
 
-def make_env(env_kind: str, n_envs: int, seed: int) -> VecEnv:
+def make_env(env_kind: str, n_envs: int, seed: int, env_name: str = "CartPole-v1") -> VecEnv:
     if env_kind == "thrust":
         from thrust_envs.sb3 import make_vec_env
 
-        return make_vec_env("Thrust/CartPole-v1", n_envs, seed=seed)
-    return sb3_make_vec_env("CartPole-v1", n_envs=n_envs, seed=seed)
+        return make_vec_env(f"Thrust/{env_name}", n_envs, seed=seed)
+    if env_kind != "gymnasium":
+        raise ValueError(f"{env_kind} envs are not SB3 VecEnvs")
+    return sb3_make_vec_env(env_name, n_envs=n_envs, seed=seed)
 
 
 def make_model(side: str, setting: dict[str, Any], seed: int, device: str = "cpu"):
@@ -189,13 +205,16 @@ def make_model(side: str, setting: dict[str, Any], seed: int, device: str = "cpu
     env = make_env(env_kind, setting["n_envs"], seed)
     if algo_name.startswith("thrust_algos.PPO"):
         lean = not algo_name.endswith("lean=False")
+        fused = not algo_name.endswith("fused=False")
         return thrust_algos.PPO(
-            "MlpPolicy", env, seed=seed, device=device, lean=lean, **hyperparameters
+            "MlpPolicy", env, seed=seed, device=device, lean=lean, fused=fused, **hyperparameters
         )
     return SB3PPO("MlpPolicy", env, seed=seed, device=device, **hyperparameters)
 
 
 def time_to_solve(side: str, setting: dict[str, Any], seed: int, total_timesteps: int) -> Run:
+    if side == "purejaxrl":
+        return time_to_solve_purejaxrl(setting, seed, total_timesteps)
     model = make_model(side, setting, seed)
     eval_env = sb3_make_vec_env("CartPole-v1", n_envs=EVAL_EPISODES, seed=10_000 + seed)
     timer = SolveTimer(eval_env)
@@ -207,7 +226,33 @@ def time_to_solve(side: str, setting: dict[str, Any], seed: int, total_timesteps
     return Run(timer.solved_at_step is not None, steps, seconds, timer.last_mean)
 
 
+def purejaxrl() -> Any:
+    """benchmarks/purejaxrl_ppo.py, or None (with a message) when jax/flax/optax/gymnax are
+    missing: the PureJaxRL side is then skipped."""
+    try:
+        import purejaxrl_ppo
+    except ImportError as error:
+        print(f"(PureJaxRL side skipped: {error}; `pip install jax jaxlib gymnax`)")
+        return None
+    return purejaxrl_ppo
+
+
+def time_to_solve_purejaxrl(setting: dict[str, Any], seed: int, total_timesteps: int) -> Run:
+    """The PureJaxRL-style PPO by the same protocol: evaluations (on gymnax's CartPole-v1, 20
+    deterministic episodes) every EVAL_EVERY steps outside the clock; compile excluded."""
+    module = purejaxrl()
+    assert module is not None
+    config = module.config_from_setting(setting, total_timesteps)
+    solved, steps, seconds, mean = module.time_to_solve(
+        config, seed, EVAL_EVERY, EVAL_EPISODES, SOLVED_AT
+    )
+    return Run(solved, steps, seconds, mean)
+
+
 def warm_up(side: str, setting: dict[str, Any]) -> None:
+    if side == "purejaxrl":
+        time_to_solve_purejaxrl(setting, 12_345, 1)  # compiles the chunk and the evaluation
+        return
     model = make_model(side, setting, seed=12_345)
     model.learn(setting["n_steps"] * setting["n_envs"])
 
@@ -322,9 +367,10 @@ def _timed(method: Callable[..., Any], clock: dict[str, float], key: str) -> Cal
 
 def grad_step_table(settings: list[str], repeats: int, iterations: int = 200) -> None:
     """Microseconds per minibatch gradient step (SB3's train() math through autograd, clipping,
-    optimizer step) against thrust's lean step, on the setting's policy and batch size. The last
-    column is the lean step with ``fused=True`` Adam (one kernel; not bit-identical to SB3's Adam,
-    so thrust does not switch to it on its own)."""
+    optimizer step) against thrust's lean step, on the setting's policy and batch size. "lean
+    step" uses torch's default single-tensor Adam; the last column the fused Adam that thrust's
+    ``train`` switches to (:func:`thrust_algos.lean.enable_fused_adam`: same update rule, one
+    kernel, equal to float rounding)."""
     th.set_num_threads(1)
     print(f"\n### One minibatch gradient step (µs, best of {repeats} x {iterations}, CPU)\n")
     print(
@@ -346,20 +392,21 @@ def _grad_step_times(setting: dict[str, Any], repeats: int, iterations: int) -> 
     from stable_baselines3.common.type_aliases import RolloutBufferSamples
     from torch.nn import functional as F
 
-    from thrust_algos.lean import LeanActorCritic, enable_foreach_adam
+    from thrust_algos.lean import LeanActorCritic, enable_fused_adam
 
     batch_size, clip_range, ent_coef, vf_coef = setting["batch_size"], 0.2, 0.0, 0.5
     sb3_policy = make_model("stock", setting, seed=0).policy
     leans = []
     for fused in (False, True):
         policy = make_model("thrust", setting, seed=0).policy
+        # The setting's own optimizer_kwargs may already ask for fused; the "lean" column is the
+        # default single-tensor Adam, the "fused" column what thrust's train() switches to.
+        defaults = {**policy.optimizer.defaults, "fused": None, "foreach": None}
+        policy.optimizer = th.optim.Adam(policy.parameters(), **defaults)
         if fused:
-            policy.optimizer = th.optim.Adam(
-                policy.parameters(), **{**policy.optimizer.defaults, "fused": True}
-            )
+            assert enable_fused_adam(policy.optimizer)
         lean = LeanActorCritic.from_policy(policy)
         assert lean is not None
-        enable_foreach_adam(policy.optimizer)
         leans.append(lean)
     generator = th.Generator().manual_seed(0)
     batch = RolloutBufferSamples(
@@ -423,6 +470,121 @@ def _grad_step_times(setting: dict[str, Any], repeats: int, iterations: int) -> 
     return best
 
 
+# (n_envs, n_steps) of the throughput table: PureJaxRL's default, and two wider batches.
+GRID = ((4, 128), (32, 32), (256, 32))
+THROUGHPUT_SIDES = ("thrust", "thrust fused=False", "stock", "purejaxrl")
+
+
+def purejaxrl_setting(n_envs: int, n_steps: int) -> dict[str, Any]:
+    """PureJaxRL's CartPole hyperparameters (purejaxrl/ppo.py) in SB3's terms, for ``n_envs`` x
+    ``n_steps``: 4 epochs of 4 minibatches, linear learning rate from 2.5e-4, entropy 0.01."""
+    return {
+        "n_envs": n_envs,
+        "n_steps": n_steps,
+        "batch_size": n_envs * n_steps // 4,
+        "n_epochs": 4,
+        "learning_rate": linear(2.5e-4),
+        "gamma": 0.99,
+        "gae_lambda": 0.95,
+        "ent_coef": 0.01,
+    }
+
+
+def throughput_table(
+    steps: int, grid: list[tuple[int, int]], env_names: list[str], sides: list[str]
+) -> None:
+    """End-to-end PPO env-steps/s at each (envs x steps) of ``grid`` with PureJaxRL's
+    hyperparameters; each SB3-style side learns ``steps`` (whole updates) after a one-update
+    warm-up whose extra time over a steady update is reported as compile; rollout / update /
+    other seconds (other: the learn loop, callbacks, logging) split the timed run. PureJaxRL
+    runs its updates as one jitted call: compile = first call - second call; its rollout and
+    update are not separable there. Pendulum (Box actions): the thrust sides only."""
+    th.set_num_threads(1)
+    module = purejaxrl()
+    print(f"\n### PPO env-steps/s, PureJaxRL's hyperparameters, {steps:,} steps per run\n")
+    print(
+        "| env | envs x steps | side | env-steps/s | compile s | rollout s | update s | other s |"
+    )
+    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    for env_name in env_names:
+        for n_envs, n_steps in grid:
+            setting = purejaxrl_setting(n_envs, n_steps)
+            n_updates = max(1, steps // (n_envs * n_steps))
+            total = n_updates * n_envs * n_steps
+            for side in [side for side in THROUGHPUT_SIDES if side in sides]:
+                if env_name != "CartPole-v1" and side in ("stock", "purejaxrl"):
+                    continue
+                label = f"| {env_name} | {n_envs} x {n_steps} | {side} |"
+                if side == "purejaxrl":
+                    if module is None:
+                        print(f"{label} skipped (jax/gymnax missing) | | | | |")
+                        continue
+                    config = module.config_from_setting(setting, total)
+                    compile_s, fps = module.throughput(config, n_updates)
+                    print(f"{label} {fps:,.0f} | {compile_s:.2f} | - | - | - |", flush=True)
+                    continue
+                row = _sb3_throughput(side, setting, total, env_name)
+                print(f"{label} {row}", flush=True)
+
+
+def _sb3_throughput(side: str, setting: dict[str, Any], total: int, env_name: str) -> str:
+    algo_name, env_kind = SIDES[side]
+    hyperparameters = {key: value for key, value in setting.items() if key != "n_envs"}
+    env = make_env(env_kind, setting["n_envs"], 0, env_name)
+    if algo_name.startswith("thrust_algos.PPO"):
+        fused = not algo_name.endswith("fused=False")
+        model = thrust_algos.PPO("MlpPolicy", env, seed=0, fused=fused, **hyperparameters)
+    else:
+        model = SB3PPO("MlpPolicy", env, seed=0, **hyperparameters)
+    per_update = setting["n_envs"] * setting["n_steps"]
+    start = time.perf_counter()
+    model.learn(per_update)  # compiles (numba: from its cache after the first run) + one update
+    first = time.perf_counter() - start
+    clock = {"rollout": 0.0, "update": 0.0}
+    model.collect_rollouts = _timed(model.collect_rollouts, clock, "rollout")
+    model.train = _timed(model.train, clock, "update")
+    start = time.perf_counter()
+    model.learn(total, reset_num_timesteps=False)
+    seconds = time.perf_counter() - start
+    compile_s = max(0.0, first - seconds * per_update / total)
+    other = seconds - clock["rollout"] - clock["update"]
+    path = getattr(model, "rollout_path", None)
+    note = "" if path in (None, "fused") or side != "thrust" else f" ({path})"
+    return (
+        f"{total / seconds:,.0f}{note} | {compile_s:.2f} | {clock['rollout']:.2f} | "
+        f"{clock['update']:.2f} | {other:.2f} |"
+    )
+
+
+def compile_table() -> None:
+    """Seconds to build a fused-rollout model and run its first rollout in a fresh process,
+    with an empty numba cache (first run) and again with the cache it left (cached)."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    code = (
+        "import time; t = time.perf_counter()\n"
+        "import thrust_algos; from thrust_envs.sb3 import make_vec_env\n"
+        "imported = time.perf_counter()\n"
+        "m = thrust_algos.PPO('MlpPolicy', make_vec_env('Thrust/CartPole-v1', 4, seed=0),"
+        " n_steps=8, batch_size=32, n_epochs=1, seed=0)\n"
+        "m.learn(32); assert m.rollout_path == 'fused', m.rollout_path\n"
+        "print(imported - t, time.perf_counter() - imported)\n"
+    )
+    print("\n### Fused rollout: first-run compile (fresh process; import excluded)\n")
+    print("| numba cache | import s | build + first learn s |")
+    print("| --- | ---: | ---: |")
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        for label in ("empty (first run)", "warm (cached)"):
+            out = subprocess.run(
+                [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+            ).stdout.split()
+            print(f"| {label} | {float(out[0]):.2f} | {float(out[1]):.2f} |", flush=True)
+
+
 def gpu_table(n_envs: int, updates: int, device: str = "cuda") -> None:
     """End-to-end PPO env-steps/s on CartPole with ``n_envs`` environments on the GPU."""
     print(f"\n### End-to-end PPO on the GPU, CartPole-v1, {n_envs} environments\n")
@@ -478,6 +640,23 @@ def main() -> None:
         "--grad-step", action="store_true", help="one gradient step, SB3 against lean"
     )
     parser.add_argument("--repeats", type=int, default=3, help="best of (--breakdown/--grad-step)")
+    parser.add_argument(
+        "--throughput",
+        action="store_true",
+        help="env-steps/s at PureJaxRL's hyperparameters (fused, today, SB3, PureJaxRL)",
+    )
+    parser.add_argument("--throughput-steps", type=int, default=100_000)
+    parser.add_argument(
+        "--grid",
+        default=",".join(f"{e}x{s}" for e, s in GRID),
+        help="envs x steps of --throughput, e.g. 4x128,32x32",
+    )
+    parser.add_argument(
+        "--throughput-envs", default="CartPole-v1,Pendulum-v1", help="envs of --throughput"
+    )
+    parser.add_argument(
+        "--compile", action="store_true", help="the fused rollout's compile time, cold and cached"
+    )
     parser.add_argument("--gpu", action="store_true", help="add the GPU throughput table")
     parser.add_argument("--gpu-envs", type=int, default=4096)
     parser.add_argument("--gpu-updates", type=int, default=10)
@@ -497,6 +676,22 @@ def main() -> None:
         parser.error(
             f"unknown sides {sorted(set(sides) - SIDES.keys())}; choose from {list(SIDES)}"
         )
+    try:
+        grid = [tuple(int(x) for x in cell.split("x")) for cell in args.grid.split(",") if cell]
+        assert all(len(cell) == 2 and min(cell) > 0 for cell in grid)
+    except (ValueError, AssertionError):
+        parser.error(f"--grid must look like 4x128,32x32 (envs x steps), got {args.grid!r}")
+    env_names = [name for name in args.throughput_envs.split(",") if name]
+    if set(env_names) - {"CartPole-v1", "Pendulum-v1"}:
+        parser.error(f"--throughput-envs: CartPole-v1 and/or Pendulum-v1, got {env_names}")
+    if "purejaxrl" in sides and purejaxrl() is None:
+        sides.remove("purejaxrl")
+    if args.throughput or args.compile:
+        if args.compile:
+            compile_table()
+        if args.throughput:
+            throughput_table(args.throughput_steps, grid, env_names, sides)  # type: ignore[arg-type]
+        return
     if args.breakdown or args.grad_step:
         if args.breakdown:
             breakdown_table(settings, sides, args.repeats, args.breakdown_steps)

@@ -385,3 +385,29 @@ def test_lean_rebuilt_for_a_new_policy_and_after_load(tmp_path) -> None:
     model.save(tmp_path / "sb3_path.zip")
     assert not thrust_algos.PPO.load(tmp_path / "sb3_path.zip", device="cpu").lean
     SB3PPO.load(tmp_path / "sb3_path.zip", env=env, device="cpu").learn(16)
+
+
+def test_fused_adam_switch_moves_loaded_step_counters() -> None:
+    """An Adam state from stock SB3 (default single-tensor Adam: ``step`` a CPU tensor, or a
+    plain number in older states) gets float32 ``step`` tensors on the parameters' device when
+    switched to fused, and the fused step then equals the default's to rounding."""
+    th.manual_seed(0)
+    params = [th.nn.Parameter(th.randn(3, 2)), th.nn.Parameter(th.randn(2))]
+    reference = [th.nn.Parameter(p.detach().clone()) for p in params]
+    optimizers = [th.optim.Adam(ps, lr=1e-2) for ps in (params, reference)]
+    for optimizer, ps in zip(optimizers, (params, reference), strict=True):
+        for p in ps:
+            p.grad = th.ones_like(p)
+        optimizer.step()
+    # What a loaded state can hold: a float64 CPU tensor, a Python int.
+    optimizers[0].state[params[0]]["step"] = th.tensor(1.0, dtype=th.float64)
+    optimizers[0].state[params[1]]["step"] = 1
+    assert enable_fused_adam(optimizers[0])
+    for p in params:
+        step = optimizers[0].state[p]["step"]
+        assert isinstance(step, th.Tensor) and step.dtype == th.float32
+        assert step.device == p.device and float(step) == 1.0
+    for optimizer in optimizers:
+        optimizer.step()
+    for p, q in zip(params, reference, strict=True):
+        th.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)

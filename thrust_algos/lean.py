@@ -447,7 +447,9 @@ def enable_fused_adam(optimizer: th.optim.Optimizer) -> bool:
     tests/test_algos_lean.py checks it). The switch is recorded in the optimizer's
     ``param_groups`` (and so in its ``state_dict``). Other optimizers, Adam with an explicit
     ``foreach``, ``fused``, ``capturable`` or ``differentiable``, and parameters that are not
-    float32 on a CPU or CUDA device are left alone.
+    float32 on a CPU or CUDA device are left alone. Existing per-parameter ``step`` counters (an
+    optimizer state loaded from stock SB3, or steps already taken) move to the parameters' device
+    as float32 tensors, as the fused kernel needs them.
 
     :return: whether the optimizer now steps fused
     """
@@ -468,6 +470,21 @@ def enable_fused_adam(optimizer: th.optim.Optimizer) -> bool:
             and not group.get("differentiable")
         ):
             group["fused"] = True
+            for param in group["params"]:
+                _step_for_fused(optimizer.state.get(param), param)
         else:
             enabled = False
     return enabled
+
+
+def _step_for_fused(state: dict | None, param: th.Tensor) -> None:
+    """Make a parameter's Adam ``state["step"]`` what the fused kernel takes: a float32 0-d
+    tensor on the parameter's device. The default (single-tensor) Adam keeps it on the CPU, and
+    states loaded from stock SB3 (or older torch) may hold it there or as a Python number; the
+    fused kernel on CUDA would then fail on a device mismatch."""
+    if state is None or "step" not in state:
+        return
+    step = state["step"]
+    if isinstance(step, th.Tensor) and step.device == param.device and step.dtype == th.float32:
+        return
+    state["step"] = th.as_tensor(float(step), dtype=th.float32, device=param.device)

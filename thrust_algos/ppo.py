@@ -18,6 +18,10 @@ What differs from ``stable_baselines3.PPO`` (and nothing else does):
    instead of ``nn.Module`` calls, ``torch.distributions`` and autograd, and SB3's default Adam
    switched to torch's fused kernel: about half the time per gradient step of SB3's path on a
    CPU.
+5. With that lean policy on the CPU and a Thrust single-agent VecEnv, each rollout is one compiled
+   call (:mod:`thrust_algos.fused`; ``fused=False`` switches it off, ``rollout_path`` says which
+   path ran and why): actions from the model's own seeded streams (SB3's distribution, not its
+   draws), callbacks called for every step after the rollout.
 
 On the CPU the minibatch order is drawn from numpy's global generator exactly like SB3. With
 ``lean=False`` (or a policy the lean path does not handle), a thrust model with the same seed and
@@ -46,6 +50,8 @@ from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 
 from thrust_algos.buffers import GpuDictRolloutBuffer, GpuRolloutBuffer
+from thrust_algos.fused import FusedRollout
+from thrust_algos.fused import plan as fused_plan
 from thrust_algos.lean import (
     LeanActorCritic,
     PPOLossStats,
@@ -108,12 +114,19 @@ class PPO(SB3PPO):
         seed: int | None = None,
         device: th.device | str = "auto",
         lean: bool = True,
+        fused: bool = True,
         _init_setup_model: bool = True,
     ) -> None:
         if not isinstance(lean, bool):
             raise TypeError(f"lean must be True or False, got {lean!r}")
+        if not isinstance(fused, bool):
+            raise TypeError(f"fused must be True or False, got {fused!r}")
         self.lean = lean
+        self.fused = fused
         self._lean: LeanActorCritic | None = None
+        self._fused_entropy: int | None = None
+        # Which way the last rollout was collected: "fused", or "stepwise: <reason>".
+        self.rollout_path: str | None = None
         super().__init__(
             policy,
             env,
@@ -158,9 +171,11 @@ class PPO(SB3PPO):
         if self.rollout_buffer_class in (GpuRolloutBuffer, GpuDictRolloutBuffer):
             excluded.append("rollout_buffer_class")
         # The fast path is rebuilt from the policy; ``lean`` is saved only when switched off.
-        excluded.append("_lean")
+        excluded.extend(["_lean", "rollout_path", "_fused_entropy"])
         if self.lean:
             excluded.append("lean")
+        if self.fused:
+            excluded.append("fused")
         return excluded
 
     def _lean_actor_critic(self) -> LeanActorCritic | None:
@@ -171,6 +186,15 @@ class PPO(SB3PPO):
         if self._lean is None or not self._lean.matches(self.policy):
             self._lean = LeanActorCritic.from_policy(self.policy)
         return self._lean
+
+    def _fused_seed(self) -> int:
+        """The base seed of the fused rollout's action streams: the model's seed, else one drawn
+        once from the OS (kept for the model's lifetime)."""
+        if self.seed is not None:
+            return int(self.seed) % 2**64
+        if self._fused_entropy is None:
+            self._fused_entropy = int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
+        return self._fused_entropy
 
     def collect_rollouts(
         self,
@@ -183,6 +207,15 @@ class PPO(SB3PPO):
         Collect ``n_rollout_steps`` steps of every environment into ``rollout_buffer`` with the
         current policy; SB3's semantics, without a Python loop over environments.
 
+        One structure, two ways to fill the buffer between ``on_rollout_start`` and GAE:
+
+        - fused (:mod:`thrust_algos.fused`): a Thrust env and the lean MLP on the CPU, the whole
+          rollout in one compiled call, the steps replayed to ``callback`` afterwards;
+        - stepwise (:meth:`_collect_stepwise`): SB3's per-step loop, for everything else (the
+          place of a device-staging step: the buffer and the env exchange tensors per step).
+
+        ``self.rollout_path`` says which ran: ``"fused"``, or ``"stepwise: <why not fused>"``.
+
         :param env: The training environment
         :param callback: Callback called at each step (and at the start and end of the rollout)
         :param rollout_buffer: Buffer to fill
@@ -190,18 +223,47 @@ class PPO(SB3PPO):
         :return: False if a callback stopped training early, True otherwise
         """
         if not isinstance(rollout_buffer, GpuRolloutBuffer):
+            self.rollout_path = "stepwise: SB3's own rollout (the buffer is not a GpuRolloutBuffer)"
             return super().collect_rollouts(env, callback, rollout_buffer, n_rollout_steps)
         assert self._last_obs is not None, "No previous observation was provided"
         self.policy.set_training_mode(False)
         lean = self._lean_actor_critic()
+        fused = fused_plan(self, env, rollout_buffer, lean) if not self.use_sde else "use_sde"
+        self.rollout_path = "fused" if isinstance(fused, FusedRollout) else f"stepwise: {fused}"
 
-        n_steps = 0
         rollout_buffer.reset()
         if self.use_sde:
             self.policy.reset_noise(env.num_envs)
 
         callback.on_rollout_start()
 
+        if isinstance(fused, FusedRollout):
+            outcome = fused.collect(self, callback, n_rollout_steps)
+        else:
+            outcome = self._collect_stepwise(env, callback, rollout_buffer, n_rollout_steps, lean)
+        if outcome is None:
+            return False
+        values, dones = outcome
+
+        rollout_buffer.compute_returns_and_advantage(last_values=values, dones=dones)
+
+        callback.update_locals(locals())
+
+        callback.on_rollout_end()
+
+        return True
+
+    def _collect_stepwise(
+        self,
+        env: VecEnv,
+        callback: BaseCallback,
+        rollout_buffer: GpuRolloutBuffer,
+        n_rollout_steps: int,
+        lean: LeanActorCritic | None,
+    ) -> tuple[th.Tensor, np.ndarray] | None:
+        """SB3's per-step rollout loop into ``rollout_buffer``. Returns the values of the last
+        observations and the last dones (for GAE), or None if a callback stopped training."""
+        n_steps = 0
         while n_steps < n_rollout_steps:
             if self.use_sde and self.sde_sample_freq > 0 and n_steps % self.sde_sample_freq == 0:
                 self.policy.reset_noise(env.num_envs)
@@ -234,7 +296,7 @@ class PPO(SB3PPO):
             # Give access to local variables (the same names and types as in SB3)
             callback.update_locals(locals())
             if not callback.on_step():
-                return False
+                return None
 
             done_envs = np.flatnonzero(dones)
             self._update_done_info_buffer(infos, done_envs)
@@ -258,14 +320,7 @@ class PPO(SB3PPO):
             # Compute value for the last timestep
             value_model = self.policy if lean is None else lean
             values = value_model.predict_values(obs_as_tensor(new_obs, self.device))  # type: ignore[arg-type]
-
-        rollout_buffer.compute_returns_and_advantage(last_values=values, dones=dones)
-
-        callback.update_locals(locals())
-
-        callback.on_rollout_end()
-
-        return True
+        return values, dones
 
     def _update_done_info_buffer(self, infos: list[dict[str, Any]], done_envs: np.ndarray) -> None:
         """SB3's ``_update_info_buffer`` restricted to the environments that finished this step.

@@ -1,0 +1,103 @@
+"""benchmarks/ppo.py: every flag runs, on tiny budgets (the tables' figures are not checked)."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "ppo.py"
+HAS_JAX = all(importlib.util.find_spec(m) is not None for m in ("jax", "gymnax", "flax", "optax"))
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=900
+    )
+
+
+def test_solve_table_breakdown_grad_step_and_gpu_flags() -> None:
+    sides = "--sides=stock,thrust,thrust fused=False"
+    done = run(
+        "--settings",
+        "thrust",
+        "--seeds",
+        "1",
+        "--total-timesteps",
+        "1024",
+        sides,
+        "--gpu",
+        "--gpu-envs",
+        "8",
+        "--gpu-updates",
+        "1",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "| 0 | thrust fused=False |" in done.stdout and "### Summary" in done.stdout
+    assert "End-to-end PPO on the GPU" in done.stdout
+    done = run(
+        "--breakdown",
+        "--breakdown-steps",
+        "1024",
+        "--repeats",
+        "1",
+        "--settings",
+        "thrust",
+        "--sides",
+        "thrust,thrust fused=False",
+        "--grad-step",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Where the time goes" in done.stdout and "One minibatch gradient step" in done.stdout
+
+
+def test_throughput_flags() -> None:
+    done = run(
+        "--throughput",
+        "--throughput-steps",
+        "256",
+        "--grid",
+        "4x16",
+        "--throughput-envs",
+        "CartPole-v1,Pendulum-v1",
+        "--sides",
+        "stock,thrust,thrust fused=False",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "| CartPole-v1 | 4 x 16 | thrust |" in done.stdout
+    assert "| Pendulum-v1 | 4 x 16 | thrust fused=False |" in done.stdout
+    assert "| Pendulum-v1 | 4 x 16 | stock |" not in done.stdout
+
+
+@pytest.mark.slow
+def test_compile_flag_and_purejaxrl_side() -> None:
+    done = run("--compile")
+    assert done.returncode == 0, done.stderr
+    assert "| warm (cached) |" in done.stdout
+    done = run(
+        "--throughput",
+        "--throughput-steps",
+        "256",
+        "--grid",
+        "4x16",
+        "--throughput-envs",
+        "CartPole-v1",
+        "--sides",
+        "purejaxrl",
+    )
+    assert done.returncode == 0, done.stderr
+    if HAS_JAX:
+        assert "| CartPole-v1 | 4 x 16 | purejaxrl |" in done.stdout
+    else:
+        assert "PureJaxRL side skipped" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "args", [["--grid", "4by128", "--throughput"], ["--settings", "nope"], ["--sides", "nope"]]
+)
+def test_bad_arguments_exit_2(args: list[str]) -> None:
+    done = run(*args)
+    assert done.returncode == 2 and "error" in done.stderr and not done.stdout.count("|")

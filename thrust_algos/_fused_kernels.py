@@ -1,0 +1,263 @@
+"""The fused rollout kernel: a whole PPO rollout (MLP forward, action sampling, the env's row
+functions, episode statistics, the time-limit bootstrap) in one numba call.
+
+Imported lazily by :mod:`thrust_algos.fused`, only for a Thrust environment (it imports
+``thrust_envs``' random streams; ``import thrust_algos`` does not). The template is compiled
+per env as ``thrust_envs.core.kernels`` compiles its own: the code object is copied into a
+function whose globals bind ``step_row``/``reset_row``/``observe_row`` to the env's and
+``sample_action`` to the action kind's sampler, under a unique qualified name carrying the
+env's source digest, with ``cache=True``.
+
+Network layout (both the policy and the value network): ``weights`` is one flat float32
+array; ``layers`` int64 ``[L, 5]`` holds, per dense layer, (in, out, offset of ``W^T``
+stored ``[in, out]`` row-major, offset of the bias, activation: 0 none, 1 tanh, 2 relu); the
+policy's layers are rows ``0 .. n_pi - 1``, the value network's the rest.
+"""
+
+from __future__ import annotations
+
+import math
+import types
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+from thrust_envs.core.rng import next_double, seed_rows
+
+ACT_NONE, ACT_TANH, ACT_RELU = 0, 1, 2
+NON_FINITE_ACTION = 1  # the kernel's status when the policy produced a NaN/inf Box action
+_TWO_PI = 2.0 * math.pi
+_LOG_SQRT_2PI = math.log(math.sqrt(2.0 * math.pi))
+
+
+@njit(cache=True)
+def _mlp_row(weights, layers, first, count, x, scratch):
+    """Apply layers ``first .. first + count - 1`` to ``x`` (float32 ``[in]``), ping-ponging
+    between ``scratch[0]`` and ``scratch[1]``; return the index of the row holding the output.
+    Each output is ``b_j + sum_k x_k W_jk`` summed over ``k`` in order (vectorised over ``j``)."""
+    width = x.shape[0]
+    src = 0
+    for k in range(width):
+        scratch[0, k] = x[k]
+    for layer in range(first, first + count):
+        n_in = layers[layer, 0]
+        n_out = layers[layer, 1]
+        w_off = layers[layer, 2]
+        b_off = layers[layer, 3]
+        act = layers[layer, 4]
+        dst = 1 - src
+        # Slices, indexed by range variables: no negative-index wraparound in the inner loop,
+        # which LLVM then vectorises over j (AVX: 8 outputs at a time).
+        out = scratch[dst, :n_out]
+        inp = scratch[src]
+        bias = weights[b_off : b_off + n_out]
+        for j in range(n_out):
+            out[j] = bias[j]
+        for k in range(n_in):
+            xk = inp[k]
+            w_row = weights[w_off + k * n_out : w_off + (k + 1) * n_out]
+            for j in range(n_out):
+                out[j] += xk * w_row[j]
+        if act == 1:
+            for j in range(n_out):
+                out[j] = np.tanh(out[j])
+        elif act == 2:
+            for j in range(n_out):
+                if out[j] < 0.0:
+                    out[j] = np.float32(0.0)
+        src = dst
+    return src
+
+
+@njit(cache=True)
+def _sample_categorical(head, log_std, prng, i, actions, low, high, buf_action):
+    """Draw ``a ~ Categorical(logits=head)`` by inverting the CDF at one uniform from row
+    ``i``'s stream; write it to ``actions[i]`` and ``buf_action[0]``; return ``log p(a)``."""
+    n = head.shape[0]
+    peak = -np.inf
+    for k in range(n):
+        peak = max(peak, float(head[k]))
+    total = 0.0
+    for k in range(n):
+        total += math.exp(float(head[k]) - peak)
+    log_norm = peak + math.log(total)
+    u = next_double(prng, i)
+    choice = n - 1
+    cumulative = 0.0
+    for k in range(n):
+        cumulative += math.exp(float(head[k]) - log_norm)
+        if u < cumulative:
+            choice = k
+            break
+    actions[i] = choice
+    buf_action[0] = np.float32(choice)
+    return float(head[choice]) - log_norm
+
+
+@njit(cache=True)
+def _sample_gaussian(head, log_std, prng, i, actions, low, high, buf_action):
+    """Draw ``a ~ Normal(head, exp(log_std))`` per dimension (Box–Muller on two uniforms
+    from row ``i``'s stream); write ``a`` to ``buf_action`` and ``clip(a, low, high)`` to
+    ``actions[i]`` (what SB3 hands the env); return ``log p(a)``, or NaN if ``a`` is not
+    finite."""
+    log_prob = 0.0
+    for k in range(head.shape[0]):
+        u1 = next_double(prng, i)
+        u2 = next_double(prng, i)
+        z = math.sqrt(-2.0 * math.log(1.0 - u1)) * math.cos(_TWO_PI * u2)
+        std = np.float32(math.exp(log_std[k]))
+        a = np.float32(head[k] + std * np.float32(z))
+        if not np.isfinite(a):
+            return np.nan
+        buf_action[k] = a
+        actions[i, k] = min(max(a, low[k]), high[k])
+        diff = float(a) - float(head[k])
+        log_prob += -(diff * diff) / (2.0 * float(std) * float(std)) - log_std[k] - _LOG_SQRT_2PI
+    return log_prob
+
+
+def _rollout_template(
+    state,
+    rng,
+    actions,
+    params,
+    max_steps,
+    episode,
+    obs,
+    reward,
+    terminated,
+    truncated,
+    final_obs,
+    weights,
+    layers,
+    n_pi,
+    log_std,
+    action_low,
+    action_high,
+    prng,
+    gamma,
+    starts,
+    buf_obs,
+    buf_actions,
+    buf_rewards,
+    buf_starts,
+    buf_values,
+    buf_log_probs,
+    last_values,
+    episodes,
+    episode_obs,
+    scratch,
+):
+    """Collect ``T = buf_obs.shape[0]`` steps of all ``N`` rows.
+
+    In: ``buf_obs[0]`` the observations to act on first, ``starts`` bool ``[N]`` whether they
+    start episodes. Each step: (A) every row's policy forward, sampled action, value and
+    log-probability into the buffers, the action into ``actions``; (B) every row's env step as
+    the SAME_STEP step kernel does it (episode statistics, truncation, final observation,
+    reset in place), the reward plus ``gamma * V(final obs)`` for truncated rows into
+    ``buf_rewards`` raw, finished episodes' (final return, length, row, step, truncated, the
+    float32 bootstrap ``gamma * V``) into ``episodes`` and their final observations into
+    ``episode_obs`` (the caller adds the bootstraps to the rewards), and the next
+    observations and starts into ``buf_obs[t + 1]``/``buf_starts[t + 1]``. Out: ``starts``
+    (the last step's dones), ``last_values`` ``V(obs)``. Returns (status, episodes
+    recorded); status 1 if a Box action was not finite (the env then stands at step ``t``).
+    """
+    n_steps = buf_obs.shape[0]
+    n = state.shape[0]
+    n_layers = layers.shape[0]
+    n_vf = n_layers - n_pi
+    n_episodes = 0
+    for t in range(n_steps):
+        # (A) act: everything the policy needs comes from buf_obs[t].
+        for i in range(n):
+            x = buf_obs[t, i]
+            out = _mlp_row(weights, layers, 0, n_pi, x, scratch)
+            head = scratch[out, : layers[n_pi - 1, 1]]
+            log_prob = sample_action(  # noqa: F821
+                head, log_std, prng, i, actions, action_low, action_high, buf_actions[t, i]
+            )
+            if np.isnan(log_prob):
+                return 1, n_episodes
+            buf_log_probs[t, i] = np.float32(log_prob)
+            out = _mlp_row(weights, layers, n_pi, n_vf, x, scratch)
+            buf_values[t, i] = scratch[out, 0]
+            buf_starts[t, i] = np.float32(1.0) if starts[i] else np.float32(0.0)
+        # (B) step every env row (the SAME_STEP body of thrust_envs' step kernel).
+        for i in range(n):
+            r, term = step_row(state, i, actions[i], params)  # noqa: F821
+            length = episode[i, 1] + 1.0
+            episode[i, 1] = length
+            episode[i, 2] += r
+            trunc = max_steps > 0 and length >= max_steps
+            reward[i] = r
+            terminated[i] = term
+            truncated[i] = trunc
+            observe_row(state, i, obs, params)  # noqa: F821
+            if term or trunc:
+                episode[i, 3] = length
+                episode[i, 4] = episode[i, 2]
+                final_obs[i] = obs[i]
+                record = episodes[n_episodes]
+                record[0] = episode[i, 4]
+                record[1] = length
+                record[2] = i
+                record[3] = t
+                if trunc and not term:
+                    out = _mlp_row(weights, layers, n_pi, n_vf, final_obs[i], scratch)
+                    record[4] = 1.0
+                    record[5] = np.float32(np.float32(gamma) * scratch[out, 0])
+                episode_obs[n_episodes] = obs[i]
+                n_episodes += 1
+                reset_row(state, i, rng, params)  # noqa: F821
+                episode[i, 1] = 0.0
+                episode[i, 2] = 0.0
+                observe_row(state, i, obs, params)  # noqa: F821
+            buf_rewards[t, i] = reward[i]
+            starts[i] = term or trunc
+            if t + 1 < n_steps:
+                buf_obs[t + 1, i] = obs[i]
+    for i in range(n):
+        out = _mlp_row(weights, layers, n_pi, n_vf, obs[i], scratch)
+        last_values[i] = scratch[out, 0]
+    return 0, n_episodes
+
+
+@njit(cache=True)
+def seed_policy_streams(prng: np.ndarray, base: np.uint64, rollout: np.uint64) -> None:
+    """Seed row ``i``'s action stream from ``(base, rollout, i)`` (hashed twice, so nearby
+    seeds, rollouts and rows give unrelated streams)."""
+    n = prng.shape[0]
+    rows = np.arange(n)
+    seed_rows(prng, rows, np.full(n, base, dtype=np.uint64))
+    mixed = prng[0]
+    seeds = np.empty(n, dtype=np.uint64)
+    for i in range(n):
+        seeds[i] = mixed + rollout * np.uint64(0x2545F4914F6CDD1D) + np.uint64(i)
+    seed_rows(prng, rows, seeds)
+
+
+_compiled: dict[tuple[str, str, str], Any] = {}
+
+
+def rollout_kernel(step_row, reset_row, observe_row, module: str, digest: str, kind: str):
+    """The rollout template specialised for one env's row functions and ``kind``
+    ("discrete" or "box"), compiled on first call, cached on disk by numba."""
+    key = (module, kind, digest)
+    kernel = _compiled.get(key)
+    if kernel is None:
+        bindings = {
+            "step_row": step_row,
+            "reset_row": reset_row,
+            "observe_row": observe_row,
+            "sample_action": _sample_categorical if kind == "discrete" else _sample_gaussian,
+        }
+        template = _rollout_template
+        env_globals = dict(template.__globals__)
+        env_globals.update(bindings)
+        qualname = f"rollout__{module.replace('.', '_')}_{kind}_{digest}"
+        function = types.FunctionType(template.__code__, env_globals, qualname)
+        function.__qualname__ = qualname
+        function.__module__ = template.__module__
+        kernel = _compiled[key] = njit(cache=True, nogil=True)(function)
+    return kernel

@@ -1,0 +1,312 @@
+"""The fused rollout: a whole ``n_steps x n_envs`` PPO rollout in one compiled call.
+
+When the training env is a Thrust SB3 VecEnv of a single-agent env (classic control), the
+policy is the lean MLP (:class:`~thrust_algos.lean.LeanActorCritic`), the model runs on the CPU
+and the buffer is a plain :class:`~thrust_algos.GpuRolloutBuffer`, :meth:`FusedRollout.collect`
+runs the policy forward, action sampling, the env's row functions, episode statistics and SB3's
+time-limit bootstrap (``reward += gamma * V(terminal obs)``) for every step and row in one numba
+call (:mod:`thrust_algos._fused_kernels`), writing straight into the buffer's storage. Python
+runs once per rollout. :func:`plan` says why not when it cannot (``PPO.rollout_path``).
+
+**The env stays consistent.** The kernel works on the env's own arrays (state, random streams,
+episode statistics, observations, last rewards/flags, final observations), so afterwards the
+VecEnv stands exactly where stepping it ``n_steps`` times would have left it, and ``model.env``
+keeps working (evaluation, a later rollout on SB3's per-step path). The one difference: the
+``"t"`` of the episodes that ended in the rollout is the time at its end.
+
+**Randomness.** Actions are drawn from per-row SplitMix64 streams (``thrust_envs.core.rng``),
+seeded from the model's seed (or, without one, a seed drawn once from the OS), the rollout's
+first timestep and the row: results are deterministic for a seed, whatever the thread count,
+and do not touch torch's or numpy's global generators. They are not SB3's draws (SB3 samples
+with torch's generator): the same distributions, not the same numbers. Discrete actions invert
+the categorical CDF at one uniform double; Box actions are ``mean + std * z`` with ``z`` a
+Box–Muller normal, clipped to the space for the env and stored unclipped, as SB3 does. The
+network's sums run in another order than torch's ``F.linear``: values and log-probabilities
+equal the policy's to float32 rounding (tested).
+
+**Callbacks** see every step after the fact: once the rollout is collected, ``on_step`` is called
+``n_steps`` times, ``num_timesteps`` advancing by ``n_envs`` each time, with that step's
+``dones``, ``rewards`` (before the bootstrap, as in SB3), ``new_obs`` and ``infos`` (built on
+access: ``episode``, ``TimeLimit.truncated`` and ``terminal_observation`` of finished rows) in
+``locals``. Counting callbacks (``EvalCallback``, ``CheckpointCallback``, the progress bar,
+``StopTrainingOnMaxEpisodes``) thus fire at the same steps as on SB3's path, but they see the
+model and env of the rollout's end; one that returns False stops training at that step, with the
+env already at the rollout's end.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.vec_env import VecEnv
+
+from thrust_algos.buffers import GpuRolloutBuffer
+from thrust_algos.lean import LeanActorCritic
+
+if TYPE_CHECKING:
+    from thrust_algos.ppo import PPO
+
+_ACTIVATION_CODES = {None: 0, "tanh": 1, "relu": 2}
+# episodes[k]: final return, length, row, step, truncated (time limit, 1.0) and the bootstrap
+# gamma * V(terminal obs) to add to the step's reward, float32 (0.0 for terminated rows).
+_RETURN, _LENGTH, _ROW, _STEP, _TRUNCATED, _BOOTSTRAP = range(6)
+
+
+def plan(model: PPO, env: VecEnv, buffer: Any, lean: LeanActorCritic | None) -> FusedRollout | str:
+    """A :class:`FusedRollout` of ``model`` on ``env`` into ``buffer``, or the reason there is
+    none (a sentence; the rollout then takes SB3's per-step path)."""
+    if not model.fused:
+        return "fused=False"
+    if lean is None:
+        return "the policy is not the lean MLP (lean=False, or a policy LeanActorCritic rejects)"
+    if model.device.type != "cpu":
+        return f"the model is on {model.device} (the fused rollout runs on the CPU)"
+    if type(buffer) is not GpuRolloutBuffer:
+        return f"the rollout buffer is a {type(buffer).__name__}, not a GpuRolloutBuffer"
+    batch = getattr(env, "_batch", None)
+    if not type(env).__module__.startswith("thrust_envs") or batch is None:
+        return (
+            f"the env is a {type(env).__name__}, not a Thrust single-agent SB3 VecEnv "
+            "(thrust_envs.sb3.make_vec_env; VecEnv wrappers such as VecNormalize also fall back)"
+        )
+    if getattr(env, "_pending", False):
+        return "the env has a step_async pending"
+    if getattr(env, "_closed", False):
+        return "the env is closed"
+    from thrust_envs.core.fusion import row_parts
+
+    parts = row_parts(batch)
+    if isinstance(parts, str):
+        return parts
+    obs_space = model.observation_space
+    if not isinstance(obs_space, spaces.Box) or len(obs_space.shape) != 1:
+        return f"the observation space {obs_space} is not a flat Box"
+    if parts.obs.dtype != np.float32:
+        return f"the env's observations are {parts.obs.dtype}, not float32"
+    if isinstance(model.action_space, spaces.Box) and parts.actions.dtype != np.float32:
+        return f"the env's Box actions are {parts.actions.dtype}, not float32"
+    return FusedRollout(parts, lean, buffer, env)
+
+
+class FusedRollout:
+    """One rollout of a lean policy on a Thrust env, collected by one kernel call (see the
+    module's docstring). Built by :func:`plan` for each rollout (cheap: no compilation after
+    the first)."""
+
+    def __init__(self, parts: Any, lean: LeanActorCritic, buffer: GpuRolloutBuffer, env: VecEnv):
+        from thrust_algos import _fused_kernels as FK
+
+        self._fk = FK
+        self.parts = parts
+        self.lean = lean
+        self.buffer = buffer
+        self.env = env
+        self.kernel = FK.rollout_kernel(
+            parts.step_row,
+            parts.reset_row,
+            parts.observe_row,
+            parts.module,
+            parts.source_digest,
+            parts.action_kind,
+        )
+        layers = [*lean.pi_layers, *lean.vf_layers]
+        rows, offset, width = [], 0, buffer.obs_shape[0]  # type: ignore[index]
+        for dense in layers:
+            n_out, n_in = dense.weight.shape
+            rows.append(
+                (n_in, n_out, offset, offset + n_in * n_out, _ACTIVATION_CODES[dense.activation])
+            )
+            offset += n_in * n_out + n_out
+            width = max(width, n_out)
+        self.layers = np.array(rows, dtype=np.int64)
+        self.n_pi = len(lean.pi_layers)
+        self.weights = np.empty(offset, dtype=np.float32)
+        self.scratch = np.zeros((2, width), dtype=np.float32)
+        self._dense = layers
+        if isinstance(lean.policy.action_space, spaces.Box):
+            self.action_low = lean.policy.action_space.low.astype(np.float32)
+            self.action_high = lean.policy.action_space.high.astype(np.float32)
+        else:
+            self.action_low = self.action_high = np.zeros(0, dtype=np.float32)
+
+    def _load_weights(self) -> np.ndarray:
+        """Copy the current weights (``W^T``) and biases into the flat array; return log std."""
+        for (n_in, n_out, w_off, b_off, _), dense in zip(self.layers, self._dense, strict=True):
+            w = self.weights[w_off : w_off + n_in * n_out].reshape(n_in, n_out)
+            w[...] = dense.weight.detach().numpy().T
+            self.weights[b_off : b_off + n_out] = dense.bias.detach().numpy()
+        if self.lean.log_std is None:
+            return np.zeros(0, dtype=np.float32)
+        return self.lean.log_std.detach().numpy().astype(np.float32, copy=True)
+
+    def collect(
+        self, model: PPO, callback: BaseCallback, n_rollout_steps: int
+    ) -> tuple[th.Tensor, np.ndarray] | None:
+        """Collect the rollout into the buffer; replay the steps to ``callback``; update the
+        model's counters, episode buffer and last observation. Returns the last values
+        ``(n_envs,)`` and dones for GAE, or None if a callback stopped training."""
+        parts, buffer, env = self.parts, self.buffer, self.env
+        n_envs, n_steps = buffer.n_envs, buffer.buffer_size
+        if n_rollout_steps != n_steps:
+            raise ValueError(f"n_rollout_steps={n_rollout_steps} != the buffer's {n_steps} steps")
+        host = buffer._host
+        buf_obs = buffer._host_observations
+        assert buf_obs is not None and model._last_obs is not None
+        buf_obs[0] = model._last_obs
+        starts = np.asarray(model._last_episode_starts, dtype=np.bool_).copy()
+        prng = np.empty(n_envs, dtype=np.uint64)
+        seed = model._fused_seed()
+        self._fk.seed_policy_streams(prng, np.uint64(seed), np.uint64(model.num_timesteps))
+        last_values = np.empty(n_envs, dtype=np.float32)
+        episodes = np.zeros((n_steps * n_envs, 6), dtype=np.float64)
+        episode_obs = np.zeros((n_steps * n_envs, *buffer.obs_shape), dtype=np.float32)  # type: ignore[misc]
+        log_std = self._load_weights()
+        status, n_episodes = self.kernel(
+            parts.state,
+            parts.rng,
+            parts.actions,
+            parts.params,
+            parts.max_steps,
+            parts.episode,
+            parts.obs,
+            parts.reward,
+            parts.terminated,
+            parts.truncated,
+            parts.final_obs,
+            self.weights,
+            self.layers,
+            self.n_pi,
+            log_std,
+            self.action_low,
+            self.action_high,
+            prng,
+            float(model.gamma),
+            starts,
+            buf_obs,
+            host["actions"],
+            host["rewards"],
+            host["episode_starts"],
+            host["values_tensor"],
+            host["log_probs"],
+            last_values,
+            episodes,
+            episode_obs,
+            self.scratch,
+        )
+        model._last_obs = parts.obs.copy()
+        model._last_episode_starts = starts.copy()
+        if status == self._fk.NON_FINITE_ACTION:
+            raise ValueError(
+                "the policy produced a non-finite Box action (NaN or infinite weights?); "
+                "the env stands at the last completed step"
+            )
+        episodes = episodes[:n_episodes]
+        elapsed = round(time.time() - env._t_start, 6)  # type: ignore[attr-defined]
+        for row in episodes[:, _ROW].astype(np.int64):
+            env.reset_infos[row] = {}
+        stopped = self._replay(model, callback, episodes, episode_obs[:n_episodes], elapsed, starts)
+        # SB3 adds the bootstrap after the step's callbacks: the replay showed the raw rewards.
+        bootstrapped = episodes[episodes[:, _TRUNCATED] != 0.0]
+        if bootstrapped.size:
+            steps = bootstrapped[:, _STEP].astype(np.int64)
+            rows = bootstrapped[:, _ROW].astype(np.int64)
+            host["rewards"][steps, rows] += bootstrapped[:, _BOOTSTRAP].astype(np.float32)
+        buffer.pos = n_steps
+        buffer.full = True
+        if stopped:
+            return None
+        return th.from_numpy(last_values), starts
+
+    def _replay(
+        self,
+        model: PPO,
+        callback: BaseCallback,
+        episodes: np.ndarray,
+        episode_obs: np.ndarray,
+        elapsed: float,
+        last_dones: np.ndarray,
+    ) -> bool:
+        """Call ``callback.on_step`` once per collected step with that step's locals, and fill
+        ``model.ep_info_buffer``. Returns True if a callback stopped training."""
+        buffer, env = self.buffer, self.env
+        n_envs, n_steps = buffer.n_envs, buffer.buffer_size
+        assert model.ep_info_buffer is not None
+        rewards_all = buffer._host["rewards"]
+        starts_all = buffer._host["episode_starts"]
+        obs_all = buffer._host_observations
+        step_of = episodes[:, _STEP].astype(np.int64)
+        bounds = np.searchsorted(step_of, np.arange(n_steps + 1))
+        for t in range(n_steps):
+            lo, hi = bounds[t], bounds[t + 1]
+            last = t + 1 == n_steps
+            dones = last_dones if last else starts_all[t + 1].astype(np.bool_)
+            new_obs = model._last_obs if last else obs_all[t + 1].copy()  # type: ignore[index]
+            rewards = rewards_all[t].copy()
+            infos = StepInfos(n_envs, episodes[lo:hi], episode_obs[lo:hi], elapsed)
+            model.num_timesteps += n_envs
+            callback.update_locals(
+                {
+                    "self": model,
+                    "env": env,
+                    "n_steps": t + 1,
+                    "new_obs": new_obs,
+                    "rewards": rewards,
+                    "dones": dones,
+                    "infos": infos,
+                }
+            )
+            if not callback.on_step():
+                return True
+            model.ep_info_buffer.extend(infos.episode_infos())
+        return False
+
+
+class StepInfos(Sequence[dict[str, Any]]):
+    """The ``infos`` list of one replayed step, ``n_envs`` dicts built on access, as the Thrust
+    VecEnv builds them: ``TimeLimit.truncated`` on every one; ``terminal_observation`` and
+    ``episode`` (``{"r", "l", "t"}``) on the rows whose episode ended at this step."""
+
+    def __init__(self, n_envs: int, episodes: np.ndarray, final_obs: np.ndarray, elapsed: float):
+        self._n_envs = n_envs
+        self._episodes = episodes
+        self._final_obs = final_obs
+        self._elapsed = elapsed
+        self._done = {int(row): k for k, row in enumerate(episodes[:, _ROW])}
+
+    def __len__(self) -> int:
+        return self._n_envs
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._n_envs))]
+        i = range(self._n_envs)[index]
+        k = self._done.get(i)
+        if k is None:
+            return {"TimeLimit.truncated": False}
+        record = self._episodes[k]
+        return {
+            "TimeLimit.truncated": bool(record[_TRUNCATED] != 0.0),
+            "terminal_observation": self._final_obs[k].copy(),
+            "episode": self._episode_info(k),
+        }
+
+    def _episode_info(self, k: int) -> dict[str, Any]:
+        record = self._episodes[k]
+        return {
+            "r": round(float(record[_RETURN]), 6),
+            "l": int(record[_LENGTH]),
+            "t": self._elapsed,
+        }
+
+    def episode_infos(self) -> list[dict[str, Any]]:
+        """The ``episode`` dicts of this step's finished rows, in row order."""
+        return [self._episode_info(k) for k in range(len(self._episodes))]
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return (self[i] for i in range(self._n_envs))
