@@ -2,7 +2,7 @@
 baseline that ``Thrust/BucketBrigade-v0`` is benchmarked against, written like the original
 plain-Python environment and independent of thrust_envs.
 
-It implements the same rules (``/work/shared/specs/bucket_brigade.md``) with the same
+It implements the same rules (the repository's ``docs/specs/bucket_brigade.md``) with the same
 parameter names and defaults, and returns the same flat per-agent observation as the Thrust
 game (layout in :mod:`thrust_envs.multiagent.bucket_brigade`), so that the two can be
 compared step by step on deterministic configurations and statistically otherwise.

@@ -1,6 +1,6 @@
 """Bucket Brigade: a cooperative firefighting game for 4 to 10 agents on a ring of houses.
 
-The rules follow ``/work/shared/specs/bucket_brigade.md`` (the original benchmark's
+The rules follow the repository's ``docs/specs/bucket_brigade.md`` (the original benchmark's
 "bernoulli" mode). House ``h`` of ``H`` (``num_houses``) neighbours ``h - 1`` and ``h + 1``
 (mod ``H``) and belongs to agent ``h mod N`` (``N = num_agents``). Houses are 0 safe,
 1 burning, 2 ruined. At reset every house burns with probability
