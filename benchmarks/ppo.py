@@ -56,9 +56,8 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
-import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,6 +65,7 @@ from typing import Any
 
 import numpy as np
 import torch as th
+from common import header, make_parser
 from stable_baselines3 import PPO as SB3PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
@@ -624,8 +624,8 @@ def gpu_table(n_envs: int, updates: int, device: str = "cuda") -> None:
         print(f"| {label} | {env_label} | {updates * steps_per_update / seconds:,.0f} |")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser(__doc__)
     parser.add_argument("--settings", default="rl-zoo,large-batch,thrust")
     parser.add_argument(
         "--sides", default=",".join(DEFAULT_SIDES), help=f"comma-separated, of {list(SIDES)}"
@@ -660,12 +660,20 @@ def main() -> None:
     parser.add_argument("--gpu", action="store_true", help="add the GPU throughput table")
     parser.add_argument("--gpu-envs", type=int, default=4096)
     parser.add_argument("--gpu-updates", type=int, default=10)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.quick:  # a smoke run: every table on tiny budgets
+        args.seeds, args.total_timesteps = 1, 2_048
+        args.breakdown_steps, args.repeats, args.throughput_steps = 2_048, 1, 2_048
+        args.gpu_envs, args.gpu_updates = 64, 1
 
     print(
-        f"Date: {time.strftime('%Y-%m-%d')}; {platform.machine()}, Python "
-        f"{platform.python_version()}, torch {th.__version__}, numpy {np.__version__}; "
-        f"command: python benchmarks/ppo.py {' '.join(_argv())}"
+        header(
+            "PPO: Thrust against stock SB3 and peers",
+            __file__,
+            argv,
+            f"torch {th.__version__} ({th.get_num_threads()} threads)",
+            f"numpy {np.__version__}",
+        )
     )
     settings = [name for name in args.settings.split(",") if name]
     unknown = set(settings) - SETTINGS.keys()
@@ -691,23 +699,18 @@ def main() -> None:
             compile_table()
         if args.throughput:
             throughput_table(args.throughput_steps, grid, env_names, sides)  # type: ignore[arg-type]
-        return
+        return 0
     if args.breakdown or args.grad_step:
         if args.breakdown:
             breakdown_table(settings, sides, args.repeats, args.breakdown_steps)
         if args.grad_step:
             grad_step_table(settings, args.repeats)
-        return
+        return 0
     cpu_tables(settings, sides, list(range(args.seeds)), args.total_timesteps)
     if args.gpu:
         gpu_table(args.gpu_envs, args.gpu_updates)
-
-
-def _argv() -> list[str]:
-    import sys
-
-    return sys.argv[1:]
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
