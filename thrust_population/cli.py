@@ -10,7 +10,7 @@
     thrust-population verify DIR            # integrity check, Elo replayed from the match log
     thrust-population train --env ENV --population 4 --generations 10 --out DIR
     thrust-population resume DIR            # a league continues after an interruption
-    thrust-population export DIR MEMBER --format numpy|onnx [-o FILE]
+    thrust-population export DIR MEMBER --format numpy|onnx|web [-o FILE]
 
 Players are bot specs (``random``, ``tracker:0.5``), exported ``.npz`` policies or SB3 ``.zip``
 models, optionally named ``NAME=SPEC``. Running ``tournament`` again on the same ``--out``
@@ -363,9 +363,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ex.add_argument("run", metavar="DIR", help="the run directory")
     ex.add_argument("member", metavar="MEMBER", help="a member name, e.g. L0-g10")
-    ex.add_argument("--format", choices=("numpy", "onnx"), default="numpy", help="the format")
     ex.add_argument(
-        "-o", "--output", metavar="FILE", help="the file (default DIR/exports/MEMBER.npz|.onnx)"
+        "--format", choices=("numpy", "onnx", "web"), default="numpy", help="the format"
+    )
+    ex.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="the file (default DIR/exports/MEMBER.npz|.onnx|.html)",
     )
     return parser
 
@@ -715,7 +720,7 @@ def _resume(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     with Population.open(args.run, timeout=args.lock_timeout, readonly=True) as population:
         store = population.store
-        suffix = ".npz" if args.format == "numpy" else ".onnx"
+        suffix = {"numpy": ".npz", "onnx": ".onnx", "web": ".html"}[args.format]
         if args.output:
             output = Path(args.output)
         else:
@@ -726,11 +731,24 @@ def _export(args: argparse.Namespace) -> int:
                 raise FileNotFoundError(f"no such directory for the export: {output.parent}")
             output.parent.mkdir()
         try:
-            path = export_member(store, args.member, output, args.format)
+            if args.format == "web":  # the page plays the run's game (thrust_export.web)
+                path = _export_web(store, args.member, output)
+            else:
+                path = export_member(store, args.member, output, args.format)
         except NotImplementedError as exc:  # a policy thrust_export does not support
             raise ValueError(f"cannot export {args.member!r}: {exc}") from exc
     print(f"wrote {path}")
     return 0
+
+
+def _export_web(store: Store, member: str, output: Path) -> Path:
+    import tempfile
+
+    from thrust_export.web import export_web
+
+    with tempfile.TemporaryDirectory() as tmp:
+        artifact = export_member(store, member, Path(tmp) / "policy.npz", "numpy")
+        return export_web(artifact, output, env_id=store.env_id)
 
 
 _COMMANDS = {
