@@ -21,11 +21,13 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import web_golden
-from export_helpers import get_case
+from export_helpers import SpaceEnv, get_case
 from export_helpers import one_torch_thread as one_torch_thread
 from stable_baselines3 import PPO
 
 import thrust_export
+from thrust_envs.core.definition import make_params
+from thrust_envs.registration import game_lookup
 from thrust_envs.sb3 import make_vec_env
 from thrust_export.cli import main
 from thrust_export.parity import sample_observations
@@ -42,6 +44,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+WEB_ENV_IDS = (*web_golden.SINGLE_ENVS, "Thrust/Pong-v0")
 POLICY_CASES = (
     "ppo-discrete",
     "ppo-multidiscrete",
@@ -81,28 +84,6 @@ def cartpole_page(cartpole_model: PPO, tmp_path_factory: pytest.TempPathFactory)
     return thrust_export.export_web(cartpole_model, out, env_id="Thrust/CartPole-v1")
 
 
-def python_episodes(policy: thrust_export.NumpyPolicy, env_id: str, seed: int, count: int):
-    """Returns and lengths of the first ``count`` episodes of ``gym.make_vec(env_id,
-    num_envs=1)`` reset with ``seed``, the policy acting deterministically."""
-    envs = gym.make_vec(env_id, num_envs=1)
-    obs, _ = envs.reset(seed=seed)
-    returns, lengths, total, length, done = [], [], 0.0, 0, False
-    while len(returns) < count:
-        action, _ = policy.predict(obs)
-        obs, reward, terminated, truncated, _ = envs.step(action)
-        if done:  # this step was the vector env's autoreset
-            done = False
-            continue
-        total += float(reward[0])
-        length += 1
-        if terminated[0] or truncated[0]:
-            returns.append(total)
-            lengths.append(length)
-            total, length, done = 0.0, 0, True
-    envs.close()
-    return returns, lengths
-
-
 # ---------------------------------------------------------------- JavaScript against Python
 
 
@@ -117,6 +98,11 @@ def test_javascript_equals_python(tmp_path: Path) -> None:
         policy = thrust_export.to_numpy_policy(model, vec_normalize)
         observations = sample_observations(model.observation_space, 2000, seed=1)
         web_golden.write(tmp_path, f"policy-{name}", web_golden.policy_case(policy, observations))
+    # Whole episodes under a (freshly initialised) policy per env, as the page plays them.
+    for k, env_id in enumerate(WEB_ENV_IDS):
+        model = PPO("MlpPolicy", SpaceEnv(*_spaces(env_id)), seed=k, device="cpu")
+        data = web_golden.episodes_case(thrust_export.to_numpy_policy(model), env_id, k, 3)
+        web_golden.write(tmp_path, f"episodes-{env_id.split('/')[1]}", data)
     result = subprocess.run(
         [NODE, "--test", str(ROOT / "tests" / "web" / "web.test.js")],
         env={**os.environ, "THRUST_GOLDEN": str(tmp_path)},
@@ -125,7 +111,17 @@ def test_javascript_equals_python(tmp_path: Path) -> None:
         timeout=300,
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
-    assert f"# pass {6 + len(POLICY_CASES)}" in result.stdout, result.stdout[-3000:]
+    expected = len(WEB_ENV_IDS) * 2 + len(POLICY_CASES)
+    assert f"# pass {expected}\n" in result.stdout, result.stdout[-3000:]
+
+
+def _spaces(env_id: str) -> tuple[gym.Space, gym.Space]:
+    if env_id == "Thrust/Pong-v0":
+        game = game_lookup(env_id)
+        params = make_params(game, env_id, {})
+        return game.observation_space(params), game.action_space(params)
+    env = gym.make(env_id)
+    return env.observation_space, env.action_space
 
 
 # ---------------------------------------------------------------- the page
@@ -212,8 +208,6 @@ def test_bad_input_is_one_error_and_no_file(
 
 
 def web_golden_image_env() -> gym.Env:
-    from export_helpers import SpaceEnv
-
     return SpaceEnv(gym.spaces.Box(0, 255, (36, 36, 3), np.uint8), gym.spaces.Discrete(2))
 
 
@@ -235,7 +229,9 @@ def _browser_or_skip():
 def test_browser_plays_the_python_episodes(cartpole_model: PPO, cartpole_page: Path) -> None:
     sync_api = _browser_or_skip()
     policy = thrust_export.to_numpy_policy(cartpole_model)
-    expected_returns, expected_lengths = python_episodes(policy, "Thrust/CartPole-v1", 0, 5)
+    expected_returns, expected_lengths = web_golden.python_episodes(
+        policy, "Thrust/CartPole-v1", 0, 5
+    )
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:

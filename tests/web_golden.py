@@ -131,3 +131,64 @@ def write(directory: Path, name: str, data: dict[str, Any]) -> Path:
     path = directory / f"{name}.json"
     path.write_text(json.dumps(data, allow_nan=False))
     return path
+
+
+def python_episodes(policy: Any, env_id: str, seed: int, count: int) -> tuple[list, list]:
+    """Returns and lengths of the first ``count`` episodes of ``gym.make_vec(env_id,
+    num_envs=1)`` reset with ``seed``, the policy acting deterministically; for Pong, one
+    game (seeded as ``BatchGame.seed``) with the policy in seat 0 and the tracker bot in
+    seat 1."""
+    if env_id == "Thrust/Pong-v0":
+        return _pong_episodes(policy, seed, count)
+    envs = gym.make_vec(env_id, num_envs=1)
+    obs, _ = envs.reset(seed=seed)
+    returns, lengths, total, length, done = [], [], 0.0, 0, False
+    while len(returns) < count:
+        action, _ = policy.predict(obs)
+        obs, reward, terminated, truncated, _ = envs.step(action)
+        if done:  # this step was the vector env's autoreset
+            done = False
+            continue
+        total += float(reward[0])
+        length += 1
+        if terminated[0] or truncated[0]:
+            returns.append(total)
+            lengths.append(length)
+            total, length, done = 0.0, 0, True
+    envs.close()
+    return returns, lengths
+
+
+def _pong_episodes(policy: Any, seed: int, count: int) -> tuple[list, list]:
+    from thrust_envs.core.definition import make_params
+    from thrust_envs.multiagent.pong import tracker_bot
+
+    definition = game_lookup("Thrust/Pong-v0")
+    game = BatchGame(definition, 1, make_params(definition, "Thrust/Pong-v0", {}), True, 1)
+    game.seed(seed)
+    game.reset()
+    bot = tracker_bot()
+    returns, lengths = [], []
+    while len(returns) < count:
+        game.actions[0, 0, 0] = policy.predict(game.obs[0, 0])[0]
+        game.actions[0, 1, 0] = bot(game.obs[0, 1:2])[0]
+        game.step()
+        if game.game_over[0]:
+            returns.append(float(game.final_return[0, 0]))
+            lengths.append(int(game.final_length[0]))
+    return returns, lengths
+
+
+def episodes_case(policy: Any, env_id: str, seed: int, count: int) -> dict[str, Any]:
+    """A page config for ``policy`` on ``env_id`` and the episodes Python plays from ``seed``."""
+    from thrust_export.policy_plan import plan_to_json
+    from thrust_export.web import web_env
+
+    _, config = web_env(env_id, {})
+    returns, lengths = python_episodes(policy, env_id, seed, count)
+    return {
+        "config": {**config, "plan": plan_to_json(policy.plan)},
+        "seed": seed,
+        "returns": returns,
+        "lengths": lengths,
+    }

@@ -746,9 +746,11 @@ def _export_web(store: Store, member: str, output: Path) -> Path:
 
     from thrust_export.web import export_web
 
+    meta = store.meta("league")  # a league's games have its parameters
+    env_kwargs = LeagueConfig.from_dict(meta["config"]).env_kwargs if meta else {}
     with tempfile.TemporaryDirectory() as tmp:
         artifact = export_member(store, member, Path(tmp) / "policy.npz", "numpy")
-        return export_web(artifact, output, env_id=store.env_id)
+        return export_web(artifact, output, env_id=store.env_id, **env_kwargs)
 
 
 _COMMANDS = {

@@ -79,14 +79,17 @@
     obs[5] = f(s[VY] * inv);
   }
 
-  // tracker_bot(reaction=0.5, aim=0.05, dead_zone=0.02) on one float32 observation.
+  // tracker_bot(reaction=0.5, aim=0.05, dead_zone=0.02) on one float32 observation, with
+  // NumPy 2's promotion: a float32 array and a Python float compute in float32
+  // (own_y + dead_zone, ball_x <= reaction), a float32 and a float64 array in float64.
   function tracker(obs, reaction = 0.5, aim = 0.05, deadZone = 0.02) {
+    const f32 = Math.fround;
     const ownY = obs[0], ballX = obs[2], ballY = obs[3], ballVx = obs[4];
-    const approaching = ballVx < 0 && ballX <= reaction;
+    const approaching = ballVx < 0 && ballX <= f32(reaction);
     const side = ballY >= 0.5 ? 1.0 : -1.0;
     const target = approaching ? ballY - aim * side : 0.5;
-    if (target > ownY + deadZone) return UP;
-    if (target < ownY - deadZone) return DOWN;
+    if (target > f32(ownY + f32(deadZone))) return UP;
+    if (target < f32(ownY - f32(deadZone))) return DOWN;
     return STAY;
   }
 
