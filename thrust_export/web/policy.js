@@ -150,13 +150,25 @@
             nOut: layer.weight.shape[0] }
           : { fn: activation(layer) })),
       }));
+      // Each layer writes into its own buffer, allocated once (the outputs of run() are
+      // overwritten by the next call).
+      for (const net of this.networks) {
+        let width = net.source === "features" ? plan.flat_dim
+          : this.networks.find((n) => n.name === net.source).outDim;
+        for (const layer of net.layers) {
+          if (!layer.fn) width = layer.nOut;
+          layer.out = new Float32Array(width);
+        }
+        net.outDim = width;
+      }
+      this.input = new Float32Array(plan.flat_dim);
       // Stochastic actions need a distribution the page can sample; gSDE's noise matrix is not
       // part of the export (as in NumpyPolicy).
       this.canSample = !["gsde", "squashed_gsde"].includes(plan.head.kind);
     }
 
     features(obs) {
-      const n = this.plan.flat_dim, x = new Float32Array(n);
+      const n = this.plan.flat_dim, x = this.input;
       if (this.norm === null) {
         for (let i = 0; i < n; i++) x[i] = obs[i];
       } else {
@@ -174,13 +186,13 @@
       for (const net of this.networks) {
         let x = out[net.source];
         for (const layer of net.layers) {
+          const y = layer.out;
           if (layer.fn) {
-            const y = new Float32Array(x.length);
             for (let i = 0; i < x.length; i++) y[i] = layer.fn(x[i]);
             x = y;
             continue;
           }
-          const { weight, bias, nIn, nOut } = layer, y = new Float32Array(nOut);
+          const { weight, bias, nIn, nOut } = layer;
           for (let j = 0; j < nOut; j++) {
             let sum = 0;
             const row = j * nIn;

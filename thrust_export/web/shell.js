@@ -103,12 +103,10 @@
     // Headless self-test: N deterministic episodes as fast as possible, then the result.
     const count = Math.max(1, parseInt(selftest, 10) || 1);
     episodes.seed(BigInt(initialSeed));
-    const started = performance.now();
     const result = episodes.run(count);
-    const elapsed = performance.now() - started;
     $("thrust-result").textContent = JSON.stringify({
       env_id: config.env_id, seed: Number(initialSeed), returns: result.returns,
-      lengths: result.lengths, milliseconds: elapsed,
+      lengths: result.lengths,
     });
     plotReturns($("thrust-plot"), result.returns);
     render();
