@@ -64,7 +64,9 @@
     const scale = size / (bound * 2), offset = size / 2;
     d.hline(1.0 * scale + offset, [0, 0, 0]);
     const p1 = [-p.link_length_1 * Math.cos(s[0]), p.link_length_1 * Math.sin(s[0])];
-    const joints = [[0, 0], [p1[0] * scale, p1[1] * scale]];
+    // Gymnasium draws the joints at (p[1], p[0]) (its `xys[:, ::-1]`); thrust_envs' Python
+    // render omits that swap (reported), so the page follows Gymnasium's picture here.
+    const joints = [[0, 0], [p1[1] * scale, p1[0] * scale]];
     const angles = [s[0] - PI / 2, s[0] + s[1] - PI / 2];
     const lengths = [p.link_length_1, p.link_length_2];
     for (let j = 0; j < 2; j++) {
