@@ -55,6 +55,10 @@ case "$target" in
     ;;
   test)
     "$py" -m ruff check .
+    if [ ! -x "${THRUST_CHROMIUM:-/usr/bin/chromium}" ]; then
+      echo "dev.sh: no chromium: the web export's browser tests are skipped" \
+        "(install it with: sudo apt-get install -y chromium)" >&2
+    fi
     exec "$py" -m pytest "$@"
     ;;
 esac

@@ -8,6 +8,7 @@ Run with ``./dev.sh quickstart`` (sets everything up), or ``python examples/quic
 from __future__ import annotations
 
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -67,8 +68,16 @@ def main() -> None:
     print("\nexport: PPO on Thrust/CartPole-v1 -> numpy and ONNX, run without torch")
     import export_cartpole
 
-    if export_cartpole.main([]) != 0:
+    exported = Path(tempfile.mkdtemp(prefix="thrust-quickstart-"))
+    if export_cartpole.main(["--out-dir", str(exported)]) != 0:
         raise SystemExit("export step failed")
+    # The same policy as one web page: it plays CartPole in a browser, no Python, no server.
+    import thrust_export
+
+    page = thrust_export.export_web(
+        exported / "ppo_cartpole.npz", exported / "cartpole.html", env_id="Thrust/CartPole-v1"
+    )
+    print(f"web page: {page}  (open {page.as_uri()} in a browser)")
 
     # 4. thrust_algos: an SB3 PPO script with one import changed, on Thrust/CartPole-v1.
     print("\nthrust_algos: SB3's PPO, one import changed, on Thrust/CartPole-v1")
@@ -80,7 +89,6 @@ def main() -> None:
     # 5. thrust_population: a short self-play league on Pong; `train` ends with its ladder.
     print("\nthrust_population: a short Pong league (2 learners, 2 generations), then the ladder")
     import subprocess
-    import tempfile
 
     run = Path(tempfile.mkdtemp(prefix="thrust-league-")) / "pong"
     cli = [sys.executable, "-m", "thrust_population"]

@@ -451,6 +451,13 @@ def test_cli_train_resume_export(reference, tmp_path, capsys):
     onnx = tmp_path / "policy.onnx"
     assert main(["export", str(out), "L1-g2", "--format", "onnx", "-o", str(onnx)]) == 0
     np.testing.assert_array_equal(thrust_export.OnnxPolicy(onnx).predict(obs)[0], expected)
+    # a web page where the snapshot plays the league's game (its one-point, 200-step games)
+    page = tmp_path / "pong.html"
+    assert main(["export", str(out), "L1-g2", "--format", "web", "-o", str(page)]) == 0
+    config = page.read_text().split('id="thrust-config">', 1)[1].split("</script>", 1)[0]
+    config = json.loads(config)
+    assert config["env_id"] == PONG and config["params"]["points_to_win"] == 1
+    assert config["params"]["max_steps"] == 200
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,8 @@ Run (numpy only; importing ``thrust_export`` never imports torch)::
 - :func:`export_onnx` writes an ONNX model with a dynamic batch axis and named outputs
   (``action``, then ``value``/``logits``/``mean``/``log_std``/``q_values``), checked with
   ``onnx.checker`` and onnxruntime; :class:`OnnxPolicy` runs it with ``predict``.
+- :func:`export_web` writes one self-contained HTML page where the policy plays its env in
+  JavaScript (``thrust-export MODEL --format web --env ENV_ID -o page.html``).
 - :func:`check_parity` compares an export with SB3's ``predict`` on random observations.
 - ``thrust-export MODEL.zip --format numpy|onnx -o OUT [--vec-normalize STATS.pkl] [--check N]``
   (also ``python -m thrust_export``).
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
     from thrust_export.numpy_export import export_numpy, to_numpy_policy
     from thrust_export.onnx_export import export_onnx
     from thrust_export.parity import ParityReport, check_parity
+    from thrust_export.web import export_web
 
 __all__ = [
     "FORMAT_VERSION",
@@ -51,6 +54,7 @@ __all__ = [
     "check_parity",
     "export_numpy",
     "export_onnx",
+    "export_web",
     "load",
     "read_metadata",
     "to_numpy_policy",
@@ -64,6 +68,7 @@ _LAZY = {
     "export_onnx": "thrust_export.onnx_export",
     "check_parity": "thrust_export.parity",
     "ParityReport": "thrust_export.parity",
+    "export_web": "thrust_export.web",
 }
 
 

@@ -4,6 +4,7 @@
 
     thrust-export MODEL.zip --format numpy|onnx -o OUT [--vec-normalize STATS.pkl] [--check N]
                   [--algo PPO|A2C|DQN|SAC|TD3] [--opset 17]
+    thrust-export MODEL.zip|POLICY.npz --format web --env ENV_ID -o PAGE.html
 
 Exit status: 0 on success; 1 if the export does not reproduce SB3 (the parity check fails);
 2 on a usage error, a missing or unreadable input, or an unsupported model, reported as one line
@@ -48,11 +49,23 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description=(
             "Export a trained Stable-Baselines3 policy to a torch-free numpy artifact (.npz) or "
-            "to ONNX, optionally checking it against SB3's predict on random observations."
+            "to ONNX, optionally checking it against SB3's predict on random observations; or "
+            "write a web page (--format web) where the policy plays its env."
         ),
     )
-    parser.add_argument("model", metavar="MODEL.zip", help="model saved with model.save()")
-    parser.add_argument("--format", required=True, choices=("numpy", "onnx"), help="output format")
+    parser.add_argument(
+        "model",
+        metavar="MODEL.zip",
+        help="model saved with model.save() (or, with --format web, a .npz numpy artifact)",
+    )
+    parser.add_argument(
+        "--format", required=True, choices=("numpy", "onnx", "web"), help="output format"
+    )
+    parser.add_argument(
+        "--env",
+        metavar="ENV_ID",
+        help="with --format web: the env the page runs (e.g. Thrust/CartPole-v1)",
+    )
     parser.add_argument("-o", "--output", required=True, metavar="OUT", help="file to write")
     parser.add_argument(
         "--vec-normalize",
@@ -81,6 +94,10 @@ def _run(args: argparse.Namespace) -> int:
     for path in (args.model, args.vec_normalize):
         if path is not None and not Path(path).is_file():
             raise FileNotFoundError(f"no such file: {path}")
+    if args.format == "web":
+        return _run_web(args)
+    if args.env is not None:
+        raise ValueError("--env applies to --format web only")
     from thrust_export.parity import check_parity
     from thrust_export.sb3 import load_model, load_vec_normalize
 
@@ -105,6 +122,21 @@ def _run(args: argparse.Namespace) -> int:
         report = check_parity(model, path, n=args.check, vec_normalize=vec_normalize)
         print(report.summary())
         return 0 if report.passed else 1
+    return 0
+
+
+def _run_web(args: argparse.Namespace) -> int:
+    from thrust_export.web import export_web
+
+    if args.env is None:
+        raise ValueError("--format web needs --env ENV_ID, the env the page runs")
+    if args.check:
+        raise ValueError("--check applies to --format numpy and onnx")
+    path = export_web(
+        args.model, args.output, args.env, vec_normalize=args.vec_normalize, algo=args.algo
+    )
+    size = path.stat().st_size
+    print(f"wrote {path} (web page for {args.env}, {size / 1024:.1f} KiB) from {args.model}")
     return 0
 
 

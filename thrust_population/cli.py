@@ -10,7 +10,7 @@
     thrust-population verify DIR            # integrity check, Elo replayed from the match log
     thrust-population train --env ENV --population 4 --generations 10 --out DIR
     thrust-population resume DIR            # a league continues after an interruption
-    thrust-population export DIR MEMBER --format numpy|onnx [-o FILE]
+    thrust-population export DIR MEMBER --format numpy|onnx|web [-o FILE]
 
 Players are bot specs (``random``, ``tracker:0.5``), exported ``.npz`` policies or SB3 ``.zip``
 models, optionally named ``NAME=SPEC``. Running ``tournament`` again on the same ``--out``
@@ -320,8 +320,8 @@ RESUME = (
 EXPORT = (
     RUN_DIR,
     MEMBER.but(help="a member name, e.g. L0-g10"),
-    _arg("--format", choices=("numpy", "onnx"), default="numpy", help="the format"),
-    OUTPUT.but(help="the file (default DIR/exports/MEMBER.npz|.onnx)"),
+    _arg("--format", choices=("numpy", "onnx", "web"), default="numpy", help="the format"),
+    OUTPUT.but(help="the file (default DIR/exports/MEMBER.npz|.onnx|.html)"),
 )
 
 
@@ -399,7 +399,8 @@ COMMANDS: dict[str, Command] = {
     "export": Command(
         commands.export,
         "export a league snapshot",
-        "Write a member (an SB3 snapshot) as a thrust_export numpy (.npz) or ONNX policy.",
+        "Write a member (an SB3 snapshot) as a thrust_export numpy (.npz) or ONNX policy, or "
+        "as a web page (.html) where it plays the run's game.",
         EXPORT,
     ),
 }

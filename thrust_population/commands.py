@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 from thrust_population.league import (
+    EXPORT_FORMATS,
     GenerationReport,
     League,
     LeagueConfig,
@@ -368,7 +369,7 @@ def export(args: argparse.Namespace) -> int:
     """``export``: write a league snapshot through ``thrust_export``."""
     with _read_only(args) as population:
         store = population.store
-        suffix = ".npz" if args.format == "numpy" else ".onnx"
+        suffix = EXPORT_FORMATS[args.format]
         if args.output:
             output = Path(args.output)
         else:

@@ -111,11 +111,12 @@ from thrust_population.league.config import (
     league_env_factory,
     snapshot_name,
 )
-from thrust_population.league.export import export_member
+from thrust_population.league.export import EXPORT_FORMATS, export_member
 from thrust_population.league.loop import League
 from thrust_population.league.report import GenerationReport, LearnerRow
 
 __all__ = [
+    "EXPORT_FORMATS",
     "LEAGUE_META",
     "RAY_EVAL_BATCH",
     "STAGING_DIR",

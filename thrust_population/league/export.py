@@ -5,23 +5,27 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from thrust_population.league.config import algorithm_class
+from thrust_population.league.config import LeagueConfig, algorithm_class
 from thrust_population.store import Store, StoreError
 
-__all__ = ["export_member"]
+__all__ = ["EXPORT_FORMATS", "export_member"]
+
+#: Format name -> the file suffix ``thrust-population export`` writes by default.
+EXPORT_FORMATS = {"numpy": ".npz", "onnx": ".onnx", "web": ".html"}
 
 
 def export_member(
     store: Store, name: str, output: str | os.PathLike[str], fmt: str = "numpy"
 ) -> Path:
     """Export member ``name`` (an SB3 snapshot) through ``thrust_export`` (``numpy``: a
-    ``.npz``; ``onnx``: an ``.onnx``) and return the written path.
+    ``.npz``; ``onnx``: an ``.onnx``; ``web``: an HTML page where it plays the run's game, with
+    a league's game parameters) and return the written path.
 
     A model of a subclass of a supported SB3 algorithm (such as ``thrust_algos.PPO``) is
     reloaded as that algorithm: the policy is the same network.
     """
-    if fmt not in ("numpy", "onnx"):
-        raise ValueError(f"export format must be numpy or onnx, got {fmt!r}")
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"export format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
     member = store.member(name)
     if member.kind != "sb3":
         raise StoreError(f"member {name!r} is a {member.kind}; only SB3 snapshots can be exported")
@@ -38,4 +42,10 @@ def export_member(
     model = base.load(str(path), device="cpu") if base is not None else str(path)
     if fmt == "numpy":
         return Path(thrust_export.export_numpy(model, output))
-    return Path(thrust_export.export_onnx(model, output))
+    if fmt == "onnx":
+        return Path(thrust_export.export_onnx(model, output))
+    from thrust_export.web import export_web
+
+    meta = store.meta("league")  # a league's games have its parameters
+    env_kwargs = LeagueConfig.from_dict(meta["config"]).env_kwargs if meta else {}
+    return Path(export_web(model, output, env_id=store.env_id, **env_kwargs))

@@ -1,0 +1,258 @@
+"""The web export: one HTML page where an exported policy plays its env in JavaScript.
+
+- JS physics and forward pass against Python (golden data written here, checked by
+  ``node --test tests/web/web.test.js``);
+- the page: self-contained, small, and from ``thrust-export --format web``;
+- bad input: one clear error, exit status 2, no file;
+- a real browser (Debian's chromium through Playwright) plays a trained CartPole policy with
+  ``?selftest=5&seed=0`` and must report the returns the Python vector env gives.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import web_golden
+from export_helpers import SpaceEnv, get_case
+from export_helpers import one_torch_thread as one_torch_thread
+from stable_baselines3 import PPO
+
+import thrust_export
+from thrust_envs.core.definition import make_params
+from thrust_envs.registration import game_lookup
+from thrust_envs.sb3 import make_vec_env
+from thrust_export.cli import main
+from thrust_export.parity import sample_observations
+
+ROOT = Path(__file__).resolve().parents[1]
+NODE = shutil.which("node")
+CHROMIUM = os.environ.get("THRUST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+WEB_ENV_IDS = (*web_golden.SINGLE_ENVS, "Thrust/Pong-v0")
+POLICY_CASES = (
+    "ppo-discrete",
+    "ppo-multidiscrete",
+    "ppo-multibinary",
+    "ppo-box",
+    "ppo-box-gsde-squash",
+    "a2c-discrete",
+    "a2c-box-float64",
+    "dqn",
+    "sac",
+    "td3",
+    "sac-vecnormalize",
+)
+
+
+@pytest.fixture(scope="module")
+def cartpole_model() -> PPO:
+    """A PPO CartPole policy (64x64), trained for a few seconds: it balances for a while."""
+    venv = make_vec_env("Thrust/CartPole-v1", 8, seed=0)
+    model = PPO(
+        "MlpPolicy",
+        venv,
+        n_steps=128,
+        batch_size=256,
+        n_epochs=4,
+        learning_rate=3e-3,
+        policy_kwargs={"net_arch": [64, 64]},
+        seed=0,
+        device="cpu",
+    )
+    return model.learn(8192)
+
+
+@pytest.fixture(scope="module")
+def cartpole_page(cartpole_model: PPO, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("web") / "cartpole.html"
+    return thrust_export.export_web(cartpole_model, out, env_id="Thrust/CartPole-v1")
+
+
+# ---------------------------------------------------------------- JavaScript against Python
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed (apt-get install nodejs)")
+def test_javascript_equals_python(tmp_path: Path) -> None:
+    for k, env_id in enumerate(web_golden.SINGLE_ENVS):
+        data = web_golden.env_trajectory(env_id, 3000, seed=10 + k)
+        web_golden.write(tmp_path, f"env-{env_id.split('/')[1]}", data)
+    web_golden.write(tmp_path, "env-Pong-v0", web_golden.pong_trajectory(3000, seed=3))
+    for name in POLICY_CASES:
+        model, vec_normalize = get_case(name)
+        policy = thrust_export.to_numpy_policy(model, vec_normalize)
+        observations = sample_observations(model.observation_space, 2000, seed=1)
+        web_golden.write(tmp_path, f"policy-{name}", web_golden.policy_case(policy, observations))
+    # Whole episodes under a (freshly initialised) policy per env, as the page plays them.
+    for k, env_id in enumerate(WEB_ENV_IDS):
+        model = PPO("MlpPolicy", SpaceEnv(*_spaces(env_id)), seed=k, device="cpu")
+        data = web_golden.episodes_case(thrust_export.to_numpy_policy(model), env_id, k, 3)
+        web_golden.write(tmp_path, f"episodes-{env_id.split('/')[1]}", data)
+    result = subprocess.run(
+        [NODE, "--test", str(ROOT / "tests" / "web" / "web.test.js")],
+        env={**os.environ, "THRUST_GOLDEN": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    expected = len(WEB_ENV_IDS) * 2 + len(POLICY_CASES)
+    assert f"# pass {expected}\n" in result.stdout, result.stdout[-3000:]
+
+
+def _spaces(env_id: str) -> tuple[gym.Space, gym.Space]:
+    if env_id == "Thrust/Pong-v0":
+        game = game_lookup(env_id)
+        params = make_params(game, env_id, {})
+        return game.observation_space(params), game.action_space(params)
+    env = gym.make(env_id)
+    return env.observation_space, env.action_space
+
+
+# ---------------------------------------------------------------- the page
+
+
+def test_page_is_one_self_contained_file(cartpole_page: Path) -> None:
+    html = cartpole_page.read_text(encoding="utf-8")
+    # Nothing fetched: no external scripts, styles, images or modules, no fetch/import calls.
+    for forbidden in ("src=", "href=", "fetch(", "import(", "XMLHttpRequest", "http://", "https:"):
+        assert forbidden not in html, forbidden
+    assert "default-src 'none'" in html  # the page's CSP forbids any request
+    config = html.split('id="thrust-config">', 1)[1].split("</script>", 1)[0]
+    plan = json.loads(config)["plan"]
+    assert [n["out_dim"] for n in plan["networks"]] == [2, 1]
+    # The roadmap's budget for a 64x64 policy.
+    assert len(gzip.compress(cartpole_page.read_bytes())) <= 500 * 1024
+
+
+def test_cli_writes_a_page_from_a_model_and_from_an_artifact(
+    cartpole_model: PPO, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model_path = tmp_path / "model.zip"
+    cartpole_model.save(model_path)
+    artifact = thrust_export.export_numpy(cartpole_model, tmp_path / "policy.npz", verify=0)
+    pages = []
+    for source in (model_path, artifact):
+        out = tmp_path / f"{source.stem}.html"
+        argv = [str(source), "--format", "web", "--env", "Thrust/CartPole-v1", "-o", str(out)]
+        assert main(argv) == 0
+        assert "web page for Thrust/CartPole-v1" in capsys.readouterr().out
+        pages.append(out.read_text(encoding="utf-8"))
+    assert pages[0] == pages[1]  # the same plan either way
+
+
+def _bad_cli(argv: list[str], out: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    assert main([*argv, "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("thrust-export: error:"), err
+    assert not out.exists() and not out.with_name(out.name + ".tmp").exists()
+    return err
+
+
+def test_bad_input_is_one_error_and_no_file(
+    cartpole_model: PPO, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    artifact = thrust_export.export_numpy(cartpole_model, tmp_path / "policy.npz", verify=0)
+    out = tmp_path / "page.html"
+    web = ["--format", "web"]
+    # An env the web export cannot port.
+    err = _bad_cli([str(artifact), *web, "--env", "Thrust/Snake-v0"], out, capsys)
+    assert "cannot run env 'Thrust/Snake-v0'" in err and "Thrust/CartPole-v1" in err
+    with pytest.raises(ValueError, match="cannot run env"):
+        thrust_export.export_web(artifact, out, env_id="Thrust/Snake-v0")
+    assert not out.exists()
+    # A policy that does not fit the env (CartPole's policy for Acrobot's observations).
+    err = _bad_cli([str(artifact), *web, "--env", "Thrust/Acrobot-v1"], out, capsys)
+    assert "observations of shape (4,)" in err
+    # A policy kind the export does not support (a CNN policy).
+    cnn = PPO(
+        "CnnPolicy",
+        web_golden_image_env(),
+        n_steps=16,
+        batch_size=16,
+        policy_kwargs={"normalize_images": False},
+        device="cpu",
+    )
+    cnn_path = tmp_path / "cnn.zip"
+    cnn.save(cnn_path)
+    err = _bad_cli([str(cnn_path), *web, "--env", "Thrust/CartPole-v1"], out, capsys)
+    assert "unsupported model" in err
+    # A tampered artifact.
+    tampered = tmp_path / "tampered.npz"
+    data = artifact.read_bytes()
+    assert b'"PPO"' in data
+    tampered.write_bytes(data.replace(b'"PPO"', b'"A2C"', 1))
+    err = _bad_cli([str(tampered), *web, "--env", "Thrust/CartPole-v1"], out, capsys)
+    assert "tampered.npz" in err
+    # Usage errors.
+    _bad_cli([str(artifact), *web], out, capsys)
+    _bad_cli([str(artifact), *web, "--env", "Thrust/CartPole-v1", "--check", "5"], out, capsys)
+    with pytest.raises(TypeError, match="unknown keyword"):
+        thrust_export.export_web(artifact, out, env_id="Thrust/CartPole-v1", gravityy=1.0)
+    assert not out.exists()
+
+
+def web_golden_image_env() -> gym.Env:
+    return SpaceEnv(gym.spaces.Box(0, 255, (36, 36, 3), np.uint8), gym.spaces.Discrete(2))
+
+
+# ---------------------------------------------------------------- a real browser
+
+
+def _browser_or_skip():
+    if not Path(CHROMIUM).exists():
+        pytest.skip(
+            f"no chromium at {CHROMIUM}: install it with `sudo apt-get install -y chromium` "
+            "(or set THRUST_CHROMIUM) to run the web page in a real browser"
+        )
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is missing: pip install -e '.[dev]'"
+    )
+    return sync_api
+
+
+def test_browser_plays_the_python_episodes(cartpole_model: PPO, cartpole_page: Path) -> None:
+    sync_api = _browser_or_skip()
+    policy = thrust_export.to_numpy_policy(cartpole_model)
+    expected_returns, expected_lengths = web_golden.python_episodes(
+        policy, "Thrust/CartPole-v1", 0, 5
+    )
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(cartpole_page.as_uri() + "?selftest=5&seed=0")
+            page.wait_for_function(
+                "document.getElementById('thrust-result').textContent.length > 0", timeout=30000
+            )
+            result = json.loads(page.text_content("#thrust-result"))
+            picture = page.locator("#thrust-canvas").screenshot()
+        finally:
+            browser.close()
+    assert result["env_id"] == "Thrust/CartPole-v1" and result["seed"] == 0
+    assert result["lengths"] == expected_lengths
+    assert result["returns"] == expected_returns
+    # The canvas shows the scene: white background, the black cart, the pole's colour.
+    from io import BytesIO
+
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(BytesIO(picture)).convert("RGB")).reshape(-1, 3)
+    colours = {tuple(c) for c in pixels[::7].tolist()}
+    assert (255, 255, 255) in colours and (0, 0, 0) in colours
+    assert (202, 152, 101) in colours

@@ -1,0 +1,225 @@
+"""``export_web``: a trained policy as one self-contained HTML page where it plays its env.
+
+The page holds the env's physics and the policy's forward pass in plain JavaScript (the files
+next to this one: ``envs/*.js`` one env each, ``rng.js``, ``policy.js``, ``episodes.js`` and
+``shell.js`` shared), the policy's plan (:func:`thrust_export.policy_plan.plan_to_json`) and
+the env's parameters, all inlined: it opens from ``file://`` with no network access and no
+Python. Opened with ``?selftest=N&seed=S`` it plays N deterministic episodes at once and
+writes ``{"env_id", "seed", "returns", "lengths"}`` as JSON into the element
+``#thrust-result``. Needs numpy and thrust_envs (for the env's parameters), and torch and SB3
+only when given an SB3 model rather than a ``.npz`` artifact.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from thrust_export.policy_plan import PolicyPlan, plan_policy, plan_to_json
+
+__all__ = ["WEB_ENVS", "WebEnv", "export_web", "page_html", "web_env"]
+
+_HERE = Path(__file__).resolve().parent
+#: The page's shared scripts, in load order (each env's file goes before episodes.js).
+_SHARED_BEFORE = ("rng.js", "policy.js")
+_SHARED_AFTER = ("episodes.js", "shell.js")
+
+
+@dataclasses.dataclass(frozen=True)
+class WebEnv:
+    """An env the page can run: its JavaScript name (``Thrust.envs[name]``) and the files
+    that define it (``envs/...``)."""
+
+    name: str
+    scripts: tuple[str, ...]
+    game: bool = False
+
+
+#: Every env ID the web export can port, and its JavaScript. Snake and Bucket Brigade are not
+#: ported (see ARCHITECTURE.md: their policies see grids of many agents).
+WEB_ENVS: Mapping[str, WebEnv] = {
+    "Thrust/CartPole-v1": WebEnv("CartPole", ("envs/cartpole.js",)),
+    "Thrust/CartPole-v0": WebEnv("CartPole", ("envs/cartpole.js",)),
+    "Thrust/Pendulum-v1": WebEnv("Pendulum", ("envs/pendulum.js",)),
+    "Thrust/MountainCar-v0": WebEnv(
+        "MountainCar", ("envs/mountain_car_picture.js", "envs/mountain_car.js")
+    ),
+    "Thrust/MountainCarContinuous-v0": WebEnv(
+        "MountainCarContinuous",
+        ("envs/mountain_car_picture.js", "envs/mountain_car_continuous.js"),
+    ),
+    "Thrust/Acrobot-v1": WebEnv("Acrobot", ("envs/acrobot.js",)),
+    "Thrust/Pong-v0": WebEnv("Pong", ("envs/pong.js",), game=True),
+}
+
+
+def web_env(env_id: str, env_kwargs: Mapping[str, Any]) -> tuple[WebEnv, dict[str, Any]]:
+    """The port of ``env_id`` and the page's env config (validated parameters, time limit,
+    spaces).
+
+    :raises ValueError: an env the web export cannot port, or invalid parameters
+    :raises TypeError: unknown parameter names
+    """
+    if env_id not in WEB_ENVS:
+        raise ValueError(f"the web export cannot run env {env_id!r}; it runs {', '.join(WEB_ENVS)}")
+    port = WEB_ENVS[env_id]
+    from thrust_envs.core.definition import make_params
+
+    if port.game:
+        from thrust_envs.registration import game_lookup
+
+        game = game_lookup(env_id)
+        params = make_params(game, env_id, env_kwargs)
+        observation_space = game.observation_space(params)
+        action_space = game.action_space(params)
+        max_steps = int(game.max_steps(params))
+    else:
+        from thrust_envs.registration import lookup
+
+        definition, spec = lookup(env_id)
+        params = make_params(definition, env_id, {**spec.kwargs, **env_kwargs})
+        observation_space = definition.observation_space(params)
+        action_space = definition.action_space(params)
+        max_steps = spec.max_episode_steps or 0
+    config = {
+        "env_id": env_id,
+        "env_name": port.name,
+        "params": params._asdict(),
+        "max_episode_steps": max_steps,
+        "observation_shape": list(observation_space.shape),
+        "action_space": _describe_space(action_space),
+    }
+    return port, config
+
+
+def _describe_space(space: Any) -> dict[str, Any]:
+    from gymnasium import spaces
+
+    if isinstance(space, spaces.Discrete):
+        return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
+    return {"type": "Box", "shape": list(space.shape)}
+
+
+def _check_fits(plan: PolicyPlan, config: Mapping[str, Any]) -> None:
+    """The policy must read the env's observations and produce its actions."""
+    env_id = config["env_id"]
+    if list(plan.observation_shape) != config["observation_shape"]:
+        raise ValueError(
+            f"the policy reads observations of shape {plan.observation_shape}, but {env_id} "
+            f"gives shape {tuple(config['observation_shape'])}"
+        )
+    space = config["action_space"]
+    action = plan.action
+    if space["type"] == "Discrete":
+        fits = action.type == "Discrete" and action.n == space["n"]
+        wanted = f"Discrete({space['n']})"
+    else:
+        fits = action.type == "Box" and list(action.shape) == space["shape"]
+        wanted = f"Box of shape {tuple(space['shape'])}"
+    if not fits:
+        raise ValueError(
+            f"the policy's actions ({action.type} {list(action.shape) or action.n}) do not fit "
+            f"{env_id}, which takes {wanted}"
+        )
+
+
+def _plan_of(model_or_artifact: Any, vec_normalize: Any, algo: str | None) -> PolicyPlan:
+    from thrust_export.numpy_policy import NumpyPolicy
+
+    if isinstance(model_or_artifact, NumpyPolicy):
+        return model_or_artifact.plan
+    if isinstance(model_or_artifact, (str, os.PathLike)) and str(model_or_artifact).endswith(
+        ".npz"
+    ):
+        from thrust_export.artifact import ArtifactError, read_artifact
+
+        if vec_normalize is not None:
+            raise ValueError(
+                "vec_normalize applies to an SB3 model; a .npz artifact already holds its "
+                "observation statistics"
+            )
+        metadata, arrays = read_artifact(model_or_artifact)
+        try:
+            return plan_policy(metadata, arrays)
+        except ArtifactError as exc:
+            raise ArtifactError(f"{model_or_artifact}: {exc}") from exc
+    from thrust_export.sb3 import extract, load_model, load_vec_normalize
+
+    model = load_model(model_or_artifact, algo)
+    metadata, arrays = extract(model, load_vec_normalize(vec_normalize))
+    return plan_policy(metadata, arrays)
+
+
+def _script(text: str) -> str:
+    # An inline script ends at the first "</script"; the files are ours and never contain it.
+    if "</script" in text.lower():
+        raise AssertionError("an inlined script contains '</script'")
+    return f"<script>\n{text}</script>"
+
+
+def page_html(plan: PolicyPlan, port: WebEnv, config: Mapping[str, Any]) -> str:
+    """The page's HTML text for ``plan`` playing the env ``config`` describes."""
+    page_config = {**config, "plan": plan_to_json(plan)}
+    scripts = [
+        (_HERE / name).read_text(encoding="utf-8")
+        for name in (*_SHARED_BEFORE, *port.scripts, *_SHARED_AFTER)
+    ]
+    config_json = json.dumps(page_config, separators=(",", ":"), allow_nan=False)
+    env_id = config["env_id"]
+    subtitle = (
+        f"A {plan.algorithm} policy playing {env_id} in your browser: the env's physics and "
+        "the policy's forward pass run in JavaScript, seeded as Thrust's vector env."
+    )
+    if port.game:
+        subtitle += " The policy plays the left paddle."
+    replacements = {
+        "__TITLE__": f"Thrust: {plan.algorithm} on {env_id}",
+        "__HEADING__": f"{plan.algorithm} on {env_id}",
+        "__SUBTITLE__": subtitle,
+        # "<" never appears unescaped in the JSON, so it cannot close the script element.
+        "__CONFIG__": config_json.replace("<", "\\u003c"),
+        "__SCRIPTS__": "\n".join(_script(text) for text in scripts),
+    }
+    html = (_HERE / "page.html").read_text(encoding="utf-8")
+    for key, value in replacements.items():
+        html = html.replace(key, value)
+    return html
+
+
+def export_web(
+    model_or_artifact: Any,
+    path: str | os.PathLike[str],
+    env_id: str,
+    *,
+    vec_normalize: Any = None,
+    algo: str | None = None,
+    **env_kwargs: Any,
+) -> Path:
+    """Write one self-contained HTML page where the policy plays ``env_id``.
+
+    :param model_or_artifact: an SB3 model, the path of its ``.zip``, a ``.npz`` artifact
+        written by :func:`thrust_export.export_numpy`, or a :class:`~thrust_export.NumpyPolicy`
+    :param path: the ``.html`` file to write
+    :param env_id: a Thrust ID from :data:`WEB_ENVS` (e.g. ``"Thrust/CartPole-v1"``)
+    :param vec_normalize: VecNormalize statistics to fold in (an SB3 model only)
+    :param algo: algorithm of a ``.zip`` (detected when None)
+    :param env_kwargs: the env's parameters (fields of its params NamedTuple)
+    :return: the path written
+    :raises ValueError: an env the page cannot run, a policy that does not fit it, bad
+        parameters; :class:`~thrust_export.ArtifactError` for a damaged artifact
+    :raises NotImplementedError: a policy kind the export does not support
+    :raises FileNotFoundError: a missing input file
+    """
+    port, config = web_env(env_id, env_kwargs)
+    plan = _plan_of(model_or_artifact, vec_normalize, algo)
+    _check_fits(plan, config)
+    html = page_html(plan, port, config)
+    out = Path(path)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(html, encoding="utf-8")
+    os.replace(tmp, out)
+    return out
