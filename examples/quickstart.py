@@ -101,7 +101,7 @@ def main() -> None:
         "--generations",
         "2",
         "--steps-per-generation",
-        "8192",
+        "32768",  # one rollout: PPO's n_steps 2048 x 16 envs
         "--n-envs",
         "16",
         "--eval-games",

@@ -14,7 +14,7 @@ Interrupted (even by kill -9), the same command continues the league where it st
 league from the shell::
 
     thrust-population train --env Thrust/Pong-v0 --population 2 --generations 16 \\
-        --steps-per-generation 400000 --bots random,tracker,tracker:1.0 --n-envs 64 \\
+        --steps-per-generation 401408 --bots random,tracker,tracker:1.0 --n-envs 64 \\
         --eval-games 64 --eval-n-envs 64 \\
         --algo-kwargs '{"n_steps": 128, "batch_size": 2048, "n_epochs": 4, "ent_coef": 0.01}' \\
         --out runs/selfplay_pong
@@ -60,7 +60,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/selfplay_pong"))
     parser.add_argument("--population", type=int, default=2, help="learners (default 2)")
     parser.add_argument("--generations", type=int, default=16, help="generations (default 16)")
-    parser.add_argument("--steps-per-generation", type=int, default=400_000)
+    # 49 rollouts of n_steps 128 x 64 envs (what SB3 trained when 400,000 was asked)
+    parser.add_argument("--steps-per-generation", type=int, default=401_408)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, help="learners at once (default: auto)")
     args = parser.parse_args()

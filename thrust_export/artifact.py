@@ -108,9 +108,13 @@ def write_artifact(
     members[DIGEST_KEY] = np.frombuffer(digest.encode("ascii"), dtype=np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, **members)  # type: ignore[arg-type]
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, **members)  # type: ignore[arg-type]
+        os.replace(tmp, path)
+    except BaseException:  # a failed write (a full disk) leaves no temporary file
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 

@@ -31,12 +31,16 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, NoReturn
 
 from thrust_population import commands
 from thrust_population.commands import PROG, TARGET_META
+from thrust_population.league.backends import BackendError
+from thrust_population.league.config import check_env_kwargs
 from thrust_population.matches import GameUnavailable
 from thrust_population.matchmaking import matchmaker_names
 from thrust_population.players import SpecError
@@ -126,6 +130,15 @@ def _json_object(text: str) -> dict:
     return value
 
 
+def _game_kwargs(text: str) -> dict:
+    """Game parameters: a JSON object whose integers fit the kernels' int64."""
+    value = _json_object(text)
+    try:
+        return check_env_kwargs(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 # ---------------------------------------------------------------------------------------------
 # Arguments: the shared ones written once (a command varies one with Argument.but)
 
@@ -164,6 +177,13 @@ FACTORY = _arg(
     help="a custom env factory (default: thrust_envs.vs_opponent); recorded in the run",
 )
 OUTPUT = _arg("-o", "--output", metavar="FILE", help="the file to write")
+ENV_KWARGS = _arg(
+    "--env-kwargs",
+    type=_game_kwargs,
+    default={},
+    metavar="JSON",
+    help="game parameters, e.g. '{\"points_to_win\": 3}'",
+)
 NO_PROGRESS = _arg("--no-progress", action="store_true", help="no progress bar")
 WORKERS = _arg(
     "--workers",
@@ -217,6 +237,11 @@ TOURNAMENT = (
         help="a custom env factory (env_id, opponent, n_envs, seat, seed) -> VecEnv "
         "(default: thrust_envs.vs_opponent); recorded in the run"
     ),
+    ENV_KWARGS.but(
+        default=None,
+        help="game parameters given to the env factory, e.g. '{\"points_to_win\": 3}' "
+        "(new runs: recorded; a resumed run must give the recorded ones or none)",
+    ),
     NO_PROGRESS,
 )
 LADDER = (
@@ -267,8 +292,9 @@ TRAIN = (
     _arg(
         "--steps-per-generation",
         type=_positive_int,
-        default=50_000,
-        help="environment steps per learner and generation (default 50000)",
+        default=65_536,
+        help="environment steps per learner and generation: whole rollouts of n_steps x "
+        "--n-envs steps (default 65536: two of PPO's 2048 x 16)",
     ),
     _matchmaking("pfsp", "training opponents: "),
     OUT.but(help="the run directory (new)"),
@@ -295,13 +321,7 @@ TRAIN = (
         help="an SB3 on-policy algorithm (default thrust_algos.ppo:PPO)",
     ),
     _arg("--algo-kwargs", type=_json_object, default={}, metavar="JSON", help="its arguments"),
-    _arg(
-        "--env-kwargs",
-        type=_json_object,
-        default={},
-        metavar="JSON",
-        help="game parameters, e.g. '{\"points_to_win\": 3}'",
-    ),
+    ENV_KWARGS,
     FACTORY,
     _arg("--no-tensorboard", action="store_true", help="no TensorBoard logs"),
     NO_PROGRESS,
@@ -315,6 +335,12 @@ RESUME = (
     ),
     WORKERS,
     *BACKEND,
+    _arg(
+        "--tensorboard",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="write TensorBoard logs from now on (default: as the run was trained)",
+    ),
     NO_PROGRESS,
 )
 EXPORT = (
@@ -435,6 +461,11 @@ def _report(message: str) -> None:
     print(f"{PROG}: error: {' '.join(str(message).split())}", file=sys.stderr)
 
 
+def _run(args: argparse.Namespace) -> str:
+    """The run directory a command works on."""
+    return str(args.out if hasattr(args, "out") else args.run)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``thrust-population`` on ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     parser = build_parser()
@@ -447,14 +478,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     try:
         return COMMANDS[args.command].run(args)
+    except BrokenPipeError:
+        # the reader of stdout went away (``ladder --json | head``): stop quietly, and keep
+        # Python's flush at exit from reporting the same
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 1
+    except BackendError as exc:  # a runtime failure, not the user's input
+        _report(f"{exc}; completed generations are kept, continue with: {PROG} resume {_run(args)}")
+        return 1
     except (GameUnavailable, SpecError, StoreError, ValueError, OSError, ImportError) as exc:
         _report(str(exc))
         return 2
+    except sqlite3.Error as exc:  # e.g. a full disk while SQLite writes
+        _report(f"database error: {exc}")
+        return 2
     except KeyboardInterrupt:
         if args.command in ("train", "resume"):
-            run = args.out if args.command == "train" else args.run
             _report(
-                f"interrupted; completed generations are kept, continue with: {PROG} resume {run}"
+                f"interrupted; completed generations are kept, continue with: {PROG} resume "
+                f"{_run(args)}"
             )
         else:
             _report("interrupted; committed batches are kept, run the command again to resume")

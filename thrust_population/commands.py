@@ -17,17 +17,24 @@ from thrust_population.league import (
     export_member,
     league_env_factory,
 )
+from thrust_population.league.config import (
+    ENV_KWARGS_META,
+    ConfiguredFactory,
+    tensorboard_available,
+)
 from thrust_population.matches import EnvFactory, load_env_factory, probe_game
 from thrust_population.matchmaking import make_matchmaker
 from thrust_population.players import (
     PlayerSpec,
     SpecError,
+    check_fits,
     load_numpy_policy,
     load_sb3_model,
     parse_spec,
 )
 from thrust_population.population import Population, file_sha256, member_report
 from thrust_population.ratings import EloConfig
+from thrust_population.rundir import leftovers
 from thrust_population.store import Store, StoreError
 
 __all__ = [
@@ -62,14 +69,30 @@ def tournament(args: argparse.Namespace) -> int:
     if any(not p for p in texts):
         raise SpecError(f"empty entry in --players {args.players!r}")
     matchmaker = make_matchmaker(args.matchmaking)
-    factory = load_env_factory(args.factory)
+    if args.anchor_rating is not None and args.anchor is None:
+        raise SpecError("--anchor-rating is given without --anchor")
+    if args.env_kwargs:
+        factory: EnvFactory = ConfiguredFactory(args.factory, args.env_kwargs)
+    else:
+        factory = load_env_factory(args.factory)
     existing = Store.exists(out)
     if existing:
-        store = Store.open(out, timeout=args.lock_timeout)
+        store = Store.open(out, timeout=args.lock_timeout, exclusive=True)
         try:
-            # without --factory, a resumed run uses the factory it recorded (a league's with its
-            # game parameters, LeagueConfig.env_kwargs)
-            given = factory if args.factory is not None else league_env_factory(store)
+            recorded = league_env_factory(store)  # with the game parameters the run recorded
+            kwargs = {} if recorded is None else recorded.kwargs
+            if args.env_kwargs is not None and args.env_kwargs != kwargs:
+                raise StoreError(
+                    f"{out} plays with the game parameters {json.dumps(kwargs)}, not "
+                    f"--env-kwargs {json.dumps(args.env_kwargs)}"
+                )
+            # without --factory, a resumed run uses the factory it recorded
+            if args.factory is None:
+                given = recorded
+            elif recorded is None:
+                given = factory
+            else:
+                given = ConfiguredFactory(args.factory, kwargs)
             population = Population(store, given)
         except BaseException:
             store.close()
@@ -104,9 +127,9 @@ def tournament(args: argparse.Namespace) -> int:
                         "(frozen); name the new player differently (NAME=SPEC)"
                     )
             elif spec.kind == "numpy":
-                load_numpy_policy(spec.spec)
+                check_fits(load_numpy_policy(spec.spec), game, f"player {spec.name!r}")
             elif spec.kind == "sb3":
-                load_sb3_model(spec.spec)
+                check_fits(load_sb3_model(spec.spec), game, f"player {spec.name!r}")
         if len(set(names) | set(current)) < 2:
             raise SpecError("a tournament needs at least two players")
         if args.anchor is not None and args.anchor not in set(names) | set(current):
@@ -155,6 +178,7 @@ def _create(
         elo=elo,
         seed=0 if args.seed is None else args.seed,
         timeout=args.lock_timeout,
+        extra_meta={ENV_KWARGS_META: args.env_kwargs} if args.env_kwargs else None,
     )
     try:
         for spec in specs:
@@ -207,7 +231,7 @@ def play(args: argparse.Namespace) -> int:
     """``play``: one head-to-head match between two members, recorded unless ``--no-record``."""
     if args.a == args.b:
         raise SpecError(f"A and B must be different members, got {args.a!r} twice")
-    store = Store.open(args.run, timeout=args.lock_timeout)
+    store = Store.open(args.run, timeout=args.lock_timeout, exclusive=not args.no_record)
     # a league's games have the league's parameters (LeagueConfig.env_kwargs)
     with Population(store, league_env_factory(store)) as population:
         if not args.no_record:
@@ -267,6 +291,15 @@ def verify(args: argparse.Namespace) -> int:
     with _read_only(args) as population:
         store = population.store
         problems = store.verify()
+        for member in store.members():
+            path = store.artifact_path(member)
+            if path is not None and not path.is_file():
+                problems.append(f"artifact of {member.name} is missing: {path}")
+        problems += [
+            f"leftover of a killed writer: {path} (removed by the next writing command)"
+            for path in leftovers(store.directory)
+            if not _being_written(store.directory)
+        ]
         if problems:
             for problem in problems:
                 print(f"problem: {problem}")
@@ -276,6 +309,19 @@ def verify(args: argparse.Namespace) -> int:
             f"games; stored Elo equals the replay of the match log"
         )
     return 0
+
+
+def _being_written(directory: Path) -> bool:
+    """Whether a writer holds the run's lock now (its temporary files are not leftovers)."""
+    from thrust_population.rundir import RunBusy, RunLock
+
+    try:
+        RunLock(directory).acquire().release()
+    except RunBusy:
+        return True
+    except OSError:  # a read-only run: nobody writes it
+        return False
+    return False
 
 
 def _print_generation(report: GenerationReport) -> None:
@@ -289,6 +335,7 @@ def train(args: argparse.Namespace) -> int:
         raise StoreError(f"{out} is already a run; continue it with '{PROG} resume {out}'")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise StoreError(f"{out} exists and is not an empty directory")
+    _check_backend_options(args)
     bots = None
     if args.bots is not None:
         bots = tuple(b.strip() for b in args.bots.split(","))
@@ -312,6 +359,8 @@ def train(args: argparse.Namespace) -> int:
     )
     existed = out.is_dir()
     try:
+        # the target is stored with the run, so that 'resume DIR' alone continues a league
+        # killed at any point
         league = League.create(
             out,
             args.env,
@@ -319,6 +368,7 @@ def train(args: argparse.Namespace) -> int:
             seed=args.seed,
             env_factory_path=args.factory,
             timeout=args.lock_timeout,
+            extra_meta={TARGET_META: args.generations},
         )
     except BaseException:
         if Store.exists(out):  # nothing half-written: a failed creation leaves no run
@@ -327,12 +377,25 @@ def train(args: argparse.Namespace) -> int:
                 out.mkdir()
         raise
     with league:
-        league.store.set_meta(TARGET_META, args.generations)
         return _run_league(league, args.generations, args)
+
+
+def _check_backend_options(args: argparse.Namespace) -> None:
+    """Refuse the backend options that contradict each other (before anything is written)."""
+    if args.backend != "ray" and args.ray_address is not None:
+        raise ValueError("--ray-address is given without --backend ray")
+    if args.backend == "ray" and args.workers is not None:
+        raise ValueError("--workers applies to the local backend; Ray runs every learner at once")
 
 
 def _run_league(league: League, generations: int, args: argparse.Namespace) -> int:
     store = league.store
+    if league.config.tensorboard and not tensorboard_available():
+        print(
+            f"{store.directory}: TensorBoard logging is off: tensorboard is not installed "
+            "(pip install tensorboard to enable it; --no-tensorboard silences this)",
+            flush=True,
+        )
     print(
         f"{store.directory}: league on {store.env_id}, {league.config.learners} main agents, "
         f"{league.config.exploiters} exploiters, "
@@ -355,13 +418,16 @@ def _run_league(league: League, generations: int, args: argparse.Namespace) -> i
 
 def resume(args: argparse.Namespace) -> int:
     """``resume``: continue a league run up to ``--generations`` (or its recorded target)."""
-    with League.open(args.run, timeout=args.lock_timeout) as league:
+    _check_backend_options(args)
+    with League.open(args.run, timeout=args.lock_timeout, exclusive=True) as league:
         generations = args.generations or league.store.meta(TARGET_META)
         if generations is None:
             raise StoreError(f"{args.run}: no target number of generations; give --generations")
+        league.store.check_writable()
         if args.generations is not None:
-            league.store.check_writable()
             league.store.set_meta(TARGET_META, args.generations)
+        if args.tensorboard is not None:
+            league.reconfigure(tensorboard=args.tensorboard)
         return _run_league(league, int(generations), args)
 
 

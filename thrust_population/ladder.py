@@ -71,7 +71,7 @@ class Ladder:
                     f"{row.elo:.0f}",
                     f"{row.bt:.0f}",
                     f"[{row.bt_lower:.0f}, {row.bt_upper:.0f}]",
-                    f"{row.nash:+.0f}",
+                    "-" if not row.games else f"{row.nash:+.0f}",
                     str(row.games),
                     score,
                 )
@@ -79,8 +79,8 @@ class Ladder:
         text = format_table(header, lines, right=(0, 2, 3, 5, 6, 7))
         text += (
             "\nelo: online Elo; bt: Bradley–Terry refit of the whole record; nash: payoff against "
-            "the\npopulation's maximum-entropy Nash mixture in Elo points (0: in its support); "
-            "score: points\nper game, draws counting half"
+            "the\npopulation's maximum-entropy Nash mixture in Elo points (0: in its support, "
+            "-: no games);\nscore: points per game, draws counting half"
         )
         if matrix is None:
             matrix = len(self.names) <= 12
@@ -200,7 +200,7 @@ def member_report(store: Store, name: str, last: int = 10) -> str:
         f"elo         {row.elo:.1f}",
         f"bt          {row.bt:.1f}  {ladder.level * 100:g}% interval "
         f"[{row.bt_lower:.1f}, {row.bt_upper:.1f}]",
-        f"nash        {row.nash:+.1f}",
+        f"nash        {'-' if not row.games else f'{row.nash:+.1f}'}",
         f"games       {row.games}"
         + ("" if math.isnan(row.score) else f"  (score {100 * row.score:.1f}%)"),
     ]

@@ -38,6 +38,7 @@ __all__ = [
     "PlayerSpec",
     "SpecError",
     "bot_names",
+    "check_fits",
     "make_bot",
     "parse_spec",
     "policy_from_model",
@@ -274,6 +275,42 @@ def load_numpy_policy(path: str | os.PathLike[str]) -> Any:
     import thrust_export
 
     return thrust_export.load(path)
+
+
+def _space_text(space_type: str, shape: tuple[int, ...], n: int | None) -> str:
+    return f"{space_type}({n})" if n is not None else f"{space_type}{list(shape)}"
+
+
+def check_fits(policy: Any, game: GameInfo, where: str) -> None:
+    """Check that a loaded policy (a ``NumpyPolicy`` or an SB3 model) was trained on the
+    game's spaces: the observation shape, the action space's type and size.
+
+    :raises SpecError: a policy of another game (``where`` names it)
+    """
+    if hasattr(policy, "observation_shape"):  # a thrust_export NumpyPolicy
+        obs_shape = tuple(policy.observation_shape)
+        act_type = policy.action_space_type
+        act_n = getattr(policy, "_n_actions", None) if act_type == "Discrete" else None
+        act_shape = tuple(policy.action_shape)
+    else:  # an SB3 model
+        obs_shape = tuple(policy.observation_space.shape)
+        act_type = type(policy.action_space).__name__
+        act_n = int(policy.action_space.n) if act_type == "Discrete" else None
+        act_shape = tuple(policy.action_space.shape)
+    space = game.action_space
+    game_type = type(space).__name__
+    game_n = int(space.n) if game_type == "Discrete" else None
+    want_obs = tuple(game.observation_space.shape)
+    if obs_shape != want_obs:
+        raise SpecError(
+            f"{where} takes observations of shape {list(obs_shape)}; {game.env_id} gives "
+            f"{list(want_obs)} (a policy of another game?)"
+        )
+    if (act_type, act_n, act_shape) != (game_type, game_n, tuple(space.shape)):
+        raise SpecError(
+            f"{where} acts in {_space_text(act_type, act_shape, act_n)}; {game.env_id} expects "
+            f"{_space_text(game_type, tuple(space.shape), game_n)} (a policy of another game?)"
+        )
 
 
 def load_sb3_model(path: str | os.PathLike[str], class_path: str | None = None) -> Any:

@@ -128,6 +128,7 @@ class Population:
         elo: Any = None,
         seed: int = 0,
         timeout: float = 5.0,
+        extra_meta: dict[str, Any] | None = None,
     ) -> Population:
         """Create a run for the two-player game ``env_id`` (checked before anything is written).
 
@@ -137,11 +138,18 @@ class Population:
             processes (the CLI) rebuild the same factory
         :param elo: an :class:`~thrust_population.ratings.EloConfig`
         :param seed: the run's seed
+        :param extra_meta: more JSON metadata, written with the run (atomically)
         """
         factory = env_factory if env_factory is not None else load_env_factory(env_factory_path)
         game = probe_game(env_id, factory)
         store = Store.create(
-            directory, env_id, elo=elo, env_factory=env_factory_path, seed=seed, timeout=timeout
+            directory,
+            env_id,
+            elo=elo,
+            env_factory=env_factory_path,
+            seed=seed,
+            timeout=timeout,
+            extra_meta=extra_meta,
         )
         population = cls(store, factory)
         population._game = game

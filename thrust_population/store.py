@@ -45,6 +45,7 @@ import numpy as np
 
 from thrust_population.matches import OUTCOME_SCORES, MatchResult, Seat, outcome_counts
 from thrust_population.ratings import Elo, EloConfig
+from thrust_population.rundir import RunLock, clean_leftovers, creation_leftovers
 
 __all__ = [
     "DB_NAME",
@@ -235,9 +236,13 @@ class Store:
     :param connection: an open connection to its database
     """
 
-    def __init__(self, directory: Path, connection: sqlite3.Connection) -> None:
+    def __init__(
+        self, directory: Path, connection: sqlite3.Connection, lock: RunLock | None = None
+    ) -> None:
         self.directory = directory
         self._db = connection
+        #: the run's writer lock when this store holds it (:mod:`thrust_population.rundir`)
+        self.lock = lock
         self._meta: dict[str, Any] = {}
         self._load_meta()
 
@@ -255,7 +260,12 @@ class Store:
     @classmethod
     def _connect(cls, path: Path, timeout: float, readonly: bool) -> sqlite3.Connection:
         if readonly:
-            uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+            # A WAL database opened read-only still writes its -shm index; in a directory this
+            # process cannot write (a read-only mount, another user's run) SQLite can only read
+            # it as immutable, which is exact for a cleanly closed run (no -wal left over).
+            immutable = not os.access(path.parent, os.W_OK)
+            mode = "immutable=1" if immutable else "mode=ro"
+            uri = f"file:{quote(str(path.resolve()))}?{mode}"
             db = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
         else:
             db = sqlite3.connect(str(path), timeout=timeout, isolation_level=None)
@@ -273,13 +283,21 @@ class Store:
 
     @classmethod
     def open(
-        cls, directory: str | os.PathLike[str], *, timeout: float = 5.0, readonly: bool = False
+        cls,
+        directory: str | os.PathLike[str],
+        *,
+        timeout: float = 5.0,
+        readonly: bool = False,
+        exclusive: bool = False,
     ) -> Store:
         """Open an existing run.
 
         :param directory: the run directory
         :param timeout: seconds to wait for another process's lock before :class:`StoreLocked`
         :param readonly: open the database read-only (nothing can be written)
+        :param exclusive: hold the run's writer lock (:class:`~thrust_population.rundir.RunLock`)
+            until :meth:`close`, and remove the leftovers of killed writers
+        :raises RunBusy: ``exclusive`` and another process holds the writer lock
         :raises StoreNotFound: no run database in ``directory``
         :raises StoreCorrupt: the database is damaged or not a run
         :raises StoreLocked: another process holds the lock
@@ -291,9 +309,18 @@ class Store:
         if not path.is_file():
             raise StoreNotFound(f"{directory} is not a run directory (no {DB_NAME})")
         try:
-            return cls(directory, cls._connect(path, timeout, readonly))
+            # the database first: a damaged run is reported before the lock file is written
+            store = cls(directory, cls._connect(path, timeout, readonly))
         except sqlite3.Error as exc:
             raise _classify(exc, directory) from exc
+        try:
+            if exclusive and not readonly:
+                store.lock = RunLock(directory).acquire()
+                clean_leftovers(directory)
+        except BaseException:
+            store.close()
+            raise
+        return store
 
     @classmethod
     def create(
@@ -310,7 +337,10 @@ class Store:
         """Create a new run at ``directory`` (which must not exist, or be an empty directory).
 
         The database is built in a temporary sibling directory and renamed into place, so a
-        failure or a kill leaves either nothing or a complete, empty run.
+        failure or a kill leaves either nothing or a complete, empty run (a killed creation's
+        hidden ``.NAME.creating-<hex>`` directory is removed by the next creation or writer).
+        The new store holds the run's writer lock (taken in the staging directory) until
+        :meth:`close`.
 
         :param env_id: the game the run plays
         :param elo: the Elo configuration (fixed for the run's lifetime)
@@ -324,8 +354,11 @@ class Store:
         elo = EloConfig() if elo is None else elo
         parent = directory.parent
         parent.mkdir(parents=True, exist_ok=True)
+        for leftover in creation_leftovers(directory):
+            shutil.rmtree(leftover, ignore_errors=True)
         staging = parent / f".{directory.name}.creating-{uuid.uuid4().hex[:8]}"
         staging.mkdir()
+        lock = RunLock(staging).acquire()
         try:
             (staging / ARTIFACTS).mkdir()
             # The staging directory is private until it is renamed: no transaction needed.
@@ -350,13 +383,20 @@ class Store:
             if directory.exists():
                 directory.rmdir()
             os.replace(staging, directory)
-        except BaseException:
+            lock.moved(directory)
+            connection = cls._connect(cls.database_path(directory), timeout, False)
+            return cls(directory, connection, lock)
+        except BaseException as exc:
+            lock.release()
             shutil.rmtree(staging, ignore_errors=True)
+            if isinstance(exc, sqlite3.Error):
+                raise _classify(exc, directory) from exc
             raise
-        return cls.open(directory, timeout=timeout)
 
     def close(self) -> None:
         self._db.close()
+        if self.lock is not None:
+            self.lock.release()
 
     def check_writable(self) -> None:
         """Take and release the write lock now, so that a database locked by another process is

@@ -4,7 +4,7 @@
 
     from thrust_population import League, LeagueConfig
 
-    config = LeagueConfig(learners=4, steps_per_generation=50_000, matchmaking="pfsp")
+    config = LeagueConfig(learners=4, steps_per_generation=65_536, matchmaking="pfsp")
     league = League.create("runs/pong", "Thrust/Pong-v0", config, seed=0)
     for report in league.run(10):            # kill -9 at any time, then League.open(...).run(10)
         print(report.format())

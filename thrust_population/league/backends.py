@@ -16,6 +16,8 @@ and ``play`` (and ``close`` if it holds resources), passed as ``League.run(n, ba
 from __future__ import annotations
 
 import os
+import sys
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RAY_EVAL_BATCH",
+    "BackendError",
     "EvaluationMatch",
     "InProcessBackend",
     "LeagueBackend",
@@ -46,6 +49,12 @@ __all__ = [
 
 #: Evaluation matches per Ray task.
 RAY_EVAL_BATCH = 4
+#: Seconds between a pool worker's checks that its parent is alive (the watchdog).
+WATCHDOG_INTERVAL = 1.0
+
+
+class BackendError(RuntimeError):
+    """A worker process or Ray task died or failed (the frozen snapshots are kept: resume)."""
 
 
 class TrainedLearner(NamedTuple):
@@ -196,6 +205,36 @@ def play_in_worker(directory: str, matches: Sequence[tuple[str, str, int]]) -> l
         return play_evaluation(league, [EvaluationMatch(*m) for m in matches])
 
 
+def _die_with_parent(parent: int) -> None:
+    """A pool worker's initializer: the worker is killed when ``parent`` (the league's process)
+    dies, however it dies (``kill -9`` included), so it never trains on in an orphaned run.
+
+    On Linux the kernel sends SIGKILL at the parent's death (``prctl(PR_SET_PDEATHSIG)``);
+    everywhere, a daemon thread checks every :data:`WATCHDOG_INTERVAL` seconds that the parent
+    is still this process's parent and exits otherwise (``os._exit``: nothing is saved).
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        pr_set_pdeathsig = 1
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):  # no prctl: the watchdog alone
+            pass
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            threading.Event().wait(WATCHDOG_INTERVAL)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="league-parent-watchdog", daemon=True).start()
+
+
 class ProcessPoolBackend(LeagueBackend):
     """Learners trained at once in a pool of ``workers`` spawned processes, each with
     ``threads`` torch threads; the evaluation matches are played in this process.
@@ -211,17 +250,33 @@ class ProcessPoolBackend(LeagueBackend):
         self.workers = positive_int("workers", workers)
         self.threads = max(1, available_cpus() // self.workers) if threads is None else threads
         self.executor = ProcessPoolExecutor(
-            self.workers, mp_context=multiprocessing.get_context("spawn")
+            self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_die_with_parent,
+            initargs=(os.getpid(),),
         )
 
     def train(
         self, league: League, generation: int, learners: Sequence[int]
     ) -> Iterator[TrainedLearner]:
+        from concurrent.futures.process import BrokenProcessPool
+
         futures = [
             (learner, self.executor.submit(train_in_worker, *arguments))
             for learner, arguments in worker_tasks(league, generation, learners, self.threads)
         ]
-        yield from _unstage(league, generation, ((i, f.result()) for i, f in futures))
+
+        def results() -> Iterator[tuple[int, dict[str, Any]]]:
+            for learner, future in futures:
+                try:
+                    yield learner, future.result()
+                except BrokenProcessPool as exc:
+                    raise BackendError(
+                        f"a worker process training {league._name(learner, generation)} died "
+                        f"({exc})"
+                    ) from exc
+
+        yield from _unstage(league, generation, results())
 
     def play(self, league: League, matches: Sequence[EvaluationMatch]) -> list[MatchResult]:
         return play_evaluation(league, matches)
@@ -268,7 +323,17 @@ class RayBackend(LeagueBackend):
             (learner, self.train_task.remote(*arguments))
             for learner, arguments in worker_tasks(league, generation, learners, self.threads)
         ]
-        yield from _unstage(league, generation, ((i, self.ray.get(r)) for i, r in refs))
+        results = ((i, self._get(r, league._name(i, generation))) for i, r in refs)
+        yield from _unstage(league, generation, results)
+
+    def _get(self, ref: Any, what: str) -> Any:
+        """``ray.get(ref)``, a failed or killed task raised as a :class:`BackendError`."""
+        try:
+            return self.ray.get(ref)
+        except self.ray.exceptions.RayError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            name = type(exc).__name__
+            raise BackendError(f"the Ray task {what} failed: {name}: {first}") from exc
 
     def play(self, league: League, matches: Sequence[EvaluationMatch]) -> list[MatchResult]:
         batches = [
@@ -277,7 +342,7 @@ class RayBackend(LeagueBackend):
         ]
         directory = str(league.directory)
         refs = [self.play_task.remote(directory, batch) for batch in batches]
-        return [result for batch in self.ray.get(refs) for result in batch]
+        return [r for ref in refs for r in self._get(ref, "playing evaluation matches")]
 
     def close(self) -> None:
         if self.started:

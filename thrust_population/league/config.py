@@ -17,7 +17,10 @@ from thrust_population.players import make_bot
 from thrust_population.store import Store
 
 __all__ = [
+    "ENV_KWARGS_META",
+    "INT64_RANGE",
     "LEAGUE_META",
+    "RUNTIME_FIELDS",
     "STAGING_DIR",
     "TENSORBOARD_DIR",
     "ConfiguredFactory",
@@ -25,12 +28,16 @@ __all__ = [
     "algo_arguments",
     "algorithm_class",
     "check_algo",
+    "check_env_kwargs",
     "league_env_factory",
     "snapshot_name",
+    "tensorboard_available",
 ]
 
 #: The store metadata key holding the league's configuration and progress.
 LEAGUE_META = "league"
+#: The store metadata key of a tournament's game parameters (``tournament --env-kwargs``).
+ENV_KWARGS_META = "env_kwargs"
 #: The run's TensorBoard directory (one sub-directory per learner).
 TENSORBOARD_DIR = "tensorboard"
 #: Where backends that train outside this process leave trained models for it to freeze.
@@ -59,8 +66,9 @@ class LeagueConfig:
         against every main agent's new snapshot in a generation's evaluation restarts from its
         initial weights ``E{j}-g0`` in the next generation, to look for new weaknesses rather
         than refine a found one (AlphaStar's main exploiters reset at 0.7); None: never
-    :param steps_per_generation: environment steps each learner trains per generation (SB3
-        rounds up to whole rollouts)
+    :param steps_per_generation: environment steps each learner trains per generation: a
+        whole number of the algorithm's rollouts (``n_steps * n_envs``; checked when the league
+        is created, since SB3 would round it up)
     :param matchmaking: the matchmaker spec choosing training opponents (``pfsp``,
         ``pfsp:variance``, ``self-play:5:0.5``, ``random``, ...); the learner is its last
         snapshot
@@ -75,13 +83,15 @@ class LeagueConfig:
     :param algo_kwargs: keyword arguments of its constructor (``policy`` defaults to
         ``"MlpPolicy"``); ``device`` defaults to ``"cpu"``
     :param env_kwargs: game parameters given to the env factory (e.g. ``points_to_win``)
-    :param tensorboard: write TensorBoard logs, one directory per learner
+    :param tensorboard: write TensorBoard logs, one directory per learner, when tensorboard
+        is installed (:func:`tensorboard_available`; it is not a dependency of the population
+        extra); a resumed league may change it (:data:`RUNTIME_FIELDS`)
     """
 
     learners: int = 4
     exploiters: int = 0
     exploiter_reset: float | None = None
-    steps_per_generation: int = 50_000
+    steps_per_generation: int = 65_536
     matchmaking: str = "pfsp"
     bots: tuple[str, ...] | None = None
     opponents_per_generation: int = 4
@@ -114,11 +124,16 @@ class LeagueConfig:
             or not 0.0 <= reset <= 1.0
         ):
             raise ValueError(f"exploiter_reset must be None or in [0, 1], got {reset!r}")
+        if reset is not None and self.exploiters == 0:
+            raise ValueError("exploiter_reset is given but the league has no exploiters")
         make_matchmaker(self.matchmaking)  # ValueError on a bad spec
         if self.bots is not None:
             object.__setattr__(self, "bots", tuple(self.bots))
         if not isinstance(self.algo_kwargs, dict) or not isinstance(self.env_kwargs, dict):
             raise ValueError("algo_kwargs and env_kwargs must be dicts")
+        check_env_kwargs(self.env_kwargs)
+        if not isinstance(self.tensorboard, bool):
+            raise ValueError(f"tensorboard must be a bool, got {self.tensorboard!r}")
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -131,6 +146,34 @@ class LeagueConfig:
         if data.get("bots") is not None:
             data["bots"] = tuple(data["bots"])
         return cls(**data)
+
+
+#: The LeagueConfig fields a resumed league may change (they do not change what it trains).
+RUNTIME_FIELDS = ("tensorboard",)
+#: The integers a game parameter may hold (the kernels' int64).
+INT64_RANGE = (-(2**63), 2**63)
+
+
+def check_env_kwargs(env_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``env_kwargs`` after checking that its names are strings and its integers fit the
+    kernels' int64 (a larger one would fail inside numba, after a run was written)."""
+    low, high = INT64_RANGE
+    for name, value in env_kwargs.items():
+        if not isinstance(name, str):
+            raise ValueError(f"game parameter names must be strings, got {name!r}")
+        if isinstance(value, int) and not isinstance(value, bool) and not low <= value < high:
+            raise ValueError(
+                f"game parameter {name}={value} does not fit a 64-bit integer "
+                f"(expected {low} <= {name} < {high})"
+            )
+    return env_kwargs
+
+
+def tensorboard_available() -> bool:
+    """Whether TensorBoard logs can be written (the tensorboard package is importable)."""
+    import importlib.util
+
+    return importlib.util.find_spec("tensorboard") is not None
 
 
 def algo_arguments(config: LeagueConfig) -> tuple[Any, dict[str, Any]]:
@@ -149,11 +192,22 @@ def check_algo(algo: Any, config: LeagueConfig, factory: Any, game: Any, env_id:
     policy, kwargs = algo_arguments(config)
     venv = factory(env_id, make_bot("random", game, 0), config.n_envs, "alternate", 0)
     try:
-        algo(policy, venv, seed=0, **kwargs)
-    except (TypeError, ValueError, KeyError, AssertionError) as exc:
+        model = algo(policy, venv, seed=0, **kwargs)
+    except (TypeError, ValueError, KeyError, AssertionError, RuntimeError) as exc:
+        # RuntimeError: torch's for an unknown device ("tpu")
         raise ValueError(f"cannot build {config.algo} with {config.algo_kwargs}: {exc}") from exc
     finally:
         venv.close()
+    rollout = int(model.n_steps) * int(model.n_envs)
+    steps = config.steps_per_generation
+    if steps % rollout:
+        below, above = steps // rollout * rollout, (steps // rollout + 1) * rollout
+        choices = f"{below} or {above}" if below else f"{above}"
+        raise ValueError(
+            f"steps_per_generation {steps} is not a whole number of rollouts of {rollout} steps "
+            f"(n_steps {model.n_steps} x n_envs {model.n_envs}; SB3 would train {above}): give "
+            f"{choices}, or change n_steps in the algorithm's arguments"
+        )
 
 
 class ConfiguredFactory:
@@ -163,7 +217,7 @@ class ConfiguredFactory:
     def __init__(self, path: str | None, kwargs: dict[str, Any]) -> None:
         self.base = load_env_factory(path)
         self.default = path is None
-        self.kwargs = dict(kwargs)
+        self.kwargs = dict(check_env_kwargs(kwargs))
         for attribute in ("check_game", "game_bots"):
             if hasattr(self.base, attribute):
                 setattr(self, attribute, getattr(self.base, attribute))
@@ -183,10 +237,14 @@ class ConfiguredFactory:
 
 
 def league_env_factory(store: Store) -> Any:
-    """The env factory of a run's games: a league's, with its game parameters
-    (``LeagueConfig.env_kwargs``); None for a run that is not a league (its recorded factory
-    applies)."""
+    """The env factory of a run's games with the game parameters it recorded: a league's
+    (``LeagueConfig.env_kwargs``) or a tournament's (:data:`ENV_KWARGS_META`); None for a run
+    without any (its recorded factory applies)."""
     meta = store.meta(LEAGUE_META)
-    if meta is None:
+    if meta is not None:
+        kwargs = LeagueConfig.from_dict(meta["config"]).env_kwargs
+    else:
+        kwargs = store.meta(ENV_KWARGS_META)
+    if kwargs is None:
         return None
-    return ConfiguredFactory(store.env_factory, LeagueConfig.from_dict(meta["config"]).env_kwargs)
+    return ConfiguredFactory(store.env_factory, kwargs)

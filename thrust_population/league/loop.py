@@ -21,6 +21,7 @@ from thrust_population.league.backends import (
 )
 from thrust_population.league.config import (
     LEAGUE_META,
+    RUNTIME_FIELDS,
     TENSORBOARD_DIR,
     ConfiguredFactory,
     LeagueConfig,
@@ -29,6 +30,7 @@ from thrust_population.league.config import (
     check_algo,
     league_env_factory,
     snapshot_name,
+    tensorboard_available,
 )
 from thrust_population.league.report import GenerationReport, LearnerRow
 from thrust_population.matches import Policy, positive_int, probe_game
@@ -92,9 +94,12 @@ class League:
         env_factory_path: str | None = None,
         elo: Any = None,
         timeout: float = 5.0,
+        extra_meta: dict[str, Any] | None = None,
     ) -> League:
         """Create a league run: the store, the bots and each learner's initial snapshot
-        ``L{i}-g0`` (generation 0).
+        ``L{i}-g0`` (generation 0). The run is created with its whole configuration (and
+        ``extra_meta``) at once, so a league killed at any point after is resumed by
+        :meth:`open` and :meth:`run` alone.
 
         :raises GameUnavailable: ``env_id`` is not a two-player game of the factory
         :raises ValueError: a bad configuration (checked before anything is written)
@@ -110,6 +115,7 @@ class League:
         for spec in bots:
             make_bot(spec, game, 0)  # SpecError on an unknown bot, before anything is written
         check_algo(algo, config, factory, game, env_id)
+        league_meta = {"config": config.to_dict(), "generation": None, "history": []}
         population = Population.create(
             directory,
             env_id,
@@ -118,11 +124,9 @@ class League:
             elo=elo,
             seed=seed,
             timeout=timeout,
+            extra_meta={**(extra_meta or {}), LEAGUE_META: league_meta},
         )
         try:
-            population.store.set_meta(
-                LEAGUE_META, {"config": config.to_dict(), "generation": None, "history": []}
-            )
             league = cls(population)
             league._algo = algo
             league._setup()
@@ -133,10 +137,19 @@ class League:
 
     @classmethod
     def open(
-        cls, directory: str | os.PathLike[str], *, timeout: float = 5.0, readonly: bool = False
+        cls,
+        directory: str | os.PathLike[str],
+        *,
+        timeout: float = 5.0,
+        readonly: bool = False,
+        exclusive: bool = False,
     ) -> League:
-        """Open an existing league run (to resume it, read it or export its members)."""
-        store = Store.open(directory, timeout=timeout, readonly=readonly)
+        """Open an existing league run (to resume it, read it or export its members).
+
+        :param exclusive: hold the run's writer lock until :meth:`close` (see
+            :meth:`Store.open`); what ``resume`` does
+        """
+        store = Store.open(directory, timeout=timeout, readonly=readonly, exclusive=exclusive)
         try:  # StoreError from the constructor for a run that is not a league
             return cls(Population(store, league_env_factory(store)))
         except BaseException:
@@ -151,6 +164,22 @@ class League:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def reconfigure(self, **changes: Any) -> None:
+        """Change (and store) configuration fields that do not change what the league trains,
+        :data:`~thrust_population.league.config.RUNTIME_FIELDS` (e.g. ``tensorboard`` on
+        resume).
+
+        :raises ValueError: another field, or a bad value
+        """
+        fixed = sorted(set(changes) - set(RUNTIME_FIELDS))
+        if fixed:
+            allowed = ", ".join(RUNTIME_FIELDS)
+            raise ValueError(f"{', '.join(fixed)} cannot change in a league run (only {allowed})")
+        config = LeagueConfig.from_dict({**self.config.to_dict(), **changes})
+        if config != self.config:
+            self.store.set_meta(LEAGUE_META, {**self._meta(), "config": config.to_dict()})
+            self.config = config
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -345,7 +374,7 @@ class League:
         try:
             model.set_env(venv)  # force_reset: the rollout starts from a reset of this VecEnv
             model.set_random_seed(seed)
-            if self.config.tensorboard:
+            if self.config.tensorboard and tensorboard_available():
                 model.tensorboard_log = str(self.directory / TENSORBOARD_DIR)
             else:
                 model.tensorboard_log = None
