@@ -294,3 +294,30 @@ def test_failed_parity_exits_1(
     )
     out = capsys.readouterr().out
     assert "action mismatches 3" in out and out.rstrip().endswith("-> FAILED")
+
+
+@pytest.mark.parametrize(
+    ("output_format", "name"),
+    [
+        ("numpy", "x.onnx"),
+        ("numpy", "x.html"),
+        ("onnx", "x.npz"),
+        ("onnx", "x.htm"),
+        ("web", "x.npz"),
+        ("web", "x.ONNX"),
+    ],
+)
+def test_output_suffix_contradicting_the_format_is_refused(
+    output_format: str,
+    name: str,
+    saved: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = [str(saved["td3"]), "--format", output_format, "-o", str(tmp_path / name)]
+    if output_format == "web":
+        args += ["--env", "Thrust/Pendulum-v1"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "contradicts --format" in err, err
+    assert list(tmp_path.iterdir()) == []

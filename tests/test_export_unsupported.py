@@ -13,7 +13,7 @@ import torch as th
 from export_helpers import SpaceEnv, get_case
 from export_helpers import one_torch_thread as one_torch_thread
 from gymnasium import spaces
-from sb3_contrib import QRDQN, TRPO, RecurrentPPO
+from sb3_contrib import QRDQN, MaskablePPO, RecurrentPPO
 from stable_baselines3 import DQN, PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
@@ -81,9 +81,15 @@ UNSUPPORTED: dict[str, tuple[Callable[[], BaseAlgorithm], str]] = {
         lambda: QRDQN("MlpPolicy", SpaceEnv(BOX4, DISCRETE2), buffer_size=64, device="cpu"),
         "QRDQN is not supported",
     ),
-    "trpo": (
-        lambda: TRPO("MlpPolicy", SpaceEnv(BOX4, DISCRETE2), n_steps=8, batch_size=8, device="cpu"),
-        "TRPO is not supported",
+    "maskable ppo multibinary": (
+        lambda: MaskablePPO(
+            "MlpPolicy",
+            SpaceEnv(BOX4, spaces.MultiBinary(3)),
+            n_steps=8,
+            batch_size=8,
+            device="cpu",
+        ),
+        "MaskablePPO with MultiBinary actions",
     ),
     "discrete observations": (
         lambda: _ppo(spaces.Discrete(5)),
@@ -144,10 +150,8 @@ def test_unsupported_zip_files(tmp_path: Path) -> None:
     recurrent.save(tmp_path / "recurrent.zip")
     with pytest.raises(NotImplementedError, match="recurrent"):
         thrust_export.export_numpy(tmp_path / "recurrent.zip", tmp_path / "p.npz")
-    trpo = UNSUPPORTED["trpo"][0]()
-    trpo.save(tmp_path / "trpo.zip")
-    with pytest.raises(NotImplementedError, match="TRPO"):
-        thrust_export.export_onnx(tmp_path / "trpo.zip", tmp_path / "p.onnx")
+    with pytest.raises(NotImplementedError, match="recurrent"):
+        thrust_export.export_onnx(tmp_path / "recurrent.zip", tmp_path / "p.onnx")
     not_zip = tmp_path / "model.zip"
     not_zip.write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="not a Stable-Baselines3 model archive"):
@@ -157,7 +161,7 @@ def test_unsupported_zip_files(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="expected an SB3 model"):
         thrust_export.export_numpy(42, tmp_path / "p.npz")  # type: ignore[arg-type]
     with pytest.raises(NotImplementedError, match="algorithm 'QRDQN' is not supported"):
-        thrust_export.export_numpy(tmp_path / "trpo.zip", tmp_path / "p.npz", algo="QRDQN")
+        thrust_export.export_numpy(tmp_path / "recurrent.zip", tmp_path / "p.npz", algo="QRDQN")
     assert not (tmp_path / "p.npz").exists() and not (tmp_path / "p.onnx").exists()
 
 

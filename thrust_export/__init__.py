@@ -23,11 +23,12 @@ Run (numpy only; importing ``thrust_export`` never imports torch)::
 - ``thrust-export MODEL.zip --format numpy|onnx -o OUT [--vec-normalize STATS.pkl] [--check N]``
   (also ``python -m thrust_export``).
 
-Supported: PPO and A2C ``MlpPolicy`` (Discrete, MultiDiscrete, MultiBinary and Box actions,
-including gSDE with and without ``squash_output``), DQN, and the SAC and TD3 actors, over Box
-observations, with any ``net_arch`` and the usual activation functions. Anything else (CNN
-policies, Dict observations, recurrent policies, custom extractors or layers) raises
-``NotImplementedError`` naming what is unsupported.
+Supported: PPO, A2C and sb3-contrib's TRPO ``MlpPolicy`` (Discrete, MultiDiscrete, MultiBinary
+and Box actions, including gSDE with and without ``squash_output``), sb3-contrib's MaskablePPO
+``MlpPolicy`` (Discrete and MultiDiscrete actions; ``predict`` takes its ``action_masks``), DQN,
+and the SAC and TD3 actors, over Box observations, with any ``net_arch`` and the usual
+activation functions. Anything else (CNN policies, Dict observations, recurrent policies, custom
+extractors or layers) raises ``NotImplementedError`` naming what is unsupported.
 """
 
 from __future__ import annotations

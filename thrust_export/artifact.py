@@ -71,7 +71,12 @@ def compute_digest(metadata_bytes: bytes, arrays: Mapping[str, np.ndarray]) -> s
 
 
 def encode_metadata(metadata: Mapping[str, Any]) -> bytes:
-    """Canonical JSON encoding (sorted keys, no NaN/Infinity) of the metadata."""
+    """Canonical JSON encoding (sorted keys, no NaN/Infinity) of the metadata.
+
+    :param metadata: the artifact's JSON metadata
+    :return: its UTF-8 bytes
+    :raises ValueError: metadata that JSON cannot encode without NaN/Infinity
+    """
     try:
         text = json.dumps(metadata, sort_keys=True, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as exc:
@@ -173,7 +178,12 @@ def _parse_metadata(path: Path, raw: np.ndarray) -> tuple[dict[str, Any], bytes]
 
 
 def check_format(metadata: Mapping[str, Any], where: str = "artifact") -> None:
-    """Raise :class:`ArtifactError` unless the metadata names this format and version."""
+    """Raise :class:`ArtifactError` unless the metadata names this format and version.
+
+    :param metadata: the artifact's JSON metadata
+    :param where: what to name in the error message (the file)
+    :raises ArtifactError: another format, or another format version
+    """
     if metadata.get("format") != FORMAT_NAME:
         raise ArtifactError(
             f"{where}: not a thrust_export numpy policy (format {metadata.get('format')!r}, "
@@ -231,5 +241,10 @@ def read_artifact(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[st
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The verified JSON metadata of an artifact (see :func:`read_artifact`)."""
+    """The verified JSON metadata of an artifact (see :func:`read_artifact`).
+
+    :param path: the ``.npz`` artifact
+    :return: its metadata
+    :raises ArtifactError: a damaged artifact (as :func:`read_artifact`)
+    """
     return read_artifact(path)[0]

@@ -3,7 +3,7 @@
 ::
 
     thrust-export MODEL.zip --format numpy|onnx -o OUT [--vec-normalize STATS.pkl] [--check N]
-                  [--algo PPO|A2C|DQN|SAC|TD3] [--opset 17]
+                  [--algo PPO|A2C|DQN|SAC|TD3|TRPO|MaskablePPO] [--opset 17]
     thrust-export MODEL.zip|POLICY.npz --format web --env ENV_ID -o PAGE.html
 
 Exit status: 0 on success; 1 if the export does not reproduce SB3 (the parity check fails);
@@ -41,6 +41,30 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
     return value
+
+
+#: ``--algo`` choices, upper-cased (the parser upper-cases the argument; sb3.load_model maps
+#: ``MASKABLEPPO`` back to ``MaskablePPO``). A literal: importing sb3.py would import torch.
+_ALGORITHMS = ("PPO", "A2C", "DQN", "SAC", "TD3", "TRPO", "MASKABLEPPO")
+
+#: The output suffix each format writes; another known suffix on ``-o`` is refused.
+_SUFFIXES = {"numpy": ".npz", "onnx": ".onnx", "web": ".html"}
+_KNOWN_SUFFIXES = frozenset({*_SUFFIXES.values(), ".htm"})
+
+
+def _check_output_suffix(output: str, output_format: str) -> None:
+    """Refuse ``-o`` whose suffix names another format (``--format numpy -o x.onnx``)."""
+    suffix = Path(output).suffix.lower()
+    expected = _SUFFIXES[output_format]
+    if (
+        suffix in _KNOWN_SUFFIXES
+        and suffix != expected
+        and not (output_format == "web" and suffix == ".htm")
+    ):
+        raise ValueError(
+            f"-o {output}: a {suffix} name contradicts --format {output_format}, which writes "
+            f"{expected} files"
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,9 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--algo",
-        choices=("PPO", "A2C", "DQN", "SAC", "TD3"),
+        choices=_ALGORITHMS,
         type=str.upper,
-        help="algorithm that saved MODEL.zip (detected by default)",
+        metavar="ALGO",
+        help="algorithm that saved MODEL.zip: PPO, A2C, DQN, SAC, TD3, TRPO or MaskablePPO "
+        "(detected by default; any case)",
     )
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     return parser
@@ -94,6 +120,7 @@ def _run(args: argparse.Namespace) -> int:
     for path in (args.model, args.vec_normalize):
         if path is not None and not Path(path).is_file():
             raise FileNotFoundError(f"no such file: {path}")
+    _check_output_suffix(args.output, args.format)
     if args.format == "web":
         return _run_web(args)
     if args.env is not None:
@@ -146,7 +173,11 @@ def _report(message: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``thrust-export`` on ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    """Run ``thrust-export`` on ``argv``.
+
+    :param argv: the arguments (default ``sys.argv[1:]``)
+    :return: the exit status: 0 success, 1 failed parity check, 2 user error
+    """
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

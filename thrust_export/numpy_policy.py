@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -29,7 +29,15 @@ from thrust_export.policy_plan import (
     plan_policy,
 )
 
-__all__ = ["HEAD_KINDS", "NumpyPolicy", "load", "output_names_for"]
+__all__ = [
+    "HEAD_KINDS",
+    "MASKABLE_HEADS",
+    "NumpyPolicy",
+    "apply_action_masks",
+    "categorical_mode",
+    "load",
+    "output_names_for",
+]
 
 # A top-2 logit margin above this (relative) cannot be reordered by the float32 softmax that SB3
 # applies before its argmax, so the plain argmax of the logits is SB3's action.
@@ -39,9 +47,14 @@ Step = tuple["np.ndarray | None", "np.ndarray | None", "Activation | None"]
 
 
 def compile_steps(network: Network) -> list[Step]:
-    """A network's layers as ``(weight (in, out), bias, activation)`` steps for batches: each
-    linear layer followed by its (fused) activations, an activation first copying its input
-    (activations may act in place, and the first must not touch the caller's array)."""
+    """A network's layers as ``(weight (in, out), bias, activation)`` steps for batches.
+
+    Each linear layer is followed by its (fused) activations, an activation first copying its
+    input (activations may act in place, and the first must not touch the caller's array).
+
+    :param network: a planned network
+    :return: the steps, in evaluation order
+    """
     steps: list[list[Any]] = []
     for layer in network.layers:
         if isinstance(layer, Linear):
@@ -72,7 +85,7 @@ def _softmax_like_torch(logits: np.ndarray) -> np.ndarray:
     return e * (np.float32(1.0) / e.sum(axis=1, keepdims=True))
 
 
-def _categorical_mode(logits: np.ndarray) -> np.ndarray:
+def categorical_mode(logits: np.ndarray) -> np.ndarray:
     """SB3's ``argmax(Categorical(logits).probs)`` for ``logits`` of shape ``(batch, n)``.
 
     The argmax of the logits is the answer unless the top two logits are so close that the float32
@@ -105,6 +118,55 @@ def _categorical_mode(logits: np.ndarray) -> np.ndarray:
             return idx
     idx[close] = _softmax_like_torch(logits[close]).argmax(axis=1)
     return idx
+
+
+#: Head kinds whose logits ``action_masks`` applies to (MaskablePPO's maskable distributions).
+MASKABLE_HEADS = frozenset({"categorical", "multi_categorical"})
+
+
+def apply_action_masks(
+    logits: np.ndarray, action_masks: Any, vectorized: bool, nvec: Sequence[int]
+) -> np.ndarray:
+    """``logits`` with the actions ``action_masks`` forbids set to ``-inf`` (MaskablePPO's masking).
+
+    sb3-contrib sets masked logits to -1e8, which gives the same argmax and zero probability.
+
+    :param logits: shape ``(batch, sum(nvec))``
+    :param action_masks: bool (or 0/1 integer) array, ``True`` for an allowed action: shape
+        ``(batch, sum(nvec))``, or ``(sum(nvec),)`` when the batch holds one observation
+    :param vectorized: whether the observation was a batch (for the error message)
+    :param nvec: the number of actions of each sub-space (``[n]`` for Discrete)
+    :return: float array of the shape of ``logits``
+    :raises ValueError: masks of the wrong shape or values, or a row allowing no action
+    :raises TypeError: masks of a non-bool, non-integer dtype
+    """
+    masks = np.asarray(action_masks)
+    batch, n_logits = logits.shape
+    if masks.dtype != np.bool_:
+        if masks.dtype.kind not in "iu":
+            raise TypeError(f"action_masks must be a bool array, got dtype {masks.dtype}")
+        if not np.isin(masks, (0, 1)).all():
+            raise ValueError("integer action_masks must hold only 0 and 1")
+        masks = masks.astype(np.bool_)
+    allowed = {(batch, n_logits)} | ({(n_logits,)} if batch == 1 else set())
+    if masks.shape not in allowed:
+        expected = f"(n_env, {n_logits})" if vectorized else f"({n_logits},)"
+        raise ValueError(
+            f"action_masks of shape {masks.shape}: expected {expected} for observations of batch "
+            f"size {batch} ({n_logits} actions in all)"
+        )
+    masks = masks.reshape(batch, n_logits)
+    start = 0
+    for space_index, n in enumerate(nvec):
+        empty = ~masks[:, start : start + n].any(axis=1)
+        if empty.any():
+            where = f" in sub-space {space_index}" if len(nvec) > 1 else ""
+            raise ValueError(
+                f"action_masks row {int(np.argmax(empty))} allows no action{where}: at least one "
+                "action must be allowed"
+            )
+        start += n
+    return np.where(masks, logits, np.array(-np.inf, dtype=logits.dtype))
 
 
 def _sigmoid32(x: np.ndarray) -> np.ndarray:
@@ -272,12 +334,12 @@ class NumpyPolicy:
         kind = self.head_kind
         main = out[self._main_net]
         if kind == "categorical":
-            return _categorical_mode(main)
+            return categorical_mode(main)
         if kind == "q_argmax":
             return main.argmax(axis=1)
         if kind == "multi_categorical":
             groups = np.split(main, np.cumsum(self._nvec)[:-1], axis=1)
-            return np.stack([_categorical_mode(g) for g in groups], axis=1)
+            return np.stack([categorical_mode(g) for g in groups], axis=1)
         if kind == "bernoulli":
             return np.round(_sigmoid32(main))
         if self._squash:
@@ -321,7 +383,10 @@ class NumpyPolicy:
         p = np.exp(z - z.max(axis=1, keepdims=True))
         cdf = np.cumsum(p, axis=1)
         u = self.rng.random((logits.shape[0], 1)) * cdf[:, -1:]
-        return np.minimum((cdf <= u).sum(axis=1), logits.shape[1] - 1).astype(np.int64)
+        # The last action of nonzero probability: u rounded up to the total must not pick a
+        # masked (-inf, probability 0) action after it.
+        last = logits.shape[1] - 1 - np.argmax(p[:, ::-1] > 0, axis=1)
+        return np.minimum((cdf <= u).sum(axis=1), last).astype(np.int64)
 
     # ------------------------------------------------------------------ public API
 
@@ -331,6 +396,7 @@ class NumpyPolicy:
         state: tuple[np.ndarray, ...] | None = None,
         episode_start: np.ndarray | None = None,
         deterministic: bool = True,
+        action_masks: np.ndarray | None = None,
     ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
         """Actions for one observation or a batch, like SB3's ``model.predict``.
 
@@ -341,15 +407,30 @@ class NumpyPolicy:
         :param episode_start: ignored (non-recurrent policies), accepted for SB3 compatibility
         :param deterministic: SB3's deterministic action (default here); ``False`` samples from the
             policy's distribution with :attr:`rng` (not supported for gSDE policies)
+        :param action_masks: as ``MaskablePPO.predict``: ``True`` for an allowed action, shape
+            ``(n_actions,)`` or ``(n_env, n_actions)`` (MultiDiscrete: ``sum(nvec)`` columns);
+            forbidden actions get ``-inf`` logits before the argmax or the sampling. Discrete and
+            MultiDiscrete actor-critic policies only; ``None``: no masking
         :return: ``(actions, state)``; actions of shape ``action_shape`` or
             ``(n_env, *action_shape)``: int64 for Discrete/MultiDiscrete, float32 for MultiBinary,
             the action-space bound dtype for Box
-        :raises ValueError: observation of the wrong shape
-        :raises TypeError: observation of a non-numeric dtype
+        :raises ValueError: observation or masks of the wrong shape, masks allowing no action,
+            masks for a policy without maskable actions
+        :raises TypeError: observation of a non-numeric dtype, masks of a non-bool dtype
         """
+        if action_masks is not None and self.head_kind not in MASKABLE_HEADS:
+            raise ValueError(
+                f"action_masks apply to Discrete and MultiDiscrete actor-critic policies only; "
+                f"this {self.algorithm} policy has {self.action_space_type} actions "
+                f"({self.head_kind} head)"
+            )
         x, vectorized = self._features(observation)
         nets = self._action_nets if deterministic else self._sampling_nets
         out = self._run(nets, x) if vectorized else self._run_single(nets, x)
+        if action_masks is not None:
+            nvec = self._nvec if self.head_kind == "multi_categorical" else [self._n_actions]
+            main = out[self._main_net]
+            out[self._main_net] = apply_action_masks(main, action_masks, vectorized, nvec)
         if deterministic:
             actions = self._deterministic_action(out)
         else:
@@ -359,7 +440,7 @@ class NumpyPolicy:
         return actions, state
 
     def predict_values(self, observation: np.ndarray) -> np.ndarray:
-        """State values of a PPO/A2C policy (SB3's ``policy.predict_values``, squeezed).
+        """State values of a actor-critic policy (SB3's ``policy.predict_values``, squeezed).
 
         :param observation: shape ``obs_shape`` or ``(n_env, *obs_shape)``
         :return: float32 values, shape ``()`` or ``(n_env,)``
@@ -399,12 +480,21 @@ class NumpyPolicy:
         return result
 
     def seed(self, seed: int | None) -> None:
-        """Reseed the generator used by ``predict(..., deterministic=False)``."""
+        """Reseed the generator used by ``predict(..., deterministic=False)``.
+
+        :param seed: the new seed (``None``: fresh entropy)
+        """
         self.rng = np.random.default_rng(seed)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], seed: int | None = None) -> NumpyPolicy:
-        """Read and verify an artifact written by :func:`thrust_export.export_numpy`."""
+        """Read and verify an artifact written by :func:`thrust_export.export_numpy`.
+
+        :param path: the ``.npz`` artifact
+        :param seed: seed for ``predict(..., deterministic=False)``
+        :return: the policy
+        :raises ArtifactError: a damaged or inconsistent artifact
+        """
         metadata, arrays = read_artifact(path)
         try:
             return cls(metadata, arrays, seed=seed)

@@ -39,9 +39,10 @@ from thrust_export.onnx_policy import (
     ONNX_FORMAT_VERSION,
     ONNX_METADATA_KEY,
     OnnxPolicy,
+    seal_onnx,
 )
 from thrust_export.parity import check_parity
-from thrust_export.sb3 import extract, load_model, load_vec_normalize
+from thrust_export.sb3 import ACTOR_CRITIC_ALGORITHMS, extract, load_model, load_vec_normalize
 
 __all__ = ["MAX_OPSET", "MIN_OPSET", "export_onnx"]
 
@@ -195,7 +196,7 @@ def _graph(model: BaseAlgorithm, metadata: dict[str, Any], vn: VecNormalize | No
     algorithm = metadata["algorithm"]
     head = metadata["head"]
     graph: nn.Module
-    if algorithm in ("PPO", "A2C"):
+    if algorithm in ACTOR_CRITIC_ALGORITHMS:
         graph = _ActorCriticGraph(model, head, pre)
     elif algorithm == "DQN":
         graph = _DQNGraph(model, pre)
@@ -270,7 +271,8 @@ def export_onnx(
     ``model.predict``), then as the policy has them ``value`` ``(batch,)``, ``logits`` (discrete
     action distributions, flat), ``mean`` (Gaussian mean before squashing/clipping), ``log_std``
     (SAC) or ``q_values`` (DQN). The names and the metadata are stored in the model's
-    ``metadata_props`` under ``"thrust_export"``.
+    ``metadata_props`` under ``"thrust_export"``, followed by the SHA-256 entry that
+    :class:`~thrust_export.OnnxPolicy` verifies (see :mod:`thrust_export.onnx_policy`).
 
     :param model_or_path: an SB3 model or the path of its ``.zip``
     :param out_path: the ``.onnx`` file to write
@@ -315,7 +317,7 @@ def export_onnx(
     entry.key = ONNX_METADATA_KEY
     entry.value = json.dumps(_onnx_metadata(metadata), sort_keys=True)
     onnx.checker.check_model(proto, full_check=True)
-    data = proto.SerializeToString()
+    data = seal_onnx(proto.SerializeToString())
     path = Path(out_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)

@@ -22,7 +22,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from thrust_export.numpy_policy import NumpyPolicy, load
 from thrust_export.onnx_policy import OnnxPolicy
-from thrust_export.sb3 import algorithm_name, load_vec_normalize
+from thrust_export.sb3 import ACTOR_CRITIC_ALGORITHMS, algorithm_name, load_vec_normalize
 
 __all__ = ["ParityReport", "check_parity", "reference_outputs", "sample_observations"]
 
@@ -131,7 +131,7 @@ def reference_outputs(
     algorithm = algorithm_name(model)
     with th.no_grad():
         tensor = policy.obs_to_tensor(obs)[0]
-        if algorithm in ("PPO", "A2C"):
+        if algorithm in ACTOR_CRITIC_ALGORITHMS:
             result["value"] = policy.predict_values(tensor)[:, 0].cpu().numpy()
             features = policy.pi_features_extractor(
                 preprocess_obs(tensor, policy.observation_space)

@@ -59,7 +59,7 @@ def output_names_for(head_kind: str, has_value: bool) -> list[str]:
     """The named outputs (``action`` first) of a policy with this head, as in the ONNX export.
 
     :param head_kind: one of :data:`HEAD_KINDS`
-    :param has_value: whether the policy has a value network (PPO, A2C)
+    :param has_value: whether the policy has a value network (PPO, A2C, TRPO, MaskablePPO)
     """
     names = ["action"]
     if has_value:
@@ -167,7 +167,11 @@ class PolicyPlan:
     output_names: tuple[str, ...]
 
     def closure(self, targets: list[str]) -> list[str]:
-        """The networks ``targets`` need (themselves and their inputs), in evaluation order."""
+        """The networks ``targets`` need (themselves and their inputs), in evaluation order.
+
+        :param targets: network names
+        :return: network names
+        """
         needed: set[str] = set()
         for name in targets:
             while name != "features" and name not in needed:
@@ -510,11 +514,14 @@ def _encode(array: np.ndarray, dtype: str) -> dict[str, Any]:
 
 
 def plan_to_json(plan: PolicyPlan) -> dict[str, Any]:
-    """The plan as JSON-serialisable data (arrays as base64 little-endian bytes), for runners
-    outside Python such as the web page's JavaScript.
+    """The plan as JSON-serialisable data (arrays as base64 little-endian bytes).
 
-    Linear weights are float32 ``(out, in)`` row-major; the normalisation statistics float64;
-    Box bounds float64 (exact for float32 bounds).
+    For runners outside Python such as the web page's JavaScript. Linear weights are float32
+    ``(out, in)`` row-major; the normalisation statistics float64; Box bounds float64 (exact for
+    float32 bounds).
+
+    :param plan: a validated plan
+    :return: JSON-serialisable data
     """
     action = plan.action
     head = plan.head

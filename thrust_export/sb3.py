@@ -5,7 +5,9 @@ This module imports torch and stable-baselines3; the runtime side (:mod:`thrust_
 
 Support is decided by exact types, never by duck typing, so that nothing is exported that would
 behave differently from SB3's ``predict``: the algorithm must be PPO, A2C, DQN, SAC or TD3 (DDPG,
-a TD3 subclass with the same actor, too), the policy exactly the ``MlpPolicy`` class of that
+a TD3 subclass with the same actor, too) or sb3-contrib's TRPO or MaskablePPO (the same MLP
+actor-critic; MaskablePPO's action masks are an input of ``predict``, not part of the network),
+the policy exactly the ``MlpPolicy`` class of that
 algorithm, the features extractor exactly ``FlattenExtractor``, every layer a ``Linear``,
 ``Dropout``/``Identity`` (no-ops in SB3's eval-mode ``predict``) or one of the activations in
 :data:`ACTIVATION_TYPES`. Anything else raises ``NotImplementedError`` naming what is unsupported.
@@ -25,6 +27,13 @@ import numpy as np
 import stable_baselines3
 import torch as th
 from gymnasium import spaces
+from sb3_contrib import TRPO, MaskablePPO
+from sb3_contrib.common.maskable.distributions import (
+    MaskableBernoulliDistribution,
+    MaskableCategoricalDistribution,
+    MaskableMultiCategoricalDistribution,
+)
+from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
 from stable_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.distributions import (
@@ -51,6 +60,7 @@ from thrust_export.numpy_policy import output_names_for
 
 __all__ = [
     "ACTIVATION_TYPES",
+    "ACTOR_CRITIC_ALGORITHMS",
     "SUPPORTED_ALGORITHMS",
     "detect_algorithm",
     "extract",
@@ -66,7 +76,11 @@ SUPPORTED_ALGORITHMS: dict[str, type[BaseAlgorithm]] = {
     "DQN": DQN,
     "SAC": SAC,
     "TD3": TD3,
+    "TRPO": TRPO,
+    "MaskablePPO": MaskablePPO,
 }
+#: The algorithms whose policy is SB3's MLP actor-critic (a policy and a value network).
+ACTOR_CRITIC_ALGORITHMS: frozenset[str] = frozenset({"PPO", "A2C", "TRPO", "MaskablePPO"})
 _MODEL_CLASSES: dict[type[BaseAlgorithm], str] = {**{v: k for k, v in SUPPORTED_ALGORITHMS.items()}}
 _MODEL_CLASSES[DDPG] = "DDPG"
 
@@ -78,6 +92,8 @@ _POLICY_CLASSES: dict[str, type[nn.Module]] = {
     "SAC": SACPolicy,
     "TD3": TD3Policy,
     "DDPG": TD3Policy,
+    "TRPO": ActorCriticPolicy,
+    "MaskablePPO": MaskableActorCriticPolicy,
 }
 
 
@@ -144,9 +160,12 @@ def _type_name(obj: Any) -> str:
 def detect_algorithm(path: str | os.PathLike[str]) -> str:
     """Which supported algorithm saved the SB3 ``.zip`` at ``path``, from its ``data`` JSON.
 
-    The policy class's module tells DQN, SAC and TD3 apart; PPO and A2C share
-    ``ActorCriticPolicy`` and are told apart by PPO's ``clip_range`` hyperparameter.
+    The policy class's module tells DQN, SAC, TD3 and MaskablePPO apart; PPO, A2C and TRPO share
+    ``ActorCriticPolicy`` and are told apart by PPO's ``clip_range`` and TRPO's ``cg_max_steps``
+    hyperparameters.
 
+    :param path: the ``.zip`` saved by ``model.save``
+    :return: the algorithm name, a key of :data:`SUPPORTED_ALGORITHMS`
     :raises ValueError: if the file is not an SB3 model archive
     :raises NotImplementedError: if it was saved by an unsupported algorithm
     """
@@ -161,17 +180,14 @@ def detect_algorithm(path: str | os.PathLike[str]) -> str:
         "stable_baselines3.dqn.policies": "DQN",
         "stable_baselines3.sac.policies": "SAC",
         "stable_baselines3.td3.policies": "TD3",
+        "sb3_contrib.common.maskable.policies": "MaskablePPO",
     }
     if module in by_module:
         return by_module[module]
     if module == "stable_baselines3.common.policies":
         if "clip_range" in data:
             return "PPO"
-        if "cg_max_steps" in data:
-            raise NotImplementedError(
-                f"{path}: TRPO models are not supported; supported: {_supported()}"
-            )
-        return "A2C"
+        return "TRPO" if "cg_max_steps" in data else "A2C"
     if isinstance(module, str) and "recurrent" in module:
         raise NotImplementedError(
             f"{path}: recurrent policies (RecurrentPPO, {module}) are not supported"
@@ -180,6 +196,10 @@ def detect_algorithm(path: str | os.PathLike[str]) -> str:
         f"{path}: cannot export a model whose policy class comes from {module!r}; supported "
         f"algorithms: {_supported()}"
     )
+
+
+#: Upper-cased name -> algorithm name (``--algo maskableppo`` is MaskablePPO).
+_ALGORITHM_NAMES: dict[str, str] = {name.upper(): name for name in SUPPORTED_ALGORITHMS}
 
 
 def _supported() -> str:
@@ -210,7 +230,7 @@ def load_model(
     if algo is None:
         name = detect_algorithm(path)
     else:
-        name = algo.upper()
+        name = _ALGORITHM_NAMES.get(algo.upper(), algo)
         if name not in SUPPORTED_ALGORITHMS:
             raise NotImplementedError(
                 f"algorithm {algo!r} is not supported; supported: {_supported()}"
@@ -235,6 +255,11 @@ def load_vec_normalize(
 
     The ``.pkl`` is a pickle (SB3's format), loaded here at export time only: only use trusted
     files. The exported artifact itself stores the statistics as plain arrays.
+
+    :param vec_normalize: a ``VecNormalize``, the path of its ``.pkl``, or ``None``
+    :return: the ``VecNormalize``, or ``None``
+    :raises FileNotFoundError: no such file
+    :raises ValueError: a file that is not a ``VecNormalize`` pickle
     """
     if vec_normalize is None or isinstance(vec_normalize, VecNormalize):
         return vec_normalize
@@ -429,10 +454,15 @@ def _actor_critic(
     dist = policy.action_dist
     dist_type = type(dist)
     head: dict[str, Any]
-    if dist_type is CategoricalDistribution:
+    if dist_type in (CategoricalDistribution, MaskableCategoricalDistribution):
         head = {"kind": "categorical"}
-    elif dist_type is MultiCategoricalDistribution:
+    elif dist_type in (MultiCategoricalDistribution, MaskableMultiCategoricalDistribution):
         head = {"kind": "multi_categorical"}
+    elif dist_type is MaskableBernoulliDistribution:
+        # Two logits per bit (argmax per pair), unlike SB3's one-logit BernoulliDistribution.
+        raise NotImplementedError(
+            "MaskablePPO with MultiBinary actions (MaskableBernoulliDistribution) is not supported"
+        )
     elif dist_type is BernoulliDistribution:
         head = {"kind": "bernoulli"}
     elif dist_type is DiagGaussianDistribution:
@@ -510,7 +540,12 @@ def _td3(policy: TD3Policy, arrays: _Arrays, action_space: spaces.Space) -> dict
 
 
 def algorithm_name(model: BaseAlgorithm) -> str:
-    """The supported algorithm name of ``model`` (exact class), else ``NotImplementedError``."""
+    """The supported algorithm name of ``model`` (by exact class).
+
+    :param model: an SB3 or sb3-contrib model (or a thrust_algos subclass of one)
+    :return: a key of :data:`SUPPORTED_ALGORITHMS`, or ``"DDPG"``
+    :raises NotImplementedError: an unsupported algorithm
+    """
     name = _MODEL_CLASSES.get(type(model))
     if name is not None:
         return name
@@ -566,7 +601,7 @@ def extract(
     arrays = _Arrays()
     observation_space = _observation_space(model.observation_space, arrays)
     action_space = _action_space(model.action_space, arrays)
-    if algorithm in ("PPO", "A2C"):
+    if algorithm in ACTOR_CRITIC_ALGORITHMS:
         body = _actor_critic(policy, arrays, model.action_space)
     elif algorithm == "DQN":
         body = _dqn(model, policy, arrays)

@@ -231,15 +231,16 @@ def render(row: np.ndarray, p: AcrobotParams) -> np.ndarray:
     scale = size / (bound * 2)
     offset = size / 2
     draw.hline(image, (1.0 * scale) + offset, (0, 0, 0))
-    p1 = np.array([-p.link_length_1 * math.cos(row[0]), p.link_length_1 * math.sin(row[0])])
-    p2 = p1 + [
-        -p.link_length_2 * math.cos(row[0] + row[1]),
-        p.link_length_2 * math.sin(row[0] + row[1]),
-    ]
-    joints = [np.zeros(2), p1 * scale, p2 * scale]
+    # Gymnasium's render: the first link's end is p1 = (-l1 cos(theta1), l1 sin(theta1)), drawn
+    # with its two coordinates swapped (``xys[:, ::-1]``) so that theta1 = 0 hangs straight down
+    # and each link, rotated by theta - pi/2, starts where the previous one ends.
+    elbow = (
+        np.array([p.link_length_1 * math.sin(row[0]), -p.link_length_1 * math.cos(row[0])]) * scale
+    )
+    joints = [np.zeros(2), elbow]
     angles = [row[0] - PI / 2, row[0] + row[1] - PI / 2]
     for (x, y), theta, length in zip(
-        joints[:2], angles, (p.link_length_1, p.link_length_2), strict=True
+        joints, angles, (p.link_length_1, p.link_length_2), strict=True
     ):
         l, r, t, b = 0.0, length * scale, 0.1 * scale, -0.1 * scale
         link = np.array([(l, b), (l, t), (r, t), (r, b)])

@@ -58,9 +58,11 @@ WEB_ENVS: Mapping[str, WebEnv] = {
 
 
 def web_env(env_id: str, env_kwargs: Mapping[str, Any]) -> tuple[WebEnv, dict[str, Any]]:
-    """The port of ``env_id`` and the page's env config (validated parameters, time limit,
-    spaces).
+    """The port of ``env_id`` and the page's env config (parameters, time limit, spaces).
 
+    :param env_id: a Thrust env ID the web export runs
+    :param env_kwargs: the env's parameters (validated)
+    :return: ``(port, config)``
     :raises ValueError: an env the web export cannot port, or invalid parameters
     :raises TypeError: unknown parameter names
     """
@@ -162,7 +164,13 @@ def _script(text: str) -> str:
 
 
 def page_html(plan: PolicyPlan, port: WebEnv, config: Mapping[str, Any]) -> str:
-    """The page's HTML text for ``plan`` playing the env ``config`` describes."""
+    """The page's HTML text for ``plan`` playing the env ``config`` describes.
+
+    :param plan: the policy
+    :param port: the env's JavaScript port
+    :param config: the env config from :func:`web_env`
+    :return: one self-contained HTML document
+    """
     page_config = {**config, "plan": plan_to_json(plan)}
     scripts = [
         (_HERE / name).read_text(encoding="utf-8")
