@@ -164,7 +164,13 @@ def state_from_reference(value, row: np.ndarray) -> np.ndarray:
 
 
 def render(row: np.ndarray, p: PendulumParams) -> np.ndarray:
-    """500x500: a red rod from the centre, a black axle, as Gymnasium draws it."""
+    """500x500 ``[H, W, 3]`` uint8: a red rod from the centre, the last torque, a black axle.
+
+    As Gymnasium draws it, the last torque is a curved arrow around the axle whose size follows
+    ``|u|`` and whose direction follows its sign: counterclockwise for ``u > 0`` (the direction
+    that increases ``th``), clockwise for ``u < 0``. The torque is the state's ``LAST_U`` column
+    (the clipped action of the last step), nothing before the first step.
+    """
     size = 500
     image = draw.canvas(size, size)
     scale = size / 4.4  # the scene spans 2.2 units either side
@@ -178,11 +184,43 @@ def render(row: np.ndarray, p: PendulumParams) -> np.ndarray:
     end = np.array([math.cos(angle), math.sin(angle)]) * rod_length + offset
     draw.fill_circle(image, offset, offset, rod_width / 2, (204, 77, 77))
     draw.fill_circle(image, end[0], end[1], rod_width / 2, (204, 77, 77))
+    if row[HAS_U] and row[LAST_U] != 0.0:
+        _draw_torque_arrow(image, offset, float(row[LAST_U]) / p.max_torque * scale)
     draw.fill_circle(image, offset, offset, 0.05 * scale, (0, 0, 0))
-    if row[HAS_U]:  # the last torque, as a grey disc of proportional size under the axle
-        radius = abs(row[LAST_U]) / p.max_torque * 0.4 * scale
-        draw.fill_circle(image, offset, offset - 0.6 * scale, radius, (128, 128, 128))
     return draw.to_image(image)
+
+
+def _draw_torque_arrow(image: np.ndarray, centre: float, signed_size: float) -> None:
+    """A three-quarter arc around (centre, centre) ending in an arrowhead, onto ``image``.
+
+    ``signed_size`` is ``u / max_torque`` times one scene unit in pixels: the arc's radius is
+    ``0.4 * |signed_size|``; its sign picks the direction (positive: counterclockwise on the
+    y-up canvas). The clockwise arrow is the counterclockwise one's pixels mirrored left to
+    right (the canvas is symmetric about ``centre``), so the two are exact mirror images.
+    """
+    radius = 0.4 * abs(signed_size)
+    thickness = max(radius * 0.12, 1.0)
+    layer = draw.canvas(image.shape[1], image.shape[0], (0, 0, 0))
+    ink = (255, 255, 255)
+    # Counterclockwise from the bottom right (-45 degrees) over the top to the bottom left
+    # (225), the head at the bottom left; the arc alone is symmetric, so the head says which.
+    for phi in np.linspace(-math.pi / 4, 5 * math.pi / 4, 64):
+        x, y = centre + radius * math.cos(phi), centre + radius * math.sin(phi)
+        draw.fill_circle(layer, x, y, thickness, ink)
+    tip_angle = 5 * math.pi / 4
+    tangent = np.array([-math.sin(tip_angle), math.cos(tip_angle)])  # counterclockwise
+    normal = np.array([math.cos(tip_angle), math.sin(tip_angle)])
+    base = radius * normal
+    head = np.array(
+        [
+            base + 3.0 * thickness * tangent,
+            base + 2.5 * thickness * normal,
+            base - 2.5 * thickness * normal,
+        ]
+    )
+    draw.fill_polygon(layer, head + centre, ink)
+    drawn = layer[..., 0] > 0
+    image[drawn if signed_size > 0 else drawn[:, ::-1]] = (64, 64, 64)
 
 
 DEFINITION = EnvDefinition(
