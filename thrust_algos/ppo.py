@@ -50,6 +50,7 @@ from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 
 from thrust_algos.buffers import GpuDictRolloutBuffer, GpuRolloutBuffer
+from thrust_algos.device_rollout import collect_staged, staged_plan
 from thrust_algos.fused import FusedRollout
 from thrust_algos.fused import plan as fused_plan
 from thrust_algos.lean import (
@@ -211,10 +212,15 @@ class PPO(SB3PPO):
 
         - fused (:mod:`thrust_algos.fused`): a Thrust env and the lean MLP on the CPU, the whole
           rollout in one compiled call, the steps replayed to ``callback`` afterwards;
-        - stepwise (:meth:`_collect_stepwise`): SB3's per-step loop, for everything else (the
-          place of a device-staging step: the buffer and the env exchange tensors per step).
+        - stepwise, staged (:func:`thrust_algos.device_rollout.collect_staged`): an env with a
+          ``step_into`` hook (Thrust's single-agent VecEnv, unwrapped) writes into host staging
+          buffers (pinned on CUDA), uploaded without blocking; rewards, starts and the
+          time-limit bootstrap (one masked value forward per step) settled once per rollout;
+          one synchronisation per step (the actions the env needs);
+        - stepwise (:meth:`_collect_stepwise`): SB3's per-step loop, for everything else.
 
-        ``self.rollout_path`` says which ran: ``"fused"``, or ``"stepwise: <why not fused>"``.
+        ``self.rollout_path`` says which ran: ``"fused"``, or ``"stepwise: <why not fused>"``
+        (``"stepwise (staged): <why not fused>"`` for the staged step).
 
         :param env: The training environment
         :param callback: Callback called at each step (and at the start and end of the rollout)
@@ -229,7 +235,11 @@ class PPO(SB3PPO):
         self.policy.set_training_mode(False)
         lean = self._lean_actor_critic()
         fused = fused_plan(self, env, rollout_buffer, lean) if not self.use_sde else "use_sde"
-        self.rollout_path = "fused" if isinstance(fused, FusedRollout) else f"stepwise: {fused}"
+        staged = None if isinstance(fused, FusedRollout) else staged_plan(self, env, rollout_buffer)
+        if isinstance(fused, FusedRollout):
+            self.rollout_path = "fused"
+        else:
+            self.rollout_path = f"stepwise{' (staged)' if staged is None else ''}: {fused}"
 
         rollout_buffer.reset()
         if self.use_sde:
@@ -239,6 +249,8 @@ class PPO(SB3PPO):
 
         if isinstance(fused, FusedRollout):
             outcome = fused.collect(self, callback, n_rollout_steps)
+        elif staged is None:
+            outcome = collect_staged(self, env, callback, rollout_buffer, n_rollout_steps, lean)
         else:
             outcome = self._collect_stepwise(env, callback, rollout_buffer, n_rollout_steps, lean)
         if outcome is None:

@@ -98,6 +98,77 @@ class ThrustVecEnv(ThrustVecEnvBase):
         if not self._pending:
             raise RuntimeError(f"{self.env_id}: step_wait() called without step_async()")
         batch = self._batch
+        infos = self._step_loaded()
+        return batch.obs.copy(), batch.reward.copy(), batch.terminated | batch.truncated, infos
+
+    def step_into(
+        self,
+        actions: np.ndarray,
+        obs_out: np.ndarray,
+        rew_out: np.ndarray,
+        done_out: np.ndarray,
+        final_obs_out: np.ndarray | None = None,
+        time_limit_out: np.ndarray | None = None,
+    ) -> list[dict[str, Any]]:
+        """``step(actions)`` writing its arrays into the caller's buffers instead of new ones (for
+        pinned host staging buffers a device rollout uploads from; see
+        :mod:`thrust_algos.device_rollout`). The infos are ``step``'s.
+
+        :param actions: Actions, as ``step`` takes them
+        :param obs_out: Receives the observations, ``[N, *obs_shape]`` of the space's dtype
+        :param rew_out: Receives the rewards, float32 ``[N]``
+        :param done_out: Receives the dones, bool ``[N]``
+        :param final_obs_out: Receives the last observation of every episode that ended (its
+            ``terminal_observation``), like ``obs_out``; rows that did not end are left as they were
+        :param time_limit_out: Receives ``TimeLimit.truncated`` (time limit, not terminated),
+            bool ``[N]``
+        :return: The ``N`` info dicts
+        """
+        obs_shape = self._batch.obs.shape
+        n = (self.num_envs,)
+        for name, out, shape, dtype in (
+            ("obs_out", obs_out, obs_shape, self._batch.obs.dtype),
+            ("rew_out", rew_out, n, np.dtype(np.float32)),
+            ("done_out", done_out, n, np.dtype(np.bool_)),
+            ("final_obs_out", final_obs_out, obs_shape, self._batch.obs.dtype),
+            ("time_limit_out", time_limit_out, n, np.dtype(np.bool_)),
+        ):
+            if out is None and name in ("final_obs_out", "time_limit_out"):
+                continue
+            if (
+                not isinstance(out, np.ndarray)
+                or out.shape != shape
+                or out.dtype != dtype
+                or not out.flags.writeable
+            ):
+                raise ValueError(
+                    f"{self.env_id}: step_into's {name} must be a writeable {dtype} array of "
+                    f"shape {shape}, got "
+                    + (
+                        f"{out.dtype} {out.shape}"
+                        if isinstance(out, np.ndarray)
+                        else type(out).__name__
+                    )
+                )
+        self.step_async(actions)
+        infos = self._step_loaded()
+        batch = self._batch
+        np.copyto(obs_out, batch.obs)
+        np.copyto(rew_out, batch.reward)
+        np.logical_or(batch.terminated, batch.truncated, out=done_out)
+        if final_obs_out is not None:
+            np.copyto(
+                final_obs_out,
+                batch.final_obs,
+                where=done_out.reshape(-1, *[1] * (batch.obs.ndim - 1)),
+            )
+        if time_limit_out is not None:
+            np.greater(batch.truncated, batch.terminated, out=time_limit_out)
+        return infos
+
+    def _step_loaded(self) -> list[dict[str, Any]]:
+        """Step the loaded actions; the step's infos (the batch holds its arrays)."""
+        batch = self._batch
         batch.step(batch.actions)
         self._pending = False
         terminated, truncated = batch.terminated, batch.truncated
@@ -118,7 +189,7 @@ class ThrustVecEnv(ThrustVecEnvBase):
             )
             for i in done_rows.tolist():
                 self.reset_infos[i] = {}
-        return batch.obs.copy(), batch.reward.copy(), dones, infos
+        return infos
 
     def _set_params(self, attr_name: str, value: Any) -> None:
         batch = self._batch
