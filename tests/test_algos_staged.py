@@ -179,14 +179,14 @@ def test_step_into_rejects_bad_buffers_before_stepping(name: str, array) -> None
     np.testing.assert_array_equal(env.get_state(), state)
 
 
-def test_staged_path_not_taken_through_wrappers_or_on_dict_spaces() -> None:
+def test_staged_path_not_taken_through_wrappers() -> None:
+    """A wrapper forwards attribute reads; the hook is looked up on its class, so SB3's loop
+    runs (VecNormalize must see every step)."""
     model = make_model("Thrust/CartPole-v1", True, True)
     model.learn(96)
-    assert "has no step_into" not in model.rollout_path  # SB3's loop names the fused reason
-    assert not model.rollout_path.startswith("stepwise (staged)")
-    from thrust_algos.device_rollout import staged_plan
-
-    assert "PassThrough" in staged_plan(model, model.env, model.rollout_buffer)
+    assert model.rollout_path == (
+        "stepwise: fused=False; not staged: the env is a PassThrough, which has no step_into"
+    )
 
 
 @pytest.mark.skipif(not th.cuda.is_available(), reason="needs CUDA (pinned staging buffers)")
@@ -206,3 +206,110 @@ def test_staged_on_cuda_matches_cpu_observations() -> None:
     assert th.isfinite(buffer.returns_tensor).all()
     # The last staged observation is the env's: the async uploads completed in order.
     np.testing.assert_array_equal(model._last_obs, model.env._batch.obs)
+
+
+def test_step_into_rows_in_two_parts_equals_one_step() -> None:
+    """Stepping rows 0:2 and 2:5 (on two threads) gives what one step of all five gives."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    split, whole = (make_vec_env("Thrust/Acrobot-v1", 5, seed=2, max_episode_steps=3) for _ in "ab")
+    split.reset(), whole.reset()
+    outs = [np.zeros((5, 6), np.float32), np.zeros(5, np.float32), np.zeros(5, bool)]
+    finals, limits = np.zeros((5, 6), np.float32), np.zeros(5, bool)
+    rng = np.random.default_rng(1)
+    truncations = 0
+    with ThreadPoolExecutor(1) as worker:
+        for _ in range(8):
+            actions = rng.integers(0, 3, 5)
+            parts = [slice(0, 2), slice(2, 5)]
+            futures = [
+                worker.submit(
+                    split.step_into,
+                    actions[rows],
+                    *(out[rows] for out in outs),
+                    finals[rows],
+                    limits[rows],
+                    rows=rows,
+                )
+                for rows in parts
+            ]
+            infos = [info for future in futures for info in future.result()]
+            obs, rewards, dones, infos_ref = whole.step(actions)
+            truncations += int(limits.sum())
+            for mine, theirs in zip(outs, (obs, rewards, dones), strict=True):
+                np.testing.assert_array_equal(mine, theirs)
+            for row in np.flatnonzero(dones):
+                np.testing.assert_array_equal(infos[row]["terminal_observation"], finals[row])
+                np.testing.assert_array_equal(finals[row], infos_ref[row]["terminal_observation"])
+                assert infos[row]["episode"]["l"] == infos_ref[row]["episode"]["l"]
+    np.testing.assert_array_equal(split.get_state(), whole.get_state())
+    assert truncations > 0
+
+
+@pytest.mark.parametrize("rows", [slice(0, 0), slice(0, 5, 2), slice(4, 2), [0, 1]])
+def test_step_into_rejects_bad_rows(rows) -> None:
+    env = make_vec_env("Thrust/CartPole-v1", 5, seed=1)
+    env.reset()
+    with pytest.raises(ValueError, match="rows"):
+        env.step_into(
+            np.zeros(2, np.int64),
+            np.zeros((2, 4), np.float32),
+            np.zeros(2, np.float32),
+            np.zeros(2, bool),
+            rows=rows,
+        )
+
+
+def test_step_into_rows_names_the_bad_action_in_the_whole_batch() -> None:
+    env = make_vec_env("Thrust/CartPole-v1", 5, seed=1)
+    env.reset()
+    state = env.get_state()
+    with pytest.raises(Exception, match="environment 4"):
+        env.step_into(
+            np.array([0, 7]),
+            np.zeros((2, 4), np.float32),
+            np.zeros(2, np.float32),
+            np.zeros(2, bool),
+            rows=slice(3, 5),
+        )
+    np.testing.assert_array_equal(env.get_state(), state)
+
+
+def run_double_buffered(env_id: str, seed: int) -> tuple[thrust_algos.PPO, Snapshots]:
+    snapshots = Snapshots()
+    model = thrust_algos.PPO(
+        "MlpPolicy",
+        make_vec_env(env_id, 6, seed=seed, max_episode_steps=7),
+        n_steps=16,
+        batch_size=96,
+        n_epochs=1,
+        seed=seed,
+        device="cpu",
+        double_buffer=True,
+    )
+    model.learn(192, callback=snapshots)
+    return model, snapshots
+
+
+@pytest.mark.parametrize("env_id", ["Thrust/CartPole-v1", "Thrust/Pendulum-v1"])
+def test_double_buffer_is_deterministic_for_a_seed(env_id: str) -> None:
+    """Same seed, same rollouts (the halves step on a worker thread). Not equal to
+    double_buffer=False: actions are drawn per half from torch's generator."""
+    first, one = run_double_buffered(env_id, 4)
+    second, two = run_double_buffered(env_id, 4)
+    _, other = run_double_buffered(env_id, 5)
+    assert first.rollout_path == "stepwise (staged, double-buffered): double_buffer=True"
+    for mine, theirs in zip(one.rollouts, two.rollouts, strict=True):
+        for name in BUFFER_FIELDS:
+            np.testing.assert_array_equal(mine[name], theirs[name], err_msg=name)
+    assert not np.array_equal(one.rollouts[1]["actions"], other.rollouts[1]["actions"])
+    # The buffer is a real trajectory: each next observation is the env's after the actions.
+    np.testing.assert_array_equal(first._last_obs, first.env._batch.obs)
+    assert first.num_timesteps == 192
+    assert [e["l"] for e in first.ep_info_buffer] == [e["l"] for e in second.ep_info_buffer]
+    assert one.rollouts[0]["episode_starts"][1:].any()
+
+
+def test_double_buffer_rejects_non_bools() -> None:
+    with pytest.raises(TypeError, match="double_buffer"):
+        thrust_algos.PPO("MlpPolicy", make_vec_env("Thrust/CartPole-v1", 2), double_buffer=1)

@@ -116,18 +116,25 @@ class PPO(SB3PPO):
         device: th.device | str = "auto",
         lean: bool = True,
         fused: bool = True,
+        double_buffer: bool = False,
         _init_setup_model: bool = True,
     ) -> None:
         if not isinstance(lean, bool):
             raise TypeError(f"lean must be True or False, got {lean!r}")
         if not isinstance(fused, bool):
             raise TypeError(f"fused must be True or False, got {fused!r}")
+        if not isinstance(double_buffer, bool):
+            raise TypeError(f"double_buffer must be True or False, got {double_buffer!r}")
         self.lean = lean
         self.fused = fused
+        self.double_buffer = double_buffer
         self._lean: LeanActorCritic | None = None
         self._fused_entropy: int | None = None
         # Which way the last rollout was collected: "fused", or "stepwise: <reason>".
         self.rollout_path: str | None = None
+        # The staged rollout's CUDA graph of the lean act (device_rollout.graphed_act).
+        self._graphed_act: Any = None
+        self._graph_failed = False
         super().__init__(
             policy,
             env,
@@ -172,11 +179,15 @@ class PPO(SB3PPO):
         if self.rollout_buffer_class in (GpuRolloutBuffer, GpuDictRolloutBuffer):
             excluded.append("rollout_buffer_class")
         # The fast path is rebuilt from the policy; ``lean`` is saved only when switched off.
-        excluded.extend(["_lean", "rollout_path", "_fused_entropy"])
+        excluded.extend(
+            ["_lean", "rollout_path", "_fused_entropy", "_graphed_act", "_graph_failed"]
+        )
         if self.lean:
             excluded.append("lean")
         if self.fused:
             excluded.append("fused")
+        if not self.double_buffer:
+            excluded.append("double_buffer")
         return excluded
 
     def _lean_actor_critic(self) -> LeanActorCritic | None:
@@ -234,12 +245,20 @@ class PPO(SB3PPO):
         assert self._last_obs is not None, "No previous observation was provided"
         self.policy.set_training_mode(False)
         lean = self._lean_actor_critic()
-        fused = fused_plan(self, env, rollout_buffer, lean) if not self.use_sde else "use_sde"
+        if self.use_sde:
+            fused: FusedRollout | str = "use_sde"
+        elif self.double_buffer:
+            fused = "double_buffer=True"
+        else:
+            fused = fused_plan(self, env, rollout_buffer, lean)
         staged = None if isinstance(fused, FusedRollout) else staged_plan(self, env, rollout_buffer)
         if isinstance(fused, FusedRollout):
             self.rollout_path = "fused"
+        elif staged is None:
+            split = ", double-buffered" if self.double_buffer and env.num_envs >= 2 else ""
+            self.rollout_path = f"stepwise (staged{split}): {fused}"
         else:
-            self.rollout_path = f"stepwise{' (staged)' if staged is None else ''}: {fused}"
+            self.rollout_path = f"stepwise: {fused}; not staged: {staged}"
 
         rollout_buffer.reset()
         if self.use_sde:
@@ -250,7 +269,9 @@ class PPO(SB3PPO):
         if isinstance(fused, FusedRollout):
             outcome = fused.collect(self, callback, n_rollout_steps)
         elif staged is None:
-            outcome = collect_staged(self, env, callback, rollout_buffer, n_rollout_steps, lean)
+            outcome = collect_staged(
+                self, env, callback, rollout_buffer, n_rollout_steps, lean, self.double_buffer
+            )
         else:
             outcome = self._collect_stepwise(env, callback, rollout_buffer, n_rollout_steps, lean)
         if outcome is None:
