@@ -79,9 +79,9 @@ def rollout_table(device: str, sizes: list[int], rollouts: int) -> None:
 
     print("\n### PPO rollout alone (staged step), Thrust/CartPole-v1, n_steps 32\n")
     sync = th.cuda.synchronize if device == "cuda" else (lambda: None)
-    print("| envs | rollout path | act graphed | env-steps/s |")
-    print("| ---: | --- | --- | ---: |")
-    for num_envs in sizes:
+    print("| envs | double_buffer | rollout path | act graphed | env-steps/s |")
+    print("| ---: | --- | --- | --- | ---: |")
+    for num_envs, double_buffer in ((n, d) for n in sizes for d in (False, True)):
         env = make_vec_env("Thrust/CartPole-v1", num_envs, seed=0, max_episode_steps=50)
         # fused=False: on the CPU the fused rollout would run instead of the staged step.
         model = thrust_algos.PPO(
@@ -92,6 +92,7 @@ def rollout_table(device: str, sizes: list[int], rollouts: int) -> None:
             seed=0,
             device=device,
             fused=False,
+            double_buffer=double_buffer,
         )
         _, callback = model._setup_learn(10**9, callback=None)
         callback.on_training_start(locals(), globals())
@@ -108,7 +109,7 @@ def rollout_table(device: str, sizes: list[int], rollouts: int) -> None:
             raise AssertionError(f"the staged rollout at {num_envs} envs lost the env's state")
         graphed = model._graphed_act is not None
         print(
-            f"| {num_envs} | {model.rollout_path} | {graphed} | "
+            f"| {num_envs} | {double_buffer} | {model.rollout_path} | {graphed} | "
             f"{rollouts * 32 * num_envs / seconds:,.0f} |"
         )
 

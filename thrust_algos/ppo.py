@@ -22,6 +22,11 @@ What differs from ``stable_baselines3.PPO`` (and nothing else does):
    call (:mod:`thrust_algos.fused`; ``fused=False`` switches it off, ``rollout_path`` says which
    path ran and why): actions from the model's own seeded streams (SB3's distribution, not its
    draws), callbacks called for every step after the rollout.
+6. Otherwise, on an unwrapped Thrust single-agent VecEnv, the per-step loop is staged
+   (:mod:`thrust_algos.device_rollout`: host staging buffers the env writes into, pinned and
+   uploaded without blocking on CUDA, one synchronisation per step, the bootstrap as one masked
+   value forward); ``double_buffer=True`` steps half the envs on a worker thread while the policy
+   acts for the other half.
 
 On the CPU the minibatch order is drawn from numpy's global generator exactly like SB3. With
 ``lean=False`` (or a policy the lean path does not handle), a thrust model with the same seed and
