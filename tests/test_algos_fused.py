@@ -196,7 +196,7 @@ def test_fused_then_stepwise_continues_the_same_env() -> None:
     before = env_arrays(model.env)
     model.fused = False
     model.learn(64, reset_num_timesteps=False)
-    assert model.rollout_path == "stepwise: fused=False"
+    assert model.rollout_path == "stepwise (staged): fused=False"
     np.testing.assert_array_equal(model.rollout_buffer.observations.numpy()[0], before["obs"])
     assert model.num_timesteps == 192
 
@@ -300,5 +300,5 @@ def test_save_load_and_stock_sb3_loads_it(tmp_path) -> None:
 def test_fallbacks_say_why(make, reason: str) -> None:
     model = make()
     model.learn(16)
-    assert model.rollout_path.startswith("stepwise: ")
+    assert model.rollout_path.startswith(("stepwise: ", "stepwise (staged): "))
     assert reason in model.rollout_path

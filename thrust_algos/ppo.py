@@ -22,6 +22,11 @@ What differs from ``stable_baselines3.PPO`` (and nothing else does):
    call (:mod:`thrust_algos.fused`; ``fused=False`` switches it off, ``rollout_path`` says which
    path ran and why): actions from the model's own seeded streams (SB3's distribution, not its
    draws), callbacks called for every step after the rollout.
+6. Otherwise, on an unwrapped Thrust single-agent VecEnv, the per-step loop is staged
+   (:mod:`thrust_algos.device_rollout`: host staging buffers the env writes into, pinned and
+   uploaded without blocking on CUDA, one synchronisation per step, the bootstrap as one masked
+   value forward); ``double_buffer=True`` steps half the envs on a worker thread while the policy
+   acts for the other half.
 
 On the CPU the minibatch order is drawn from numpy's global generator exactly like SB3. With
 ``lean=False`` (or a policy the lean path does not handle), a thrust model with the same seed and
@@ -50,6 +55,7 @@ from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 
 from thrust_algos.buffers import GpuDictRolloutBuffer, GpuRolloutBuffer
+from thrust_algos.device_rollout import collect_staged, staged_plan
 from thrust_algos.fused import FusedRollout
 from thrust_algos.fused import plan as fused_plan
 from thrust_algos.lean import (
@@ -115,18 +121,25 @@ class PPO(SB3PPO):
         device: th.device | str = "auto",
         lean: bool = True,
         fused: bool = True,
+        double_buffer: bool = False,
         _init_setup_model: bool = True,
     ) -> None:
         if not isinstance(lean, bool):
             raise TypeError(f"lean must be True or False, got {lean!r}")
         if not isinstance(fused, bool):
             raise TypeError(f"fused must be True or False, got {fused!r}")
+        if not isinstance(double_buffer, bool):
+            raise TypeError(f"double_buffer must be True or False, got {double_buffer!r}")
         self.lean = lean
         self.fused = fused
+        self.double_buffer = double_buffer
         self._lean: LeanActorCritic | None = None
         self._fused_entropy: int | None = None
         # Which way the last rollout was collected: "fused", or "stepwise: <reason>".
         self.rollout_path: str | None = None
+        # The staged rollout's CUDA graph of the lean act (device_rollout.graphed_act).
+        self._graphed_act: Any = None
+        self._graph_failed = False
         super().__init__(
             policy,
             env,
@@ -171,11 +184,15 @@ class PPO(SB3PPO):
         if self.rollout_buffer_class in (GpuRolloutBuffer, GpuDictRolloutBuffer):
             excluded.append("rollout_buffer_class")
         # The fast path is rebuilt from the policy; ``lean`` is saved only when switched off.
-        excluded.extend(["_lean", "rollout_path", "_fused_entropy"])
+        excluded.extend(
+            ["_lean", "rollout_path", "_fused_entropy", "_graphed_act", "_graph_failed"]
+        )
         if self.lean:
             excluded.append("lean")
         if self.fused:
             excluded.append("fused")
+        if not self.double_buffer:
+            excluded.append("double_buffer")
         return excluded
 
     def _lean_actor_critic(self) -> LeanActorCritic | None:
@@ -211,10 +228,15 @@ class PPO(SB3PPO):
 
         - fused (:mod:`thrust_algos.fused`): a Thrust env and the lean MLP on the CPU, the whole
           rollout in one compiled call, the steps replayed to ``callback`` afterwards;
-        - stepwise (:meth:`_collect_stepwise`): SB3's per-step loop, for everything else (the
-          place of a device-staging step: the buffer and the env exchange tensors per step).
+        - stepwise, staged (:func:`thrust_algos.device_rollout.collect_staged`): an env with a
+          ``step_into`` hook (Thrust's single-agent VecEnv, unwrapped) writes into host staging
+          buffers (pinned on CUDA), uploaded without blocking; rewards, starts and the
+          time-limit bootstrap (one masked value forward per step) settled once per rollout;
+          one synchronisation per step (the actions the env needs);
+        - stepwise (:meth:`_collect_stepwise`): SB3's per-step loop, for everything else.
 
-        ``self.rollout_path`` says which ran: ``"fused"``, or ``"stepwise: <why not fused>"``.
+        ``self.rollout_path`` says which ran: ``"fused"``, or ``"stepwise: <why not fused>"``
+        (``"stepwise (staged): <why not fused>"`` for the staged step).
 
         :param env: The training environment
         :param callback: Callback called at each step (and at the start and end of the rollout)
@@ -228,8 +250,20 @@ class PPO(SB3PPO):
         assert self._last_obs is not None, "No previous observation was provided"
         self.policy.set_training_mode(False)
         lean = self._lean_actor_critic()
-        fused = fused_plan(self, env, rollout_buffer, lean) if not self.use_sde else "use_sde"
-        self.rollout_path = "fused" if isinstance(fused, FusedRollout) else f"stepwise: {fused}"
+        if self.use_sde:
+            fused: FusedRollout | str = "use_sde"
+        elif self.double_buffer:
+            fused = "double_buffer=True"
+        else:
+            fused = fused_plan(self, env, rollout_buffer, lean)
+        staged = None if isinstance(fused, FusedRollout) else staged_plan(self, env, rollout_buffer)
+        if isinstance(fused, FusedRollout):
+            self.rollout_path = "fused"
+        elif staged is None:
+            split = ", double-buffered" if self.double_buffer and env.num_envs >= 2 else ""
+            self.rollout_path = f"stepwise (staged{split}): {fused}"
+        else:
+            self.rollout_path = f"stepwise: {fused}; not staged: {staged}"
 
         rollout_buffer.reset()
         if self.use_sde:
@@ -239,6 +273,10 @@ class PPO(SB3PPO):
 
         if isinstance(fused, FusedRollout):
             outcome = fused.collect(self, callback, n_rollout_steps)
+        elif staged is None:
+            outcome = collect_staged(
+                self, env, callback, rollout_buffer, n_rollout_steps, lean, self.double_buffer
+            )
         else:
             outcome = self._collect_stepwise(env, callback, rollout_buffer, n_rollout_steps, lean)
         if outcome is None:

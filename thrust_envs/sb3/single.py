@@ -22,6 +22,10 @@ from thrust_envs.core.definition import EnvDefinition, make_params
 from thrust_envs.core.gym_env import _check_state
 from thrust_envs.sb3.base import ThrustVecEnvBase, fill_episode_infos
 
+# Positions of the per-row arrays among BatchEnv._step_args (state, rng, actions, episode, obs,
+# reward, terminated, truncated, final_obs); the others are shared by every row.
+_ROW_ARGS = frozenset((0, 1, 2, 8, 9, 10, 11, 12, 13))
+
 
 class ThrustVecEnv(ThrustVecEnvBase):
     """SB3 ``VecEnv`` over a :class:`~thrust_envs.core.batch.BatchEnv` (made by
@@ -98,27 +102,151 @@ class ThrustVecEnv(ThrustVecEnvBase):
         if not self._pending:
             raise RuntimeError(f"{self.env_id}: step_wait() called without step_async()")
         batch = self._batch
-        batch.step(batch.actions)
+        infos = self._step_loaded()
+        return batch.obs.copy(), batch.reward.copy(), batch.terminated | batch.truncated, infos
+
+    def step_into(
+        self,
+        actions: np.ndarray,
+        obs_out: np.ndarray,
+        rew_out: np.ndarray,
+        done_out: np.ndarray,
+        final_obs_out: np.ndarray | None = None,
+        time_limit_out: np.ndarray | None = None,
+        rows: slice | None = None,
+    ) -> list[dict[str, Any]]:
+        """``step(actions)`` writing its arrays into the caller's buffers instead of new ones (for
+        pinned host staging buffers a device rollout uploads from; see
+        :mod:`thrust_algos.device_rollout`). The infos are ``step``'s.
+
+        With ``rows`` (a contiguous ``slice(start, stop)``), only those ``M`` environments step
+        (the others keep their state); every row has its own random stream, so stepping the rows
+        in parts gives what one step of all gives. One step of two disjoint parts may run on two
+        threads at once (the kernel releases the GIL; double-buffered sampling).
+
+        :param actions: Actions of the stepped rows, as ``step`` takes them (``M`` rows)
+        :param obs_out: Receives the observations, ``[M, *obs_shape]`` of the space's dtype
+        :param rew_out: Receives the rewards, float32 ``[M]``
+        :param done_out: Receives the dones, bool ``[M]``
+        :param final_obs_out: Receives the last observation of every episode that ended (its
+            ``terminal_observation``), like ``obs_out``; rows that did not end are left as they were
+        :param time_limit_out: Receives ``TimeLimit.truncated`` (time limit, not terminated),
+            bool ``[M]``
+        :param rows: The environments to step (default all)
+        :return: The ``M`` info dicts
+        """
+        batch = self._batch
+        lo, hi = self._row_range(rows)
+        obs_shape = (hi - lo, *batch.obs.shape[1:])
+        n = (hi - lo,)
+        for name, out, shape, dtype in (
+            ("obs_out", obs_out, obs_shape, batch.obs.dtype),
+            ("rew_out", rew_out, n, np.dtype(np.float32)),
+            ("done_out", done_out, n, np.dtype(np.bool_)),
+            ("final_obs_out", final_obs_out, obs_shape, batch.obs.dtype),
+            ("time_limit_out", time_limit_out, n, np.dtype(np.bool_)),
+        ):
+            if out is None and name in ("final_obs_out", "time_limit_out"):
+                continue
+            if (
+                not isinstance(out, np.ndarray)
+                or out.shape != shape
+                or out.dtype != dtype
+                or not out.flags.writeable
+            ):
+                got = f"{out.dtype} {out.shape}" if isinstance(out, np.ndarray) else type(out)
+                raise ValueError(
+                    f"{self.env_id}: step_into's {name} must be a writeable {dtype} array of "
+                    f"shape {shape}, got {got}"
+                )
+        if (lo, hi) == (0, self.num_envs):
+            self.step_async(actions)
+        else:
+            self._load_row_actions(actions, lo, hi)
+        infos = self._step_loaded(lo, hi)
+        np.copyto(obs_out, batch.obs[lo:hi])
+        np.copyto(rew_out, batch.reward[lo:hi])
+        terminated, truncated = batch.terminated[lo:hi], batch.truncated[lo:hi]
+        np.logical_or(terminated, truncated, out=done_out)
+        if final_obs_out is not None:
+            where = done_out.reshape(-1, *[1] * (batch.obs.ndim - 1))
+            np.copyto(final_obs_out, batch.final_obs[lo:hi], where=where)
+        if time_limit_out is not None:
+            np.greater(truncated, terminated, out=time_limit_out)
+        return infos
+
+    def _row_range(self, rows: slice | None) -> tuple[int, int]:
+        """``(start, stop)`` of a contiguous, non-empty ``rows`` slice (None: every row)."""
+        if rows is None:
+            return 0, self.num_envs
+        if not isinstance(rows, slice) or rows.step not in (None, 1):
+            raise ValueError(f"{self.env_id}: rows must be a contiguous slice, got {rows!r}")
+        lo, hi, _ = rows.indices(self.num_envs)
+        if hi <= lo:
+            raise ValueError(
+                f"{self.env_id}: rows {rows!r} select no environment of {self.num_envs}"
+            )
+        return lo, hi
+
+    def _load_row_actions(self, actions: np.ndarray, lo: int, hi: int) -> None:
+        """Check the actions of rows ``lo:hi`` and load them into the kernel's buffer."""
+        if self._closed:
+            self._raise_closed("step_into")
+        batch = self._batch
+        if not batch.has_reset:
+            raise RuntimeError(f"{self.env_id}: call reset() before stepping")
+        actions = np.asarray(actions)
+        shape = (hi - lo, *batch.actions.shape[1:])
+        if actions.shape != shape or actions.dtype.kind not in "biuf":
+            raise ValueError(
+                f"{self.env_id}: expected actions of shape {shape} for rows {lo}:{hi} "
+                f"(action space {self.action_space}), got {actions.dtype} {actions.shape}"
+            )
+        batch.actions[lo:hi] = actions
+
+    def _step_loaded(self, lo: int = 0, hi: int | None = None) -> list[dict[str, Any]]:
+        """Step the loaded actions of rows ``lo:hi`` (default all); their infos (the batch
+        holds their arrays)."""
+        batch = self._batch
+        hi = self.num_envs if hi is None else hi
+        if (lo, hi) == (0, self.num_envs):
+            batch.step(batch.actions)
+        else:
+            self._step_rows(lo, hi)
         self._pending = False
-        terminated, truncated = batch.terminated, batch.truncated
+        terminated, truncated = batch.terminated[lo:hi], batch.truncated[lo:hi]
         dones = terminated | truncated
         # The one Python loop: SB3's API is a list of dicts, one per environment.
-        infos = step_infos(self.num_envs)
+        infos = step_infos(hi - lo)
         done_rows = np.flatnonzero(dones)
         if done_rows.size:
-            episode = batch.episode
+            episode = batch.episode[lo:hi]
             fill_episode_infos(
                 infos,
                 done_rows.tolist(),
-                batch.final_obs[done_rows],
+                batch.final_obs[lo:hi][done_rows],
                 episode[done_rows, 4].tolist(),
                 episode[done_rows, 3].astype(np.int64).tolist(),
                 (truncated[done_rows] & ~terminated[done_rows]).tolist(),
                 self._elapsed(),
             )
             for i in done_rows.tolist():
-                self.reset_infos[i] = {}
-        return batch.obs.copy(), batch.reward.copy(), dones, infos
+                self.reset_infos[lo + i] = {}
+        return infos
+
+    def _step_rows(self, lo: int, hi: int) -> None:
+        """One kernel call over rows ``lo:hi``: the step's per-row arrays sliced (contiguous
+        views of the same types, so the compiled entry point is the full step's)."""
+        batch = self._batch
+        if batch._step_entry is None:
+            batch._step_entry = batch._resolve_step()
+        args = tuple(
+            arg[lo:hi] if i in _ROW_ARGS else arg for i, arg in enumerate(batch._step_args)
+        )
+        status = batch._step_entry(*args)
+        if status != K.OK:
+            # Rows are numbered in the whole batch in the error, as step() numbers them.
+            batch._raise_step_error(status + lo if status >= 0 else status - lo, batch.actions)
 
     def _set_params(self, attr_name: str, value: Any) -> None:
         batch = self._batch

@@ -1,0 +1,334 @@
+"""The staged rollout step: ``thrust_algos.PPO``'s stepwise rollout on an env that writes into
+the caller's buffers (``step_into``, Thrust's single-agent SB3 VecEnv), as a GPU engineer
+would write it (issue 14, item 2).
+
+Per step, with the model on a CUDA device:
+
+1. ``act`` on the observation already in the device rollout buffer (uploaded the step before);
+2. actions device -> host: **the one synchronisation of a step** (the CPU env needs them);
+3. the env writes observations, rewards, dones, ``TimeLimit.truncated`` and the final
+   observations of finished episodes straight into host staging buffers (pinned memory when
+   CUDA is available), rewards/dones/truncations into per-rollout ``[n_steps, N]`` arrays;
+4. the observations go up with ``non_blocking=True`` into the buffer's next slot;
+5. if the host-side truncation mask has any row (known without a sync: the env is on the host),
+   the final observations go up the same way and ONE value forward over all ``N`` rows writes
+   ``V(final obs)`` into a device ``[n_steps, N]`` tensor; rows not truncated are masked out
+   later. No Python loop over done rows, no download.
+
+With the lean policy on CUDA, ``act`` on the fixed ``[N, *obs_shape]`` batch is captured once in
+a CUDA graph (:class:`GraphedAct`: about 20 small kernels become one launch), rebuilt when the
+policy's parameters are other tensors; if capture fails it warns once and stays eager. Graph
+replays draw from torch's CUDA generator like the eager calls (deterministic for a seed, the
+draws differ from eager ones: on CUDA the rollout is SB3's in distribution).
+
+After the last step, rewards, episode starts and the truncation mask are uploaded once and the
+bootstrap is applied as ``where(truncated, reward + gamma * V, reward)`` on the device.
+
+Reusing a pinned staging buffer is safe: an async upload from it is queued on the stream before
+the next step's ``act``, whose action download (step 2) waits for the stream, so the upload has
+finished before the env writes into the buffer again.
+
+On the CPU the same code runs with plain host arrays and the copies are synchronous; the buffer
+then holds exactly what :meth:`thrust_algos.PPO._collect_stepwise` stores (bit for bit, the
+bootstrap included: a row's value does not depend on the other rows of the forward there; the
+test compares both paths). Callbacks see SB3's local names; ``rewards`` are the env's (before the
+bootstrap, as in SB3's loop at ``on_step``), ``new_obs`` is a view valid until the next step, and
+the rollout buffer's rewards and episode starts are filled only after the last step.
+"""
+
+from __future__ import annotations
+
+import warnings
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.vec_env import VecEnv
+
+from thrust_algos.buffers import GpuRolloutBuffer, torch_dtype
+from thrust_algos.lean import LeanActorCritic
+
+if TYPE_CHECKING:
+    from thrust_algos.ppo import PPO
+
+
+def staged_plan(model: PPO, env: VecEnv, buffer: Any) -> str | None:
+    """None if the staged step applies to ``env`` and ``buffer``, else the reason it does not.
+
+    The hook is looked up on the env's class, so a ``VecEnvWrapper`` (``VecNormalize``, which
+    forwards attribute reads to the env it wraps) is not bypassed: it keeps SB3's path.
+    """
+    if not callable(getattr(type(env), "step_into", None)):
+        return f"the env is a {type(env).__name__}, which has no step_into"
+    if type(buffer) is not GpuRolloutBuffer:
+        return f"the rollout buffer is a {type(buffer).__name__}, not a GpuRolloutBuffer"
+    if not isinstance(model.observation_space, spaces.Box):
+        return f"the observation space {model.observation_space} is not a Box"
+    return None
+
+
+def _host_array(shape: tuple[int, ...], dtype: np.dtype, pinned: bool) -> np.ndarray:
+    """A zeroed host array; page-locked (pinned) memory when ``pinned``, for async uploads."""
+    tensor = th.zeros(shape, dtype=torch_dtype(dtype), pin_memory=pinned)
+    return tensor.numpy()
+
+
+class GraphedAct:
+    """``lean.act(obs)`` on one fixed CUDA batch, captured in a CUDA graph and replayed.
+
+    The outputs are the graph's static tensors, overwritten by the next call: copy what you
+    keep (the staged step copies them into the rollout buffer before the next step).
+
+    :param lean: The lean actor-critic (its parameters are updated in place by the optimizer,
+        so the graph reads the current weights)
+    :param example_obs: An observation batch of the shape and dtype to capture, on CUDA
+    """
+
+    def __init__(self, lean: LeanActorCritic, example_obs: th.Tensor) -> None:
+        self.lean = lean
+        self.key = (tuple(example_obs.shape), example_obs.dtype, example_obs.device)
+        self.static_obs = example_obs.clone()
+        side = th.cuda.Stream(device=example_obs.device)
+        side.wait_stream(th.cuda.current_stream(example_obs.device))
+        with th.cuda.stream(side):
+            for _ in range(2):  # warm-up outside the graph (lazy allocations, library handles)
+                lean.act(self.static_obs)
+        th.cuda.current_stream(example_obs.device).wait_stream(side)
+        self.graph = th.cuda.CUDAGraph()
+        with th.cuda.graph(self.graph):
+            self.outputs = lean.act(self.static_obs)
+
+    def matches(self, lean: LeanActorCritic, obs: th.Tensor) -> bool:
+        """Whether this graph computes ``lean.act(obs)`` (same policy tensors, same shape)."""
+        return (
+            lean is self.lean
+            and lean.matches(lean.policy)
+            and self.key == (tuple(obs.shape), obs.dtype, obs.device)
+        )
+
+    def __call__(self, obs: th.Tensor) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
+        self.static_obs.copy_(obs)
+        self.graph.replay()
+        return self.outputs
+
+
+def graphed_act(model: PPO, lean: LeanActorCritic | None, obs: th.Tensor) -> Any:
+    """The act to call on ``obs`` batches: a :class:`GraphedAct` (cached on the model) for the
+    lean policy on CUDA, else ``lean.act`` / the policy's forward. Capture failures warn once
+    and fall back to eager calls for the model's lifetime."""
+    if lean is None:
+        return model.policy
+    if obs.device.type != "cuda" or not th.cuda.is_available() or model._graph_failed:
+        return lean.act
+    cached = model._graphed_act
+    if isinstance(cached, GraphedAct) and cached.matches(lean, obs):
+        return cached
+    try:
+        model._graphed_act = GraphedAct(lean, obs)
+    except RuntimeError as error:
+        warnings.warn(
+            f"thrust_algos: capturing the rollout's act in a CUDA graph failed ({error}); "
+            "the rollout calls it eagerly",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        model._graph_failed = True
+        model._graphed_act = None
+        return lean.act
+    return model._graphed_act
+
+
+class _StagedRollout:
+    """The state of one staged rollout: host staging buffers, device targets, the env's parts.
+
+    ``parts`` are the row slices stepped one after the other: one (every row), or two halves
+    for double-buffered sampling, where one half steps on a worker thread while the policy acts
+    for the other."""
+
+    def __init__(
+        self,
+        model: PPO,
+        env: VecEnv,
+        rollout_buffer: GpuRolloutBuffer,
+        n_rollout_steps: int,
+        lean: LeanActorCritic | None,
+        double_buffer: bool,
+    ) -> None:
+        device = rollout_buffer.device
+        self.pinned = pinned = device.type == "cuda" and th.cuda.is_available()
+        self.model, self.env, self.buffer, self.lean = model, env, rollout_buffer, lean
+        self.n_envs = n_envs = env.num_envs
+        self.n_rollout_steps = n_rollout_steps
+        half = n_envs // 2
+        self.parts = (
+            [slice(0, half), slice(half, n_envs)]
+            if double_buffer and n_envs >= 2
+            else [slice(0, n_envs)]
+        )
+        obs_dtype = np.dtype(model.observation_space.dtype)
+        obs_shape = (n_envs, *model.observation_space.shape)
+        self.obs_host = _host_array(obs_shape, obs_dtype, pinned)
+        self.final_obs_host = _host_array(obs_shape, obs_dtype, pinned)
+        steps_envs = (n_rollout_steps, n_envs)
+        self.rewards_host = _host_array(steps_envs, np.dtype(np.float32), pinned)
+        self.dones_host = _host_array(steps_envs, np.dtype(np.bool_), pinned)
+        self.time_limit_host = _host_array(steps_envs, np.dtype(np.bool_), pinned)
+        self.starts_host = _host_array(steps_envs, np.dtype(np.float32), pinned)
+        self.terminal_values = th.zeros(steps_envs, dtype=th.float32, device=device)
+        obs_dtype_device = rollout_buffer.observations.dtype
+        self.final_obs_device = th.empty(obs_shape, dtype=obs_dtype_device, device=device)
+        self.last_obs_device = th.empty_like(self.final_obs_device)
+        self.value_model = model.policy if lean is None else lean
+        self.infos: list[list[dict[str, Any]]] = [[] for _ in self.parts]
+
+    def act(self, act: Any, step: int, rows: slice) -> np.ndarray:
+        """The policy on the rows' observations of ``step``: stores actions, values and
+        log-probabilities, returns the (clipped) numpy actions the env takes."""
+        model, buffer = self.model, self.buffer
+        with th.no_grad():
+            action_tensor, values, log_probs = act(buffer.observations[step, rows])
+        # The one synchronisation of a step (of a part): the CPU env needs the actions.
+        actions = action_tensor.cpu().numpy()
+        width = rows.stop - rows.start
+        buffer.actions[step, rows].copy_(action_tensor.reshape(width, -1))
+        buffer.values_tensor[step, rows].copy_(values.reshape(width))
+        buffer.log_probs[step, rows].copy_(log_probs.reshape(width))
+        if isinstance(model.action_space, spaces.Box):
+            if model.policy.squash_output:
+                return model.policy.unscale_action(actions)
+            return np.clip(actions, model.action_space.low, model.action_space.high)
+        return actions
+
+    def env_step(self, actions: np.ndarray, step: int, rows: slice) -> list[dict[str, Any]]:
+        """Step the rows' envs into the staging buffers (on the worker thread when split)."""
+        return self.env.step_into(  # type: ignore[attr-defined]
+            actions,
+            self.obs_host[rows],
+            self.rewards_host[step, rows],
+            self.dones_host[step, rows],
+            self.final_obs_host[rows],
+            self.time_limit_host[step, rows],
+            rows=rows,
+        )
+
+    def settle_part(self, step: int, rows: slice) -> None:
+        """After the rows stepped at ``step``: upload their observations into the next slot and
+        run the time-limit bootstrap's value forward if any of them was truncated."""
+        buffer = self.buffer
+        following = step + 1
+        slot = buffer.observations[following] if following < self.n_rollout_steps else None
+        target = (self.last_obs_device if slot is None else slot)[rows]
+        target.copy_(th.from_numpy(self.obs_host[rows]), non_blocking=self.pinned)
+        if self.time_limit_host[step, rows].any():
+            final = self.final_obs_device[rows]
+            final.copy_(th.from_numpy(self.final_obs_host[rows]), non_blocking=self.pinned)
+            with th.no_grad():
+                values = self.value_model.predict_values(final)  # type: ignore[arg-type]
+            self.terminal_values[step, rows] = values.flatten()
+
+    def settle_step(self, step: int, callback: BaseCallback) -> bool:
+        """Every part stepped at ``step``: count, call back (SB3's local names), episode
+        statistics, next episode starts. False if the callback stops training."""
+        model = self.model
+        model.num_timesteps += self.n_envs
+        infos = self.infos[0] if len(self.parts) == 1 else [i for part in self.infos for i in part]
+        rewards, dones = self.rewards_host[step], self.dones_host[step]
+        callback.update_locals(
+            {
+                "self": model,
+                "env": self.env,
+                "callback": callback,
+                "rollout_buffer": self.buffer,
+                "n_rollout_steps": self.n_rollout_steps,
+                "n_steps": step,
+                "obs_tensor": self.buffer.observations[step],
+                "new_obs": self.obs_host,
+                "rewards": rewards,
+                "dones": dones,
+                "infos": infos,
+            }
+        )
+        if not callback.on_step():
+            return False
+        model._update_done_info_buffer(infos, np.flatnonzero(dones))
+        if step + 1 < self.n_rollout_steps:
+            self.starts_host[step + 1] = dones
+        return True
+
+    def finish(self) -> tuple[th.Tensor, np.ndarray]:
+        """Upload rewards, starts and truncations once, apply the bootstrap on the device, mark
+        the buffer full; the last observations' values and the last dones."""
+        buffer, model, pinned = self.buffer, self.model, self.pinned
+        buffer.rewards.copy_(th.from_numpy(self.rewards_host), non_blocking=pinned)
+        buffer.episode_starts.copy_(th.from_numpy(self.starts_host), non_blocking=pinned)
+        truncated = th.from_numpy(self.time_limit_host).to(buffer.device, non_blocking=pinned)
+        rewards = buffer.rewards
+        rewards.copy_(th.where(truncated, rewards + model.gamma * self.terminal_values, rewards))
+        buffer.pos = buffer.buffer_size
+        buffer.full = True
+        model._last_obs = self.obs_host.copy()  # type: ignore[assignment]
+        last_dones = self.dones_host[-1].copy()
+        model._last_episode_starts = last_dones
+        with th.no_grad():
+            last_values = self.value_model.predict_values(self.last_obs_device)  # type: ignore[arg-type]
+        return last_values, last_dones
+
+
+def collect_staged(
+    model: PPO,
+    env: VecEnv,
+    callback: BaseCallback,
+    rollout_buffer: GpuRolloutBuffer,
+    n_rollout_steps: int,
+    lean: LeanActorCritic | None,
+    double_buffer: bool = False,
+) -> tuple[th.Tensor, np.ndarray] | None:
+    """Fill ``rollout_buffer`` with ``n_rollout_steps`` staged steps (see the module docstring).
+    Returns the values of the last observations and the last dones (for GAE), or None if a
+    callback stopped training. ``rollout_buffer`` was reset by the caller.
+
+    ``double_buffer``: two halves of the envs, the first stepping on a worker thread while the
+    policy acts for the second and the reverse (the callback of a step is called once both
+    halves took it; when it stops training, the first half has already taken the next step).
+    """
+    rollout = _StagedRollout(model, env, rollout_buffer, n_rollout_steps, lean, double_buffer)
+    parts = rollout.parts
+    rollout_buffer.observations[0].copy_(
+        th.as_tensor(np.asarray(model._last_obs).reshape(rollout.obs_host.shape))
+    )
+    rollout.starts_host[0] = np.asarray(model._last_episode_starts, dtype=np.float32)
+    act = graphed_act(model, lean, rollout_buffer.observations[0, parts[0]])
+    if len(parts) == 1:
+        rows = parts[0]
+        for step in range(n_rollout_steps):
+            if model.use_sde and model.sde_sample_freq > 0 and step % model.sde_sample_freq == 0:
+                model.policy.reset_noise(rollout.n_envs)
+            rollout.infos[0] = rollout.env_step(rollout.act(act, step, rows), step, rows)
+            rollout.settle_part(step, rows)
+            if not rollout.settle_step(step, callback):
+                return None
+        return rollout.finish()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="thrust-env") as worker:
+        pending: list[Future | None] = [None, None]
+        for step in range(n_rollout_steps):
+            if model.use_sde and model.sde_sample_freq > 0 and step % model.sde_sample_freq == 0:
+                model.policy.reset_noise(rollout.n_envs)
+            for k, rows in enumerate(parts):
+                if (future := pending[k]) is not None:
+                    rollout.infos[k] = future.result()
+                    rollout.settle_part(step - 1, rows)
+                    if k == 1 and not rollout.settle_step(step - 1, callback):
+                        if pending[0] is not None:
+                            pending[0].result()
+                        return None
+                actions = rollout.act(act, step, rows)
+                pending[k] = worker.submit(rollout.env_step, actions, step, rows)
+        for k, rows in enumerate(parts):
+            rollout.infos[k] = pending[k].result()  # type: ignore[union-attr]
+            rollout.settle_part(n_rollout_steps - 1, rows)
+        if not rollout.settle_step(n_rollout_steps - 1, callback):
+            return None
+    return rollout.finish()
