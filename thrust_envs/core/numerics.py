@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from numba import njit
 
 
@@ -41,7 +40,7 @@ def _subtract_while_above(x, bound, diff):
             return math.nan
         y = x - diff
         if y == x:  # diff is below half a unit of x: the reference loops forever
-            return bound - diff + np.fmod(x - bound, diff)
+            return bound - diff + (x - bound) % diff  # fmod: both are positive
         mantissa, exponent = math.frexp(x)
         low = math.ldexp(1.0, exponent - 1)  # x in [low, 2 low)
         if low <= bound or x - low < 4.0 * diff:
