@@ -3,10 +3,10 @@ functions, episode statistics, the time-limit bootstrap) in one numba call.
 
 Imported lazily by :mod:`thrust_algos.fused`, only for a Thrust environment (it imports
 ``thrust_envs``' random streams; ``import thrust_algos`` does not). The template is compiled
-per env as ``thrust_envs.core.kernels`` compiles its own: the code object is copied into a
-function whose globals bind ``step_row``/``reset_row``/``observe_row`` to the env's and
-``sample_action`` to the action kind's sampler, under a unique qualified name carrying the
-env's source digest, with ``cache=True``.
+per env as ``thrust_envs.core.kernels`` compiles its own (``kernels.rebind``): its globals
+bind ``step_one`` to the env's row body (the one thrust_envs' step kernels run, in SAME_STEP
+mode) and ``sample_action`` to the action kind's sampler, under a unique qualified name
+carrying the env's source digest, with ``cache=True``.
 
 Network layout (both the policy and the value network): ``weights`` is one flat float32
 array; ``layers`` int64 ``[L, 5]`` holds, per dense layer, (in, out, offset of ``W^T``
@@ -17,12 +17,12 @@ policy's layers are rows ``0 .. n_pi - 1``, the value network's the rest.
 from __future__ import annotations
 
 import math
-import types
 from typing import Any
 
 import numpy as np
 from numba import njit
 
+from thrust_envs.core.kernels import SAME_STEP, rebind
 from thrust_envs.core.rng import next_double, seed_rows
 
 ACT_NONE, ACT_TANH, ACT_RELU = 0, 1, 2
@@ -183,38 +183,38 @@ def _rollout_template(
             out = _mlp_row(weights, layers, n_pi, n_vf, x, scratch)
             buf_values[t, i] = scratch[out, 0]
             buf_starts[t, i] = np.float32(1.0) if starts[i] else np.float32(0.0)
-        # (B) step every env row (the SAME_STEP body of thrust_envs' step kernel).
+        # (B) step every env row: thrust_envs' own SAME_STEP row body (autoreset in place,
+        # final observation kept aside), then record the rows that finished.
         for i in range(n):
-            r, term = step_row(state, i, actions[i], params)  # noqa: F821
-            length = episode[i, 1] + 1.0
-            episode[i, 1] = length
-            episode[i, 2] += r
-            trunc = max_steps > 0 and length >= max_steps
-            reward[i] = r
-            terminated[i] = term
-            truncated[i] = trunc
-            observe_row(state, i, obs, params)  # noqa: F821
-            if term or trunc:
-                episode[i, 3] = length
-                episode[i, 4] = episode[i, 2]
-                final_obs[i] = obs[i]
+            step_one(  # noqa: F821
+                state,
+                rng,
+                actions,
+                params,
+                SAME_STEP,
+                max_steps,
+                episode,
+                obs,
+                reward,
+                terminated,
+                truncated,
+                final_obs,
+                i,
+            )
+            if terminated[i] or truncated[i]:
                 record = episodes[n_episodes]
                 record[0] = episode[i, 4]
-                record[1] = length
+                record[1] = episode[i, 3]
                 record[2] = i
                 record[3] = t
-                if trunc and not term:
+                if truncated[i] and not terminated[i]:
                     out = _mlp_row(weights, layers, n_pi, n_vf, final_obs[i], scratch)
                     record[4] = 1.0
                     record[5] = np.float32(np.float32(gamma) * scratch[out, 0])
-                episode_obs[n_episodes] = obs[i]
+                episode_obs[n_episodes] = final_obs[i]
                 n_episodes += 1
-                reset_row(state, i, rng, params)  # noqa: F821
-                episode[i, 1] = 0.0
-                episode[i, 2] = 0.0
-                observe_row(state, i, obs, params)  # noqa: F821
             buf_rewards[t, i] = reward[i]
-            starts[i] = term or trunc
+            starts[i] = terminated[i] or truncated[i]
             if t + 1 < n_steps:
                 buf_obs[t + 1, i] = obs[i]
     for i in range(n):
@@ -240,24 +240,22 @@ def seed_policy_streams(prng: np.ndarray, base: np.uint64, rollout: np.uint64) -
 _compiled: dict[tuple[str, str, str], Any] = {}
 
 
-def rollout_kernel(step_row, reset_row, observe_row, module: str, digest: str, kind: str):
-    """The rollout template specialised for one env's row functions and ``kind``
-    ("discrete" or "box"), compiled on first call, cached on disk by numba."""
-    key = (module, kind, digest)
+def rollout_kernel(parts: Any):
+    """The rollout template specialised for one env (``parts``, a
+    :class:`thrust_envs.core.fusion.RowParts`: its SAME_STEP row body) and its action kind,
+    compiled on first call, cached on disk by numba."""
+    key = (parts.module, parts.action_kind, parts.source_digest)
     kernel = _compiled.get(key)
     if kernel is None:
         bindings = {
-            "step_row": step_row,
-            "reset_row": reset_row,
-            "observe_row": observe_row,
-            "sample_action": _sample_categorical if kind == "discrete" else _sample_gaussian,
+            "step_one": parts.step_one,
+            "sample_action": (
+                _sample_categorical if parts.action_kind == "discrete" else _sample_gaussian
+            ),
         }
-        template = _rollout_template
-        env_globals = dict(template.__globals__)
-        env_globals.update(bindings)
-        qualname = f"rollout__{module.replace('.', '_')}_{kind}_{digest}"
-        function = types.FunctionType(template.__code__, env_globals, qualname)
-        function.__qualname__ = qualname
-        function.__module__ = template.__module__
-        kernel = _compiled[key] = njit(cache=True, nogil=True)(function)
+        module = parts.module.replace(".", "_")
+        qualname = f"rollout__{module}_{parts.action_kind}_{parts.source_digest}"
+        kernel = _compiled[key] = njit(cache=True, nogil=True)(
+            rebind(_rollout_template, qualname, bindings)
+        )
     return kernel

@@ -107,14 +107,7 @@ class FusedRollout:
         self.lean = lean
         self.buffer = buffer
         self.env = env
-        self.kernel = FK.rollout_kernel(
-            parts.step_row,
-            parts.reset_row,
-            parts.observe_row,
-            parts.module,
-            parts.source_digest,
-            parts.action_kind,
-        )
+        self.kernel = FK.rollout_kernel(parts)
         layers = [*lean.pi_layers, *lean.vf_layers]
         rows, offset, width = [], 0, buffer.obs_shape[0]  # type: ignore[index]
         for dense in layers:

@@ -22,8 +22,9 @@ from thrust_envs.core.batch import BatchEnv
 class RowParts:
     """One batch env's row functions, parameters and arrays (``N`` rows).
 
-    ``step_row``/``reset_row``/``observe_row`` as in
-    :class:`~thrust_envs.core.definition.EnvDefinition`; ``module`` names the env module and
+    ``step_one``: the env's row body, the step of one row that thrust_envs' own step kernels
+    inline (``kernels._step_one`` bound to the env's row functions; its ``mode`` argument is
+    an autoreset mode such as ``kernels.SAME_STEP``); ``module`` names the env module and
     ``source_digest`` changes with any source of ``thrust_envs`` (a cache key for kernels that
     inline the row functions). Arrays, shared with the env: ``state`` float64 ``[N, S]``,
     ``rng`` uint64 ``[N]``, ``episode`` float64 ``[N, 5]`` (needs-reset, length, return, final
@@ -32,9 +33,7 @@ class RowParts:
     space's float dtype ``[N, *shape]`` for Box). ``max_steps``: the time limit (0: none).
     """
 
-    step_row: Any
-    reset_row: Any
-    observe_row: Any
+    step_one: Any
     module: str
     source_digest: str
     action_kind: str
@@ -62,9 +61,7 @@ def row_parts(batch: Any) -> RowParts | str:
         return "the env has not been reset"
     definition = batch.definition
     return RowParts(
-        step_row=definition.step_row,
-        reset_row=definition.reset_row,
-        observe_row=definition.observe_row,
+        step_one=K.row_bodies(definition, K.kernel_tag(definition, "fusion"))["step_one"],
         module=definition.module,
         source_digest=K._package_digest(),
         action_kind=batch._action_kind,
