@@ -156,12 +156,11 @@ def _run_triton(
     from thrust_algos._triton_gae import gae_triton
 
     arguments = (rewards, values, episode_starts, last_values, dones, gamma, gae_lambda)
-    if _triton_launched:
-        gae_triton(*arguments, advantages, returns)
-        return True
     try:
         gae_triton(*arguments, advantages, returns)
     except Exception as error:  # the launcher's build raises RuntimeError, CalledProcessError...
+        if _triton_launched:  # it has run in this process: a real error, not a missing launcher
+            raise
         _triton_failure = f"{type(error).__name__}: {error}"
         if requested == "triton":
             raise RuntimeError(
