@@ -41,7 +41,7 @@ def test_cuda_templates_equal_cpu_kernels_for_every_env_and_game():
 
 def test_import_thrust_envs_does_not_import_numba_cuda():
     code = (
-        "import sys, gymnasium as gym, thrust_envs, thrust_envs.gym_envs\n"
+        "import sys, gymnasium as gym, thrust_envs, thrust_envs.env_classes\n"
         "env = gym.make_vec('Thrust/CartPole-v1', num_envs=2); env.reset(seed=0)\n"
         "print('numba.cuda' in sys.modules, 'thrust_envs.cuda' in sys.modules)"
     )

@@ -185,10 +185,23 @@ def _nobody() -> tuple[int, int] | None:
         entry = pwd.getpwnam("nobody")
     except KeyError:
         return None
-    return entry.pw_uid, entry.pw_gid
+    # nobody must be able to read this checkout and its venv (a clone under a private
+    # directory, such as mktemp -d's, is unreadable to other users).
+    probe = subprocess.run(
+        ["setpriv", f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}", "--clear-groups"]
+        + [sys.executable, "-c", "import thrust_population"],
+        env=dict(os.environ, PYTHONPATH=PATH),
+        cwd="/",
+        capture_output=True,
+        timeout=120,
+    )
+    return (entry.pw_uid, entry.pw_gid) if probe.returncode == 0 else None
 
 
-@pytest.mark.skipif(_nobody() is None, reason="needs root and setpriv to read as another user")
+@pytest.mark.skipif(
+    _nobody() is None,
+    reason="needs root, setpriv and a checkout the user nobody can read, to read as another user",
+)
 def test_read_commands_on_a_read_only_run(capsys):
     """The run belongs to root and is read-only (chmod -R a-w); the read commands run as
     ``nobody`` (setpriv), who really cannot write there (root could: chmod does not stop it)."""

@@ -61,7 +61,7 @@ BASH: dict[str, tuple[list[str] | None, str]] = {
         "as is",
     ),
     "thrust-population train --env Thrust/Pong-v0 --population 4 --generations 10"
-    " --steps-per-generation 50000 --matchmaking pfsp --out runs/pong --seed 0": (
+    " --steps-per-generation 65536 --matchmaking pfsp --out runs/pong --seed 0": (
         [
             "thrust-population train --env Thrust/Pong-v0 "
             + TRAIN_SHORT
@@ -79,6 +79,10 @@ BASH: dict[str, tuple[list[str] | None, str]] = {
         "2 learners and an exploiter, 1 generation of 512 steps",
     ),
     "thrust-population resume runs/pong": (["thrust-population resume runs/pong"], "as is"),
+    "thrust-population resume runs/pong --generations 20 --no-tensorboard --workers 2": (
+        ["thrust-population resume runs/pong --generations 2 --no-tensorboard --workers 2"],
+        "one more generation of 512 steps",
+    ),
     "thrust-population export runs/pong L0-g9 --format numpy -o l0.npz": (
         ["thrust-population export runs/pong L0-g0 --format numpy -o l0.npz"],
         "the one generation's snapshot",
@@ -101,6 +105,15 @@ BASH: dict[str, tuple[list[str] | None, str]] = {
         ],
         "a 64-step PPO saved first; 100 checked observations",
     ),
+    "thrust-export policy.npz --format web --env Thrust/CartPole-v1 -o cartpole.html": (
+        ["thrust-export policy.npz --format web --env Thrust/CartPole-v1 -o cartpole.html"],
+        "as is (policy.npz from the command above)",
+    ),
+    "thrust-population export RUN L0-g10 --format web -o pong.html": (
+        ["thrust-population export runs/pong L0-g0 --format web -o pong.html"],
+        "a snapshot of the short league above",
+    ),
+    "xdg-open cartpole.html": (None, "opens a desktop browser (the browser test opens pages)"),
 }
 MODEL_PRELUDE = (
     "import gymnasium as gym\n"
@@ -118,7 +131,12 @@ PYTHON: dict[str, tuple[str, dict[str, str], str | None]] = {
     'env = gym.make("Thrust/CartPole-v1")': ("", {".learn(20_000)": ".learn(512)"}, None),
     "env = pong_v0.parallel_env()": ("", {}, None),
     "from thrust_algos import PPO  # was": ("", {}, None),
-    'thrust_export.export_numpy(model, "policy.npz")': (MODEL_PRELUDE, {}, None),
+    'thrust_export.export_numpy(model, "policy.npz")': (
+        MODEL_PRELUDE + "masks = [True, False]  # CartPole's action 1 forbidden\n",
+        {},
+        None,
+    ),
+    "thrust_export.export_web(model": (MODEL_PRELUDE + "import thrust_export\n", {}, None),
 }
 
 

@@ -253,12 +253,17 @@ def test_rl_zoo_trains_a_thrust_id_with_the_shipped_file(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
 
     run = tmp_path / "ppo" / "Thrust-CartPole-v1_1"
-    from stable_baselines3 import PPO
-
-    model = PPO.load(run / "Thrust-CartPole-v1.zip")
+    # Loaded in a subprocess: unpickling the zoo's model imports rl_zoo3, which replaces
+    # Gymnasium's TimeLimit process-wide (its PatchedTimeLimit), and later tests would see it.
+    read = "from stable_baselines3 import PPO; import sys; m = PPO.load(sys.argv[1]); "
+    read += "print(m.n_steps, m.gamma, m.gae_lambda, m.n_epochs, m.n_envs, m.num_timesteps)"
+    loaded = subprocess.run(
+        [sys.executable, "-c", read, str(run / "Thrust-CartPole-v1.zip")],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
     # The shipped entry's hyperparameters reached the model (n_envs overridden on the line).
-    assert (model.n_steps, model.gamma, model.gae_lambda, model.n_epochs) == (32, 0.98, 0.8, 20)
-    assert model.n_envs == 2 and model.num_timesteps == 512
+    assert loaded.stdout.split() == ["32", "0.98", "0.8", "20", "2", "512"]
     # The zoo's Monitor files log the episodes the Thrust env played: +1 a step.
     episodes = []
     for monitor in sorted(run.glob("*.monitor.csv")):

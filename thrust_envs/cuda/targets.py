@@ -35,7 +35,7 @@ if SIMULATOR:
     )
 
 
-_rebuilt: dict[tuple[int, bool], Any] = {}
+_rebuilt: dict[tuple[int, bool], tuple[Any, Any]] = {}  # (id, simulator) -> (function, rebuilt)
 
 
 def rebuild(function: Any, simulator: bool = SIMULATOR) -> Any:
@@ -50,16 +50,19 @@ def rebuild(function: Any, simulator: bool = SIMULATOR) -> Any:
     if not isinstance(function, (Dispatcher, types.FunctionType)):
         return function
     key = (id(function), simulator)
-    done = _rebuilt.get(key)
-    if done is not None:
-        return done
+    entry = _rebuilt.get(key)
+    if entry is not None:
+        return entry[1]
     source = function.py_func if isinstance(function, Dispatcher) else function
     env_globals = dict(source.__globals__)
     copy = types.FunctionType(source.__code__, env_globals, source.__name__, source.__defaults__)
     copy.__qualname__ = source.__qualname__
     copy.__module__ = source.__module__
     done = copy if simulator else numba.njit(inline="always")(copy)
-    _rebuilt[key] = done  # before recursing: a function may reach itself
+    # Before recursing (a function may reach itself). The entry keeps ``function`` alive:
+    # an id is unique only while its object lives, and row bodies built per env are
+    # temporaries, so a freed one's id could name another env's function.
+    _rebuilt[key] = (function, done)
     for name in source.__code__.co_names:
         value = env_globals.get(name)
         if isinstance(value, Dispatcher):
