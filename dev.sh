@@ -11,7 +11,8 @@
 #     installed for your GPU), the venv reuses it (--system-site-packages) and installs none;
 #   - otherwise it installs torch==$THRUST_TORCH_VERSION (default 2.13.0, which on the
 #     project's CPU machines is the CPU build on disk).
-# Extra arguments after `test` go to pytest (e.g. `./dev.sh test -m slow`).
+# Extra arguments after `test` go to pytest (e.g. `./dev.sh test -m slow`); the suite runs on
+# THRUST_TEST_WORKERS (default 2) pytest-xdist workers.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -59,6 +60,9 @@ case "$target" in
       echo "dev.sh: no chromium: the web export's browser tests are skipped" \
         "(install it with: sudo apt-get install -y chromium)" >&2
     fi
-    exec "$py" -m pytest "$@"
+    # Two pytest workers (pytest-xdist, a dev dependency): most tests use one core, and the
+    # suite's budget is 10 minutes on a 2-core machine. A file's tests stay on one worker
+    # (module fixtures, one local Ray); THRUST_TEST_WORKERS=0 runs in this process.
+    exec "$py" -m pytest -n "${THRUST_TEST_WORKERS:-2}" --dist loadfile "$@"
     ;;
 esac
