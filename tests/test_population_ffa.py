@@ -111,8 +111,8 @@ def test_play_games_places_snakes_from_the_game(tmp_path: Path) -> None:
 
 
 def _ffa_store(tmp_path: Path, names: list[str]) -> Store:
-    store = Store.create(tmp_path / "run", SNAKE, seed=3)
-    PlacementLog.initialise(store, PlacementConfig(), 3)
+    meta = PlacementLog.run_meta(PlacementConfig(), 3)
+    store = Store.create(tmp_path / "run", SNAKE, seed=3, extra_meta=meta)
     for name in names:
         store.add_member(name, "bot", name)
     PlacementLog(store).add_members(names)
@@ -283,3 +283,58 @@ def test_a_two_player_run_refuses_seats(tmp_path: Path, capsys) -> None:
     assert "two-player game (2 seats)" in capsys.readouterr().err
     with Store.open(out) as store:
         assert store.n_games() == 48
+
+
+def test_kill_9_mid_snake_tournament_loses_nothing_committed(tmp_path: Path, capsys) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    argv = snake_tournament(tmp_path / "x", "--games", "96", "--seed", "7")
+    argv[argv.index("--n-envs") + 1] = "4"
+    args = argv[:-4] + argv[-2:]  # without --out DIR
+    reference, run = tmp_path / "reference", tmp_path / "killed"
+    assert main([*args, "--out", str(reference)]) == 0
+    process = subprocess.Popen(
+        [sys.executable, "-m", "thrust_population", *args, "--out", str(run)],
+        env=dict(os.environ, PYTHONPATH=os.environ.get("PYTHONPATH", "")),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 120
+    while process.poll() is None:
+        assert time.monotonic() < deadline, "the tournament made no progress"
+        try:
+            if len(seat_rows(run)) >= 3 * 4 * 4:  # 3 batches of 4 games of 4 seats
+                break
+        except sqlite3.Error:
+            pass
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGKILL, stderr.decode()
+    with Store.open(run) as store:
+        log = PlacementLog(store)
+        assert store.integrity_check() == "ok" and log.verify() == []
+        assert log.n_games() == 4 * store.n_batches()  # whole batches only
+        assert 0 < log.n_games() < 96
+    survived = seat_rows(run)
+    assert survived == seat_rows(reference)[: len(survived)]
+    assert main([*args, "--out", str(run)]) == 0
+    assert seat_rows(run) == seat_rows(reference)
+    with Store.open(run) as a, Store.open(reference) as b:
+        assert PlacementLog(a).ratings() == PlacementLog(b).ratings()
+
+
+def test_a_run_killed_while_adding_its_members_is_completed(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    meta = PlacementLog.run_meta(PlacementConfig(), 4)
+    with Store.create(run, SNAKE, extra_meta=meta) as store:  # as a kill leaves it
+        store.add_member("greedy", "bot", "greedy")
+        store.add_member("random", "bot", "random")
+    assert main(snake_tournament(run, "--games", "8")) == 0
+    with Store.open(run) as store:
+        assert store.member_names() == ["greedy", "random", "g2", "r2"]
+        assert PlacementLog(store).n_games() == 8 and PlacementLog(store).verify() == []

@@ -218,6 +218,8 @@ def play(args: argparse.Namespace) -> int:
     store = Store.open(args.run, timeout=args.lock_timeout)
     # a league's games have the league's parameters (LeagueConfig.env_kwargs)
     with Population(store, league_env_factory(store)) as population:
+        if is_ffa_run(store):
+            raise ValueError(f"{args.run} is an N-player run; play plays two-player matches")
         if not args.no_record:
             store.check_writable()
         result = population.play(

@@ -126,13 +126,18 @@ def tournament(args: argparse.Namespace) -> int:
             )
         if store is not None:
             current = store.member_names()
-            if names != current:
+            played = PlacementLog(store).n_games()
+            # a prefix: a run killed while its members were added (creation is completed)
+            if names[: len(current)] != current or (played and names != current):
                 raise SpecError(
                     f"{out}: an N-player run's players are fixed when it is created "
                     f"({','.join(current)}); got {','.join(names)}"
                 )
             store.check_writable()
             population = Population(store, game=game)
+            for spec in specs[len(current) :]:
+                population.add(spec)
+            PlacementLog(store).add_members(names)
         else:
             for spec in specs:
                 if spec.kind == "numpy":
@@ -169,10 +174,13 @@ def _create(
 ) -> Population:
     existed = out.is_dir()
     store = Store.create(
-        out, args.env, seed=0 if args.seed is None else args.seed, timeout=args.lock_timeout
+        out,
+        args.env,
+        seed=0 if args.seed is None else args.seed,
+        timeout=args.lock_timeout,
+        extra_meta=PlacementLog.run_meta(PlacementConfig(), seats),
     )
     try:
-        PlacementLog.initialise(store, PlacementConfig(), seats)
         population = Population(store, game=game)
         for spec in specs:
             population.add(spec)

@@ -165,16 +165,18 @@ class PlacementLog:
         self.config = PlacementConfig.from_dict(store.meta(CONFIG_META, {}))
 
     @staticmethod
-    def initialise(store: Store, config: PlacementConfig, seats: int) -> None:
-        """Mark a new run as N-player (``seats`` per game) and create its tables."""
-        with store._transaction() as db:  # the store's own transaction (one writer at a time)
-            # statement by statement: executescript would COMMIT the open transaction
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    db.execute(statement)
-        store.set_meta(CONFIG_META, config.to_dict())
-        store.set_meta("seats", int(seats))
-        store.set_meta(FFA_META, "ffa")
+    def run_meta(config: PlacementConfig, seats: int) -> dict[str, Any]:
+        """The metadata that makes a new run N-player (``Store.create``'s ``extra_meta``, so that
+        the run is N-player from its atomic creation on), ``seats`` per game."""
+        return {FFA_META: "ffa", "seats": int(seats), CONFIG_META: config.to_dict()}
+
+    @staticmethod
+    def _ensure_tables(db: Any) -> None:
+        """Create the N-player tables if missing (inside the caller's transaction; statement by
+        statement, since ``executescript`` would commit it)."""
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                db.execute(statement)
 
     def _has_tables(self) -> bool:
         rows = self.store._query(
@@ -185,6 +187,7 @@ class PlacementLog:
     def add_members(self, names: Sequence[str]) -> None:
         """Give members without an N-player rating the initial one (one transaction)."""
         with self.store._transaction() as db:
+            self._ensure_tables(db)
             for name in names:
                 row = db.execute("SELECT id FROM members WHERE name = ?", (name,)).fetchone()
                 if row is None:
@@ -206,6 +209,7 @@ class PlacementLog:
         now = time.time()
         ids = []
         with self.store._transaction() as db:
+            self._ensure_tables(db)
             names = sorted({name for game in games for name in game.members})
             rows = db.execute(
                 f"SELECT m.name, m.id, r.mu, r.sigma, r.games FROM members m JOIN ffa_ratings r "
