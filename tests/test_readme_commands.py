@@ -60,6 +60,15 @@ BASH: dict[str, tuple[list[str] | None, str]] = {
         ["thrust-population show runs/ladder tracker:1.0"],
         "as is",
     ),
+    "thrust-population tournament --env Thrust/Snake-v0 --seats 4 --games 256 --out runs/snake"
+    " --players greedy,random,greedy2=greedy,random2=random": (
+        [
+            "thrust-population tournament --env Thrust/Snake-v0 --seats 4 --games 16"
+            " --out runs/snake --players greedy,random,greedy2=greedy,random2=random"
+        ],
+        "16 four-snake games",
+    ),
+    "thrust-population ladder runs/snake": (["thrust-population ladder runs/snake"], "as is"),
     "thrust-population train --env Thrust/Pong-v0 --population 4 --generations 10"
     " --steps-per-generation 65536 --matchmaking pfsp --out runs/pong --seed 0": (
         [

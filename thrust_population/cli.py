@@ -3,6 +3,7 @@
 ::
 
     thrust-population tournament --env ENV --players P1,P2,... --games N --out DIR
+    thrust-population tournament --env Thrust/Snake-v0 --seats 4 --players ... --games N --out DIR
     thrust-population ladder DIR            # Elo, Bradley–Terry with intervals, games, win rates
     thrust-population play DIR A B --games 100
     thrust-population plot DIR [-o FILE.png]
@@ -167,7 +168,9 @@ def _matchmaking(default: str, purpose: str = "") -> Argument:
 
 RUN_DIR = _arg("run", metavar="DIR", help="the run directory")
 MEMBER = _arg("member", metavar="MEMBER", help="a member name")
-ENV = _arg("--env", required=True, help="a two-player game, e.g. Thrust/Pong-v0")
+ENV = _arg(
+    "--env", required=True, help="a game, e.g. Thrust/Pong-v0 (two players) or Thrust/Snake-v0"
+)
 OUT = _arg("--out", required=True, metavar="DIR", help="the run directory")
 N_ENVS = _arg("--n-envs", type=_positive_int, default=32, help="games played at once")
 SEED = _arg("--seed", type=_seed, help="the run's seed")
@@ -218,16 +221,28 @@ TOURNAMENT = (
     ),
     _arg("--games", type=_positive_int, required=True, help="total games of the run"),
     OUT,
-    _arg("--games-per-match", type=_positive_int, default=32, help="games per match (default 32)"),
-    N_ENVS.but(help="games played at once (default 32)"),
+    # two-player options default to None so that an N-player game can refuse them (ffa_cli)
+    _arg(
+        "--games-per-match",
+        type=_positive_int,
+        default=None,
+        help="games per match (two-player games; default 32)",
+    ),
+    N_ENVS.but(help="games played at once (default 32); an N-player batch per transaction"),
     _arg(
         "--batch",
         type=_positive_int,
-        default=8,
+        default=None,
         metavar="MATCHES",
-        help="matches per database transaction (default 8)",
+        help="matches per database transaction (two-player games; default 8)",
     ),
-    _matchmaking("round-robin"),
+    _matchmaking("round-robin", "two-player games: ").but(default=None),
+    _arg(
+        "--seats",
+        type=_positive_int,
+        help="seats per game of an N-player game (e.g. Snake's snakes; default: the game's); "
+        "every player sits equally often in each seat",
+    ),
     SEED.but(help="the run's seed (new runs; default 0)"),
     _arg("--k", type=_finite, help="Elo K-factor (new runs; default 16)"),
     _arg("--initial", type=_finite, help="initial Elo (new runs; default 1500)"),
@@ -370,7 +385,9 @@ COMMANDS: dict[str, Command] = {
         commands.tournament,
         "rate players in a new or resumed run",
         "Play matches between the players until the run holds --games games, then print the "
-        "ladder. Re-running on the same --out resumes (new players join).",
+        "ladder. Re-running on the same --out resumes (new players join). On an N-player game "
+        "(e.g. Thrust/Snake-v0 with --seats 4) each game seats --seats players in rotation and "
+        "rates them from the game's placement.",
         TOURNAMENT,
     ),
     "ladder": Command(
@@ -437,9 +454,9 @@ def build_parser() -> argparse.ArgumentParser:
     entry of :data:`COMMANDS`."""
     parser = _Parser(
         prog=PROG,
-        description="Rate populations of players of two-player games: tournaments, Elo and "
-        "Bradley–Terry ladders, head-to-head matches and plots, stored in an SQLite run "
-        "directory.",
+        description="Rate populations of players of two-player games (tournaments, Elo and "
+        "Bradley–Terry ladders, head-to-head matches and plots) and of N-player games "
+        "(placements rated with openskill's Plackett–Luce), stored in an SQLite run directory.",
     )
     parser.add_argument(
         "--lock-timeout",

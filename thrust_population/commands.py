@@ -9,6 +9,8 @@ import json
 import shutil
 from pathlib import Path
 
+from thrust_population import ffa_cli
+from thrust_population.ffa_ladder import ffa_ladder, ffa_member_report, plot_ffa_run
 from thrust_population.league import (
     EXPORT_FORMATS,
     GenerationReport,
@@ -24,6 +26,7 @@ from thrust_population.league.config import (
 )
 from thrust_population.matches import EnvFactory, load_env_factory, probe_game
 from thrust_population.matchmaking import make_matchmaker
+from thrust_population.placements import PlacementLog, is_ffa_run
 from thrust_population.players import (
     PlayerSpec,
     SpecError,
@@ -63,7 +66,10 @@ def _read_only(args: argparse.Namespace) -> Population:
 
 def tournament(args: argparse.Namespace) -> int:
     """``tournament``: create or resume a run, play until it holds ``--games`` games, print
-    the ladder."""
+    the ladder (an N-player game: :func:`thrust_population.ffa_cli.tournament`)."""
+    if ffa_cli.is_ffa_tournament(args):
+        return ffa_cli.tournament(args)
+    ffa_cli.check_two_player_args(args)
     out = Path(args.out)
     texts = [p.strip() for p in args.players.split(",")]
     if any(not p for p in texts):
@@ -214,15 +220,18 @@ def _check_resume(population: Population, args: argparse.Namespace) -> None:
 def ladder(args: argparse.Namespace) -> int:
     """``ladder``: print a run's ratings (tables, or ``--json``)."""
     with _read_only(args) as population:
-        ladder = population.ladder(level=args.level)
+        store = population.store
+        ffa = is_ffa_run(store)
+        ladder = ffa_ladder(store) if ffa else population.ladder(level=args.level)
         if args.json:
             print(json.dumps(ladder.to_dict(), indent=2))
         else:
-            store = population.store
-            print(
-                f"{store.directory}: {store.env_id}, {len(ladder.names)} members, "
-                f"{store.n_matches()} matches, {store.n_games()} games"
+            played = (
+                f"{PlacementLog(store).n_games()} games of {store.meta('seats')} seats"
+                if ffa
+                else f"{store.n_matches()} matches, {store.n_games()} games"
             )
+            print(f"{store.directory}: {store.env_id}, {len(ladder.names)} members, {played}")
             print(ladder.format(args.matrix))
     return 0
 
@@ -234,6 +243,8 @@ def play(args: argparse.Namespace) -> int:
     store = Store.open(args.run, timeout=args.lock_timeout, exclusive=not args.no_record)
     # a league's games have the league's parameters (LeagueConfig.env_kwargs)
     with Population(store, league_env_factory(store)) as population:
+        if is_ffa_run(store):
+            raise ValueError(f"{args.run} is an N-player run; play plays two-player matches")
         if not args.no_record:
             store.check_writable()
         result = population.play(
@@ -274,7 +285,8 @@ def plot(args: argparse.Namespace) -> int:
             raise ValueError(f"the plot is a PNG file; got {output}")
         if not output.parent.is_dir():
             raise FileNotFoundError(f"no such directory for the plot: {output.parent}")
-        path = plot_run(population.store, output)
+        plotter = plot_ffa_run if is_ffa_run(population.store) else plot_run
+        path = plotter(population.store, output)
     print(f"wrote {path}")
     return 0
 
@@ -282,7 +294,8 @@ def plot(args: argparse.Namespace) -> int:
 def show(args: argparse.Namespace) -> int:
     """``show``: describe one member."""
     with _read_only(args) as population:
-        print(member_report(population.store, args.member, last=args.matches))
+        report = ffa_member_report if is_ffa_run(population.store) else member_report
+        print(report(population.store, args.member, last=args.matches))
     return 0
 
 
@@ -290,7 +303,8 @@ def verify(args: argparse.Namespace) -> int:
     """``verify``: integrity check and Elo replay (exit status 1 on a problem)."""
     with _read_only(args) as population:
         store = population.store
-        problems = store.verify()
+        ffa = is_ffa_run(store)
+        problems = store.verify() + (PlacementLog(store).verify() if ffa else [])
         for member in store.members():
             path = store.artifact_path(member)
             if path is not None and not path.is_file():
@@ -304,10 +318,16 @@ def verify(args: argparse.Namespace) -> int:
             for problem in problems:
                 print(f"problem: {problem}")
             return 1
-        print(
-            f"{store.directory}: integrity ok; {store.n_matches()} matches, {store.n_games()} "
-            f"games; stored Elo equals the replay of the match log"
-        )
+        if ffa:
+            print(
+                f"{store.directory}: integrity ok; {PlacementLog(store).n_games()} games; stored "
+                "ratings equal the refit of the placement log"
+            )
+        else:
+            print(
+                f"{store.directory}: integrity ok; {store.n_matches()} matches, "
+                f"{store.n_games()} games; stored Elo equals the replay of the match log"
+            )
     return 0
 
 

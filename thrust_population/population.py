@@ -106,12 +106,16 @@ class Population:
     :param store: the open run store
     :param env_factory: builds the game's vs-opponent VecEnvs (default: the run's recorded
         factory, else ``thrust_envs.vs_opponent``)
+    :param game: the game's :class:`GameInfo` (default: probed through the factory on first use;
+        an N-player run passes its own, :func:`thrust_population.ffa_cli.ffa_game_info`)
     """
 
-    def __init__(self, store: Store, env_factory: EnvFactory | None = None) -> None:
+    def __init__(
+        self, store: Store, env_factory: EnvFactory | None = None, game: GameInfo | None = None
+    ) -> None:
         self.store = store
         self._env_factory = env_factory
-        self._game: GameInfo | None = None
+        self._game: GameInfo | None = game
         self._models: dict[str, Any] = {}
         self._attached: dict[str, Policy] = {}
 

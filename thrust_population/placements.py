@@ -1,0 +1,369 @@
+"""Ratings for N-player games: each game's placement (a ranking with ties) through ``openskill``'s
+Plackett–Luce model, recorded in the run store so that the ratings can be refitted from the log.
+
+A free-for-all run is an ordinary run directory (:class:`~thrust_population.store.Store`) whose
+metadata says ``"players": "ffa"`` (:data:`FFA_META`) and holds the model's configuration; its
+games live in three more tables, created with ``CREATE TABLE IF NOT EXISTS`` (additive: a
+two-player run never has them, and the schema version is unchanged):
+
+- ``ffa_games``: every game, its batch, seed, steps and time;
+- ``ffa_seats``: per game and seat, the member, its place (1 = first; tied players share the
+  best place of their group, e.g. ``1, 2, 2, 4``) and its return;
+- ``ffa_ratings``: each member's current ``mu``, ``sigma`` and games; ``ffa_rating_history``:
+  every seated member's ``mu`` and ``sigma`` after each game.
+
+:meth:`PlacementLog.record_games` writes a batch of games in one ``BEGIN IMMEDIATE`` transaction,
+rating them in order from the ratings read inside it, so the stored ratings always equal
+:meth:`PlacementLog.refit` (the whole log replayed in game order; tested exactly equal).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from thrust_population.store import Store, StoreError, UnknownMember
+
+__all__ = [
+    "FFA_META",
+    "FfaGame",
+    "PlacementConfig",
+    "PlacementLog",
+    "is_ffa_run",
+    "places_from_keys",
+]
+
+#: the run metadata key naming the kind of run ("ffa" for an N-player run)
+FFA_META = "players"
+#: the run metadata key of the :class:`PlacementConfig`
+CONFIG_META = "placement_rating"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS ffa_games (
+    id INTEGER PRIMARY KEY,
+    batch INTEGER NOT NULL REFERENCES batches(id),
+    seed INTEGER NOT NULL,
+    steps INTEGER NOT NULL,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ffa_seats (
+    game INTEGER NOT NULL REFERENCES ffa_games(id),
+    seat INTEGER NOT NULL CHECK (seat >= 0),
+    member INTEGER NOT NULL REFERENCES members(id),
+    place INTEGER NOT NULL CHECK (place >= 1),
+    score REAL NOT NULL,
+    PRIMARY KEY (game, seat)
+);
+CREATE TABLE IF NOT EXISTS ffa_ratings (
+    member INTEGER PRIMARY KEY REFERENCES members(id),
+    mu REAL NOT NULL,
+    sigma REAL NOT NULL,
+    games INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ffa_rating_history (
+    game INTEGER NOT NULL REFERENCES ffa_games(id),
+    member INTEGER NOT NULL REFERENCES members(id),
+    mu REAL NOT NULL,
+    sigma REAL NOT NULL,
+    PRIMARY KEY (game, member)
+);
+"""
+
+
+def is_ffa_run(store: Store) -> bool:
+    """Whether ``store`` is an N-player (free-for-all) run."""
+    return store.meta(FFA_META) == "ffa"
+
+
+def places_from_keys(keys: Sequence[Any]) -> list[int]:
+    """Places (1 = first) from sortable keys, larger keys placing higher; equal keys tie and
+    share the best place of their group (competition ranking: keys ``3, 1, 3, 0`` give places
+    ``1, 3, 1, 4``)."""
+    return [1 + sum(1 for other in keys if other > key) for key in keys]
+
+
+@dataclass(frozen=True)
+class PlacementConfig:
+    """The Plackett–Luce model's parameters (openskill's ``PlackettLuce``; fixed for a run).
+
+    :param mu: a new player's mean skill
+    :param sigma: a new player's skill uncertainty (standard deviation)
+    :param beta: the performance noise of one game
+    :param tau: the additive dynamics (sigma grows by it before each game, so ratings keep
+        following a player that changes)
+    """
+
+    mu: float = 25.0
+    sigma: float = 25.0 / 3.0
+    beta: float = 25.0 / 6.0
+    tau: float = 25.0 / 300.0
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"PlacementConfig.{name} must be a finite number, got {value!r}")
+        if self.sigma <= 0 or self.beta <= 0 or self.tau < 0:
+            raise ValueError(f"PlacementConfig needs sigma > 0, beta > 0 and tau >= 0, got {self}")
+
+    def to_dict(self) -> dict[str, float]:
+        return {key: float(value) for key, value in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PlacementConfig:
+        return cls(**{key: float(value) for key, value in data.items()})
+
+    def model(self) -> Any:
+        """openskill's ``PlackettLuce`` with these parameters (imported on first use)."""
+        from openskill.models import PlackettLuce
+
+        return PlackettLuce(mu=self.mu, sigma=self.sigma, beta=self.beta, tau=self.tau)
+
+
+@dataclass(frozen=True)
+class FfaGame:
+    """One N-player game's record: per seat (in seat order) the member, its place (1 = first,
+    ties share a place) and its return; the game's seed and steps."""
+
+    members: tuple[str, ...]
+    places: tuple[int, ...]
+    scores: tuple[float, ...]
+    seed: int
+    steps: int
+
+    def __post_init__(self) -> None:
+        n = len(self.members)
+        if n < 2 or len(self.places) != n or len(self.scores) != n:
+            raise ValueError(
+                f"an N-player game needs at least two seats and one place and score per seat, "
+                f"got {n} members, {len(self.places)} places, {len(self.scores)} scores"
+            )
+        if len(set(self.members)) != n:
+            raise ValueError(f"a member sits twice in one game: {self.members}")
+        if any(not 1 <= p <= n for p in self.places):
+            raise ValueError(f"places must be in [1, {n}], got {self.places}")
+
+
+def _rate(model: Any, ratings: list[Any], places: Sequence[int]) -> list[Any]:
+    """Each seat's rating after one game (openskill: lower ranks win, equal ranks tie)."""
+    teams = model.rate([[r] for r in ratings], ranks=[float(p) for p in places])
+    return [team[0] for team in teams]
+
+
+class PlacementLog:
+    """The N-player games of a run store: recording, ratings, refit, history and summaries.
+
+    :param store: an open run (:func:`is_ffa_run`)
+    """
+
+    def __init__(self, store: Store) -> None:
+        if not is_ffa_run(store):
+            raise StoreError(f"{store.directory} is a two-player run, not an N-player run")
+        self.store = store
+        self.config = PlacementConfig.from_dict(store.meta(CONFIG_META, {}))
+
+    @staticmethod
+    def run_meta(config: PlacementConfig, seats: int) -> dict[str, Any]:
+        """The metadata that makes a new run N-player (``Store.create``'s ``extra_meta``, so that
+        the run is N-player from its atomic creation on), ``seats`` per game."""
+        return {FFA_META: "ffa", "seats": int(seats), CONFIG_META: config.to_dict()}
+
+    @staticmethod
+    def _ensure_tables(db: Any) -> None:
+        """Create the N-player tables if missing (inside the caller's transaction; statement by
+        statement, since ``executescript`` would commit it)."""
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                db.execute(statement)
+
+    def _has_tables(self) -> bool:
+        rows = self.store._query(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'ffa_games'"
+        )
+        return bool(rows[0][0])
+
+    def add_members(self, names: Sequence[str]) -> None:
+        """Give members without an N-player rating the initial one (one transaction)."""
+        with self.store._transaction() as db:
+            self._ensure_tables(db)
+            for name in names:
+                row = db.execute("SELECT id FROM members WHERE name = ?", (name,)).fetchone()
+                if row is None:
+                    raise UnknownMember(f"{self.store.directory}: no member named {name!r}")
+                db.execute(
+                    "INSERT OR IGNORE INTO ffa_ratings (member, mu, sigma, games) "
+                    "VALUES (?, ?, ?, 0)",
+                    (row[0], self.config.mu, self.config.sigma),
+                )
+
+    def record_games(self, games: Sequence[FfaGame]) -> list[int]:
+        """Record a batch of games in one transaction and update the ratings game by game.
+
+        :return: the new game ids, in order
+        """
+        if not games:
+            return []
+        model = self.config.model()
+        now = time.time()
+        ids = []
+        with self.store._transaction() as db:
+            self._ensure_tables(db)
+            names = sorted({name for game in games for name in game.members})
+            rows = db.execute(
+                f"SELECT m.name, m.id, r.mu, r.sigma, r.games FROM members m JOIN ffa_ratings r "
+                f"ON r.member = m.id WHERE m.name IN ({','.join('?' * len(names))})",
+                names,
+            ).fetchall()
+            known = {row[0]: row for row in rows}
+            missing = [name for name in names if name not in known]
+            if missing:
+                raise UnknownMember(f"{self.store.directory}: no rated member {missing[0]!r}")
+            member_id = {name: row[1] for name, row in known.items()}
+            rating = {name: model.rating(mu=row[2], sigma=row[3]) for name, row in known.items()}
+            played = {name: row[4] for name, row in known.items()}
+            batch = db.execute(
+                "INSERT INTO batches (created, matches) VALUES (?, ?)", (now, len(games))
+            ).lastrowid
+            for game in games:
+                game_id = db.execute(
+                    "INSERT INTO ffa_games (batch, seed, steps, created) VALUES (?, ?, ?, ?)",
+                    (batch, int(game.seed), int(game.steps), now),
+                ).lastrowid
+                db.executemany(
+                    "INSERT INTO ffa_seats (game, seat, member, place, score) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [
+                        (game_id, seat, member_id[name], int(place), float(score))
+                        for seat, (name, place, score) in enumerate(
+                            zip(game.members, game.places, game.scores, strict=True)
+                        )
+                    ],
+                )
+                after = _rate(model, [rating[n] for n in game.members], game.places)
+                for name, new in zip(game.members, after, strict=True):
+                    rating[name] = new
+                    played[name] += 1
+                    db.execute(
+                        "UPDATE ffa_ratings SET mu = ?, sigma = ?, games = ? WHERE member = ?",
+                        (new.mu, new.sigma, played[name], member_id[name]),
+                    )
+                    db.execute(
+                        "INSERT INTO ffa_rating_history (game, member, mu, sigma) "
+                        "VALUES (?, ?, ?, ?)",
+                        (game_id, member_id[name], new.mu, new.sigma),
+                    )
+                ids.append(int(game_id))
+        return ids
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def n_games(self) -> int:
+        if not self._has_tables():
+            return 0
+        return int(self.store._query("SELECT COUNT(*) FROM ffa_games")[0][0])
+
+    def ratings(self) -> dict[str, tuple[float, float]]:
+        """Every rated member's stored ``(mu, sigma)``, in creation order."""
+        if not self._has_tables():
+            return {}
+        rows = self.store._query(
+            "SELECT m.name, r.mu, r.sigma FROM members m JOIN ffa_ratings r ON r.member = m.id "
+            "ORDER BY m.id"
+        )
+        return {name: (float(mu), float(sigma)) for name, mu, sigma in rows}
+
+    def games(self, member: str | None = None, *, last: int | None = None) -> list[FfaGame]:
+        """Recorded games in order (those ``member`` sat in; only the ``last`` ones)."""
+        if not self._has_tables():
+            return []
+        where, parameters = "", []
+        if member is not None:
+            where = "WHERE g.id IN (SELECT game FROM ffa_seats WHERE member = ?)"
+            parameters = [self.store.member(member).id]
+        rows = self.store._query(
+            "SELECT g.id, g.seed, g.steps, m.name, s.place, s.score FROM ffa_games g "
+            f"JOIN ffa_seats s ON s.game = g.id JOIN members m ON s.member = m.id {where} "
+            "ORDER BY g.id, s.seat",
+            parameters,
+        )
+        grouped: dict[int, list[tuple[Any, ...]]] = {}
+        for row in rows:
+            grouped.setdefault(row[0], []).append(row)
+        found = [
+            FfaGame(
+                members=tuple(r[3] for r in seats),
+                places=tuple(int(r[4]) for r in seats),
+                scores=tuple(float(r[5]) for r in seats),
+                seed=int(seats[0][1]),
+                steps=int(seats[0][2]),
+            )
+            for seats in grouped.values()
+        ]
+        return found if last is None else found[-last:] if last > 0 else []
+
+    def refit(self) -> dict[str, tuple[float, float]]:
+        """Replay the whole game log in order through the model: equals :meth:`ratings`."""
+        model = self.config.model()
+        rating = {name: model.rating() for name in self.ratings()}
+        for game in self.games():
+            after = _rate(model, [rating[n] for n in game.members], game.places)
+            rating.update(zip(game.members, after, strict=True))
+        return {name: (float(r.mu), float(r.sigma)) for name, r in rating.items()}
+
+    def history(self) -> list[tuple[int, str, float, float]]:
+        """``(game number from 1, member, mu, sigma after that game)`` in game order."""
+        if not self._has_tables():
+            return []
+        rows = self.store._query(
+            "SELECT h.game, m.name, h.mu, h.sigma FROM ffa_rating_history h JOIN members m "
+            "ON h.member = m.id ORDER BY h.game, h.member"
+        )
+        first = self.store._query("SELECT COALESCE(MIN(id), 1) FROM ffa_games")[0][0]
+        return [(int(g) - int(first) + 1, n, float(mu), float(s)) for g, n, mu, s in rows]
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """Per rated member: ``games``, ``mean_place`` and ``win_share`` (first places, a tie
+        for first among ``k`` players counting ``1/k``), from SQL aggregates."""
+        if not self._has_tables():
+            return {}
+        rows = self.store._query(
+            "SELECT m.name, COUNT(s.game), AVG(s.place), "
+            "COALESCE(SUM(CASE WHEN s.place = 1 THEN 1.0 / (SELECT COUNT(*) FROM ffa_seats t "
+            "WHERE t.game = s.game AND t.place = 1) ELSE 0 END), 0) "
+            "FROM members m JOIN ffa_ratings r ON r.member = m.id "
+            "LEFT JOIN ffa_seats s ON s.member = m.id GROUP BY m.id ORDER BY m.id"
+        )
+        return {
+            name: {
+                "games": int(games),
+                "mean_place": float(mean) if games else float("nan"),
+                "win_share": float(wins) / games if games else float("nan"),
+            }
+            for name, games, mean, wins in rows
+        }
+
+    def verify(self) -> list[str]:
+        """Problems (empty when consistent): stored ratings against the refit, game counts."""
+        problems = []
+        stored, refitted = self.ratings(), self.refit()
+        for name, value in stored.items():
+            if value != refitted[name]:
+                problems.append(f"rating of {name}: stored {value}, refitted {refitted[name]}")
+        if self._has_tables():
+            counted = dict(
+                self.store._query(
+                    "SELECT m.name, (SELECT COUNT(*) FROM ffa_seats s WHERE s.member = m.id) "
+                    "FROM members m JOIN ffa_ratings r ON r.member = m.id"
+                )
+            )
+            games = dict(
+                self.store._query(
+                    "SELECT m.name, r.games FROM members m JOIN ffa_ratings r ON r.member = m.id"
+                )
+            )
+            for name, n in games.items():
+                if n != counted[name]:
+                    problems.append(f"games of {name}: stored {n}, counted {counted[name]}")
+        return problems
