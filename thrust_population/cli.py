@@ -291,10 +291,21 @@ TRAIN = (
     ENV,
     _arg("--population", type=_positive_int, default=4, help="main agents (default 4)"),
     _arg(
+        "--seats",
+        type=_positive_int,
+        help="N-player games: seats per game (e.g. Snake's snakes; default: the game's)",
+    ),
+    _arg(
+        "--learner-seats",
+        type=_positive_int,
+        help="N-player games: the seats a learner holds in each training game, one policy "
+        "shared by them (default: half the seats); snapshots and bots fill the others",
+    ),
+    _arg(
         "--exploiters",
         type=_non_negative_int,
-        default=0,
-        help="exploiters, trained against the main agents' latest snapshots only (default 0)",
+        help="two-player games: exploiters, trained against the main agents' latest snapshots "
+        "only (default 0)",
     ),
     _arg(
         "--exploiter-reset",
@@ -429,7 +440,10 @@ COMMANDS: dict[str, Command] = {
         "Create a league run and train it: each generation, each learner trains against "
         "opponents chosen by the matchmaker among earlier snapshots and the scripted bots, is "
         "frozen as a snapshot, and the new snapshots play evaluation matches that update the "
-        "ratings. Interrupted, it continues with 'resume DIR'.",
+        "ratings. Interrupted, it continues with 'resume DIR'. On an N-player game (e.g. "
+        "Thrust/Snake-v0) a learner holds --learner-seats seats of every training game (one "
+        "shared policy), the matchmaker's draws fill the others, and the evaluation games seat "
+        "the new snapshots, their parents and the bots in rotation, rated from placements.",
         TRAIN,
     ),
     "resume": Command(

@@ -356,6 +356,11 @@ def train(args: argparse.Namespace) -> int:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise StoreError(f"{out} exists and is not an empty directory")
     _check_backend_options(args)
+    free_for_all = ffa_cli.is_ffa_league(args)
+    if free_for_all:
+        ffa_cli.check_ffa_league_args(args)
+    else:
+        ffa_cli.check_two_player_league_args(args)
     bots = None
     if args.bots is not None:
         bots = tuple(b.strip() for b in args.bots.split(","))
@@ -363,7 +368,7 @@ def train(args: argparse.Namespace) -> int:
             raise SpecError(f"empty entry in --bots {args.bots!r}")
     config = LeagueConfig(
         learners=args.population,
-        exploiters=args.exploiters,
+        exploiters=args.exploiters or 0,
         exploiter_reset=args.exploiter_reset,
         steps_per_generation=args.steps_per_generation,
         matchmaking=args.matchmaking,
@@ -375,6 +380,8 @@ def train(args: argparse.Namespace) -> int:
         algo=args.algo,
         algo_kwargs=args.algo_kwargs,
         env_kwargs=args.env_kwargs,
+        seats=args.seats if free_for_all else None,
+        learner_seats=args.learner_seats,
         tensorboard=not args.no_tensorboard,
     )
     existed = out.is_dir()
@@ -416,11 +423,18 @@ def _run_league(league: League, generations: int, args: argparse.Namespace) -> i
             "(pip install tensorboard to enable it; --no-tensorboard silences this)",
             flush=True,
         )
+    config = league.config
+    if config.free_for_all:
+        who = (
+            f"{config.learners} learners in {config.learner_seats} of {config.seats} seats "
+            "(N-player)"
+        )
+    else:
+        who = f"{config.learners} main agents, {config.exploiters} exploiters"
     print(
-        f"{store.directory}: league on {store.env_id}, {league.config.learners} main agents, "
-        f"{league.config.exploiters} exploiters, "
-        f"{league.config.steps_per_generation} steps per generation, matchmaking "
-        f"{league.config.matchmaking}, seed {store.seed}; generation {max(league.generation, 0)} "
+        f"{store.directory}: league on {store.env_id}, {who}, "
+        f"{config.steps_per_generation} steps per generation, matchmaking "
+        f"{config.matchmaking}, seed {store.seed}; generation {max(league.generation, 0)} "
         f"of {generations} done",
         flush=True,
     )
@@ -432,7 +446,9 @@ def _run_league(league: League, generations: int, args: argparse.Namespace) -> i
         backend=args.backend,
         ray_address=args.ray_address,
     )
-    print(league.population.ladder().format())
+    print(
+        ffa_ladder(store).format() if config.free_for_all else league.population.ladder().format()
+    )
     return 0
 
 

@@ -20,8 +20,12 @@ from thrust_population.store import Store, StoreError
 
 __all__ = [
     "TWO_PLAYER_DEFAULTS",
+    "TWO_PLAYER_LEAGUE_OPTIONS",
+    "check_ffa_league_args",
     "check_two_player_args",
+    "check_two_player_league_args",
     "ffa_game_info",
+    "is_ffa_league",
     "is_ffa_tournament",
     "tournament",
 ]
@@ -58,6 +62,42 @@ def is_ffa_tournament(args: argparse.Namespace) -> bool:
         return False  # the two-player path reports it
     seats = definition.num_agents(definition.params_type())
     return seats != 2 or (args.seats is not None and args.seats != 2)
+
+
+#: the train options only two-player leagues take
+TWO_PLAYER_LEAGUE_OPTIONS = ("exploiters", "exploiter_reset", "factory")
+
+
+def is_ffa_league(args: argparse.Namespace) -> bool:
+    """Whether ``train`` is asked for an N-player league: a thrust_envs game of other than two
+    seats (its default, or ``--seats``); with ``--factory`` too, which such a league refuses."""
+    try:
+        definition = game_definition(args.env)
+    except GameUnavailable:
+        return False  # the two-player path reports it
+    seats = definition.num_agents(definition.params_type())
+    return seats != 2 or (args.seats is not None and args.seats != 2)
+
+
+def check_ffa_league_args(args: argparse.Namespace) -> None:
+    """Refuse two-player options in an N-player league."""
+    given = [dest for dest in TWO_PLAYER_LEAGUE_OPTIONS if getattr(args, dest) is not None]
+    if given:
+        raise ValueError(
+            f"{_flag(given[0])} is a two-player league option; {args.env} is an N-player game "
+            "(learners hold several seats, rated from placements)"
+        )
+
+
+def check_two_player_league_args(args: argparse.Namespace) -> None:
+    """Refuse N-player options in a two-player league."""
+    if args.seats is not None and args.seats != 2:
+        raise ValueError(f"{args.env} is a two-player game (2 seats), got --seats {args.seats}")
+    if args.learner_seats is not None:
+        raise ValueError(
+            f"--learner-seats is an N-player league option; {args.env} is a two-player game "
+            "(the learner holds one seat)"
+        )
 
 
 def check_two_player_args(args: argparse.Namespace) -> None:

@@ -53,6 +53,9 @@ class PoolView:
         score: float64 ``[n, n]``: ``score[i, j]`` is i's total score against j
         games: float64 ``[n, n]``: games between i and j
         n_matches: matches recorded so far
+        expected: float64 ``[n, n]`` or None: i's expected score against j when the ratings are
+            not Elo ratings (an N-player run's: openskill's probability that i places above
+            j); None: from the Elo ratings
     """
 
     names: tuple[str, ...]
@@ -60,6 +63,7 @@ class PoolView:
     score: np.ndarray
     games: np.ndarray
     n_matches: int = 0
+    expected: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.names)
@@ -69,6 +73,8 @@ class PoolView:
             raise ValueError(f"ratings must be [{n}] and score [{n}, {n}]")
         if np.shape(self.games) != (n, n):
             raise ValueError(f"games must be [{n}, {n}]")
+        if self.expected is not None and np.shape(self.expected) != (n, n):
+            raise ValueError(f"expected must be None or [{n}, {n}]")
 
     @classmethod
     def from_ratings(
@@ -93,8 +99,10 @@ class PoolView:
             raise KeyError(f"no member named {name!r}") from None
 
     def expected_score(self, i: int, j: int) -> float:
-        """i's expected score against j from their Elo ratings
+        """i's expected score against j: :attr:`expected` if given, else from their Elo ratings
         (:func:`~thrust_population.ratings.expected_score`)."""
+        if self.expected is not None:
+            return float(self.expected[i, j])
         return expected_score(float(self.ratings[i]), float(self.ratings[j]))
 
     def win_rate(self, i: int, j: int, prior: float = 1.0) -> float:

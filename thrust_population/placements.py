@@ -6,7 +6,8 @@ metadata says ``"players": "ffa"`` (:data:`FFA_META`) and holds the model's conf
 games live in three more tables, created with ``CREATE TABLE IF NOT EXISTS`` (additive: a
 two-player run never has them, and the schema version is unchanged):
 
-- ``ffa_games``: every game, its batch, seed, steps and time;
+- ``ffa_games``: every game, its batch, seed, steps, time and league generation (NULL outside a
+  league's evaluation);
 - ``ffa_seats``: per game and seat, the member, its place (1 = first; tied players share the
   best place of their group, e.g. ``1, 2, 2, 4``) and its return;
 - ``ffa_ratings``: each member's current ``mu``, ``sigma`` and games; ``ffa_rating_history``:
@@ -47,7 +48,8 @@ CREATE TABLE IF NOT EXISTS ffa_games (
     batch INTEGER NOT NULL REFERENCES batches(id),
     seed INTEGER NOT NULL,
     steps INTEGER NOT NULL,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    generation INTEGER
 );
 CREATE TABLE IF NOT EXISTS ffa_seats (
     game INTEGER NOT NULL REFERENCES ffa_games(id),
@@ -198,9 +200,11 @@ class PlacementLog:
                     (row[0], self.config.mu, self.config.sigma),
                 )
 
-    def record_games(self, games: Sequence[FfaGame]) -> list[int]:
+    def record_games(self, games: Sequence[FfaGame], *, generation: int | None = None) -> list[int]:
         """Record a batch of games in one transaction and update the ratings game by game.
 
+        :param generation: the league generation whose evaluation the games are (None: not a
+            league's)
         :return: the new game ids, in order
         """
         if not games:
@@ -228,8 +232,9 @@ class PlacementLog:
             ).lastrowid
             for game in games:
                 game_id = db.execute(
-                    "INSERT INTO ffa_games (batch, seed, steps, created) VALUES (?, ?, ?, ?)",
-                    (batch, int(game.seed), int(game.steps), now),
+                    "INSERT INTO ffa_games (batch, seed, steps, created, generation) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (batch, int(game.seed), int(game.steps), now, generation),
                 ).lastrowid
                 db.executemany(
                     "INSERT INTO ffa_seats (game, seat, member, place, score) "
@@ -259,10 +264,60 @@ class PlacementLog:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def n_games(self) -> int:
+    def n_games(self, generation: int | None = None) -> int:
+        """Recorded games (those of a league ``generation``'s evaluation)."""
         if not self._has_tables():
             return 0
-        return int(self.store._query("SELECT COUNT(*) FROM ffa_games")[0][0])
+        if generation is None:
+            return int(self.store._query("SELECT COUNT(*) FROM ffa_games")[0][0])
+        rows = self.store._query(
+            "SELECT COUNT(*) FROM ffa_games WHERE generation = ?", (int(generation),)
+        )
+        return int(rows[0][0])
+
+    def pairwise(self, names: Sequence[str]) -> tuple[Any, Any]:
+        """``(score, games)``, float64 ``[n, n]`` over ``names``: every game decomposed into
+        its pairs of seats, ``score[i, j]`` the times ``i`` placed above ``j`` (ties half) and
+        ``games[i, j]`` the games they shared (what two-player matchmakers read)."""
+        import numpy as np
+
+        n = len(names)
+        score, games = np.zeros((n, n)), np.zeros((n, n))
+        if not self._has_tables() or not n:
+            return score, games
+        rows = self.store._query(
+            "SELECT ma.name, mb.name, SUM(CASE WHEN a.place < b.place THEN 1.0 "
+            "WHEN a.place = b.place THEN 0.5 ELSE 0.0 END), COUNT(*) FROM ffa_seats a "
+            "JOIN ffa_seats b ON a.game = b.game AND a.seat != b.seat "
+            "JOIN members ma ON ma.id = a.member JOIN members mb ON mb.id = b.member "
+            "GROUP BY a.member, b.member"
+        )
+        index = {name: i for i, name in enumerate(names)}
+        for a, b, won, shared in rows:
+            if a in index and b in index:
+                score[index[a], index[b]] = won
+                games[index[a], index[b]] = shared
+        return score, games
+
+    def win_probabilities(self, names: Sequence[str]) -> Any:
+        """float64 ``[n, n]``: the model's probability that ``names[i]`` places above
+        ``names[j]`` in a game of the two (openskill's ``predict_win``; 1/2 on the diagonal)."""
+        import numpy as np
+
+        model = self.config.model()
+        stored = self.ratings()
+        ratings = [
+            model.rating(mu=stored[name][0], sigma=stored[name][1])
+            if name in stored
+            else model.rating()
+            for name in names
+        ]
+        n = len(names)
+        p = np.full((n, n), 0.5)
+        for i in range(n):
+            for j in range(i + 1, n):
+                p[i, j], p[j, i] = model.predict_win([[ratings[i]], [ratings[j]]])
+        return p
 
     def ratings(self) -> dict[str, tuple[float, float]]:
         """Every rated member's stored ``(mu, sigma)``, in creation order."""
@@ -274,14 +329,25 @@ class PlacementLog:
         )
         return {name: (float(mu), float(sigma)) for name, mu, sigma in rows}
 
-    def games(self, member: str | None = None, *, last: int | None = None) -> list[FfaGame]:
-        """Recorded games in order (those ``member`` sat in; only the ``last`` ones)."""
+    def games(
+        self,
+        member: str | None = None,
+        *,
+        last: int | None = None,
+        generation: int | None = None,
+    ) -> list[FfaGame]:
+        """Recorded games in order (those ``member`` sat in; of a league ``generation``'s
+        evaluation; only the ``last`` ones)."""
         if not self._has_tables():
             return []
-        where, parameters = "", []
+        conditions, parameters = [], []
         if member is not None:
-            where = "WHERE g.id IN (SELECT game FROM ffa_seats WHERE member = ?)"
-            parameters = [self.store.member(member).id]
+            conditions.append("g.id IN (SELECT game FROM ffa_seats WHERE member = ?)")
+            parameters.append(self.store.member(member).id)
+        if generation is not None:
+            conditions.append("g.generation = ?")
+            parameters.append(int(generation))
+        where = "WHERE " + " AND ".join(conditions) if conditions else ""
         rows = self.store._query(
             "SELECT g.id, g.seed, g.steps, m.name, s.place, s.score FROM ffa_games g "
             f"JOIN ffa_seats s ON s.game = g.id JOIN members m ON s.member = m.id {where} "

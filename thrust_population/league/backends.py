@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from thrust_population.league.config import STAGING_DIR
-from thrust_population.matches import MatchResult, positive_int
+from thrust_population.matches import positive_int
 
 if TYPE_CHECKING:
     from thrust_population.league.loop import League
@@ -104,9 +104,10 @@ class LeagueBackend(ABC):
         """
 
     @abstractmethod
-    def play(self, league: League, matches: Sequence[EvaluationMatch]) -> list[MatchResult]:
-        """Play (without recording) each of ``matches`` with the league's evaluation settings
-        (:func:`play_evaluation`), returning the results in the order of ``matches``."""
+    def play(self, league: League, matches: Sequence[Any]) -> list[Any]:
+        """Play (without recording) each of the evaluation tasks ``matches`` (two-player:
+        :class:`EvaluationMatch`; N-player: batches of games) with the league's evaluation
+        settings (:func:`play_evaluation` in the end), returning the results in order."""
 
     def close(self) -> None:
         """Release what the backend holds (worker processes, a Ray instance it started); by
@@ -120,16 +121,11 @@ class LeagueBackend(ABC):
         self.close()
 
 
-def play_evaluation(league: League, matches: Iterable[EvaluationMatch]) -> list[MatchResult]:
-    """Play ``matches`` in this process, as the league's evaluation plays them (its
-    ``eval_games`` games, ``eval_n_envs`` at once, not recorded)."""
-    config = league.config
-    return [
-        league.population.play(
-            a, b, config.eval_games, n_envs=config.eval_n_envs, seed=seed, record=False
-        )
-        for a, b, seed in matches
-    ]
+def play_evaluation(league: League, matches: Iterable[Any]) -> list[Any]:
+    """Play evaluation tasks in this process, as the league's evaluation plays them, not
+    recorded (:meth:`League.play_evaluation`: a two-player league's :class:`EvaluationMatch`
+    of ``eval_games`` games, an N-player league's batches of placement games)."""
+    return league.play_evaluation(list(matches))
 
 
 class InProcessBackend(LeagueBackend):
@@ -142,7 +138,7 @@ class InProcessBackend(LeagueBackend):
             model, entry = league._fit(learner, generation)
             yield TrainedLearner(learner, model, entry)
 
-    def play(self, league: League, matches: Sequence[EvaluationMatch]) -> list[MatchResult]:
+    def play(self, league: League, matches: Sequence[Any]) -> list[Any]:
         return play_evaluation(league, matches)
 
 
@@ -196,13 +192,15 @@ def train_in_worker(
     return entry
 
 
-def play_in_worker(directory: str, matches: Sequence[tuple[str, str, int]]) -> list[MatchResult]:
-    """A worker's task: play (without recording) the evaluation matches ``(a, b, seed)`` of the
-    run opened read-only; the league records them."""
+def play_in_worker(directory: str, matches: Sequence[Any]) -> list[Any]:
+    """A worker's task: play (without recording) evaluation tasks of the run opened read-only
+    (:class:`EvaluationMatch` or ``(a, b, seed)`` tuples for a two-player league); the league
+    records them."""
     from thrust_population.league.loop import League
 
     with League.open(directory, readonly=True) as league:
-        return play_evaluation(league, [EvaluationMatch(*m) for m in matches])
+        tasks = [EvaluationMatch(*m) if type(m) is tuple else m for m in matches]
+        return play_evaluation(league, tasks)
 
 
 def _die_with_parent(parent: int) -> None:
@@ -278,7 +276,7 @@ class ProcessPoolBackend(LeagueBackend):
 
         yield from _unstage(league, generation, results())
 
-    def play(self, league: League, matches: Sequence[EvaluationMatch]) -> list[MatchResult]:
+    def play(self, league: League, matches: Sequence[Any]) -> list[Any]:
         return play_evaluation(league, matches)
 
     def close(self) -> None:
@@ -335,10 +333,9 @@ class RayBackend(LeagueBackend):
             name = type(exc).__name__
             raise BackendError(f"the Ray task {what} failed: {name}: {first}") from exc
 
-    def play(self, league: League, matches: Sequence[EvaluationMatch]) -> list[MatchResult]:
+    def play(self, league: League, matches: Sequence[Any]) -> list[Any]:
         batches = [
-            [tuple(m) for m in matches[k : k + RAY_EVAL_BATCH]]
-            for k in range(0, len(matches), RAY_EVAL_BATCH)
+            list(matches[k : k + RAY_EVAL_BATCH]) for k in range(0, len(matches), RAY_EVAL_BATCH)
         ]
         directory = str(league.directory)
         refs = [self.play_task.remote(directory, batch) for batch in batches]

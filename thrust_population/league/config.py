@@ -7,13 +7,13 @@ of a league's games with its game parameters (``LeagueConfig.env_kwargs``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from thrust_population.imports import import_object
 from thrust_population.matches import Policy, Seat, load_env_factory, positive_int
 from thrust_population.matchmaking import make_matchmaker
-from thrust_population.players import make_bot
 from thrust_population.store import Store
 
 __all__ = [
@@ -77,12 +77,19 @@ class LeagueConfig:
     :param opponents_per_generation: training opponents per generation (the opponent changes
         at equal step intervals, at episode boundaries)
     :param n_envs: games each learner trains on at once
-    :param eval_games: games per evaluation match
+    :param eval_games: games per evaluation match (an N-player league: games of a generation's
+        evaluation, rounded up to whole blocks of one game per player)
     :param eval_n_envs: games of an evaluation match played at once
     :param algo: ``"module:Class"`` of an SB3 on-policy algorithm
     :param algo_kwargs: keyword arguments of its constructor (``policy`` defaults to
         ``"MlpPolicy"``); ``device`` defaults to ``"cpu"``
     :param env_kwargs: game parameters given to the env factory (e.g. ``points_to_win``)
+    :param seats: an N-player (free-for-all) league's seats per game (Snake's snakes); None:
+        a two-player league. N-player leagues rate by placement (openskill), have no
+        exploiters, and train each learner with parameter sharing over its seats
+        (``thrust_envs.sb3.free_for_all``) while snapshots and bots fill the other seats
+    :param learner_seats: an N-player league's learner seats per training game (``1 <=
+        learner_seats < seats``; None: half the seats, at least one)
     :param tensorboard: write TensorBoard logs, one directory per learner, when tensorboard
         is installed (:func:`tensorboard_available`; it is not a dependency of the population
         extra); a resumed league may change it (:data:`RUNTIME_FIELDS`)
@@ -101,6 +108,8 @@ class LeagueConfig:
     algo: str = "thrust_algos.ppo:PPO"
     algo_kwargs: dict[str, Any] = field(default_factory=dict)
     env_kwargs: dict[str, Any] = field(default_factory=dict)
+    seats: int | None = None
+    learner_seats: int | None = None
     tensorboard: bool = True
 
     def __post_init__(self) -> None:
@@ -134,6 +143,37 @@ class LeagueConfig:
         check_env_kwargs(self.env_kwargs)
         if not isinstance(self.tensorboard, bool):
             raise ValueError(f"tensorboard must be a bool, got {self.tensorboard!r}")
+        self._check_seats()
+
+    def _check_seats(self) -> None:
+        if self.seats is None:
+            if self.learner_seats is not None:
+                raise ValueError(
+                    "learner_seats is an N-player league's setting; a two-player league "
+                    "(seats None) has one learner seat per game"
+                )
+            return
+        positive_int("seats", self.seats)
+        if self.seats < 2:
+            raise ValueError(f"seats must be at least 2, got {self.seats}")
+        if self.exploiters:
+            raise ValueError(
+                "exploiters are a two-player league's (they train against the main agents); "
+                "an N-player league has none"
+            )
+        if self.learner_seats is None:
+            object.__setattr__(self, "learner_seats", max(1, self.seats // 2))
+        positive_int("learner_seats", self.learner_seats)
+        if not 1 <= self.learner_seats < self.seats:
+            raise ValueError(
+                f"learner_seats must be in [1, {self.seats - 1}] (at least one seat of the "
+                f"{self.seats} is a snapshot's or a bot's), got {self.learner_seats}"
+            )
+
+    @property
+    def free_for_all(self) -> bool:
+        """Whether this is an N-player league (``seats`` given)."""
+        return self.seats is not None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -182,15 +222,15 @@ def algo_arguments(config: LeagueConfig) -> tuple[Any, dict[str, Any]]:
     return kwargs.pop("policy", "MlpPolicy"), kwargs
 
 
-def check_algo(algo: Any, config: LeagueConfig, factory: Any, game: Any, env_id: str) -> None:
-    """Build one learner (not trained, not kept), so that bad algorithm arguments are reported
-    as a ValueError before a run is written."""
+def check_algo(algo: Any, config: LeagueConfig, make_venv: Callable[[], Any]) -> None:
+    """Build one learner (not trained, not kept) on ``make_venv()``, so that bad algorithm
+    arguments are reported as a ValueError before a run is written."""
     from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 
     if not (isinstance(algo, type) and issubclass(algo, OnPolicyAlgorithm)):
         raise ValueError(f"{config.algo} is not an SB3 on-policy algorithm class")
     policy, kwargs = algo_arguments(config)
-    venv = factory(env_id, make_bot("random", game, 0), config.n_envs, "alternate", 0)
+    venv = make_venv()
     try:
         model = algo(policy, venv, seed=0, **kwargs)
     except (TypeError, ValueError, KeyError, AssertionError, RuntimeError) as exc:

@@ -55,7 +55,24 @@ def _restrict(pool: PoolView, names: Sequence[str]) -> PoolView:
         pool.score[np.ix_(keep, keep)],
         pool.games[np.ix_(keep, keep)],
         pool.n_matches,
+        None if pool.expected is None else pool.expected[np.ix_(keep, keep)],
     )
+
+
+def _with_game_seats(env_id: str, config: LeagueConfig) -> LeagueConfig:
+    """``config`` with ``seats`` set to the game's number of agents when ``env_id`` is a
+    thrust_envs game of other than two (an N-player game); else ``config``."""
+    from thrust_population.ffa import game_definition
+    from thrust_population.matches import GameUnavailable
+
+    try:
+        definition = game_definition(env_id)
+    except GameUnavailable:
+        return config  # the two-player path reports it
+    seats = definition.num_agents(definition.params_type())
+    if seats == 2:
+        return config
+    return LeagueConfig.from_dict({**config.to_dict(), "seats": seats})
 
 
 class League:
@@ -105,6 +122,21 @@ class League:
         :raises ValueError: a bad configuration (checked before anything is written)
         """
         config = LeagueConfig() if config is None else config
+        if not config.free_for_all and env_factory_path is None:
+            config = _with_game_seats(env_id, config)
+        if config.free_for_all and not getattr(cls, "free_for_all", False):
+            from thrust_population.league.free_for_all import FreeForAllLeague
+
+            return FreeForAllLeague.create(
+                directory,
+                env_id,
+                config,
+                seed=seed,
+                env_factory_path=env_factory_path,
+                elo=elo,
+                timeout=timeout,
+                extra_meta=extra_meta,
+            )
         algo = algorithm_class(config.algo)
         factory = ConfiguredFactory(env_factory_path, config.env_kwargs)
         game = probe_game(env_id, factory)
@@ -114,7 +146,11 @@ class League:
             config = LeagueConfig.from_dict({**config.to_dict(), "bots": list(bots)})
         for spec in bots:
             make_bot(spec, game, 0)  # SpecError on an unknown bot, before anything is written
-        check_algo(algo, config, factory, game, env_id)
+        check_algo(
+            algo,
+            config,
+            lambda: factory(env_id, make_bot("random", game, 0), config.n_envs, "alternate", 0),
+        )
         league_meta = {"config": config.to_dict(), "generation": None, "history": []}
         population = Population.create(
             directory,
@@ -151,6 +187,11 @@ class League:
         """
         store = Store.open(directory, timeout=timeout, readonly=readonly, exclusive=exclusive)
         try:  # StoreError from the constructor for a run that is not a league
+            meta = store.meta(LEAGUE_META)
+            if meta is not None and LeagueConfig.from_dict(meta["config"]).free_for_all:
+                from thrust_population.league.free_for_all import FreeForAllLeague
+
+                return FreeForAllLeague(FreeForAllLeague.population_of(store))
             return cls(Population(store, league_env_factory(store)))
         except BaseException:
             store.close()
@@ -236,10 +277,16 @@ class League:
     def _learner_seed(self, learner: int, generation: int) -> int:
         return derive_seed(self.store.seed, generation, learner, 0x1EA9)
 
-    def _venv(self, opponent: Policy, seed: int) -> Any:
-        return self.population.env_factory(
-            self.store.env_id, opponent, self.config.n_envs, "alternate", seed
+    def _training_env(self, policies: Sequence[Policy], seed: int) -> tuple[Any, Any]:
+        """A learner's training VecEnv against ``policies`` and the SB3 callback that goes with
+        it (None: none): a vs-opponent VecEnv playing ``policies[0]``, and the callback that
+        swaps in the next ones at equal step intervals."""
+        from thrust_population.league.schedule import OpponentSchedule  # imports SB3
+
+        venv = self.population.env_factory(
+            self.store.env_id, policies[0], self.config.n_envs, "alternate", seed
         )
+        return venv, OpponentSchedule(venv, policies, self.config.steps_per_generation)
 
     # -- setup ---------------------------------------------------------------------------------
 
@@ -258,7 +305,7 @@ class League:
             if name in names:
                 continue
             seed = self._learner_seed(i, 0)
-            venv = self._venv(make_bot("random", game, seed), seed)
+            venv, _ = self._training_env([make_bot("random", game, seed)], seed)
             try:
                 model = algo(policy, venv, seed=seed, **kwargs)
                 self.population.add_model(model, name, generation=0)
@@ -360,8 +407,6 @@ class League:
     def _fit(self, learner: int, generation: int) -> tuple[Any, dict[str, Any]]:
         """Train ``learner`` through ``generation`` from its last snapshot; return the model and
         the generation's entry (opponents, steps, seconds). Writes nothing to the store."""
-        from thrust_population.league.schedule import OpponentSchedule  # imports SB3
-
         opponents = self.opponents(learner, generation)
         seed = self._learner_seed(learner, generation)
         policies = [
@@ -369,7 +414,7 @@ class League:
         ]
         origin = self.start_snapshot(learner, generation)
         model = self.load_learner(origin)
-        venv = self._venv(policies[0], seed)
+        venv, callback = self._training_env(policies, seed)
         steps = self.config.steps_per_generation
         try:
             model.set_env(venv)  # force_reset: the rollout starts from a reset of this VecEnv
@@ -382,7 +427,7 @@ class League:
             start = time.perf_counter()
             model.learn(
                 steps,
-                callback=OpponentSchedule(venv, policies, steps),
+                callback=callback,
                 reset_num_timesteps=False,
                 tb_log_name=self._name(learner, 0).split("-g")[0],
             )
@@ -413,19 +458,42 @@ class League:
         return pairs
 
     def _evaluate(self, generation: int, backend: LeagueBackend) -> None:
-        """Play (on ``backend``) and record in one transaction the evaluation matches of
-        ``generation``, unless an interrupted earlier attempt recorded them already."""
-        first = self._name(0, generation)
-        if any(m.generation == generation for m in self.store.matches(first)):
+        """Play (on ``backend``) and record in one transaction the evaluation of
+        ``generation``, unless an interrupted earlier attempt recorded it already."""
+        if self._evaluated(generation):
             return
+        tasks = self._evaluation_tasks(generation)
+        self._record_evaluation(generation, tasks, backend.play(self, tasks))
+
+    def _evaluated(self, generation: int) -> bool:
+        first = self._name(0, generation)
+        return any(m.generation == generation for m in self.store.matches(first))
+
+    def _evaluation_tasks(self, generation: int) -> list[Any]:
+        """The evaluation's units of work, what :meth:`play_evaluation` plays (here one
+        :class:`EvaluationMatch` per pair of :meth:`_evaluation_pairs`)."""
         n_matches = self.store.n_matches()
-        matches = [
+        return [
             EvaluationMatch(a, b, match_seed(self.store.seed, n_matches + t))
             for t, (a, b) in enumerate(self._evaluation_pairs(generation))
         ]
-        results = backend.play(self, matches)
+
+    def play_evaluation(self, tasks: Sequence[Any]) -> list[Any]:
+        """Play (without recording) evaluation tasks in this process, as every backend does in
+        the end: here the matches, ``eval_games`` games each, ``eval_n_envs`` at once."""
+        config = self.config
+        return [
+            self.population.play(
+                a, b, config.eval_games, n_envs=config.eval_n_envs, seed=seed, record=False
+            )
+            for a, b, seed in tasks
+        ]
+
+    def _record_evaluation(
+        self, generation: int, tasks: Sequence[Any], results: Sequence[Any]
+    ) -> None:
         self.store.record_batch(
-            [(m.a, m.b, r) for m, r in zip(matches, results, strict=True)], generation=generation
+            [(m.a, m.b, r) for m, r in zip(tasks, results, strict=True)], generation=generation
         )
 
     def _recorded_entry(self, learner: int, generation: int) -> dict[str, Any]:
