@@ -238,7 +238,7 @@ TRAIN = [
 
 def test_cli_train_is_the_api_league_and_ladder_show_verify_read_it(reference, tmp_path, capsys):
     out = tmp_path / "cli"
-    assert main([*TRAIN, "--out", str(out), "--workers", "1"]) == 0
+    assert main([*TRAIN, "--out", str(out), "--workers", "1", "--learner-seats", "2"]) == 0
     printed = capsys.readouterr().out
     assert "2 learners in 2 of 4 seats (N-player)" in printed
     assert "ordinal" in printed and "L1-g2 *" in printed
@@ -285,6 +285,14 @@ def test_config_errors():
     with pytest.raises(ValueError, match="learner_seats is an N-player league's setting"):
         LeagueConfig(learner_seats=2)
     assert LeagueConfig(seats=5).learner_seats == 2
+    from thrust_population.league.config import algo_arguments
+
+    named = LeagueConfig(algo_kwargs={"policy_kwargs": {"activation_fn": "relu"}})
+    assert algo_arguments(named)[1]["policy_kwargs"]["activation_fn"] is torch.nn.ReLU
+    spelled = LeagueConfig(algo_kwargs={"policy_kwargs": {"activation_fn": "torch.nn:ELU"}})
+    assert algo_arguments(spelled)[1]["policy_kwargs"]["activation_fn"] is torch.nn.ELU
+    with pytest.raises(ValueError, match="activation_fn 'swish'"):
+        algo_arguments(LeagueConfig(algo_kwargs={"policy_kwargs": {"activation_fn": "swish"}}))
     with pytest.raises(ValueError, match="contradicts seats"):
         League.create(
             "/nonexistent/never", SNAKE, tiny_config(seats=4, env_kwargs={"num_snakes": 6})

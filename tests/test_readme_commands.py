@@ -87,6 +87,23 @@ BASH: dict[str, tuple[list[str] | None, str]] = {
         ],
         "2 learners and an exploiter, 1 generation of 512 steps",
     ),
+    "thrust-population train --env Thrust/Snake-v0 --seats 4 --learner-seats 2 --population 2"
+    " --generations 4 --steps-per-generation 1048576 --n-envs 128 --out runs/snake-league"
+    ' --algo-kwargs \'{"n_steps": 32, "batch_size": 8192, "policy_kwargs": {"activation_fn":'
+    ' "relu"}}\'': (
+        [
+            "thrust-population train --env Thrust/Snake-v0 --seats 4 --learner-seats 2"
+            " --population 2 --generations 1 --steps-per-generation 512 --n-envs 8"
+            " --opponents-per-generation 2 --eval-games 6 --eval-n-envs 6 --workers 1"
+            " --out runs/snake-league --env-kwargs '{\"max_steps\": 48}' --algo-kwargs"
+            ' \'{"n_steps": 32, "batch_size": 256, "policy_kwargs": {"activation_fn": "relu"}}\''
+        ],
+        "2 learners, 1 generation of 512 steps, 48-step games",
+    ),
+    "thrust-population plot runs/snake-league": (
+        ["thrust-population plot runs/snake-league"],
+        "as is",
+    ),
     "thrust-population resume runs/pong": (["thrust-population resume runs/pong"], "as is"),
     "thrust-population resume runs/pong --generations 20 --no-tensorboard --workers 2": (
         ["thrust-population resume runs/pong --generations 2 --no-tensorboard --workers 2"],

@@ -380,7 +380,7 @@ def train(args: argparse.Namespace) -> int:
         algo=args.algo,
         algo_kwargs=args.algo_kwargs,
         env_kwargs=args.env_kwargs,
-        seats=args.seats if free_for_all else None,
+        seats=(args.seats or ffa_cli.default_seats(args.env)) if free_for_all else None,
         learner_seats=args.learner_seats,
         tensorboard=not args.no_tensorboard,
     )

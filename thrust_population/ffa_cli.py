@@ -24,6 +24,7 @@ __all__ = [
     "check_ffa_league_args",
     "check_two_player_args",
     "check_two_player_league_args",
+    "default_seats",
     "ffa_game_info",
     "is_ffa_league",
     "is_ffa_tournament",
@@ -77,6 +78,12 @@ def is_ffa_league(args: argparse.Namespace) -> bool:
         return False  # the two-player path reports it
     seats = definition.num_agents(definition.params_type())
     return seats != 2 or (args.seats is not None and args.seats != 2)
+
+
+def default_seats(env_id: str) -> int:
+    """A thrust_envs game's number of agents with its default parameters."""
+    definition = game_definition(env_id)
+    return int(definition.num_agents(definition.params_type()))
 
 
 def check_ffa_league_args(args: argparse.Namespace) -> None:

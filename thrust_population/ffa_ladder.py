@@ -149,10 +149,12 @@ def plot_ffa_run(store: Store, path: str | os.PathLike[str], *, dpi: int = 110) 
     log = PlacementLog(store)
     ladder = ffa_ladder(store)
     config = log.config
-    series: dict[str, list[tuple[int, float, float]]] = {
-        name: [(0, config.mu, config.sigma)] for name in ladder.names
-    }
+    # each curve starts at its member's initial rating just before its first game (a
+    # member added later, a league's snapshot, is not drawn flat before it joined)
+    series: dict[str, list[tuple[int, float, float]]] = {name: [] for name in ladder.names}
     for game, name, mu, sigma in log.history():
+        if not series[name]:
+            series[name].append((game - 1, config.mu, config.sigma))
         series[name].append((game, mu, sigma))
     seats = max(ladder.seats, 1)
     shares = np.zeros((len(ladder.names), seats))
@@ -165,7 +167,13 @@ def plot_ffa_run(store: Store, path: str | os.PathLike[str], *, dpi: int = 110) 
     fig = Figure(figsize=(13.0, 5.5), layout="constrained")
     FigureCanvasAgg(fig)
     ax_mu, ax_places = fig.subplots(1, 2, width_ratios=(1.25, 1.0))
+    from matplotlib import colormaps
+
+    palette = colormaps["tab10" if len(ladder.names) <= 10 else "tab20"]
+    ax_mu.set_prop_cycle(color=[palette(k % palette.N) for k in range(max(len(ladder.names), 1))])
     for name in ladder.names:
+        if not series[name]:
+            continue  # never played
         points = np.array(series[name])
         line = ax_mu.step(points[:, 0], points[:, 1], where="post", label=name, linewidth=1.2)
         ax_mu.fill_between(points[:, 0], points[:, 1] - points[:, 2], points[:, 1] + points[:, 2],

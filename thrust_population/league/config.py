@@ -216,9 +216,44 @@ def tensorboard_available() -> bool:
     return importlib.util.find_spec("tensorboard") is not None
 
 
+#: ``policy_kwargs.activation_fn`` names a JSON configuration may use (torch.nn classes)
+ACTIVATIONS = {
+    "relu": "ReLU",
+    "tanh": "Tanh",
+    "elu": "ELU",
+    "gelu": "GELU",
+    "silu": "SiLU",
+    "leaky_relu": "LeakyReLU",
+}
+
+
+def _activation(value: Any) -> Any:
+    """An ``activation_fn`` given by name in JSON (``"relu"`` or ``"torch.nn:ReLU"``) as its
+    class; anything else unchanged (SB3 reports what it cannot use)."""
+    if not isinstance(value, str):
+        return value
+    if value.lower() in ACTIVATIONS:
+        import torch
+
+        return getattr(torch.nn, ACTIVATIONS[value.lower()])
+    if ":" in value:
+        return import_object(value, "activation_fn", "module:Class")
+    raise ValueError(
+        f"policy_kwargs activation_fn {value!r}: expected one of {sorted(ACTIVATIONS)} or "
+        "'module:Class' (e.g. 'torch.nn:ReLU')"
+    )
+
+
 def algo_arguments(config: LeagueConfig) -> tuple[Any, dict[str, Any]]:
-    """The policy and the other constructor arguments of the learners' algorithm."""
+    """The policy and the other constructor arguments of the learners' algorithm (an
+    ``activation_fn`` named in ``policy_kwargs`` resolved to its class)."""
     kwargs = {"device": "cpu", **config.algo_kwargs}
+    policy_kwargs = kwargs.get("policy_kwargs")
+    if isinstance(policy_kwargs, dict) and "activation_fn" in policy_kwargs:
+        kwargs["policy_kwargs"] = {
+            **policy_kwargs,
+            "activation_fn": _activation(policy_kwargs["activation_fn"]),
+        }
     return kwargs.pop("policy", "MlpPolicy"), kwargs
 
 
