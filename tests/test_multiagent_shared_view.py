@@ -176,9 +176,8 @@ def test_free_for_all_equals_pettingzoo_game_by_game(env_id):
     space = games[0].action_space(agents[0])
     base = _hash_opponent(space)
     opponents = [base, lambda obs: base(obs + 1.0)]  # two different deterministic players
-    venv = FreeForAllVecEnv(
-        thrust_envs.game_lookup(env_id), opponents, n_games, learner_seats, seed=seed, **kwargs
-    )
+    venv = thrust_envs.free_for_all(env_id, opponents, n_games, learner_seats, seed=seed, **kwargs)
+    assert isinstance(venv, FreeForAllVecEnv)
     assert venv.num_envs == n_games * learner_seats
     obs = venv.reset()
     expected = [env.reset(seed=seed + g)[0] for g, env in enumerate(games)]

@@ -63,6 +63,25 @@ def vs_opponent(
     return VsOpponentVecEnv(game_lookup(env_id), opponent, n_envs, seat=seat, seed=seed, **kwargs)
 
 
+def free_for_all(
+    env_id: str,
+    opponents: Any,
+    n_games: int,
+    learner_seats: int,
+    seed: int | None = None,
+    **kwargs: Any,
+):
+    """An SB3 ``VecEnv`` of ``n_games`` games where the learner holds ``learner_seats`` seats of
+    every game (one row each: parameter sharing) and ``opponents`` (a sequence of policies, as
+    :func:`vs_opponent` takes) fill the others, drawn per episode and seat (see
+    :class:`thrust_envs.sb3.FreeForAllVecEnv`). Needs stable-baselines3."""
+    from thrust_envs.sb3.free_for_all import FreeForAllVecEnv
+
+    return FreeForAllVecEnv(
+        game_lookup(env_id), opponents, n_games, learner_seats, seed=seed, **kwargs
+    )
+
+
 __all__ = [
     "ENV_MODULES",
     "GAME_MODULES",
@@ -72,6 +91,7 @@ __all__ = [
     "ParamError",
     "Registration",
     "__version__",
+    "free_for_all",
     "known_ids",
     "make_aec",
     "make_parallel",

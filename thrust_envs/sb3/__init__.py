@@ -7,18 +7,23 @@ This package is the only part of thrust_envs that imports stable_baselines3 (ins
 - :class:`SharedGameVecEnv` (``shared.py``): parameter sharing, one row per (game, agent).
 - :class:`VsOpponentVecEnv` (``vs_opponent.py``): one row per game for the learner's seat,
   an opponent policy in the others (by ID: :func:`thrust_envs.vs_opponent`).
-- ``base.py``: what the three share, :class:`ThrustVecEnvBase` (SB3's attribute, index,
+- :class:`FreeForAllVecEnv` (``free_for_all.py``): the learner in several seats of every game
+  (one row each, a shared policy), opponents drawn per episode into the others (by ID:
+  :func:`thrust_envs.free_for_all`).
+- ``base.py``: what the four share, :class:`ThrustVecEnvBase` (SB3's attribute, index,
   seeding and rendering plumbing) and :func:`fill_episode_infos` (SB3's finished-episode
   infos, as ``DummyVecEnv`` over ``Monitor`` writes them).
 """
 
 from thrust_envs.sb3.base import ThrustVecEnvBase, fill_episode_infos
+from thrust_envs.sb3.free_for_all import FreeForAllVecEnv
 from thrust_envs.sb3.make import make_shared_vec_env, make_vec_env, make_vs_opponent
 from thrust_envs.sb3.shared import SharedGameVecEnv
 from thrust_envs.sb3.single import ThrustVecEnv
 from thrust_envs.sb3.vs_opponent import VsOpponentVecEnv
 
 __all__ = [
+    "FreeForAllVecEnv",
     "SharedGameVecEnv",
     "ThrustVecEnv",
     "ThrustVecEnvBase",
