@@ -24,19 +24,18 @@ _MODES = {
 class ThrustVectorEnv(VectorEnv):
     """``num_envs`` copies of an environment stepped by one numba kernel call per step.
 
-    Args:
-        num_envs: number of environments ``N``.
-        max_episode_steps: truncate episodes after this many steps (``gymnasium.make_vec``
-            passes the registration's value); None for no limit.
-        autoreset_mode: ``AutoresetMode.NEXT_STEP`` (Gymnasium's default), ``SAME_STEP``
-            (``info["final_obs"]`` / ``info["final_info"]`` as Gymnasium documents) or
-            ``DISABLED`` (reset finished envs with ``reset(options={"reset_mask": mask})``).
-        render_mode: None or ``"rgb_array"``.
-        num_threads: numba threads for large batches (default: all of numba's pool); batches
-            below ``PARALLEL_MIN_ROWS`` run on the calling thread. Results do not depend on it.
-        copy: return copies of the observation/reward/flag buffers (default, safe); False
-            returns the internal buffers, which the next step overwrites.
-        **kwargs: the environment's parameters.
+    :param num_envs: number of environments ``N``.
+    :param max_episode_steps: truncate episodes after this many steps (``gymnasium.make_vec``
+        passes the registration's value); None for no limit.
+    :param autoreset_mode: ``AutoresetMode.NEXT_STEP`` (Gymnasium's default), ``SAME_STEP``
+        (``info["final_obs"]`` / ``info["final_info"]`` as Gymnasium documents) or
+        ``DISABLED`` (reset finished envs with ``reset(options={"reset_mask": mask})``).
+    :param render_mode: None or ``"rgb_array"``.
+    :param num_threads: numba threads for large batches (default: all of numba's pool); batches
+        below ``PARALLEL_MIN_ROWS`` run on the calling thread. Results do not depend on it.
+    :param copy: return copies of the observation/reward/flag buffers (default, safe); False
+        returns the internal buffers, which the next step overwrites.
+    :param kwargs: the environment's parameters.
 
     Every environment has its own random stream: ``reset(seed=s)`` seeds environment ``i``
     with ``s + i``, and the same seed gives the same trajectories whatever ``num_threads``.

@@ -31,15 +31,14 @@ def fill_episode_infos(
     its time limit), ``terminal_observation`` (the last observation, before the reset) and
     ``episode`` = ``{"r": return rounded to 6 decimals, "l": length, "t": elapsed seconds}``.
 
-    Args:
-        infos: the step's ``N`` info dicts (from :func:`thrust_envs.core.batch.step_infos`).
-        rows: the ``D`` finished rows (Python ints: pass ``array.tolist()``), in the order of
-            the other arguments.
-        terminal_observations: ``[D, *obs_shape]``, a new array (each info keeps its row).
-        returns: ``[D]`` Python floats, the episodes' returns.
-        lengths: ``[D]`` Python ints, the episodes' lengths.
-        time_limit: ``[D]`` Python bools, truncated and not terminated.
-        elapsed: seconds since the VecEnv was made, already rounded (``Monitor``'s ``"t"``).
+    :param infos: the step's ``N`` info dicts (from :func:`thrust_envs.core.batch.step_infos`).
+    :param rows: the ``D`` finished rows (Python ints: pass ``array.tolist()``), in the order of
+        the other arguments.
+    :param terminal_observations: ``[D, *obs_shape]``, a new array (each info keeps its row).
+    :param returns: ``[D]`` Python floats, the episodes' returns.
+    :param lengths: ``[D]`` Python ints, the episodes' lengths.
+    :param time_limit: ``[D]`` Python bools, truncated and not terminated.
+    :param elapsed: seconds since the VecEnv was made, already rounded (``Monitor``'s ``"t"``).
     """
     for row, final, ret, length, limit in zip(
         rows, terminal_observations, returns, lengths, time_limit, strict=True

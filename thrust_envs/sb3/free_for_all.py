@@ -43,17 +43,16 @@ class FreeForAllVecEnv(ThrustVecEnvBase):
     whose learner seats are all dead restarts at once (the opponents playing on alone would
     train nothing). Finished episodes' infos add ``seat`` (the learner's seat) to SB3's keys.
 
-    Args:
-        definition: the game (at least two seats).
-        opponents: the ``K`` opponents, each a callable from an observation batch
-            ``[k, *obs_shape]`` to an action batch ``[k]`` (``[k, K]`` for MultiDiscrete) or an
-            object with SB3's ``predict`` (played ``deterministic=True``), as
-            :class:`~thrust_envs.sb3.vs_opponent.VsOpponentVecEnv` takes.
-        n_games: number of games ``G``.
-        learner_seats: the learner's seats per game, ``1 <= L < A``.
-        seed: seed of the first reset (game ``g`` gets ``seed + g``) and of the seatings.
-        num_threads: numba threads for large batches (results do not depend on it).
-        **kwargs: the game's parameters.
+    :param definition: the game (at least two seats).
+    :param opponents: the ``K`` opponents, each a callable from an observation batch
+        ``[k, *obs_shape]`` to an action batch ``[k]`` (``[k, K]`` for MultiDiscrete) or an
+        object with SB3's ``predict`` (played ``deterministic=True``), as
+        :class:`~thrust_envs.sb3.vs_opponent.VsOpponentVecEnv` takes.
+    :param n_games: number of games ``G``.
+    :param learner_seats: the learner's seats per game, ``1 <= L < A``.
+    :param seed: seed of the first reset (game ``g`` gets ``seed + g``) and of the seatings.
+    :param num_threads: numba threads for large batches (results do not depend on it).
+    :param kwargs: the game's parameters.
     """
 
     def __init__(

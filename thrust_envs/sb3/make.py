@@ -47,36 +47,35 @@ def make_vec_env(
     :class:`SharedGameVecEnv`), which behaves as SB3's ``DummyVecEnv`` over ``Monitor``-wrapped
     envs does (infos, episode statistics, seeding) without one Python env per row.
 
-    Args:
-        env_id: a Thrust ID such as ``"Thrust/CartPole-v1"`` (or a game, ``"Thrust/Pong-v0"``).
-        n_envs: number of environments (for a game: of games).
-        seed: if given, environment ``i`` is seeded with ``seed + i`` at the first reset (as
-            SB3's ``make_vec_env`` does).
-        start_index: the rank of the first environment. SB3 names Monitor files and seeds each
-            env's action space with it; the batch VecEnv writes no files and has one action
-            space, so it only matters on the fallback path (resets are seeded ``seed + i``
-            either way, as SB3 does).
-        monitor_dir: a folder for SB3's per-env Monitor CSV files. The batch VecEnv keeps the
-            Monitor's statistics in ``info["episode"]`` but writes no files: giving a folder
-            takes the fallback path.
-        wrapper_class: a Gymnasium wrapper (or a function of one env) applied to each env after
-            its Monitor, with ``wrapper_kwargs``. The batch VecEnv has no per-env
-            ``gymnasium.Env`` to wrap: giving one takes the fallback path.
-        env_kwargs: the environment's parameters (e.g. ``{"gravity": 9.8}``), and the
-            ``gym.make`` keywords ``render_mode``, ``max_episode_steps`` (and ``num_threads``)
-            as SB3 users pass them. Same meaning as the keyword arguments ``**kwargs``; a name
-            given both ways is an error.
-        vec_env_cls: an SB3 ``VecEnv`` class (``DummyVecEnv``, ``SubprocVecEnv``) over one
-            Gymnasium env per row, with ``vec_env_kwargs``: takes the fallback path.
-        vec_env_kwargs: keyword arguments of ``vec_env_cls`` (needs ``vec_env_cls``).
-        monitor_kwargs: keyword arguments of SB3's ``Monitor`` (e.g. ``info_keywords``): takes
-            the fallback path.
-        wrapper_kwargs: keyword arguments of ``wrapper_class`` (needs ``wrapper_class``).
-        render_mode: None or ``"rgb_array"``.
-        num_threads: numba threads for large batches (default: numba's pool size). Results do
-            not depend on it. Unused on the fallback path.
-        max_episode_steps: override the registration's time limit.
-        **kwargs: the environment's parameters (e.g. ``gravity=9.8`` for CartPole).
+    :param env_id: a Thrust ID such as ``"Thrust/CartPole-v1"`` (or a game, ``"Thrust/Pong-v0"``).
+    :param n_envs: number of environments (for a game: of games).
+    :param seed: if given, environment ``i`` is seeded with ``seed + i`` at the first reset (as
+        SB3's ``make_vec_env`` does).
+    :param start_index: the rank of the first environment. SB3 names Monitor files and seeds each
+        env's action space with it; the batch VecEnv writes no files and has one action
+        space, so it only matters on the fallback path (resets are seeded ``seed + i``
+        either way, as SB3 does).
+    :param monitor_dir: a folder for SB3's per-env Monitor CSV files. The batch VecEnv keeps the
+        Monitor's statistics in ``info["episode"]`` but writes no files: giving a folder
+        takes the fallback path.
+    :param wrapper_class: a Gymnasium wrapper (or a function of one env) applied to each env after
+        its Monitor, with ``wrapper_kwargs``. The batch VecEnv has no per-env
+        ``gymnasium.Env`` to wrap: giving one takes the fallback path.
+    :param env_kwargs: the environment's parameters (e.g. ``{"gravity": 9.8}``), and the
+        ``gym.make`` keywords ``render_mode``, ``max_episode_steps`` (and ``num_threads``)
+        as SB3 users pass them. Same meaning as the keyword arguments ``**kwargs``; a name
+        given both ways is an error.
+    :param vec_env_cls: an SB3 ``VecEnv`` class (``DummyVecEnv``, ``SubprocVecEnv``) over one
+        Gymnasium env per row, with ``vec_env_kwargs``: takes the fallback path.
+    :param vec_env_kwargs: keyword arguments of ``vec_env_cls`` (needs ``vec_env_cls``).
+    :param monitor_kwargs: keyword arguments of SB3's ``Monitor`` (e.g. ``info_keywords``): takes
+        the fallback path.
+    :param wrapper_kwargs: keyword arguments of ``wrapper_class`` (needs ``wrapper_class``).
+    :param render_mode: None or ``"rgb_array"``.
+    :param num_threads: numba threads for large batches (default: numba's pool size). Results do
+        not depend on it. Unused on the fallback path.
+    :param max_episode_steps: override the registration's time limit.
+    :param kwargs: the environment's parameters (e.g. ``gravity=9.8`` for CartPole).
 
     The fallback path: SB3's own ``make_vec_env`` over ``gym.make(env_id)`` Thrust single envs
     (exactly Gymnasium's references), with every argument as given, and a ``UserWarning``

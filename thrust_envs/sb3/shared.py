@@ -98,12 +98,11 @@ class SharedGameVecEnv(ThrustVecEnvBase):
     its actions are ignored (the usual "black death" padding for a fixed number of rows).
     Game ``g`` is seeded with ``seed + g`` (its rows share it).
 
-    Args:
-        definition: the game (e.g. ``thrust_envs.multiagent.pong.DEFINITION``).
-        n_games: number of games ``G``.
-        seed: seed of the first reset, or None.
-        num_threads: numba threads for large batches (results do not depend on it).
-        **kwargs: the game's parameters.
+    :param definition: the game (e.g. ``thrust_envs.multiagent.pong.DEFINITION``).
+    :param n_games: number of games ``G``.
+    :param seed: seed of the first reset, or None.
+    :param num_threads: numba threads for large batches (results do not depend on it).
+    :param kwargs: the game's parameters.
     """
 
     def __init__(

@@ -86,19 +86,18 @@ class VsOpponentVecEnv(ThrustVecEnvBase):
     its game restarts). Finished episodes' infos add ``seat`` and ``opponent`` (the index of
     the opponent in the history of ``set_opponent``, 0 for the first) to SB3's keys.
 
-    Args:
-        definition: the game (at least two seats).
-        opponent: a callable from an observation batch ``[k, *obs_shape]`` to an action batch
-            ``[k]`` (``[k, K]`` for MultiDiscrete actions), such as a scripted bot or an SB3
-            model's bound ``predict`` (its ``(actions, state)`` answer is unpacked; called as
-            ``predict(obs)``, it samples unless given ``deterministic=True`` by a
-            ``functools.partial``); or an object with SB3's ``predict`` (an SB3 model, a
-            thrust_export ``NumpyPolicy``), called as ``predict(obs, deterministic=True)``.
-        n_envs: number of games.
-        seat: see above.
-        seed: seed of the first reset (game ``g`` gets ``seed + g``) and of the random seats.
-        num_threads: numba threads for large batches (results do not depend on it).
-        **kwargs: the game's parameters.
+    :param definition: the game (at least two seats).
+    :param opponent: a callable from an observation batch ``[k, *obs_shape]`` to an action batch
+        ``[k]`` (``[k, K]`` for MultiDiscrete actions), such as a scripted bot or an SB3
+        model's bound ``predict`` (its ``(actions, state)`` answer is unpacked; called as
+        ``predict(obs)``, it samples unless given ``deterministic=True`` by a
+        ``functools.partial``); or an object with SB3's ``predict`` (an SB3 model, a
+        thrust_export ``NumpyPolicy``), called as ``predict(obs, deterministic=True)``.
+    :param n_envs: number of games.
+    :param seat: see above.
+    :param seed: seed of the first reset (game ``g`` gets ``seed + g``) and of the random seats.
+    :param num_threads: numba threads for large batches (results do not depend on it).
+    :param kwargs: the game's parameters.
     """
 
     def __init__(
