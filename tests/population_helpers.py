@@ -35,6 +35,7 @@ import numpy as np
 from gymnasium import spaces
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
+from thrust_algos import PPO as _PPO
 from thrust_population.matches import GameInfo, GameUnavailable
 from thrust_population.players import register_bot
 
@@ -236,3 +237,14 @@ for _index, _name in enumerate(("rock", "paper", "scissors")):
 def bt_probability(a: float, b: float) -> float:
     """P(strength a beats strength b) on the Elo scale."""
     return 1.0 / (1.0 + math.pow(10.0, (b - a) / 400.0))
+
+
+class DyingPPO(_PPO):
+    """A PPO whose ``learn`` kills its own process with SIGKILL: a worker (a pool process or a
+    Ray task's worker) that dies while training."""
+
+    def learn(self, *args: Any, **kwargs: Any) -> Any:
+        import os
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -63,6 +63,36 @@ CASES = {
         ],
         ["| NumpyPolicy.predict |", "| ONNX .onnx |"],
     ),
+    "vecenv_revisions-path": (
+        [
+            "vecenv_revisions.py",
+            "--quick",
+            "--against-path",
+            ".",
+            "--sizes",
+            "4",
+            "--cases",
+            "single,vs_opponent",
+        ],
+        ["| single | 4 |", "| vs_opponent | 4 |", "this / other"],
+    ),
+    "vecenv_revisions-rev": (
+        [
+            "vecenv_revisions.py",
+            "--quick",
+            "--against",
+            "HEAD",
+            "--sizes",
+            "2",
+            "--cases",
+            "single",
+            "--rounds",
+            "1",
+            "--seconds",
+            "0.1",
+        ],
+        ["| single | 2 |", "other revision: HEAD"],
+    ),
     "population-games": (
         [
             "population.py",

@@ -76,6 +76,24 @@ elif point == "snapshot":  # the first initial snapshot
     population_module.Population.add_model = die
 elif point == "artifact":  # an artifact's temporary file written, not yet renamed
     population_module.file_sha256 = die
+elif point in ("training", "evaluation"):
+    # training: learner 1 of generation 1 (learner 0's snapshot frozen); evaluation: after two
+    # of generation 1's evaluation matches are played, none recorded
+    import thrust_population.league.loop as loop_module
+
+    owner, name, survive = {
+        "training": (loop_module.League, "_fit", 1),
+        "evaluation": (population_module.Population, "play", 2),
+    }[point]
+    original, calls = getattr(owner, name), []
+
+    def dying(*args, **kwargs):
+        calls.append(1)
+        if len(calls) > survive:
+            die()
+        return original(*args, **kwargs)
+
+    setattr(owner, name, dying)
 from thrust_population.cli import main
 sys.exit(main(sys.argv[2:]))
 """
@@ -91,13 +109,16 @@ def one_generation(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         return signature(league)
 
 
-@pytest.mark.parametrize("point", ["metadata", "snapshot", "artifact"])
+@pytest.mark.parametrize("point", ["metadata", "snapshot", "artifact", "training", "evaluation"])
 def test_a_league_killed_during_its_creation_resumes_with_resume_alone(
     one_generation, tmp_path, capsys, point
 ):
+    """Killed with SIGKILL during its creation (metadata, an initial snapshot, an artifact's
+    write) or its first generation (mid-training, mid-evaluation), ``resume RUN`` alone ends as
+    the uninterrupted league, with no orphan files."""
     out = tmp_path / "run"
     process = subprocess.run(
-        [sys.executable, "-c", KILL_AT, point, *train_args(out)],
+        [sys.executable, "-c", KILL_AT, point, *train_args(out, **{"--workers": "1"})],
         env=ENV,
         capture_output=True,
         text=True,
@@ -105,6 +126,12 @@ def test_a_league_killed_during_its_creation_resumes_with_resume_alone(
     )
     assert process.returncode == -signal.SIGKILL, process.stderr
     assert Store.exists(out)  # the run was created (with its whole configuration)
+    frozen = {"training": ["L0-g1"], "evaluation": ["L0-g1", "L1-g1"]}.get(point)
+    if frozen is not None:  # the kill landed inside generation 1, where it says
+        with League.open(out, readonly=True) as league:
+            assert league.generation == 0
+            assert [n for n in league.store.member_names() if n.endswith("-g1")] == frozen
+            assert league.store.n_matches() == 0
     if point == "artifact":
         (orphan,) = leftovers(out)
         assert orphan.parent.name == "artifacts" and orphan.name.startswith(".L0-g0.zip.")
@@ -315,3 +342,34 @@ def test_tournament_game_parameters_and_a_foreign_policy(tmp_path, capsys):
     fresh = [*base[:-1], str(tmp_path / "new"), "--players", f"random,cp={cartpole}"]
     assert main(fresh) == 2
     assert not (tmp_path / "new").exists()
+
+
+def _ray_available() -> bool:
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _ray_available(), reason="ray is not installed")
+def test_a_killed_ray_worker_is_one_line_and_the_run_resumes(tmp_path, capsys):
+    """A Ray task's worker killed with SIGKILL while it trains (a real local Ray instance, an
+    algorithm whose ``learn`` kills its process): ``train --backend ray`` ends with one line,
+    exit 1, naming the task and ``resume``; the run holds generation 0, as a resume needs."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        out = tmp_path / "ray"
+        args = train_args(out, **{"--algo": "population_helpers:DyingPPO"})
+        del args[args.index("--workers") : args.index("--workers") + 2]  # local backend only
+        assert main([*args, "--backend", "ray"]) == 1
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1, err
+        assert "the Ray task L0-g1 failed" in err and f"resume {out}" in err, err
+        with League.open(out, readonly=True) as league:
+            assert league.generation == 0
+            assert league.store.member_names()[-2:] == ["L0-g0", "L1-g0"]
+    finally:
+        ray.shutdown()
