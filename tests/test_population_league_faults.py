@@ -344,20 +344,11 @@ def test_tournament_game_parameters_and_a_foreign_policy(tmp_path, capsys):
     assert not (tmp_path / "new").exists()
 
 
-def _ray_available() -> bool:
-    try:
-        import ray  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _ray_available(), reason="ray is not installed")
 def test_a_killed_ray_worker_is_one_line_and_the_run_resumes(tmp_path, capsys):
     """A Ray task's worker killed with SIGKILL while it trains (a real local Ray instance, an
     algorithm whose ``learn`` kills its process): ``train --backend ray`` ends with one line,
     exit 1, naming the task and ``resume``; the run holds generation 0, as a resume needs."""
-    import ray
+    ray = pytest.importorskip("ray")
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:

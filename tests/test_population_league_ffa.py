@@ -334,19 +334,10 @@ def test_resume_after_kill_9(reference, tmp_path):
         assert_same(signature(league), reference["signature"])
 
 
-def _ray_available() -> bool:
-    try:
-        import ray  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _ray_available(), reason="ray is not installed")
 def test_ray_backend_gives_the_same_league(reference, tmp_path, monkeypatch):
     """A real local Ray instance (2 CPUs): the learners' generations and the evaluation games
     as Ray tasks give the league of the local backend."""
-    import ray
+    ray = pytest.importorskip("ray")
 
     def not_here(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("trained or played in the driver, not in a Ray task")

@@ -36,6 +36,7 @@ from thrust_population.seeding import derive_seed
 __all__ = [
     "FFA_GAME_KEY",
     "FFA_PLAYER_KEY",
+    "default_seats",
     "game_params",
     "placement",
     "play_games",
@@ -61,6 +62,15 @@ def game_definition(env_id: str) -> Any:
     from thrust_population.matches import _thrust_game
 
     return _thrust_game(env_id)
+
+
+def default_seats(env_id: str) -> int:
+    """A thrust_envs game's number of agents with its default parameters.
+
+    :raises GameUnavailable: unknown ID or a single-agent environment
+    """
+    definition = game_definition(env_id)
+    return int(definition.num_agents(definition.params_type()))
 
 
 def _seat_field(definition: Any) -> str | None:

@@ -10,7 +10,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from thrust_population.ffa import game_definition, game_params, run_ffa_tournament
+from thrust_population.ffa import (
+    default_seats,
+    game_definition,
+    game_params,
+    run_ffa_tournament,
+)
 from thrust_population.ffa_ladder import ffa_ladder
 from thrust_population.matches import GameInfo, GameUnavailable
 from thrust_population.placements import PlacementConfig, PlacementLog, is_ffa_run
@@ -28,6 +33,7 @@ __all__ = [
     "ffa_game_info",
     "is_ffa_league",
     "is_ffa_tournament",
+    "plays_ffa",
     "tournament",
 ]
 
@@ -55,14 +61,18 @@ def is_ffa_tournament(args: argparse.Namespace) -> bool:
     if Store.exists(out):
         with Store.open(out, timeout=args.lock_timeout, readonly=True) as store:
             return is_ffa_run(store)
-    if args.factory is not None:
-        return False
+    return args.factory is None and plays_ffa(args.env, args.seats)
+
+
+def plays_ffa(env_id: str, seats: int | None) -> bool:
+    """Whether ``env_id`` is a thrust_envs game played with other than two seats: its default
+    number of agents, or ``seats`` when given (False for an unknown ID: the two-player path
+    reports it)."""
     try:
-        definition = game_definition(args.env)
+        default = default_seats(env_id)
     except GameUnavailable:
-        return False  # the two-player path reports it
-    seats = definition.num_agents(definition.params_type())
-    return seats != 2 or (args.seats is not None and args.seats != 2)
+        return False
+    return default != 2 or (seats is not None and seats != 2)
 
 
 #: the train options only two-player leagues take
@@ -72,18 +82,7 @@ TWO_PLAYER_LEAGUE_OPTIONS = ("exploiters", "exploiter_reset", "factory")
 def is_ffa_league(args: argparse.Namespace) -> bool:
     """Whether ``train`` is asked for an N-player league: a thrust_envs game of other than two
     seats (its default, or ``--seats``); with ``--factory`` too, which such a league refuses."""
-    try:
-        definition = game_definition(args.env)
-    except GameUnavailable:
-        return False  # the two-player path reports it
-    seats = definition.num_agents(definition.params_type())
-    return seats != 2 or (args.seats is not None and args.seats != 2)
-
-
-def default_seats(env_id: str) -> int:
-    """A thrust_envs game's number of agents with its default parameters."""
-    definition = game_definition(env_id)
-    return int(definition.num_agents(definition.params_type()))
+    return plays_ffa(args.env, args.seats)
 
 
 def check_ffa_league_args(args: argparse.Namespace) -> None:

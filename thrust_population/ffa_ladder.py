@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -192,11 +191,6 @@ def plot_ffa_run(store: Store, path: str | os.PathLike[str], *, dpi: int = 110) 
     ax_places.set_yticks(range(len(ladder.names)))
     ax_places.set_yticklabels(ladder.names, fontsize=8)
     fig.colorbar(image, ax=ax_places, shrink=0.8)
-    staging = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.png")
-    try:
-        fig.savefig(staging, format="png", dpi=dpi)
-        os.replace(staging, path)
-    except BaseException:
-        staging.unlink(missing_ok=True)
-        raise
-    return path
+    from thrust_population.plotting import save_png
+
+    return save_png(fig, path, dpi)

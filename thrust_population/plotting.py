@@ -112,7 +112,12 @@ def plot_run(store: Store, path: str | os.PathLike[str], *, dpi: int = 110) -> P
                     ax_map.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7,
                                 color=color)  # fmt: skip
     fig.colorbar(image, ax=ax_map, shrink=0.8)
+    return save_png(fig, path, dpi)
 
+
+def save_png(fig: Any, path: Path, dpi: int) -> Path:
+    """Write ``fig`` to ``path`` as a PNG through a temporary name in the same folder, renamed
+    when complete (a reader never sees half a file)."""
     staging = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.png")
     try:
         fig.savefig(staging, format="png", dpi=dpi)

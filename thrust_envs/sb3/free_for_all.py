@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
-from thrust_envs.core.batch import InvalidAction, step_infos
+from thrust_envs.core.batch import step_infos
 from thrust_envs.core.definition import make_params
 from thrust_envs.core.game_views import GameError
 from thrust_envs.core.games import BatchGame, GameDefinition
@@ -19,7 +19,7 @@ from thrust_envs.sb3.base import (
     check_integer_actions,
     fill_episode_infos,
 )
-from thrust_envs.sb3.vs_opponent import Policy, as_policy, unpack_actions
+from thrust_envs.sb3.vs_opponent import Policy, as_policy, opponent_actions
 
 #: :attr:`FreeForAllVecEnv.lineups` marks the learner's seats with this value.
 LEARNER = -1
@@ -162,13 +162,10 @@ class FreeForAllVecEnv(ThrustVecEnvBase):
             rows = np.nonzero((self._lineup == index) & game.alive)
             if not rows[0].size:
                 continue
-            out = unpack_actions(self.env_id, opponent(game.obs[rows]))
             expected = game.action_shape(rows[0].size)
-            if out.shape != expected or out.dtype.kind not in "iu":
-                raise InvalidAction(
-                    f"{self.env_id}: opponent {index} returned actions of shape {out.shape} "
-                    f"and dtype {out.dtype}; expected integers of shape {expected}"
-                )
+            out = opponent_actions(
+                self.env_id, opponent, game.obs[rows], expected, who=f"opponent {index}"
+            )
             answers.append((rows, out))
         game.actions[...] = 0  # dead seats: any valid action (the kernel ignores them)
         game.write_actions((self._games, self._seat.reshape(-1)), learner)

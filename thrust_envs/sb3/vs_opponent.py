@@ -75,6 +75,24 @@ def unpack_actions(label: str, answer: Any) -> np.ndarray:
     return np.asarray(answer)
 
 
+def opponent_actions(
+    label: str,
+    opponent: Policy,
+    obs: np.ndarray,
+    expected: tuple[int, ...],
+    who: str = "the opponent",
+) -> np.ndarray:
+    """``opponent``'s actions for the observation batch ``obs``, checked: integers of shape
+    ``expected``, or :class:`InvalidAction` naming ``who`` and both shapes."""
+    out = unpack_actions(label, opponent(obs))
+    if out.shape != expected or out.dtype.kind not in "iu":
+        raise InvalidAction(
+            f"{label}: {who} returned actions of shape {out.shape} and dtype {out.dtype}; "
+            f"expected integers of shape {expected}"
+        )
+    return out
+
+
 class VsOpponentVecEnv(ThrustVecEnvBase):
     """Row ``g`` is the learner's seat in game ``g``; ``opponent`` plays every other seat,
     called once per step per seat and opponent on the batch of games it plays.
@@ -218,14 +236,9 @@ class VsOpponentVecEnv(ThrustVecEnvBase):
         for index in np.unique(self._opponent_of):
             rows = np.flatnonzero(self._opponent_of == index)
             obs = game.obs[rows, seat_of_other[rows]]
-            out = unpack_actions(self.env_id, self._opponents[index](obs))
-            expected = game.action_shape(len(rows))
-            if out.shape != expected or out.dtype.kind not in "iu":
-                raise InvalidAction(
-                    f"{self.env_id}: the opponent returned actions of shape {out.shape} "
-                    f"and dtype {out.dtype}; expected integers of shape {expected}"
-                )
-            acts[rows] = out
+            acts[rows] = opponent_actions(
+                self.env_id, self._opponents[index], obs, game.action_shape(len(rows))
+            )
         return acts
 
     def _restart_games_of_dead_learners(self) -> np.ndarray:

@@ -44,7 +44,7 @@ from thrust_population.league.config import (
     algorithm_class,
     check_algo,
 )
-from thrust_population.league.loop import League
+from thrust_population.league.loop import League, with_bots
 from thrust_population.league.report import FfaGenerationReport, FfaPlayerRow
 from thrust_population.matches import GameInfo, Policy
 from thrust_population.matchmaking import PoolView
@@ -134,12 +134,7 @@ class FreeForAllLeague(League):
         params = _params(definition, config)
         game = _game_info(definition, params)
         algo = algorithm_class(config.algo)
-        bots = config.bots
-        if bots is None:
-            bots = ("random", *sorted(set(game.bots) - {"random"}))
-            config = LeagueConfig.from_dict({**config.to_dict(), "bots": list(bots)})
-        for spec in bots:
-            make_bot(spec, game, 0)  # SpecError on an unknown bot, before anything is written
+        config = with_bots(config, game)
         check_algo(
             algo,
             config,

@@ -62,17 +62,27 @@ def _restrict(pool: PoolView, names: Sequence[str]) -> PoolView:
 def _with_game_seats(env_id: str, config: LeagueConfig) -> LeagueConfig:
     """``config`` with ``seats`` set to the game's number of agents when ``env_id`` is a
     thrust_envs game of other than two (an N-player game); else ``config``."""
-    from thrust_population.ffa import game_definition
+    from thrust_population.ffa import default_seats
     from thrust_population.matches import GameUnavailable
 
     try:
-        definition = game_definition(env_id)
+        seats = default_seats(env_id)
     except GameUnavailable:
         return config  # the two-player path reports it
-    seats = definition.num_agents(definition.params_type())
     if seats == 2:
         return config
     return LeagueConfig.from_dict({**config.to_dict(), "seats": seats})
+
+
+def with_bots(config: LeagueConfig, game: Any) -> LeagueConfig:
+    """``config`` with its bots: the given ones, checked (a SpecError on an unknown one, before
+    anything is written), or by default ``random`` and every bot the game ships."""
+    if config.bots is None:
+        bots = ("random", *sorted(set(game.bots) - {"random"}))
+        config = LeagueConfig.from_dict({**config.to_dict(), "bots": list(bots)})
+    for spec in config.bots:
+        make_bot(spec, game, 0)
+    return config
 
 
 class League:
@@ -140,12 +150,7 @@ class League:
         algo = algorithm_class(config.algo)
         factory = ConfiguredFactory(env_factory_path, config.env_kwargs)
         game = probe_game(env_id, factory)
-        bots = config.bots
-        if bots is None:
-            bots = ("random", *sorted(set(game.bots) - {"random"}))
-            config = LeagueConfig.from_dict({**config.to_dict(), "bots": list(bots)})
-        for spec in bots:
-            make_bot(spec, game, 0)  # SpecError on an unknown bot, before anything is written
+        config = with_bots(config, game)
         check_algo(
             algo,
             config,

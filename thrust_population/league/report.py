@@ -11,6 +11,13 @@ from thrust_population.ladder import format_table
 __all__ = ["FfaGenerationReport", "FfaPlayerRow", "GenerationReport", "LearnerRow"]
 
 
+def _rate(steps: int | None, seconds: float | None) -> float | None:
+    """Training steps per second (None when the steps or seconds are unknown)."""
+    if steps is None or not seconds:
+        return None
+    return steps / seconds
+
+
 @dataclass(frozen=True)
 class LearnerRow:
     """One learner's line of a generation's table.
@@ -35,9 +42,7 @@ class LearnerRow:
 
     @property
     def steps_per_second(self) -> float | None:
-        if self.steps is None or not self.seconds:
-            return None
-        return self.steps / self.seconds
+        return _rate(self.steps, self.seconds)
 
 
 @dataclass(frozen=True)
@@ -105,9 +110,7 @@ class FfaPlayerRow:
 
     @property
     def steps_per_second(self) -> float | None:
-        if self.steps is None or not self.seconds:
-            return None
-        return self.steps / self.seconds
+        return _rate(self.steps, self.seconds)
 
 
 @dataclass(frozen=True)
