@@ -268,3 +268,29 @@ def test_vec_env_cls_and_monitor_dir_fall_back_and_write_monitor_files(tmp_path)
         make_vec_env(ENV_ID, 2, monitor_kwargs={"info_keywords": ()})
     with pytest.raises(ValueError, match=r"multi-agent game.*wrapper_class"):
         make_vec_env("Thrust/Pong-v0", 2, wrapper_class=gym.wrappers.ClipReward)
+
+
+def test_monitor_rounded_is_pythons_round_bit_for_bit():
+    """The finished-episode ``"r"``, rounded vectorised, equals ``round(r, 6)`` (SB3 Monitor's)
+    for ordinary returns and for the ones that sit on a rounding boundary."""
+    from thrust_envs.sb3.base import monitor_rounded
+
+    rng = np.random.default_rng(0)
+    k = rng.integers(-(10**9), 10**9, 20000)
+    values = np.concatenate(
+        [
+            rng.normal(0.0, 100.0, 20000),
+            rng.integers(-500, 500, 2000) * 0.1,  # sums of decimal rewards
+            (k + 0.5) / 1e6,  # halfway between two 6-decimal values (as doubles)
+            np.nextafter((k + 0.5) / 1e6, np.inf),
+            np.nextafter((k + 0.5) / 1e6, -np.inf),
+            [0.0, -0.0, 1e300, -1e300, 5e9, np.inf, -np.inf, 2.5e-7, 1.5e-6],
+        ]
+    )
+    got = monitor_rounded(values)
+    expected = [round(float(v), 6) for v in values]
+    assert len(got) == len(expected)
+    mismatches = [(v, g, e) for v, g, e in zip(values, got, expected, strict=True) if g != e]
+    assert not mismatches, mismatches[:5]
+    nan = monitor_rounded(np.array([np.nan]))[0]
+    assert nan != nan

@@ -16,12 +16,35 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices
 
 from thrust_envs.core.batch import InvalidAction
 
+#: above this magnitude a return is rounded by Python itself (``x * 1e6`` nears 2**53)
+_ROUND_EXACT_LIMIT = 2.0**52 / 1e6
+
+
+def monitor_rounded(returns: np.ndarray) -> list[float]:
+    """``[round(r, 6) for r in returns]`` (SB3 ``Monitor``'s ``"r"``), bit for bit, vectorised.
+
+    ``rint(r * 1e6) / 1e6`` is the double nearest to ``k / 10**6`` as Python's ``round`` is;
+    the two choose different integers ``k`` only when ``r * 1e6`` lies within its rounding
+    error of a half-integer, and those returns (with the huge and the non-finite ones) are
+    rounded by Python. Per row, Python's ``round`` cost a third of a 1,024-game Snake step.
+    """
+    values = np.asarray(returns, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):  # huge and non-finite: Python's below
+        scaled = values * 1e6
+        out = (np.rint(scaled) / 1e6).tolist()
+        distance = np.abs(scaled - np.floor(scaled) - 0.5)
+        near_half = ~(distance > np.abs(scaled) * 1e-12 + 1e-12)
+    unsure = near_half | ~(np.abs(values) < _ROUND_EXACT_LIMIT)
+    for i in np.flatnonzero(unsure).tolist():
+        out[i] = round(float(values[i]), 6)
+    return out
+
 
 def fill_episode_infos(
     infos: list[dict[str, Any]],
     rows: Sequence[int],
     terminal_observations: np.ndarray,
-    returns: Sequence[float],
+    returns: np.ndarray,
     lengths: Sequence[int],
     time_limit: Sequence[bool],
     elapsed: float,
@@ -35,19 +58,20 @@ def fill_episode_infos(
     :param rows: the ``D`` finished rows (Python ints: pass ``array.tolist()``), in the order of
         the other arguments.
     :param terminal_observations: ``[D, *obs_shape]``, a new array (each info keeps its row).
-    :param returns: ``[D]`` Python floats, the episodes' returns.
+    :param returns: float64 ``[D]``, the episodes' returns (rounded as ``Monitor`` rounds,
+        :func:`monitor_rounded`).
     :param lengths: ``[D]`` Python ints, the episodes' lengths.
     :param time_limit: ``[D]`` Python bools, truncated and not terminated.
     :param elapsed: seconds since the VecEnv was made, already rounded (``Monitor``'s ``"t"``).
     """
+    rounded = monitor_rounded(returns)
     for row, final, ret, length, limit in zip(
-        rows, terminal_observations, returns, lengths, time_limit, strict=True
+        rows, terminal_observations, rounded, lengths, time_limit, strict=True
     ):
         info = infos[row]
         info["TimeLimit.truncated"] = limit
         info["terminal_observation"] = final
-        # Python's round of a Python float, as Monitor's (np.round differs in the last bit).
-        info["episode"] = {"r": round(ret, 6), "l": length, "t": elapsed}
+        info["episode"] = {"r": ret, "l": length, "t": elapsed}
 
 
 def check_integer_actions(label: str, actions: Any, shape: tuple[int, ...]) -> np.ndarray:

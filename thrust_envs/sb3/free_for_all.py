@@ -190,7 +190,7 @@ class FreeForAllVecEnv(ThrustVecEnvBase):
                 infos,
                 finished.tolist(),
                 np.where(ended[:, None], game.final_obs[g, s], game.obs[g, s]),
-                np.where(ended, game.final_return[g, s], game.agent_return[g, s]).tolist(),
+                np.where(ended, game.final_return[g, s], game.agent_return[g, s]),
                 np.where(ended, game.final_length[g], game.length[g]).tolist(),
                 (truncated[finished] & ~terminated[finished]).tolist(),
                 self._elapsed(),

@@ -220,7 +220,7 @@ class SharedGameVecEnv(ThrustVecEnvBase):
             infos,
             rows.tolist(),
             terminal,  # rows of a new array: each info owns its observation
-            returns.tolist(),
+            returns,
             lengths.tolist(),
             time_limit.tolist(),
             self._elapsed(),

@@ -283,7 +283,7 @@ class ThrustVecEnv(ThrustVecEnvBase):
                 infos,
                 done_rows,
                 terminal,  # rows of a new array: each info owns its observation
-                returns.tolist(),
+                returns,
                 lengths.tolist(),
                 time_limit.tolist(),
                 self._elapsed(),

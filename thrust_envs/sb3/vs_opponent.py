@@ -262,7 +262,7 @@ class VsOpponentVecEnv(ThrustVecEnvBase):
             infos,
             rows,
             game.final_obs[finished, seat],  # rows of a new array: each info owns its own
-            game.final_return[finished, seat].tolist(),
+            game.final_return[finished, seat],
             game.final_length[finished].tolist(),
             (game.truncated[finished, seat] & ~game.terminated[finished, seat]).tolist(),
             self._elapsed(),
