@@ -294,3 +294,5 @@ def test_monitor_rounded_is_pythons_round_bit_for_bit():
     assert not mismatches, mismatches[:5]
     nan = monitor_rounded(np.array([np.nan]))[0]
     assert nan != nan
+    few = values[:5]  # below the vectorising threshold: rounded one by one
+    assert monitor_rounded(few) == [round(float(v), 6) for v in few]
