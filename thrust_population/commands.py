@@ -37,7 +37,7 @@ from thrust_population.players import (
 )
 from thrust_population.population import Population, file_sha256, member_report
 from thrust_population.ratings import EloConfig
-from thrust_population.rundir import leftovers
+from thrust_population.rundir import RunCreation, leftovers
 from thrust_population.store import Store, StoreError
 
 __all__ = [
@@ -175,26 +175,20 @@ def _create(
         anchor=args.anchor,
         anchor_rating=args.anchor_rating,
     )
-    existed = out.is_dir()
-    population = Population.create(
-        out,
-        args.env,
-        env_factory=factory,
-        env_factory_path=args.factory,
-        elo=elo,
-        seed=0 if args.seed is None else args.seed,
-        timeout=args.lock_timeout,
-        extra_meta={ENV_KWARGS_META: args.env_kwargs} if args.env_kwargs else None,
-    )
-    try:
+    with RunCreation(out) as creation:
+        population = Population.create(
+            out,
+            args.env,
+            env_factory=factory,
+            env_factory_path=args.factory,
+            elo=elo,
+            seed=0 if args.seed is None else args.seed,
+            timeout=args.lock_timeout,
+            extra_meta={ENV_KWARGS_META: args.env_kwargs} if args.env_kwargs else None,
+        )
+        creation.created(population.close)
         for spec in specs:
             population.add(spec)
-    except BaseException:
-        population.close()
-        shutil.rmtree(out, ignore_errors=True)
-        if existed:
-            out.mkdir()
-        raise
     return population
 
 

@@ -6,7 +6,7 @@ ladder). :func:`thrust_population.commands.tournament` dispatches here."""
 from __future__ import annotations
 
 import argparse
-import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from thrust_population.matches import GameInfo, GameUnavailable
 from thrust_population.placements import PlacementConfig, PlacementLog, is_ffa_run
 from thrust_population.players import SpecError, load_numpy_policy, load_sb3_model, parse_spec
 from thrust_population.population import Population
+from thrust_population.rundir import RunCreation
 from thrust_population.store import Store, StoreError
 
 __all__ = [
@@ -85,14 +86,25 @@ def is_ffa_league(args: argparse.Namespace) -> bool:
     return plays_ffa(args.env, args.seats)
 
 
-def check_ffa_league_args(args: argparse.Namespace) -> None:
-    """Refuse two-player options in an N-player league."""
-    given = [dest for dest in TWO_PLAYER_LEAGUE_OPTIONS if getattr(args, dest) is not None]
+def _refuse_two_player_options(
+    args: argparse.Namespace, dests: Iterable[str], kind: str, why: str
+) -> None:
+    """Refuse the first of the options ``dests`` given on an N-player game."""
+    given = [dest for dest in dests if getattr(args, dest) is not None]
     if given:
         raise ValueError(
-            f"{_flag(given[0])} is a two-player league option; {args.env} is an N-player game "
-            "(learners hold several seats, rated from placements)"
+            f"{_flag(given[0])} is a two-player {kind}; {args.env} is an N-player game ({why})"
         )
+
+
+def check_ffa_league_args(args: argparse.Namespace) -> None:
+    """Refuse two-player options in an N-player league."""
+    _refuse_two_player_options(
+        args,
+        TWO_PLAYER_LEAGUE_OPTIONS,
+        "league option",
+        "learners hold several seats, rated from placements",
+    )
 
 
 def check_two_player_league_args(args: argparse.Namespace) -> None:
@@ -125,18 +137,11 @@ def ffa_game_info(definition: Any, params: Any) -> GameInfo:
     )
 
 
-def _check_options(args: argparse.Namespace) -> None:
-    given = [dest for dest in TWO_PLAYER_DEFAULTS if getattr(args, dest) is not None]
-    if given:
-        raise ValueError(
-            f"{_flag(given[0])} is a two-player option; {args.env} is an N-player game "
-            "(rated from placements, seats filled in rotation)"
-        )
-
-
 def tournament(args: argparse.Namespace) -> int:
     """``tournament`` on an N-player game."""
-    _check_options(args)
+    _refuse_two_player_options(
+        args, TWO_PLAYER_DEFAULTS, "option", "rated from placements, seats filled in rotation"
+    )
     out = Path(args.out)
     texts = [p.strip() for p in args.players.split(",")]
     if any(not p for p in texts):
@@ -218,23 +223,17 @@ def tournament(args: argparse.Namespace) -> int:
 def _create(
     out: Path, args: argparse.Namespace, seats: int, specs: list[Any], game: GameInfo
 ) -> Population:
-    existed = out.is_dir()
-    store = Store.create(
-        out,
-        args.env,
-        seed=0 if args.seed is None else args.seed,
-        timeout=args.lock_timeout,
-        extra_meta=PlacementLog.run_meta(PlacementConfig(), seats),
-    )
-    try:
+    with RunCreation(out) as creation:
+        store = Store.create(
+            out,
+            args.env,
+            seed=0 if args.seed is None else args.seed,
+            timeout=args.lock_timeout,
+            extra_meta=PlacementLog.run_meta(PlacementConfig(), seats),
+        )
+        creation.created(store.close)
         population = Population(store, game=game)
         for spec in specs:
             population.add(spec)
         PlacementLog(store).add_members([s.name for s in specs])
-    except BaseException:
-        store.close()
-        shutil.rmtree(out, ignore_errors=True)
-        if existed:
-            out.mkdir()
-        raise
     return population

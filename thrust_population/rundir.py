@@ -18,11 +18,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 __all__ = [
     "LOCK_NAME",
     "RunBusy",
+    "RunCreation",
     "RunLock",
     "clean_leftovers",
     "creation_leftovers",
@@ -141,3 +143,38 @@ def clean_leftovers(directory: str | os.PathLike[str]) -> list[Path]:
         else:
             path.unlink(missing_ok=True)
     return removed
+
+
+class RunCreation:
+    """The creation of a run at ``out`` and its first writes, all or nothing: if the block
+    raises (or is interrupted) once :meth:`created` was called, the run is closed and removed,
+    and ``out`` is left as it was (an empty directory the user made stays). Before
+    :meth:`created`, a failed creation has written nothing (:meth:`Store.create` stages it).
+
+    ::
+
+        with RunCreation(out) as creation:
+            population = Population.create(out, ...)
+            creation.created(population.close)
+            population.add(spec)
+    """
+
+    def __init__(self, out: str | os.PathLike[str]) -> None:
+        self.out = Path(out)
+        self._existed = self.out.is_dir()
+        self._close: Callable[[], None] | None = None
+
+    def created(self, close: Callable[[], None]) -> None:
+        """The run exists now; ``close`` closes it."""
+        self._close = close
+
+    def __enter__(self) -> RunCreation:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> bool:
+        if exc_type is not None and self._close is not None:
+            self._close()
+            shutil.rmtree(self.out, ignore_errors=True)
+            if self._existed:
+                self.out.mkdir()
+        return False

@@ -15,6 +15,9 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices
 
 from thrust_envs.core.batch import InvalidAction
+from thrust_envs.core.definition import make_params
+from thrust_envs.core.game_views import GameError
+from thrust_envs.core.games import BatchGame, GameDefinition
 
 #: above this magnitude a return is rounded by Python itself (``x * 1e6`` nears 2**53)
 #: fewer finished episodes than this are rounded one by one (measured break-even: about 32)
@@ -213,11 +216,69 @@ class ThrustVecEnvBase(VecEnv):
         return f"{type(self).__name__}({self.env_id}, n_envs={self.num_envs})"
 
 
+class GameVecEnvBase(ThrustVecEnvBase):
+    """What the SB3 views of a multi-agent game share: the :class:`BatchGame` built from the
+    game's parameters, rows that answer ``get_attr`` as :class:`GameRow`, and the checks and
+    seeding of ``reset`` and ``step_async``.
+
+    A subclass's ``__init__`` calls :meth:`_build_game`, checks its own arguments against the
+    game, then :meth:`_start` with its number of rows.
+    """
+
+    _game: BatchGame
+
+    def _build_game(
+        self,
+        definition: GameDefinition,
+        n_games: int,
+        num_threads: int | None,
+        kwargs: dict[str, Any],
+    ) -> BatchGame:
+        """Build the game (autoreset on) and return it."""
+        self.definition = definition
+        self.env_id = definition.env_id
+        params = make_params(definition, definition.env_id, kwargs)
+        self._game = BatchGame(definition, n_games, params, autoreset=True, num_threads=num_threads)
+        self._render_mode = None
+        return self._game
+
+    def _start(self, num_envs: int, seed: int | None) -> None:
+        """Initialise the ``VecEnv`` with ``num_envs`` rows; ``seed`` is the first reset's."""
+        game = self._game
+        ThrustVecEnvBase.__init__(self, num_envs, game.observation_space, game.action_space)
+        if seed is not None:
+            self.seed(seed)
+
+    def _row(self, index: int) -> GameRow:
+        return GameRow(self)
+
+    def _reset_game(self) -> int | None:
+        """Reset every game, game ``g`` with ``seed + g`` when :meth:`seed` gave one (the rows
+        of one game share it); return that seed, for a view's own random draws."""
+        if self._closed:
+            self._raise_closed("reset")
+        seed = self._seeds[0]
+        if seed is not None:
+            self._game.seed(int(seed))
+        self._game.reset()
+        self._reset_seeds()
+        self._reset_options()
+        return seed
+
+    def _steppable_game(self) -> BatchGame:
+        """The game, once checked open and reset (``step_async``'s precondition)."""
+        if self._closed:
+            self._raise_closed("step_async")
+        if not self._game.has_reset:
+            raise GameError(f"{self.env_id}: call reset() before stepping")
+        return self._game
+
+
 class GameRow:
     """What ``get_attr``/``env_method`` see as a row of a game VecEnv: ``render_mode``,
     ``definition`` and the game's parameters by name (rows have no methods to call)."""
 
-    def __init__(self, venv: ThrustVecEnvBase) -> None:
+    def __init__(self, venv: GameVecEnvBase) -> None:
         self._venv = venv
 
     def __getattr__(self, name: str) -> Any:

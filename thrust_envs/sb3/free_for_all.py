@@ -10,12 +10,9 @@ import numpy as np
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
 from thrust_envs.core.batch import step_infos
-from thrust_envs.core.definition import make_params
-from thrust_envs.core.game_views import GameError
-from thrust_envs.core.games import BatchGame, GameDefinition
+from thrust_envs.core.games import GameDefinition
 from thrust_envs.sb3.base import (
-    GameRow,
-    ThrustVecEnvBase,
+    GameVecEnvBase,
     check_integer_actions,
     fill_episode_infos,
 )
@@ -25,7 +22,7 @@ from thrust_envs.sb3.vs_opponent import Policy, as_policy, opponent_actions
 LEARNER = -1
 
 
-class FreeForAllVecEnv(ThrustVecEnvBase):
+class FreeForAllVecEnv(GameVecEnvBase):
     """Free-for-all training with parameter sharing: in each of ``n_games`` games the learner
     holds ``learner_seats`` seats, one row each (``n_games * learner_seats`` rows; row
     ``g * L + j`` is the learner's ``j``-th seat in game ``g``), and the other ``A - L`` seats
@@ -65,12 +62,8 @@ class FreeForAllVecEnv(ThrustVecEnvBase):
         num_threads: int | None = None,
         **kwargs: Any,
     ) -> None:
-        self.definition = definition
-        self.env_id = label = definition.env_id
-        params = make_params(definition, label, kwargs)
-        self._game = game = BatchGame(
-            definition, n_games, params, autoreset=True, num_threads=num_threads
-        )
+        game = self._build_game(definition, n_games, num_threads, kwargs)
+        label = self.env_id
         agents = game.num_agents
         if agents < 2:
             raise ValueError(f"{label}: a free-for-all needs a game with at least two seats")
@@ -93,15 +86,7 @@ class FreeForAllVecEnv(ThrustVecEnvBase):
         self._seat = np.zeros((game.num_games, self.learner_seats), dtype=np.int64)
         self._games = np.repeat(np.arange(game.num_games), self.learner_seats)
         self._seating_rng = np.random.default_rng(seed)
-        self._render_mode = None
-        super().__init__(
-            game.num_games * self.learner_seats, game.observation_space, game.action_space
-        )
-        if seed is not None:
-            self.seed(seed)
-
-    def _row(self, index: int) -> GameRow:
-        return GameRow(self)
+        self._start(game.num_games * self.learner_seats, seed)
 
     @property
     def seats(self) -> np.ndarray:
@@ -136,26 +121,17 @@ class FreeForAllVecEnv(ThrustVecEnvBase):
     # -- the VecEnv contract -------------------------------------------------------------------
 
     def reset(self) -> VecEnvObs:
-        if self._closed:
-            self._raise_closed("reset")
+        seed = self._reset_game()
+        if seed is not None:
+            self._seating_rng = np.random.default_rng(seed)
         game = self._game
-        if self._seeds[0] is not None:
-            game.seed(int(self._seeds[0]))
-            self._seating_rng = np.random.default_rng(self._seeds[0])
-        game.reset()
         self._draw_seating(np.ones(game.num_games, dtype=np.bool_))
-        self._reset_seeds()
-        self._reset_options()
         return game.obs[self._games, self._seat.reshape(-1)].copy()
 
     def step_async(self, actions: np.ndarray) -> None:
         """Check the learner's actions, ask the opponents for theirs (all checked before any
         is written), then write them all into the games."""
-        if self._closed:
-            self._raise_closed("step_async")
-        game = self._game
-        if not game.has_reset:
-            raise GameError(f"{self.env_id}: call reset() before stepping")
+        game = self._steppable_game()
         learner = check_integer_actions(self.env_id, actions, game.action_shape(self.num_envs))
         answers = []
         for index, opponent in enumerate(self._opponents):

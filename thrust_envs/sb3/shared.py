@@ -10,13 +10,10 @@ from numba import njit
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
 from thrust_envs.core.batch import step_infos
-from thrust_envs.core.definition import make_params
-from thrust_envs.core.game_views import GameError
-from thrust_envs.core.games import BatchGame, GameDefinition
+from thrust_envs.core.games import GameDefinition
 from thrust_envs.core.kernels import DirectCalls
 from thrust_envs.sb3.base import (
-    GameRow,
-    ThrustVecEnvBase,
+    GameVecEnvBase,
     check_integer_actions,
     fill_episode_infos,
 )
@@ -88,7 +85,7 @@ def shared_finished_rows(
         k += 1
 
 
-class SharedGameVecEnv(ThrustVecEnvBase):
+class SharedGameVecEnv(GameVecEnvBase):
     """Parameter sharing: rows ``g * A + a`` are agent ``a`` of game ``g``, ``n_games * A``
     rows; all games stepped in one kernel call.
 
@@ -113,20 +110,10 @@ class SharedGameVecEnv(ThrustVecEnvBase):
         num_threads: int | None = None,
         **kwargs: Any,
     ) -> None:
-        self.definition = definition
-        self.env_id = definition.env_id
-        params = make_params(definition, definition.env_id, kwargs)
-        self._game = game = BatchGame(
-            definition, n_games, params, autoreset=True, num_threads=num_threads
-        )
+        game = self._build_game(definition, n_games, num_threads, kwargs)
         self._direct = DirectCalls()
         self._view_rows()
-        self._render_mode = None
-        super().__init__(
-            game.num_games * game.num_agents, game.observation_space, game.action_space
-        )
-        if seed is not None:
-            self.seed(seed)
+        self._start(game.num_games * game.num_agents, seed)
 
     def _view_rows(self) -> None:
         # Views [G, A, F] of the game's observation buffers, for the numba passes.
@@ -142,26 +129,13 @@ class SharedGameVecEnv(ThrustVecEnvBase):
         self.__dict__.update(state)
         self._view_rows()
 
-    def _row(self, index: int) -> GameRow:
-        return GameRow(self)
-
     def reset(self) -> VecEnvObs:
-        if self._closed:
-            self._raise_closed("reset")
+        self._reset_game()
         game = self._game
-        if self._seeds[0] is not None:
-            game.seed(int(self._seeds[0]))  # game i gets seed + i (its rows share it)
-        game.reset()
-        self._reset_seeds()
-        self._reset_options()
         return game.obs.reshape(self.num_envs, *game.observation_space.shape).copy()
 
     def step_async(self, actions: np.ndarray) -> None:
-        if self._closed:
-            self._raise_closed("step_async")
-        game = self._game
-        if not game.has_reset:
-            raise GameError(f"{self.env_id}: call reset() before stepping")
+        game = self._steppable_game()
         a = check_integer_actions(self.env_id, actions, game.action_shape(self.num_envs))
         game.actions[...] = a.reshape(game.actions.shape)
 

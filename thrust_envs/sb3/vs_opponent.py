@@ -11,12 +11,9 @@ import numpy as np
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
 from thrust_envs.core.batch import InvalidAction, step_infos
-from thrust_envs.core.definition import make_params
-from thrust_envs.core.game_views import GameError
-from thrust_envs.core.games import BatchGame, GameDefinition
+from thrust_envs.core.games import GameDefinition
 from thrust_envs.sb3.base import (
-    GameRow,
-    ThrustVecEnvBase,
+    GameVecEnvBase,
     check_integer_actions,
     fill_episode_infos,
 )
@@ -93,7 +90,7 @@ def opponent_actions(
     return out
 
 
-class VsOpponentVecEnv(ThrustVecEnvBase):
+class VsOpponentVecEnv(GameVecEnvBase):
     """Row ``g`` is the learner's seat in game ``g``; ``opponent`` plays every other seat,
     called once per step per seat and opponent on the batch of games it plays.
 
@@ -128,12 +125,8 @@ class VsOpponentVecEnv(ThrustVecEnvBase):
         num_threads: int | None = None,
         **kwargs: Any,
     ) -> None:
-        self.definition = definition
-        self.env_id = label = definition.env_id
-        params = make_params(definition, label, kwargs)
-        self._game = game = BatchGame(
-            definition, n_envs, params, autoreset=True, num_threads=num_threads
-        )
+        game = self._build_game(definition, n_envs, num_threads, kwargs)
+        label = self.env_id
         if game.num_agents < 2:
             raise ValueError(f"{label}: vs_opponent needs a game with at least two seats")
         self._opponents: list[Policy] = [as_policy(label, opponent)]
@@ -157,13 +150,7 @@ class VsOpponentVecEnv(ThrustVecEnvBase):
             raise ValueError(
                 f"{label}: seat must be an agent index, 'alternate' or 'random', got {seat!r}"
             )
-        self._render_mode = None
-        super().__init__(n_envs, game.observation_space, game.action_space)
-        if seed is not None:
-            self.seed(seed)
-
-    def _row(self, index: int) -> GameRow:
-        return GameRow(self)
+        self._start(n_envs, seed)
 
     @property
     def seats(self) -> np.ndarray:
@@ -184,26 +171,16 @@ class VsOpponentVecEnv(ThrustVecEnvBase):
     # -- the VecEnv contract -------------------------------------------------------------------
 
     def reset(self) -> VecEnvObs:
-        if self._closed:
-            self._raise_closed("reset")
-        game = self._game
-        if self._seeds[0] is not None:
-            game.seed(int(self._seeds[0]))
-            self._seat_rng = np.random.default_rng(self._seeds[0])
-        game.reset()
+        seed = self._reset_game()
+        if seed is not None:
+            self._seat_rng = np.random.default_rng(seed)
         self._opponent_of[:] = self._pending
-        self._reset_seeds()
-        self._reset_options()
-        return game.obs[self._rows, self._seat].copy()
+        return self._game.obs[self._rows, self._seat].copy()
 
     def step_async(self, actions: np.ndarray) -> None:
         """Check the learner's actions, ask the opponents for theirs (all checked before any
         is written), then write them all into the games."""
-        if self._closed:
-            self._raise_closed("step_async")
-        game = self._game
-        if not game.has_reset:
-            raise GameError(f"{self.env_id}: call reset() before stepping")
+        game = self._steppable_game()
         learner = check_integer_actions(self.env_id, actions, game.action_shape(self.num_envs))
         agents = game.num_agents
         others = [(self._seat + k) % agents for k in range(1, agents)]
