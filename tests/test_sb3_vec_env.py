@@ -33,6 +33,7 @@ def test_rows_match_dummy_vec_env_over_monitor_including_truncation(env_id):
     space = ours.action_space
     space.seed(1)
     episodes, truncations = 0, 0
+    kept = []  # every finished row's info and a copy of its terminal observation
     for _ in range(300):
         actions = np.stack([space.sample() for _ in range(n)])
         obs, rewards, dones, infos = ours.step(actions)
@@ -52,6 +53,7 @@ def test_rows_match_dummy_vec_env_over_monitor_including_truncation(env_id):
                 )
                 assert infos[i]["episode"]["r"] == r_infos[i]["episode"]["r"]
                 assert infos[i]["episode"]["l"] == r_infos[i]["episode"]["l"]
+                kept.append((infos[i], infos[i]["terminal_observation"].copy()))
                 # New episodes start from different draws: resynchronise the reference.
                 reference.envs[i].reset(seed=0)
                 reference.envs[i].unwrapped.set_state(ours.env_method("get_state", indices=i)[0])
@@ -59,6 +61,9 @@ def test_rows_match_dummy_vec_env_over_monitor_including_truncation(env_id):
                 np.testing.assert_array_equal(obs[i], r_obs[i])
     assert episodes > 30 and truncations > 3
     assert ours.env_is_wrapped(Monitor) == [True] * n
+    # An info handed out is the caller's: later steps never write into it.
+    for info, terminal in kept:
+        np.testing.assert_array_equal(info["terminal_observation"], terminal)
 
 
 def test_vec_monitor_on_top_does_not_double_count():

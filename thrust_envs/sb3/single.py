@@ -9,7 +9,7 @@ top recomputes the same statistics rather than adding to them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -28,34 +28,47 @@ from thrust_envs.sb3.base import ThrustVecEnvBase, fill_episode_infos
 _ROW_ARGS = frozenset((0, 1, 2, 8, 9, 10, 11, 12, 13))
 
 
+class StepReport(NamedTuple):
+    """Scratch rows a step's finished episodes are reported in (one entry per VecEnv row; a
+    step of rows ``lo:hi`` uses entries ``lo:hi``, so two disjoint parts may step at once)."""
+
+    rows: np.ndarray  # int64 [N]
+    terminal_obs: np.ndarray  # [N, F], the observation space's dtype
+    returns: np.ndarray  # float64 [N]
+    lengths: np.ndarray  # int64 [N]
+    time_limit: np.ndarray  # bool [N]
+
+
 @njit(cache=True)
-def single_done_rows(terminated, truncated, dones, rows):
-    """``dones = terminated | truncated`` (bool ``[N]``), the done rows' indices written to the
-    front of ``rows`` (int64 ``[N]``); returns how many rows are done."""
+def single_step_report(
+    dones,
+    terminated,
+    truncated,
+    final_obs,
+    episode,
+    rows,
+    terminal_obs,
+    returns,
+    lengths,
+    time_limit,
+):
+    """One pass over a step's rows: ``dones = terminated | truncated`` (bool ``[N]``), and for
+    the ``D`` done rows, in order, written to the front of the other outputs: the row index,
+    its last observation (``final_obs [N, F]`` into ``terminal_obs``), its episode return and
+    length (``episode`` columns 4 and 3) and whether it only hit the time limit. Returns ``D``."""
     count = 0
     for i in range(dones.shape[0]):
         done = terminated[i] or truncated[i]
         dones[i] = done
         if done:
             rows[count] = i
+            for f in range(final_obs.shape[1]):
+                terminal_obs[count, f] = final_obs[i, f]
+            returns[count] = episode[i, 4]
+            lengths[count] = np.int64(episode[i, 3])
+            time_limit[count] = truncated[i] and not terminated[i]
             count += 1
     return count
-
-
-@njit(cache=True)
-def single_finished_rows(
-    rows, final_obs, episode, terminated, truncated, terminal_obs, returns, lengths, time_limit
-):
-    """What each done row of ``rows`` (``[D]``) reports, gathered in order: its last
-    observation (``final_obs [N, F]`` into ``terminal_obs [D, F]``), its episode return and
-    length (``episode`` columns 4 and 3) and whether it only hit the time limit."""
-    for k in range(rows.shape[0]):
-        i = rows[k]
-        for f in range(final_obs.shape[1]):
-            terminal_obs[k, f] = final_obs[i, f]
-        returns[k] = episode[i, 4]
-        lengths[k] = np.int64(episode[i, 3])
-        time_limit[k] = truncated[i] and not terminated[i]
 
 
 class ThrustVecEnv(ThrustVecEnvBase):
@@ -97,6 +110,17 @@ class ThrustVecEnv(ThrustVecEnvBase):
         self._render_mode = render_mode
         self._pending = False
         self._direct = K.DirectCalls()
+        obs_size = int(np.prod(self._batch.obs.shape[1:], dtype=np.int64))
+        self._report = StepReport(
+            np.empty(num_envs, dtype=np.int64),
+            np.empty((num_envs, obs_size), dtype=self._batch.obs.dtype),
+            np.empty(num_envs),
+            np.empty(num_envs, dtype=np.int64),
+            np.empty(num_envs, dtype=np.bool_),
+        )
+        self._report_views: dict[tuple[int, int], tuple[np.ndarray, ...]] = {}
+        obs_shape = self._batch.obs.shape[1:]
+        self._obs_shape = obs_shape if len(obs_shape) != 1 else None  # None: no reshape needed
         if max_episode_steps is not None:
             self.built_in_wrappers = (Monitor, gym.wrappers.TimeLimit)
         super().__init__(num_envs, self._batch.observation_space, self._batch.action_space)
@@ -236,60 +260,63 @@ class ThrustVecEnv(ThrustVecEnvBase):
             )
         batch.actions[lo:hi] = actions
 
+    def _make_report_views(self, lo: int, hi: int) -> tuple[np.ndarray, ...]:
+        """:func:`single_step_report`'s arguments after ``dones`` for rows ``lo:hi``: views of
+        the batch's arrays and of :attr:`_report`, made once per range (a step would spend a
+        microsecond on the slices and reshapes)."""
+        batch, n = self._batch, hi - lo
+        views = (
+            batch.terminated[lo:hi],
+            batch.truncated[lo:hi],
+            batch.final_obs[lo:hi].reshape(n, -1),
+            batch.episode[lo:hi],
+            *(scratch[lo:hi] for scratch in self._report),
+        )
+        self._report_views[(lo, hi)] = views
+        return views
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The views would unpickle as copies, no longer sharing the batch's arrays.
+        return {**self.__dict__, "_report_views": {}}
+
     def _step_loaded(
         self, lo: int = 0, hi: int | None = None
     ) -> tuple[list[dict[str, Any]], np.ndarray]:
         """Step the loaded actions of rows ``lo:hi`` (default all); their infos and dones (the
         batch holds their other arrays). The dones and the finished rows' reports are gathered
-        in two numba passes: at 64 rows the numpy version (an OR, ``flatnonzero`` and five
-        fancy-indexed gathers) cost four CartPole kernel steps."""
-        batch = self._batch
+        in one numba pass (:func:`single_step_report`): at 64 rows the numpy version (an OR,
+        ``flatnonzero`` and five fancy-indexed gathers) cost four CartPole kernel steps."""
         hi = self.num_envs if hi is None else hi
         if (lo, hi) == (0, self.num_envs):
-            batch.step(batch.actions)
-            terminated, truncated = batch.terminated, batch.truncated
-            episode, final_obs = batch.episode, batch.final_obs
+            self._batch.step(self._batch.actions)
         else:
             self._step_rows(lo, hi)
-            terminated, truncated = batch.terminated[lo:hi], batch.truncated[lo:hi]
-            episode, final_obs = batch.episode[lo:hi], batch.final_obs[lo:hi]
         self._pending = False
         n = hi - lo
         dones = np.empty(n, dtype=np.bool_)
-        rows = np.empty(n, dtype=np.int64)
-        count = self._direct(single_done_rows, terminated, truncated, dones, rows)
+        views = self._report_views.get((lo, hi)) or self._make_report_views(lo, hi)
+        count = self._direct(single_step_report, dones, *views)
         # The one Python loop: SB3's API is a list of dicts, one per environment.
         infos = step_infos(n)
         if count:
-            rows = rows[:count]
-            terminal = np.empty((count, *final_obs.shape[1:]), dtype=final_obs.dtype)
-            returns = np.empty(count)
-            lengths = np.empty(count, dtype=np.int64)
-            time_limit = np.empty(count, dtype=np.bool_)
-            self._direct(
-                single_finished_rows,
-                rows,
-                final_obs.reshape(n, -1),
-                episode,
-                terminated,
-                truncated,
-                terminal.reshape(count, -1),
-                returns,
-                lengths,
-                time_limit,
-            )
-            done_rows = rows.tolist()
+            rows, terminal, returns, lengths, time_limit = views[4:]
+            done_rows = rows[:count].tolist()
+            # rows of a new array (the scratch is reused): each info owns its observation
+            terminal = terminal[:count].copy()
+            if self._obs_shape is not None:
+                terminal = terminal.reshape(count, *self._obs_shape)
             fill_episode_infos(
                 infos,
                 done_rows,
-                terminal,  # rows of a new array: each info owns its observation
-                returns,
-                lengths.tolist(),
-                time_limit.tolist(),
+                terminal,
+                returns[:count],
+                lengths[:count].tolist(),
+                time_limit[:count].tolist(),
                 self._elapsed(),
             )
+            reset_infos = self.reset_infos
             for i in done_rows:
-                self.reset_infos[lo + i] = {}
+                reset_infos[lo + i] = {}
         return infos, dones
 
     def _step_rows(self, lo: int, hi: int) -> None:
