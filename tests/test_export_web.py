@@ -44,7 +44,30 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-WEB_ENV_IDS = (*web_golden.SINGLE_ENVS, "Thrust/Pong-v0")
+WEB_ENV_IDS = (*web_golden.SINGLE_ENVS, "Thrust/Pong-v0", "Thrust/Snake-v0")
+#: Snake trajectories (name, seed, parameters, bot seats): the default 4 snakes with greedy
+#: bots in two seats; one snake on a 5 x 5 grid nearly full of food, seeing beyond every wall
+#: (food placement's scan, a full grid); 4 snakes of length 1 on 4 x 4 (deaths, head-to-heads);
+#: one snake of length 15 on 16 x 16 (a reset's placement often needs its fallback scan).
+SNAKE_TRAJECTORIES = (
+    ("Snake-v0", 4, {}, (2, 3)),
+    (
+        "Snake-v0-full",
+        5,
+        {"num_snakes": 1, "grid_size": 5, "start_length": 2, "num_food": 20, "vision_radius": 6},
+        (),
+    ),
+    ("Snake-v0-crowded", 6, {"grid_size": 4, "start_length": 1, "vision_radius": 1}, (1,)),
+    ("Snake-v0-long", 7, {"num_snakes": 1, "grid_size": 16, "start_length": 15}, ()),
+)
+#: Whole Snake episodes of web_golden.cautious_snake_policy, which outlives bots (name,
+#: parameters, the page's choice for the other seats: None for the greedy bot, episodes).
+SNAKE_EPISODES = (
+    ("Snake-v0-greedy", {}, None, 20),
+    ("Snake-v0-self-play", {}, "policy", 10),
+    ("Snake-v0-alone", {"num_snakes": 1, "grid_size": 8}, None, 10),
+    ("Snake-v0-six", {"num_snakes": 6, "vision_radius": 2}, None, 10),
+)
 POLICY_CASES = (
     "ppo-discrete",
     "ppo-multidiscrete",
@@ -92,7 +115,10 @@ def test_javascript_equals_python(tmp_path: Path) -> None:
     for k, env_id in enumerate(web_golden.SINGLE_ENVS):
         data = web_golden.env_trajectory(env_id, 3000, seed=10 + k)
         web_golden.write(tmp_path, f"env-{env_id.split('/')[1]}", data)
-    web_golden.write(tmp_path, "env-Pong-v0", web_golden.pong_trajectory(3000, seed=3))
+    web_golden.write(tmp_path, "env-Pong-v0", web_golden.game_trajectory("Thrust/Pong-v0", 3000, 3))
+    for name, seed, kwargs, bot_seats in SNAKE_TRAJECTORIES:
+        data = web_golden.game_trajectory("Thrust/Snake-v0", 3000, seed, kwargs, bot_seats)
+        web_golden.write(tmp_path, f"env-{name}", data)
     for name in POLICY_CASES:
         model, vec_normalize = get_case(name)
         policy = thrust_export.to_numpy_policy(model, vec_normalize)
@@ -103,6 +129,11 @@ def test_javascript_equals_python(tmp_path: Path) -> None:
         model = PPO("MlpPolicy", SpaceEnv(*_spaces(env_id)), seed=k, device="cpu")
         data = web_golden.episodes_case(thrust_export.to_numpy_policy(model), env_id, k, 3)
         web_golden.write(tmp_path, f"episodes-{env_id.split('/')[1]}", data)
+    # An untrained snake hits a wall within a few steps, before the bots' play matters.
+    for k, (name, kwargs, opponent, count) in enumerate(SNAKE_EPISODES):
+        policy = web_golden.cautious_snake_policy(kwargs)
+        data = web_golden.episodes_case(policy, "Thrust/Snake-v0", 20 + k, count, kwargs, opponent)
+        web_golden.write(tmp_path, f"episodes-{name}", data)
     result = subprocess.run(
         [NODE, "--test", str(ROOT / "tests" / "web" / "web.test.js")],
         env={**os.environ, "THRUST_GOLDEN": str(tmp_path)},
@@ -111,12 +142,18 @@ def test_javascript_equals_python(tmp_path: Path) -> None:
         timeout=300,
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
-    expected = len(WEB_ENV_IDS) * 2 + len(POLICY_CASES)
+    expected = (
+        len(WEB_ENV_IDS) * 2
+        - 1  # Snake's default trajectory is one of SNAKE_TRAJECTORIES
+        + len(SNAKE_TRAJECTORIES)
+        + len(SNAKE_EPISODES)
+        + len(POLICY_CASES)
+    )
     assert f"# pass {expected}\n" in result.stdout, result.stdout[-3000:]
 
 
 def _spaces(env_id: str) -> tuple[gym.Space, gym.Space]:
-    if env_id == "Thrust/Pong-v0":
+    if env_id in ("Thrust/Pong-v0", "Thrust/Snake-v0"):
         game = game_lookup(env_id)
         params = make_params(game, env_id, {})
         return game.observation_space(params), game.action_space(params)

@@ -1,12 +1,15 @@
 """Golden data for the web page's JavaScript, written by Python for ``node --test``.
 
 Each env file holds a trajectory of the Python kernel under random actions (with the
-episode resets a vector env makes), as the state before and after every step; each policy
-file holds a plan (``plan_to_json``) and NumpyPolicy's outputs on random observations.
+episode resets a vector env makes), as the state before and after every step (a game's also
+with its random-stream words, alive masks and every seat's observations, and bot actions for
+some seats); each policy file holds a plan (``plan_to_json``) and NumpyPolicy's outputs on
+random observations; each episodes file a page config and the episodes Python plays.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 from typing import Any
@@ -16,9 +19,9 @@ import numpy as np
 
 import thrust_envs  # noqa: F401  (registers the Thrust IDs)
 from thrust_envs.core.games import BatchGame
-from thrust_envs.registration import game_lookup
+from thrust_envs.registration import game_definitions, game_lookup
 
-#: The single-agent envs of the golden files, and Pong (a game).
+#: The single-agent envs of the golden files.
 SINGLE_ENVS = (
     "Thrust/CartPole-v1",
     "Thrust/Pendulum-v1",
@@ -70,38 +73,72 @@ def env_trajectory(env_id: str, steps: int, seed: int) -> dict[str, Any]:
     return {"config": config, "seed": seed, "records": records}
 
 
-def pong_trajectory(steps: int, seed: int) -> dict[str, Any]:
-    """``steps`` steps of one Pong game (autoreset) under random actions of both players,
-    with the game's random-stream word before each step (points draw serves from it)."""
-    from thrust_envs.core.definition import make_params
-    from thrust_export.web import web_env
+def seeded_bot(env_id: str, name: str, seed: int) -> Any:
+    """The game's bot ``name``, with ``seed=seed`` when its factory takes a seed (as
+    thrust_population's bot specs build it)."""
+    factory = game_lookup(env_id).bots[name]
+    return factory(seed=seed) if "seed" in inspect.signature(factory).parameters else factory()
 
-    _, config = web_env("Thrust/Pong-v0", {})
-    definition = game_lookup("Thrust/Pong-v0")
-    game = BatchGame(definition, 1, make_params(definition, "Thrust/Pong-v0", {}), True, 1)
+
+def game_trajectory(
+    env_id: str,
+    steps: int,
+    seed: int,
+    env_kwargs: dict[str, Any] | None = None,
+    bot_seats: tuple[int, ...] = (),
+) -> dict[str, Any]:
+    """``steps`` steps of one game (autoreset): random actions, except that the web export's
+    default bot (seeded with ``seed``) plays ``bot_seats``, called on those seats'
+    observations in seat order every step, dead seats included, as vs_opponent calls it.
+    Each record holds the game's random-stream word before and after the step, the alive mask
+    before and after, and the observations the step wrote (every seat's after a reset, else
+    those of the seats alive before the step)."""
+    from thrust_envs.core.definition import make_params
+    from thrust_export.web import WEB_ENVS, web_env
+
+    env_kwargs = env_kwargs or {}
+    _, config = web_env(env_id, env_kwargs)
+    definition = game_lookup(env_id)
+    game = BatchGame(definition, 1, make_params(definition, env_id, env_kwargs), True, 1)
     game.seed(seed)
     game.reset()
     rng = np.random.default_rng(seed)
-    records = [{"reset": game.state[0].tolist()}]
+    bot = seeded_bot(env_id, WEB_ENVS[env_id].bot, seed) if bot_seats else None
+    n = game.action_space.n
+    records = [{"reset": game.state[0].tolist(), "obs": game.obs[0].tolist()}]
     for _ in range(steps):
-        actions = rng.integers(0, 3, size=2)
+        actions = rng.integers(0, n, size=game.num_agents)
+        if bot_seats:
+            actions[list(bot_seats)] = bot(game.obs[0, list(bot_seats)])
         before = game.state[0].tolist()
+        alive_before = game.alive[0].tolist()
         word = str(int(game.rng[0]))
         game.actions[0, :, 0] = actions
         game.step()
+        over = bool(game.game_over[0])
         records.append(
             {
                 "before": before,
                 "rng": word,
                 "action": actions.tolist(),
+                "alive": alive_before,
                 "after": game.state[0].tolist(),
+                "alive_after": game.alive[0].tolist(),
                 "rng_after": str(int(game.rng[0])),
+                "observed": [True] * game.num_agents if over else alive_before,
                 "obs": game.obs[0].tolist(),
                 "reward": game.reward[0].tolist(),
-                "terminated": bool(game.game_over[0]),
+                "terminated": over,
             }
         )
-    return {"config": config, "seed": seed, "records": records}
+    return {
+        "config": config,
+        "seed": seed,
+        "bot_seats": list(bot_seats),
+        # Grid games are integer logic: JS must reproduce every state and observation exactly.
+        "exact": env_id == "Thrust/Snake-v0",
+        "records": records,
+    }
 
 
 def policy_case(policy: Any, observations: np.ndarray) -> dict[str, Any]:
@@ -133,13 +170,21 @@ def write(directory: Path, name: str, data: dict[str, Any]) -> Path:
     return path
 
 
-def python_episodes(policy: Any, env_id: str, seed: int, count: int) -> tuple[list, list]:
+def python_episodes(
+    policy: Any,
+    env_id: str,
+    seed: int,
+    count: int,
+    env_kwargs: dict[str, Any] | None = None,
+    opponent: str | None = None,
+) -> tuple[list, list]:
     """Returns and lengths of the first ``count`` episodes of ``gym.make_vec(env_id,
-    num_envs=1)`` reset with ``seed``, the policy acting deterministically; for Pong, one
-    game (seeded as ``BatchGame.seed``) with the policy in seat 0 and the tracker bot in
-    seat 1."""
-    if env_id == "Thrust/Pong-v0":
-        return _pong_episodes(policy, seed, count)
+    num_envs=1)`` reset with ``seed``, the policy acting deterministically. For a game, the
+    episodes of ``thrust_envs.vs_opponent(env_id, bot, 1, seat=0, seed=seed)`` with the web
+    export's default bot (seeded with ``seed``), or the policy itself with ``opponent="policy"``;
+    a one-player game is the parameter-sharing VecEnv's one row."""
+    if env_id in game_definitions():
+        return _game_episodes(policy, env_id, seed, count, env_kwargs or {}, opponent)
     envs = gym.make_vec(env_id, num_envs=1)
     obs, _ = envs.reset(seed=seed)
     returns, lengths, total, length, done = [], [], 0.0, 0, False
@@ -159,36 +204,96 @@ def python_episodes(policy: Any, env_id: str, seed: int, count: int) -> tuple[li
     return returns, lengths
 
 
-def _pong_episodes(policy: Any, seed: int, count: int) -> tuple[list, list]:
+def _game_episodes(
+    policy: Any,
+    env_id: str,
+    seed: int,
+    count: int,
+    env_kwargs: dict[str, Any],
+    opponent: str | None,
+) -> tuple[list, list]:
     from thrust_envs.core.definition import make_params
-    from thrust_envs.multiagent.pong import tracker_bot
+    from thrust_envs.sb3.shared import SharedGameVecEnv
+    from thrust_envs.sb3.vs_opponent import VsOpponentVecEnv
+    from thrust_export.web import WEB_ENVS
 
-    definition = game_lookup("Thrust/Pong-v0")
-    game = BatchGame(definition, 1, make_params(definition, "Thrust/Pong-v0", {}), True, 1)
-    game.seed(seed)
-    game.reset()
-    bot = tracker_bot()
+    definition = game_lookup(env_id)
+    if definition.num_agents(make_params(definition, env_id, env_kwargs)) == 1:
+        venv = SharedGameVecEnv(definition, 1, seed=seed, **env_kwargs)
+    else:
+        bot = policy if opponent == "policy" else seeded_bot(env_id, WEB_ENVS[env_id].bot, seed)
+        venv = VsOpponentVecEnv(definition, bot, 1, seat=0, seed=seed, **env_kwargs)
+    obs = venv.reset()
     returns, lengths = [], []
     while len(returns) < count:
-        game.actions[0, 0, 0] = policy.predict(game.obs[0, 0])[0]
-        game.actions[0, 1, 0] = bot(game.obs[0, 1:2])[0]
-        game.step()
-        if game.game_over[0]:
-            returns.append(float(game.final_return[0, 0]))
-            lengths.append(int(game.final_length[0]))
+        obs, _, dones, infos = venv.step(policy.predict(obs)[0])
+        if dones[0]:
+            returns.append(float(infos[0]["episode"]["r"]))
+            lengths.append(int(infos[0]["episode"]["l"]))
+    venv.close()
     return returns, lengths
 
 
-def episodes_case(policy: Any, env_id: str, seed: int, count: int) -> dict[str, Any]:
-    """A page config for ``policy`` on ``env_id`` and the episodes Python plays from ``seed``."""
+def episodes_case(
+    policy: Any,
+    env_id: str,
+    seed: int,
+    count: int,
+    env_kwargs: dict[str, Any] | None = None,
+    opponent: str | None = None,
+) -> dict[str, Any]:
+    """A page config for ``policy`` on ``env_id`` and the episodes Python plays from ``seed``
+    (``opponent``: the page's choice for a game's other seats, its default bot if None)."""
     from thrust_export.policy_plan import plan_to_json
     from thrust_export.web import web_env
 
-    _, config = web_env(env_id, {})
-    returns, lengths = python_episodes(policy, env_id, seed, count)
+    _, config = web_env(env_id, env_kwargs or {})
+    if opponent is not None:
+        config["opponent"] = opponent
+    returns, lengths = python_episodes(policy, env_id, seed, count, env_kwargs, opponent)
     return {
         "config": {**config, "plan": plan_to_json(policy.plan)},
         "seed": seed,
         "returns": returns,
         "lengths": lengths,
     }
+
+
+def cautious_snake_policy(env_kwargs: dict[str, Any] | None = None) -> Any:
+    """A NumpyPolicy for Snake built by hand, one linear layer on the observation (a PPO
+    ``MlpPolicy`` without hidden layers): it never moves into a wall or a body seen in the
+    next cell while another move is free, takes food next to its head, and otherwise prefers
+    up, right, down, left in that order. It lives long enough to see other snakes die (an
+    untrained policy runs into a wall within a few steps)."""
+    import torch
+    from export_helpers import SpaceEnv
+    from stable_baselines3 import PPO
+
+    from thrust_envs.core.definition import make_params
+    from thrust_envs.multiagent.snake import CHANNELS, FOOD_CH, OTHER_CH, OWN_CH, WALL_CH
+    from thrust_export import to_numpy_policy
+
+    env_kwargs = env_kwargs or {}
+    definition = game_lookup("Thrust/Snake-v0")
+    params = make_params(definition, "Thrust/Snake-v0", env_kwargs)
+    spaces = definition.observation_space(params), definition.action_space(params)
+    model = PPO(
+        "MlpPolicy",
+        SpaceEnv(*spaces),
+        policy_kwargs={"net_arch": {"pi": [], "vf": []}},
+        seed=0,
+        device="cpu",
+    )
+    r = params.vision_radius
+    width = 2 * r + 1
+    area = width * width
+    weight = torch.zeros(4, CHANNELS * area)
+    for action, (dx, dy) in enumerate(((0, -1), (1, 0), (0, 1), (-1, 0))):
+        cell = (r + dy) * width + r + dx
+        for channel in (WALL_CH, OWN_CH, OTHER_CH):
+            weight[action, channel * area + cell] = -10.0
+        weight[action, FOOD_CH * area + cell] = 1.0
+    with torch.no_grad():
+        model.policy.action_net.weight.copy_(weight)
+        model.policy.action_net.bias.copy_(torch.tensor([0.3, 0.2, 0.1, 0.0]))
+    return to_numpy_policy(model)

@@ -8,7 +8,9 @@
 // sin/cos, measured), so states and rewards are compared to within RELATIVE_TOLERANCE; this
 // applies to every env, since each calls sin or cos (Pong only at serves and bounces).
 // Rewards are compared after rounding to float32, as the vector env pays them. Termination flags and float32 observations must agree exactly, except an observation may
-// differ by one float32 step where the float64 state it rounds differs.
+// differ by one float32 step where the float64 state it rounds differs. Snake is integer grid
+// logic with no trigonometry: its golden files are marked exact, and every state, stream
+// word, alive mask, reward, observation and bot action must equal Python's.
 "use strict";
 const test = require("node:test");
 const assert = require("node:assert");
@@ -18,7 +20,7 @@ const path = require("node:path");
 const WEB = path.join(__dirname, "..", "..", "thrust_export", "web");
 for (const name of ["rng.js", "policy.js", "envs/mountain_car_picture.js", "envs/cartpole.js",
   "envs/pendulum.js", "envs/mountain_car.js", "envs/mountain_car_continuous.js",
-  "envs/acrobot.js", "envs/pong.js", "episodes.js"]) {
+  "envs/acrobot.js", "envs/pong.js", "envs/snake.js", "episodes.js"]) {
   require(path.join(WEB, name));
 }
 const T = globalThis.Thrust;
@@ -54,13 +56,18 @@ for (const file of files("env-")) {
     const env = T.envs[config.env_name];
     const p = config.params;
     const rng = new T.Stream(golden.seed);
-    const obs = new Float32Array(env.obsDim);
-    const game = env.players === 2;
-    let exact = 0, steps = 0, resets = 0;
+    const obs = new Float32Array(T.ofParams(env.obsDim, p));
+    const game = env.players !== undefined;
+    const players = game ? T.ofParams(env.players, p) : 1;
+    const stateSize = T.ofParams(env.stateSize, p);
+    // The bot seats' bot, its generator seeded as the Python bot (seed=golden.seed).
+    const bot = golden.bot_seats && golden.bot_seats.length ? env.bots[config.opponent] : null;
+    const botGenerator = new T.NumpyGenerator(golden.seed);
+    let exact = 0, steps = 0, resets = 0, deaths = 0;
     for (const [t, record] of golden.records.entries()) {
       if (record.reset !== undefined) {
         // The row's next episode, drawn from the JS stream alone: bit-identical.
-        const s = new Float64Array(env.stateSize);
+        const s = new Float64Array(stateSize);
         env.reset(s, rng, p);
         assert.deepStrictEqual(Array.from(s), record.reset, `reset at record ${t}`);
         resets++;
@@ -71,18 +78,31 @@ for (const file of files("env-")) {
       if (game) {
         const stream = new T.Stream(0);
         stream.state = BigInt(record.rng);
-        const rewards = new Float64Array(2);
-        terminated = env.step(s, stream, record.action, rewards, p);
+        const rewards = new Float64Array(players);
+        const alive = Uint8Array.from(record.alive.map(Number));
+        for (const seat of golden.bot_seats) {
+          const agentObs = Float32Array.from(golden.records[t - 1].obs[seat]);
+          assert.strictEqual(bot(agentObs, botGenerator), record.action[seat],
+            `${config.opponent} bot's action for seat ${seat} at step ${t}`);
+        }
+        terminated = env.step(s, stream, record.action, alive, rewards, p);
+        deaths += record.alive.filter((a, k) => a && !alive[k]).length;
         if (terminated) {
           env.reset(s, stream, p);
+          alive.fill(1);
           resets++;
         }
+        assert.deepStrictEqual(Array.from(alive, Boolean), record.alive_after, `alive at step ${t}`);
         assert.strictEqual(String(stream.state), record.rng_after, `stream at step ${t}`);
         reward = Array.from(rewards);
         assert.deepStrictEqual(reward, record.reward, `rewards at step ${t}`);
-        const agentObs = [0, 1].map(() => new Float32Array(env.obsDim));
-        agentObs.forEach((o, a) => env.observe(s, a, o, p));
-        agentObs.forEach((o, a) => obsMatch(o, record.obs[a], `obs of agent ${a} at step ${t}`));
+        for (let a = 0; a < players; a++) {
+          if (!record.observed[a]) continue;
+          const agentObs = new Float32Array(obs.length);
+          env.observe(s, a, agentObs, p);
+          if (golden.exact) assert.deepStrictEqual(Array.from(agentObs), record.obs[a], `obs of agent ${a} at step ${t}`);
+          else obsMatch(agentObs, record.obs[a], `obs of agent ${a} at step ${t}`);
+        }
       } else {
         [reward, terminated] = env.step(s, record.action, p);
         // The vector env pays float32 rewards.
@@ -91,12 +111,13 @@ for (const file of files("env-")) {
         obsMatch(obs, record.obs, `obs at step ${t}`);
       }
       assert.strictEqual(terminated, record.terminated, `terminated at step ${t}`);
-      closeArray(Array.from(s), record.after, RELATIVE_TOLERANCE, `state at step ${t}`);
+      if (golden.exact) assert.deepStrictEqual(Array.from(s), record.after, `state at step ${t}`);
+      else closeArray(Array.from(s), record.after, RELATIVE_TOLERANCE, `state at step ${t}`);
       if (Array.from(s).every((v, k) => v === record.after[k])) exact++;
       steps++;
     }
     assert.ok(resets >= 2, "the trajectory must include resets after the first episode");
-    console.log(`${file}: ${steps} steps (${exact} bit-identical), ${resets} resets`);
+    console.log(`${file}: ${steps} steps (${exact} bit-identical), ${resets} resets, ${deaths} deaths`);
   });
 }
 

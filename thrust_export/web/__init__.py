@@ -32,15 +32,19 @@ _SHARED_AFTER = ("episodes.js", "shell.js")
 @dataclasses.dataclass(frozen=True)
 class WebEnv:
     """An env the page can run: its JavaScript name (``Thrust.envs[name]``) and the files
-    that define it (``envs/...``)."""
+    that define it (``envs/...``). A game also names what its seat 0, the policy's, is on the
+    canvas, and the scripted bot that plays the other seats by default (one of the game's
+    ``bots``, ported to JavaScript)."""
 
     name: str
     scripts: tuple[str, ...]
     game: bool = False
+    seat: str = ""
+    bot: str = ""
 
 
-#: Every env ID the web export can port, and its JavaScript. Snake and Bucket Brigade are not
-#: ported (see ARCHITECTURE.md: their policies see grids of many agents).
+#: Every env ID the web export can port, and its JavaScript. Bucket Brigade is not ported (see
+#: ARCHITECTURE.md: its page would need a picture and bots that the game does not have).
 WEB_ENVS: Mapping[str, WebEnv] = {
     "Thrust/CartPole-v1": WebEnv("CartPole", ("envs/cartpole.js",)),
     "Thrust/CartPole-v0": WebEnv("CartPole", ("envs/cartpole.js",)),
@@ -53,7 +57,12 @@ WEB_ENVS: Mapping[str, WebEnv] = {
         ("envs/mountain_car_picture.js", "envs/mountain_car_continuous.js"),
     ),
     "Thrust/Acrobot-v1": WebEnv("Acrobot", ("envs/acrobot.js",)),
-    "Thrust/Pong-v0": WebEnv("Pong", ("envs/pong.js",), game=True),
+    "Thrust/Pong-v0": WebEnv(
+        "Pong", ("envs/pong.js",), game=True, seat="the left paddle", bot="tracker"
+    ),
+    "Thrust/Snake-v0": WebEnv(
+        "Snake", ("envs/snake.js",), game=True, seat="the green snake", bot="greedy"
+    ),
 }
 
 
@@ -79,6 +88,7 @@ def web_env(env_id: str, env_kwargs: Mapping[str, Any]) -> tuple[WebEnv, dict[st
         observation_space = game.observation_space(params)
         action_space = game.action_space(params)
         max_steps = int(game.max_steps(params))
+        game_config = {"players": int(game.num_agents(params)), "opponent": port.bot}
     else:
         from thrust_envs.registration import lookup
 
@@ -87,6 +97,7 @@ def web_env(env_id: str, env_kwargs: Mapping[str, Any]) -> tuple[WebEnv, dict[st
         observation_space = definition.observation_space(params)
         action_space = definition.action_space(params)
         max_steps = spec.max_episode_steps or 0
+        game_config = {}
     config = {
         "env_id": env_id,
         "env_name": port.name,
@@ -94,6 +105,7 @@ def web_env(env_id: str, env_kwargs: Mapping[str, Any]) -> tuple[WebEnv, dict[st
         "max_episode_steps": max_steps,
         "observation_shape": list(observation_space.shape),
         "action_space": _describe_space(action_space),
+        **game_config,
     }
     return port, config
 
@@ -182,8 +194,15 @@ def page_html(plan: PolicyPlan, port: WebEnv, config: Mapping[str, Any]) -> str:
         f"A {plan.algorithm} policy playing {env_id} in your browser: the env's physics and "
         "the policy's forward pass run in JavaScript, seeded as Thrust's vector env."
     )
-    if port.game:
-        subtitle += " The policy plays the left paddle."
+    if port.game and config["players"] == 1:
+        subtitle += f" The policy plays {port.seat} alone."
+    elif port.game:
+        # What the page's Episodes do, and the Python view that plays the same episodes.
+        subtitle += (
+            f" The policy plays {port.seat} (seat 0), the {port.bot} bot every other seat, as "
+            f"thrust_envs.vs_opponent(env_id, {port.bot}_bot(seed), seat=0) plays them: an "
+            "episode ends when the game ends or when seat 0 is out of it, and a new game begins."
+        )
     replacements = {
         "__TITLE__": f"Thrust: {plan.algorithm} on {env_id}",
         "__HEADING__": f"{plan.algorithm} on {env_id}",

@@ -77,7 +77,8 @@
   const policy = new T.Policy(config.plan, new T.Stream(0));
   const episodes = new T.Episodes(config, policy);
   const env = episodes.env;
-  const drawing = new Drawing($("thrust-canvas"), env.width, env.height);
+  const drawing = new Drawing($("thrust-canvas"), T.ofParams(env.width, episodes.params),
+    T.ofParams(env.height, episodes.params));
   const background = [255, 255, 255];
 
   function render() {
@@ -145,9 +146,19 @@
   const stochastic = $("thrust-stochastic");
   stochastic.disabled = !policy.canSample;
   stochastic.addEventListener("change", (e) => { episodes.deterministic = !e.target.checked; });
-  if (env.players === 2) {
+  if (episodes.players > 1) {
+    // The other seats' players: the env's bots, the policy itself, and a person if the env
+    // has keys (see Episodes.opponent).
+    const choices = Object.keys(episodes.bots).map((name) => [name, `${name} bot`]);
+    choices.push(["policy", "the policy itself"]);
+    if (env.keys) choices.push(["keyboard", `you in seat 1 (${env.keys.help})`]);
+    const select = $("thrust-opponent");
+    for (const [value, label] of choices) select.add(new Option(label, value));
+    select.value = episodes.opponent;
     $("thrust-opponent-row").hidden = false;
-    $("thrust-opponent").addEventListener("change", (e) => { episodes.opponent = e.target.value; });
+    select.addEventListener("change", (e) => { episodes.opponent = e.target.value; });
+  }
+  if (env.keys) {
     const held = new Set();
     const update = () => {
       const up = held.has("ArrowUp") || held.has("w"), down = held.has("ArrowDown") || held.has("s");

@@ -21,9 +21,10 @@
     return Math.min(Math.max(y, p.paddle_half_height), 1.0 - p.paddle_half_height);
   }
 
-  // Advances the game with both players' actions, adds the rewards into `rewards` ([2],
-  // zeroed by the caller) and returns whether the game is over.
-  function step(s, rng, actions, rewards, p) {
+  // step_row: advances the game with both players' actions, adds the rewards into `rewards`
+  // ([2], zeroed by the caller) and returns whether the game is over (nobody leaves a Pong
+  // game early, so `alive` stays as it is).
+  function step(s, rng, actions, alive, rewards, p) {
     s[P0Y] = move(s[P0Y], actions[0], p);
     s[P1Y] = move(s[P1Y], actions[1], p);
     const bx = s[BX] + s[VX];
@@ -79,10 +80,11 @@
     obs[5] = f(s[VY] * inv);
   }
 
-  // tracker_bot(reaction=0.5, aim=0.05, dead_zone=0.02) on one float32 observation, with
+  // tracker_bot(reaction=0.5, aim=0.05, dead_zone=0.02) on one float32 observation (it draws
+  // no random numbers, so it ignores the page's bot generator), with
   // NumPy 2's promotion: a float32 array and a Python float compute in float32
   // (own_y + dead_zone, ball_x <= reaction), a float32 and a float64 array in float64.
-  function tracker(obs, reaction = 0.5, aim = 0.05, deadZone = 0.02) {
+  function tracker(obs, generator, reaction = 0.5, aim = 0.05, deadZone = 0.02) {
     const f32 = Math.fround;
     const ownY = obs[0], ballX = obs[2], ballY = obs[3], ballVx = obs[4];
     const approaching = ballVx < 0 && ballX <= f32(reaction);
@@ -115,7 +117,8 @@
   T.envs.Pong = {
     stateSize: 9, obsDim: 8, width: 160, height: 210, fps: 30, players: 2,
     // ArrowUp/w moves the person's paddle up (action 1), ArrowDown/s down (2).
-    keys: { up: UP, down: DOWN, none: STAY },
-    step, reset, observe, draw, tracker,
+    keys: { up: UP, down: DOWN, none: STAY, help: "Arrow Up/Down or W/S" },
+    bots: { tracker },
+    step, reset, observe, draw,
   };
 })(globalThis.Thrust = globalThis.Thrust || {});
