@@ -4,8 +4,9 @@
   ``node --test tests/web/web.test.js``);
 - the page: self-contained, small, and from ``thrust-export --format web``;
 - bad input: one clear error, exit status 2, no file;
-- a real browser (Debian's chromium through Playwright) plays a trained CartPole policy with
-  ``?selftest=5&seed=0`` and must report the returns the Python vector env gives.
+- a real browser (Debian's chromium through Playwright) plays a trained CartPole policy and a
+  Snake policy (3 snakes, a smaller window) with ``?selftest=N&seed=S`` and must report the
+  returns Python gives (the vector env; vs_opponent with the greedy bot).
 """
 
 from __future__ import annotations
@@ -107,6 +108,22 @@ def cartpole_page(cartpole_model: PPO, tmp_path_factory: pytest.TempPathFactory)
     return thrust_export.export_web(cartpole_model, out, env_id="Thrust/CartPole-v1")
 
 
+#: Snake's page in a set-up other than the default, which the page must carry.
+SNAKE_KWARGS = {"num_snakes": 3, "vision_radius": 2}
+
+
+@pytest.fixture(scope="module")
+def snake_model() -> PPO:
+    return web_golden.cautious_snake_model(SNAKE_KWARGS)
+
+
+@pytest.fixture(scope="module")
+def snake_page(snake_model: PPO, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("web") / "snake.html"
+    policy = thrust_export.to_numpy_policy(snake_model)
+    return thrust_export.export_web(policy, out, env_id="Thrust/Snake-v0", **SNAKE_KWARGS)
+
+
 # ---------------------------------------------------------------- JavaScript against Python
 
 
@@ -131,7 +148,7 @@ def test_javascript_equals_python(tmp_path: Path) -> None:
         web_golden.write(tmp_path, f"episodes-{env_id.split('/')[1]}", data)
     # An untrained snake hits a wall within a few steps, before the bots' play matters.
     for k, (name, kwargs, opponent, count) in enumerate(SNAKE_EPISODES):
-        policy = web_golden.cautious_snake_policy(kwargs)
+        policy = thrust_export.to_numpy_policy(web_golden.cautious_snake_model(kwargs))
         data = web_golden.episodes_case(policy, "Thrust/Snake-v0", 20 + k, count, kwargs, opponent)
         web_golden.write(tmp_path, f"episodes-{name}", data)
     result = subprocess.run(
@@ -193,6 +210,37 @@ def test_cli_writes_a_page_from_a_model_and_from_an_artifact(
     assert pages[0] == pages[1]  # the same plan either way
 
 
+def test_snake_page_carries_its_set_up(snake_page: Path) -> None:
+    html = snake_page.read_text(encoding="utf-8")
+    config = json.loads(html.split('id="thrust-config">', 1)[1].split("</script>", 1)[0])
+    assert config["env_id"] == "Thrust/Snake-v0" and config["env_name"] == "Snake"
+    assert config["params"]["num_snakes"] == 3 and config["params"]["vision_radius"] == 2
+    assert config["observation_shape"] == [5 * 5 * 5] and config["players"] == 3
+    assert config["opponent"] == "greedy" and config["max_episode_steps"] == 1000
+    # The subtitle names the Python view whose episodes the page plays.
+    assert "the green snake (seat 0), the greedy bot every other seat" in html
+    assert "thrust_envs.vs_opponent(env_id, greedy_bot(seed), seat=0)" in html
+    assert "T.envs.Snake" in html and "T.envs.Pong" not in html
+
+
+def test_snake_policy_that_does_not_fit_is_refused(
+    snake_model: PPO, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A policy for a 5 x 5 window on the default Snake (a 7 x 7 window), bad parameters."""
+    artifact = thrust_export.export_numpy(snake_model, tmp_path / "snake.npz", verify=0)
+    out = tmp_path / "page.html"
+    err = _bad_cli([str(artifact), "--format", "web", "--env", "Thrust/Snake-v0"], out, capsys)
+    assert "observations of shape (125,), but Thrust/Snake-v0 gives shape (245,)" in err
+    with pytest.raises(ValueError, match=r"shape \(125,\).*\(45,\)"):
+        thrust_export.export_web(artifact, out, "Thrust/Snake-v0", num_snakes=3, vision_radius=1)
+    with pytest.raises(ValueError, match="num_snakes"):
+        thrust_export.export_web(artifact, out, "Thrust/Snake-v0", num_snakes=0, vision_radius=2)
+    assert not out.exists()
+    # The same artifact with its own set-up is a page.
+    page = thrust_export.export_web(artifact, out, "Thrust/Snake-v0", **SNAKE_KWARGS)
+    assert page.stat().st_size > 0
+
+
 def _bad_cli(argv: list[str], out: Path, capsys: pytest.CaptureFixture[str]) -> str:
     assert main([*argv, "-o", str(out)]) == 2
     err = capsys.readouterr().err
@@ -208,14 +256,16 @@ def test_bad_input_is_one_error_and_no_file(
     out = tmp_path / "page.html"
     web = ["--format", "web"]
     # An env the web export cannot port.
-    err = _bad_cli([str(artifact), *web, "--env", "Thrust/Snake-v0"], out, capsys)
-    assert "cannot run env 'Thrust/Snake-v0'" in err and "Thrust/CartPole-v1" in err
+    err = _bad_cli([str(artifact), *web, "--env", "Thrust/BucketBrigade-v0"], out, capsys)
+    assert "cannot run env 'Thrust/BucketBrigade-v0'" in err and "Thrust/Snake-v0" in err
     with pytest.raises(ValueError, match="cannot run env"):
-        thrust_export.export_web(artifact, out, env_id="Thrust/Snake-v0")
+        thrust_export.export_web(artifact, out, env_id="Thrust/BucketBrigade-v0")
     assert not out.exists()
     # A policy that does not fit the env (CartPole's policy for Acrobot's observations).
     err = _bad_cli([str(artifact), *web, "--env", "Thrust/Acrobot-v1"], out, capsys)
     assert "observations of shape (4,)" in err
+    err = _bad_cli([str(artifact), *web, "--env", "Thrust/Snake-v0"], out, capsys)
+    assert "observations of shape (4,)" in err and "(245,)" in err
     # A policy kind the export does not support (a CNN policy).
     cnn = PPO(
         "CnnPolicy",
@@ -263,17 +313,43 @@ def _browser_or_skip():
     return sync_api
 
 
-def test_browser_plays_the_python_episodes(cartpole_model: PPO, cartpole_page: Path) -> None:
+#: The browser's cases: the page's fixture, the model's, the env, its parameters, how many
+#: episodes from which seed, and colours the canvas must show (the background, the scene).
+BROWSER_CASES = {
+    "CartPole": (
+        "cartpole_page",
+        "cartpole_model",
+        "Thrust/CartPole-v1",
+        {},
+        (5, 0),
+        ((255, 255, 255), (0, 0, 0), (202, 152, 101)),
+    ),
+    # The frame, the board, food and the green snake (the policy's).
+    "Snake": (
+        "snake_page",
+        "snake_model",
+        "Thrust/Snake-v0",
+        SNAKE_KWARGS,
+        (8, 3),
+        ((70, 70, 80), (20, 20, 30), (230, 60, 60), (92, 186, 92)),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BROWSER_CASES))
+def test_browser_plays_the_python_episodes(case: str, request: pytest.FixtureRequest) -> None:
     sync_api = _browser_or_skip()
-    policy = thrust_export.to_numpy_policy(cartpole_model)
+    page_fixture, model_fixture, env_id, env_kwargs, (count, seed), colours = BROWSER_CASES[case]
+    page_path = request.getfixturevalue(page_fixture)
+    policy = thrust_export.to_numpy_policy(request.getfixturevalue(model_fixture))
     expected_returns, expected_lengths = web_golden.python_episodes(
-        policy, "Thrust/CartPole-v1", 0, 5
+        policy, env_id, seed, count, env_kwargs
     )
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page()
-            page.goto(cartpole_page.as_uri() + "?selftest=5&seed=0")
+            page.goto(page_path.as_uri() + f"?selftest={count}&seed={seed}")
             page.wait_for_function(
                 "document.getElementById('thrust-result').textContent.length > 0", timeout=30000
             )
@@ -281,15 +357,13 @@ def test_browser_plays_the_python_episodes(cartpole_model: PPO, cartpole_page: P
             picture = page.locator("#thrust-canvas").screenshot()
         finally:
             browser.close()
-    assert result["env_id"] == "Thrust/CartPole-v1" and result["seed"] == 0
+    assert result["env_id"] == env_id and result["seed"] == seed
     assert result["lengths"] == expected_lengths
     assert result["returns"] == expected_returns
-    # The canvas shows the scene: white background, the black cart, the pole's colour.
     from io import BytesIO
 
     from PIL import Image
 
     pixels = np.asarray(Image.open(BytesIO(picture)).convert("RGB")).reshape(-1, 3)
-    colours = {tuple(c) for c in pixels[::7].tolist()}
-    assert (255, 255, 255) in colours and (0, 0, 0) in colours
-    assert (202, 152, 101) in colours
+    shown = {tuple(c) for c in pixels[::7].tolist()}
+    assert set(colours) <= shown, set(colours) - shown

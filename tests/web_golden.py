@@ -259,8 +259,8 @@ def episodes_case(
     }
 
 
-def cautious_snake_policy(env_kwargs: dict[str, Any] | None = None) -> Any:
-    """A NumpyPolicy for Snake built by hand, one linear layer on the observation (a PPO
+def cautious_snake_model(env_kwargs: dict[str, Any] | None = None) -> Any:
+    """An SB3 PPO model for Snake built by hand, one linear layer on the observation (a PPO
     ``MlpPolicy`` without hidden layers): it never moves into a wall or a body seen in the
     next cell while another move is free, takes food next to its head, and otherwise prefers
     up, right, down, left in that order. It lives long enough to see other snakes die (an
@@ -271,7 +271,6 @@ def cautious_snake_policy(env_kwargs: dict[str, Any] | None = None) -> Any:
 
     from thrust_envs.core.definition import make_params
     from thrust_envs.multiagent.snake import CHANNELS, FOOD_CH, OTHER_CH, OWN_CH, WALL_CH
-    from thrust_export import to_numpy_policy
 
     env_kwargs = env_kwargs or {}
     definition = game_lookup("Thrust/Snake-v0")
@@ -296,4 +295,4 @@ def cautious_snake_policy(env_kwargs: dict[str, Any] | None = None) -> Any:
     with torch.no_grad():
         model.policy.action_net.weight.copy_(weight)
         model.policy.action_net.bias.copy_(torch.tensor([0.3, 0.2, 0.1, 0.0]))
-    return to_numpy_policy(model)
+    return model
