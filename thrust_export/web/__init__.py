@@ -4,7 +4,9 @@ The page holds the env's physics and the policy's forward pass in plain JavaScri
 next to this one: ``envs/*.js`` one env each, ``rng.js``, ``policy.js``, ``episodes.js`` and
 ``shell.js`` shared), the policy's plan (:func:`thrust_export.policy_plan.plan_to_json`) and
 the env's parameters, all inlined: it opens from ``file://`` with no network access and no
-Python. Opened with ``?selftest=N&seed=S`` it plays N deterministic episodes at once and
+Python. A game's page plays the policy in seat 0 against the game's bot in the other seats, as
+``thrust_envs.vs_opponent(env_id, bot, 1, seat=0, seed=S)`` does (see ``episodes.js``).
+Opened with ``?selftest=N&seed=S`` it plays N deterministic episodes at once and
 writes ``{"env_id", "seed", "returns", "lengths"}`` as JSON into the element
 ``#thrust-result``. Needs numpy and thrust_envs (for the env's parameters), and torch and SB3
 only when given an SB3 model rather than a ``.npz`` artifact.
@@ -43,8 +45,9 @@ class WebEnv:
     bot: str = ""
 
 
-#: Every env ID the web export can port, and its JavaScript. Bucket Brigade is not ported (see
-#: ARCHITECTURE.md: its page would need a picture and bots that the game does not have).
+#: Every env ID the web export can port, and its JavaScript. Bucket Brigade is not ported yet
+#: (see ARCHITECTURE.md): the page's game loop would carry it, but its kernel, bots and picture
+#: have no JavaScript port.
 WEB_ENVS: Mapping[str, WebEnv] = {
     "Thrust/CartPole-v1": WebEnv("CartPole", ("envs/cartpole.js",)),
     "Thrust/CartPole-v0": WebEnv("CartPole", ("envs/cartpole.js",)),
