@@ -26,6 +26,7 @@ from torch_threads import one_torch_thread as one_torch_thread
 
 import thrust_algos
 from thrust_algos.lean import LeanActorCritic, enable_fused_adam
+from thrust_algos.lean_adam import LeanAdam
 
 
 def make_policy(
@@ -225,6 +226,65 @@ def test_fused_adam_matches_the_default_to_rounding() -> None:
     sgd = th.optim.SGD(policies[0].parameters(), lr=0.1)
     assert not enable_fused_adam(sgd)
     assert sgd.param_groups[0].get("fused") is None
+
+
+def test_lean_adam_equals_clip_grad_norm_and_adam_to_rounding() -> None:
+    """LeanAdam's one compiled call against SB3's two torch calls (clip_grad_norm_ and the
+    default Adam) over 300 steps of gradients from 1e-4 to 1 times N(0, 1) (norms of about 0.01 to 100: clipping off and on), with
+    weight decay and a changing learning rate: parameters, clipped gradients, Adam's state and
+    the returned norm agree to float32 rounding, and torch's Adam continues from its state."""
+    policies = [make_policy((4,), gym.spaces.Discrete(2), seed=3) for _ in range(2)]
+    for policy in policies:
+        policy.optimizer.param_groups[0]["weight_decay"] = 1e-4
+    reference, lean = policies
+    adam = LeanAdam.for_optimizer(lean.optimizer, list(lean.parameters()))
+    assert adam is not None
+    generator = th.Generator().manual_seed(0)
+    clipped = 0
+    for step in range(300):
+        grads = [
+            th.randn(p.shape, generator=generator) * 10.0 ** (step % 5 - 4)
+            for p in reference.parameters()
+        ]
+        for policy in policies:
+            for param, grad in zip(policy.parameters(), grads, strict=True):
+                param.grad = grad.clone()
+            policy.optimizer.param_groups[0]["lr"] = 1e-3 * (1 - step / 300)
+        want_norm = th.nn.utils.clip_grad_norm_(reference.parameters(), 0.5)
+        reference.optimizer.step()
+        got_norm = adam.step(0.5)
+        clipped += bool(want_norm > 0.5)
+        assert got_norm == pytest.approx(float(want_norm), rel=1e-5)
+        for a, b in zip(reference.parameters(), lean.parameters(), strict=True):
+            th.testing.assert_close(b.grad, a.grad, rtol=1e-5, atol=1e-7)
+    assert 50 < clipped < 250
+    for a, b in zip(reference.parameters(), lean.parameters(), strict=True):
+        th.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
+        state_a, state_b = reference.optimizer.state[a], lean.optimizer.state[b]
+        assert float(state_b["step"]) == float(state_a["step"]) == 300.0
+        for key in ("exp_avg", "exp_avg_sq"):
+            th.testing.assert_close(state_b[key], state_a[key], rtol=1e-5, atol=1e-9)
+    # torch's Adam takes over from the state LeanAdam left (as after save and load)
+    for policy in policies:
+        for param in policy.parameters():
+            param.grad = th.ones_like(param)
+        policy.optimizer.step()
+    for a, b in zip(reference.parameters(), lean.parameters(), strict=True):
+        th.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
+
+
+def test_lean_adam_only_for_the_adam_it_computes() -> None:
+    policy = make_policy((4,), gym.spaces.Discrete(2), seed=3)
+    params = list(policy.parameters())
+    assert LeanAdam.for_optimizer(th.optim.SGD(params, lr=0.1), params) is None
+    for flag in ("amsgrad", "maximize"):
+        assert LeanAdam.for_optimizer(th.optim.Adam(params, **{flag: True}), params) is None
+    two_groups = th.optim.Adam([{"params": params[:2]}, {"params": params[2:]}])
+    assert LeanAdam.for_optimizer(two_groups, params) is None
+    assert LeanAdam.for_optimizer(th.optim.Adam(params[:2]), params) is None
+    doubles = [p.detach().double().requires_grad_() for p in params]
+    assert LeanAdam.for_optimizer(th.optim.Adam(doubles), doubles) is None
+    assert LeanAdam.for_optimizer(policy.optimizer, params) is not None
 
 
 # --- thrust_algos.PPO on the lean path

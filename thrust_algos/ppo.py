@@ -64,6 +64,7 @@ from thrust_algos.lean import (
     clipped_objective,
     enable_fused_adam,
 )
+from thrust_algos.lean_adam import LeanAdam
 
 
 class PPO(SB3PPO):
@@ -432,8 +433,11 @@ class PPO(SB3PPO):
         if self.clip_range_vf is not None:
             clip_range_vf = self.clip_range_vf(self._current_progress_remaining)  # type: ignore[operator]
         lean = self._lean_actor_critic()
+        adam = None
         if lean is not None:
             enable_fused_adam(self.policy.optimizer)
+            # clip_grad_norm_ + Adam as one compiled call where the optimizer allows it
+            adam = LeanAdam.for_optimizer(self.policy.optimizer, lean.parameters)
 
         # Lists of 0-d tensors on the device: no host synchronisation inside the loop.
         entropy_losses: list[th.Tensor] = []
@@ -483,9 +487,12 @@ class PPO(SB3PPO):
                     stats.loss.backward()
                     # Clip grad norm
                     th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
-                else:
+                elif adam is None:
                     th.nn.utils.clip_grad_norm_(lean.parameters, self.max_grad_norm, foreach=True)
-                self.policy.optimizer.step()
+                if adam is None:
+                    self.policy.optimizer.step()
+                else:
+                    adam.step(self.max_grad_norm)
 
             self._n_updates += 1
             if not continue_training:

@@ -1,0 +1,160 @@
+"""Gradient-norm clipping and the Adam step of the lean update in one compiled call.
+
+SB3's PPO ends each minibatch with ``clip_grad_norm_(parameters, max_grad_norm)`` and
+``optimizer.step()``. For the small MLPs of the lean path on a CPU both are per-tensor dispatch
+(a norm, a stack, a multiply and the fused Adam kernel per parameter tensor: about 200 µs a
+minibatch for a 64x64 actor-critic, against 3 µs of arithmetic). :class:`LeanAdam` does the
+same computation in one numba call over numpy views of the very tensors the optimizer holds
+(parameters, gradients, ``exp_avg``, ``exp_avg_sq``, ``step``), so ``optimizer.state_dict()``,
+``save``/``load`` and a later ``optimizer.step()`` see what torch's Adam would have left, to
+float32 rounding (tests/test_algos_lean.py compares it with ``clip_grad_norm_`` + Adam).
+
+What it computes, per minibatch, as torch does (``g`` the gradients of all ``P`` tensors):
+
+- ``total = ||(||g_1||, ..., ||g_P||)||``; ``g *= min(max_norm / (total + 1e-6), 1)``
+  (:func:`torch.nn.utils.clip_grad_norm_`; the norms are accumulated in float64 here);
+- Adam (``amsgrad=False``, ``maximize=False``), per tensor: ``step += 1``;
+  ``g += weight_decay * p``; ``m += (1 - beta1) (g - m)``; ``v = beta2 v + (1 - beta2) g^2``;
+  ``p -= lr / (1 - beta1^step) * m / (sqrt(v) / sqrt(1 - beta2^step) + eps)``.
+
+Only a ``torch.optim.Adam`` on float32 CPU tensors with those flags qualifies
+(:meth:`LeanAdam.for_optimizer` returns None otherwise, and the caller keeps torch's calls).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch as th
+from numba import njit
+
+__all__ = ["LeanAdam"]
+
+
+@njit(cache=True, nogil=True)
+def clipped_adam_step(
+    params, grads, exp_avgs, exp_avg_sqs, steps, lr, beta1, beta2, eps, weight_decay, max_norm
+):  # pragma: no cover - compiled
+    """Clip the gradients' total norm to ``max_norm`` and take one Adam step.
+
+    ``params``, ``grads``, ``exp_avgs`` and ``exp_avg_sqs`` are tuples of ``P`` flat float32
+    arrays (tensor ``k``'s elements), ``steps`` a tuple of ``P`` float32 arrays of one element
+    (each tensor's step counter). Everything is updated in place; returns the total norm before
+    clipping.
+    """
+    n_tensors = len(params)
+    norms = np.empty(n_tensors)
+    for k in range(n_tensors):
+        g = grads[k]
+        total = 0.0
+        for j in range(g.size):
+            total += float(g[j]) * float(g[j])
+        norms[k] = math.sqrt(total)
+    total_norm = np.float32(math.sqrt(np.sum(norms * norms)))
+    clip = np.float32(max_norm) / (total_norm + np.float32(1e-6))
+    clip = min(clip, np.float32(1.0))
+    one = np.float32(1.0)
+    b1, b2 = np.float32(beta1), np.float32(beta2)
+    decay, epsilon = np.float32(weight_decay), np.float32(eps)
+    for k in range(n_tensors):
+        p, g, m, v = params[k], grads[k], exp_avgs[k], exp_avg_sqs[k]
+        steps[k][0] += one
+        step = float(steps[k][0])
+        step_size = np.float32(lr / (1.0 - beta1**step))
+        correction2_sqrt = np.float32(math.sqrt(1.0 - beta2**step))
+        for j in range(p.size):
+            grad = g[j] * clip
+            g[j] = grad  # the clipped gradient stays in .grad, as clip_grad_norm_ leaves it
+            if decay != 0:
+                grad = grad + decay * p[j]
+            m[j] = m[j] + (one - b1) * (grad - m[j])
+            v[j] = b2 * v[j] + (one - b2) * grad * grad
+            denom = np.float32(math.sqrt(v[j])) / correction2_sqrt + epsilon
+            p[j] = p[j] - step_size * (m[j] / denom)  # addcdiv_(m, denom, value=-step_size)
+    return total_norm
+
+
+def _flat(tensor: th.Tensor) -> np.ndarray:
+    return tensor.detach().view(-1).numpy()
+
+
+class LeanAdam:
+    """``clip_grad_norm_(parameters, max_norm)`` + ``optimizer.step()`` as one compiled call.
+
+    Built per update (:meth:`for_optimizer`; a loaded optimizer state holds new tensors): the
+    numpy views are made on the first :meth:`step`, once the gradients exist, and again when a
+    gradient tensor was replaced.
+    """
+
+    def __init__(self, optimizer: th.optim.Adam, parameters: list[th.Tensor]) -> None:
+        self.optimizer = optimizer
+        self.parameters = parameters
+        self._views: tuple[tuple[np.ndarray, ...], ...] | None = None
+        self._grads: list[th.Tensor | None] = []
+
+    @classmethod
+    def for_optimizer(cls, optimizer: Any, parameters: list[th.Tensor]) -> LeanAdam | None:
+        """A :class:`LeanAdam` over ``parameters``, or None where torch's own calls must run: an
+        optimizer other than ``torch.optim.Adam``, ``amsgrad``/``maximize``/``capturable``/
+        ``differentiable`` Adam, several parameter groups, or parameters that are not float32
+        contiguous CPU tensors (all of them, and only them, in the optimizer's one group)."""
+        if type(optimizer) is not th.optim.Adam or len(optimizer.param_groups) != 1:
+            return None
+        group = optimizer.param_groups[0]
+        if any(group.get(flag) for flag in ("amsgrad", "maximize", "capturable", "differentiable")):
+            return None
+        if {id(p) for p in group["params"]} != {id(p) for p in parameters}:
+            return None
+        if not all(
+            p.device.type == "cpu" and p.dtype == th.float32 and p.is_contiguous()
+            for p in parameters
+        ):
+            return None
+        return cls(optimizer, parameters)
+
+    def _state_views(self) -> tuple[tuple[np.ndarray, ...], ...]:
+        """The five tuples the kernel takes; Adam's state is created as torch creates it (zero
+        moments, a float32 0-d step) where the optimizer has not stepped yet."""
+        state = self.optimizer.state
+        for p in self.parameters:
+            s = state[p]
+            if "step" not in s:
+                s["step"] = th.tensor(0.0, dtype=th.float32)
+                s["exp_avg"] = th.zeros_like(p, memory_format=th.preserve_format)
+                s["exp_avg_sq"] = th.zeros_like(p, memory_format=th.preserve_format)
+            elif not isinstance(s["step"], th.Tensor) or s["step"].dtype != th.float32:
+                s["step"] = th.tensor(float(s["step"]), dtype=th.float32)
+        return (
+            tuple(_flat(p) for p in self.parameters),
+            tuple(_flat(p.grad) for p in self.parameters),
+            tuple(_flat(state[p]["exp_avg"]) for p in self.parameters),
+            tuple(_flat(state[p]["exp_avg_sq"]) for p in self.parameters),
+            tuple(state[p]["step"].view(1).numpy() for p in self.parameters),
+        )
+
+    def step(self, max_norm: float) -> float:
+        """Clip the gradients (in ``.grad``) to ``max_norm`` and step; returns the total norm."""
+        # The views stay valid while the tensors do; a gradient replaced (``param.grad = ...``,
+        # ``zero_grad(set_to_none=True)`` then a backward) makes them again.
+        if self._views is None or any(
+            p.grad is not g for p, g in zip(self.parameters, self._grads, strict=True)
+        ):
+            if any(p.grad is None for p in self.parameters):
+                raise RuntimeError("LeanAdam.step: every parameter needs a gradient")
+            self._grads = [p.grad for p in self.parameters]
+            self._views = self._state_views()
+        group = self.optimizer.param_groups[0]
+        beta1, beta2 = group["betas"]
+        return float(
+            clipped_adam_step(
+                *self._views,
+                float(group["lr"]),
+                float(beta1),
+                float(beta2),
+                float(group["eps"]),
+                float(group["weight_decay"]),
+                float(max_norm),
+            )
+        )
