@@ -230,9 +230,10 @@ def test_fused_adam_matches_the_default_to_rounding() -> None:
 
 def test_lean_adam_equals_clip_grad_norm_and_adam_to_rounding() -> None:
     """LeanAdam's one compiled call against SB3's two torch calls (clip_grad_norm_ and the
-    default Adam) over 300 steps of gradients from 1e-4 to 1 times N(0, 1) (norms of about 0.01 to 100: clipping off and on), with
-    weight decay and a changing learning rate: parameters, clipped gradients, Adam's state and
-    the returned norm agree to float32 rounding, and torch's Adam continues from its state."""
+    default Adam) over 300 steps of N(0, 1) gradients times 1e-4 to 1 (norms of about 0.01 to
+    100: clipping off and on), with weight decay and a changing learning rate: parameters,
+    clipped gradients, Adam's state and the returned norm agree to float32 rounding, and
+    torch's Adam continues from its state."""
     policies = [make_policy((4,), gym.spaces.Discrete(2), seed=3) for _ in range(2)]
     for policy in policies:
         policy.optimizer.param_groups[0]["weight_decay"] = 1e-4
