@@ -139,6 +139,31 @@ def set_constant_head(model, bias: list[float]) -> None:
         model.policy.action_net.bias.copy_(th.tensor(bias))
 
 
+def test_tanh32_is_tanh_within_six_ulp() -> None:
+    """The rollout's vectorisable tanh against float64's, on every float32 step near 0 and a
+    dense grid out to beyond saturation; signed zeros, infinities and NaN as tanh has them."""
+    from thrust_algos._fused_kernels import tanh32
+
+    grid = np.concatenate(
+        [
+            np.linspace(-10, 10, 400_001, dtype=np.float32),
+            np.geomspace(1e-30, 1e-3, 20_001).astype(np.float32),
+            -np.geomspace(1e-30, 1e-3, 20_001).astype(np.float32),
+        ]
+    )
+    got = np.array([tanh32(x) for x in grid[::7]] + [tanh32(x) for x in grid[-40_002:]])
+    xs = np.concatenate([grid[::7], grid[-40_002:]])
+    want = np.tanh(xs.astype(np.float64))
+    ulp = np.spacing(np.abs(want).astype(np.float32)).astype(np.float64)
+    np.testing.assert_array_equal(got.astype(np.float32), got)  # float32 values
+    assert np.max(np.abs(got - want) / ulp) <= 6.0
+    assert np.all(np.abs(got) <= 1.0)
+    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan], dtype=np.float32)
+    out = np.array([tanh32(x) for x in special])
+    np.testing.assert_array_equal(out[:4], [0.0, -0.0, 1.0, -1.0])
+    assert np.signbit(out[1]) and np.isnan(out[4])
+
+
 def test_categorical_actions_follow_the_policy() -> None:
     """Acrobot's 3 actions with fixed logits: counts over 4,096 draws pass a chi-square test
     against softmax(logits), and the stored log-probabilities are log softmax."""
