@@ -133,16 +133,21 @@ POLICIES = {
 LOSS_OPTIONS = list(itertools.product((None, 0.05), (True, False), (0.0, 0.01), (1, 64)))
 
 
+@pytest.mark.parametrize("head_kernel", [True, False], ids=["numba-head", "torch-head"])
 @pytest.mark.parametrize("fast_tanh", [False, True], ids=["torch-tanh", "fast-tanh"])
 @pytest.mark.parametrize("name", POLICIES)
-def test_gradients_equal_autograd_of_sb3_loss(name: str, fast_tanh: bool) -> None:
+def test_gradients_equal_autograd_of_sb3_loss(
+    name: str, fast_tanh: bool, head_kernel: bool
+) -> None:
     """The hand-written backward against autograd of SB3's loss: to 1e-5 relative with torch's
-    tanh; with numpy's (the default, last-bit differences amplified by the loss) to 1e-4."""
+    tanh; with numpy's (the default, last-bit differences amplified by the loss) to 1e-4; with
+    the loss's middle in torch operations or in the numba pass (the CPU default)."""
     obs_shape, action_space, kwargs = POLICIES[name]
     policy = make_policy(obs_shape, action_space, **kwargs)
     lean = LeanActorCritic.from_policy(policy)
     assert lean is not None
     lean.fast_tanh = fast_tanh
+    lean.head_kernel = head_kernel
     rtol, atol = (1e-4, 1e-5) if fast_tanh else (1e-5, 1e-6)
     params = list(policy.parameters())
     clipped_somewhere = vf_clipped_somewhere = False

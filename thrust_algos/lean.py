@@ -140,6 +140,11 @@ def _tanh_(x: th.Tensor, exact: bool) -> th.Tensor:
     return x.tanh_()
 
 
+def _contiguous_numpy(tensor: th.Tensor) -> np.ndarray:
+    """A float32 numpy view of ``tensor`` (copied only if it is not contiguous float32)."""
+    return tensor.detach().to(th.float32).contiguous().numpy()
+
+
 def _forward(layers: list[Dense], x: th.Tensor, exact: bool = True) -> th.Tensor:
     """The output of ``layers`` applied to ``x``, ``(B, in) -> (B, out)``; ``exact``: torch's
     own ``tanh`` (bit-identical to the policy's modules), else see :func:`_tanh_`."""
@@ -191,9 +196,14 @@ class LeanActorCritic:
     but not the same last bit, which the loss can amplify (a Gaussian log-probability of an action
     far in the tail): gradients then match autograd to about 1e-5 relative instead of 1e-6. False
     uses torch's ``tanh``. The rollout forward always uses torch's (identical to the policy's).
+
+    ``head_kernel`` (default True): on the CPU, the loss, its statistics and the gradients with
+    respect to the head and the values are one numba pass (:mod:`thrust_algos._ppo_head`)
+    instead of about 35 torch operations; False (and any other device) uses the torch ones.
     """
 
     fast_tanh: bool = True
+    head_kernel: bool = True
 
     def __init__(
         self,
@@ -362,13 +372,38 @@ class LeanActorCritic:
             old log-probabilities, advantages and returns
         :return: the losses and the clip fraction and approximate KL of SB3's ``train``
         """
-        n = batch.advantages.shape[0]
         x = self.features(batch.observations)
         pi_outputs = _forward_saving(self.pi_layers, x, exact=not self.fast_tanh)
         vf_outputs = _forward_saving(self.vf_layers, x, exact=not self.fast_tanh)
         head = pi_outputs[-1]
         values = vf_outputs[-1].flatten()
 
+        for param in self.parameters:
+            if param.grad is None:
+                param.grad = th.zeros_like(param)
+        args = (batch, head, values, clip_range, clip_range_vf, ent_coef, vf_coef)
+        if self.head_kernel and head.device.type == "cpu":
+            stats, grad_head, grad_values = self._head_numba(*args, normalize_advantage)
+        else:
+            stats, grad_head, grad_values = self._head_torch(*args, normalize_advantage)
+        _backward(self.pi_layers, pi_outputs, grad_head)
+        _backward(self.vf_layers, vf_outputs, grad_values)
+        return stats
+
+    def _head_torch(
+        self,
+        batch: RolloutBufferSamples,
+        head: th.Tensor,
+        values: th.Tensor,
+        clip_range: float,
+        clip_range_vf: float | None,
+        ent_coef: float,
+        vf_coef: float,
+        normalize_advantage: bool,
+    ) -> tuple[PPOLossStats, th.Tensor, th.Tensor]:
+        """The loss, its statistics and ``d loss / d head`` ``(B, A)`` and ``d loss / d values``
+        ``(B, 1)`` in torch operations (any device; the log-std's gradient is written)."""
+        n = batch.advantages.shape[0]
         # Log-probabilities and entropies of the taken actions under the current policy, (B,).
         if self.distribution == "categorical":
             # Categorical(logits=head).logits and .probs, each in one kernel (torch's logsumexp
@@ -402,9 +437,6 @@ class LeanActorCritic:
         approx_kl = th.mean(ratio_minus_one - log_ratio)
 
         # --- backward ---
-        for param in self.parameters:
-            if param.grad is None:
-                param.grad = th.zeros_like(param)
         # d loss / d log_prob_i = -1/B * A_i r_i where the unclipped term is the minimum (where
         # both are equal, autograd splits the gradient between them, which sums to the same).
         grad_log_prob = th.where(policy_loss_1 <= policy_loss_2, policy_loss_1, 0.0).mul_(
@@ -431,10 +463,54 @@ class LeanActorCritic:
             th.sum(grad_head * diff - grad_log_prob.unsqueeze(1), 0, out=self.log_std.grad)
             if ent_coef != 0.0:
                 self.log_std.grad.sub_(ent_coef)
+        stats = PPOLossStats(policy_loss, value_loss, entropy_loss, loss, clip_fraction, approx_kl)
+        return stats, grad_head, grad_values.unsqueeze(1)
 
-        _backward(self.pi_layers, pi_outputs, grad_head)
-        _backward(self.vf_layers, vf_outputs, grad_values.unsqueeze(1))
-        return PPOLossStats(policy_loss, value_loss, entropy_loss, loss, clip_fraction, approx_kl)
+    def _head_numba(
+        self,
+        batch: RolloutBufferSamples,
+        head: th.Tensor,
+        values: th.Tensor,
+        clip_range: float,
+        clip_range_vf: float | None,
+        ent_coef: float,
+        vf_coef: float,
+        normalize_advantage: bool,
+    ) -> tuple[PPOLossStats, th.Tensor, th.Tensor]:
+        """:meth:`_head_torch` as one numba pass (CPU tensors; :mod:`thrust_algos._ppo_head`)."""
+        from thrust_algos import _ppo_head
+
+        n = head.shape[0]
+        stats = th.empty(6)
+        grad_head = th.empty_like(head)
+        grad_values = th.empty(n, 1)
+        arrays = [
+            _contiguous_numpy(t)
+            for t in (
+                head,
+                batch.actions.reshape(n, -1),
+                batch.old_log_prob,
+                batch.advantages,
+                batch.returns,
+                batch.old_values,
+                values,
+            )
+        ]
+        scalars = (
+            float(clip_range),
+            -1.0 if clip_range_vf is None else float(clip_range_vf),
+            bool(normalize_advantage),
+            float(ent_coef),
+            float(vf_coef),
+        )
+        outputs = (grad_head.numpy(), grad_values.numpy().reshape(n), stats.numpy())
+        if self.distribution == "categorical":
+            _ppo_head.categorical_head(*arrays, *scalars, *outputs)
+        else:
+            assert self.log_std is not None and self.log_std.grad is not None
+            log_std = self.log_std.detach().numpy()
+            _ppo_head.gaussian_head(*arrays, *scalars, *outputs, log_std, self.log_std.grad.numpy())
+        return PPOLossStats(*stats.unbind()), grad_head, grad_values
 
 
 def enable_fused_adam(optimizer: th.optim.Optimizer) -> bool:

@@ -1,0 +1,231 @@
+"""The elementwise middle of the lean PPO update as one numba call per minibatch (CPU tensors).
+
+Between the networks' forward and backward, :meth:`thrust_algos.lean.LeanActorCritic.ppo_backward`
+turns the policy head and the values into SB3's PPO loss, its statistics and the gradients with
+respect to the head and the values. In torch that is about 35 operations on ``(B, A)`` and
+``(B,)`` tensors, each a dispatch of several microseconds for arithmetic of nanoseconds; here it
+is one pass over the rows. The formulas are the torch path's (``lean.py``, written out with
+their derivation there); sums are accumulated in float64, so results equal torch's to float32
+rounding (tests/test_algos_lean.py checks both paths against autograd of SB3's loss).
+
+Arguments shared by both heads (``B`` rows): ``actions`` float32 ``(B, K)`` as SB3's buffer
+stores them, ``old_log_prob``, ``advantages``, ``returns``, ``old_values``, ``values`` float32
+``(B,)``; ``clip_range``; ``clip_range_vf`` (negative: no value clipping); ``normalize``;
+``ent_coef``; ``vf_coef``. Outputs: ``grad_head`` ``(B, A)``, ``grad_values`` ``(B,)`` and
+``stats`` float32 ``[6]``: policy loss, value loss, entropy loss, loss, clip fraction, approx KL.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+_LOG_SQRT_2PI = math.log(math.sqrt(2 * math.pi))  # the constant of torch's Normal.log_prob
+_ENTROPY_CONSTANT = 0.5 + 0.5 * math.log(2 * math.pi)
+
+
+@njit(cache=True)
+def _normalised(advantages, normalize):  # pragma: no cover - compiled
+    """SB3's ``(A - mean) / (std + 1e-8)`` (unbiased std), when asked and ``B > 1``."""
+    n = advantages.shape[0]
+    out = advantages.copy()
+    if normalize and n > 1:
+        total = 0.0
+        for i in range(n):
+            total += advantages[i]
+        mean = np.float32(total / n)
+        squares = 0.0
+        for i in range(n):
+            d = float(advantages[i] - mean)
+            squares += d * d
+        scale = np.float32(math.sqrt(squares / (n - 1))) + np.float32(1e-8)
+        for i in range(n):
+            out[i] = (advantages[i] - mean) / scale
+    return out
+
+
+@njit(cache=True)
+def _objective_row(
+    i,
+    log_prob,
+    advantage,
+    old_log_prob,
+    returns,
+    old_values,
+    values,
+    clip_range,
+    clip_range_vf,
+    vf_coef,
+    n,
+    grad_values,
+    sums,
+):  # pragma: no cover - compiled
+    """Row ``i``'s terms of the clipped objective: adds into ``sums`` (policy, value, clipped
+    count, KL) and writes ``grad_values[i]``; returns ``d loss / d log_prob_i``."""
+    f32 = np.float32
+    log_ratio = f32(log_prob - old_log_prob[i])
+    ratio = f32(math.exp(log_ratio))
+    surrogate = advantage * ratio
+    clipped = advantage * min(max(ratio, f32(1.0 - clip_range)), f32(1.0 + clip_range))
+    sums[0] += min(surrogate, clipped)
+    value = values[i]
+    inside = True
+    if clip_range_vf >= 0.0:
+        change = value - old_values[i]
+        inside = abs(change) <= clip_range_vf
+        value = old_values[i] + min(max(change, f32(-clip_range_vf)), f32(clip_range_vf))
+    error = value - returns[i]
+    sums[1] += float(error) * float(error)
+    grad_values[i] = error * f32(2.0 * vf_coef / n) if inside else f32(0.0)
+    sums[2] += 1.0 if abs(ratio - f32(1.0)) > clip_range else 0.0
+    sums[3] += float(ratio - f32(1.0)) - float(log_ratio)
+    # the unclipped term is the minimum (where equal, autograd's split sums to the same)
+    return surrogate * f32(-1.0 / n) if surrogate <= clipped else f32(0.0)
+
+
+@njit(cache=True)
+def _finish(sums, entropy_loss, ent_coef, vf_coef, n, stats):  # pragma: no cover - compiled
+    policy_loss = -sums[0] / n
+    value_loss = sums[1] / n
+    stats[0] = policy_loss
+    stats[1] = value_loss
+    stats[2] = entropy_loss
+    stats[3] = policy_loss + ent_coef * entropy_loss + vf_coef * value_loss
+    stats[4] = sums[2] / n
+    stats[5] = sums[3] / n
+
+
+@njit(cache=True, nogil=True)
+def categorical_head(
+    head,
+    actions,
+    old_log_prob,
+    advantages,
+    returns,
+    old_values,
+    values,
+    clip_range,
+    clip_range_vf,
+    normalize,
+    ent_coef,
+    vf_coef,
+    grad_head,
+    grad_values,
+    stats,
+):  # pragma: no cover - compiled
+    """Categorical(logits=head): ``log p = log_softmax(head)``; ``d log p(a) / d z = onehot(a)
+    - p`` and ``d H / d z = -p (log p + H)``."""
+    n, n_actions = head.shape
+    f32 = np.float32
+    advantage = _normalised(advantages, normalize)
+    sums = np.zeros(4)
+    negative_entropy_sum = 0.0
+    for i in range(n):
+        top = head[i, 0]
+        for j in range(1, n_actions):
+            top = max(top, head[i, j])
+        total = 0.0
+        for j in range(n_actions):
+            total += math.exp(float(head[i, j] - top))
+        log_sum = top + f32(math.log(total))
+        negative_entropy = 0.0
+        for j in range(n_actions):
+            log_p = head[i, j] - log_sum
+            grad_head[i, j] = log_p  # log p for now
+            negative_entropy += float(log_p) * math.exp(float(log_p))
+        action = int(actions[i, 0])
+        grad_log_prob = _objective_row(
+            i,
+            grad_head[i, action],
+            advantage[i],
+            old_log_prob,
+            returns,
+            old_values,
+            values,
+            clip_range,
+            clip_range_vf,
+            vf_coef,
+            n,
+            grad_values,
+            sums,
+        )
+        negative_entropy_sum += negative_entropy
+        entropy_weight = f32(ent_coef / n)
+        neg_h = f32(negative_entropy)
+        for j in range(n_actions):
+            log_p = grad_head[i, j]
+            p = f32(math.exp(log_p))
+            grad_head[i, j] = -grad_log_prob * p + entropy_weight * (log_p - neg_h) * p
+        grad_head[i, action] += grad_log_prob
+    _finish(sums, negative_entropy_sum / n, ent_coef, vf_coef, n, stats)
+
+
+@njit(cache=True, nogil=True)
+def gaussian_head(
+    head,
+    actions,
+    old_log_prob,
+    advantages,
+    returns,
+    old_values,
+    values,
+    clip_range,
+    clip_range_vf,
+    normalize,
+    ent_coef,
+    vf_coef,
+    grad_head,
+    grad_values,
+    stats,
+    log_std,
+    grad_log_std,
+):  # pragma: no cover - compiled
+    """Normal(head, exp(log_std)) per action dimension: ``d log p / d mean = (a - mean) /
+    std^2``, ``d log p / d log std = (a - mean)^2 / std^2 - 1``, ``d H / d log std = 1``;
+    ``grad_log_std`` ``(A,)`` receives the log-std's gradient."""
+    n, dims = head.shape
+    f32 = np.float32
+    advantage = _normalised(advantages, normalize)
+    std = np.exp(log_std)
+    log_std_of_std = np.log(std)  # as torch's Normal: log(exp(log_std))
+    inverse_variance = f32(1.0) / (std * std)
+    sums = np.zeros(4)
+    grad_log_std_sum = np.zeros(dims)
+    for i in range(n):
+        # in float32, as torch sums it: a tail action's log-probability is large, and its
+        # ratio exp(log_prob - old_log_prob) amplifies any difference
+        log_prob = f32(0.0)
+        for k in range(dims):
+            diff = actions[i, k] - head[i, k]
+            log_prob += (
+                -(diff * diff) / (f32(2.0) * std[k] * std[k])
+                - log_std_of_std[k]
+                - f32(_LOG_SQRT_2PI)
+            )
+        grad_log_prob = _objective_row(
+            i,
+            f32(log_prob),
+            advantage[i],
+            old_log_prob,
+            returns,
+            old_values,
+            values,
+            clip_range,
+            clip_range_vf,
+            vf_coef,
+            n,
+            grad_values,
+            sums,
+        )
+        for k in range(dims):
+            diff = actions[i, k] - head[i, k]
+            g = grad_log_prob * diff * inverse_variance[k]
+            grad_head[i, k] = g
+            grad_log_std_sum[k] += float(g * diff - grad_log_prob)
+    entropy = 0.0
+    for k in range(dims):
+        entropy += _ENTROPY_CONSTANT + float(log_std_of_std[k])
+        grad_log_std[k] = f32(grad_log_std_sum[k] - ent_coef)
+    _finish(sums, -entropy, ent_coef, vf_coef, n, stats)
