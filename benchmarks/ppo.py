@@ -368,22 +368,24 @@ def _timed(method: Callable[..., Any], clock: dict[str, float], key: str) -> Cal
 def grad_step_table(settings: list[str], repeats: int, iterations: int = 200) -> None:
     """Microseconds per minibatch gradient step (SB3's train() math through autograd, clipping,
     optimizer step) against thrust's lean step, on the setting's policy and batch size. "lean
-    step" uses torch's default single-tensor Adam; the last column the fused Adam that thrust's
-    ``train`` switches to (:func:`thrust_algos.lean.enable_fused_adam`: same update rule, one
-    kernel, equal to float rounding)."""
+    step" uses torch's default single-tensor Adam; "fused Adam" the fused Adam kernel
+    (:func:`thrust_algos.lean.enable_fused_adam`: same update rule, one kernel, equal to float
+    rounding); the last column what thrust's ``train`` runs: clipping and Adam in one compiled
+    call (:class:`thrust_algos.lean_adam.LeanAdam`)."""
     th.set_num_threads(1)
     print(f"\n### One minibatch gradient step (µs, best of {repeats} x {iterations}, CPU)\n")
     print(
         "| setting | batch | SB3 autograd | lean loss + backward | lean step | SB3 / lean "
-        "| lean step, fused Adam |"
+        "| lean step, fused Adam | lean step, LeanAdam (train's) | SB3 / train's |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name in settings:
         setting = SETTINGS[name]
         best = _grad_step_times(setting, repeats, iterations)
         print(
             f"| {name} | {setting['batch_size']} | {best['sb3']:.0f} | {best['backward']:.0f} | "
-            f"{best['lean']:.0f} | {best['sb3'] / best['lean']:.2f}x | {best['fused']:.0f} |",
+            f"{best['lean']:.0f} | {best['sb3'] / best['lean']:.2f}x | {best['fused']:.0f} | "
+            f"{best['compiled']:.0f} | {best['sb3'] / best['compiled']:.2f}x |",
             flush=True,
         )
 
@@ -393,6 +395,7 @@ def _grad_step_times(setting: dict[str, Any], repeats: int, iterations: int) -> 
     from torch.nn import functional as F
 
     from thrust_algos.lean import LeanActorCritic, enable_fused_adam
+    from thrust_algos.lean_adam import LeanAdam
 
     batch_size, clip_range, ent_coef, vf_coef = setting["batch_size"], 0.2, 0.0, 0.5
     sb3_policy = make_model("stock", setting, seed=0).policy
@@ -445,6 +448,9 @@ def _grad_step_times(setting: dict[str, Any], repeats: int, iterations: int) -> 
         th.nn.utils.clip_grad_norm_(sb3_policy.parameters(), 0.5)
         sb3_policy.optimizer.step()
 
+    adam = LeanAdam.for_optimizer(leans[1].policy.optimizer, leans[1].parameters)
+    assert adam is not None
+
     def lean_step(lean: LeanActorCritic, backward_only: bool = False) -> None:
         lean.ppo_backward(batch, clip_range, None, ent_coef, vf_coef, True)
         if not backward_only:
@@ -456,6 +462,10 @@ def _grad_step_times(setting: dict[str, Any], repeats: int, iterations: int) -> 
         "backward": lambda: lean_step(leans[0], backward_only=True),
         "lean": lambda: lean_step(leans[0]),
         "fused": lambda: lean_step(leans[1]),
+        "compiled": lambda: (
+            leans[1].ppo_backward(batch, clip_range, None, ent_coef, vf_coef, True),
+            adam.step(0.5),
+        ),
     }
     best = dict.fromkeys(steps, float("inf"))
     for step in steps.values():
