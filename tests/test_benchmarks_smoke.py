@@ -130,11 +130,20 @@ CASES = {
         ],
         ["Population"],
     ),
+    "web": (["web.py", "--quick"], ["forward in the page", "page size, gzipped"]),
 }
+
+#: benchmarks that need a browser: skipped without one (as the web export's browser tests)
+NEEDS_CHROMIUM = {"web"}
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_benchmark_runs(case: str) -> None:
+    if case in NEEDS_CHROMIUM:
+        chromium = os.environ.get("THRUST_CHROMIUM", "/usr/bin/chromium")
+        if not Path(chromium).exists():
+            pytest.skip(f"no chromium at {chromium}: `sudo apt-get install -y chromium`")
+        pytest.importorskip("playwright.sync_api", reason="playwright: pip install -e '.[dev]'")
     arguments, expected = CASES[case]
     pythonpath = [str(REPO_ROOT), str(REPO_ROOT / "tests"), os.environ.get("PYTHONPATH", "")]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, pythonpath))}
