@@ -250,6 +250,35 @@ def test_callbacks_see_every_step() -> None:
     assert counter.episodes == len(model.ep_info_buffer)
 
 
+class Nothing(BaseCallback):
+    """A callback that does nothing, so that the replay runs step by step."""
+
+    def _on_step(self) -> bool:
+        return True
+
+
+def test_without_a_callback_the_replay_leaves_what_stepping_leaves() -> None:
+    """callback=None (SB3's ConvertCallback of None) skips the step-by-step replay: the counts,
+    the last step's locals, the episode window and the training equal a step-by-step replay's."""
+    runs = {}
+    for name, callback in (("none", None), ("nothing", Nothing())):
+        # a window of fewer episodes than a rollout ends
+        model = model_on("Thrust/CartPole-v1", 4, 32, stats_window_size=10)
+        model.learn(4 * 32 * 3, callback=callback)
+        assert model.rollout_path == "fused"
+        runs[name] = model
+    none, nothing = runs["none"], runs["nothing"]
+    assert none.num_timesteps == nothing.num_timesteps == 4 * 32 * 3
+
+    def window(model):  # "t" is wall time: it differs between runs
+        return [(e["r"], e["l"]) for e in model.ep_info_buffer]
+
+    assert window(none) == window(nothing)
+    assert len(none.ep_info_buffer) == 10
+    for a, b in zip(none.policy.parameters(), nothing.policy.parameters(), strict=True):
+        assert th.equal(a, b)
+
+
 def test_stop_on_max_episodes_and_eval_and_checkpoint(tmp_path) -> None:
     model = model_on("Thrust/CartPole-v1", 4, 32)
     stopper = StopTrainingOnMaxEpisodes(max_episodes=3)

@@ -31,7 +31,10 @@ access: ``episode``, ``TimeLimit.truncated`` and ``terminal_observation`` of fin
 ``locals``. Counting callbacks (``EvalCallback``, ``CheckpointCallback``, the progress bar,
 ``StopTrainingOnMaxEpisodes``) thus fire at the same steps as on SB3's path, but they see the
 model and env of the rollout's end; one that returns False stops training at that step, with the
-env already at the rollout's end.
+env already at the rollout's end. Without a callback (``learn(callback=None)``: SB3's
+``ConvertCallback(None)``, whose ``on_step`` only counts) the replay is skipped: the counts
+advance by ``n_steps`` at once and the last step's ``locals`` are set, as the replay would leave
+them (tested).
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch as th
 from gymnasium import spaces
-from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.callbacks import BaseCallback, ConvertCallback
 from stable_baselines3.common.vec_env import VecEnv
 
 from thrust_algos.buffers import GpuRolloutBuffer
@@ -235,6 +238,28 @@ class FusedRollout:
         obs_all = buffer._host_observations
         step_of = episodes[:, _STEP].astype(np.int64)
         bounds = np.searchsorted(step_of, np.arange(n_steps + 1))
+        if type(callback) is ConvertCallback and callback.callback is None:
+            # SB3's callback for callback=None: its on_step only counts the calls and the
+            # timesteps, so n_steps calls are the counts, the last step's locals, and every
+            # episode in step order into the stats window (a deque: the newest ones stay).
+            model.num_timesteps += n_envs * n_steps
+            callback.n_calls += n_steps
+            callback.num_timesteps = model.num_timesteps
+            lo = bounds[n_steps - 1]
+            callback.update_locals(
+                {
+                    "self": model,
+                    "env": env,
+                    "n_steps": n_steps,
+                    "new_obs": model._last_obs,
+                    "rewards": rewards_all[n_steps - 1].copy(),
+                    "dones": last_dones,
+                    "infos": StepInfos(n_envs, episodes[lo:], episode_obs[lo:], elapsed),
+                }
+            )
+            window = model.ep_info_buffer.maxlen or len(episodes)
+            model.ep_info_buffer.extend(episode_info(r, elapsed) for r in episodes[-window:])
+            return False
         for t in range(n_steps):
             lo, hi = bounds[t], bounds[t + 1]
             last = t + 1 == n_steps
@@ -258,6 +283,11 @@ class FusedRollout:
                 return True
             model.ep_info_buffer.extend(infos.episode_infos())
         return False
+
+
+def episode_info(record: np.ndarray, elapsed: float) -> dict[str, Any]:
+    """SB3 Monitor's ``info["episode"]`` of one finished-episode record of the kernel."""
+    return {"r": round(float(record[_RETURN]), 6), "l": int(record[_LENGTH]), "t": elapsed}
 
 
 class StepInfos(Sequence[dict[str, Any]]):
@@ -286,20 +316,12 @@ class StepInfos(Sequence[dict[str, Any]]):
         return {
             "TimeLimit.truncated": bool(record[_TRUNCATED] != 0.0),
             "terminal_observation": self._final_obs[k].copy(),
-            "episode": self._episode_info(k),
-        }
-
-    def _episode_info(self, k: int) -> dict[str, Any]:
-        record = self._episodes[k]
-        return {
-            "r": round(float(record[_RETURN]), 6),
-            "l": int(record[_LENGTH]),
-            "t": self._elapsed,
+            "episode": episode_info(record, self._elapsed),
         }
 
     def episode_infos(self) -> list[dict[str, Any]]:
         """The ``episode`` dicts of this step's finished rows, in row order."""
-        return [self._episode_info(k) for k in range(len(self._episodes))]
+        return [episode_info(record, self._elapsed) for record in self._episodes]
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return (self[i] for i in range(self._n_envs))
