@@ -276,8 +276,9 @@ def test_vec_env_cls_and_monitor_dir_fall_back_and_write_monitor_files(tmp_path)
 
 
 def test_monitor_rounded_is_pythons_round_bit_for_bit():
-    """The finished-episode ``"r"``, rounded vectorised, equals ``round(r, 6)`` (SB3 Monitor's)
-    for ordinary returns and for the ones that sit on a rounding boundary."""
+    """The finished-episode ``"r"``, rounded in one numba pass, equals ``round(r, 6)`` (SB3
+    Monitor's) for ordinary returns and for the ones that sit on a rounding boundary, signed
+    zeros included."""
     from thrust_envs.sb3.base import monitor_rounded
 
     rng = np.random.default_rng(0)
@@ -299,5 +300,8 @@ def test_monitor_rounded_is_pythons_round_bit_for_bit():
     assert not mismatches, mismatches[:5]
     nan = monitor_rounded(np.array([np.nan]))[0]
     assert nan != nan
-    few = values[:5]  # below the vectorising threshold: rounded one by one
+    few = values[:5]
     assert monitor_rounded(few) == [round(float(v), 6) for v in few]
+    signs = [np.copysign(1.0, r) for r in monitor_rounded(np.array([-0.0, -4e-7, 0.0, 4e-7]))]
+    assert signs == [np.copysign(1.0, round(v, 6)) for v in (-0.0, -4e-7, 0.0, 4e-7)]
+    assert monitor_rounded(np.zeros(0)) == []
