@@ -34,8 +34,9 @@
 
   // numpy's np.random.default_rng(seed) for a non-negative integer seed: PCG64 (XSL-RR, a
   // 128-bit LCG) seeded through SeedSequence, as numpy 1.17+ does it. The scripted bots of
-  // the games draw from it (e.g. snake.py's greedy_bot(seed)), so the page's bots make the
-  // same random choices as the Python bots seeded alike.
+  // the games draw from it (e.g. snake.py's greedy_bot(seed), bucket_brigade.py's
+  // random_bot), so the page's bots make the same random choices as the Python bots seeded
+  // alike.
   const MASK_32 = (1n << 32n) - 1n;
   const MASK_128 = (1n << 128n) - 1n;
   const PCG_MULTIPLIER = 0x2360ed051fc65da44385df649fccf645n;
@@ -89,6 +90,8 @@
       const initSeq = (u64(2) << 64n) | u64(3);
       this.inc = ((initSeq << 1n) | 1n) & MASK_128;
       this.state = 0n;
+      // PCG64 hands out 32-bit words from one 64-bit draw, low half first (next_uint32).
+      this.spareWord = null;
       this.advance();
       this.state = (this.state + initState) & MASK_128;
       this.advance();
@@ -106,6 +109,28 @@
     // Generator.random(): a uniform double in [0, 1) with 53 random bits.
     random() {
       return Number(this.nextU64() >> 11n) * TWO_POW_M53;
+    }
+    nextU32() {
+      if (this.spareWord !== null) {
+        const word = this.spareWord;
+        this.spareWord = null;
+        return word;
+      }
+      const next = this.nextU64();
+      this.spareWord = Number(next >> 32n);
+      return Number(next & MASK_32);
+    }
+    // One draw of Generator.integers(0, high) for 2 <= high <= 2 ** 32 (elementwise, as it
+    // draws an array of bounds): Lemire's multiply-and-reject on 32-bit words, as numpy's
+    // buffered_bounded_lemire_uint32.
+    integers(high) {
+      const product = () => BigInt(this.nextU32()) * BigInt(high);
+      let m = product();
+      if (Number(m & MASK_32) < high) {
+        const threshold = (2 ** 32 - high) % high;
+        while (Number(m & MASK_32) < threshold) m = product();
+      }
+      return Number(m >> 32n);
     }
   }
 
