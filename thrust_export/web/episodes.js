@@ -40,7 +40,9 @@
     }
 
     // Seed the row's stream (as reset(seed=S)) and start the first episode. The bots draw
-    // from np.random.default_rng(S)'s numbers, as a Python bot built with seed S.
+    // from np.random.default_rng(S)'s numbers, as a Python bot built with seed S, and are
+    // given the game's parameters, as Bucket Brigade's are built from (num_houses,
+    // num_agents): a bot is bot(obs, generator, params) -> action.
     seed(seed) {
       this.rng = new T.Stream(seed);
       this.policy.rng = new T.Stream(BigInt(seed) ^ 0x5eedn);
@@ -74,7 +76,7 @@
       if (this.opponent === "keyboard" && seat === 1) return this.keyAction;
       if (this.opponent === "policy") return this.policy.act(this.obs[seat], this.deterministic).action;
       const bot = this.bots[this.opponent === "keyboard" ? this.defaultBot : this.opponent];
-      return bot(this.obs[seat], this.botGenerator);
+      return bot(this.obs[seat], this.botGenerator, this.params);
     }
 
     // One step; returns true when the episode ended (it is then recorded and a new one begun).

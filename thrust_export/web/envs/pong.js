@@ -80,11 +80,13 @@
     obs[5] = f(s[VY] * inv);
   }
 
-  // tracker_bot(reaction=0.5, aim=0.05, dead_zone=0.02) on one float32 observation (it draws
-  // no random numbers, so it ignores the page's bot generator), with
+  // tracker_bot() on one float32 observation, with its defaults reaction=0.5, aim=0.05,
+  // dead_zone=0.02 (it draws no random numbers and needs no parameters, so it ignores the
+  // page's bot generator and the game's parameters), with
   // NumPy 2's promotion: a float32 array and a Python float compute in float32
   // (own_y + dead_zone, ball_x <= reaction), a float32 and a float64 array in float64.
-  function tracker(obs, generator, reaction = 0.5, aim = 0.05, deadZone = 0.02) {
+  function tracker(obs) {
+    const reaction = 0.5, aim = 0.05, deadZone = 0.02;
     const f32 = Math.fround;
     const ownY = obs[0], ballX = obs[2], ballY = obs[3], ballVx = obs[4];
     const approaching = ballVx < 0 && ballX <= f32(reaction);
