@@ -4,9 +4,10 @@
   ``node --test tests/web/web.test.js``);
 - the page: self-contained, small, and from ``thrust-export --format web``;
 - bad input: one clear error, exit status 2, no file;
-- a real browser (Debian's chromium through Playwright) plays a trained CartPole policy and a
-  Snake policy (3 snakes, a smaller window) with ``?selftest=N&seed=S`` and must report the
-  returns Python gives (the vector env; vs_opponent with the greedy bot).
+- a real browser (Debian's chromium through Playwright) plays a trained CartPole policy, a
+  Snake policy (3 snakes, a smaller window) and a Bucket Brigade policy (the hard preset, 5
+  agents on 8 houses) with ``?selftest=N&seed=S`` and must report the returns Python gives
+  (the vector env; vs_opponent with the greedy, the coordinator bot).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from stable_baselines3 import PPO
 
 import thrust_export
 from thrust_envs.core.definition import make_params
-from thrust_envs.registration import game_lookup
+from thrust_envs.multiagent.bucket_brigade import preset_kwargs
+from thrust_envs.registration import game_definitions, game_lookup
 from thrust_envs.sb3 import make_vec_env
 from thrust_export.cli import main
 from thrust_export.parity import sample_observations
@@ -45,7 +47,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-WEB_ENV_IDS = (*web_golden.SINGLE_ENVS, "Thrust/Pong-v0", "Thrust/Snake-v0")
+BUCKET_BRIGADE = "Thrust/BucketBrigade-v0"
+WEB_ENV_IDS = (*web_golden.SINGLE_ENVS, "Thrust/Pong-v0", "Thrust/Snake-v0", BUCKET_BRIGADE)
 #: Snake trajectories (name, seed, parameters, bot seats): the default 4 snakes with greedy
 #: bots in two seats; one snake on a 5 x 5 grid nearly full of food, seeing beyond every wall
 #: (food placement's scan, a full grid); 4 snakes of length 1 on 4 x 4 (deaths, head-to-heads);
@@ -68,6 +71,61 @@ SNAKE_EPISODES = (
     ("Snake-v0-self-play", {}, "policy", 10),
     ("Snake-v0-alone", {"num_snakes": 1, "grid_size": 8}, None, 10),
     ("Snake-v0-six", {"num_snakes": 6, "vision_radius": 2}, None, 10),
+)
+#: Bucket Brigade trajectories (name, seed, parameters, bot seats, bot): every bot, every
+#: preset, the spread phase before burn-out (hard), two houses (both neighbours one house),
+#: ten agents on three houses (up to ten workers at a fire: the power's every exponent; every
+#: game cut at its time limit, as a third of the hard ones are).
+BUCKET_BRIGADE_TRAJECTORIES = (
+    ("BucketBrigade-v0", 30, {}, (1, 2, 3), "coordinator"),
+    (
+        "BucketBrigade-v0-hard",
+        31,
+        preset_kwargs("hard", num_agents=6, num_houses=12, max_nights=16),
+        (1, 3, 5),
+        "hero",
+    ),
+    (
+        "BucketBrigade-v0-easy",
+        32,
+        preset_kwargs("easy", num_agents=5, min_nights=2),
+        (2, 3, 4),
+        "owner",
+    ),
+    (
+        "BucketBrigade-v0-crowd",
+        33,
+        {
+            "num_agents": 10,
+            "num_houses": 3,
+            "prob_house_catches_fire": 0.9,
+            "min_nights": 13,
+            "max_nights": 13,
+        },
+        tuple(range(1, 10)),
+        "random",
+    ),
+    (
+        "BucketBrigade-v0-two-houses",
+        34,
+        {
+            "num_houses": 2,
+            "spread_before_burnout": True,
+            "prob_fire_spreads_to_neighbor": 0.9,
+            "prob_house_catches_fire": 0.3,
+            "min_nights": 3,
+        },
+        (1, 2, 3),
+        "free_rider",
+    ),
+)
+#: Whole Bucket Brigade episodes of a freshly initialised policy (name, parameters, the page's
+#: choice for the other seats: None for the coordinator bot, episodes).
+BUCKET_BRIGADE_EPISODES = (
+    ("BucketBrigade-v0-coordinator", {}, None, 10),
+    ("BucketBrigade-v0-random", {"num_agents": 6}, "random", 10),
+    ("BucketBrigade-v0-hard-hero", preset_kwargs("hard", num_houses=7), "hero", 5),
+    ("BucketBrigade-v0-self-play", {"num_agents": 5}, "policy", 5),
 )
 POLICY_CASES = (
     "ppo-discrete",
@@ -124,6 +182,30 @@ def snake_page(snake_model: PPO, tmp_path_factory: pytest.TempPathFactory) -> Pa
     return thrust_export.export_web(policy, out, env_id="Thrust/Snake-v0", **SNAKE_KWARGS)
 
 
+#: Bucket Brigade's page in a set-up other than the default: a preset with overrides.
+BUCKET_BRIGADE_KWARGS = preset_kwargs("hard", num_agents=5, num_houses=8)
+
+
+def _fresh_model(env_id: str, env_kwargs: dict, seed: int) -> PPO:
+    """An untrained PPO MlpPolicy (64 x 64) for the game's spaces."""
+    return PPO("MlpPolicy", SpaceEnv(*_spaces(env_id, env_kwargs)), seed=seed, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def bucket_brigade_model() -> PPO:
+    return _fresh_model(BUCKET_BRIGADE, BUCKET_BRIGADE_KWARGS, seed=0)
+
+
+@pytest.fixture(scope="module")
+def bucket_brigade_page(
+    bucket_brigade_model: PPO, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    out = tmp_path_factory.mktemp("web") / "bucket_brigade.html"
+    return thrust_export.export_web(
+        bucket_brigade_model, out, env_id=BUCKET_BRIGADE, **BUCKET_BRIGADE_KWARGS
+    )
+
+
 # ---------------------------------------------------------------- JavaScript against Python
 
 
@@ -136,6 +218,11 @@ def test_javascript_equals_python(tmp_path: Path) -> None:
     for name, seed, kwargs, bot_seats in SNAKE_TRAJECTORIES:
         data = web_golden.game_trajectory("Thrust/Snake-v0", 3000, seed, kwargs, bot_seats)
         web_golden.write(tmp_path, f"env-{name}", data)
+    for name, seed, kwargs, bot_seats, bot in BUCKET_BRIGADE_TRAJECTORIES:
+        data = web_golden.game_trajectory(BUCKET_BRIGADE, 3000, seed, kwargs, bot_seats, bot)
+        web_golden.write(tmp_path, f"env-{name}", data)
+    powers = web_golden.bucket_brigade_powers(20000, seed=35)
+    web_golden.write(tmp_path, "power-BucketBrigade", powers)
     for name in POLICY_CASES:
         model, vec_normalize = get_case(name)
         policy = thrust_export.to_numpy_policy(model, vec_normalize)
@@ -151,6 +238,10 @@ def test_javascript_equals_python(tmp_path: Path) -> None:
         policy = thrust_export.to_numpy_policy(web_golden.cautious_snake_model(kwargs))
         data = web_golden.episodes_case(policy, "Thrust/Snake-v0", 20 + k, count, kwargs, opponent)
         web_golden.write(tmp_path, f"episodes-{name}", data)
+    for k, (name, kwargs, opponent, count) in enumerate(BUCKET_BRIGADE_EPISODES):
+        policy = thrust_export.to_numpy_policy(_fresh_model(BUCKET_BRIGADE, kwargs, seed=k))
+        data = web_golden.episodes_case(policy, BUCKET_BRIGADE, 40 + k, count, kwargs, opponent)
+        web_golden.write(tmp_path, f"episodes-{name}", data)
     result = subprocess.run(
         [NODE, "--test", str(ROOT / "tests" / "web" / "web.test.js")],
         env={**os.environ, "THRUST_GOLDEN": str(tmp_path)},
@@ -160,25 +251,34 @@ def test_javascript_equals_python(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
     expected = (
-        len(WEB_ENV_IDS) * 2
-        - 1  # Snake's default trajectory is one of SNAKE_TRAJECTORIES
+        len(web_golden.SINGLE_ENVS)
+        + 1  # Pong's trajectory
         + len(SNAKE_TRAJECTORIES)
+        + len(BUCKET_BRIGADE_TRAJECTORIES)
+        + 1  # Bucket Brigade's powers
+        + len(WEB_ENV_IDS)  # an untrained policy's episodes each
         + len(SNAKE_EPISODES)
+        + len(BUCKET_BRIGADE_EPISODES)
         + len(POLICY_CASES)
     )
     assert f"# pass {expected}\n" in result.stdout, result.stdout[-3000:]
 
 
-def _spaces(env_id: str) -> tuple[gym.Space, gym.Space]:
-    if env_id in ("Thrust/Pong-v0", "Thrust/Snake-v0"):
+def _spaces(env_id: str, env_kwargs: dict | None = None) -> tuple[gym.Space, gym.Space]:
+    if env_id in game_definitions():
         game = game_lookup(env_id)
-        params = make_params(game, env_id, {})
+        params = make_params(game, env_id, env_kwargs or {})
         return game.observation_space(params), game.action_space(params)
     env = gym.make(env_id)
     return env.observation_space, env.action_space
 
 
 # ---------------------------------------------------------------- the page
+
+
+def _page_config(page: Path) -> dict:
+    html = page.read_text(encoding="utf-8")
+    return json.loads(html.split('id="thrust-config">', 1)[1].split("</script>", 1)[0])
 
 
 def test_page_is_one_self_contained_file(cartpole_page: Path) -> None:
@@ -212,7 +312,7 @@ def test_cli_writes_a_page_from_a_model_and_from_an_artifact(
 
 def test_snake_page_carries_its_set_up(snake_page: Path) -> None:
     html = snake_page.read_text(encoding="utf-8")
-    config = json.loads(html.split('id="thrust-config">', 1)[1].split("</script>", 1)[0])
+    config = _page_config(snake_page)
     assert config["env_id"] == "Thrust/Snake-v0" and config["env_name"] == "Snake"
     assert config["params"]["num_snakes"] == 3 and config["params"]["vision_radius"] == 2
     assert config["observation_shape"] == [5 * 5 * 5] and config["players"] == 3
@@ -241,6 +341,50 @@ def test_snake_policy_that_does_not_fit_is_refused(
     assert page.stat().st_size > 0
 
 
+def test_bucket_brigade_page_carries_its_set_up(bucket_brigade_page: Path) -> None:
+    html = bucket_brigade_page.read_text(encoding="utf-8")
+    config = _page_config(bucket_brigade_page)
+    assert config["env_name"] == "BucketBrigade" and config["players"] == 5
+    assert config["params"] == {**BUCKET_BRIGADE_KWARGS}
+    assert config["params"]["spread_before_burnout"] is True  # the hard preset's
+    assert config["observation_shape"] == [3 * 5 + 5 * 8 + 3 * 8]
+    assert config["action_space"] == {"type": "MultiDiscrete", "nvec": [8, 2, 2]}
+    assert config["opponent"] == "coordinator" and config["max_episode_steps"] == 100
+    # The bots are built from the game's parameters, and the subtitle says so.
+    assert "coordinator_bot(num_houses=8, num_agents=5), seat=0)" in html
+    assert "T.envs.BucketBrigade" in html and "T.envs.Snake" not in html
+
+
+def test_bucket_brigade_policy_that_does_not_fit_is_refused(
+    bucket_brigade_model: PPO, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The 5-agent, 8-house policy on other set-ups; a Discrete policy of the right size."""
+    artifact = thrust_export.export_numpy(bucket_brigade_model, tmp_path / "bb.npz", verify=0)
+    out = tmp_path / "page.html"
+    err = _bad_cli([str(artifact), "--format", "web", "--env", BUCKET_BRIGADE], out, capsys)
+    assert f"observations of shape (79,), but {BUCKET_BRIGADE} gives shape (82,)" in err
+    # (N + 3)(H + 3) = 88 for 5 agents on 8 houses and for 8 agents on 5: the same
+    # observations, other actions.
+    with pytest.raises(
+        ValueError,
+        match=r"MultiDiscrete\(\[8, 2, 2\]\)\) do not fit .*"
+        r"which takes MultiDiscrete\(\[5, 2, 2\]\)",
+    ):
+        thrust_export.export_web(artifact, out, BUCKET_BRIGADE, num_agents=8, num_houses=5)
+    discrete = thrust_export.to_numpy_policy(
+        PPO(
+            "MlpPolicy", SpaceEnv(gym.spaces.Box(0, 1, (79,)), gym.spaces.Discrete(8)), device="cpu"
+        )
+    )
+    with pytest.raises(ValueError, match=r"\(Discrete\(8\)\) do not fit"):
+        thrust_export.export_web(discrete, out, BUCKET_BRIGADE, **BUCKET_BRIGADE_KWARGS)
+    with pytest.raises(ValueError, match="num_agents"):
+        thrust_export.export_web(artifact, out, BUCKET_BRIGADE, num_agents=3, num_houses=8)
+    assert not out.exists()
+    page = thrust_export.export_web(artifact, out, BUCKET_BRIGADE, **BUCKET_BRIGADE_KWARGS)
+    assert page.stat().st_size > 0
+
+
 def _bad_cli(argv: list[str], out: Path, capsys: pytest.CaptureFixture[str]) -> str:
     assert main([*argv, "-o", str(out)]) == 2
     err = capsys.readouterr().err
@@ -255,11 +399,11 @@ def test_bad_input_is_one_error_and_no_file(
     artifact = thrust_export.export_numpy(cartpole_model, tmp_path / "policy.npz", verify=0)
     out = tmp_path / "page.html"
     web = ["--format", "web"]
-    # An env the web export cannot port.
-    err = _bad_cli([str(artifact), *web, "--env", "Thrust/BucketBrigade-v0"], out, capsys)
-    assert "cannot run env 'Thrust/BucketBrigade-v0'" in err and "Thrust/Snake-v0" in err
+    # An env the web export cannot port (it ports every Thrust env, not Gymnasium's).
+    err = _bad_cli([str(artifact), *web, "--env", "CartPole-v1"], out, capsys)
+    assert "cannot run env 'CartPole-v1'" in err and BUCKET_BRIGADE in err
     with pytest.raises(ValueError, match="cannot run env"):
-        thrust_export.export_web(artifact, out, env_id="Thrust/BucketBrigade-v0")
+        thrust_export.export_web(artifact, out, env_id="CartPole-v1")
     assert not out.exists()
     # A policy that does not fit the env (CartPole's policy for Acrobot's observations).
     err = _bad_cli([str(artifact), *web, "--env", "Thrust/Acrobot-v1"], out, capsys)
@@ -332,6 +476,15 @@ BROWSER_CASES = {
         SNAKE_KWARGS,
         (8, 3),
         ((70, 70, 80), (20, 20, 30), (230, 60, 60), (92, 186, 92)),
+    ),
+    # The night sky, safe houses, agent 0's red dots, resting agents (a new game's picture).
+    "BucketBrigade": (
+        "bucket_brigade_page",
+        "bucket_brigade_model",
+        BUCKET_BRIGADE,
+        BUCKET_BRIGADE_KWARGS,
+        (6, 2),
+        ((24, 26, 38), (92, 186, 92), (230, 25, 75), (190, 190, 190)),
     ),
 }
 

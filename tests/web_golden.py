@@ -9,7 +9,6 @@ random observations; each episodes file a page config and the episodes Python pl
 
 from __future__ import annotations
 
-import inspect
 import json
 from pathlib import Path
 from typing import Any
@@ -73,11 +72,14 @@ def env_trajectory(env_id: str, steps: int, seed: int) -> dict[str, Any]:
     return {"config": config, "seed": seed, "records": records}
 
 
-def seeded_bot(env_id: str, name: str, seed: int) -> Any:
-    """The game's bot ``name``, with ``seed=seed`` when its factory takes a seed (as
-    thrust_population's bot specs build it)."""
-    factory = game_lookup(env_id).bots[name]
-    return factory(seed=seed) if "seed" in inspect.signature(factory).parameters else factory()
+def page_bot(env_id: str, name: str, seed: int, env_kwargs: dict[str, Any] | None = None) -> Any:
+    """The game's bot ``name`` as the page's bot of that name plays (seeded with the page's
+    seed, built from the game's parameters where its factory takes them)."""
+    from thrust_envs.core.definition import make_params
+    from thrust_export.web import python_bot
+
+    definition = game_lookup(env_id)
+    return python_bot(env_id, name, make_params(definition, env_id, env_kwargs or {}), seed)
 
 
 def game_trajectory(
@@ -86,13 +88,14 @@ def game_trajectory(
     seed: int,
     env_kwargs: dict[str, Any] | None = None,
     bot_seats: tuple[int, ...] = (),
+    bot: str | None = None,
 ) -> dict[str, Any]:
-    """``steps`` steps of one game (autoreset): random actions, except that the web export's
-    default bot (seeded with ``seed``) plays ``bot_seats``, called on those seats'
-    observations in seat order every step, dead seats included, as vs_opponent calls it.
-    Each record holds the game's random-stream word before and after the step, the alive mask
-    before and after, and the observations the step wrote (every seat's after a reset, else
-    those of the seats alive before the step)."""
+    """``steps`` steps of one game (autoreset): random actions, except that the bot ``bot``
+    (the web export's default if None; seeded with ``seed``) plays ``bot_seats``, called on
+    those seats' observations in seat order every step, dead seats included, as vs_opponent
+    calls it. Each record holds the game's random-stream word before and after the step, the
+    alive mask before and after, and the observations the step wrote (every seat's after a
+    reset, else those of the seats alive before the step)."""
     from thrust_envs.core.definition import make_params
     from thrust_export.web import WEB_ENVS, web_env
 
@@ -103,19 +106,25 @@ def game_trajectory(
     game.seed(seed)
     game.reset()
     rng = np.random.default_rng(seed)
-    bot = seeded_bot(env_id, WEB_ENVS[env_id].bot, seed) if bot_seats else None
-    n = game.action_space.n
+    bot = bot or WEB_ENVS[env_id].bot
+    policy = page_bot(env_id, bot, seed, env_kwargs) if bot_seats else None
+    # Discrete: one int a seat; MultiDiscrete: one int a sub-space ([num_agents, K]).
+    space = game.action_space
+    high = space.n if isinstance(space, gym.spaces.Discrete) else space.nvec
+    shape = (game.num_agents,) + np.shape(high)
     records = [{"reset": game.state[0].tolist(), "obs": game.obs[0].tolist()}]
     for _ in range(steps):
-        actions = rng.integers(0, n, size=game.num_agents)
+        actions = rng.integers(0, high, size=shape)
         if bot_seats:
-            actions[list(bot_seats)] = bot(game.obs[0, list(bot_seats)])
+            actions[list(bot_seats)] = policy(game.obs[0, list(bot_seats)])
         before = game.state[0].tolist()
         alive_before = game.alive[0].tolist()
         word = str(int(game.rng[0]))
-        game.actions[0, :, 0] = actions
+        game.actions[0] = actions.reshape(game.num_agents, -1)
         game.step()
         over = bool(game.game_over[0])
+        # A game cut at its time limit (max_steps) is reset without its kernel ending it.
+        truncated = bool(game.truncated[0].any())
         records.append(
             {
                 "before": before,
@@ -128,17 +137,38 @@ def game_trajectory(
                 "observed": [True] * game.num_agents if over else alive_before,
                 "obs": game.obs[0].tolist(),
                 "reward": game.reward[0].tolist(),
-                "terminated": over,
+                "terminated": over and not truncated,
+                "truncated": truncated,
             }
         )
     return {
         "config": config,
         "seed": seed,
+        "bot": bot,
         "bot_seats": list(bot_seats),
-        # Grid games are integer logic: JS must reproduce every state and observation exactly.
-        "exact": env_id == "Thrust/Snake-v0",
+        # Games without trigonometry are exact: JS must reproduce every state and observation
+        # (Bucket Brigade's (1 - p) ** k is numba's repeated multiplication, as in JS).
+        "exact": env_id in ("Thrust/Snake-v0", "Thrust/BucketBrigade-v0"),
         "records": records,
     }
+
+
+def bucket_brigade_powers(count: int, seed: int) -> dict[str, Any]:
+    """``(1 - p) ** k`` as the Bucket Brigade kernel computes its extinguish chance (numba's
+    float raised to an int) for ``count`` random bases in [0, 1) and worker counts 1..10."""
+    from numba import njit
+
+    @njit(cache=False)
+    def powers(bases, workers, out):
+        for i in range(bases.shape[0]):
+            out[i] = bases[i] ** int(workers[i])  # as step_row: miss ** int(k), k a float
+
+    rng = np.random.default_rng(seed)
+    bases = rng.random(count)
+    workers = rng.integers(1, 11, count).astype(np.float64)
+    out = np.zeros(count)
+    powers(bases, workers, out)
+    return {"bases": bases.tolist(), "exponents": workers.tolist(), "powers": out.tolist()}
 
 
 def policy_case(policy: Any, observations: np.ndarray) -> dict[str, Any]:
@@ -180,9 +210,10 @@ def python_episodes(
 ) -> tuple[list, list]:
     """Returns and lengths of the first ``count`` episodes of ``gym.make_vec(env_id,
     num_envs=1)`` reset with ``seed``, the policy acting deterministically. For a game, the
-    episodes of ``thrust_envs.vs_opponent(env_id, bot, 1, seat=0, seed=seed)`` with the web
-    export's default bot (seeded with ``seed``), or the policy itself with ``opponent="policy"``;
-    a one-player game is the parameter-sharing VecEnv's one row."""
+    episodes of ``thrust_envs.vs_opponent(env_id, bot, 1, seat=0, seed=seed)`` with the
+    game's bot ``opponent`` as the page builds it (:func:`page_bot`; the web export's default
+    bot if None), or the policy itself with ``opponent="policy"``; a one-player game is the
+    parameter-sharing VecEnv's one row."""
     if env_id in game_definitions():
         return _game_episodes(policy, env_id, seed, count, env_kwargs or {}, opponent)
     envs = gym.make_vec(env_id, num_envs=1)
@@ -221,7 +252,11 @@ def _game_episodes(
     if definition.num_agents(make_params(definition, env_id, env_kwargs)) == 1:
         venv = SharedGameVecEnv(definition, 1, seed=seed, **env_kwargs)
     else:
-        bot = policy if opponent == "policy" else seeded_bot(env_id, WEB_ENVS[env_id].bot, seed)
+        bot = (
+            policy
+            if opponent == "policy"
+            else page_bot(env_id, opponent or WEB_ENVS[env_id].bot, seed, env_kwargs)
+        )
         venv = VsOpponentVecEnv(definition, bot, 1, seat=0, seed=seed, **env_kwargs)
     obs = venv.reset()
     returns, lengths = [], []

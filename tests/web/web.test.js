@@ -8,9 +8,12 @@
 // sin/cos, measured), so states and rewards are compared to within RELATIVE_TOLERANCE; this
 // applies to every env, since each calls sin or cos (Pong only at serves and bounces).
 // Rewards are compared after rounding to float32, as the vector env pays them. Termination flags and float32 observations must agree exactly, except an observation may
-// differ by one float32 step where the float64 state it rounds differs. Snake is integer grid
-// logic with no trigonometry: its golden files are marked exact, and every state, stream
-// word, alive mask, reward, observation and bot action must equal Python's.
+// differ by one float32 step where the float64 state it rounds differs. Snake and Bucket
+// Brigade have no trigonometry: their golden files are marked exact, and every state, stream
+// word, alive mask, reward, observation and bot action must equal Python's. (Bucket
+// Brigade's one power, (1 - p) ** k with an integer k, is exponentiation by squaring in the
+// numba kernel, which bucket_brigade.js repeats multiplication for multiplication, so no
+// Math.pow last-bit difference arises and no tolerance is needed.)
 "use strict";
 const test = require("node:test");
 const assert = require("node:assert");
@@ -20,7 +23,7 @@ const path = require("node:path");
 const WEB = path.join(__dirname, "..", "..", "thrust_export", "web");
 for (const name of ["rng.js", "policy.js", "envs/mountain_car_picture.js", "envs/cartpole.js",
   "envs/pendulum.js", "envs/mountain_car.js", "envs/mountain_car_continuous.js",
-  "envs/acrobot.js", "envs/pong.js", "envs/snake.js", "episodes.js"]) {
+  "envs/acrobot.js", "envs/pong.js", "envs/snake.js", "envs/bucket_brigade.js", "episodes.js"]) {
   require(path.join(WEB, name));
 }
 const T = globalThis.Thrust;
@@ -61,7 +64,7 @@ for (const file of files("env-")) {
     const players = game ? T.ofParams(env.players, p) : 1;
     const stateSize = T.ofParams(env.stateSize, p);
     // The bot seats' bot, its generator seeded as the Python bot (seed=golden.seed).
-    const bot = golden.bot_seats && golden.bot_seats.length ? env.bots[config.opponent] : null;
+    const bot = golden.bot_seats && golden.bot_seats.length ? env.bots[golden.bot] : null;
     const botGenerator = new T.NumpyGenerator(golden.seed);
     let exact = 0, steps = 0, resets = 0, deaths = 0;
     for (const [t, record] of golden.records.entries()) {
@@ -82,12 +85,13 @@ for (const file of files("env-")) {
         const alive = Uint8Array.from(record.alive.map(Number));
         for (const seat of golden.bot_seats) {
           const agentObs = Float32Array.from(golden.records[t - 1].obs[seat]);
-          assert.strictEqual(bot(agentObs, botGenerator), record.action[seat],
-            `${config.opponent} bot's action for seat ${seat} at step ${t}`);
+          assert.deepStrictEqual(bot(agentObs, botGenerator, p), record.action[seat],
+            `${golden.bot} bot's action for seat ${seat} at step ${t}`);
         }
         terminated = env.step(s, stream, record.action, alive, rewards, p);
         deaths += record.alive.filter((a, k) => a && !alive[k]).length;
-        if (terminated) {
+        // The game's time limit resets it too (Episodes counts it for the page).
+        if (terminated || record.truncated) {
           env.reset(s, stream, p);
           alive.fill(1);
           resets++;
@@ -120,6 +124,18 @@ for (const file of files("env-")) {
     console.log(`${file}: ${steps} steps (${exact} bit-identical), ${resets} resets, ${deaths} deaths`);
   });
 }
+
+test("Bucket Brigade's (1 - p) ** k equals the numba kernel's, bit for bit", () => {
+  const golden = load("power-BucketBrigade.json");
+  const intPower = T.envs.BucketBrigade.intPower;
+  let powDiffers = 0;
+  golden.bases.forEach((base, i) => {
+    const k = golden.exponents[i];
+    assert.strictEqual(intPower(base, k), golden.powers[i], `${base} ** ${k}`);
+    if (Math.pow(base, k) !== golden.powers[i]) powDiffers++;
+  });
+  console.log(`power-BucketBrigade: Math.pow differs in ${powDiffers} of ${golden.bases.length}`);
+});
 
 for (const file of files("policy-")) {
   test(`JS forward equals NumpyPolicy: ${file}`, () => {

@@ -23,7 +23,7 @@ from typing import Any
 
 from thrust_export.policy_plan import PolicyPlan, plan_policy, plan_to_json
 
-__all__ = ["WEB_ENVS", "WebEnv", "export_web", "page_html", "web_env"]
+__all__ = ["WEB_ENVS", "WebEnv", "export_web", "page_html", "python_bot", "web_env"]
 
 _HERE = Path(__file__).resolve().parent
 #: The page's shared scripts, in load order (each env's file goes before episodes.js).
@@ -45,9 +45,7 @@ class WebEnv:
     bot: str = ""
 
 
-#: Every env ID the web export can port, and its JavaScript. Bucket Brigade is not ported yet
-#: (see ARCHITECTURE.md): the page's game loop would carry it, but its kernel, bots and picture
-#: have no JavaScript port.
+#: Every env ID the web export can port, and its JavaScript: every Thrust env and game.
 WEB_ENVS: Mapping[str, WebEnv] = {
     "Thrust/CartPole-v1": WebEnv("CartPole", ("envs/cartpole.js",)),
     "Thrust/CartPole-v0": WebEnv("CartPole", ("envs/cartpole.js",)),
@@ -66,7 +64,54 @@ WEB_ENVS: Mapping[str, WebEnv] = {
     "Thrust/Snake-v0": WebEnv(
         "Snake", ("envs/snake.js",), game=True, seat="the green snake", bot="greedy"
     ),
+    "Thrust/BucketBrigade-v0": WebEnv(
+        "BucketBrigade",
+        ("envs/bucket_brigade.js",),
+        game=True,
+        seat="agent 0, whose houses have red dots",
+        bot="coordinator",
+    ),
 }
+
+
+def python_bot(env_id: str, bot: str, params: Any, seed: int) -> Any:
+    """The Python bot that the page's bot ``bot`` plays as: the game's factory called with
+    ``seed`` if it takes one (the page seeds its bots' generator with the page's seed) and
+    with the game's parameters it takes by name (Bucket Brigade's ``num_houses`` and
+    ``num_agents``), which the page gives its bots too.
+
+    :param env_id: a game the web export runs
+    :param bot: one of the game's bots
+    :param params: the game's parameters (its params NamedTuple)
+    :param seed: the page's seed
+    :return: the bot, a callable from an observation batch to actions
+    """
+    from thrust_envs.registration import game_lookup
+
+    factory = game_lookup(env_id).bots[bot]
+    return factory(**_bot_arguments(factory, params._asdict(), seed))
+
+
+def _bot_arguments(factory: Any, params: Mapping[str, Any], seed: Any) -> dict[str, Any]:
+    import inspect
+
+    names = inspect.signature(factory).parameters
+    arguments = {name: params[name] for name in names if name in params}
+    if "seed" in names:
+        arguments["seed"] = seed
+    return arguments
+
+
+def _python_bot_call(env_id: str, bot: str, params: Mapping[str, Any]) -> str:
+    """How :func:`python_bot` builds ``bot``, as code (``seed`` standing for the page's
+    seed): ``greedy_bot(seed)``, ``coordinator_bot(num_houses=10, num_agents=4)``."""
+    from thrust_envs.registration import game_lookup
+
+    arguments = _bot_arguments(game_lookup(env_id).bots[bot], params, "seed")
+    text = ", ".join(
+        "seed" if name == "seed" else f"{name}={value!r}" for name, value in arguments.items()
+    )
+    return f"{bot}_bot({text})"
 
 
 def web_env(env_id: str, env_kwargs: Mapping[str, Any]) -> tuple[WebEnv, dict[str, Any]]:
@@ -118,7 +163,19 @@ def _describe_space(space: Any) -> dict[str, Any]:
 
     if isinstance(space, spaces.Discrete):
         return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
+    if isinstance(space, spaces.MultiDiscrete):
+        return {"type": "MultiDiscrete", "nvec": [int(n) for n in space.nvec]}
     return {"type": "Box", "shape": list(space.shape)}
+
+
+def _action_text(kind: str, n: int, nvec: Any, shape: Any) -> str:
+    """An action space in words, the same for the env's and the policy's (``start`` offsets
+    aside, which SB3's predict ignores)."""
+    if kind == "Discrete":
+        return f"Discrete({n})"
+    if kind == "MultiDiscrete":
+        return f"MultiDiscrete({[int(v) for v in nvec]})"
+    return f"{kind} of shape {tuple(shape)}"
 
 
 def _check_fits(plan: PolicyPlan, config: Mapping[str, Any]) -> None:
@@ -131,16 +188,11 @@ def _check_fits(plan: PolicyPlan, config: Mapping[str, Any]) -> None:
         )
     space = config["action_space"]
     action = plan.action
-    if space["type"] == "Discrete":
-        fits = action.type == "Discrete" and action.n == space["n"]
-        wanted = f"Discrete({space['n']})"
-    else:
-        fits = action.type == "Box" and list(action.shape) == space["shape"]
-        wanted = f"Box of shape {tuple(space['shape'])}"
-    if not fits:
+    wanted = _action_text(space["type"], space.get("n"), space.get("nvec"), space.get("shape"))
+    offered = _action_text(action.type, action.n, action.nvec, action.shape)
+    if offered != wanted:
         raise ValueError(
-            f"the policy's actions ({action.type} {list(action.shape) or action.n}) do not fit "
-            f"{env_id}, which takes {wanted}"
+            f"the policy's actions ({offered}) do not fit {env_id}, which takes {wanted}"
         )
 
 
@@ -201,9 +253,10 @@ def page_html(plan: PolicyPlan, port: WebEnv, config: Mapping[str, Any]) -> str:
         subtitle += f" The policy plays {port.seat} alone."
     elif port.game:
         # What the page's Episodes do, and the Python view that plays the same episodes.
+        bot_call = _python_bot_call(env_id, port.bot, config["params"])
         subtitle += (
             f" The policy plays {port.seat} (seat 0), the {port.bot} bot every other seat, as "
-            f"thrust_envs.vs_opponent(env_id, {port.bot}_bot(seed), seat=0) plays them: an "
+            f"thrust_envs.vs_opponent(env_id, {bot_call}, seat=0) plays them: an "
             "episode ends when the game ends or when seat 0 is out of it, and a new game begins."
         )
     replacements = {
