@@ -223,6 +223,9 @@ def test_javascript_equals_python(tmp_path: Path) -> None:
         web_golden.write(tmp_path, f"env-{name}", data)
     powers = web_golden.bucket_brigade_powers(20000, seed=35)
     web_golden.write(tmp_path, "power-BucketBrigade", powers)
+    # Bounds as the random bot's, odd counts of words, and large ones that reject often.
+    draws = web_golden.numpy_draws(36, (10, 2, 2, 7, 3_000_000_001, 2**32), rounds=500)
+    web_golden.write(tmp_path, "numpy-integers", draws)
     for name in POLICY_CASES:
         model, vec_normalize = get_case(name)
         policy = thrust_export.to_numpy_policy(model, vec_normalize)
@@ -255,7 +258,7 @@ def test_javascript_equals_python(tmp_path: Path) -> None:
         + 1  # Pong's trajectory
         + len(SNAKE_TRAJECTORIES)
         + len(BUCKET_BRIGADE_TRAJECTORIES)
-        + 1  # Bucket Brigade's powers
+        + 2  # Bucket Brigade's powers, numpy's integers
         + len(WEB_ENV_IDS)  # an untrained policy's episodes each
         + len(SNAKE_EPISODES)
         + len(BUCKET_BRIGADE_EPISODES)

@@ -171,6 +171,17 @@ def bucket_brigade_powers(count: int, seed: int) -> dict[str, Any]:
     return {"bases": bases.tolist(), "exponents": workers.tolist(), "powers": out.tolist()}
 
 
+def numpy_draws(seed: int, highs: tuple[int, ...], rounds: int) -> dict[str, Any]:
+    """``np.random.default_rng(seed)``'s ``integers(0, highs)`` (an array of bounds, drawn
+    elementwise) then ``random()``, ``rounds`` times: the 32-bit words' order, the
+    rejections of large bounds, and random() between them (which leaves a spare word)."""
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(rounds):
+        draws.append({"integers": rng.integers(0, highs).tolist(), "random": rng.random()})
+    return {"seed": seed, "highs": list(highs), "draws": draws}
+
+
 def policy_case(policy: Any, observations: np.ndarray) -> dict[str, Any]:
     """A plan and NumpyPolicy's ``forward`` on ``observations``."""
     from thrust_export.policy_plan import plan_to_json

@@ -125,6 +125,16 @@ for (const file of files("env-")) {
   });
 }
 
+test("NumpyGenerator.integers draws as numpy's Generator.integers", () => {
+  const golden = load("numpy-integers.json");
+  const generator = new T.NumpyGenerator(golden.seed);
+  golden.draws.forEach((draw, i) => {
+    assert.deepStrictEqual(golden.highs.map((high) => generator.integers(high)), draw.integers,
+      `integers of round ${i}`);
+    assert.strictEqual(generator.random(), draw.random, `random() of round ${i}`);
+  });
+});
+
 test("Bucket Brigade's (1 - p) ** k equals the numba kernel's, bit for bit", () => {
   const golden = load("power-BucketBrigade.json");
   const intPower = T.envs.BucketBrigade.intPower;
