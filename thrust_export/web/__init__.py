@@ -68,7 +68,7 @@ WEB_ENVS: Mapping[str, WebEnv] = {
         "BucketBrigade",
         ("envs/bucket_brigade.js",),
         game=True,
-        seat="agent 0, whose houses have red dots",
+        seat="the agent of the red-dotted houses",
         bot="coordinator",
     ),
 }
