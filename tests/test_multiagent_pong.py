@@ -152,6 +152,31 @@ def test_vs_opponent_seats_alternate_and_swaps_wait_for_episode_ends():
     assert seen_switch.all()
 
 
+def test_vs_opponent_each_game_plays_its_own_opponent_while_they_switch():
+    """Before, during and after a swap, every game's other seat gets the actions of the
+    opponent that game plays (one opponent for all, then two at once, then one again)."""
+
+    def constant(action):
+        return lambda obs: np.full(len(obs), action, dtype=np.int64)
+
+    n = 8
+    venv = thrust_envs.vs_opponent(GAME, constant(1), n, seat="alternate", seed=0, points_to_win=1)
+    venv.reset()
+    venv.set_opponent(constant(2))
+    games, phases = np.arange(n), set()
+    for _ in range(3000):
+        opponents = venv.opponents
+        venv.step_async(np.zeros(n, dtype=np.int64))
+        other_seat = 1 - venv.seats
+        played = venv._game.actions[games, other_seat].reshape(n)
+        np.testing.assert_array_equal(played, np.where(opponents == 0, 1, 2))
+        phases.add(len(set(opponents.tolist())))
+        venv.step_wait()
+        if phases == {1, 2} and (venv.opponents == 1).all():
+            break
+    assert phases == {1, 2} and (venv.opponents == 1).all()
+
+
 def test_vs_opponent_validates_the_opponent():
     with pytest.raises(TypeError, match="callable"):
         thrust_envs.vs_opponent(GAME, "tracker", 4)

@@ -132,6 +132,8 @@ class VsOpponentVecEnv(GameVecEnvBase):
         self._opponents: list[Policy] = [as_policy(label, opponent)]
         self._pending = 0
         self._opponent_of = np.zeros(n_envs, dtype=np.int64)
+        # the opponent every game plays, while they all play the same one (else None)
+        self._common_opponent: int | None = 0
         self._seat_mode = seat
         self._rows = np.arange(n_envs)
         self._seat_rng = np.random.default_rng(seed)
@@ -175,6 +177,7 @@ class VsOpponentVecEnv(GameVecEnvBase):
         if seed is not None:
             self._seat_rng = np.random.default_rng(seed)
         self._opponent_of[:] = self._pending
+        self._common_opponent = self._pending
         return self._game.obs[self._rows, self._seat].copy()
 
     def step_async(self, actions: np.ndarray) -> None:
@@ -209,6 +212,11 @@ class VsOpponentVecEnv(GameVecEnvBase):
         """The actions of seat ``seat_of_other[g]`` of every game ``g``: each opponent called
         once on the observations of the games it plays, its answer checked."""
         game = self._game
+        common = self._common_opponent
+        if common is not None:  # one call on every game, without grouping them
+            obs = game.obs[self._rows, seat_of_other]
+            expected = game.action_shape(self.num_envs)
+            return opponent_actions(self.env_id, self._opponents[common], obs, expected)
         acts = np.empty(game.action_shape(self.num_envs), dtype=np.int64)
         for index in np.unique(self._opponent_of):
             rows = np.flatnonzero(self._opponent_of == index)
@@ -253,6 +261,9 @@ class VsOpponentVecEnv(GameVecEnvBase):
     def _start_next_episodes(self, finished: np.ndarray) -> None:
         """The finished games adopt the latest opponent and, unless fixed, a new seat."""
         self._opponent_of[finished] = self._pending
+        if self._common_opponent != self._pending:
+            together = bool((self._opponent_of == self._pending).all())
+            self._common_opponent = self._pending if together else None
         seat = self._seat
         if self._seat_mode == "alternate":
             seat[finished] = (seat[finished] + 1) % self._game.num_agents
