@@ -95,7 +95,9 @@ def test_unknown_env_kwargs_name_the_env_and_the_valid_ones():
         ({"gravity": "strong"}, TypeError, "'gravity' must be a float"),
         ({"gravity": float("nan")}, ValueError, "must be finite"),
         ({"sutton_barto_reward": 1}, TypeError, "must be a bool"),
-        ({"masscart": -1.0}, ParamError, r"'masscart' must be in \(0, 100\], got -1.0"),
+        ({"masscart": -1.0}, ParamError, r"'masscart' must be in \[1e-06, 100\], got -1.0"),
+        # tiny positive values the kernels' arithmetic cannot carry (5e-324 squared is 0)
+        ({"tau": 5e-324}, ParamError, r"'tau' must be in \[1e-06, 0.1\], got 5e-324"),
         ({"gravity": 1e308}, ParamError, r"'gravity' must be in \[-100, 100\], got 1e\+308"),
         ({"gravity": -1e308}, ParamError, "'gravity' must be in"),
         ({"reset_low": 0.1, "reset_high": 0.0}, ParamError, "reset_low"),

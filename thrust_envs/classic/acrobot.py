@@ -21,6 +21,7 @@ from thrust_envs.core.definition import (
     Registration,
     check_ranges,
     low_high_reset_options,
+    positive,
     require,
     state_array,
 )
@@ -51,12 +52,12 @@ STATE_SIZE = 4
 TORQUES = (-1.0, 0.0, 1.0)
 
 
-_POSITIVE = Range(0.0, 100.0, low_open=True)
+_POSITIVE = positive(100.0)
 # Valid values. dt past 1 s (5x the reference's) makes one RK4 step of the book dynamics
 # meaningless at the clipped velocities; lengths, masses and the moment of inertia must be
 # positive (the mass matrix is singular otherwise).
 PARAM_RANGES = {
-    "dt": Range(0.0, 1.0, low_open=True),
+    "dt": positive(1.0),
     "link_length_1": _POSITIVE,
     "link_length_2": _POSITIVE,
     "link_mass_1": _POSITIVE,

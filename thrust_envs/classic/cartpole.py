@@ -21,6 +21,7 @@ from thrust_envs.core.definition import (
     Registration,
     check_ranges,
     low_high_reset_options,
+    positive,
     require,
     state_array,
 )
@@ -56,13 +57,13 @@ STATE_SIZE = 5
 # observation space ends.
 PARAM_RANGES = {
     "gravity": Range(-100.0, 100.0),
-    "masscart": Range(0.0, 100.0, low_open=True),
-    "masspole": Range(0.0, 100.0, low_open=True),
+    "masscart": positive(100.0),
+    "masspole": positive(100.0),
     "length": Range(0.01, 100.0),
     "force_mag": Range(0.0, 1000.0),
-    "tau": Range(0.0, 0.1, low_open=True),
-    "theta_threshold_radians": Range(0.0, math.pi / 2, low_open=True),
-    "x_threshold": Range(0.0, 1000.0, low_open=True),
+    "tau": positive(0.1),
+    "theta_threshold_radians": positive(math.pi / 2),
+    "x_threshold": positive(1000.0),
     "reset_low": Range(-1.0, 1.0),
     "reset_high": Range(-1.0, 1.0),
 }
@@ -114,8 +115,10 @@ def _steps_to_overshoot(p: CartPoleParams) -> float:
     pole_acc_full = pole_acc + 0.5 * mu * w2 / (4.0 / 3.0 - mu)
     cart_acc = (p.force_mag + p.masspole * p.length * (w2 + pole_acc_full)) / total
     v2 = reset**2 + 2.0 * cart_acc * 2.0 * p.x_threshold
-    cart = p.x_threshold**2 / (p.tau**2 * v2) if v2 > 0 else math.inf
-    pole = p.theta_threshold_radians**2 / (p.tau**2 * w2) if w2 > 0 else math.inf
+    # a tiny tau (say 5e-324) squares to 0: no overshoot is possible then
+    cart_step, pole_step = p.tau**2 * v2, p.tau**2 * w2
+    cart = p.x_threshold**2 / cart_step if cart_step > 0 else math.inf
+    pole = p.theta_threshold_radians**2 / pole_step if pole_step > 0 else math.inf
     return min(cart, pole)
 
 

@@ -23,6 +23,7 @@ from thrust_envs.core.definition import (
     Range,
     Registration,
     low_high_reset_options,
+    positive,
     require,
     state_array,
 )
@@ -57,7 +58,7 @@ PARAM_RANGES = {
     "max_action": Range(-1000.0, 1000.0),
     "min_position": _POSITION,
     "max_position": _POSITION,
-    "max_speed": Range(0.0, 10.0, low_open=True),
+    "max_speed": positive(10.0),
     "goal_position": _POSITION,
     "goal_velocity": Range(-10.0, 10.0),
     "power": Range(0.0, 1.0),

@@ -20,6 +20,7 @@ from thrust_envs.core.definition import (
     Registration,
     check_ranges,
     low_high_reset_options,
+    positive,
     require,
     state_array,
 )
@@ -48,7 +49,7 @@ _POSITION = Range(-10.0, 10.0)
 PARAM_RANGES = {
     "min_position": _POSITION,
     "max_position": _POSITION,
-    "max_speed": Range(0.0, 10.0, low_open=True),
+    "max_speed": positive(10.0),
     "goal_position": _POSITION,
     "goal_velocity": Range(-10.0, 10.0),
     "force": Range(0.0, 1.0),

@@ -22,6 +22,7 @@ from thrust_envs.core.definition import (
     Range,
     Registration,
     check_ranges,
+    positive,
     require,
     reset_option,
     state_array,
@@ -46,7 +47,7 @@ TH, THDOT, LAST_U, HAS_U = range(4)
 STATE_SIZE = 4
 
 
-_POSITIVE = Range(0.0, 100.0, low_open=True)
+_POSITIVE = positive(100.0)
 # Valid values: a positive mass, length and time step, speeds and torques within a few orders
 # of magnitude of the reference's; the reset half-widths are >= 0 (reset_y also at most
 # max_speed, checked below, so that a fresh state is inside the observation space).
@@ -54,9 +55,9 @@ PARAM_RANGES = {
     "g": Range(-100.0, 100.0),
     "m": _POSITIVE,
     "l": Range(0.01, 100.0),
-    "dt": Range(0.0, 1.0, low_open=True),
-    "max_speed": Range(0.0, 1000.0, low_open=True),
-    "max_torque": Range(0.0, 1000.0, low_open=True),
+    "dt": positive(1.0),
+    "max_speed": positive(1000.0),
+    "max_torque": positive(1000.0),
     "reset_x": Range(0.0, 1000.0),
     "reset_y": Range(0.0, 1000.0),
 }

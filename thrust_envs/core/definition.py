@@ -184,6 +184,17 @@ class Range:
         )
 
 
+#: The smallest value a positive physical parameter (a mass, a length, a time step, a speed)
+#: may take: below it the kernels' arithmetic overflows (5e-324 squared is 0, 1 / 5e-324 is
+#: infinite), as the parameter fuzzing of tests/test_properties.py found.
+POSITIVE_FLOOR = 1e-6
+
+
+def positive(high: float, high_open: bool = False) -> Range:
+    """The range ``[POSITIVE_FLOOR, high]`` of a positive physical parameter."""
+    return Range(POSITIVE_FLOOR, high, high_open=high_open)
+
+
 def check_ranges(env_name: str, params: Any, ranges: Mapping[str, Range]) -> None:
     """Raise :class:`ParamError` naming the first parameter outside its :class:`Range`
     (the parameter, the range and the value)."""

@@ -21,7 +21,7 @@ from gymnasium import spaces
 from numba import njit
 
 from thrust_envs.core import render as draw
-from thrust_envs.core.definition import Range, check_ranges, require
+from thrust_envs.core.definition import Range, check_ranges, positive, require
 from thrust_envs.core.games import GameDefinition
 from thrust_envs.core.rng import uniform
 
@@ -45,11 +45,11 @@ STAY, UP, DOWN = 0, 1, 2
 
 # Valid values (the table is 1 x 1; speeds are per step). Below, the relations between them.
 PARAM_RANGES = {
-    "paddle_half_height": Range(0.0, 0.5, low_open=True, high_open=True),
-    "paddle_speed": Range(0.0, 0.5, low_open=True),
-    "ball_speed": Range(0.0, 0.5, low_open=True, high_open=True),
+    "paddle_half_height": positive(0.5, high_open=True),
+    "paddle_speed": positive(0.5),
+    "ball_speed": positive(0.5, high_open=True),
     "ball_speedup": Range(0.5, 2.0),
-    "max_ball_speed": Range(0.0, 0.5, low_open=True, high_open=True),
+    "max_ball_speed": positive(0.5, high_open=True),
     "max_bounce_angle": Range(0.0, 1.5),
     "serve_angle": Range(0.0, 1.5),
     "points_to_win": Range(1, 10**6),

@@ -149,7 +149,12 @@ def check_params(p: SnakeParams) -> None:
         f"got {p.grid_size}",
     )
     side = grid_side.py_func(p)
-    require(side <= MAX_GRID_SIZE, name, f"the grid may be at most {MAX_GRID_SIZE} a side")
+    require(
+        side <= MAX_GRID_SIZE,
+        name,
+        f"the grid (grid_size=0: scaled with num_snakes={p.num_snakes}) may be at most "
+        f"{MAX_GRID_SIZE} a side",
+    )
     require(p.start_length >= 1, name, f"start_length must be >= 1, got {p.start_length}")
     # A placed snake takes a straight line of L + 1 cells (its body and the cell ahead of its
     # head). The grid holds side // (L + 1) disjoint horizontal windows of L + 1 cells per row,
@@ -168,8 +173,9 @@ def check_params(p: SnakeParams) -> None:
     require(
         food_count.py_func(p) + p.num_snakes * p.start_length <= side * side,
         name,
-        f"{food_count.py_func(p)} food items and {p.num_snakes} snakes of length "
-        f"{p.start_length} do not fit on {side * side} cells",
+        f"num_food={p.num_food} ({food_count.py_func(p)} food items) and num_snakes="
+        f"{p.num_snakes} snakes of start_length={p.start_length} do not fit on the "
+        f"{side * side} cells of a {side} x {side} grid; lower num_food or raise grid_size",
     )
     require(1 <= p.vision_radius <= 32, name, "vision_radius must be in [1, 32]")
     require(p.max_steps >= 1, name, f"max_steps must be >= 1, got {p.max_steps}")
