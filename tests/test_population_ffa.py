@@ -338,3 +338,30 @@ def test_a_run_killed_while_adding_its_members_is_completed(tmp_path: Path) -> N
     with Store.open(run) as store:
         assert store.member_names() == ["greedy", "random", "g2", "r2"]
         assert PlacementLog(store).n_games() == 8 and PlacementLog(store).verify() == []
+
+
+def test_game_bots_are_built_for_the_games_own_size() -> None:
+    """A Bucket Brigade of 8 houses and 5 agents seats bots built for 8 houses and 5 agents
+    (the factory's named parameters come from the game), not the factory's defaults."""
+    from thrust_envs.core.definition import make_params
+    from thrust_envs.multiagent import bucket_brigade as bb
+    from thrust_population.ffa_cli import ffa_game_info
+    from thrust_population.players import make_bot
+
+    import thrust_envs
+
+    definition = bb.DEFINITION
+    params = make_params(definition, definition.env_id, {"num_houses": 8, "num_agents": 5})
+    game = ffa_game_info(definition, params)
+    env = thrust_envs.make_parallel(definition.env_id, num_houses=8, num_agents=5)
+    observations, _ = env.reset(seed=0)
+    obs = np.stack([observations[agent] for agent in env.agents])
+    for name in ("coordinator", "hero", "owner", "free_rider"):
+        want = getattr(bb, f"{name}_bot")(num_houses=8, num_agents=5)(obs)
+        np.testing.assert_array_equal(make_bot(name, game, 0)(obs), want, err_msg=name)
+    # seeded bots take the seed too, and a positional argument still comes first
+    random_bot = make_bot("random", game, 5)
+    np.testing.assert_array_equal(
+        random_bot(obs), bb.random_bot(num_houses=8, num_agents=5, seed=5)(obs)
+    )
+    assert make_bot("coordinator:8", game, 0) is not None

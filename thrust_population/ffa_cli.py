@@ -134,6 +134,7 @@ def ffa_game_info(definition: Any, params: Any) -> GameInfo:
         definition.observation_space(params),
         definition.action_space(params),
         bots=dict(getattr(definition, "bots", {})),
+        params=params._asdict(),
     )
 
 

@@ -183,6 +183,9 @@ class GameInfo:
     observation_space: Any
     action_space: Any
     bots: Mapping[str, Callable[..., Policy]] = field(default_factory=dict)
+    #: the game's parameters by name, for bots built to its size (a game's bot factory takes
+    #: those it names, e.g. Bucket Brigade's ``num_houses``); empty when unknown
+    params: Mapping[str, Any] = field(default_factory=dict)
 
 
 def probe_game(env_id: str, env_factory: EnvFactory | None = None) -> GameInfo:

@@ -20,10 +20,9 @@ optionally named ``NAME=SPEC``.
 
 from __future__ import annotations
 
-import inspect
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -143,15 +142,20 @@ def _number(text: str) -> int | float:
         raise ValueError(f"expected a number, got {text!r}") from None
 
 
-def _game_bot(factory: Callable[..., Policy], arg: str | None, seed: int) -> Policy:
-    """Call a game-shipped bot factory: ``NAME:A:B`` passes the numbers A, B positionally, and
-    a ``seed`` keyword is passed when the factory takes one."""
+def _game_bot(
+    factory: Callable[..., Policy], arg: str | None, seed: int, params: Mapping[str, Any]
+) -> Policy:
+    """Call a game-shipped bot factory: ``NAME:A:B`` passes the numbers A, B positionally; the
+    game's parameters the factory names (and are not given so) and a ``seed`` keyword, when it
+    takes one, are passed by name (:func:`thrust_envs.core.games.bot_arguments`)."""
+    from thrust_envs.core.games import bot_arguments
+
     args = [] if arg is None else [_number(part) for part in arg.split(":")]
     try:
-        takes_seed = "seed" in inspect.signature(factory).parameters
-    except (TypeError, ValueError):
-        takes_seed = False
-    return factory(*args, seed=seed) if takes_seed else factory(*args)
+        keywords = bot_arguments(factory, params, seed, given=len(args))
+    except (TypeError, ValueError):  # no signature to read: positional arguments only
+        keywords = {}
+    return factory(*args, **keywords)
 
 
 def make_bot(spec: str, game: GameInfo, seed: int = 0) -> Policy:
@@ -177,7 +181,7 @@ def make_bot(spec: str, game: GameInfo, seed: int = 0) -> Policy:
     source, factory = entry
     try:
         if source == "game":
-            return _game_bot(factory, arg, int(seed))
+            return _game_bot(factory, arg, int(seed), game.params)
         return factory(arg, game, int(seed))
     except (ValueError, TypeError) as exc:
         raise SpecError(f"bad bot spec {spec!r}: {exc}") from exc

@@ -44,6 +44,28 @@ from thrust_envs.core.threads import launch_numba_threads, numba_threads
 PARALLEL_MIN_GAMES = 256
 
 
+def bot_arguments(
+    factory: Callable[..., Any], params: Mapping[str, Any], seed: Any, given: int = 0
+) -> dict[str, Any]:
+    """The keyword arguments a game's bot factory (``DEFINITION.bots[name]``) takes from the
+    game: the parameters it names (Bucket Brigade's ``num_houses`` and ``num_agents``: a bot
+    reads the observation of the game's own size) and ``seed`` when it takes one. The first
+    ``given`` parameters are left out (passed positionally by the caller).
+
+    :param factory: the bot factory
+    :param params: the game's parameters by name (``params._asdict()``)
+    :param seed: the bot's seed
+    :param given: how many leading parameters the caller passes positionally
+    """
+    import inspect
+
+    names = list(inspect.signature(factory).parameters)[given:]
+    arguments = {name: params[name] for name in names if name in params}
+    if "seed" in names:
+        arguments["seed"] = seed
+    return arguments
+
+
 @dataclasses.dataclass(frozen=True)
 class GameDefinition:
     """Everything the generic multi-agent views need to know about one game."""

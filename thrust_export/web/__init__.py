@@ -86,28 +86,20 @@ def python_bot(env_id: str, bot: str, params: Any, seed: int) -> Any:
     :param seed: the page's seed
     :return: the bot, a callable from an observation batch to actions
     """
+    from thrust_envs.core.games import bot_arguments
     from thrust_envs.registration import game_lookup
 
     factory = game_lookup(env_id).bots[bot]
-    return factory(**_bot_arguments(factory, params._asdict(), seed))
-
-
-def _bot_arguments(factory: Any, params: Mapping[str, Any], seed: Any) -> dict[str, Any]:
-    import inspect
-
-    names = inspect.signature(factory).parameters
-    arguments = {name: params[name] for name in names if name in params}
-    if "seed" in names:
-        arguments["seed"] = seed
-    return arguments
+    return factory(**bot_arguments(factory, params._asdict(), seed))
 
 
 def _python_bot_call(env_id: str, bot: str, params: Mapping[str, Any]) -> str:
     """How :func:`python_bot` builds ``bot``, as code (``seed`` standing for the page's
     seed): ``greedy_bot(seed)``, ``coordinator_bot(num_houses=10, num_agents=4)``."""
+    from thrust_envs.core.games import bot_arguments
     from thrust_envs.registration import game_lookup
 
-    arguments = _bot_arguments(game_lookup(env_id).bots[bot], params, "seed")
+    arguments = bot_arguments(game_lookup(env_id).bots[bot], params, "seed")
     text = ", ".join(
         "seed" if name == "seed" else f"{name}={value!r}" for name, value in arguments.items()
     )
