@@ -343,12 +343,11 @@ def test_a_run_killed_while_adding_its_members_is_completed(tmp_path: Path) -> N
 def test_game_bots_are_built_for_the_games_own_size() -> None:
     """A Bucket Brigade of 8 houses and 5 agents seats bots built for 8 houses and 5 agents
     (the factory's named parameters come from the game), not the factory's defaults."""
+    import thrust_envs
     from thrust_envs.core.definition import make_params
     from thrust_envs.multiagent import bucket_brigade as bb
     from thrust_population.ffa_cli import ffa_game_info
     from thrust_population.players import make_bot
-
-    import thrust_envs
 
     definition = bb.DEFINITION
     params = make_params(definition, definition.env_id, {"num_houses": 8, "num_agents": 5})
