@@ -33,7 +33,10 @@ from numba import njit
 __all__ = ["LeanAdam"]
 
 
-@njit(cache=True, nogil=True)
+# error_model="numpy": a division by zero gives inf/NaN as in torch (eps=0 and a zero second
+# moment), where Python's model would raise, and without its per-division check LLVM
+# vectorises the update loop.
+@njit(cache=True, nogil=True, error_model="numpy")
 def clipped_adam_step(
     params, grads, exp_avgs, exp_avg_sqs, steps, lr, beta1, beta2, eps, weight_decay, max_norm
 ):  # pragma: no cover - compiled
