@@ -293,6 +293,27 @@ def test_lean_adam_only_for_the_adam_it_computes() -> None:
     assert LeanAdam.for_optimizer(policy.optimizer, params) is not None
 
 
+def test_lean_adam_refuses_missing_or_foreign_gradients_and_changes_nothing() -> None:
+    policy = make_policy((4,), gym.spaces.Discrete(2), seed=3)
+    params = list(policy.parameters())
+    adam = LeanAdam.for_optimizer(policy.optimizer, params)
+    assert adam is not None
+    before = [p.detach().clone() for p in params]
+    with pytest.raises(RuntimeError, match="parameter 0 has no gradient"):
+        adam.step(0.5)
+    for p in params:
+        p.grad = th.ones_like(p)
+    assert params[0].dim() == 2
+    params[0].grad = th.ones(params[0].shape[::-1]).t()  # a transposed (strided) gradient
+    with pytest.raises(RuntimeError, match="parameter 0's gradient must be a contiguous float32"):
+        adam.step(0.5)
+    for p, b in zip(params, before, strict=True):
+        assert th.equal(p, b)
+    params[0].grad = th.ones_like(params[0])
+    adam.step(0.5)  # fixed: it steps
+    assert not th.equal(params[0], before[0])
+
+
 # --- thrust_algos.PPO on the lean path
 
 

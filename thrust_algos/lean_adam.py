@@ -138,14 +138,25 @@ class LeanAdam:
         )
 
     def step(self, max_norm: float) -> float:
-        """Clip the gradients (in ``.grad``) to ``max_norm`` and step; returns the total norm."""
+        """Clip the gradients (in ``.grad``) to ``max_norm`` and step; returns the total norm.
+
+        :raises RuntimeError: a parameter without a gradient, or with one that is not a
+            contiguous float32 CPU tensor (nothing is changed then)
+        """
         # The views stay valid while the tensors do; a gradient replaced (``param.grad = ...``,
         # ``zero_grad(set_to_none=True)`` then a backward) makes them again.
         if self._views is None or any(
             p.grad is not g for p, g in zip(self.parameters, self._grads, strict=True)
         ):
-            if any(p.grad is None for p in self.parameters):
-                raise RuntimeError("LeanAdam.step: every parameter needs a gradient")
+            for k, p in enumerate(self.parameters):
+                g = p.grad
+                if g is None:
+                    raise RuntimeError(f"LeanAdam.step: parameter {k} has no gradient")
+                if g.dtype != th.float32 or g.device.type != "cpu" or not g.is_contiguous():
+                    raise RuntimeError(
+                        f"LeanAdam.step: parameter {k}'s gradient must be a contiguous float32 "
+                        f"CPU tensor like the parameter, got {g.dtype} on {g.device}"
+                    )
             self._grads = [p.grad for p in self.parameters]
             self._views = self._state_views()
         group = self.optimizer.param_groups[0]

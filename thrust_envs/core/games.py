@@ -56,6 +56,7 @@ def bot_arguments(
     :param params: the game's parameters by name (``params._asdict()``)
     :param seed: the bot's seed
     :param given: how many leading parameters the caller passes positionally
+    :raises TypeError, ValueError: ``factory`` has no signature to read (``inspect.signature``)
     """
     import inspect
 
