@@ -25,11 +25,11 @@ _ROUND_EXACT_LIMIT = 2.0**52 / 1e6
 
 
 @njit(cache=True)
-def _rounded_to_micro(values, out):  # pragma: no cover - compiled
-    """``out[i] = rint(values[i] * 1e6) / 1e6`` for the ``N`` values (``out`` is float64
-    ``[2N]``); the rows Python's ``round`` may round otherwise (``values[i] * 1e6`` within its
-    rounding error of a half-integer) and the huge and the non-finite ones are listed after
-    them, from ``out[N]`` on; returns how many."""
+def _rounded_to_micro(values, out, unsure):  # pragma: no cover - compiled
+    """``out[i] = rint(values[i] * 1e6) / 1e6`` for the ``N`` values; the rows Python's
+    ``round`` may round otherwise (``values[i] * 1e6`` within its rounding error of a
+    half-integer) and the huge and the non-finite ones are written to the front of ``unsure``
+    (int64 ``[N]``); returns how many."""
     count = 0
     for i in range(values.shape[0]):
         v = values[i]
@@ -38,7 +38,7 @@ def _rounded_to_micro(values, out):  # pragma: no cover - compiled
         distance = abs(scaled - np.floor(scaled) - 0.5)
         near_half = not (distance > abs(scaled) * 1e-12 + 1e-12)
         if near_half or not (abs(v) < _ROUND_EXACT_LIMIT):
-            out[values.shape[0] + count] = i
+            unsure[count] = i
             count += 1
     return count
 
@@ -54,12 +54,12 @@ def monitor_rounded(returns: np.ndarray) -> list[float]:
     (and numpy's dozen calls more than Python's rounds below about 30 rows).
     """
     values = np.asarray(returns, dtype=np.float64)
-    n = values.shape[0]
-    out = np.empty(2 * n)  # the rounded values, then the indices of the unsure ones
-    unsure = _rounded_to_micro(values, out)
-    rounded = out[:n].tolist()
-    for i in out[n : n + unsure].tolist():
-        rounded[int(i)] = round(float(values[int(i)]), 6)
+    out = np.empty(values.shape[0])
+    unsure = np.empty(values.shape[0], dtype=np.int64)
+    count = _rounded_to_micro(values, out, unsure)
+    rounded = out.tolist()
+    for i in unsure[:count].tolist():
+        rounded[i] = round(float(values[i]), 6)
     return rounded
 
 
