@@ -14,13 +14,19 @@ carried wheels first) it prints, in well under 8 minutes:
    uploads, the masked bootstrap, the lean act in a CUDA graph), at the same sizes, saying which
    path ran and whether the act was graphed, and checking that the last staged observations are
    the env's.
-4. The device envs of issue 18, if ``thrust_envs.cuda`` exists (``make_vec(env_id, num_envs,
-   device="cuda")``): env-steps/s at the same sizes. Skipped, saying so, otherwise.
+4. The device envs of issue 18 (``thrust_envs.cuda.make_vec(env_id, num_envs,
+   device="cuda")``): env-steps/s at 4096, 65,536 and 1M envs.
+5. ``thrust_algos.PPO`` end to end on a device env (the rollout never leaves the device,
+   ``rollout_path == "device"``): env-steps/s at 4096 and 65,536 envs, with the seconds spent
+   in rollouts and in updates.
+6. The time to solve CartPole with the env on the device (3 seeds, ``benchmarks/ppo.py``'s
+   protocol, evaluated after each rollout, warm-up excluded).
+
+Tables 4 and 5 are skipped (saying so) where ``thrust_envs.cuda`` is not importable.
 
 Without CUDA it says that CUDA was absent and prints the same tables on the CPU at small
-sizes: that run is CI's smoke test of this script (``tests/test_benchmarks_smoke.py``). Not yet
-here: the time to solve CartPole on the device and the rollout/update breakdown there need
-``benchmarks/ppo.py``'s ``time_to_solve`` and ``breakdown_table`` to take a ``device``.
+sizes: that run is CI's smoke test of this script (``tests/test_benchmarks_smoke.py``); under
+``NUMBA_ENABLE_CUDASIM=1`` tables 4 and 5 run on CPU tensors in the simulator (tiny sizes).
 
 Usage::
 
@@ -32,32 +38,63 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch as th
 from common import header, make_parser
 from gae import GPU_SIZES
 from gae import gpu_table as gae_table
+from ppo import EVAL_EPISODES, SolveTimer, describe
 from ppo import gpu_table as ppo_gpu_table
+from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
 
 CPU_GAE_SIZES = [(16, 64), (64, 1)]
 GPU_PPO_ENVS = [1024, 4096, 16_384]
 CPU_PPO_ENVS = [16]
 DEVICE_ENV_SIZES = [4096, 65_536, 1 << 20]  # issue 18's targets are at 65,536 and 1M envs
+DEVICE_PPO_ENVS = [4096, 65_536]  # issue 18's PPO target is at 65,536 envs
+CPU_DEVICE_ENVS = [8]  # under the CUDA simulator: a smoke test
+# End-to-end PPO with the env on the device: large batches, few epochs.
+DEVICE_PPO: dict[str, Any] = {"n_steps": 32, "batch_size": 65_536, "n_epochs": 4}
+# Solving with large batches: chosen on the CPU (the same dynamics, the fused rollout), where
+# it solved in about 10 updates (1.3M env-steps).
+DEVICE_SOLVE: dict[str, Any] = {
+    "n_envs": 4096,
+    "n_steps": 32,
+    "batch_size": 8192,
+    "n_epochs": 4,
+    "learning_rate": 5e-3,
+    "gamma": 0.99,
+    "gae_lambda": 0.95,
+}
+
+
+def _device_make_vec(device: str) -> Any:
+    """``thrust_envs.cuda.make_vec``, or None after printing why the table is skipped."""
+    try:
+        from thrust_envs.cuda import make_vec
+    except ImportError as error:
+        print(f"Skipped: thrust_envs.cuda is not importable ({error}).")
+        return None
+    if device != "cuda" and os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
+        print("Skipped: device envs run on CUDA (tests/test_cuda_*.py check them on the CPU).")
+        return None
+    return make_vec
+
+
+def _sync(device: str) -> Callable[[], None]:
+    return th.cuda.synchronize if device == "cuda" else (lambda: None)
 
 
 def device_env_table(device: str, sizes: list[int], steps: int) -> None:
     """Issue 18's device envs, written against ``thrust_envs.cuda.make_vec``."""
     print("\n### Device envs (thrust_envs.cuda), Thrust/CartPole-v1, random actions\n")
-    try:
-        from thrust_envs.cuda import make_vec
-    except ImportError as error:
-        print(f"Skipped: thrust_envs.cuda is not importable ({error}).")
+    make_vec = _device_make_vec(device)
+    if make_vec is None:
         return
-    if device != "cuda" and os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
-        print("Skipped: device envs run on CUDA (tests/test_cuda_*.py check them on the CPU).")
-        return
-    sync = th.cuda.synchronize if device == "cuda" else (lambda: None)
+    sync = _sync(device)
     print("| envs | env-steps/s |")
     print("| ---: | ---: |")
     for num_envs in sizes:
@@ -115,6 +152,101 @@ def rollout_table(device: str, sizes: list[int], rollouts: int) -> None:
         )
 
 
+def _timed(model: Any, times: dict[str, float], sync: Callable[[], None]) -> None:
+    """Wrap the model's ``collect_rollouts`` and ``train`` to add their seconds to ``times``."""
+    for name, key in (("collect_rollouts", "rollout"), ("train", "update")):
+        method = getattr(model, name)
+
+        def timed(*args: Any, _method: Any = method, _key: str = key, **kwargs: Any) -> Any:
+            sync()
+            start = time.perf_counter()
+            result = _method(*args, **kwargs)
+            sync()
+            times[_key] += time.perf_counter() - start
+            return result
+
+        setattr(model, name, timed)
+
+
+def device_ppo_table(device: str, sizes: list[int], updates: int) -> None:
+    """Issue 18: ``thrust_algos.PPO`` on a device env, the whole rollout on the device."""
+    import thrust_algos
+
+    print(
+        "\n### PPO end to end with the env on the device (thrust_envs.cuda), "
+        f"Thrust/CartPole-v1\n\n{describe(DEVICE_PPO)}, {updates} updates after one of warm-up.\n"
+    )
+    make_vec = _device_make_vec(device)
+    if make_vec is None:
+        return
+    sync = _sync(device)
+    print("| envs | rollout path | env-steps/s | rollout s | update s |")
+    print("| ---: | --- | ---: | ---: | ---: |")
+    for num_envs in sizes:
+        envs = make_vec("Thrust/CartPole-v1", num_envs, device=device, autoreset_mode="SameStep")
+        rollout = DEVICE_PPO["n_steps"] * num_envs
+        hyperparameters = {**DEVICE_PPO, "batch_size": min(DEVICE_PPO["batch_size"], rollout)}
+        model = thrust_algos.PPO("MlpPolicy", envs, seed=0, device=device, **hyperparameters)
+        model.learn(rollout)  # warm-up: kernels, graph capture
+        times = {"rollout": 0.0, "update": 0.0}
+        _timed(model, times, sync)
+        sync()
+        start = time.perf_counter()
+        model.learn(updates * rollout, reset_num_timesteps=False)
+        sync()
+        seconds = time.perf_counter() - start
+        if not th.isfinite(model.rollout_buffer.returns_tensor).all():
+            raise AssertionError(f"the device rollout at {num_envs} envs gave non-finite returns")
+        print(
+            f"| {num_envs} | {model.rollout_path} | {updates * rollout / seconds:,.0f} | "
+            f"{times['rollout']:.3f} | {times['update']:.3f} |"
+        )
+
+
+def device_solve_table(device: str, seeds: list[int], total_timesteps: int) -> None:
+    """Issue 18: time to solve CartPole with the env on the device, by ``benchmarks/ppo.py``'s
+    protocol (20 deterministic episodes of gymnasium's CartPole-v1 outside the clock, solved at
+    a mean of 475), evaluated after each rollout; warm-up (a first learn) excluded."""
+    import thrust_algos
+
+    setting = DEVICE_SOLVE
+    print(
+        "\n### Time to solve CartPole-v1 with the env on the device\n\n"
+        f"{describe(setting)}; evaluated after each rollout.\n"
+    )
+    make_vec = _device_make_vec(device)
+    if make_vec is None:
+        return
+    sync = _sync(device)
+    hyperparameters = {k: v for k, v in setting.items() if k != "n_envs"}
+    print("| seed | solved | env-steps | seconds | env-steps/s | last eval |")
+    print("| ---: | --- | ---: | ---: | ---: | ---: |")
+    times = []
+    for seed in seeds:
+        envs = make_vec("Thrust/CartPole-v1", setting["n_envs"], device=device,
+                        autoreset_mode="SameStep")  # fmt: skip
+        warm = thrust_algos.PPO("MlpPolicy", envs, seed=seed, device=device, **hyperparameters)
+        warm.learn(setting["n_envs"] * setting["n_steps"])  # kernels and graph capture
+        model = thrust_algos.PPO("MlpPolicy", envs, seed=seed, device=device, **hyperparameters)
+        eval_env = sb3_make_vec_env("CartPole-v1", n_envs=EVAL_EPISODES, seed=10_000 + seed)
+        timer = SolveTimer(eval_env, per_rollout=True)
+        sync()
+        start = time.perf_counter()
+        model.learn(total_timesteps, callback=timer)
+        sync()
+        end = time.perf_counter() if timer.solved_at_time is None else timer.solved_at_time
+        seconds = end - start - timer.eval_seconds
+        steps = timer.solved_at_step or model.num_timesteps
+        if timer.solved_at_step is not None:
+            times.append(seconds)
+        print(
+            f"| {seed} | {timer.solved_at_step is not None} | {steps:,} | {seconds:.2f} | "
+            f"{steps / seconds:,.0f} | {timer.last_mean:.1f} |"
+        )
+    if times:
+        print(f"\nMedian time to solve over the solved seeds: {float(np.median(times)):.2f} s")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser(__doc__)
     parser.add_argument(
@@ -139,7 +271,12 @@ def main(argv: list[str] | None = None) -> int:
     for n_envs in GPU_PPO_ENVS if on_gpu else CPU_PPO_ENVS:
         ppo_gpu_table(n_envs, updates=2 if args.quick or not on_gpu else 10, device=device)
     rollout_table(device, GPU_PPO_ENVS if on_gpu else CPU_PPO_ENVS, 2 if args.quick else 10)
-    device_env_table(device, DEVICE_ENV_SIZES, 10 if args.quick else 100)
+    env_sizes = DEVICE_ENV_SIZES if on_gpu else CPU_DEVICE_ENVS
+    device_env_table(device, env_sizes, 10 if args.quick else 100)
+    sizes = DEVICE_PPO_ENVS if on_gpu else CPU_DEVICE_ENVS
+    device_ppo_table(device, sizes, 1 if args.quick or not on_gpu else 5)
+    if on_gpu:
+        device_solve_table(device, [0, 1, 2] if not args.quick else [0], 20_000_000)
     return 0
 
 

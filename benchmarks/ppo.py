@@ -132,11 +132,16 @@ SETTINGS["thrust"] = THRUST_SETTING
 
 
 class SolveTimer(BaseCallback):
-    """Evaluate every ``EVAL_EVERY`` steps outside the clock; stop training once solved."""
+    """Evaluate every ``EVAL_EVERY`` steps outside the clock; stop training once solved.
 
-    def __init__(self, eval_env: VecEnv):
+    ``per_rollout``: evaluate at the end of a rollout instead (once ``EVAL_EVERY`` steps have
+    passed), for batches so large that one step of every env is more than ``EVAL_EVERY``
+    steps; training then stops at the next step."""
+
+    def __init__(self, eval_env: VecEnv, per_rollout: bool = False):
         super().__init__()
         self.eval_env = eval_env
+        self.per_rollout = per_rollout
         self.next_eval = EVAL_EVERY
         self.eval_seconds = 0.0
         self.solved_at_step: int | None = None
@@ -144,9 +149,20 @@ class SolveTimer(BaseCallback):
         self.last_mean = float("nan")
 
     def _on_step(self) -> bool:
+        if self.per_rollout:
+            return self.solved_at_step is None
+        return self._evaluate()
+
+    def _on_rollout_end(self) -> None:
+        if self.per_rollout:
+            self._evaluate()
+
+    def _evaluate(self) -> bool:
         if self.num_timesteps < self.next_eval:
             return True
-        self.next_eval += EVAL_EVERY
+        self.next_eval = (
+            self.num_timesteps + EVAL_EVERY if self.per_rollout else (self.next_eval + EVAL_EVERY)
+        )
         paused = time.perf_counter()
         mean, _ = evaluate_policy(
             self.model, self.eval_env, n_eval_episodes=EVAL_EPISODES, deterministic=True

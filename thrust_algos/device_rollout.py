@@ -332,3 +332,168 @@ def collect_staged(
         if not rollout.settle_step(n_rollout_steps - 1, callback):
             return None
     return rollout.finish()
+
+
+# -- the device env's rollout -----------------------------------------------------------------
+
+
+def _same_device(a: th.device, b: th.device) -> bool:
+    """``cuda`` and ``cuda:0`` are one device when 0 is the current one."""
+    if a.type != b.type:
+        return False
+    if a.type != "cuda":
+        return True
+    current = th.cuda.current_device() if th.cuda.is_available() else 0
+    return (a.index if a.index is not None else current) == (
+        b.index if b.index is not None else current
+    )
+
+
+def device_plan(model: PPO, env: VecEnv, buffer: Any) -> str | None:
+    """None if the whole rollout can stay on the env's device (the SB3 view of a
+    ``thrust_envs.cuda`` device env, unwrapped, and a ``GpuRolloutBuffer`` on that device),
+    else the reason it cannot."""
+    if not callable(getattr(type(env), "device_step", None)):
+        return f"the env is a {type(env).__name__}, not the SB3 view of a device env"
+    if type(buffer) is not GpuRolloutBuffer:
+        return f"the rollout buffer is a {type(buffer).__name__}, not a GpuRolloutBuffer"
+    if not _same_device(buffer.device, env.device):  # type: ignore[attr-defined]
+        return (
+            f"the env lives on {env.device}, the model on {buffer.device} "  # type: ignore[attr-defined]
+            "(pass PPO(..., device=<the env's device>))"
+        )
+    if not isinstance(model.observation_space, spaces.Box):
+        return f"the observation space {model.observation_space} is not a Box"
+    return None
+
+
+def collect_on_device(
+    model: PPO,
+    env: Any,
+    callback: BaseCallback,
+    rollout_buffer: GpuRolloutBuffer,
+    n_rollout_steps: int,
+    lean: LeanActorCritic | None,
+) -> tuple[th.Tensor, th.Tensor] | None:
+    """Fill ``rollout_buffer`` from a device env (``env``: its SB3 view,
+    :class:`thrust_envs.sb3.device.DeviceSB3VecEnv`) without leaving the device. Returns the
+    values of the last observations and the last dones (for GAE), or None if a callback
+    stopped training. ``rollout_buffer`` was reset by the caller.
+
+    Per step: ``act`` on the buffer's observation slot (a CUDA graph for the lean policy on
+    CUDA), Box actions clipped on the device, ``env.device_step`` (two kernel launches), its
+    observations copied into the next slot, rewards, dones, the time-limit mask and finished
+    episodes' returns and lengths into ``[n_steps, N]`` device tensors, and (when a row can be
+    truncated at all) one value forward over the step's terminal observations, masked later:
+    nothing is read back. Callbacks are called every step with SB3's local names; ``new_obs``,
+    ``rewards`` and ``dones`` are device tensors, ``infos`` a
+    :class:`thrust_envs.sb3.device.DeviceInfos` (built, with one copy, only when read, during
+    that step's callback).
+
+    Once per rollout: the bootstrap ``where(truncated, reward + gamma * V, reward)``, and one
+    read of the finished episodes (their number is data-dependent) into ``ep_info_buffer``,
+    in SB3's order (step by step, env by env), with the last observations and dones for the
+    model's ``_last_obs`` / ``_last_episode_starts``.
+    """
+    from thrust_envs.sb3.device import DeviceInfos
+
+    buffer = rollout_buffer
+    device = buffer.device
+    n_envs = env.num_envs
+    steps_envs = (n_rollout_steps, n_envs)
+    dones_all = th.zeros(steps_envs, dtype=th.bool, device=device)
+    time_limit = th.zeros(steps_envs, dtype=th.bool, device=device)
+    returns = th.zeros(steps_envs, dtype=th.float64, device=device)
+    lengths = th.zeros(steps_envs, dtype=th.float64, device=device)
+    terminal_values = (
+        th.zeros(steps_envs, dtype=th.float32, device=device) if env.has_time_limit else None
+    )
+    last_obs = th.empty_like(buffer.observations[0])
+    buffer.observations[0].copy_(th.as_tensor(np.asarray(model._last_obs)).reshape(last_obs.shape))
+    buffer.episode_starts[0].copy_(
+        th.as_tensor(np.asarray(model._last_episode_starts, dtype=np.float32))
+    )
+    value_model = model.policy if lean is None else lean
+    act = graphed_act(model, lean, buffer.observations[0])
+    space = model.action_space
+    box = isinstance(space, spaces.Box)
+    if box:
+        low = th.as_tensor(space.low, device=device)
+        high = th.as_tensor(space.high, device=device)
+    step_out = None
+    for step in range(n_rollout_steps):
+        if model.use_sde and model.sde_sample_freq > 0 and step % model.sde_sample_freq == 0:
+            model.policy.reset_noise(n_envs)
+        obs_tensor = buffer.observations[step]
+        with th.no_grad():
+            action_tensor, values, log_probs = act(obs_tensor)
+        buffer.actions[step].copy_(action_tensor.reshape(n_envs, -1))
+        buffer.values_tensor[step].copy_(values.reshape(n_envs))
+        buffer.log_probs[step].copy_(log_probs.reshape(n_envs))
+        clipped_actions = action_tensor
+        if box:
+            if model.policy.squash_output:
+                clipped_actions = low + 0.5 * (action_tensor + 1.0) * (high - low)
+            else:
+                clipped_actions = th.clamp(action_tensor, low, high)
+        step_out = env.device_step(clipped_actions)
+        following = step + 1
+        (buffer.observations[following] if following < n_rollout_steps else last_obs).copy_(
+            step_out.observations
+        )
+        buffer.rewards[step].copy_(step_out.rewards)
+        dones_all[step] = step_out.dones
+        time_limit[step] = step_out.time_limit
+        returns[step] = step_out.returns
+        lengths[step] = step_out.lengths
+        if terminal_values is not None:
+            with th.no_grad():
+                final_values = value_model.predict_values(step_out.terminal_observations)  # type: ignore[arg-type]
+            terminal_values[step] = final_values.flatten()
+        if following < n_rollout_steps:
+            buffer.episode_starts[following].copy_(step_out.dones)
+        model.num_timesteps += n_envs
+        callback.update_locals(
+            {
+                "self": model,
+                "env": env,
+                "callback": callback,
+                "rollout_buffer": buffer,
+                "n_rollout_steps": n_rollout_steps,
+                "n_steps": step,
+                "obs_tensor": obs_tensor,
+                "actions": action_tensor,
+                "clipped_actions": clipped_actions,
+                "values": values,
+                "log_probs": log_probs,
+                "new_obs": step_out.observations,
+                "rewards": step_out.rewards,
+                "dones": step_out.dones,
+                "infos": DeviceInfos(env, step_out),
+            }
+        )
+        if not callback.on_step():
+            return None
+
+    assert step_out is not None
+    rewards = buffer.rewards
+    if terminal_values is not None:
+        rewards.copy_(th.where(time_limit, rewards + model.gamma * terminal_values, rewards))
+    buffer.pos = buffer.buffer_size
+    buffer.full = True
+    # The rollout's one read: which rows finished (a data-dependent count), in SB3's order.
+    assert model.ep_info_buffer is not None
+    finished = dones_all.flatten().nonzero().flatten()[-model.ep_info_buffer.maxlen :]  # type: ignore[misc]
+    if finished.numel():
+        model.ep_info_buffer.extend(
+            env.episode_infos(
+                returns.flatten()[finished].cpu().numpy(),
+                lengths.flatten()[finished].cpu().numpy(),
+            )
+        )
+    last_dones = step_out.dones.clone()
+    model._last_obs = last_obs.cpu().numpy()  # type: ignore[assignment]
+    model._last_episode_starts = last_dones.cpu().numpy()
+    with th.no_grad():
+        last_values = value_model.predict_values(last_obs)  # type: ignore[arg-type]
+    return last_values, last_dones.to(th.float32)

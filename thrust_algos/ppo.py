@@ -27,6 +27,10 @@ What differs from ``stable_baselines3.PPO`` (and nothing else does):
    uploaded without blocking on CUDA, one synchronisation per step, the bootstrap as one masked
    value forward); ``double_buffer=True`` steps half the envs on a worker thread while the policy
    acts for the other half.
+7. A ``thrust_envs.cuda`` device env (passed as is: ``_wrap_env`` makes it an SB3 view) with the
+   model on its device: the whole rollout stays there (:func:`thrust_algos.device_rollout.
+   collect_on_device`): no numpy, no info dicts, no synchronisation per step; callbacks see
+   device tensors and infos built only when read; finished episodes logged once per rollout.
 
 On the CPU the minibatch order is drawn from numpy's global generator exactly like SB3. With
 ``lean=False`` (or a policy the lean path does not handle), a thrust model with the same seed and
@@ -55,7 +59,7 @@ from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 
 from thrust_algos.buffers import GpuDictRolloutBuffer, GpuRolloutBuffer
-from thrust_algos.device_rollout import collect_staged, staged_plan
+from thrust_algos.device_rollout import collect_on_device, collect_staged, device_plan, staged_plan
 from thrust_algos.fused import FusedRollout
 from thrust_algos.fused import plan as fused_plan
 from thrust_algos.lean import (
@@ -234,10 +238,13 @@ class PPO(SB3PPO):
           buffers (pinned on CUDA), uploaded without blocking; rewards, starts and the
           time-limit bootstrap (one masked value forward per step) settled once per rollout;
           one synchronisation per step (the actions the env needs);
+        - device (:func:`thrust_algos.device_rollout.collect_on_device`): the SB3 view of a
+          ``thrust_envs.cuda`` device env on the model's device, the whole rollout there;
         - stepwise (:meth:`_collect_stepwise`): SB3's per-step loop, for everything else.
 
-        ``self.rollout_path`` says which ran: ``"fused"``, or ``"stepwise: <why not fused>"``
-        (``"stepwise (staged): <why not fused>"`` for the staged step).
+        ``self.rollout_path`` says which ran: ``"fused"``, ``"device"``, or
+        ``"stepwise: <why not fused>"`` (``"stepwise (staged): <why not fused>"`` for the staged
+        step, ``"stepwise: not on the device: <why>"`` for a device env's view).
 
         :param env: The training environment
         :param callback: Callback called at each step (and at the start and end of the rollout)
@@ -251,6 +258,15 @@ class PPO(SB3PPO):
         assert self._last_obs is not None, "No previous observation was provided"
         self.policy.set_training_mode(False)
         lean = self._lean_actor_critic()
+        on_device = device_plan(self, env, rollout_buffer)
+        if on_device is None:
+            self.rollout_path = "device"
+            rollout_buffer.reset()
+            if self.use_sde:
+                self.policy.reset_noise(env.num_envs)
+            callback.on_rollout_start()
+            outcome = collect_on_device(self, env, callback, rollout_buffer, n_rollout_steps, lean)
+            return self._end_rollout(outcome, rollout_buffer, callback)
         if self.use_sde:
             fused: FusedRollout | str = "use_sde"
         elif self.double_buffer:
@@ -265,6 +281,8 @@ class PPO(SB3PPO):
             self.rollout_path = f"stepwise (staged{split}): {fused}"
         else:
             self.rollout_path = f"stepwise: {fused}; not staged: {staged}"
+        if callable(getattr(type(env), "device_step", None)):
+            self.rollout_path = f"stepwise: not on the device: {on_device}"
 
         rollout_buffer.reset()
         if self.use_sde:
@@ -280,17 +298,38 @@ class PPO(SB3PPO):
             )
         else:
             outcome = self._collect_stepwise(env, callback, rollout_buffer, n_rollout_steps, lean)
+        return self._end_rollout(outcome, rollout_buffer, callback)
+
+    def _end_rollout(
+        self,
+        outcome: tuple[th.Tensor, Any] | None,
+        rollout_buffer: GpuRolloutBuffer,
+        callback: BaseCallback,
+    ) -> bool:
+        """GAE from the last values and dones, and ``on_rollout_end``; False (and nothing
+        else) if a callback stopped the rollout (``outcome`` None)."""
         if outcome is None:
             return False
         values, dones = outcome
 
         rollout_buffer.compute_returns_and_advantage(last_values=values, dones=dones)
 
-        callback.update_locals(locals())
+        callback.update_locals(
+            {"self": self, "values": values, "dones": dones, "rollout_buffer": rollout_buffer}
+        )
 
         callback.on_rollout_end()
 
         return True
+
+    @staticmethod
+    def _wrap_env(env: GymEnv, verbose: int = 0, monitor_wrapper: bool = True) -> VecEnv:
+        """SB3's ``_wrap_env``, and a ``thrust_envs.cuda`` device env becomes its SB3 view
+        (``env.as_sb3_vec_env()``), whose rollout then stays on the device."""
+        as_vec_env = getattr(type(env), "as_sb3_vec_env", None)
+        if callable(as_vec_env) and not isinstance(env, VecEnv):
+            env = env.as_sb3_vec_env()  # type: ignore[union-attr]
+        return SB3PPO._wrap_env(env, verbose, monitor_wrapper)
 
     def _collect_stepwise(
         self,

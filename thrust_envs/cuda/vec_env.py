@@ -222,6 +222,15 @@ class _DeviceBatch:
             return 0, None, float("nan")
         return episodes, [s / episodes for s in sums[2:]], sums[1] / episodes
 
+    def as_sb3_vec_env(self, seed: int | None = None) -> Any:
+        """This env as a Stable-Baselines3 ``VecEnv``
+        (:class:`thrust_envs.sb3.device.DeviceSB3VecEnv`; needs stable_baselines3): what
+        ``thrust_algos.PPO`` trains on without leaving the device, and what any other SB3 code
+        can step through numpy. ``seed``: the first reset's, as SB3's ``VecEnv.seed``."""
+        from thrust_envs.sb3.device import DeviceSB3VecEnv
+
+        return DeviceSB3VecEnv(self, seed)
+
     def close(self) -> None:
         """Wait for the device, raise a pending error, and release nothing else (the tensors
         go with the object)."""

@@ -10,7 +10,9 @@ This package is the only part of thrust_envs that imports stable_baselines3 (ins
 - :class:`FreeForAllVecEnv` (``free_for_all.py``): the learner in several seats of every game
   (one row each, a shared policy), opponents drawn per episode into the others (by ID:
   :func:`thrust_envs.free_for_all`).
-- ``base.py``: what the four share, :class:`ThrustVecEnvBase` (SB3's attribute, index,
+- :class:`~thrust_envs.sb3.device.DeviceSB3VecEnv` (``device.py``): the SB3 view of a
+  ``thrust_envs.cuda`` device env (imported from there, not here: it needs numba-cuda).
+- ``base.py``: what they share, :class:`ThrustVecEnvBase` (SB3's attribute, index,
   seeding and rendering plumbing) and :func:`fill_episode_infos` (SB3's finished-episode
   infos, as ``DummyVecEnv`` over ``Monitor`` writes them).
 """

@@ -234,7 +234,7 @@ class ThrustVecEnvBase(VecEnv):
 
 class GameVecEnvBase(ThrustVecEnvBase):
     """What the SB3 views of a multi-agent game share: the :class:`BatchGame` built from the
-    game's parameters, rows that answer ``get_attr`` as :class:`GameRow`, and the checks and
+    game's parameters, rows that answer ``get_attr`` as :class:`ParamsRow`, and the checks and
     seeding of ``reset`` and ``step_async``.
 
     A subclass's ``__init__`` calls :meth:`_build_game`, checks its own arguments against the
@@ -265,8 +265,13 @@ class GameVecEnvBase(ThrustVecEnvBase):
         if seed is not None:
             self.seed(seed)
 
-    def _row(self, index: int) -> GameRow:
-        return GameRow(self)
+    def _row(self, index: int) -> ParamsRow:
+        return ParamsRow(self)
+
+    @property
+    def params(self) -> Any:
+        """The game's parameters (a NamedTuple shared by all rows)."""
+        return self._game.params
 
     def _reset_game(self) -> int | None:
         """Reset every game, game ``g`` with ``seed + g`` when :meth:`seed` gave one (the rows
@@ -290,11 +295,12 @@ class GameVecEnvBase(ThrustVecEnvBase):
         return self._game
 
 
-class GameRow:
-    """What ``get_attr``/``env_method`` see as a row of a game VecEnv: ``render_mode``,
-    ``definition`` and the game's parameters by name (rows have no methods to call)."""
+class ParamsRow:
+    """What ``get_attr``/``env_method`` see as a row of a VecEnv whose rows have no state of
+    their own to show (a game's rows, a device env's): ``render_mode``, ``definition`` and
+    the parameters by name (``venv.params``); rows have no methods to call."""
 
-    def __init__(self, venv: GameVecEnvBase) -> None:
+    def __init__(self, venv: ThrustVecEnvBase) -> None:
         self._venv = venv
 
     def __getattr__(self, name: str) -> Any:
@@ -302,5 +308,5 @@ class GameRow:
         if name in ("render_mode", "definition"):
             return getattr(venv, name)
         if name in venv.definition.params_type._fields:
-            return getattr(venv._game.params, name)
+            return getattr(venv.params, name)  # type: ignore[attr-defined]
         raise AttributeError(f"{venv.env_id} has no attribute {name!r}")

@@ -1,0 +1,169 @@
+"""Run by tests/test_algos_device_env.py in a subprocess with NUMBA_ENABLE_CUDASIM=1: the SB3
+view of the device envs (thrust_envs.sb3.device) against the CPU SB3 views, and
+thrust_algos.PPO's device rollout against its CPU rollouts, on CPU tensors with the kernels in
+numba's CUDA simulator (exact, so everything is compared bit for bit).
+
+Prints one line per check; the test counts them."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import torch
+from stable_baselines3.common.callbacks import BaseCallback
+
+assert os.environ.get("NUMBA_ENABLE_CUDASIM") == "1", "run with NUMBA_ENABLE_CUDASIM=1"
+sys.setswitchinterval(1e-4)  # see cuda_sim_checks.py
+
+import thrust_envs  # noqa: E402, F401
+from thrust_algos import PPO  # noqa: E402
+from thrust_envs.cuda import make_vec  # noqa: E402
+from thrust_envs.registration import game_lookup  # noqa: E402
+from thrust_envs.sb3 import SharedGameVecEnv, make_vec_env  # noqa: E402
+from thrust_envs.sb3.device import DeviceSB3VecEnv  # noqa: E402
+
+N = 8
+LIMIT = 12  # a short time limit: truncations (and their bootstrap) every few steps
+# Short Pong games: some end by a point, some by the step limit.
+GAME_KWARGS = {"Thrust/Pong-v0": {"points_to_win": 1, "max_steps": 25}, "Thrust/Snake-v0": {}}
+
+
+def device_view(env_id: str, n: int, seed: int) -> DeviceSB3VecEnv:
+    if env_id in GAME_KWARGS:
+        return make_vec(env_id, n, device="cpu", validate="sync",
+                        **GAME_KWARGS[env_id]).as_sb3_vec_env(seed)  # fmt: skip
+    return make_vec(env_id, n, device="cpu", autoreset_mode="SameStep",
+                    max_episode_steps=LIMIT, validate="sync").as_sb3_vec_env(seed)  # fmt: skip
+
+
+def cpu_view(env_id: str, n: int, seed: int):
+    if env_id in GAME_KWARGS:
+        return SharedGameVecEnv(game_lookup(env_id), n, seed=seed, **GAME_KWARGS[env_id])
+    return make_vec_env(env_id, n, seed=seed, max_episode_steps=LIMIT)
+
+
+def same_infos(mine: list[dict], theirs: list[dict], where: str) -> int:
+    """Equal infos but the wall-clock ``episode["t"]``; returns how many episodes ended."""
+    assert len(mine) == len(theirs), where
+    ended = 0
+    for a, b in zip(mine, theirs, strict=True):
+        assert a.keys() == b.keys(), (where, a.keys(), b.keys())
+        assert a["TimeLimit.truncated"] == b["TimeLimit.truncated"], where
+        if "episode" in a:
+            ended += 1
+            assert np.array_equal(a["terminal_observation"], b["terminal_observation"]), where
+            assert a["terminal_observation"].dtype == b["terminal_observation"].dtype, where
+            assert (a["episode"]["r"], a["episode"]["l"]) == (
+                b["episode"]["r"], b["episode"]["l"]), where  # fmt: skip
+            assert type(a["episode"]["l"]) is type(b["episode"]["l"]) is int, where
+    return ended
+
+
+def view_matches_cpu_view(env_id: str, n: int, steps: int) -> None:
+    device, cpu = device_view(env_id, n, 5), cpu_view(env_id, n, 5)
+    assert device.observation_space == cpu.observation_space, env_id
+    assert device.action_space == cpu.action_space, env_id
+    obs, cpu_obs = device.reset(), cpu.reset()
+    assert np.array_equal(obs, cpu_obs) and obs.dtype == cpu_obs.dtype, env_id
+    rng = np.random.default_rng(0)
+    ended, truncated = 0, 0
+    for step in range(steps):
+        space = cpu.action_space
+        if hasattr(space, "n"):
+            actions = rng.integers(0, space.n, cpu.num_envs)
+        else:
+            actions = rng.uniform(-3, 3, (cpu.num_envs, *space.shape)).astype(np.float32)
+        out, cpu_out = device.step(actions), cpu.step(actions)
+        where = f"{env_id} step {step}"
+        for name, mine, theirs in zip(("obs", "rewards", "dones"), out[:3], cpu_out[:3],
+                                      strict=False):  # fmt: skip
+            assert np.array_equal(mine, theirs), (where, name)
+            assert mine.dtype == theirs.dtype, (where, name, mine.dtype, theirs.dtype)
+        ended += same_infos(out[3], cpu_out[3], where)
+        truncated += sum(info["TimeLimit.truncated"] for info in cpu_out[3])
+    assert ended > n, (env_id, ended)
+    assert device.get_attr("render_mode") == [None] * device.num_envs
+    name = device.definition.params_type._fields[0]
+    assert device.get_attr(name, 0) == cpu.get_attr(name, 0), name
+    device.close()
+    print(f"SB3 view of device {env_id}: {steps} steps equal to the CPU view "
+          f"({ended} episodes, {truncated} truncated)")  # fmt: skip
+
+
+class Recorder(BaseCallback):
+    """Per step: the dones and the finished episodes' infos, read as callbacks read them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple] = []
+
+    def _on_step(self) -> bool:
+        dones = np.asarray(torch.as_tensor(self.locals["dones"]))
+        infos = self.locals["infos"]
+        ended = [(i, infos[i]["episode"]["r"], infos[i]["TimeLimit.truncated"])
+                 for i in np.flatnonzero(dones)]  # fmt: skip
+        self.seen.append((dones.copy(), ended))
+        return True
+
+
+def ppo_matches_cpu_rollout(env_id: str, n: int, **kwargs) -> None:
+    """PPO on the device view and on the CPU view, same seed: the same rollout buffer (the CPU
+    side: the staged step or SB3's loop, both SB3's draws), the same callbacks' view, the same
+    episodes logged and the same weights after the update."""
+    results = []
+    for make in (device_view, cpu_view):
+        model = PPO("MlpPolicy", make(env_id, n, 2), n_steps=16, batch_size=32, n_epochs=2,
+                    seed=3, device="cpu", fused=False, **kwargs)  # fmt: skip
+        recorder = Recorder()
+        model.learn(2 * 16 * model.n_envs, callback=recorder)
+        buffer = model.rollout_buffer
+        tensors = [buffer.observations, buffer.actions, buffer.rewards, buffer.episode_starts,
+                   buffer.values_tensor, buffer.log_probs, buffer.advantages,
+                   buffer.returns_tensor]  # fmt: skip
+        episodes = [(e["r"], e["l"]) for e in model.ep_info_buffer]
+        weights = torch.nn.utils.parameters_to_vector(model.policy.parameters()).detach()
+        results.append((model.rollout_path, tensors, recorder.seen, episodes, weights))
+    (path, tensors, seen, episodes, weights), (cpu_path, *cpu_rest) = results
+    assert path == "device", path
+    assert cpu_path.startswith("stepwise"), cpu_path
+    for k, (mine, theirs) in enumerate(zip(tensors, cpu_rest[0], strict=True)):
+        assert torch.equal(mine, theirs), (env_id, "buffer tensor", k)
+    assert len(seen) == len(cpu_rest[1])
+    for (dones, ended), (cpu_dones, cpu_ended) in zip(seen, cpu_rest[1], strict=True):
+        assert np.array_equal(dones, cpu_dones) and ended == cpu_ended, env_id
+    assert episodes == cpu_rest[2] and len(episodes) > 0, (env_id, len(episodes))
+    assert torch.equal(weights, cpu_rest[3]), env_id
+    print(f"PPO on device {env_id}: rollouts, callbacks, {len(episodes)} logged episodes and "
+          f"weights equal to the CPU path ({cpu_path.split(':')[0]})")  # fmt: skip
+
+
+def ppo_falls_back_with_reason() -> None:
+    model = PPO("MlpPolicy", device_view("Thrust/CartPole-v1", 4, 0), n_steps=8, batch_size=16,
+                n_epochs=1, seed=0, device="cpu", rollout_buffer_class=None)  # fmt: skip
+    model.learn(32)
+    assert model.rollout_path == "device"
+    env = make_vec("Thrust/CartPole-v1", 4, device="cpu", autoreset_mode="SameStep")
+    model = PPO("MlpPolicy", env, n_steps=8, batch_size=16, seed=0, device="cpu")
+    assert isinstance(model.env, DeviceSB3VecEnv), type(model.env)  # wrapped by PPO itself
+    try:
+        PPO("MlpPolicy", make_vec("Thrust/CartPole-v1", 4, device="cpu"), device="cpu")
+    except ValueError as error:
+        assert "autoreset_mode='SameStep'" in str(error), error
+    else:
+        raise AssertionError("a NextStep device env was accepted")
+    print("PPO wraps a device env itself and refuses a NextStep one")
+
+
+if __name__ == "__main__":
+    view_matches_cpu_view("Thrust/CartPole-v1", N, 60)
+    view_matches_cpu_view("Thrust/Pendulum-v1", 4, 30)
+    view_matches_cpu_view("Thrust/Snake-v0", 4, 60)
+    view_matches_cpu_view("Thrust/Pong-v0", 4, 90)
+    ppo_matches_cpu_rollout("Thrust/CartPole-v1", N)
+    ppo_matches_cpu_rollout("Thrust/Pendulum-v1", 4)
+    ppo_matches_cpu_rollout("Thrust/Snake-v0", 2)
+    ppo_matches_cpu_rollout("Thrust/Pong-v0", 2)
+    ppo_matches_cpu_rollout("Thrust/CartPole-v1", 4, lean=False)
+    ppo_falls_back_with_reason()

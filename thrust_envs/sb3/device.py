@@ -1,0 +1,260 @@
+"""The SB3 view of a device env: :class:`DeviceSB3VecEnv`, an SB3 ``VecEnv`` over a
+:class:`thrust_envs.cuda.DeviceVecEnv` (rows of a single-agent env) or
+:class:`thrust_envs.cuda.DeviceGameVecEnv` (a game in the parameter-sharing layout).
+
+Two ways in:
+
+- :meth:`DeviceSB3VecEnv.device_step` (what ``thrust_algos.PPO`` calls): actions as a tensor on
+  the env's device in, a :class:`DeviceStep` of device tensors out; no host copy, no
+  synchronisation, no info dicts;
+- SB3's ``step_async``/``step_wait`` (what any other SB3 code calls): the same step, copied to
+  numpy with SB3's infos (``TimeLimit.truncated``, ``terminal_observation``, ``episode``), so
+  the view can stand wherever a ``VecEnv`` is expected; each step synchronises.
+
+The rows mean what they mean in the CPU views: a single-agent row is :class:`ThrustVecEnv`'s
+row (the device env must reset finished rows in the same step, ``autoreset_mode="SameStep"``),
+a game row ``g * A + a`` is :class:`SharedGameVecEnv`'s (an agent dead before its game ends
+reads zeros, is done once, and its actions are ignored). Under ``NUMBA_ENABLE_CUDASIM=1`` both
+ways equal the CPU views step for step (``tests/cuda_sim_device_env.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+from gymnasium.vector import AutoresetMode
+from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
+
+from thrust_envs.core.batch import step_infos
+from thrust_envs.sb3.base import ParamsRow, ThrustVecEnvBase, fill_episode_infos, monitor_rounded
+
+
+class DeviceStep(NamedTuple):
+    """One step of a device env in SB3's terms: tensors on the env's device, the env's own
+    or made this step (valid until the next step; ``clone()`` what must be kept)."""
+
+    observations: Any  # [N, F] float32: the next observation (a finished row's first, reset)
+    rewards: Any  # [N] float32
+    dones: Any  # [N] bool: the row's episode ended this step
+    time_limit: Any  # [N] bool: ended by the time limit alone (SB3's TimeLimit.truncated)
+    terminal_observations: Any  # [N, F]: a done row's last observation, before its reset
+    returns: Any  # [N] float64: a done row's episode return
+    lengths: Any  # [N] a done row's episode length (float64 or int64)
+
+
+class DeviceSB3VecEnv(ThrustVecEnvBase):
+    """An SB3 ``VecEnv`` over a device env (see the module docstring).
+
+    :param device_env: a :class:`~thrust_envs.cuda.DeviceVecEnv` made with
+        ``autoreset_mode="SameStep"``, or a :class:`~thrust_envs.cuda.DeviceGameVecEnv`.
+    :param seed: seed of the first reset (row ``i``, or game ``g``, from ``seed + i``), or
+        None (entropy, unless ``seed()`` is called).
+    """
+
+    def __init__(self, device_env: Any, seed: int | None = None) -> None:
+        from thrust_envs.cuda import DeviceGameVecEnv, DeviceVecEnv
+
+        if isinstance(device_env, DeviceGameVecEnv):
+            self.game = True
+        elif isinstance(device_env, DeviceVecEnv):
+            if device_env.autoreset_mode != AutoresetMode.SAME_STEP:
+                raise ValueError(
+                    f"{device_env.label}: an SB3 VecEnv resets finished environments in the "
+                    "step that ends them; make the device env with autoreset_mode='SameStep' "
+                    f"(got {device_env.autoreset_mode.value})"
+                )
+            self.game = False
+        else:
+            raise TypeError(
+                "DeviceSB3VecEnv wraps a thrust_envs.cuda DeviceVecEnv or DeviceGameVecEnv, "
+                f"got {type(device_env).__name__}"
+            )
+        self.device_env = device_env
+        self.env_id = device_env.label
+        self.definition = device_env.definition
+        self.device = device_env.device
+        self._render_mode = None
+        self._actions: Any = None
+        self._steps = 0  # device steps taken: dates the lazy infos of DeviceInfos
+        self._last: DeviceStep | None = None
+        torch = device_env._torch
+        if self.game:
+            agents = device_env.num_agents
+            self._agents = agents
+            t = device_env._tensors
+            self._length = t["length"]
+            self._final_length = t["final_length"]
+            self._agent_return = t["agent_return"].view(-1)
+            self._final_return = t["final_return"].view(-1)
+        else:
+            # episode columns 3 and 4: the length and return of the episode a row just ended
+            self._lengths = device_env.episode[:, 3]
+            self._returns = device_env.episode[:, 4]
+            self._no_limit = device_env.max_episode_steps is None
+        self._torch = torch
+        super().__init__(
+            device_env.num_envs,
+            device_env.single_observation_space,
+            device_env.single_action_space,
+        )
+        if seed is not None:
+            self.seed(seed)
+
+    @property
+    def params(self) -> Any:
+        """The env's parameters (a NamedTuple shared by all rows)."""
+        return self.device_env.params
+
+    @property
+    def has_time_limit(self) -> bool:
+        """Whether a row can end by the time limit alone (games: always, at their max steps)."""
+        return self.game or not self._no_limit
+
+    def _row(self, index: int) -> ParamsRow:
+        return ParamsRow(self)
+
+    # -- the device way ------------------------------------------------------------------------
+
+    def device_reset(self) -> Any:
+        """Reset every row (with the seeds of :meth:`seed`, if any); the observations tensor
+        ``[N, F]`` (the env's own)."""
+        if self._closed:
+            self._raise_closed("reset")
+        seed = self._seeds[0]
+        env = self.device_env
+        if self.game:
+            obs = env.reset(seed=None if seed is None else int(seed))
+        else:
+            options = self._options[0] or None
+            obs = env.reset(seed=None if seed is None else int(seed), options=options)
+        self._reset_seeds()
+        self._reset_options()
+        self._last = None
+        return obs
+
+    def device_step(self, actions: Any) -> DeviceStep:
+        """Step every row with ``actions`` (a tensor on the env's device, or anything
+        ``torch.as_tensor`` takes); the step's :class:`DeviceStep`. No host synchronisation:
+        bad actions are reported as the device env reports them (lazily, by default)."""
+        if self._closed:
+            self._raise_closed("step")
+        env, torch = self.device_env, self._torch
+        obs, rewards, terminated, truncated = env.step(actions)
+        self._steps += 1
+        if not self.game:
+            dones = terminated | truncated
+            step = DeviceStep(
+                obs,
+                rewards,
+                dones,
+                truncated & ~terminated,
+                env.final_obs,
+                self._returns,
+                self._lengths,
+            )
+        else:
+            agents = self._agents
+            game_over = env.game_over
+            over = game_over.repeat_interleave(agents)
+            was_alive = env.was_alive
+            shown = (was_alive | over).unsqueeze(1)
+            dones = was_alive & (terminated | truncated)
+            step = DeviceStep(
+                torch.where(shown, obs, torch.zeros((), dtype=obs.dtype, device=obs.device)),
+                rewards.to(torch.float32),
+                dones,
+                dones & truncated & ~terminated,
+                torch.where(over.unsqueeze(1), env.final_obs, obs),
+                torch.where(over, self._final_return, self._agent_return),
+                torch.where(game_over, self._final_length, self._length).repeat_interleave(agents),
+            )
+        self._last = step
+        return step
+
+    def episode_infos(self, returns: np.ndarray, lengths: np.ndarray) -> list[dict[str, Any]]:
+        """SB3 ``Monitor``'s ``info["episode"]`` dicts for finished episodes, from host arrays
+        of their returns and lengths: what ``ep_info_buffer`` holds."""
+        elapsed = self._elapsed()
+        return [
+            {"r": r, "l": length, "t": elapsed}
+            for r, length in zip(
+                monitor_rounded(returns), np.asarray(lengths).astype(np.int64).tolist(), strict=True
+            )
+        ]
+
+    def infos_of(self, step: DeviceStep) -> list[dict[str, Any]]:
+        """SB3's infos of ``step`` (which must be the last step taken): one host copy."""
+        dones = step.dones.cpu().numpy()
+        infos = step_infos(self.num_envs)
+        rows = np.flatnonzero(dones)
+        if rows.size:
+            index = self._torch.as_tensor(rows, device=self.device)
+            terminal = step.terminal_observations[index].cpu().numpy()
+            terminal = terminal.astype(self.observation_space.dtype, copy=False)
+            fill_episode_infos(
+                infos,
+                rows.tolist(),
+                terminal,
+                step.returns[index].cpu().numpy().astype(np.float64),
+                step.lengths[index].cpu().numpy().astype(np.int64).tolist(),
+                step.time_limit[index].cpu().numpy().tolist(),
+                self._elapsed(),
+            )
+        return infos
+
+    # -- SB3's way -----------------------------------------------------------------------------
+
+    def reset(self) -> VecEnvObs:
+        obs = self.device_reset()
+        return obs.cpu().numpy().astype(self.observation_space.dtype, copy=False)
+
+    def step_async(self, actions: np.ndarray) -> None:
+        if self._closed:
+            self._raise_closed("step_async")
+        self._actions = actions
+
+    def step_wait(self) -> VecEnvStepReturn:
+        actions, self._actions = self._actions, None
+        step = self.device_step(self._torch.as_tensor(np.asarray(actions)).to(self.device))
+        self.device_env.check()  # this way synchronises anyway: raise a bad step's error now
+        obs = step.observations.cpu().numpy().astype(self.observation_space.dtype, copy=False)
+        rewards = step.rewards.cpu().numpy()
+        dones = step.dones.cpu().numpy()
+        return obs, rewards, dones, self.infos_of(step)
+
+    def close(self) -> None:
+        if not self._closed:
+            self.device_env.close()
+        super().close()
+
+
+class DeviceInfos:
+    """SB3's infos of one device step, built on first use (one host copy) and only while that
+    step is the env's last: what a callback finds in ``locals["infos"]`` on the device rollout,
+    so that callbacks which never read them cost no synchronisation."""
+
+    def __init__(self, venv: DeviceSB3VecEnv, step: DeviceStep) -> None:
+        self._venv = venv
+        self._step = step
+        self._date = venv._steps
+        self._infos: list[dict[str, Any]] | None = None
+
+    def _built(self) -> list[dict[str, Any]]:
+        if self._infos is None:
+            if self._venv._steps != self._date:
+                raise RuntimeError(
+                    "the infos of a device rollout step are built from the env's buffers, "
+                    "which the next step overwrote: read them during that step's callback"
+                )
+            self._infos = self._venv.infos_of(self._step)
+        return self._infos
+
+    def __len__(self) -> int:
+        return self._venv.num_envs
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._built()[index]
+
+    def __iter__(self):
+        return iter(self._built())
