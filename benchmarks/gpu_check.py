@@ -19,14 +19,17 @@ carried wheels first) it prints, in well under 8 minutes:
 5. ``thrust_algos.PPO`` end to end on a device env (the rollout never leaves the device,
    ``rollout_path == "device"``): env-steps/s at 4096 and 65,536 envs, with the seconds spent
    in rollouts and in updates.
-6. The time to solve CartPole with the env on the device (3 seeds, ``benchmarks/ppo.py``'s
+6. Pong self-play by parameter sharing (``thrust_envs.cuda.make_vec("Thrust/Pong-v0", G)``,
+   rows ``g * 2 + a``), agent-steps/s with the game on the device against the CPU game
+   (``SharedGameVecEnv``) feeding the same device, at 1024 and 16,384 games.
+7. The time to solve CartPole with the env on the device (3 seeds, ``benchmarks/ppo.py``'s
    protocol, evaluated after each rollout, warm-up excluded).
 
-Tables 4 and 5 are skipped (saying so) where ``thrust_envs.cuda`` is not importable.
+Tables 4 to 7 are skipped (saying so) where ``thrust_envs.cuda`` is not importable.
 
 Without CUDA it says that CUDA was absent and prints the same tables on the CPU at small
 sizes: that run is CI's smoke test of this script (``tests/test_benchmarks_smoke.py``); under
-``NUMBA_ENABLE_CUDASIM=1`` tables 4 and 5 run on CPU tensors in the simulator (tiny sizes).
+``NUMBA_ENABLE_CUDASIM=1`` tables 4 to 6 run on CPU tensors in the simulator (tiny sizes).
 
 Usage::
 
@@ -56,6 +59,7 @@ CPU_PPO_ENVS = [16]
 DEVICE_ENV_SIZES = [4096, 65_536, 1 << 20]  # issue 18's targets are at 65,536 and 1M envs
 DEVICE_PPO_ENVS = [4096, 65_536]  # issue 18's PPO target is at 65,536 envs
 CPU_DEVICE_ENVS = [8]  # under the CUDA simulator: a smoke test
+PONG_GAMES = [1024, 16_384]  # self-play Pong: 2 rows a game
 # End-to-end PPO with the env on the device: large batches, few epochs.
 DEVICE_PPO: dict[str, Any] = {"n_steps": 32, "batch_size": 65_536, "n_epochs": 4}
 # Solving with large batches: chosen on the CPU (the same dynamics, the fused rollout), where
@@ -203,6 +207,48 @@ def device_ppo_table(device: str, sizes: list[int], updates: int) -> None:
         )
 
 
+def pong_self_play_table(device: str, games: list[int], updates: int) -> None:
+    """Issue 18: parameter-sharing self-play of Pong (one policy in both seats, rows
+    ``g * 2 + a``) with the game on the device against the CPU game feeding the same device."""
+    import thrust_algos
+    from thrust_envs.registration import game_lookup
+    from thrust_envs.sb3 import make_shared_vec_env
+
+    print(
+        "\n### Pong self-play (parameter sharing), the game on the device against the CPU game\n"
+        f"\n{describe(DEVICE_PPO)}, {updates} updates after one of warm-up.\n"
+    )
+    make_vec = _device_make_vec(device)
+    if make_vec is None:
+        return
+    sync = _sync(device)
+    print("| games (rows) | game on | rollout path | agent-steps/s | rollout s | update s |")
+    print("| ---: | --- | --- | ---: | ---: | ---: |")
+    for num_games in games:
+        for side in ("device", "CPU"):
+            if side == "device":
+                envs: Any = make_vec("Thrust/Pong-v0", num_games, device=device)
+            else:
+                envs = make_shared_vec_env(game_lookup("Thrust/Pong-v0"), num_games, seed=0)
+            rows = envs.num_envs
+            rollout = DEVICE_PPO["n_steps"] * rows
+            hyperparameters = {**DEVICE_PPO, "batch_size": min(DEVICE_PPO["batch_size"], rollout)}
+            model = thrust_algos.PPO("MlpPolicy", envs, seed=0, device=device, **hyperparameters)
+            model.learn(rollout)
+            times = {"rollout": 0.0, "update": 0.0}
+            _timed(model, times, sync)
+            sync()
+            start = time.perf_counter()
+            model.learn(updates * rollout, reset_num_timesteps=False)
+            sync()
+            seconds = time.perf_counter() - start
+            print(
+                f"| {num_games} ({rows}) | {side} | {model.rollout_path} | "
+                f"{updates * rollout / seconds:,.0f} | {times['rollout']:.3f} | "
+                f"{times['update']:.3f} |"
+            )
+
+
 def device_solve_table(device: str, seeds: list[int], total_timesteps: int) -> None:
     """Issue 18: time to solve CartPole with the env on the device, by ``benchmarks/ppo.py``'s
     protocol (20 deterministic episodes of gymnasium's CartPole-v1 outside the clock, solved at
@@ -275,6 +321,9 @@ def main(argv: list[str] | None = None) -> int:
     device_env_table(device, env_sizes, 10 if args.quick else 100)
     sizes = DEVICE_PPO_ENVS if on_gpu else CPU_DEVICE_ENVS
     device_ppo_table(device, sizes, 1 if args.quick or not on_gpu else 5)
+    pong_self_play_table(
+        device, PONG_GAMES if on_gpu else CPU_DEVICE_ENVS, 1 if args.quick or not on_gpu else 3
+    )
     if on_gpu:
         device_solve_table(device, [0, 1, 2] if not args.quick else [0], 20_000_000)
     return 0

@@ -177,3 +177,24 @@ def test_gpu_check_refuses_cuda_without_a_device() -> None:
         timeout=300,
     )
     assert result.returncode == 2 and "no CUDA device" in result.stderr
+
+
+def test_gpu_check_device_tables_under_the_simulator() -> None:
+    """The device-env tables (issue 18) run before a GPU session spends device time on them:
+    under numba's CUDA simulator on CPU tensors, tiny sizes, PPO's rollout on the device."""
+    pytest.importorskip("numba.cuda", reason="the gpu extra (numba-cuda) is not installed")
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "NUMBA_ENABLE_CUDASIM": "1"}
+    result = subprocess.run(
+        [sys.executable, "benchmarks/gpu_check.py", "--quick", "--device", "cpu"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    assert "### PPO end to end with the env on the device" in out
+    assert "| 8 | device |" in out, out[-3000:]  # CartPole, the rollout path "device"
+    assert "| 8 (16) | device | device |" in out, out[-3000:]  # Pong self-play on the device
+    assert "| 8 (16) | CPU | stepwise" in out, out[-3000:]
