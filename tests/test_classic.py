@@ -145,3 +145,23 @@ def test_vector_box_actions_validate_and_clip(env_id):
         vec.step(np.zeros(3, dtype=np.float32))
     np.testing.assert_array_equal(vec.unwrapped.get_state(), before)
     vec.step(np.array([[100.0], [-100.0], [0.5]]))  # clipped like the reference; float64 is cast
+
+
+def test_from_module_collects_the_row_functions_and_names_what_is_missing():
+    import sys
+    import types
+
+    from thrust_envs.classic import cartpole
+    from thrust_envs.core.definition import EnvDefinition, from_module
+
+    assert cartpole.DEFINITION.step_row is cartpole.step_row
+    assert cartpole.DEFINITION.observe_row is cartpole.observe_row
+    assert cartpole.DEFINITION.module == "thrust_envs.classic.cartpole"
+    half = types.ModuleType("half_written_env")
+    half.step_row = cartpole.step_row  # no reset_row, observe_row, ...
+    sys.modules["half_written_env"] = half
+    try:
+        with pytest.raises(TypeError, match="half_written_env neither defines nor declares"):
+            from_module(EnvDefinition, "half_written_env", name="Half", registrations=())
+    finally:
+        del sys.modules["half_written_env"]

@@ -7,6 +7,7 @@ and add the module's path to :data:`ENV_MODULES`.
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import gymnasium as gym
 
@@ -29,13 +30,15 @@ GAME_MODULES: tuple[str, ...] = (
 )
 
 
+def _definitions(modules: tuple[str, ...], key: str) -> dict[str, Any]:
+    """The ``DEFINITION`` of each module, by its attribute ``key``."""
+    definitions = (importlib.import_module(name).DEFINITION for name in modules)
+    return {getattr(definition, key): definition for definition in definitions}
+
+
 def game_definitions() -> dict[str, GameDefinition]:
     """Every multi-agent game definition, by ID (e.g. ``"Thrust/Pong-v0"``)."""
-    found = {}
-    for module_name in GAME_MODULES:
-        definition = importlib.import_module(module_name).DEFINITION
-        found[definition.env_id] = definition
-    return found
+    return _definitions(GAME_MODULES, "env_id")
 
 
 def game_lookup(env_id: str) -> GameDefinition:
@@ -51,11 +54,7 @@ def game_lookup(env_id: str) -> GameDefinition:
 
 def definitions() -> dict[str, EnvDefinition]:
     """Every environment definition, by name (e.g. ``"CartPole"``)."""
-    found = {}
-    for module_name in ENV_MODULES:
-        definition = importlib.import_module(module_name).DEFINITION
-        found[definition.name] = definition
-    return found
+    return _definitions(ENV_MODULES, "name")
 
 
 def register_envs() -> None:

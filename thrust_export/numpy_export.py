@@ -10,7 +10,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from thrust_export.artifact import write_artifact
 from thrust_export.numpy_policy import NumpyPolicy, load
-from thrust_export.parity import check_parity
+from thrust_export.parity import verify_written
 from thrust_export.sb3 import extract, load_model, load_vec_normalize
 
 __all__ = ["export_numpy"]
@@ -47,14 +47,7 @@ def export_numpy(
     vn = load_vec_normalize(vec_normalize)
     metadata, arrays = extract(model, vn)
     path = write_artifact(out_path, metadata, arrays)
-    if verify:
-        report = check_parity(model, load(path), n=verify, vec_normalize=vn)
-        if not report.passed:
-            path.unlink()
-            raise RuntimeError(
-                f"the numpy export does not reproduce SB3's predict: {report.summary()}"
-            )
-    return path
+    return verify_written(model, path, load(path) if verify else None, verify, vn, "numpy")
 
 
 def to_numpy_policy(

@@ -41,7 +41,7 @@ from thrust_export.onnx_policy import (
     OnnxPolicy,
     seal_onnx,
 )
-from thrust_export.parity import check_parity
+from thrust_export.parity import verify_written
 from thrust_export.sb3 import ACTOR_CRITIC_ALGORITHMS, extract, load_model, load_vec_normalize
 
 __all__ = ["MAX_OPSET", "MIN_OPSET", "export_onnx"]
@@ -321,11 +321,4 @@ def export_onnx(
     path = Path(out_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
-    if verify:
-        report = check_parity(model, OnnxPolicy(data), n=verify, vec_normalize=vn)
-        if not report.passed:
-            path.unlink()
-            raise RuntimeError(
-                f"the ONNX export does not reproduce SB3's predict: {report.summary()}"
-            )
-    return path
+    return verify_written(model, path, OnnxPolicy(data) if verify else None, verify, vn, "ONNX")

@@ -158,6 +158,28 @@ def _as_exported(exported: ExportedPolicy | str | os.PathLike[str]) -> ExportedP
     return exported
 
 
+def verify_written(
+    model: BaseAlgorithm,
+    path: Path,
+    exported: ExportedPolicy | None,
+    n: int,
+    vec_normalize: VecNormalize | None,
+    label: str,
+) -> Path:
+    """An exporter's ``verify`` step: ``path`` (just written, loaded as ``exported``) if it
+    reproduces SB3's predict on ``n`` random observations (0: unchecked); else the file is
+    removed and a ``RuntimeError`` names the ``label`` export and the report."""
+    if n:
+        assert exported is not None, "verify_written: nothing to verify"
+        report = check_parity(model, exported, n=n, vec_normalize=vec_normalize)
+        if not report.passed:
+            path.unlink()
+            raise RuntimeError(
+                f"the {label} export does not reproduce SB3's predict: {report.summary()}"
+            )
+    return path
+
+
 def check_parity(
     model: BaseAlgorithm,
     exported: NumpyPolicy | OnnxPolicy | ExportedPolicy | str | os.PathLike[str],

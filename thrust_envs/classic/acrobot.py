@@ -20,6 +20,7 @@ from thrust_envs.core.definition import (
     Range,
     Registration,
     check_ranges,
+    from_module,
     low_high_reset_options,
     positive,
     require,
@@ -253,25 +254,16 @@ def render(row: np.ndarray, p: AcrobotParams) -> np.ndarray:
     return draw.to_image(image)
 
 
-DEFINITION = EnvDefinition(
+DEFINITION = from_module(
+    EnvDefinition,
+    __name__,
     name="Acrobot",
     params_type=AcrobotParams,
     state_size=STATE_SIZE,
-    observation_space=observation_space,
-    action_space=action_space,
-    step_row=step_row,
-    reset_row=reset_row,
-    observe_row=observe_row,
-    draw_reset=draw_reset,
-    render=render,
     apply_reset_options=low_high_reset_options,
-    check_params=check_params,
     render_fps=15,
     reference_attributes=REFERENCE_ATTRIBUTES,
-    reference_state=reference_state,
-    state_from_reference=state_from_reference,
     registrations=(
         Registration("Thrust/Acrobot-v1", max_episode_steps=500, reward_threshold=-100.0),
     ),
-    module=__name__,
 )

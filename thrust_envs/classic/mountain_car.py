@@ -19,6 +19,7 @@ from thrust_envs.core.definition import (
     Range,
     Registration,
     check_ranges,
+    from_module,
     low_high_reset_options,
     positive,
     require,
@@ -151,25 +152,16 @@ def render(row: np.ndarray, p: MountainCarParams) -> np.ndarray:
     return mountain_car_render.render(row[POS], p.min_position, p.max_position, p.goal_position)
 
 
-DEFINITION = EnvDefinition(
+DEFINITION = from_module(
+    EnvDefinition,
+    __name__,
     name="MountainCar",
     params_type=MountainCarParams,
     state_size=STATE_SIZE,
-    observation_space=observation_space,
-    action_space=action_space,
-    step_row=step_row,
-    reset_row=reset_row,
-    observe_row=observe_row,
-    draw_reset=draw_reset,
-    render=render,
     apply_reset_options=low_high_reset_options,
-    check_params=check_params,
     render_fps=30,
     reference_attributes=REFERENCE_ATTRIBUTES,
-    reference_state=reference_state,
-    state_from_reference=state_from_reference,
     registrations=(
         Registration("Thrust/MountainCar-v0", max_episode_steps=200, reward_threshold=-110.0),
     ),
-    module=__name__,
 )

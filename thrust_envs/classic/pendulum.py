@@ -22,6 +22,7 @@ from thrust_envs.core.definition import (
     Range,
     Registration,
     check_ranges,
+    from_module,
     positive,
     require,
     reset_option,
@@ -224,24 +225,15 @@ def _draw_torque_arrow(image: np.ndarray, centre: float, signed_size: float) -> 
     image[drawn if signed_size > 0 else drawn[:, ::-1]] = (64, 64, 64)
 
 
-DEFINITION = EnvDefinition(
+DEFINITION = from_module(
+    EnvDefinition,
+    __name__,
     name="Pendulum",
     params_type=PendulumParams,
     state_size=STATE_SIZE,
-    observation_space=observation_space,
-    action_space=action_space,
-    step_row=step_row,
-    reset_row=reset_row,
-    observe_row=observe_row,
-    draw_reset=draw_reset,
-    render=render,
     apply_reset_options=apply_reset_options,
-    check_params=check_params,
     render_fps=30,
     reward_type=np.float64,
     reference_attributes=REFERENCE_ATTRIBUTES,
-    reference_state=reference_state,
-    state_from_reference=state_from_reference,
     registrations=(Registration("Thrust/Pendulum-v1", max_episode_steps=200),),
-    module=__name__,
 )

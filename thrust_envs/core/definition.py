@@ -4,11 +4,59 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from gymnasium import spaces
+
+#: The fields of a definition that an env or game module provides as functions (or values) of
+#: the same name, which :func:`from_module` collects: a module names its functions after them.
+MODULE_FIELDS = (
+    "state_size",
+    "observation_space",
+    "action_space",
+    "step_row",
+    "reset_row",
+    "observe_row",
+    "draw_reset",
+    "render",
+    "check_params",
+    "reference_state",
+    "state_from_reference",
+)
+
+Definition = TypeVar("Definition")
+
+
+def from_module(kind: type[Definition], module: str, **declared: Any) -> Definition:
+    """The ``kind`` (:class:`EnvDefinition` or ``GameDefinition``) of ``module``: the fields
+    in :data:`MODULE_FIELDS` that the module defines under their own names (``step_row``,
+    ``reset_row``, ``observe_row``, ``observation_space``, ...) plus the ``declared`` ones,
+    which take precedence. Called at the end of the module (``from_module(EnvDefinition,
+    __name__, name=..., ...)``), when its functions exist."""
+    namespace = vars(sys.modules[module])
+    fields = dataclasses.fields(kind)  # type: ignore[arg-type]
+    found = {
+        field.name: namespace[field.name]
+        for field in fields
+        if field.name in MODULE_FIELDS and field.name not in declared and field.name in namespace
+    }
+    given = {**found, **declared, "module": module}
+    missing = [
+        field.name
+        for field in fields
+        if field.name not in given
+        and field.default is dataclasses.MISSING
+        and field.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise TypeError(
+            f"{module} neither defines nor declares {', '.join(missing)} (a {kind.__name__} "
+            f"takes the module's functions named {', '.join(MODULE_FIELDS)})"
+        )
+    return kind(**given)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,11 +4,13 @@ vs-opponent) are in :mod:`thrust_envs.sb3`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
+from pettingzoo.utils.conversions import parallel_to_aec
 
 from thrust_envs.core.batch import InvalidAction, check_seed
 from thrust_envs.core.definition import make_params
@@ -168,3 +170,24 @@ class ThrustParallelEnv(ParallelEnv):
     def close(self) -> None:
         if self._window is not None:
             self._window.close()
+
+
+def pettingzoo_constructors(
+    definition: GameDefinition,
+) -> tuple[Callable[..., ThrustParallelEnv], Callable[..., Any]]:
+    """A game's PettingZoo entry points, ``parallel_env(**kwargs)`` and its AEC form ``env``
+    (PettingZoo's ``parallel_to_aec``, order-enforcing), for the game's ``<name>_v0`` module:
+    ``parallel_env, env = pettingzoo_constructors(DEFINITION)`` and ``raw_env = env``."""
+
+    def parallel_env(**kwargs: Any) -> ThrustParallelEnv:
+        return ThrustParallelEnv(definition, **kwargs)
+
+    def env(**kwargs: Any) -> Any:
+        return parallel_to_aec(parallel_env(**kwargs))
+
+    parallel_env.__doc__ = (
+        f"One game of {definition.name} as a PettingZoo ``ParallelEnv``; keyword arguments are "
+        f":class:`{definition.params_type.__name__}` fields and ``render_mode``."
+    )
+    env.__doc__ = "The AEC form, through PettingZoo's ``parallel_to_aec`` (order-enforcing)."
+    return parallel_env, env

@@ -83,7 +83,7 @@ from gymnasium import spaces
 from numba import njit
 
 from thrust_envs.core import render as draw
-from thrust_envs.core.definition import Range, check_ranges, require
+from thrust_envs.core.definition import Range, check_ranges, from_module, require
 from thrust_envs.core.games import GameDefinition
 from thrust_envs.core.rng import uniform
 
@@ -591,21 +591,14 @@ BOTS: Mapping[str, Any] = {
 }
 
 
-DEFINITION = GameDefinition(
+DEFINITION = from_module(
+    GameDefinition,
+    __name__,
     name="BucketBrigade",
     env_id="Thrust/BucketBrigade-v0",
     params_type=BucketBrigadeParams,
-    state_size=state_size,
     num_agents=lambda p: p.num_agents,
-    observation_space=observation_space,
-    action_space=action_space,
-    step_row=step_row,
-    reset_row=reset_row,
-    observe_row=observe_row,
-    render=render,
-    module=__name__,
     max_steps=lambda p: p.max_nights,
-    check_params=check_params,
     bots=BOTS,
     render_fps=4,
     infos=agent_infos,

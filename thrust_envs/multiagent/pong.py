@@ -21,7 +21,7 @@ from gymnasium import spaces
 from numba import njit
 
 from thrust_envs.core import render as draw
-from thrust_envs.core.definition import Range, check_ranges, positive, require
+from thrust_envs.core.definition import Range, check_ranges, from_module, positive, require
 from thrust_envs.core.games import GameDefinition
 from thrust_envs.core.rng import uniform
 
@@ -227,20 +227,14 @@ def tracker_bot(reaction: float = 0.5, aim: float = 0.05, dead_zone: float = 0.0
     return act
 
 
-DEFINITION = GameDefinition(
+DEFINITION = from_module(
+    GameDefinition,
+    __name__,
     name="Pong",
     env_id="Thrust/Pong-v0",
     params_type=PongParams,
     state_size=STATE_SIZE,
     num_agents=lambda p: 2,
-    observation_space=observation_space,
-    action_space=action_space,
-    step_row=step_row,
-    reset_row=reset_row,
-    observe_row=observe_row,
-    render=render,
-    module=__name__,
     max_steps=lambda p: p.max_steps,
-    check_params=check_params,
     bots={"random": random_bot, "tracker": tracker_bot},
 )

@@ -58,7 +58,7 @@ import numpy as np
 from gymnasium import spaces
 from numba import njit
 
-from thrust_envs.core.definition import Range, check_ranges, require
+from thrust_envs.core.definition import Range, check_ranges, from_module, require
 from thrust_envs.core.games import GameDefinition
 from thrust_envs.core.rng import next_u64
 
@@ -517,21 +517,14 @@ def greedy_bot(seed: int | None = None):
     return act
 
 
-DEFINITION = GameDefinition(
+DEFINITION = from_module(
+    GameDefinition,
+    __name__,
     name="Snake",
     env_id="Thrust/Snake-v0",
     params_type=SnakeParams,
-    state_size=state_size,
     num_agents=lambda p: p.num_snakes,
-    observation_space=observation_space,
-    action_space=action_space,
-    step_row=step_row,
-    reset_row=reset_row,
-    observe_row=observe_row,
-    render=render,
-    module=__name__,
     max_steps=lambda p: p.max_steps,
-    check_params=check_params,
     bots={"random": random_bot, "greedy": greedy_bot},
     render_fps=10,
 )

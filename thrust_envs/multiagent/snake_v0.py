@@ -2,25 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from pettingzoo.utils.conversions import parallel_to_aec
-
-from thrust_envs.core.game_views import ThrustParallelEnv
+from thrust_envs.core.game_views import pettingzoo_constructors
 from thrust_envs.multiagent.snake import DEFINITION, SnakeParams, greedy_bot, random_bot
 
-
-def parallel_env(**kwargs: Any) -> ThrustParallelEnv:
-    """One game of Snake as a PettingZoo ``ParallelEnv``; keyword arguments are
-    :class:`SnakeParams` fields and ``render_mode``."""
-    return ThrustParallelEnv(DEFINITION, **kwargs)
-
-
-def env(**kwargs: Any):
-    """The AEC form, through PettingZoo's ``parallel_to_aec`` (order-enforcing)."""
-    return parallel_to_aec(parallel_env(**kwargs))
-
-
+parallel_env, env = pettingzoo_constructors(DEFINITION)
 raw_env = env
 
 __all__ = [
