@@ -154,6 +154,11 @@ PYTHON: dict[str, tuple[str, dict[str, str], str | None]] = {
         {},
         "cuda",
     ),
+    'assert model.rollout_path == "device"': (
+        "",
+        {"model.learn(10_000_000)": "model.learn(2 * 32 * 65536)"},
+        "cuda",
+    ),
     'env = gym.make("Thrust/CartPole-v1")': ("", {".learn(20_000)": ".learn(512)"}, None),
     "env = pong_v0.parallel_env()": ("", {}, None),
     "from thrust_algos import PPO  # was": ("", {}, None),
