@@ -23,7 +23,7 @@ import numpy as np
 from numba import njit
 
 from thrust_envs.core.kernels import SAME_STEP, rebind
-from thrust_envs.core.rng import next_double, seed_rows
+from thrust_envs.core.rng import next_double, seeded_stream
 
 ACT_NONE, ACT_TANH, ACT_RELU = 0, 1, 2
 NON_FINITE_ACTION = 1  # the kernel's status when the policy produced a NaN/inf Box action
@@ -240,12 +240,14 @@ def _rollout_template(
                     out = _mlp_row(weights, layers, n_pi, n_vf, final_obs[i], scratch)
                     record[4] = 1.0
                     record[5] = np.float32(np.float32(gamma) * scratch[out, 0])
-                episode_obs[n_episodes] = final_obs[i]
+                for k in range(obs.shape[1]):  # element loops: see fusion.row_parts
+                    episode_obs[n_episodes, k] = final_obs[i, k]
                 n_episodes += 1
             buf_rewards[t, i] = reward[i]
             starts[i] = terminated[i] or truncated[i]
             if t + 1 < n_steps:
-                buf_obs[t + 1, i] = obs[i]
+                for k in range(obs.shape[1]):
+                    buf_obs[t + 1, i, k] = obs[i, k]
     for i in range(n):
         out = _mlp_row(weights, layers, n_pi, n_vf, obs[i], scratch)
         last_values[i] = scratch[out, 0]
@@ -256,14 +258,9 @@ def _rollout_template(
 def seed_policy_streams(prng: np.ndarray, base: np.uint64, rollout: np.uint64) -> None:
     """Seed row ``i``'s action stream from ``(base, rollout, i)`` (hashed twice, so nearby
     seeds, rollouts and rows give unrelated streams)."""
-    n = prng.shape[0]
-    rows = np.arange(n)
-    seed_rows(prng, rows, np.full(n, base, dtype=np.uint64))
-    mixed = prng[0]
-    seeds = np.empty(n, dtype=np.uint64)
-    for i in range(n):
-        seeds[i] = mixed + rollout * np.uint64(0x2545F4914F6CDD1D) + np.uint64(i)
-    seed_rows(prng, rows, seeds)
+    mixed = seeded_stream(base)
+    for i in range(prng.shape[0]):
+        prng[i] = seeded_stream(mixed + rollout * np.uint64(0x2545F4914F6CDD1D) + np.uint64(i))
 
 
 _compiled: dict[tuple[str, str, str], Any] = {}

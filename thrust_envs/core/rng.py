@@ -49,12 +49,18 @@ def uniform(rng: np.ndarray, i: int, low: float, high: float) -> float:
     return low + (high - low) * next_double(rng, i)
 
 
+@njit(cache=True, inline="always")
+def seeded_stream(seed: np.uint64) -> np.uint64:
+    """The state of a stream seeded with ``seed`` (hashed, so seeds ``s`` and ``s + 1`` give
+    unrelated streams)."""
+    return _mix64(np.uint64(seed) + _GOLDEN_GAMMA)
+
+
 @njit(cache=True)
 def seed_rows(rng: np.ndarray, rows: np.ndarray, seeds: np.ndarray) -> None:
-    """Seed ``rng[rows[k]]`` from ``seeds[k]`` (hashed, so seeds ``s`` and ``s + 1`` give
-    unrelated streams)."""
+    """Seed ``rng[rows[k]]`` from ``seeds[k]`` (:func:`seeded_stream`)."""
     for k in range(rows.shape[0]):
-        rng[rows[k]] = _mix64(np.uint64(seeds[k]) + _GOLDEN_GAMMA)
+        rng[rows[k]] = seeded_stream(seeds[k])
 
 
 def entropy_seeds(n: int) -> np.ndarray:
