@@ -21,13 +21,33 @@ import thrust_envs  # noqa: E402, F401
 from thrust_algos import PPO  # noqa: E402
 from thrust_envs.cuda import make_vec  # noqa: E402
 from thrust_envs.registration import game_lookup  # noqa: E402
-from thrust_envs.sb3 import SharedGameVecEnv, make_vec_env  # noqa: E402
-from thrust_envs.sb3.device import DeviceSB3VecEnv  # noqa: E402
+from thrust_envs.sb3 import SharedGameVecEnv, VsOpponentVecEnv, make_vec_env  # noqa: E402
+from thrust_envs.sb3.device import DeviceSB3VecEnv, DeviceVsOpponentVecEnv  # noqa: E402
 
 N = 8
 LIMIT = 12  # a short time limit: truncations (and their bootstrap) every few steps
 # Short Pong games: some end by a point, some by the step limit.
 GAME_KWARGS = {"Thrust/Pong-v0": {"points_to_win": 1, "max_steps": 25}, "Thrust/Snake-v0": {}}
+
+
+def opponent_numpy(obs: np.ndarray) -> np.ndarray:
+    """A deterministic opponent (comparisons only: the same on both sides to the bit)."""
+    return (obs[:, 0] > obs[:, 1]).astype(np.int64)
+
+
+def opponent_torch(obs: torch.Tensor) -> torch.Tensor:
+    return (obs[:, 0] > obs[:, 1]).to(torch.int64)
+
+
+def device_vs_opponent(env_id: str, n: int, seed: int, seat="alternate") -> DeviceVsOpponentVecEnv:
+    game = make_vec(env_id, n, device="cpu", validate="sync", **GAME_KWARGS[env_id])
+    return DeviceVsOpponentVecEnv(game, opponent_torch, seat=seat, seed=seed)
+
+
+def cpu_vs_opponent(env_id: str, n: int, seed: int, seat="alternate") -> VsOpponentVecEnv:
+    definition = game_lookup(env_id)
+    return VsOpponentVecEnv(definition, opponent_numpy, n, seat=seat, seed=seed,
+                            **GAME_KWARGS[env_id])  # fmt: skip
 
 
 def device_view(env_id: str, n: int, seed: int) -> DeviceSB3VecEnv:
@@ -50,6 +70,7 @@ def same_infos(mine: list[dict], theirs: list[dict], where: str) -> int:
     ended = 0
     for a, b in zip(mine, theirs, strict=True):
         assert a.keys() == b.keys(), (where, a.keys(), b.keys())
+        assert (a.get("seat"), a.get("opponent")) == (b.get("seat"), b.get("opponent")), where
         assert a["TimeLimit.truncated"] == b["TimeLimit.truncated"], where
         if "episode" in a:
             ended += 1
@@ -61,8 +82,9 @@ def same_infos(mine: list[dict], theirs: list[dict], where: str) -> int:
     return ended
 
 
-def view_matches_cpu_view(env_id: str, n: int, steps: int) -> None:
-    device, cpu = device_view(env_id, n, 5), cpu_view(env_id, n, 5)
+def view_matches_cpu_view(env_id: str, n: int, steps: int, views=None) -> None:
+    device_of, cpu_of = views or (device_view, cpu_view)
+    device, cpu = device_of(env_id, n, 5), cpu_of(env_id, n, 5)
     assert device.observation_space == cpu.observation_space, env_id
     assert device.action_space == cpu.action_space, env_id
     obs, cpu_obs = device.reset(), cpu.reset()
@@ -88,7 +110,8 @@ def view_matches_cpu_view(env_id: str, n: int, steps: int) -> None:
     name = device.definition.params_type._fields[0]
     assert device.get_attr(name, 0) == cpu.get_attr(name, 0), name
     device.close()
-    print(f"SB3 view of device {env_id}: {steps} steps equal to the CPU view "
+    kind = "vs-opponent" if views else "SB3"
+    print(f"{kind} view of device {env_id}: {steps} steps equal to the CPU view "
           f"({ended} episodes, {truncated} truncated)")  # fmt: skip
 
 
@@ -108,12 +131,12 @@ class Recorder(BaseCallback):
         return True
 
 
-def ppo_matches_cpu_rollout(env_id: str, n: int, **kwargs) -> None:
+def ppo_matches_cpu_rollout(env_id: str, n: int, views=None, **kwargs) -> None:
     """PPO on the device view and on the CPU view, same seed: the same rollout buffer (the CPU
     side: the staged step or SB3's loop, both SB3's draws), the same callbacks' view, the same
     episodes logged and the same weights after the update."""
     results = []
-    for make in (device_view, cpu_view):
+    for make in views or (device_view, cpu_view):
         model = PPO("MlpPolicy", make(env_id, n, 2), n_steps=16, batch_size=32, n_epochs=2,
                     seed=3, device="cpu", fused=False, **kwargs)  # fmt: skip
         recorder = Recorder()
@@ -135,7 +158,8 @@ def ppo_matches_cpu_rollout(env_id: str, n: int, **kwargs) -> None:
         assert np.array_equal(dones, cpu_dones) and ended == cpu_ended, env_id
     assert episodes == cpu_rest[2] and len(episodes) > 0, (env_id, len(episodes))
     assert torch.equal(weights, cpu_rest[3]), env_id
-    print(f"PPO on device {env_id}: rollouts, callbacks, {len(episodes)} logged episodes and "
+    kind = " vs an opponent" if views else ""
+    print(f"PPO on device {env_id}{kind}: rollouts, callbacks, {len(episodes)} logged episodes and "
           f"weights equal to the CPU path ({cpu_path.split(':')[0]})")  # fmt: skip
 
 
@@ -156,6 +180,28 @@ def ppo_falls_back_with_reason() -> None:
     print("PPO wraps a device env itself and refuses a NextStep one")
 
 
+def vs_opponent_refusals() -> None:
+    game = make_vec("Thrust/Pong-v0", 2, device="cpu", validate="sync")
+    for seat, words in ((2, "seat must be in [0, 2)"), ("random", "seat='random' draws seats")):
+        try:
+            DeviceVsOpponentVecEnv(game, opponent_torch, seat=seat)
+        except ValueError as error:
+            assert words in str(error), error
+        else:
+            raise AssertionError(f"seat={seat!r} was accepted")
+    view = game.vs_opponent(lambda obs: torch.zeros(len(obs)), seed=0)  # float actions
+    view.reset()
+    before = game.state.clone()
+    try:
+        view.step(np.zeros(2, dtype=np.int64))
+    except Exception as error:  # InvalidAction
+        assert "the opponent gave actions of dtype torch.float32" in str(error), error
+    else:
+        raise AssertionError("float opponent actions were accepted")
+    assert torch.equal(game.state, before), "a refused step changed the game"
+    print("the device vs-opponent view refuses bad seats and opponents, changing nothing")
+
+
 if __name__ == "__main__":
     view_matches_cpu_view("Thrust/CartPole-v1", N, 60)
     view_matches_cpu_view("Thrust/Pendulum-v1", 4, 30)
@@ -167,3 +213,12 @@ if __name__ == "__main__":
     ppo_matches_cpu_rollout("Thrust/Pong-v0", 2)
     ppo_matches_cpu_rollout("Thrust/CartPole-v1", 4, lean=False)
     ppo_falls_back_with_reason()
+    vs = (device_vs_opponent, cpu_vs_opponent)
+    view_matches_cpu_view("Thrust/Pong-v0", 4, 90, vs)
+    view_matches_cpu_view("Thrust/Snake-v0", 4, 90, vs)
+    view_matches_cpu_view(
+        "Thrust/Snake-v0", 3, 60, (lambda *a: device_vs_opponent(*a, seat=1),
+                                   lambda *a: cpu_vs_opponent(*a, seat=1)))  # fmt: skip
+    ppo_matches_cpu_rollout("Thrust/Snake-v0", 4, vs)
+    ppo_matches_cpu_rollout("Thrust/Pong-v0", 4, vs)
+    vs_opponent_refusals()

@@ -30,15 +30,18 @@ def test_device_ppo_equals_cpu_paths_under_simulator():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    assert len(lines) == 10, result.stdout
-    assert sum("equal to the CPU path" in line for line in lines) == 5, result.stdout
+    assert len(lines) == 16, result.stdout
+    assert sum("equal to the CPU path" in line for line in lines) == 7, result.stdout
+    assert sum(line.startswith("vs-opponent view") for line in lines) == 3, result.stdout
 
 
-def test_the_sb3_view_refuses_what_is_not_a_device_env():
-    from thrust_envs.sb3.device import DeviceSB3VecEnv
+def test_the_sb3_views_refuse_what_is_not_a_device_env():
+    from thrust_envs.sb3.device import DeviceSB3VecEnv, DeviceVsOpponentVecEnv
 
     with pytest.raises(TypeError, match=r"wraps a thrust_envs\.cuda DeviceVecEnv"):
         DeviceSB3VecEnv(object())
+    with pytest.raises(TypeError, match=r"plays a thrust_envs\.cuda DeviceGameVecEnv"):
+        DeviceVsOpponentVecEnv(object(), lambda obs: obs)
 
 
 def test_device_plan_names_why_the_rollout_leaves_the_device():

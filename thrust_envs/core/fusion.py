@@ -64,9 +64,9 @@ def row_parts(batch: Any) -> RowParts | str:
         # Element loops for the final-observation copy: the fused rollout takes flat
         # observations, and a row-slice assignment would compile numba's shape-mismatch error
         # path (about 1.5 s of a cold start, its string formatting included).
-        step_one=K.row_bodies(
-            definition, K.kernel_tag(definition, "fusion"), K.copy_obs_elements
-        )["step_one"],
+        step_one=K.row_bodies(definition, K.kernel_tag(definition, "fusion"), K.copy_obs_elements)[
+            "step_one"
+        ],
         module=definition.module,
         source_digest=K._package_digest(),
         action_kind=batch._action_kind,

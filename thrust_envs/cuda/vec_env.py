@@ -505,11 +505,42 @@ class DeviceGameVecEnv(_DeviceBatch):
         self.check()
         if seed is not None or not self.has_reset:
             self.seed(seed)
-        a = self._arrays
-        self._launch(self.kernels.reset, a["state"], a["rng"], self._array(self._all_games),
-                     self.params, a["length"], a["alive"], a["agent_return"], a["obs"])  # fmt: skip
+        self._restart(self._all_games)
         self.has_reset = True
         return self.observations
+
+    def vs_opponent(self, opponent: Any, seat: int | str = "alternate", seed: int | None = None):
+        """The vs-opponent SB3 view of this game on the device
+        (:class:`thrust_envs.sb3.device.DeviceVsOpponentVecEnv`; needs stable_baselines3): the
+        learner's seat per game, ``opponent`` (a callable on device tensors) in the others."""
+        from thrust_envs.sb3.device import DeviceVsOpponentVecEnv
+
+        return DeviceVsOpponentVecEnv(self, opponent, seat, seed)
+
+    def restart(self, games: Any) -> None:
+        """Start the games flagged in ``games`` (bool ``[G]`` on the device) anew from their
+        own streams, on the device (no host read: a view launches it every step, with the
+        flags it computed there); the other games are untouched."""
+        self._check_open("restart")
+        if not self.has_reset:
+            raise RuntimeError(f"{self.label}: call reset() before restart()")
+        torch = self._torch
+        if (
+            not isinstance(games, torch.Tensor)
+            or games.dtype != torch.bool
+            or tuple(games.shape) != (self.num_games,)
+        ):
+            raise ValueError(
+                f"{self.label}: restart takes a bool tensor of shape ({self.num_games},), got "
+                f"{type(games).__name__} {getattr(games, 'dtype', '')} "
+                f"{tuple(getattr(games, 'shape', ()))}"
+            )
+        self._restart(games.to(self.device).contiguous())
+
+    def _restart(self, games: Any) -> None:
+        a = self._arrays
+        self._launch(self.kernels.reset, a["state"], a["rng"], self._array(games),
+                     self.params, a["length"], a["alive"], a["agent_return"], a["obs"])  # fmt: skip
 
     def step(self, actions: Any):
         """Step every game; returns ``(observations, rewards, terminations, truncations)``,

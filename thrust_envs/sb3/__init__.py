@@ -11,7 +11,8 @@ This package is the only part of thrust_envs that imports stable_baselines3 (ins
   (one row each, a shared policy), opponents drawn per episode into the others (by ID:
   :func:`thrust_envs.free_for_all`).
 - :class:`~thrust_envs.sb3.device.DeviceSB3VecEnv` (``device.py``): the SB3 view of a
-  ``thrust_envs.cuda`` device env (imported from there, not here: it needs numba-cuda).
+  ``thrust_envs.cuda`` device env, and ``DeviceVsOpponentVecEnv``, the vs-opponent view on
+  the device (imported from there, not here: they need numba-cuda).
 - ``base.py``: what they share, :class:`ThrustVecEnvBase` (SB3's attribute, index,
   seeding and rendering plumbing) and :func:`fill_episode_infos` (SB3's finished-episode
   infos, as ``DummyVecEnv`` over ``Monitor`` writes them).

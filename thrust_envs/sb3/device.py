@@ -14,8 +14,10 @@ Two ways in:
 The rows mean what they mean in the CPU views: a single-agent row is :class:`ThrustVecEnv`'s
 row (the device env must reset finished rows in the same step, ``autoreset_mode="SameStep"``),
 a game row ``g * A + a`` is :class:`SharedGameVecEnv`'s (an agent dead before its game ends
-reads zeros, is done once, and its actions are ignored). Under ``NUMBA_ENABLE_CUDASIM=1`` both
-ways equal the CPU views step for step (``tests/cuda_sim_device_env.py``).
+reads zeros, is done once, and its actions are ignored). :class:`DeviceVsOpponentVecEnv` is
+:class:`VsOpponentVecEnv`'s layout on the device (the learner's seat per game, an opponent on
+device tensors in the others). Under ``NUMBA_ENABLE_CUDASIM=1`` both ways equal the CPU views
+step for step (``tests/cuda_sim_device_ppo.py``).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
-from thrust_envs.core.batch import step_infos
+from thrust_envs.core.batch import InvalidAction, step_infos
 from thrust_envs.sb3.base import ParamsRow, ThrustVecEnvBase, fill_episode_infos, monitor_rounded
 
 
@@ -94,12 +96,16 @@ class DeviceSB3VecEnv(ThrustVecEnvBase):
             self._no_limit = device_env.max_episode_steps is None
         self._torch = torch
         super().__init__(
-            device_env.num_envs,
+            self._view_rows(),
             device_env.single_observation_space,
             device_env.single_action_space,
         )
         if seed is not None:
             self.seed(seed)
+
+    def _view_rows(self) -> int:
+        """How many rows this view has (every row of the device env here)."""
+        return int(self.device_env.num_envs)
 
     @property
     def params(self) -> Any:
@@ -258,3 +264,168 @@ class DeviceInfos:
 
     def __iter__(self):
         return iter(self._built())
+
+
+class DeviceVsOpponentVecEnv(DeviceSB3VecEnv):
+    """The vs-opponent view of a device game, on the device: row ``g`` is the learner's seat in
+    game ``g`` while ``opponent`` plays every other seat, as
+    :class:`~thrust_envs.sb3.VsOpponentVecEnv` does on the CPU (same rows, rewards, episodes and
+    infos, ``seat`` and ``opponent`` included; equal step for step under the CUDA simulator).
+
+    ``opponent``: a callable from the observations of the seat it plays in every game (float32
+    ``[G, F]`` on the device) to its actions there (integer ``[G]``, or ``[G, K]`` for
+    MultiDiscrete, on the device), such as a device policy; it is called once per step per
+    other seat, on all games at once, and nothing is read back. ``seat``: an agent index, or
+    ``"alternate"`` (game ``g`` starts in seat ``g % A`` and moves on after each episode).
+    ``"random"`` seats and ``set_opponent`` (a swap at each game's episode boundary) need the
+    host to know where episodes end each step, so they stay the CPU view's. An episode ends when
+    the game ends or the learner dies (its game then restarts, on the device).
+
+    :param device_game: a :class:`~thrust_envs.cuda.DeviceGameVecEnv` (at least two seats).
+    :param seed: seed of the first reset (game ``g`` from ``seed + g``), or None.
+    """
+
+    def __init__(
+        self,
+        device_game: Any,
+        opponent: Any,
+        seat: int | str = "alternate",
+        seed: int | None = None,
+    ) -> None:
+        from thrust_envs.cuda import DeviceGameVecEnv
+
+        if not isinstance(device_game, DeviceGameVecEnv):
+            raise TypeError(
+                "DeviceVsOpponentVecEnv plays a thrust_envs.cuda DeviceGameVecEnv, got "
+                f"{type(device_game).__name__}"
+            )
+        label, agents = device_game.label, device_game.num_agents
+        if agents < 2:
+            raise ValueError(f"{label}: vs_opponent needs a game with at least two seats")
+        if not callable(opponent):
+            raise TypeError(
+                f"{label}: the device opponent must be a callable from observations [G, F] to "
+                f"actions on the device, got {opponent!r}"
+            )
+        torch = device_game._torch
+        games = device_game.num_games
+        rows = torch.arange(games, device=device_game.device)
+        if isinstance(seat, (int, np.integer)) and not isinstance(seat, bool):
+            if not 0 <= seat < agents:
+                raise ValueError(
+                    f"{label}: seat must be in [0, {agents}) or 'alternate', got {seat}"
+                )
+            seats = torch.full((games,), int(seat), dtype=torch.int64, device=rows.device)
+        elif seat == "alternate":
+            seats = rows % agents
+        elif seat == "random":
+            raise ValueError(
+                f"{label}: seat='random' draws seats on the host at every episode's end; the "
+                "device view takes an agent index or 'alternate' (thrust_envs.vs_opponent "
+                "offers 'random' on the CPU)"
+            )
+        else:
+            raise ValueError(f"{label}: seat must be an agent index or 'alternate', got {seat!r}")
+        self._opponent = opponent
+        self._seat_mode = seat
+        self._games = rows
+        self._seat = seats
+        self._step_seat = seats
+        discrete = device_game._discrete
+        self._action_tail: tuple[int, ...] = () if discrete else (device_game.actions.shape[1],)
+        self._full_actions = torch.zeros(
+            (games, agents, *self._action_tail), dtype=torch.int64, device=rows.device
+        )
+        super().__init__(device_game, seed)
+
+    def _view_rows(self) -> int:
+        return int(self.device_env.num_games)
+
+    @property
+    def seats(self) -> Any:
+        """The learner's current seat in each game (int64 ``[G]`` on the device)."""
+        return self._seat.clone()
+
+    def device_reset(self) -> Any:
+        """Reset every game; the learner's observations ``[G, F]`` (a new tensor)."""
+        super().device_reset()
+        t = self.device_env._tensors
+        return t["obs"][self._games, self._seat]
+
+    def device_step(self, actions: Any) -> DeviceStep:
+        """Step every game with the learner's ``actions`` (integer ``[G]`` or ``[G, K]`` on the
+        device) and the opponent's; the learner's rows of the step (see the class)."""
+        if self._closed:
+            self._raise_closed("step")
+        env, torch = self.device_env, self._torch
+        games, seat = self._games, self._seat
+        shape = (self.num_envs, *self._action_tail)
+        full = self._full_actions
+        full[games, seat] = self._checked(actions, shape, "the learner")
+        t = env._tensors
+        obs = t["obs"]
+        agents = env.num_agents
+        for k in range(1, agents):
+            other = (seat + k) % agents
+            answer = self._opponent(obs[games, other])
+            full[games, other] = self._checked(answer, shape, "the opponent")
+        env.step(full.view(env.num_envs, *self._action_tail))
+        self._steps += 1
+        over = t["game_over"]
+        terminated, truncated = t["terminated"], t["truncated"]
+        learner_terminated = terminated[games, seat]
+        dead = ~over & learner_terminated
+        # A learner that died while its game goes on ends its episode: keep the game's final
+        # observation, returns and length aside, then restart the game (as the CPU view).
+        t["final_obs"].copy_(torch.where(dead.view(-1, 1, 1), obs, t["final_obs"]))
+        t["final_return"].copy_(torch.where(dead.view(-1, 1), t["agent_return"], t["final_return"]))
+        t["final_length"].copy_(torch.where(dead, t["length"], t["final_length"]))
+        env.restart(dead)
+        ended = over | dead
+        self._step_seat = seat
+        if self._seat_mode == "alternate":
+            self._seat = torch.where(ended, (seat + 1) % agents, seat)
+        step = DeviceStep(
+            obs[games, self._seat],
+            t["reward"][games, seat].to(torch.float32),
+            ended,
+            ended & truncated[games, seat] & ~learner_terminated,
+            t["final_obs"][games, seat],
+            t["final_return"][games, seat],
+            t["final_length"],
+        )
+        self._last = step
+        return step
+
+    def _checked(self, actions: Any, shape: tuple[int, ...], who: str) -> Any:
+        """``actions`` as an int64 tensor of ``shape`` on the device, or InvalidAction naming
+        ``who`` (dtype and shape are read on the host; values are the device env's check)."""
+        torch = self._torch
+        if not isinstance(actions, torch.Tensor):
+            actions = torch.as_tensor(np.asarray(actions))
+        if (
+            actions.dtype.is_floating_point
+            or actions.dtype.is_complex
+            or actions.dtype == torch.bool
+        ):
+            raise InvalidAction(
+                f"{self.env_id}: {who} gave actions of dtype {actions.dtype}; expected integers "
+                f"of shape {shape}"
+            )
+        if tuple(actions.shape) != shape:
+            raise InvalidAction(
+                f"{self.env_id}: {who} gave actions of shape {tuple(actions.shape)}; expected "
+                f"integers of shape {shape}"
+            )
+        return actions.to(device=self.device, dtype=torch.int64)
+
+    def infos_of(self, step: DeviceStep) -> list[dict[str, Any]]:
+        """SB3's infos of ``step``, with ``seat`` and ``opponent`` (always 0: one opponent) for
+        the finished episodes, as the CPU view writes them."""
+        infos = super().infos_of(step)
+        seats = self._step_seat.cpu().numpy()
+        for g, info in enumerate(infos):
+            if "episode" in info:
+                info["seat"] = int(seats[g])
+                info["opponent"] = 0
+        return infos
