@@ -21,7 +21,8 @@ carried wheels first) it prints, in well under 8 minutes:
    in rollouts and in updates.
 6. Pong self-play by parameter sharing (``thrust_envs.cuda.make_vec("Thrust/Pong-v0", G)``,
    rows ``g * 2 + a``), agent-steps/s with the game on the device against the CPU game
-   (``SharedGameVecEnv``) feeding the same device, at 1024 and 16,384 games.
+   (``SharedGameVecEnv``) feeding the same device, and the learner against a device policy
+   (``.vs_opponent(opponent)``), at 1024 and 16,384 games.
 7. The time to solve CartPole with the env on the device (3 seeds, ``benchmarks/ppo.py``'s
    protocol, evaluated after each rollout, warm-up excluded).
 
@@ -172,9 +173,31 @@ def _timed(model: Any, times: dict[str, float], sync: Callable[[], None]) -> Non
         setattr(model, name, timed)
 
 
+def _timed_learn(envs: Any, device: str, updates: int) -> tuple[Any, float, dict[str, float]]:
+    """``thrust_algos.PPO`` with :data:`DEVICE_PPO` on ``envs``: one update of warm-up (kernels,
+    graph capture), then ``updates`` timed; the model, env-steps/s and the seconds spent in
+    rollouts and in updates."""
+    import thrust_algos
+
+    sync = _sync(device)
+    rollout = DEVICE_PPO["n_steps"] * envs.num_envs
+    hyperparameters = {**DEVICE_PPO, "batch_size": min(DEVICE_PPO["batch_size"], rollout)}
+    model = thrust_algos.PPO("MlpPolicy", envs, seed=0, device=device, **hyperparameters)
+    model.learn(rollout)
+    times = {"rollout": 0.0, "update": 0.0}
+    _timed(model, times, sync)
+    sync()
+    start = time.perf_counter()
+    model.learn(updates * rollout, reset_num_timesteps=False)
+    sync()
+    seconds = time.perf_counter() - start
+    if not th.isfinite(model.rollout_buffer.returns_tensor).all():
+        raise AssertionError(f"PPO on {envs} gave non-finite returns")
+    return model, updates * rollout / seconds, times
+
+
 def device_ppo_table(device: str, sizes: list[int], updates: int) -> None:
     """Issue 18: ``thrust_algos.PPO`` on a device env, the whole rollout on the device."""
-    import thrust_algos
 
     print(
         "\n### PPO end to end with the env on the device (thrust_envs.cuda), "
@@ -183,26 +206,13 @@ def device_ppo_table(device: str, sizes: list[int], updates: int) -> None:
     make_vec = _device_make_vec(device)
     if make_vec is None:
         return
-    sync = _sync(device)
     print("| envs | rollout path | env-steps/s | rollout s | update s |")
     print("| ---: | --- | ---: | ---: | ---: |")
     for num_envs in sizes:
         envs = make_vec("Thrust/CartPole-v1", num_envs, device=device, autoreset_mode="SameStep")
-        rollout = DEVICE_PPO["n_steps"] * num_envs
-        hyperparameters = {**DEVICE_PPO, "batch_size": min(DEVICE_PPO["batch_size"], rollout)}
-        model = thrust_algos.PPO("MlpPolicy", envs, seed=0, device=device, **hyperparameters)
-        model.learn(rollout)  # warm-up: kernels, graph capture
-        times = {"rollout": 0.0, "update": 0.0}
-        _timed(model, times, sync)
-        sync()
-        start = time.perf_counter()
-        model.learn(updates * rollout, reset_num_timesteps=False)
-        sync()
-        seconds = time.perf_counter() - start
-        if not th.isfinite(model.rollout_buffer.returns_tensor).all():
-            raise AssertionError(f"the device rollout at {num_envs} envs gave non-finite returns")
+        model, speed, times = _timed_learn(envs, device, updates)
         print(
-            f"| {num_envs} | {model.rollout_path} | {updates * rollout / seconds:,.0f} | "
+            f"| {num_envs} | {model.rollout_path} | {speed:,.0f} | "
             f"{times['rollout']:.3f} | {times['update']:.3f} |"
         )
 
@@ -210,42 +220,37 @@ def device_ppo_table(device: str, sizes: list[int], updates: int) -> None:
 def pong_self_play_table(device: str, games: list[int], updates: int) -> None:
     """Issue 18: parameter-sharing self-play of Pong (one policy in both seats, rows
     ``g * 2 + a``) with the game on the device against the CPU game feeding the same device."""
-    import thrust_algos
     from thrust_envs.registration import game_lookup
     from thrust_envs.sb3 import make_shared_vec_env
 
     print(
-        "\n### Pong self-play (parameter sharing), the game on the device against the CPU game\n"
+        "\n### Pong, the game on the device against the CPU game: self-play (parameter sharing) and vs a device policy\n"
         f"\n{describe(DEVICE_PPO)}, {updates} updates after one of warm-up.\n"
     )
     make_vec = _device_make_vec(device)
     if make_vec is None:
         return
-    sync = _sync(device)
+    # A device policy as the vs-opponent rows' opponent: a linear layer's argmax.
+    opponent_net = th.nn.Linear(8, 3).to(device)  # Pong: 8 features, 3 actions
+
+    def opponent(obs: th.Tensor) -> th.Tensor:
+        with th.no_grad():
+            return opponent_net(obs).argmax(1)
+
     print("| games (rows) | game on | rollout path | agent-steps/s | rollout s | update s |")
     print("| ---: | --- | --- | ---: | ---: | ---: |")
     for num_games in games:
-        for side in ("device", "CPU"):
-            if side == "device":
-                envs: Any = make_vec("Thrust/Pong-v0", num_games, device=device)
-            else:
-                envs = make_shared_vec_env(game_lookup("Thrust/Pong-v0"), num_games, seed=0)
-            rows = envs.num_envs
-            rollout = DEVICE_PPO["n_steps"] * rows
-            hyperparameters = {**DEVICE_PPO, "batch_size": min(DEVICE_PPO["batch_size"], rollout)}
-            model = thrust_algos.PPO("MlpPolicy", envs, seed=0, device=device, **hyperparameters)
-            model.learn(rollout)
-            times = {"rollout": 0.0, "update": 0.0}
-            _timed(model, times, sync)
-            sync()
-            start = time.perf_counter()
-            model.learn(updates * rollout, reset_num_timesteps=False)
-            sync()
-            seconds = time.perf_counter() - start
+        sides: list[tuple[str, Any]] = [
+            ("device, self-play", make_vec("Thrust/Pong-v0", num_games, device=device)),
+            ("CPU, self-play", make_shared_vec_env(game_lookup("Thrust/Pong-v0"), num_games, 0)),
+            ("device, vs a device policy",
+             make_vec("Thrust/Pong-v0", num_games, device=device).vs_opponent(opponent)),
+        ]  # fmt: skip
+        for side, envs in sides:
+            model, speed, times = _timed_learn(envs, device, updates)
             print(
-                f"| {num_games} ({rows}) | {side} | {model.rollout_path} | "
-                f"{updates * rollout / seconds:,.0f} | {times['rollout']:.3f} | "
-                f"{times['update']:.3f} |"
+                f"| {num_games} ({envs.num_envs}) | {side} | {model.rollout_path} | "
+                f"{speed:,.0f} | {times['rollout']:.3f} | {times['update']:.3f} |"
             )
 
 
