@@ -224,7 +224,8 @@ def pong_self_play_table(device: str, games: list[int], updates: int) -> None:
     from thrust_envs.sb3 import make_shared_vec_env
 
     print(
-        "\n### Pong, the game on the device against the CPU game: self-play (parameter sharing) and vs a device policy\n"
+        "\n### Pong, the game on the device against the CPU game: self-play (parameter "
+        "sharing) and vs a device policy\n"
         f"\n{describe(DEVICE_PPO)}, {updates} updates after one of warm-up.\n"
     )
     make_vec = _device_make_vec(device)
