@@ -209,6 +209,8 @@ def make_env(env_kind: str, n_envs: int, seed: int, env_name: str = "CartPole-v1
     if env_kind == "thrust":
         from thrust_envs.sb3 import make_vec_env
 
+        if env_name == "Pong-v0":  # the parameter-sharing view: n_envs rows, two per game
+            return make_vec_env("Thrust/Pong-v0", max(1, n_envs // 2), seed=seed)
         return make_vec_env(f"Thrust/{env_name}", n_envs, seed=seed)
     if env_kind != "gymnasium":
         raise ValueError(f"{env_kind} envs are not SB3 VecEnvs")
@@ -524,7 +526,8 @@ def throughput_table(
     warm-up whose extra time over a steady update is reported as compile; rollout / update /
     other seconds (other: the learn loop, callbacks, logging) split the timed run. PureJaxRL
     runs its updates as one jitted call: compile = first call - second call; its rollout and
-    update are not separable there. Pendulum (Box actions): the thrust sides only."""
+    update are not separable there. Pendulum (Box actions) and Pong (the parameter-sharing
+    view, envs = rows = 2 x games; its steps are agent-steps): the thrust sides only."""
     th.set_num_threads(1)
     module = purejaxrl()
     print(f"\n### PPO env-steps/s, PureJaxRL's hyperparameters, {steps:,} steps per run\n")
@@ -678,7 +681,9 @@ def main(argv: list[str] | None = None) -> int:
         help="envs x steps of --throughput, e.g. 4x128,32x32",
     )
     parser.add_argument(
-        "--throughput-envs", default="CartPole-v1,Pendulum-v1", help="envs of --throughput"
+        "--throughput-envs",
+        default="CartPole-v1,Pendulum-v1,Pong-v0",
+        help="envs of --throughput (Pong-v0: the parameter-sharing view, envs = rows)",
     )
     parser.add_argument(
         "--compile", action="store_true", help="the fused rollout's compile time, cold and cached"
@@ -716,8 +721,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, AssertionError):
         parser.error(f"--grid must look like 4x128,32x32 (envs x steps), got {args.grid!r}")
     env_names = [name for name in args.throughput_envs.split(",") if name]
-    if set(env_names) - {"CartPole-v1", "Pendulum-v1"}:
-        parser.error(f"--throughput-envs: CartPole-v1 and/or Pendulum-v1, got {env_names}")
+    if set(env_names) - {"CartPole-v1", "Pendulum-v1", "Pong-v0"}:
+        parser.error(f"--throughput-envs: of CartPole-v1, Pendulum-v1 and Pong-v0, got {env_names}")
     if "purejaxrl" in sides and purejaxrl() is None:
         sides.remove("purejaxrl")
     if args.throughput or args.compile:

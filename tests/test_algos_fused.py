@@ -110,6 +110,81 @@ def test_fused_rollout_equals_stepping_the_env(env_id: str, env_kwargs: dict) ->
     np.testing.assert_array_equal(model._last_episode_starts, starts)
 
 
+GAME_CASES = {
+    # Pong: games end by a point or by the step limit (truncation and its bootstrap).
+    "Thrust/Pong-v0": {"points_to_win": 1, "max_steps": 9},
+    # Snake: snakes die while their game goes on (zeroed rows, dones mid-game).
+    "Thrust/Snake-v0": {},
+}
+
+
+def game_arrays(venv) -> dict[str, np.ndarray]:
+    names = ("state", "rng", "actions", "length", "alive", "was_alive", "agent_return", "obs",
+             "reward", "terminated", "truncated", "final_obs", "final_return", "final_length",
+             "game_over")  # fmt: skip
+    return {name: getattr(venv._game, name).copy() for name in names}
+
+
+@pytest.mark.parametrize("game_id", list(GAME_CASES))
+def test_fused_game_rollout_equals_stepping_the_shared_view(game_id: str) -> None:
+    """The parameter-sharing view of a game (issue 13): a twin view stepped with the fused
+    rollout's actions gives the buffer's observations (zeros for dead agents), starts and
+    rewards (+ gamma V(terminal obs) on truncation), the same finished episodes in the same
+    order, the same values and log-probabilities to rounding, and ends in the same arrays."""
+    from thrust_envs.registration import game_lookup
+    from thrust_envs.sb3 import SharedGameVecEnv
+
+    definition, kwargs = game_lookup(game_id), GAME_CASES[game_id]
+    n_games, n_steps = 3, 24
+    env = SharedGameVecEnv(definition, n_games, seed=0, **kwargs)
+    batch_size = n_steps * env.num_envs
+    model = thrust_algos.PPO("MlpPolicy", env, n_steps=n_steps, batch_size=batch_size, n_epochs=1,
+                             gamma=GAMMA, seed=0, device="cpu", learning_rate=0.0)  # fmt: skip
+    model.learn(env.num_envs * n_steps)
+    assert model.rollout_path == "fused"
+    got = buffer_arrays(model)
+
+    twin = SharedGameVecEnv(definition, n_games, seed=0, **kwargs)
+    obs = twin.reset()
+    starts = np.ones(twin.num_envs, dtype=bool)
+    episodes, truncations, zeroed = [], 0, 0
+    for t in range(n_steps):
+        np.testing.assert_array_equal(got["observations"][t], obs, err_msg=f"obs {t}")
+        np.testing.assert_array_equal(got["episode_starts"][t], starts.astype(np.float32))
+        obs, rewards, dones, infos = twin.step(got["actions"][t][:, 0].astype(np.int64))
+        zeroed += int((~obs.any(axis=1)).sum())
+        for i in np.flatnonzero(dones):
+            episodes.append((infos[i]["episode"]["r"], infos[i]["episode"]["l"]))
+            if infos[i]["TimeLimit.truncated"]:
+                truncations += 1
+                with th.no_grad():
+                    terminal = th.as_tensor(infos[i]["terminal_observation"][None])
+                    value = model.policy.predict_values(terminal)[0, 0]
+                rewards[i] += GAMMA * value.numpy()
+        np.testing.assert_allclose(got["rewards"][t], rewards, rtol=1e-6, err_msg=f"reward {t}")
+        starts = dones
+    assert episodes == [(info["r"], info["l"]) for info in model.ep_info_buffer]
+    assert len(episodes) > n_games
+    if game_id == "Thrust/Pong-v0":
+        assert truncations > 0, "the bootstrap was not exercised"
+    else:
+        assert zeroed > 0, "no agent died while its game went on"
+    for name, value in game_arrays(twin).items():
+        np.testing.assert_array_equal(game_arrays(model.env)[name], value, err_msg=name)
+    np.testing.assert_array_equal(model._last_obs, obs)
+    np.testing.assert_array_equal(model._last_episode_starts, starts)
+    buffer = model.rollout_buffer
+    features = buffer.observations.shape[-1]
+    with th.no_grad():
+        values, log_prob, _ = model.policy.evaluate_actions(
+            buffer.observations.reshape(-1, features), buffer.actions.reshape(-1).long()
+        )
+    np.testing.assert_allclose(buffer.values.reshape(-1), values.numpy()[:, 0], rtol=1e-5,
+                               atol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(buffer.log_probs.numpy().reshape(-1), log_prob.numpy(), rtol=1e-5,
+                               atol=1e-5)  # fmt: skip
+
+
 def test_values_and_log_probs_are_the_policys() -> None:
     """Values and log-probabilities written by the kernel equal the policy's own forward (to
     float32 rounding: the kernel sums in another order than F.linear)."""

@@ -146,6 +146,45 @@ def _sample_gaussian(head, log_std, prng, i, actions, low, high, buf_action):
     return log_prob
 
 
+def _act_template(
+    t,
+    buf_obs,
+    weights,
+    layers,
+    n_pi,
+    log_std,
+    prng,
+    actions,
+    action_low,
+    action_high,
+    buf_actions,
+    buf_log_probs,
+    buf_values,
+    buf_starts,
+    starts,
+    scratch,
+):
+    """(A) of step ``t``, for every row ``i`` of ``buf_obs[t]``: the policy's forward, an action
+    sampled into ``actions[i]`` (what the env takes) and ``buf_actions[t, i]``, its
+    log-probability, the value and the episode start into the buffers. False if a Box action
+    was not finite (the row's later fields are then unwritten)."""
+    n_vf = layers.shape[0] - n_pi
+    for i in range(buf_obs.shape[1]):
+        x = buf_obs[t, i]
+        out = _mlp_row(weights, layers, 0, n_pi, x, scratch)
+        head = scratch[out, : layers[n_pi - 1, 1]]
+        log_prob = sample_action(  # noqa: F821
+            head, log_std, prng, i, actions, action_low, action_high, buf_actions[t, i]
+        )
+        if np.isnan(log_prob):
+            return False
+        buf_log_probs[t, i] = np.float32(log_prob)
+        out = _mlp_row(weights, layers, n_pi, n_vf, x, scratch)
+        buf_values[t, i] = scratch[out, 0]
+        buf_starts[t, i] = np.float32(1.0) if starts[i] else np.float32(0.0)
+    return True
+
+
 def _rollout_template(
     state,
     rng,
@@ -199,19 +238,11 @@ def _rollout_template(
     n_episodes = 0
     for t in range(n_steps):
         # (A) act: everything the policy needs comes from buf_obs[t].
-        for i in range(n):
-            x = buf_obs[t, i]
-            out = _mlp_row(weights, layers, 0, n_pi, x, scratch)
-            head = scratch[out, : layers[n_pi - 1, 1]]
-            log_prob = sample_action(  # noqa: F821
-                head, log_std, prng, i, actions, action_low, action_high, buf_actions[t, i]
-            )
-            if np.isnan(log_prob):
-                return 1, n_episodes
-            buf_log_probs[t, i] = np.float32(log_prob)
-            out = _mlp_row(weights, layers, n_pi, n_vf, x, scratch)
-            buf_values[t, i] = scratch[out, 0]
-            buf_starts[t, i] = np.float32(1.0) if starts[i] else np.float32(0.0)
+        if not act_rows(  # noqa: F821
+            t, buf_obs, weights, layers, n_pi, log_std, prng, actions, action_low, action_high,
+            buf_actions, buf_log_probs, buf_values, buf_starts, starts, scratch,
+        ):  # fmt: skip
+            return NON_FINITE_ACTION, n_episodes
         # (B) step every env row: thrust_envs' own SAME_STEP row body (autoreset in place,
         # final observation kept aside), then record the rows that finished.
         for i in range(n):
@@ -254,6 +285,141 @@ def _rollout_template(
     return 0, n_episodes
 
 
+def _game_rollout_template(
+    state,
+    rng,
+    actions,
+    flat_actions,
+    params,
+    max_steps,
+    length,
+    alive,
+    was_alive,
+    agent_return,
+    obs,
+    reward,
+    terminated,
+    truncated,
+    final_obs,
+    final_return,
+    final_length,
+    game_over,
+    weights,
+    layers,
+    n_pi,
+    log_std,
+    prng,
+    gamma,
+    starts,
+    buf_obs,
+    buf_actions,
+    buf_rewards,
+    buf_starts,
+    buf_values,
+    buf_log_probs,
+    last_obs,
+    last_values,
+    episodes,
+    episode_obs,
+    scratch,
+):
+    """:func:`_rollout_template` for the parameter-sharing view of a game
+    (``thrust_envs.sb3.SharedGameVecEnv``): row ``r = g * A + a`` is agent ``a`` of game ``g``.
+
+    (A) as there, the sampled actions into ``flat_actions`` (``actions [G, A, 1]`` seen as
+    ``[G * A]``); (B) every game's body with autoreset, then the view's outputs per row: the
+    observation, or zeros for an agent dead before the step whose game goes on; the reward as
+    float32; done when the agent was alive and its episode ended; a done row's record (its
+    return and length: the game's final ones if the game ended, else its own so far; its
+    terminal observation; the time-limit bootstrap), as ``shared_step_rows`` and
+    ``shared_finished_rows`` compute them for the SB3 step. The last observations go to
+    ``last_obs`` ``[R, F]`` (what the view's next step starts from). Returns (status, episodes).
+    """
+    n_steps = buf_obs.shape[0]
+    games, agents = alive.shape
+    features = buf_obs.shape[2]
+    no_bounds = np.zeros(0, dtype=np.float32)
+    n_vf = layers.shape[0] - n_pi
+    n_episodes = 0
+    for t in range(n_steps):
+        if not act_rows(  # noqa: F821
+            t, buf_obs, weights, layers, n_pi, log_std, prng, flat_actions, no_bounds,
+            no_bounds, buf_actions, buf_log_probs, buf_values, buf_starts, starts, scratch,
+        ):  # fmt: skip
+            return NON_FINITE_ACTION, n_episodes
+        for g in range(games):
+            step_one(  # noqa: F821
+                state,
+                rng,
+                actions,
+                params,
+                True,
+                max_steps,
+                length,
+                alive,
+                was_alive,
+                agent_return,
+                obs,
+                reward,
+                terminated,
+                truncated,
+                final_obs,
+                final_return,
+                final_length,
+                game_over,
+                g,
+            )
+            over = game_over[g]
+            for a in range(agents):
+                row = g * agents + a
+                done = was_alive[g, a] and (terminated[g, a] or truncated[g, a])
+                buf_rewards[t, row] = np.float32(reward[g, a])
+                starts[row] = done
+                if done:
+                    record = episodes[n_episodes]
+                    record[0] = final_return[g, a] if over else agent_return[g, a]
+                    record[1] = final_length[g] if over else length[g]
+                    record[2] = row
+                    record[3] = t
+                    source = final_obs[g, a] if over else obs[g, a]
+                    if truncated[g, a] and not terminated[g, a]:
+                        out = _mlp_row(weights, layers, n_pi, n_vf, source, scratch)
+                        record[4] = 1.0
+                        record[5] = np.float32(np.float32(gamma) * scratch[out, 0])
+                    for k in range(features):
+                        episode_obs[n_episodes, k] = source[k]
+                    n_episodes += 1
+                target = buf_obs[t + 1, row] if t + 1 < n_steps else last_obs[row]
+                if was_alive[g, a] or over:
+                    for k in range(features):
+                        target[k] = obs[g, a, k]
+                else:
+                    for k in range(features):
+                        target[k] = np.float32(0.0)
+    for r in range(last_obs.shape[0]):
+        out = _mlp_row(weights, layers, n_pi, n_vf, last_obs[r], scratch)
+        last_values[r] = scratch[out, 0]
+    return 0, n_episodes
+
+
+def game_rollout_kernel(parts: Any):
+    """The game rollout template specialised for one game (``parts``, a
+    :class:`thrust_envs.core.fusion.GameParts`), compiled on first call, cached on disk."""
+    key = (parts.module, "game", parts.source_digest)
+    kernel = _compiled.get(key)
+    if kernel is None:
+        bindings = {
+            "step_one": parts.step_one,
+            "act_rows": act_kernel("discrete", parts.source_digest),
+        }
+        module = parts.module.replace(".", "_")
+        qualname = f"game_rollout__{module}_{parts.source_digest}"
+        kernel = _compiled[key] = njit(cache=True, nogil=True)(
+            rebind(_game_rollout_template, qualname, bindings)
+        )
+    return kernel
+
+
 @njit(cache=True)
 def seed_policy_streams(prng: np.ndarray, base: np.uint64, rollout: np.uint64) -> None:
     """Seed row ``i``'s action stream from ``(base, rollout, i)`` (hashed twice, so nearby
@@ -275,13 +441,25 @@ def rollout_kernel(parts: Any):
     if kernel is None:
         bindings = {
             "step_one": parts.step_one,
-            "sample_action": (
-                _sample_categorical if parts.action_kind == "discrete" else _sample_gaussian
-            ),
+            "act_rows": act_kernel(parts.action_kind, parts.source_digest),
         }
         module = parts.module.replace(".", "_")
         qualname = f"rollout__{module}_{parts.action_kind}_{parts.source_digest}"
         kernel = _compiled[key] = njit(cache=True, nogil=True)(
             rebind(_rollout_template, qualname, bindings)
+        )
+    return kernel
+
+
+def act_kernel(action_kind: str, source_digest: str):
+    """:func:`_act_template` with the action kind's sampler ("discrete" or "box"), compiled
+    once per kind (and package digest), shared by the rollout templates."""
+    key = ("act", action_kind, source_digest)
+    kernel = _compiled.get(key)
+    if kernel is None:
+        sampler = _sample_categorical if action_kind == "discrete" else _sample_gaussian
+        qualname = f"act_rows__{action_kind}_{source_digest}"
+        kernel = _compiled[key] = njit(cache=True, nogil=True)(
+            rebind(_act_template, qualname, {"sample_action": sampler})
         )
     return kernel

@@ -1,6 +1,7 @@
 """The fused rollout: a whole ``n_steps x n_envs`` PPO rollout in one compiled call.
 
-When the training env is a Thrust SB3 VecEnv of a single-agent env (classic control), the
+When the training env is a Thrust SB3 VecEnv of a single-agent env (classic control) or the
+parameter-sharing view of a game with Discrete actions (``SharedGameVecEnv``: Pong, Snake), the
 policy is the lean MLP (:class:`~thrust_algos.lean.LeanActorCritic`), the model runs on the CPU
 and the buffer is a plain :class:`~thrust_algos.GpuRolloutBuffer`, :meth:`FusedRollout.collect`
 runs the policy forward, action sampling, the env's row functions, episode statistics and SB3's
@@ -72,11 +73,14 @@ def plan(model: PPO, env: VecEnv, buffer: Any, lean: LeanActorCritic | None) -> 
         return f"the model is on {model.device} (the fused rollout runs on the CPU)"
     if type(buffer) is not GpuRolloutBuffer:
         return f"the rollout buffer is a {type(buffer).__name__}, not a GpuRolloutBuffer"
+    if type(env).__name__ == "SharedGameVecEnv" and type(env).__module__.startswith("thrust_envs"):
+        return _game_plan(model, env, buffer, lean)
     batch = getattr(env, "_batch", None)
     if not type(env).__module__.startswith("thrust_envs") or batch is None:
         return (
-            f"the env is a {type(env).__name__}, not a Thrust single-agent SB3 VecEnv "
-            "(thrust_envs.sb3.make_vec_env; VecEnv wrappers such as VecNormalize also fall back)"
+            f"the env is a {type(env).__name__}, not a Thrust single-agent SB3 VecEnv or the "
+            "parameter-sharing view of a game (thrust_envs.sb3.make_vec_env; VecEnv wrappers "
+            "such as VecNormalize also fall back)"
         )
     if getattr(env, "_pending", False):
         return "the env has a step_async pending"
@@ -97,6 +101,25 @@ def plan(model: PPO, env: VecEnv, buffer: Any, lean: LeanActorCritic | None) -> 
     return FusedRollout(parts, lean, buffer, env)
 
 
+def _game_plan(model: PPO, env: VecEnv, buffer: Any, lean: LeanActorCritic) -> FusedRollout | str:
+    """:func:`plan` for the parameter-sharing view of a game (``SharedGameVecEnv``)."""
+    if getattr(env, "_closed", False):
+        return "the env is closed"
+    from thrust_envs.core.fusion import game_parts
+
+    parts = game_parts(env._game)  # type: ignore[attr-defined]
+    if isinstance(parts, str):
+        return parts
+    if not parts.discrete or lean.distribution != "categorical":
+        return "the game's actions are not Discrete (the fused game rollout samples one action)"
+    obs_space = model.observation_space
+    if not isinstance(obs_space, spaces.Box) or len(obs_space.shape) != 1:
+        return f"the observation space {obs_space} is not a flat Box"
+    if parts.obs.dtype != np.float32:
+        return f"the game's observations are {parts.obs.dtype}, not float32"
+    return FusedRollout(parts, lean, buffer, env)
+
+
 class FusedRollout:
     """One rollout of a lean policy on a Thrust env, collected by one kernel call (see the
     module's docstring). Built by :func:`plan` for each rollout (cheap: no compilation after
@@ -110,7 +133,8 @@ class FusedRollout:
         self.lean = lean
         self.buffer = buffer
         self.env = env
-        self.kernel = FK.rollout_kernel(parts)
+        self.game = not hasattr(parts, "episode")  # a GameParts: the game's shared view
+        self.kernel = FK.game_rollout_kernel(parts) if self.game else FK.rollout_kernel(parts)
         layers = [*lean.pi_layers, *lean.vf_layers]
         rows, offset, width = [], 0, buffer.obs_shape[0]  # type: ignore[index]
         for dense in layers:
@@ -163,39 +187,17 @@ class FusedRollout:
         episodes = np.zeros((n_steps * n_envs, 6), dtype=np.float64)
         episode_obs = np.zeros((n_steps * n_envs, *buffer.obs_shape), dtype=np.float32)  # type: ignore[misc]
         log_std = self._load_weights()
-        status, n_episodes = self.kernel(
-            parts.state,
-            parts.rng,
-            parts.actions,
-            parts.params,
-            parts.max_steps,
-            parts.episode,
-            parts.obs,
-            parts.reward,
-            parts.terminated,
-            parts.truncated,
-            parts.final_obs,
-            self.weights,
-            self.layers,
-            self.n_pi,
-            log_std,
-            self.action_low,
-            self.action_high,
-            prng,
-            float(model.gamma),
-            starts,
-            buf_obs,
-            host["actions"],
-            host["rewards"],
-            host["episode_starts"],
-            host["values_tensor"],
-            host["log_probs"],
-            last_values,
-            episodes,
-            episode_obs,
-            self.scratch,
-        )
-        model._last_obs = parts.obs.copy()
+        if self.game:
+            last_obs = np.empty_like(buf_obs[0])
+            status, n_episodes = self._game_kernel(
+                model, prng, starts, last_obs, last_values, episodes, episode_obs, log_std
+            )
+            model._last_obs = last_obs  # type: ignore[assignment]
+        else:
+            status, n_episodes = self._env_kernel(
+                model, prng, starts, last_values, episodes, episode_obs, log_std
+            )
+            model._last_obs = parts.obs.copy()
         model._last_episode_starts = starts.copy()
         if status == self._fk.NON_FINITE_ACTION:
             raise ValueError(
@@ -218,6 +220,105 @@ class FusedRollout:
         if stopped:
             return None
         return th.from_numpy(last_values), starts
+
+    def _env_kernel(
+        self,
+        model: PPO,
+        prng: np.ndarray,
+        starts: np.ndarray,
+        last_values: np.ndarray,
+        episodes: np.ndarray,
+        episode_obs: np.ndarray,
+        log_std: np.ndarray,
+    ) -> tuple[int, int]:
+        """The single-agent rollout kernel on the env's arrays and the buffer's storage."""
+        parts, buffer = self.parts, self.buffer
+        host = buffer._host
+        return self.kernel(
+            parts.state,
+            parts.rng,
+            parts.actions,
+            parts.params,
+            parts.max_steps,
+            parts.episode,
+            parts.obs,
+            parts.reward,
+            parts.terminated,
+            parts.truncated,
+            parts.final_obs,
+            self.weights,
+            self.layers,
+            self.n_pi,
+            log_std,
+            self.action_low,
+            self.action_high,
+            prng,
+            float(model.gamma),
+            starts,
+            buffer._host_observations,
+            host["actions"],
+            host["rewards"],
+            host["episode_starts"],
+            host["values_tensor"],
+            host["log_probs"],
+            last_values,
+            episodes,
+            episode_obs,
+            self.scratch,
+        )
+
+    def _game_kernel(
+        self,
+        model: PPO,
+        prng: np.ndarray,
+        starts: np.ndarray,
+        last_obs: np.ndarray,
+        last_values: np.ndarray,
+        episodes: np.ndarray,
+        episode_obs: np.ndarray,
+        log_std: np.ndarray,
+    ) -> tuple[int, int]:
+        """The game rollout kernel on the game's arrays and the buffer's storage."""
+        parts, buffer = self.parts, self.buffer
+        host = buffer._host
+        return self.kernel(
+            parts.state,
+            parts.rng,
+            parts.actions,
+            parts.actions.reshape(-1),  # [G, A, 1] as the [G * A] rows' actions (a view)
+            parts.params,
+            parts.max_steps,
+            parts.length,
+            parts.alive,
+            parts.was_alive,
+            parts.agent_return,
+            parts.obs,
+            parts.reward,
+            parts.terminated,
+            parts.truncated,
+            parts.final_obs,
+            parts.final_return,
+            parts.final_length,
+            parts.game_over,
+            self.weights,
+            self.layers,
+            self.n_pi,
+            log_std,
+            prng,
+            float(model.gamma),
+            starts,
+            buffer._host_observations,
+            host["actions"],
+            host["rewards"],
+            host["episode_starts"],
+            host["values_tensor"],
+            host["log_probs"],
+            last_obs,
+            last_values,
+            episodes,
+            episode_obs,
+            self.scratch,
+        )
 
     def _replay(
         self,

@@ -18,8 +18,9 @@ What differs from ``stable_baselines3.PPO`` (and nothing else does):
    instead of ``nn.Module`` calls, ``torch.distributions`` and autograd, and SB3's default Adam
    switched to torch's fused kernel: about half the time per gradient step of SB3's path on a
    CPU.
-5. With that lean policy on the CPU and a Thrust single-agent VecEnv, each rollout is one compiled
-   call (:mod:`thrust_algos.fused`; ``fused=False`` switches it off, ``rollout_path`` says which
+5. With that lean policy on the CPU and a Thrust single-agent VecEnv (or a game's
+   parameter-sharing view with Discrete actions), each rollout is one compiled call
+   (:mod:`thrust_algos.fused`; ``fused=False`` switches it off, ``rollout_path`` says which
    path ran and why): actions from the model's own seeded streams (SB3's distribution, not its
    draws), callbacks called for every step after the rollout.
 6. Otherwise, on an unwrapped Thrust single-agent VecEnv, the per-step loop is staged

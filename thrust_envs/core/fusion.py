@@ -4,7 +4,8 @@ that fuses its own loop around the env's row functions (``thrust_algos``' fused 
 :func:`row_parts` hands out the env's row functions and the very arrays its step kernel
 works on (not copies), so that a fused kernel stepping them leaves the env exactly where its
 own ``step`` would: state, random streams, episode statistics, observations, last rewards
-and flags, final observations. It changes nothing itself.
+and flags, final observations. :func:`game_parts` does the same for a multi-agent game
+(:class:`~thrust_envs.core.games.BatchGame`). They change nothing themselves.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from thrust_envs.core import games as G
 from thrust_envs.core import kernels as K
 from thrust_envs.core.batch import BatchEnv
 
@@ -82,3 +84,71 @@ def row_parts(batch: Any) -> RowParts | str:
         truncated=batch.truncated,
         actions=batch.actions,
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class GameParts:
+    """One batch game's row body, parameters and arrays (``G`` games of ``A`` agents).
+
+    ``step_one``: the game's body (``games._game_step_one`` bound to its row functions; called
+    as ``step_one(state, rng, actions, params, autoreset, max_steps, length, alive, was_alive,
+    agent_return, obs, reward, terminated, truncated, final_obs, final_return, final_length,
+    game_over, g)``, the final-observation copy written element by element). ``module`` and
+    ``source_digest`` as :class:`RowParts`'. Arrays, shared with the game: ``state`` float64
+    ``[G, S]``, ``rng`` uint64 ``[G]``, ``actions`` int64 ``[G, A, K]``, ``length`` /
+    ``final_length`` int64 ``[G]``, ``alive`` / ``was_alive`` / ``terminated`` / ``truncated``
+    bool ``[G, A]``, ``agent_return`` / ``final_return`` / ``reward`` float64 ``[G, A]``,
+    ``obs`` / ``final_obs`` ``[G, A, *obs_shape]``, ``game_over`` bool ``[G]``.
+    ``max_steps``: the game's step limit; ``autoreset``: whether finished games restart in the
+    step that ends them."""
+
+    step_one: Any
+    module: str
+    source_digest: str
+    discrete: bool
+    params: Any
+    max_steps: int
+    autoreset: bool
+    state: np.ndarray
+    rng: np.ndarray
+    actions: np.ndarray
+    length: np.ndarray
+    alive: np.ndarray
+    was_alive: np.ndarray
+    agent_return: np.ndarray
+    obs: np.ndarray
+    reward: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    final_obs: np.ndarray
+    final_return: np.ndarray
+    final_length: np.ndarray
+    game_over: np.ndarray
+
+
+def game_parts(game: Any) -> GameParts | str:
+    """The :class:`GameParts` of ``game``, a :class:`~thrust_envs.core.games.BatchGame` that has
+    been reset, or a sentence saying why not."""
+    if not isinstance(game, G.BatchGame):
+        return f"not a Thrust BatchGame ({type(game).__name__})"
+    if not game.has_reset:
+        return "the game has not been reset"
+    definition = game.definition
+    body = G.game_row_bodies(
+        definition, K.kernel_tag(definition, "fusion"), G.copy_game_obs_elements
+    )["game_step_one"]
+    return GameParts(
+        step_one=body,
+        module=definition.module,
+        source_digest=K._package_digest(),
+        discrete=game.discrete,
+        params=game.params,
+        max_steps=game.max_steps,
+        autoreset=game.autoreset,
+        **{name: getattr(game, name) for name in _GAME_ARRAYS},
+    )
+
+
+_GAME_ARRAYS = ("state", "rng", "actions", "length", "alive", "was_alive", "agent_return", "obs",
+                "reward", "terminated", "truncated", "final_obs", "final_return", "final_length",
+                "game_over")  # fmt: skip
