@@ -409,6 +409,7 @@ def test_save_load_and_stock_sb3_loads_it(tmp_path) -> None:
     [
         (lambda: model_on("Thrust/CartPole-v1", 2, 8, fused=False), "fused=False"),
         (lambda: model_on("Thrust/CartPole-v1", 2, 8, lean=False), "not the lean MLP"),
+        (lambda: model_on("Thrust/CartPole-v1", 129, 2), "129 rows: above 128"),
         (
             lambda: thrust_algos.PPO(
                 "MlpPolicy", sb3_make_vec_env("CartPole-v1", 2), n_steps=8, batch_size=16

@@ -62,11 +62,24 @@ _ACTIVATION_CODES = {None: 0, "tanh": 1, "relu": 2}
 _RETURN, _LENGTH, _ROW, _STEP, _TRUNCATED, _BOOTSTRAP = range(6)
 
 
+#: The most rows (envs, or agents of a game's shared view) the fused rollout takes: it runs
+#: the MLP row by row (a matrix-vector product each), which beats torch's per-step dispatch
+#: below about 200 rows and loses to its batched matrix products above (measured with
+#: ``benchmarks/ppo.py --throughput``: CartPole 128 envs fused 6% faster, 256 envs 4% slower;
+#: Pong's shared view 64 rows 30% faster, 256 rows 9% slower, 1,024 Snake rows 2x slower).
+FUSED_MAX_ROWS = 128
+
+
 def plan(model: PPO, env: VecEnv, buffer: Any, lean: LeanActorCritic | None) -> FusedRollout | str:
     """A :class:`FusedRollout` of ``model`` on ``env`` into ``buffer``, or the reason there is
     none (a sentence; the rollout then takes SB3's per-step path)."""
     if not model.fused:
         return "fused=False"
+    if env.num_envs > FUSED_MAX_ROWS:
+        return (
+            f"{env.num_envs} rows: above {FUSED_MAX_ROWS} the per-step path's batched forward "
+            "is faster than the fused rollout's row-by-row one"
+        )
     if lean is None:
         return "the policy is not the lean MLP (lean=False, or a policy LeanActorCritic rejects)"
     if model.device.type != "cpu":
