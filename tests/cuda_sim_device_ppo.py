@@ -18,7 +18,7 @@ assert os.environ.get("NUMBA_ENABLE_CUDASIM") == "1", "run with NUMBA_ENABLE_CUD
 sys.setswitchinterval(1e-4)  # see cuda_sim_checks.py
 
 import thrust_envs  # noqa: E402, F401
-from thrust_algos import PPO  # noqa: E402
+from thrust_algos import PPO, GpuRolloutBuffer  # noqa: E402
 from thrust_envs.cuda import make_vec  # noqa: E402
 from thrust_envs.registration import game_lookup  # noqa: E402
 from thrust_envs.sb3 import SharedGameVecEnv, VsOpponentVecEnv, make_vec_env  # noqa: E402
@@ -163,11 +163,33 @@ def ppo_matches_cpu_rollout(env_id: str, n: int, views=None, **kwargs) -> None:
           f"weights equal to the CPU path ({cpu_path.split(':')[0]})")  # fmt: skip
 
 
+class OtherBuffer(GpuRolloutBuffer):
+    """A buffer the device rollout does not take: SB3's loop through the view's numpy way."""
+
+
 def ppo_falls_back_with_reason() -> None:
-    model = PPO("MlpPolicy", device_view("Thrust/CartPole-v1", 4, 0), n_steps=8, batch_size=16,
-                n_epochs=1, seed=0, device="cpu", rollout_buffer_class=None)  # fmt: skip
-    model.learn(32)
-    assert model.rollout_path == "device"
+    """Off the device path (another buffer class) PPO steps the view through SB3's numpy
+    way, which must then equal the CPU view's (host copies, not the env's own tensors)."""
+    results = []
+    for make in (device_view, cpu_view):
+        model = PPO("MlpPolicy", make("Thrust/CartPole-v1", 4, 0), n_steps=8, batch_size=16,
+                    n_epochs=1, seed=0, device="cpu", rollout_buffer_class=OtherBuffer,
+                    fused=False)  # fmt: skip
+        model.learn(32)
+        results.append((model.rollout_path, model.rollout_buffer.observations.clone(),
+                        model.rollout_buffer.rewards.clone()))  # fmt: skip
+    (path, obs, rewards), (cpu_path, cpu_obs, cpu_rewards) = results
+    assert path.startswith("stepwise: not on the device: the rollout buffer is a OtherBuffer"), path
+    assert torch.equal(obs, cpu_obs) and torch.equal(rewards, cpu_rewards)
+    # A NaN Box action is refused by the env, lazily: the rollout raises before training.
+    pendulum = make_vec("Thrust/Pendulum-v1", 2, device="cpu", autoreset_mode="SameStep")
+    model = PPO("MlpPolicy", pendulum, n_steps=1, batch_size=2, seed=0, device="cpu")
+    with torch.no_grad():
+        model.policy.log_std.fill_(float("nan"))
+    before = model.policy.action_net.weight.clone()
+    # One step a rollout: the refused step is its last, which only the rollout's end checks.
+    expect_error("not finite", lambda: model.learn(2))
+    assert torch.equal(model.policy.action_net.weight, before), "trained on a refused rollout"
     env = make_vec("Thrust/CartPole-v1", 4, device="cpu", autoreset_mode="SameStep")
     model = PPO("MlpPolicy", env, n_steps=8, batch_size=16, seed=0, device="cpu")
     assert isinstance(model.env, DeviceSB3VecEnv), type(model.env)  # wrapped by PPO itself
@@ -177,7 +199,36 @@ def ppo_falls_back_with_reason() -> None:
         assert "autoreset_mode='SameStep'" in str(error), error
     else:
         raise AssertionError("a NextStep device env was accepted")
-    print("PPO wraps a device env itself and refuses a NextStep one")
+    print("PPO wraps a device env itself, refuses a NextStep one, falls back with the reason "
+          "and raises a refused step's error before training")  # fmt: skip
+
+
+def view_contract() -> None:
+    """SB3's VecEnv contract where the view differs from a plain wrapper: the CPU view's
+    errors, its built-in wrappers, its reset options."""
+    import gymnasium as gym
+
+    view = device_view("Thrust/CartPole-v1", 3, 0)
+    assert view.env_is_wrapped(gym.wrappers.TimeLimit) == [True] * 3  # a time limit is built in
+    view.reset()
+    expect_error("step_wait() called without step_async()", view.step_wait)
+    view.set_options([{"low": -0.01}, {"low": -0.02}, {"low": -0.01}])
+    expect_error("reset options must be the same for every environment", view.reset)
+    view.set_options({"low": -0.01, "high": 0.01})
+    assert np.abs(view.reset()).max() <= 0.01
+    view.close()
+    view.close()
+    expect_error("step_async() called after close()", lambda: view.step_async(np.zeros(3)))
+    print("the device view keeps the CPU view's contract (errors, wrappers, reset options)")
+
+
+def expect_error(words: str, call) -> None:
+    try:
+        call()
+    except Exception as error:  # InvalidAction, ValueError, RuntimeError
+        assert words in str(error), (words, str(error))
+    else:
+        raise AssertionError(f"expected an error ({words})")
 
 
 def vs_opponent_refusals() -> None:
@@ -199,6 +250,29 @@ def vs_opponent_refusals() -> None:
     else:
         raise AssertionError("float opponent actions were accepted")
     assert torch.equal(game.state, before), "a refused step changed the game"
+    # An opponent action out of range is the device env's (lazy) check: the refused step
+    # restarts no game and rotates no seat, even right after games ended.
+    lazy = make_vec("Thrust/Pong-v0", 2, device="cpu", points_to_win=1, max_steps=2)
+    bad = {"on": False}
+    view = lazy.vs_opponent(lambda obs: torch.full((len(obs),), 99 if bad["on"] else 0), seed=0)
+    view.reset()
+    zeros = torch.zeros(2, dtype=torch.int64)
+    view.device_step(zeros)
+    step = view.device_step(zeros)  # the step limit: both games end, seats move on
+    assert bool(step.dones.all())
+    seats, state = view.seats, lazy.state.clone()
+    bad["on"] = True
+    view.device_step(zeros)
+    assert torch.equal(view.seats, seats), "a refused step rotated the seats"
+    assert torch.equal(lazy.state, state), "a refused step changed the games"
+    expect_error("action 99", lazy.check)
+    # A device policy answering (actions, ...) as SB3's policies do, built with autograd on.
+    net = torch.nn.Linear(8, 3)
+    view = make_vec("Thrust/Pong-v0", 2, device="cpu").vs_opponent(
+        lambda obs: (net(obs).argmax(1), net(obs)), seed=0
+    )
+    view.reset()
+    assert view.device_step(zeros).observations.shape == (2, 8)
     print("the device vs-opponent view refuses bad seats and opponents, changing nothing")
 
 
@@ -222,3 +296,4 @@ if __name__ == "__main__":
     ppo_matches_cpu_rollout("Thrust/Snake-v0", 4, vs)
     ppo_matches_cpu_rollout("Thrust/Pong-v0", 4, vs)
     vs_opponent_refusals()
+    view_contract()

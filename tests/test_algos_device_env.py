@@ -30,7 +30,7 @@ def test_device_ppo_equals_cpu_paths_under_simulator():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    assert len(lines) == 16, result.stdout
+    assert len(lines) == 17, result.stdout
     assert sum("equal to the CPU path" in line for line in lines) == 7, result.stdout
     assert sum(line.startswith("vs-opponent view") for line in lines) == 3, result.stdout
 

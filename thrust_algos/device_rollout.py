@@ -390,10 +390,13 @@ def collect_on_device(
     :class:`thrust_envs.sb3.device.DeviceInfos` (built, with one copy, only when read, during
     that step's callback).
 
-    Once per rollout: the bootstrap ``where(truncated, reward + gamma * V, reward)``, and one
-    read of the finished episodes (their number is data-dependent) into ``ep_info_buffer``,
-    in SB3's order (step by step, env by env), with the last observations and dones for the
-    model's ``_last_obs`` / ``_last_episode_starts``.
+    Once per rollout: the env's error status (an action it refused makes it raise here,
+    before anything is trained on the rollout), the bootstrap ``where(truncated, reward +
+    gamma * V, reward)``, and one read of the finished episodes (their number is
+    data-dependent) into ``ep_info_buffer``, in SB3's order (step by step, env by env; their
+    ``"t"`` is the rollout's end, as on the fused path), with the last observations and dones
+    for the model's ``_last_obs`` / ``_last_episode_starts``. A callback that stops training
+    gets the episodes of the steps before its own, as in SB3.
     """
     from thrust_envs.sb3.device import DeviceInfos
 
@@ -473,17 +476,38 @@ def collect_on_device(
             }
         )
         if not callback.on_step():
+            # SB3 logs a step's episodes after its callback: those of the steps before.
+            _log_episodes(model, env, dones_all[:step], returns[:step], lengths[:step])
             return None
 
     assert step_out is not None
+    # A step the env refused (an action outside its space) changed nothing, so the rollout
+    # after it is not the env's: raise its error before anything is trained on it (the
+    # episodes' read below waits for the device anyway).
+    env.device_env.check()
     rewards = buffer.rewards
     if terminal_values is not None:
         rewards.copy_(th.where(time_limit, rewards + model.gamma * terminal_values, rewards))
     buffer.pos = buffer.buffer_size
     buffer.full = True
-    # The rollout's one read: which rows finished (a data-dependent count), in SB3's order.
+    _log_episodes(model, env, dones_all, returns, lengths)
+    last_dones = step_out.dones.clone()
+    model._last_obs = last_obs.cpu().numpy()  # type: ignore[assignment]
+    model._last_episode_starts = last_dones.cpu().numpy()
+    with th.no_grad():
+        last_values = value_model.predict_values(last_obs)  # type: ignore[arg-type]
+    return last_values, last_dones.to(th.float32)
+
+
+def _log_episodes(
+    model: PPO, env: Any, dones: th.Tensor, returns: th.Tensor, lengths: th.Tensor
+) -> None:
+    """The rollout's one read: the episodes that ended in ``dones`` (``[T, N]``, a
+    data-dependent count) into ``model.ep_info_buffer``, in SB3's order (step by step, env by
+    env), the newest ``maxlen`` of them."""
     assert model.ep_info_buffer is not None
-    finished = dones_all.flatten().nonzero().flatten()[-model.ep_info_buffer.maxlen :]  # type: ignore[misc]
+    finished = dones.flatten().nonzero().flatten()
+    finished = finished[-model.ep_info_buffer.maxlen :] if model.ep_info_buffer.maxlen else finished
     if finished.numel():
         model.ep_info_buffer.extend(
             env.episode_infos(
@@ -491,9 +515,3 @@ def collect_on_device(
                 lengths.flatten()[finished].cpu().numpy(),
             )
         )
-    last_dones = step_out.dones.clone()
-    model._last_obs = last_obs.cpu().numpy()  # type: ignore[assignment]
-    model._last_episode_starts = last_dones.cpu().numpy()
-    with th.no_grad():
-        last_values = value_model.predict_values(last_obs)  # type: ignore[arg-type]
-    return last_values, last_dones.to(th.float32)

@@ -24,8 +24,10 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode
+from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
 from thrust_envs.core.batch import InvalidAction, step_infos
@@ -94,6 +96,8 @@ class DeviceSB3VecEnv(ThrustVecEnvBase):
             self._lengths = device_env.episode[:, 3]
             self._returns = device_env.episode[:, 4]
             self._no_limit = device_env.max_episode_steps is None
+            if not self._no_limit:
+                self.built_in_wrappers = (Monitor, gym.wrappers.TimeLimit)
         self._torch = torch
         super().__init__(
             self._view_rows(),
@@ -132,8 +136,13 @@ class DeviceSB3VecEnv(ThrustVecEnvBase):
         if self.game:
             obs = env.reset(seed=None if seed is None else int(seed))
         else:
-            options = self._options[0] or None
-            obs = env.reset(seed=None if seed is None else int(seed), options=options)
+            options = self._options[0] if self._options else {}
+            if any(o != options for o in self._options):
+                raise ValueError(
+                    f"{self.env_id}: reset options must be the same for every environment "
+                    "(they share their parameters); pass one dict to set_options"
+                )
+            obs = env.reset(seed=None if seed is None else int(seed), options=options or None)
         self._reset_seeds()
         self._reset_options()
         self._last = None
@@ -189,6 +198,11 @@ class DeviceSB3VecEnv(ThrustVecEnvBase):
             )
         ]
 
+    def _host(self, tensor: Any) -> np.ndarray:
+        """A host copy of ``tensor`` (``.cpu()`` alone would hand out the env's own memory on
+        CPU tensors, which the next step overwrites)."""
+        return tensor.detach().to("cpu", copy=True).numpy()
+
     def infos_of(self, step: DeviceStep) -> list[dict[str, Any]]:
         """SB3's infos of ``step`` (which must be the last step taken): one host copy."""
         dones = step.dones.cpu().numpy()
@@ -213,7 +227,7 @@ class DeviceSB3VecEnv(ThrustVecEnvBase):
 
     def reset(self) -> VecEnvObs:
         obs = self.device_reset()
-        return obs.cpu().numpy().astype(self.observation_space.dtype, copy=False)
+        return self._host(obs).astype(self.observation_space.dtype, copy=False)
 
     def step_async(self, actions: np.ndarray) -> None:
         if self._closed:
@@ -221,18 +235,18 @@ class DeviceSB3VecEnv(ThrustVecEnvBase):
         self._actions = actions
 
     def step_wait(self) -> VecEnvStepReturn:
+        if self._actions is None:
+            raise RuntimeError(f"{self.env_id}: step_wait() called without step_async()")
         actions, self._actions = self._actions, None
         step = self.device_step(self._torch.as_tensor(np.asarray(actions)).to(self.device))
         self.device_env.check()  # this way synchronises anyway: raise a bad step's error now
-        obs = step.observations.cpu().numpy().astype(self.observation_space.dtype, copy=False)
-        rewards = step.rewards.cpu().numpy()
-        dones = step.dones.cpu().numpy()
-        return obs, rewards, dones, self.infos_of(step)
+        obs = self._host(step.observations).astype(self.observation_space.dtype, copy=False)
+        return obs, self._host(step.rewards), self._host(step.dones), self.infos_of(step)
 
     def close(self) -> None:
-        if not self._closed:
-            self.device_env.close()
-        super().close()
+        closed, self._closed = self._closed, True
+        if not closed:
+            self.device_env.close()  # may raise a pending error: the view is closed anyway
 
 
 class DeviceInfos:
@@ -305,7 +319,8 @@ class DeviceVsOpponentVecEnv(DeviceSB3VecEnv):
         if not callable(opponent):
             raise TypeError(
                 f"{label}: the device opponent must be a callable from observations [G, F] to "
-                f"actions on the device, got {opponent!r}"
+                "integer actions [G] on the device (or a tuple whose first item they are), "
+                f"got {opponent!r}"
             )
         torch = device_game._torch
         games = device_game.num_games
@@ -365,16 +380,23 @@ class DeviceVsOpponentVecEnv(DeviceSB3VecEnv):
         t = env._tensors
         obs = t["obs"]
         agents = env.num_agents
-        for k in range(1, agents):
-            other = (seat + k) % agents
-            answer = self._opponent(obs[games, other])
-            full[games, other] = self._checked(answer, shape, "the opponent")
+        with torch.no_grad():
+            for k in range(1, agents):
+                other = (seat + k) % agents
+                answer = self._opponent(obs[games, other])
+                if isinstance(answer, (tuple, list)):  # (actions, ...) as SB3's policies answer
+                    answer = answer[0]
+                full[games, other] = self._checked(answer, shape, "the opponent")
         env.step(full.view(env.num_envs, *self._action_tail))
         self._steps += 1
-        over = t["game_over"]
+        # A step the device env refused changed nothing in the game, and its flags are the
+        # last step's: nothing below may act on them (known on the device, not read back).
+        status = env.status
+        applied = (status[0] == env.num_envs) & (status[1] == env.num_envs)
+        over = t["game_over"] & applied
         terminated, truncated = t["terminated"], t["truncated"]
         learner_terminated = terminated[games, seat]
-        dead = ~over & learner_terminated
+        dead = ~over & learner_terminated & applied
         # A learner that died while its game goes on ends its episode: keep the game's final
         # observation, returns and length aside, then restart the game (as the CPU view).
         t["final_obs"].copy_(torch.where(dead.view(-1, 1, 1), obs, t["final_obs"]))
@@ -402,7 +424,13 @@ class DeviceVsOpponentVecEnv(DeviceSB3VecEnv):
         ``who`` (dtype and shape are read on the host; values are the device env's check)."""
         torch = self._torch
         if not isinstance(actions, torch.Tensor):
-            actions = torch.as_tensor(np.asarray(actions))
+            try:
+                actions = torch.as_tensor(np.asarray(actions))
+            except (TypeError, ValueError, RuntimeError) as error:
+                raise InvalidAction(
+                    f"{self.env_id}: {who} gave a {type(actions).__name__} ({error}); expected "
+                    f"integers of shape {shape} on {self.device}"
+                ) from None
         if (
             actions.dtype.is_floating_point
             or actions.dtype.is_complex
