@@ -18,7 +18,8 @@ carried wheels first) it prints, in well under 8 minutes:
    device="cuda")``): env-steps/s at 4096, 65,536 and 1M envs.
 5. ``thrust_algos.PPO`` end to end on a device env (the rollout never leaves the device,
    ``rollout_path == "device"``): env-steps/s at 4096 and 65,536 envs, with the seconds spent
-   in rollouts and in updates.
+   in rollouts and in updates, and the host synchronisations of one rollout (torch's sync
+   debug mode).
 6. Pong self-play by parameter sharing (``thrust_envs.cuda.make_vec("Thrust/Pong-v0", G)``,
    rows ``g * 2 + a``), agent-steps/s with the game on the device against the CPU game
    (``SharedGameVecEnv``) feeding the same device, and the learner against a device policy
@@ -206,15 +207,35 @@ def device_ppo_table(device: str, sizes: list[int], updates: int) -> None:
     make_vec = _device_make_vec(device)
     if make_vec is None:
         return
-    print("| envs | rollout path | env-steps/s | rollout s | update s |")
-    print("| ---: | --- | ---: | ---: | ---: |")
+    print("| envs | rollout path | env-steps/s | rollout s | update s | host syncs a rollout |")
+    print("| ---: | --- | ---: | ---: | ---: | ---: |")
     for num_envs in sizes:
         envs = make_vec("Thrust/CartPole-v1", num_envs, device=device, autoreset_mode="SameStep")
         model, speed, times = _timed_learn(envs, device, updates)
         print(
             f"| {num_envs} | {model.rollout_path} | {speed:,.0f} | "
-            f"{times['rollout']:.3f} | {times['update']:.3f} |"
+            f"{times['rollout']:.3f} | {times['update']:.3f} | {_rollout_syncs(model)} |"
         )
+
+
+def _rollout_syncs(model: Any) -> str:
+    """How many times one more rollout of ``model`` made the host wait for the GPU, counted by
+    torch's sync debug mode (``"-"`` off CUDA). The design allows a few per rollout (the
+    episodes' read, the last observations), none per step."""
+    if model.device.type != "cuda":
+        return "-"
+    import warnings
+
+    _, callback = model._setup_learn(10**9, callback=None, reset_num_timesteps=False)
+    callback.on_training_start(locals(), globals())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        th.cuda.set_sync_debug_mode("warn")
+        try:
+            model.collect_rollouts(model.env, callback, model.rollout_buffer, model.n_steps)
+        finally:
+            th.cuda.set_sync_debug_mode("default")
+    return str(sum("synchroniz" in str(w.message) for w in caught))
 
 
 def pong_self_play_table(device: str, games: list[int], updates: int) -> None:
