@@ -63,12 +63,7 @@ def row_parts(batch: Any) -> RowParts | str:
         return "the env has not been reset"
     definition = batch.definition
     return RowParts(
-        # Element loops for the final-observation copy: the fused rollout takes flat
-        # observations, and a row-slice assignment would compile numba's shape-mismatch error
-        # path (about 1.5 s of a cold start, its string formatting included).
-        step_one=K.row_bodies(definition, K.kernel_tag(definition, "fusion"), K.copy_obs_elements)[
-            "step_one"
-        ],
+        step_one=_row_body(definition),
         module=definition.module,
         source_digest=K._package_digest(),
         action_kind=batch._action_kind,
@@ -134,11 +129,8 @@ def game_parts(game: Any) -> GameParts | str:
     if not game.has_reset:
         return "the game has not been reset"
     definition = game.definition
-    body = G.game_row_bodies(
-        definition, K.kernel_tag(definition, "fusion"), G.copy_game_obs_elements
-    )["game_step_one"]
     return GameParts(
-        step_one=body,
+        step_one=_row_body(definition),
         module=definition.module,
         source_digest=K._package_digest(),
         discrete=game.discrete,
@@ -152,3 +144,22 @@ def game_parts(game: Any) -> GameParts | str:
 _GAME_ARRAYS = ("state", "rng", "actions", "length", "alive", "was_alive", "agent_return", "obs",
                 "reward", "terminated", "truncated", "final_obs", "final_return", "final_length",
                 "game_over")  # fmt: skip
+
+
+_bodies: dict[str, Any] = {}
+
+
+def _row_body(definition: Any) -> Any:
+    """The env's (``step_one``) or game's (``game_step_one``) row body for a fused kernel,
+    built once per process. The final-observation copy is written element by element: the
+    fused rollouts take flat observations, and a row-slice assignment would compile numba's
+    shape-mismatch error path (about 1.5 s of a cold start, its string formatting included)."""
+    body = _bodies.get(definition.module)
+    if body is None:
+        tag = K.kernel_tag(definition, "fusion")
+        if isinstance(definition, G.GameDefinition):
+            body = G.game_row_bodies(definition, tag, G.copy_game_obs_elements)["game_step_one"]
+        else:
+            body = K.row_bodies(definition, tag, K.copy_obs_elements)["step_one"]
+        _bodies[definition.module] = body
+    return body
