@@ -4,6 +4,7 @@ SB3 and its fallbacks."""
 
 from __future__ import annotations
 
+import copy
 import itertools
 import zipfile
 
@@ -277,6 +278,45 @@ def test_lean_adam_equals_clip_grad_norm_and_adam_to_rounding() -> None:
         policy.optimizer.step()
     for a, b in zip(reference.parameters(), lean.parameters(), strict=True):
         th.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
+
+
+def test_lean_adam_kept_across_updates_follows_a_loaded_state_and_new_storage() -> None:
+    """One LeanAdam serves every update (PPO keeps it); refresh() notices an optimizer state
+    loaded in between (new tensors) and a parameter given new storage, so its next steps are
+    torch's Adam from that state, not from the tensors it saw first."""
+    policies = [make_policy((4,), gym.spaces.Discrete(2), seed=5) for _ in range(2)]
+    reference, lean = policies
+    adam = LeanAdam.for_optimizer(lean.optimizer, list(lean.parameters()))
+    assert adam is not None and adam.matches(lean.optimizer, list(lean.parameters()))
+    generator = th.Generator().manual_seed(1)
+
+    def step_both(steps: int) -> None:
+        for _ in range(steps):
+            grads = [th.randn(p.shape, generator=generator) for p in reference.parameters()]
+            for policy in policies:
+                for param, grad in zip(policy.parameters(), grads, strict=True):
+                    if param.grad is None:
+                        param.grad = grad.clone()
+                    else:  # the same gradient tensors throughout, as the lean update keeps
+                        param.grad.copy_(grad)
+            th.nn.utils.clip_grad_norm_(reference.parameters(), 0.5)
+            reference.optimizer.step()
+            adam.refresh()
+            adam.step(0.5)
+        for a, b in zip(reference.parameters(), lean.parameters(), strict=True):
+            th.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
+
+    step_both(5)
+    saved = copy.deepcopy(reference.optimizer.state_dict())
+    step_both(5)
+    for policy in policies:  # both go back to the saved moments (new state tensors)
+        policy.optimizer.load_state_dict(copy.deepcopy(saved))
+    step_both(5)
+    for policy in policies:  # and to new storage for every parameter
+        for param in policy.parameters():
+            param.data = param.data.clone()
+    step_both(5)
+    assert not adam.matches(reference.optimizer, list(lean.parameters()))
 
 
 def test_lean_adam_only_for_the_adam_it_computes() -> None:

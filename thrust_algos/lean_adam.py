@@ -86,9 +86,10 @@ def _flat(tensor: th.Tensor) -> np.ndarray:
 class LeanAdam:
     """``clip_grad_norm_(parameters, max_norm)`` + ``optimizer.step()`` as one compiled call.
 
-    Built per update (:meth:`for_optimizer`; a loaded optimizer state holds new tensors): the
-    numpy views are made on the first :meth:`step`, once the gradients exist, and again when a
-    gradient tensor was replaced.
+    The numpy views of the parameters, gradients and Adam state are made on the first
+    :meth:`step`, once the gradients exist, and again when a gradient tensor was replaced or,
+    at :meth:`refresh`, when the optimizer state (a loaded state dict holds new tensors) or a
+    parameter's storage changed; so one instance can serve every update of a model.
     """
 
     def __init__(self, optimizer: th.optim.Adam, parameters: list[th.Tensor]) -> None:
@@ -96,6 +97,36 @@ class LeanAdam:
         self.parameters = parameters
         self._views: tuple[tuple[np.ndarray, ...], ...] | None = None
         self._grads: list[th.Tensor | None] = []
+        self._sources: tuple[list[int], list[Any]] = ([], [])  # what the views came from
+
+    def matches(self, optimizer: Any, parameters: list[th.Tensor]) -> bool:
+        """Whether this steps ``optimizer`` over ``parameters`` (the same objects)."""
+        return (
+            optimizer is self.optimizer
+            and len(parameters) == len(self.parameters)
+            and all(a is b for a, b in zip(parameters, self.parameters, strict=True))
+        )
+
+    def refresh(self) -> None:
+        """Drop the views if the optimizer's state tensors or a parameter's storage are not
+        the ones they were made from (call once per update: a few identity checks)."""
+        if self._views is None:
+            return
+        addresses, tensors = self._current_sources()
+        if addresses != self._sources[0] or any(
+            a is not b for a, b in zip(tensors, self._sources[1], strict=True)
+        ):
+            self._views = None
+
+    def _current_sources(self) -> tuple[list[int], list[Any]]:
+        """The parameters' storage addresses and their Adam state tensors (held, so that
+        their identity cannot pass to new tensors while compared)."""
+        state = self.optimizer.state
+        tensors: list[Any] = []
+        for p in self.parameters:
+            s = state.get(p, {})
+            tensors += [s.get("exp_avg"), s.get("exp_avg_sq"), s.get("step")]
+        return [p.data_ptr() for p in self.parameters], tensors
 
     @classmethod
     def for_optimizer(cls, optimizer: Any, parameters: list[th.Tensor]) -> LeanAdam | None:
@@ -159,6 +190,7 @@ class LeanAdam:
                     )
             self._grads = [p.grad for p in self.parameters]
             self._views = self._state_views()
+            self._sources = self._current_sources()
         group = self.optimizer.param_groups[0]
         beta1, beta2 = group["betas"]
         return float(

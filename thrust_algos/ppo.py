@@ -146,6 +146,8 @@ class PPO(SB3PPO):
         # The staged rollout's CUDA graph of the lean act (device_rollout.graphed_act).
         self._graphed_act: Any = None
         self._graph_failed = False
+        # The update's clip + Adam step, kept across updates (LeanAdam.refresh revalidates it).
+        self._lean_adam: LeanAdam | None = None
         super().__init__(
             policy,
             env,
@@ -191,7 +193,14 @@ class PPO(SB3PPO):
             excluded.append("rollout_buffer_class")
         # The fast path is rebuilt from the policy; ``lean`` is saved only when switched off.
         excluded.extend(
-            ["_lean", "rollout_path", "_fused_entropy", "_graphed_act", "_graph_failed"]
+            [
+                "_lean",
+                "rollout_path",
+                "_fused_entropy",
+                "_graphed_act",
+                "_graph_failed",
+                "_lean_adam",
+            ]
         )
         if self.lean:
             excluded.append("lean")
@@ -477,7 +486,13 @@ class PPO(SB3PPO):
         if lean is not None:
             enable_fused_adam(self.policy.optimizer)
             # clip_grad_norm_ + Adam as one compiled call where the optimizer allows it
-            adam = LeanAdam.for_optimizer(self.policy.optimizer, lean.parameters)
+            adam = self._lean_adam
+            if adam is None or not adam.matches(self.policy.optimizer, lean.parameters):
+                adam = self._lean_adam = LeanAdam.for_optimizer(
+                    self.policy.optimizer, lean.parameters
+                )
+            else:
+                adam.refresh()
 
         # Lists of 0-d tensors on the device: no host synchronisation inside the loop.
         entropy_losses: list[th.Tensor] = []
