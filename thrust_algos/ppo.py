@@ -269,30 +269,28 @@ class PPO(SB3PPO):
         self.policy.set_training_mode(False)
         lean = self._lean_actor_critic()
         on_device = device_plan(self, env, rollout_buffer)
+        fused: FusedRollout | str | None = None
+        staged: str | None = None
         if on_device is None:
             self.rollout_path = "device"
-            rollout_buffer.reset()
+        else:
             if self.use_sde:
-                self.policy.reset_noise(env.num_envs)
-            callback.on_rollout_start()
-            outcome = collect_on_device(self, env, callback, rollout_buffer, n_rollout_steps, lean)
-            return self._end_rollout(outcome, rollout_buffer, callback)
-        if self.use_sde:
-            fused: FusedRollout | str = "use_sde"
-        elif self.double_buffer:
-            fused = "double_buffer=True"
-        else:
-            fused = fused_plan(self, env, rollout_buffer, lean)
-        staged = None if isinstance(fused, FusedRollout) else staged_plan(self, env, rollout_buffer)
-        if isinstance(fused, FusedRollout):
-            self.rollout_path = "fused"
-        elif staged is None:
-            split = ", double-buffered" if self.double_buffer and env.num_envs >= 2 else ""
-            self.rollout_path = f"stepwise (staged{split}): {fused}"
-        else:
-            self.rollout_path = f"stepwise: {fused}; not staged: {staged}"
-        if callable(getattr(type(env), "device_step", None)):
-            self.rollout_path = f"stepwise: not on the device: {on_device}"
+                fused = "use_sde"
+            elif self.double_buffer:
+                fused = "double_buffer=True"
+            else:
+                fused = fused_plan(self, env, rollout_buffer, lean)
+            if not isinstance(fused, FusedRollout):
+                staged = staged_plan(self, env, rollout_buffer)
+            if isinstance(fused, FusedRollout):
+                self.rollout_path = "fused"
+            elif callable(getattr(type(env), "device_step", None)):
+                self.rollout_path = f"stepwise: not on the device: {on_device}"
+            elif staged is None:
+                split = ", double-buffered" if self.double_buffer and env.num_envs >= 2 else ""
+                self.rollout_path = f"stepwise (staged{split}): {fused}"
+            else:
+                self.rollout_path = f"stepwise: {fused}; not staged: {staged}"
 
         rollout_buffer.reset()
         if self.use_sde:
@@ -300,7 +298,9 @@ class PPO(SB3PPO):
 
         callback.on_rollout_start()
 
-        if isinstance(fused, FusedRollout):
+        if on_device is None:
+            outcome = collect_on_device(self, env, callback, rollout_buffer, n_rollout_steps, lean)
+        elif isinstance(fused, FusedRollout):
             outcome = fused.collect(self, callback, n_rollout_steps)
         elif staged is None:
             outcome = collect_staged(
@@ -308,25 +308,13 @@ class PPO(SB3PPO):
             )
         else:
             outcome = self._collect_stepwise(env, callback, rollout_buffer, n_rollout_steps, lean)
-        return self._end_rollout(outcome, rollout_buffer, callback)
-
-    def _end_rollout(
-        self,
-        outcome: tuple[th.Tensor, Any] | None,
-        rollout_buffer: GpuRolloutBuffer,
-        callback: BaseCallback,
-    ) -> bool:
-        """GAE from the last values and dones, and ``on_rollout_end``; False (and nothing
-        else) if a callback stopped the rollout (``outcome`` None)."""
         if outcome is None:
             return False
         values, dones = outcome
 
         rollout_buffer.compute_returns_and_advantage(last_values=values, dones=dones)
 
-        callback.update_locals(
-            {"self": self, "values": values, "dones": dones, "rollout_buffer": rollout_buffer}
-        )
+        callback.update_locals(locals())
 
         callback.on_rollout_end()
 
