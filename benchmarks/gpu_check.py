@@ -51,7 +51,7 @@ import torch as th
 from common import header, make_parser
 from gae import GPU_SIZES
 from gae import gpu_table as gae_table
-from ppo import EVAL_EPISODES, SolveTimer, describe
+from ppo import EVAL_EPISODES, SolveTimer, _timed, describe
 from ppo import gpu_table as ppo_gpu_table
 from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
 
@@ -158,22 +158,6 @@ def rollout_table(device: str, sizes: list[int], rollouts: int) -> None:
         )
 
 
-def _timed(model: Any, times: dict[str, float], sync: Callable[[], None]) -> None:
-    """Wrap the model's ``collect_rollouts`` and ``train`` to add their seconds to ``times``."""
-    for name, key in (("collect_rollouts", "rollout"), ("train", "update")):
-        method = getattr(model, name)
-
-        def timed(*args: Any, _method: Any = method, _key: str = key, **kwargs: Any) -> Any:
-            sync()
-            start = time.perf_counter()
-            result = _method(*args, **kwargs)
-            sync()
-            times[_key] += time.perf_counter() - start
-            return result
-
-        setattr(model, name, timed)
-
-
 def _timed_learn(envs: Any, device: str, updates: int) -> tuple[Any, float, dict[str, float]]:
     """``thrust_algos.PPO`` with :data:`DEVICE_PPO` on ``envs``: one update of warm-up (kernels,
     graph capture), then ``updates`` timed; the model, env-steps/s and the seconds spent in
@@ -186,7 +170,8 @@ def _timed_learn(envs: Any, device: str, updates: int) -> tuple[Any, float, dict
     model = thrust_algos.PPO("MlpPolicy", envs, seed=0, device=device, **hyperparameters)
     model.learn(rollout)
     times = {"rollout": 0.0, "update": 0.0}
-    _timed(model, times, sync)
+    model.collect_rollouts = _timed(model.collect_rollouts, times, "rollout", sync)
+    model.train = _timed(model.train, times, "update", sync)
     sync()
     start = time.perf_counter()
     model.learn(updates * rollout, reset_num_timesteps=False)

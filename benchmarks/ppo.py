@@ -372,12 +372,23 @@ def breakdown_table(settings: list[str], sides: list[str], repeats: int, steps: 
             )
 
 
-def _timed(method: Callable[..., Any], clock: dict[str, float], key: str) -> Callable[..., Any]:
+def _timed(
+    method: Callable[..., Any],
+    clock: dict[str, float],
+    key: str,
+    sync: Callable[[], None] = lambda: None,
+) -> Callable[..., Any]:
+    """``method`` adding its seconds to ``clock[key]``; ``sync`` (e.g.
+    ``torch.cuda.synchronize``) runs before and after, so that a device's queued work is
+    counted where it was launched."""
+
     def timed(*args: Any, **kwargs: Any) -> Any:
+        sync()
         start = time.perf_counter()
         try:
             return method(*args, **kwargs)
         finally:
+            sync()
             clock[key] += time.perf_counter() - start
 
     return timed
