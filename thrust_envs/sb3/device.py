@@ -91,6 +91,8 @@ class DeviceSB3VecEnv(ThrustVecEnvBase):
             self._final_length = t["final_length"]
             self._agent_return = t["agent_return"].view(-1)
             self._final_return = t["final_return"].view(-1)
+            # what a dead agent's row reads, made once (not a new device tensor per step)
+            self._zero = torch.zeros((), dtype=t["obs"].dtype, device=device_env.device)
         else:
             # episode columns 3 and 4: the length and return of the episode a row just ended
             self._lengths = device_env.episode[:, 3]
@@ -176,7 +178,7 @@ class DeviceSB3VecEnv(ThrustVecEnvBase):
             shown = (was_alive | over).unsqueeze(1)
             dones = was_alive & (terminated | truncated)
             step = DeviceStep(
-                torch.where(shown, obs, torch.zeros((), dtype=obs.dtype, device=obs.device)),
+                torch.where(shown, obs, self._zero),
                 rewards.to(torch.float32),
                 dones,
                 dones & truncated & ~terminated,
