@@ -250,6 +250,9 @@ def vs_opponent_refusals() -> None:
     else:
         raise AssertionError("float opponent actions were accepted")
     assert torch.equal(game.state, before), "a refused step changed the game"
+    for mask in (torch.zeros(3, dtype=torch.bool), torch.zeros(2), [True, False]):
+        expect_error("restart takes a bool tensor of shape (2,)", lambda m=mask: game.restart(m))
+    assert torch.equal(game.state, before), "a refused restart changed the game"
     # An opponent action out of range is the device env's (lazy) check: the refused step
     # restarts no game and rotates no seat, even right after games ended.
     lazy = make_vec("Thrust/Pong-v0", 2, device="cpu", points_to_win=1, max_steps=2)
