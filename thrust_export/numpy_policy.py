@@ -289,39 +289,28 @@ class NumpyPolicy:
             x = x.astype(np.float32)
         return x, vectorized
 
-    def _run(self, names: list[str], features: np.ndarray) -> dict[str, np.ndarray]:
-        """Evaluate networks on ``(batch, features)`` inputs."""
+    def _run(
+        self, names: list[str], features: np.ndarray, single: bool = False
+    ) -> dict[str, np.ndarray]:
+        """Evaluate networks on ``(batch, features)`` inputs, or with ``single`` on one
+        ``(features,)`` vector (the plan's transposed steps: a matrix-vector product over
+        contiguous rows), whose outputs then get a batch axis of 1."""
         outputs = {"features": features}
         networks = self._networks
         for name in names:
-            source, steps, _, _ = networks[name]
+            source, batch_steps, _, single_steps = networks[name]
             x = outputs[source]
-            for weight, bias, act in steps:
+            for weight, bias, act in single_steps if single else batch_steps:
                 if weight is not None:
-                    x = x @ weight
+                    x = weight.dot(x) if single else x @ weight
                     if bias is not None:
                         x += bias
                 if act is not None:
                     x = act(x)
             outputs[name] = x
+        if single:
+            return {name: outputs[name][None] for name in names}
         return outputs
-
-    def _run_single(self, names: list[str], features: np.ndarray) -> dict[str, np.ndarray]:
-        """Evaluate networks on one ``(features,)`` vector; outputs get a batch axis of 1."""
-        outputs = {"features": features}
-        networks = self._networks
-        for name in names:
-            source, _, _, steps = networks[name]
-            x = outputs[source]
-            for weight, bias, act in steps:
-                if weight is not None:
-                    x = weight.dot(x)
-                    if bias is not None:
-                        x += bias
-                if act is not None:
-                    x = act(x)
-            outputs[name] = x
-        return {name: outputs[name][None] for name in names}
 
     def _box_action(self, scaled: np.ndarray) -> np.ndarray:
         # BasePolicy.predict: reshape, then unscale from [-1, 1] (squashed) or clip to the bounds.
@@ -426,7 +415,7 @@ class NumpyPolicy:
             )
         x, vectorized = self._features(observation)
         nets = self._action_nets if deterministic else self._sampling_nets
-        out = self._run(nets, x) if vectorized else self._run_single(nets, x)
+        out = self._run(nets, x, single=not vectorized)
         if action_masks is not None:
             nvec = self._nvec if self.head_kind == "multi_categorical" else [self._n_actions]
             main = out[self._main_net]

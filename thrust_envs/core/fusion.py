@@ -69,16 +69,12 @@ def row_parts(batch: Any) -> RowParts | str:
         action_kind=batch._action_kind,
         params=batch.params,
         max_steps=batch._max_steps,
-        state=batch.state,
-        rng=batch.rng,
-        episode=batch.episode,
-        obs=batch.obs,
-        final_obs=batch.final_obs,
-        reward=batch.reward,
-        terminated=batch.terminated,
-        truncated=batch.truncated,
-        actions=batch.actions,
+        **{name: getattr(batch, name) for name in _ENV_ARRAYS},
     )
+
+
+_ENV_ARRAYS = ("state", "rng", "episode", "obs", "final_obs", "reward", "terminated",
+               "truncated", "actions")  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)

@@ -228,39 +228,14 @@ def _game_step_template(
     bad = first_invalid_game_action(actions, alive, nvec)
     if bad >= 0:
         return bad
-    # _game_step_one's body written out, not called: numba's IR inlining of row bodies makes
-    # the CPU loops slower (2.5x for the classic envs; see core/kernels._step_template). The
-    # CUDA template runs _game_step_one; test_cuda_simulator holds the two equal.
+    # _game_step_one is written into this loop by kernels.inline_calls, not called (why: see
+    # there); the CUDA template and the fused rollout call it.
     for g in prange(alive.shape[0]):
-        agents = alive.shape[1]
-        for a in range(agents):
-            was_alive[g, a] = alive[g, a]
-            reward[g, a] = 0.0
-        over = step_row(state, g, rng, actions[g], alive[g], reward[g], params)  # noqa: F821
-        length[g] += 1
-        trunc = max_steps > 0 and length[g] >= max_steps and not over
-        for a in range(agents):
-            if was_alive[g, a]:
-                agent_return[g, a] += reward[g, a]
-                terminated[g, a] = over or not alive[g, a]
-                truncated[g, a] = trunc and alive[g, a]
-                observe_row(state, g, a, obs, params)  # noqa: F821
-            else:
-                terminated[g, a] = False
-                truncated[g, a] = False
-        game_over[g] = over or trunc
-        if game_over[g]:
-            final_length[g] = length[g]
-            for a in range(agents):
-                final_return[g, a] = agent_return[g, a]
-            if autoreset:
-                copy_obs_row(obs, final_obs, g)
-                reset_row(state, g, rng, params)  # noqa: F821
-                length[g] = 0
-                for a in range(agents):
-                    alive[g, a] = True
-                    agent_return[g, a] = 0.0
-                    observe_row(state, g, a, obs, params)  # noqa: F821
+        game_step_one(  # noqa: F821
+            state, rng, actions, params, autoreset, max_steps, length, alive, was_alive,
+            agent_return, obs, reward, terminated, truncated, final_obs, final_return,
+            final_length, game_over, g,
+        )  # fmt: skip
     return -1
 
 
@@ -399,13 +374,13 @@ def compile_game_kernels(definition: GameDefinition) -> dict[str, Any]:
         "observe_row": definition.observe_row,
         "copy_obs_row": copy_obs_row,
         "prange": prange,
-        **game_row_bodies(definition, tag),
     }
+    inline = {"game_step_one": _game_step_one, "game_reset_one": _game_reset_one}
     kernels = {}
     for name, template in (("step", _game_step_template), ("reset", _game_reset_template)):
-        kernels[name] = _specialise(template, f"game_{name}__{tag}", False, bindings)
+        kernels[name] = _specialise(template, f"game_{name}__{tag}", False, bindings, inline)
         kernels[f"{name}_parallel"] = _specialise(
-            template, f"game_{name}_parallel__{tag}", True, bindings
+            template, f"game_{name}_parallel__{tag}", True, bindings, inline
         )
     _compiled[definition.module] = kernels
     return kernels

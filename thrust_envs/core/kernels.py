@@ -15,10 +15,14 @@ other; the name carries a digest of the package's source, so editing an env reco
 
 from __future__ import annotations
 
+import ast
+import copy
 import dataclasses
 import functools
 import hashlib
+import inspect
 import math
+import textwrap
 import types
 from pathlib import Path
 from typing import Any
@@ -176,42 +180,13 @@ def _step_template(
         for i in range(n):
             if episode[i, 0] != 0.0:
                 return -2 - i
-    # The row body of _step_one, written out here rather than called: numba's IR inlining of
-    # the body (inline="always") made this loop 2.5x slower (CartPole, 64 and 1024 rows:
-    # 6.5 against 3.2 us, 94 against 38 us; benchmarks/vecenv_revisions.py against 27b97cf^).
-    # The CUDA template and the fused rollout run _step_one; tests hold them equal to this
-    # kernel bit for bit (test_cuda_simulator, test_algos_fused).
+    # _step_one is written into this loop by inline_calls (compile_kernels), not called: the
+    # CUDA template and the fused rollout call it, so all three step a row with the same code.
     for i in prange(n):
-        if mode == 0 and episode[i, 0] != 0.0:
-            reset_row(state, i, rng, params)  # noqa: F821
-            episode[i, 0] = 0.0
-            episode[i, 1] = 0.0
-            episode[i, 2] = 0.0
-            observe_row(state, i, obs, params)  # noqa: F821
-            reward[i] = 0.0
-            terminated[i] = False
-            truncated[i] = False
-            continue
-        r, term = step_row(state, i, actions[i], params)  # noqa: F821
-        length = episode[i, 1] + 1.0
-        episode[i, 1] = length
-        episode[i, 2] += r
-        trunc = max_steps > 0 and length >= max_steps
-        reward[i] = r
-        terminated[i] = term
-        truncated[i] = trunc
-        observe_row(state, i, obs, params)  # noqa: F821
-        if mode != 3 and (term or trunc):
-            episode[i, 3] = length
-            episode[i, 4] = episode[i, 2]
-            if mode == 1:
-                copy_obs_row(obs, final_obs, i)
-                reset_row(state, i, rng, params)  # noqa: F821
-                episode[i, 1] = 0.0
-                episode[i, 2] = 0.0
-                observe_row(state, i, obs, params)  # noqa: F821
-            else:
-                episode[i, 0] = 1.0
+        step_one(  # noqa: F821
+            state, rng, actions, params, mode, max_steps, episode, obs, reward, terminated,
+            truncated, final_obs, i,
+        )  # fmt: skip
     return -1
 
 
@@ -348,7 +323,6 @@ _compiled: dict[tuple[str, str], Kernels] = {}
 
 
 @functools.cache
-@functools.cache
 def _package_digest() -> str:
     """A digest of every source file of thrust_envs, read once per process.
 
@@ -401,19 +375,133 @@ class DirectCalls:
         return entry(*args)
 
 
-def rebind(template, qualname: str, bindings: dict[str, Any]) -> types.FunctionType:
+def rebind(
+    template, qualname: str, bindings: dict[str, Any], inline: dict[str, Any] | None = None
+) -> types.FunctionType:
     """A copy of the plain function ``template`` whose globals also hold ``bindings``, named
-    ``qualname`` (unique per env, so numba caches each copy apart)."""
+    ``qualname`` (unique per env, so numba caches each copy apart). ``inline`` maps names the
+    template calls to plain row bodies written into it by :func:`inline_calls`."""
     env_globals = dict(template.__globals__)
     env_globals.update(bindings)
-    function = types.FunctionType(template.__code__, env_globals, qualname)
+    code = inline_calls(template, inline) if inline else template.__code__
+    function = types.FunctionType(code, env_globals, qualname)
     function.__qualname__ = qualname
     function.__module__ = template.__module__
     return function
 
 
-def _specialise(template, qualname: str, parallel: bool, bindings: dict[str, Any]):
-    return njit(cache=True, parallel=parallel, nogil=True)(rebind(template, qualname, bindings))
+def _specialise(
+    template, qualname: str, parallel: bool, bindings: dict[str, Any], inline: dict[str, Any]
+):
+    function = rebind(template, qualname, bindings, inline)
+    return njit(cache=True, parallel=parallel, nogil=True)(function)
+
+
+def inline_calls(template, bodies: dict[str, Any]) -> types.CodeType:
+    """The code of ``template`` with each statement ``name(arg, ...)`` (``name`` a key of
+    ``bodies``, every argument a plain name) replaced by the statements of ``bodies[name]``,
+    its parameters renamed to the arguments and a bare ``return`` made ``continue``.
+
+    Why at the source level: the CPU templates run a row body inside a (p)range loop, and
+    numba's IR inlining of that body (``inline="always"``) makes the loop 2.5x slower than
+    the body written into it (CartPole, 64 and 1024 rows: 6.5 against 3.2 us, 94 against
+    38 us; ``benchmarks/vecenv_revisions.py``). Writing it in here keeps one copy of each body
+    for the CPU templates, the CUDA templates (which call it) and the fused rollout.
+
+    A body may ``return`` (nothing) only where the call is the last statement of a loop's
+    body, so that ``continue`` means what ``return`` meant; its own local names must not
+    already name something in the template. Anything else raises ``ValueError``: a template
+    this cannot inline faithfully is not compiled.
+    """
+    tree = ast.parse(textwrap.dedent(inspect.getsource(template)))
+    ast.increment_lineno(tree, template.__code__.co_firstlineno - 1)
+    function = tree.body[0]
+    taken = {node.id for node in ast.walk(function) if isinstance(node, ast.Name)}
+    taken |= {arg.arg for arg in function.args.args}
+    parsed = {name: _body_statements(body) for name, body in bodies.items()}
+
+    def expand(statements: list[ast.stmt], continues_loop: bool) -> list[ast.stmt]:
+        # continues_loop: falling off the end of this block goes on to the loop's next turn.
+        out: list[ast.stmt] = []
+        for position, statement in enumerate(statements):
+            last = continues_loop and position == len(statements) - 1
+            call = statement.value if isinstance(statement, ast.Expr) else None
+            name = getattr(getattr(call, "func", None), "id", None)
+            if isinstance(call, ast.Call) and name in parsed:
+                out.extend(_substitute(name, call, *parsed[name], last, taken))
+                continue
+            loop = isinstance(statement, (ast.For, ast.While))
+            for field in ("body", "orelse"):
+                block = getattr(statement, field, None)
+                if isinstance(block, list) and block and isinstance(block[0], ast.stmt):
+                    setattr(statement, field, expand(block, (loop and field == "body") or last))
+            out.append(statement)
+        return out
+
+    function.body = expand(function.body, False)
+    module = compile(ast.fix_missing_locations(tree), template.__code__.co_filename, "exec")
+    return next(
+        const
+        for const in module.co_consts
+        if isinstance(const, types.CodeType) and const.co_name == template.__name__
+    )
+
+
+class _ReturnToContinue(ast.NodeTransformer):
+    def visit_Return(self, node: ast.Return) -> ast.Continue:
+        return ast.copy_location(ast.Continue(), node)
+
+
+def _body_statements(body) -> tuple[list[str], list[ast.stmt]]:
+    """A row body's parameter names and statements (its docstring dropped)."""
+    function = ast.parse(textwrap.dedent(inspect.getsource(body))).body[0]
+    statements = function.body
+    if statements and isinstance(statements[0], ast.Expr) and isinstance(
+        statements[0].value, ast.Constant
+    ):
+        statements = statements[1:]
+    return [arg.arg for arg in function.args.args], statements
+
+
+def _substitute(
+    name: str,
+    call: ast.Call,
+    params: list[str],
+    statements: list[ast.stmt],
+    last_in_loop: bool,
+    taken: set[str],
+) -> list[ast.stmt]:
+    """``statements`` with ``params`` renamed to ``call``'s arguments (see inline_calls)."""
+    if call.keywords or len(call.args) != len(params):
+        raise ValueError(f"inline {name}: expected {len(params)} positional arguments")
+    if not all(isinstance(arg, ast.Name) for arg in call.args):
+        raise ValueError(f"inline {name}: every argument must be a plain name")
+    renames = {param: arg.id for param, arg in zip(params, call.args, strict=True)}
+    block = [copy.deepcopy(statement) for statement in statements]
+    for statement in block:
+        for node in ast.walk(statement):
+            if isinstance(node, ast.Name):
+                if node.id in renames:
+                    node.id = renames[node.id]
+                elif isinstance(node.ctx, ast.Store) and node.id in taken:
+                    raise ValueError(f"inline {name}: its local {node.id!r} is a template name")
+            elif isinstance(node, (ast.For, ast.While)) and any(
+                isinstance(inner, ast.Return) for inner in ast.walk(node)
+            ):
+                raise ValueError(f"inline {name}: a return inside one of its loops")
+    returns = [node for s in block for node in ast.walk(s) if isinstance(node, ast.Return)]
+    if returns and not last_in_loop:
+        raise ValueError(f"inline {name}: it returns, and the call is not a loop's last statement")
+    for node in returns:
+        if node.value is not None:
+            raise ValueError(f"inline {name}: it returns a value")
+
+    block = [_ReturnToContinue().visit(statement) for statement in block]
+    for statement in block:
+        for node in ast.walk(statement):
+            if hasattr(node, "lineno"):
+                node.lineno = node.end_lineno = call.lineno
+    return block
 
 
 def row_bodies(definition, tag: str, copy_row: Any = copy_obs_row) -> dict[str, Any]:
@@ -455,14 +543,14 @@ def compile_kernels(definition, action_kind: str) -> Kernels:
         "reset_row": definition.reset_row,
         "copy_obs_row": copy_obs_row,
         "prange": prange,
-        **row_bodies(definition, tag),
     }
+    inline = {"step_one": _step_one, "reset_one": _reset_one}
     built = {}
     for name, template in _TEMPLATES.items():
-        built[name] = _specialise(template, f"{name}__{tag}", False, bindings)
+        built[name] = _specialise(template, f"{name}__{tag}", False, bindings, inline)
         if name != "observe":
             built[f"{name}_parallel"] = _specialise(
-                template, f"{name}_parallel__{tag}", True, bindings
+                template, f"{name}_parallel__{tag}", True, bindings, inline
             )
     kernels = Kernels(**built)
     _compiled[key] = kernels

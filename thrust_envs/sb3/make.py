@@ -11,11 +11,10 @@ import gymnasium as gym
 from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
-from thrust_envs.core.games import GameDefinition
 from thrust_envs.registration import game_definitions, lookup
 from thrust_envs.sb3.shared import SharedGameVecEnv
 from thrust_envs.sb3.single import ThrustVecEnv
-from thrust_envs.sb3.vs_opponent import Policy, VsOpponentVecEnv
+from thrust_envs.sb3.vs_opponent import VsOpponentVecEnv
 
 # Options of the batch VecEnv that SB3 users pass inside env_kwargs (gym.make's keywords).
 _VIEW_OPTIONS = ("render_mode", "max_episode_steps", "num_threads")
@@ -196,29 +195,9 @@ def _name(value: Any) -> str:
     return getattr(value, "__name__", None) or repr(value)
 
 
-def make_shared_vec_env(
-    definition: GameDefinition,
-    n_games: int,
-    seed: int | None = None,
-    num_threads: int | None = None,
-    **kwargs: Any,
-) -> SharedGameVecEnv:
-    """The parameter-sharing VecEnv of a game definition: ``n_games * A`` rows (see
-    :class:`SharedGameVecEnv`; by ID: :func:`make_vec_env`)."""
-    return SharedGameVecEnv(definition, n_games, seed=seed, num_threads=num_threads, **kwargs)
-
-
-def make_vs_opponent(
-    definition: GameDefinition,
-    opponent: Policy,
-    n_envs: int,
-    seat: int | str = "alternate",
-    seed: int | None = None,
-    num_threads: int | None = None,
-    **kwargs: Any,
-) -> VsOpponentVecEnv:
-    """The vs-opponent VecEnv of a game definition (see :class:`VsOpponentVecEnv`; by ID:
-    :func:`thrust_envs.vs_opponent`)."""
-    return VsOpponentVecEnv(
-        definition, opponent, n_envs, seat=seat, seed=seed, num_threads=num_threads, **kwargs
-    )
+# The views of a game definition, by their classes' constructors: ``make_shared_vec_env(
+# definition, n_games, seed=None, num_threads=None, **params)`` and ``make_vs_opponent(
+# definition, opponent, n_envs, seat="alternate", seed=None, num_threads=None, **params)``
+# (by ID: make_vec_env and thrust_envs.vs_opponent). The names predate the classes.
+make_shared_vec_env = SharedGameVecEnv
+make_vs_opponent = VsOpponentVecEnv

@@ -1,0 +1,134 @@
+"""``kernels.inline_calls``: the CPU templates' row bodies written in at the source level.
+
+The step kernels' equality with the CUDA templates (which call the bodies) is tested in
+test_cuda_simulator and with the fused rollout in test_algos_fused; here, the transformation
+itself: it computes what calling the body computes, and refuses what it cannot write in
+faithfully.
+"""
+
+from __future__ import annotations
+
+import types
+
+import numpy as np
+import pytest
+
+from thrust_envs.core import games as G
+from thrust_envs.core import kernels as K
+
+
+def _clamp_row(values, out, limit, i):
+    """Row ``i``: negative values are skipped (the early return), others clamped to ``limit``."""
+    if values[i] < 0:
+        out[i] = -1.0
+        return
+    scaled = values[i] * 2.0
+    if scaled > limit:
+        scaled = limit
+    out[i] = scaled
+
+
+def _clamp_template(values, out, limit):
+    for i in range(values.shape[0]):
+        clamp_row(values, out, limit, i)  # noqa: F821
+    return out
+
+
+def _nested_template(values, out, limit):
+    for i in range(values.shape[0]):
+        if values[i] > 100:
+            clamp_row(values, out, limit, i)  # noqa: F821
+        else:
+            out[i] = 7.0
+
+
+def _not_last_template(values, out, limit):
+    for i in range(values.shape[0]):
+        clamp_row(values, out, limit, i)  # noqa: F821
+        out[i] += 1.0
+
+
+def _expression_argument_template(values, out, limit):
+    for i in range(values.shape[0]):
+        clamp_row(values, out, limit * 2, i)  # noqa: F821
+
+
+def _keyword_template(values, out, limit):
+    for i in range(values.shape[0]):
+        clamp_row(values, out, limit, i=i)  # noqa: F821
+
+
+def _arity_template(values, out, limit):
+    for i in range(values.shape[0]):
+        clamp_row(values, out, i)  # noqa: F821
+
+
+def _clashing_template(values, out, limit):
+    scaled = 0.0
+    for i in range(values.shape[0]):
+        clamp_row(values, out, limit, i)  # noqa: F821
+    return scaled
+
+
+def _returns_value(values, i):
+    return values[i]
+
+
+def _returns_in_loop(values, i):
+    for k in range(3):
+        if k == i:
+            return
+
+
+def _value_template(values):
+    for i in range(values.shape[0]):
+        body(values, i)  # noqa: F821
+
+
+def _function(template, bodies, bindings=None) -> types.FunctionType:
+    return K.rebind(template, f"inlined_{template.__name__}", bindings or {}, bodies)
+
+
+def test_inlined_template_computes_what_calling_the_body_computes() -> None:
+    values = np.array([3.0, -1.0, 10.0, 0.5, -4.0, 120.0])
+    called = _function(_clamp_template, {}, {"clamp_row": _clamp_row})
+    inlined = _function(_clamp_template, {"clamp_row": _clamp_row})
+    assert "clamp_row" not in inlined.__code__.co_names  # written in, not called
+    expected = called(values, np.zeros(6), 5.0)
+    np.testing.assert_array_equal(inlined(values, np.zeros(6), 5.0), expected)
+    np.testing.assert_array_equal(expected, [5.0, -1.0, 5.0, 1.0, -1.0, 5.0])
+    # Inside an if that is the loop's last statement, `return` still means the loop's next turn.
+    out_called, out_inlined = np.zeros(6), np.zeros(6)
+    _function(_nested_template, {}, {"clamp_row": _clamp_row})(values, out_called, 500.0)
+    _function(_nested_template, {"clamp_row": _clamp_row})(values, out_inlined, 500.0)
+    np.testing.assert_array_equal(out_inlined, out_called)
+    assert out_inlined[-1] == 240.0 and out_inlined[0] == 7.0
+
+
+@pytest.mark.parametrize(
+    ("template", "bodies", "message"),
+    [
+        (_not_last_template, {"clamp_row": _clamp_row}, "not a loop's last statement"),
+        (_expression_argument_template, {"clamp_row": _clamp_row}, "plain name"),
+        (_keyword_template, {"clamp_row": _clamp_row}, "4 positional arguments"),
+        (_arity_template, {"clamp_row": _clamp_row}, "4 positional arguments"),
+        (_clashing_template, {"clamp_row": _clamp_row}, "'scaled' is a template name"),
+        (_value_template, {"body": _returns_value}, "returns a value"),
+        (_value_template, {"body": _returns_in_loop}, "a return inside one of its loops"),
+    ],
+)
+def test_inline_refuses_what_it_cannot_write_in_faithfully(template, bodies, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        K.inline_calls(template, bodies)
+
+
+def test_cpu_step_templates_hold_no_call_to_their_bodies() -> None:
+    step = K.inline_calls(K._step_template, {"step_one": K._step_one})
+    reset = K.inline_calls(K._reset_template, {"reset_one": K._reset_one})
+    game_step = K.inline_calls(G._game_step_template, {"game_step_one": G._game_step_one})
+    assert "step_one" not in step.co_names and "step_row" in step.co_names
+    assert "reset_one" not in reset.co_names and "reset_row" in reset.co_names
+    assert "game_step_one" not in game_step.co_names and "step_row" in game_step.co_names
+    # Line numbers and file stay the template's: numba's disk cache keys on them.
+    assert step.co_filename == K._step_template.__code__.co_filename
+    assert step.co_firstlineno == K._step_template.__code__.co_firstlineno
