@@ -168,11 +168,13 @@ class LeanAdam:
             tuple(state[p]["step"].view(1).numpy() for p in self.parameters),
         )
 
-    def step(self, max_norm: float) -> float:
-        """Clip the gradients (in ``.grad``) to ``max_norm`` and step; returns the total norm.
+    def views(self) -> tuple[tuple[np.ndarray, ...], ...]:
+        """The five tuples :func:`clipped_adam_step` takes (parameters, gradients, first and
+        second moments, steps: numpy views of the optimizer's tensors), made again when a
+        gradient tensor was replaced.
 
         :raises RuntimeError: a parameter without a gradient, or with one that is not a
-            contiguous float32 CPU tensor (nothing is changed then)
+            contiguous float32 CPU tensor
         """
         # The views stay valid while the tensors do; a gradient replaced (``param.grad = ...``,
         # ``zero_grad(set_to_none=True)`` then a backward) makes them again.
@@ -191,16 +193,25 @@ class LeanAdam:
             self._grads = [p.grad for p in self.parameters]
             self._views = self._state_views()
             self._sources = self._current_sources()
+        return self._views
+
+    def hyperparameters(self) -> tuple[float, float, float, float, float]:
+        """The group's ``lr``, ``beta1``, ``beta2``, ``eps`` and ``weight_decay``, as floats."""
         group = self.optimizer.param_groups[0]
         beta1, beta2 = group["betas"]
-        return float(
-            clipped_adam_step(
-                *self._views,
-                float(group["lr"]),
-                float(beta1),
-                float(beta2),
-                float(group["eps"]),
-                float(group["weight_decay"]),
-                float(max_norm),
-            )
+        return (
+            float(group["lr"]),
+            float(beta1),
+            float(beta2),
+            float(group["eps"]),
+            float(group["weight_decay"]),
         )
+
+    def step(self, max_norm: float) -> float:
+        """Clip the gradients (in ``.grad``) to ``max_norm`` and step; returns the total norm.
+
+        :raises RuntimeError: a parameter without a gradient, or with one that is not a
+            contiguous float32 CPU tensor (nothing is changed then)
+        """
+        views = self.views()
+        return float(clipped_adam_step(*views, *self.hyperparameters(), float(max_norm)))

@@ -148,6 +148,10 @@ class PPO(SB3PPO):
         self._graph_failed = False
         # The update's clip + Adam step, kept across updates (LeanAdam.refresh revalidates it).
         self._lean_adam: LeanAdam | None = None
+        # The update's one-call epochs (_lean_update.LeanEpochs), or why not; and which way the
+        # last update ran: "epoch kernel", "lean" (per minibatch) or "autograd".
+        self._lean_epochs: Any = None
+        self.update_path: str | None = None
         super().__init__(
             policy,
             env,
@@ -200,6 +204,8 @@ class PPO(SB3PPO):
                 "_graphed_act",
                 "_graph_failed",
                 "_lean_adam",
+                "_lean_epochs",
+                "update_path",
             ]
         )
         if self.lean:
@@ -482,6 +488,25 @@ class PPO(SB3PPO):
             else:
                 adam.refresh()
 
+        # One epoch, one compiled call (CPU, lean networks, LeanAdam): see _lean_update.
+        epochs = None
+        if adam is not None:
+            from thrust_algos._lean_update import LeanEpochs  # numba kernels: imported on use
+
+            epochs = self._lean_epochs
+            if not (isinstance(epochs, LeanEpochs) and epochs.matches(
+                lean, adam, self.rollout_buffer, self.batch_size
+            )):  # fmt: skip
+                epochs = LeanEpochs.for_update(lean, adam, self.rollout_buffer, self.batch_size)
+                self._lean_epochs = epochs
+        if epochs is not None and not isinstance(epochs, str):
+            self.update_path = "epoch kernel"
+        elif lean is not None:
+            self.update_path = f"lean per minibatch: {epochs or 'the optimizer is not LeanAdam'}"
+            epochs = None
+        else:
+            self.update_path = "autograd"
+
         # Lists of 0-d tensors on the device: no host synchronisation inside the loop.
         entropy_losses: list[th.Tensor] = []
         pg_losses: list[th.Tensor] = []
@@ -493,6 +518,34 @@ class PPO(SB3PPO):
         # train for n_epochs epochs
         for epoch in range(self.n_epochs):
             approx_kl_divs = []
+            if epochs is not None:
+                rows, stopped = epochs.run(
+                    clip_range,
+                    clip_range_vf,
+                    self.ent_coef,
+                    self.vf_coef,
+                    self.normalize_advantage,
+                    self.max_grad_norm,
+                    self.target_kl,
+                )
+                columns = th.from_numpy(rows).unbind(1)
+                pg_losses += columns[0].unbind()
+                value_losses += columns[1].unbind()
+                entropy_losses += columns[2].unbind()
+                last_loss = columns[3][-1]
+                clip_fractions += columns[4].unbind()
+                approx_kl_divs += columns[5].unbind()
+                if stopped:
+                    continue_training = False
+                    if self.verbose >= 1:
+                        print(
+                            f"Early stopping at step {epoch} due to reaching max kl: "
+                            f"{approx_kl_divs[-1].item():.2f}"
+                        )
+                self._n_updates += 1
+                if not continue_training:
+                    break
+                continue
             # Do a complete pass on the rollout buffer
             for rollout_data in self.rollout_buffer.get(self.batch_size):
                 if lean is None:
@@ -507,6 +560,7 @@ class PPO(SB3PPO):
                         self.vf_coef,
                         self.normalize_advantage,
                     )
+                last_loss = stats.loss.detach()
                 pg_losses.append(stats.policy_loss.detach())
                 value_losses.append(stats.value_loss.detach())
                 entropy_losses.append(stats.entropy_loss.detach())
@@ -550,7 +604,7 @@ class PPO(SB3PPO):
                 _mean(value_losses, self.device),
                 _mean(approx_kl_divs, self.device),
                 _mean(clip_fractions, self.device),
-                stats.loss.detach(),
+                last_loss,
                 _explained_variance(buffer.values_tensor, buffer.returns_tensor),
             ]
         ).tolist()

@@ -1,0 +1,370 @@
+"""One epoch of the lean PPO update as one numba call (CPU): every minibatch's gather, both
+networks' forward, the loss head, the hand-written backward, gradient clipping and Adam.
+
+Why: on a CPU the lean update's minibatch step is about 40 torch dispatches and the Python
+between them (about 340 µs for a 64x64 actor-critic at batch 128, where the arithmetic is
+under 100 µs). Here the matrix products are BLAS calls through numba's ``np.dot`` (which needs
+SciPy: :func:`available` says whether it is importable), the elementwise work is loops LLVM
+vectorises, and the loss head and the Adam step are the very functions the per-minibatch lean
+path calls (:mod:`thrust_algos._ppo_head`, :func:`thrust_algos.lean_adam.clipped_adam_step`).
+
+Networks: ``layers`` int64 ``[L, 4]``, one row per dense layer: (in, out, index of its weight
+in the parameter tuples (its bias is the next one), activation: 0 none, 1 tanh, 2 relu); rows
+``0 .. n_pi - 1`` are the policy network and ``action_net``, the rest the value network and
+``value_net``. ``params``, ``grads``, ``exp_avgs``, ``exp_avg_sqs``, ``steps`` are
+:class:`~thrust_algos.lean_adam.LeanAdam`'s views (flat float32 arrays in the policy's
+parameter order); a weight is stored as torch's ``[out, in]``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch as th
+from numba import njit
+
+from thrust_algos._fused_kernels import ACT_RELU, ACT_TANH, tanh32
+from thrust_algos._ppo_head import categorical_head, gaussian_head
+from thrust_algos.lean_adam import clipped_adam_step
+from thrust_envs.core.kernels import rebind
+
+STATS = 6  # per minibatch: policy loss, value loss, entropy loss, loss, clip fraction, approx KL
+
+
+def available() -> str | None:
+    """None if the epoch kernel can run here, else why not (numba's ``np.dot`` calls BLAS
+    through SciPy)."""
+    if importlib.util.find_spec("scipy") is None:
+        return "SciPy is not installed (numba's np.dot needs it for BLAS)"
+    return None
+
+
+@njit(error_model="numpy")
+def _activate(out, activation):  # pragma: no cover - compiled
+    """``out = activation(out)`` in place, ``(m, width)``."""
+    flat = out.reshape(-1)
+    if activation == ACT_TANH:
+        for k in range(flat.shape[0]):
+            flat[k] = tanh32(flat[k])
+    elif activation == ACT_RELU:
+        for k in range(flat.shape[0]):
+            flat[k] = max(flat[k], np.float32(0.0))
+
+
+@njit(error_model="numpy")
+def _forward(x, layers, first, last, params, outputs, m):  # pragma: no cover - compiled
+    """Layers ``first .. last - 1`` on ``x`` ``(m, in)``; layer ``l``'s output (after its
+    activation) into ``outputs[l][:m]``."""
+    source = x
+    for l in range(first, last):
+        n_in, n_out, w, activation = layers[l, 0], layers[l, 1], layers[l, 2], layers[l, 3]
+        weight = params[w].reshape(n_out, n_in)
+        bias = params[w + 1]
+        out = outputs[l][:m]
+        np.dot(source, weight.T, out)
+        for i in range(m):
+            for j in range(n_out):
+                out[i, j] += bias[j]
+        _activate(out, activation)
+        source = out
+
+
+@njit(error_model="numpy")
+def _backward(
+    x, layers, first, last, params, grads, outputs, grad, spare, m
+):  # pragma: no cover - compiled
+    """Backpropagate through layers ``last - 1 .. first``: ``grad`` (flat scratch) holds
+    ``d loss / d`` layer ``last - 1``'s output as ``(m, out)`` in its first ``m * out``
+    elements; each layer's weight and bias gradients go into ``grads`` (overwritten).
+    ``spare`` is scratch of ``grad``'s size (the two alternate as the layers' input grads)."""
+    for l in range(last - 1, first - 1, -1):
+        n_in, n_out, w, activation = layers[l, 0], layers[l, 1], layers[l, 2], layers[l, 3]
+        g = grad[: m * n_out].reshape(m, n_out)
+        y = outputs[l][:m]
+        if activation == ACT_TANH:  # through the activation, from its output
+            for i in range(m):
+                for j in range(n_out):
+                    g[i, j] = g[i, j] * (np.float32(1.0) - y[i, j] * y[i, j])
+        elif activation == ACT_RELU:
+            for i in range(m):
+                for j in range(n_out):
+                    if y[i, j] <= np.float32(0.0):
+                        g[i, j] = np.float32(0.0)
+        # Through z = x W^T + b: dW = g^T x, db = sum over rows of g, dx = g W.
+        source = x if l == first else outputs[l - 1][:m]
+        np.dot(g.T, source, grads[w].reshape(n_out, n_in))
+        bias_grad = grads[w + 1]
+        for j in range(n_out):
+            bias_grad[j] = np.float32(0.0)
+        for i in range(m):
+            for j in range(n_out):
+                bias_grad[j] += g[i, j]
+        if l > first:
+            np.dot(g, params[w].reshape(n_out, n_in), spare[: m * n_in].reshape(m, n_in))
+            grad, spare = spare, grad
+
+
+def _epoch_template(
+    obs,
+    actions,
+    old_values,
+    old_log_prob,
+    advantages,
+    returns,
+    order,
+    batch_size,
+    layers,
+    n_pi,
+    params,
+    grads,
+    exp_avgs,
+    exp_avg_sqs,
+    steps,
+    log_std_index,
+    outputs,
+    x,
+    mb_actions,
+    mb_rows,
+    grad_values,
+    grad,
+    spare,
+    lr,
+    beta1,
+    beta2,
+    eps,
+    weight_decay,
+    max_norm,
+    clip_range,
+    clip_range_vf,
+    normalize,
+    ent_coef,
+    vf_coef,
+    kl_limit,
+    stats,
+):
+    """The minibatches of one epoch in ``order`` (int64 ``[N]`` storage rows), ``batch_size``
+    rows each (the last one shorter if ``N`` is not a multiple). Per minibatch, into
+    ``stats[k]``: SB3's loss statistics; then, unless ``kl_limit >= 0`` and the approximate KL
+    exceeds it (early stopping: nothing is stepped, and the epoch ends), the gradients into
+    ``grads`` and the clipped Adam step. Returns the number of minibatches whose statistics were
+    written and whether the epoch stopped early.
+
+    Storage: ``obs`` float32 ``[N, F]``, ``actions`` float32 ``[N, K]``, the rest float32 ``[N]``;
+    scratch: ``outputs`` (layer ``l``'s ``[batch_size, out_l]``), ``x`` ``[batch_size, F]``,
+    ``mb_actions`` ``[batch_size, K]``, ``mb_rows`` ``[4, batch_size]`` (old values, old
+    log-probabilities, advantages, returns), ``grad_values`` ``[batch_size]``, ``grad`` and
+    ``spare`` flat ``[batch_size * widest layer]`` (the head's gradient is written into
+    ``grad`` as ``(m, A)``, where the policy's backward starts).
+    """
+    n = order.shape[0]
+    n_layers = layers.shape[0]
+    features = obs.shape[1]
+    k = 0
+    for start in range(0, n, batch_size):
+        m = min(batch_size, n - start)
+        xm = x[:m]
+        for i in range(m):
+            row = order[start + i]
+            for f in range(features):
+                xm[i, f] = obs[row, f]
+            for a in range(actions.shape[1]):
+                mb_actions[i, a] = actions[row, a]
+            mb_rows[0, i] = old_values[row]
+            mb_rows[1, i] = old_log_prob[row]
+            mb_rows[2, i] = advantages[row]
+            mb_rows[3, i] = returns[row]
+        _forward(xm, layers, 0, n_pi, params, outputs, m)
+        _forward(xm, layers, n_pi, n_layers, params, outputs, m)
+        head = outputs[n_pi - 1][:m]
+        values = outputs[n_layers - 1][:m].reshape(m)
+        grad_head = grad[: m * head.shape[1]].reshape(m, head.shape[1])
+        loss_head(  # noqa: F821
+            head, mb_actions[:m], mb_rows[1, :m], mb_rows[2, :m], mb_rows[3, :m],
+            mb_rows[0, :m], values, clip_range, clip_range_vf, normalize, ent_coef, vf_coef,
+            grad_head, grad_values[:m], stats[k], params, grads, log_std_index,
+        )  # fmt: skip
+        k += 1
+        if kl_limit >= 0.0 and stats[k - 1, 5] > kl_limit:
+            return k, True
+        _backward(xm, layers, 0, n_pi, params, grads, outputs, grad, spare, m)
+        grad[:m] = grad_values[:m]
+        _backward(xm, layers, n_pi, n_layers, params, grads, outputs, grad, spare, m)
+        clipped_adam_step(
+            params, grads, exp_avgs, exp_avg_sqs, steps, lr, beta1, beta2, eps, weight_decay,
+            max_norm,
+        )  # fmt: skip
+    return k, False
+
+
+@njit
+def _categorical(
+    head, actions, old_log_prob, advantages, returns, old_values, values, clip_range,
+    clip_range_vf, normalize, ent_coef, vf_coef, grad_head, grad_values, stats, params, grads,
+    log_std_index,
+):  # fmt: skip  # pragma: no cover - compiled
+    categorical_head(
+        head, actions, old_log_prob, advantages, returns, old_values, values, clip_range,
+        clip_range_vf, normalize, ent_coef, vf_coef, grad_head, grad_values, stats,
+    )  # fmt: skip
+
+
+@njit
+def _gaussian(
+    head, actions, old_log_prob, advantages, returns, old_values, values, clip_range,
+    clip_range_vf, normalize, ent_coef, vf_coef, grad_head, grad_values, stats, params, grads,
+    log_std_index,
+):  # fmt: skip  # pragma: no cover - compiled
+    gaussian_head(
+        head, actions, old_log_prob, advantages, returns, old_values, values, clip_range,
+        clip_range_vf, normalize, ent_coef, vf_coef, grad_head, grad_values, stats,
+        params[log_std_index], grads[log_std_index],
+    )  # fmt: skip
+
+
+_kernels: dict[str, Any] = {}
+
+# The files whose functions the epoch kernel compiles in. Its helpers here are not cached on
+# their own (numba's cache watches only the cached function's file), and the kernel's name
+# carries a digest of all of them, so an edit to any recompiles it.
+_SOURCES = ("_lean_update.py", "_ppo_head.py", "lean_adam.py", "_fused_kernels.py")
+
+
+@functools.cache
+def _sources_digest() -> str:
+    digest = hashlib.sha256()
+    for name in _SOURCES:
+        digest.update((Path(__file__).parent / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def epoch_kernel(distribution: str):
+    """:func:`_epoch_template` with the loss head of ``distribution`` ("categorical" or
+    "gaussian"), compiled on first call and cached on disk."""
+    kernel = _kernels.get(distribution)
+    if kernel is None:
+        head = {"categorical": _categorical, "gaussian": _gaussian}[distribution]
+        qualname = f"lean_epoch__{distribution}_{_sources_digest()}"
+        function = rebind(_epoch_template, qualname, {"loss_head": head})
+        kernel = _kernels[distribution] = njit(cache=True, nogil=True, error_model="numpy")(
+            function
+        )
+    return kernel
+
+
+class LeanEpochs:
+    """The epoch kernel over one model's lean networks, :class:`LeanAdam` and rollout buffer:
+    :meth:`run` is one epoch of SB3's PPO update (with gradient clipping and Adam) in one call.
+    Build it with :meth:`for_update`, which says why not where it cannot serve."""
+
+    def __init__(self, lean: Any, adam: Any, buffer: Any, batch_size: int) -> None:
+        self.lean, self.adam, self.buffer, self.batch_size = lean, adam, buffer, batch_size
+        index = {id(p): k for k, p in enumerate(lean.parameters)}
+        codes = {None: 0, "tanh": ACT_TANH, "relu": ACT_RELU}
+        self.n_pi = len(lean.pi_layers)
+        dense = [*lean.pi_layers, *lean.vf_layers]
+        self.layers = np.array(
+            [
+                [layer.weight.shape[1], layer.weight.shape[0], index[id(layer.weight)],
+                 codes[layer.activation]]
+                for layer in dense
+            ],
+            dtype=np.int64,
+        )  # fmt: skip
+        assert all(index[id(d.bias)] == index[id(d.weight)] + 1 for d in dense)
+        self.log_std_index = -1 if lean.log_std is None else index[id(lean.log_std)]
+        features, action_dim = self.layers[0, 0], buffer.action_dim
+        widest = int(max(self.layers[:, 0].max(), self.layers[:, 1].max()))
+        zeros = lambda *shape: np.zeros(shape, dtype=np.float32)  # noqa: E731
+        self._scratch = (
+            tuple(zeros(batch_size, int(width)) for width in self.layers[:, 1]),  # outputs
+            zeros(batch_size, features),  # x
+            zeros(batch_size, action_dim),  # mb_actions
+            zeros(4, batch_size),  # mb_rows
+            zeros(batch_size),  # grad_values
+            zeros(batch_size * widest),  # grad
+            zeros(batch_size * widest),  # spare
+        )
+        self.kernel = epoch_kernel(lean.distribution)
+
+    @classmethod
+    def for_update(cls, lean: Any, adam: Any, buffer: Any, batch_size: int) -> LeanEpochs | str:
+        """The epoch kernel for this update, or why the per-minibatch lean path runs instead."""
+        from thrust_algos.buffers import GpuDictRolloutBuffer
+
+        reason = available()
+        if reason is not None:
+            return reason
+        if adam is None:
+            return "the optimizer is not one LeanAdam steps (torch's calls run)"
+        if not lean.head_kernel or not lean.fast_tanh:
+            return "LeanActorCritic.head_kernel or fast_tanh is off"
+        if buffer.device.type != "cpu" or isinstance(buffer, GpuDictRolloutBuffer):
+            return "the rollout buffer is not a CPU buffer of Box observations"
+        if any(p.device.type != "cpu" for p in lean.parameters):
+            return "the policy is not on the CPU"
+        return cls(lean, adam, buffer, batch_size)
+
+    def matches(self, lean: Any, adam: Any, buffer: Any, batch_size: int) -> bool:
+        """Whether this serves the same networks, optimizer, buffer and batch size."""
+        return (
+            lean is self.lean
+            and adam is self.adam
+            and buffer is self.buffer
+            and batch_size == self.batch_size
+        )
+
+    def run(
+        self,
+        clip_range: float,
+        clip_range_vf: float | None,
+        ent_coef: float,
+        vf_coef: float,
+        normalize_advantage: bool,
+        max_grad_norm: float,
+        target_kl: float | None,
+    ) -> tuple[np.ndarray, bool]:
+        """One epoch over the buffer in a fresh order (``buffer.sample_order()``, the draw
+        ``buffer.get`` makes). Returns the minibatches' statistics, float32 ``[k, 6]`` (policy
+        loss, value loss, entropy loss, loss, clip fraction, approx KL), and whether the epoch
+        stopped early on ``target_kl`` (as SB3: the last row's minibatch was not stepped)."""
+        buffer, lean = self.buffer, self.lean
+        n = buffer.buffer_size * buffer.n_envs
+        for param in lean.parameters:
+            if param.grad is None:
+                param.grad = th.zeros_like(param)
+        observations = buffer.observations.reshape(n, -1)
+        if observations.dtype != th.float32 or not observations.is_contiguous():
+            observations = observations.float().contiguous()  # SB3's preprocessing: obs.float()
+        flat = buffer._flat
+        order = buffer.sample_order().numpy()
+        stats = np.empty((-(-n // self.batch_size), STATS), dtype=np.float32)
+        done, stopped = self.kernel(
+            observations.numpy(),
+            buffer._flat_actions.numpy(),
+            flat["values_tensor"].numpy(),
+            flat["log_probs"].numpy(),
+            flat["advantages"].numpy(),
+            flat["returns_tensor"].numpy(),
+            order,
+            self.batch_size,
+            self.layers,
+            self.n_pi,
+            *self.adam.views(),
+            self.log_std_index,
+            *self._scratch,
+            *self.adam.hyperparameters(),
+            float(max_grad_norm),
+            float(clip_range),
+            -1.0 if clip_range_vf is None else float(clip_range_vf),
+            bool(normalize_advantage),
+            float(ent_coef),
+            float(vf_coef),
+            -1.0 if target_kl is None else 1.5 * float(target_kl),
+            stats,
+        )
+        return stats[:done], bool(stopped)
