@@ -9,6 +9,11 @@ normalisation, and early stopping on ``target_kl``.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch as th
@@ -118,3 +123,35 @@ def test_saved_model_omits_the_kernel_and_loads_into_it(tmp_path) -> None:
     assert loaded._lean_epochs is None
     loaded.learn(32)
     assert loaded.update_path == "epoch kernel"
+
+
+_DETERMINISM_SCRIPT = """
+import hashlib, torch as th
+th.set_num_threads(1)
+from thrust_algos import PPO
+from thrust_envs.sb3 import make_vec_env
+env = make_vec_env("Thrust/CartPole-v1", 8, seed=0)
+model = PPO("MlpPolicy", env, n_steps=64, batch_size=512, n_epochs=2, seed=0, device="cpu",
+            policy_kwargs={"net_arch": [256, 256]})
+model.learn(1024)
+digest = hashlib.sha256()
+for p in model.policy.parameters():
+    digest.update(p.detach().numpy().tobytes())
+print(model.update_path, digest.hexdigest())
+"""
+
+
+def test_epoch_kernel_weights_do_not_depend_on_blas_threads() -> None:
+    """The same seed gives the same weights bit for bit with one BLAS thread or two (the
+    matrix products are large enough here for OpenBLAS to split them)."""
+    root = Path(__file__).resolve().parents[1]
+    outputs = []
+    for threads in ("1", "2"):
+        env = {**os.environ, "OPENBLAS_NUM_THREADS": threads, "PYTHONPATH": str(root)}
+        result = subprocess.run(
+            [sys.executable, "-c", _DETERMINISM_SCRIPT],
+            env=env, capture_output=True, text=True, check=True, timeout=300,
+        )  # fmt: skip
+        outputs.append(result.stdout.strip().splitlines()[-1])
+    assert outputs[0].startswith("epoch kernel ")
+    assert outputs[0] == outputs[1]

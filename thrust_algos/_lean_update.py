@@ -192,7 +192,8 @@ def _epoch_template(
         if kl_limit >= 0.0 and stats[k - 1, 5] > kl_limit:
             return k, True
         _backward(xm, layers, 0, n_pi, params, grads, outputs, grad, spare, m)
-        grad[:m] = grad_values[:m]
+        for i in range(m):  # (an element loop: a slice assignment compiles numba's
+            grad[i] = grad_values[i]  # shape-mismatch message formatting, 2 s of a cold start)
         _backward(xm, layers, n_pi, n_layers, params, grads, outputs, grad, spare, m)
         clipped_adam_step(
             params, grads, exp_avgs, exp_avg_sqs, steps, lr, beta1, beta2, eps, weight_decay,
