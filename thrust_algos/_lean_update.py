@@ -183,11 +183,15 @@ def _epoch_template(
         head = outputs[n_pi - 1][:m]
         values = outputs[n_layers - 1][:m].reshape(m)
         grad_head = grad[: m * head.shape[1]].reshape(m, head.shape[1])
-        loss_head(  # noqa: F821
+        args = (
             head, mb_actions[:m], mb_rows[1, :m], mb_rows[2, :m], mb_rows[3, :m],
             mb_rows[0, :m], values, clip_range, clip_range_vf, normalize, ent_coef, vf_coef,
-            grad_head, grad_values[:m], stats[k], params, grads, log_std_index,
+            grad_head, grad_values[:m], stats[k],
         )  # fmt: skip
+        if GAUSSIAN:  # noqa: F821 (a constant bound per kernel: numba prunes the other branch)
+            gaussian_head(*args, params[log_std_index], grads[log_std_index])
+        else:
+            categorical_head(*args)
         k += 1
         if kl_limit >= 0.0 and stats[k - 1, 5] > kl_limit:
             return k, True
@@ -200,31 +204,6 @@ def _epoch_template(
             max_norm,
         )  # fmt: skip
     return k, False
-
-
-@njit
-def _categorical(
-    head, actions, old_log_prob, advantages, returns, old_values, values, clip_range,
-    clip_range_vf, normalize, ent_coef, vf_coef, grad_head, grad_values, stats, params, grads,
-    log_std_index,
-):  # fmt: skip  # pragma: no cover - compiled
-    categorical_head(
-        head, actions, old_log_prob, advantages, returns, old_values, values, clip_range,
-        clip_range_vf, normalize, ent_coef, vf_coef, grad_head, grad_values, stats,
-    )  # fmt: skip
-
-
-@njit
-def _gaussian(
-    head, actions, old_log_prob, advantages, returns, old_values, values, clip_range,
-    clip_range_vf, normalize, ent_coef, vf_coef, grad_head, grad_values, stats, params, grads,
-    log_std_index,
-):  # fmt: skip  # pragma: no cover - compiled
-    gaussian_head(
-        head, actions, old_log_prob, advantages, returns, old_values, values, clip_range,
-        clip_range_vf, normalize, ent_coef, vf_coef, grad_head, grad_values, stats,
-        params[log_std_index], grads[log_std_index],
-    )  # fmt: skip
 
 
 _kernels: dict[str, Any] = {}
@@ -248,9 +227,9 @@ def epoch_kernel(distribution: str):
     "gaussian"), compiled on first call and cached on disk."""
     kernel = _kernels.get(distribution)
     if kernel is None:
-        head = {"categorical": _categorical, "gaussian": _gaussian}[distribution]
         qualname = f"lean_epoch__{distribution}_{_sources_digest()}"
-        function = rebind(_epoch_template, qualname, {"loss_head": head})
+        bindings = {"GAUSSIAN": {"categorical": False, "gaussian": True}[distribution]}
+        function = rebind(_epoch_template, qualname, bindings)
         kernel = _kernels[distribution] = njit(cache=True, nogil=True, error_model="numpy")(
             function
         )
