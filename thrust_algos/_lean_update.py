@@ -31,7 +31,7 @@ from numba import njit
 from thrust_algos._fused_kernels import ACT_RELU, ACT_TANH, tanh32
 from thrust_algos._ppo_head import categorical_head, gaussian_head
 from thrust_algos.lean_adam import clipped_adam_step
-from thrust_envs.core.kernels import rebind
+from thrust_envs.core.kernels import entry_point, rebind
 
 STATS = 6  # per minibatch: policy loss, value loss, entropy loss, loss, clip fraction, approx KL
 
@@ -116,7 +116,7 @@ def _epoch_template(
     old_log_prob,
     advantages,
     returns,
-    order,
+    orders,
     batch_size,
     layers,
     n_pi,
@@ -147,12 +147,12 @@ def _epoch_template(
     kl_limit,
     stats,
 ):
-    """The minibatches of one epoch in ``order`` (int64 ``[N]`` storage rows), ``batch_size``
-    rows each (the last one shorter if ``N`` is not a multiple). Per minibatch, into
-    ``stats[k]``: SB3's loss statistics; then, unless ``kl_limit >= 0`` and the approximate KL
-    exceeds it (early stopping: nothing is stepped, and the epoch ends), the gradients into
-    ``grads`` and the clipped Adam step. Returns the number of minibatches whose statistics were
-    written and whether the epoch stopped early.
+    """The epochs of one update: epoch ``e`` takes the minibatches of ``orders[e]`` (int64,
+    a permutation of the ``N`` storage rows), ``batch_size`` rows each (the last one shorter if
+    ``N`` is not a multiple). Per minibatch, into the next row of ``stats``: SB3's loss
+    statistics; then, unless ``kl_limit >= 0`` and the approximate KL exceeds it (early
+    stopping: nothing more is stepped), the gradients into ``grads`` and the clipped Adam step.
+    Returns the number of rows of ``stats`` written and whether the update stopped early.
 
     Storage: ``obs`` float32 ``[N, F]``, ``actions`` float32 ``[N, K]``, the rest float32 ``[N]``;
     scratch: ``outputs`` (layer ``l``'s ``[batch_size, out_l]``), ``x`` ``[batch_size, F]``,
@@ -161,48 +161,49 @@ def _epoch_template(
     ``spare`` flat ``[batch_size * widest layer]`` (the head's gradient is written into
     ``grad`` as ``(m, A)``, where the policy's backward starts).
     """
-    n = order.shape[0]
+    n = orders.shape[1]
     n_layers = layers.shape[0]
     features = obs.shape[1]
     k = 0
-    for start in range(0, n, batch_size):
-        m = min(batch_size, n - start)
-        xm = x[:m]
-        for i in range(m):
-            row = order[start + i]
-            for f in range(features):
-                xm[i, f] = obs[row, f]
-            for a in range(actions.shape[1]):
-                mb_actions[i, a] = actions[row, a]
-            mb_rows[0, i] = old_values[row]
-            mb_rows[1, i] = old_log_prob[row]
-            mb_rows[2, i] = advantages[row]
-            mb_rows[3, i] = returns[row]
-        _forward(xm, layers, 0, n_pi, params, outputs, m)
-        _forward(xm, layers, n_pi, n_layers, params, outputs, m)
-        head = outputs[n_pi - 1][:m]
-        values = outputs[n_layers - 1][:m].reshape(m)
-        grad_head = grad[: m * head.shape[1]].reshape(m, head.shape[1])
-        args = (
-            head, mb_actions[:m], mb_rows[1, :m], mb_rows[2, :m], mb_rows[3, :m],
-            mb_rows[0, :m], values, clip_range, clip_range_vf, normalize, ent_coef, vf_coef,
-            grad_head, grad_values[:m], stats[k],
-        )  # fmt: skip
-        if GAUSSIAN:  # noqa: F821 (a constant bound per kernel: numba prunes the other branch)
-            gaussian_head(*args, params[log_std_index], grads[log_std_index])
-        else:
-            categorical_head(*args)
-        k += 1
-        if kl_limit >= 0.0 and stats[k - 1, 5] > kl_limit:
-            return k, True
-        _backward(xm, layers, 0, n_pi, params, grads, outputs, grad, spare, m)
-        for i in range(m):  # (an element loop: a slice assignment compiles numba's
-            grad[i] = grad_values[i]  # shape-mismatch message formatting, 2 s of a cold start)
-        _backward(xm, layers, n_pi, n_layers, params, grads, outputs, grad, spare, m)
-        clipped_adam_step(
-            params, grads, exp_avgs, exp_avg_sqs, steps, lr, beta1, beta2, eps, weight_decay,
-            max_norm,
-        )  # fmt: skip
+    for epoch in range(orders.shape[0]):
+        for start in range(0, n, batch_size):
+            m = min(batch_size, n - start)
+            xm = x[:m]
+            for i in range(m):
+                row = orders[epoch, start + i]
+                for f in range(features):
+                    xm[i, f] = obs[row, f]
+                for a in range(actions.shape[1]):
+                    mb_actions[i, a] = actions[row, a]
+                mb_rows[0, i] = old_values[row]
+                mb_rows[1, i] = old_log_prob[row]
+                mb_rows[2, i] = advantages[row]
+                mb_rows[3, i] = returns[row]
+            _forward(xm, layers, 0, n_pi, params, outputs, m)
+            _forward(xm, layers, n_pi, n_layers, params, outputs, m)
+            head = outputs[n_pi - 1][:m]
+            values = outputs[n_layers - 1][:m].reshape(m)
+            grad_head = grad[: m * head.shape[1]].reshape(m, head.shape[1])
+            args = (
+                head, mb_actions[:m], mb_rows[1, :m], mb_rows[2, :m], mb_rows[3, :m],
+                mb_rows[0, :m], values, clip_range, clip_range_vf, normalize, ent_coef, vf_coef,
+                grad_head, grad_values[:m], stats[k],
+            )  # fmt: skip
+            if GAUSSIAN:  # noqa: F821 (a constant bound per kernel: numba prunes the other branch)
+                gaussian_head(*args, params[log_std_index], grads[log_std_index])
+            else:
+                categorical_head(*args)
+            k += 1
+            if kl_limit >= 0.0 and stats[k - 1, 5] > kl_limit:
+                return k, True
+            _backward(xm, layers, 0, n_pi, params, grads, outputs, grad, spare, m)
+            for i in range(m):  # (an element loop: a slice assignment compiles numba's
+                grad[i] = grad_values[i]  # shape-mismatch message formatting, 2 s of a cold start)
+            _backward(xm, layers, n_pi, n_layers, params, grads, outputs, grad, spare, m)
+            clipped_adam_step(
+                params, grads, exp_avgs, exp_avg_sqs, steps, lr, beta1, beta2, eps, weight_decay,
+                max_norm,
+            )  # fmt: skip
     return k, False
 
 
@@ -270,6 +271,7 @@ class LeanEpochs:
             zeros(batch_size * widest),  # spare
         )
         self.kernel = epoch_kernel(lean.distribution)
+        self._entry: Any = None
 
     @classmethod
     def for_update(cls, lean: Any, adam: Any, buffer: Any, batch_size: int) -> LeanEpochs | str:
@@ -298,8 +300,9 @@ class LeanEpochs:
             and batch_size == self.batch_size
         )
 
-    def run(
+    def run_update(
         self,
+        n_epochs: int,
         clip_range: float,
         clip_range_vf: float | None,
         ent_coef: float,
@@ -307,13 +310,19 @@ class LeanEpochs:
         normalize_advantage: bool,
         max_grad_norm: float,
         target_kl: float | None,
-    ) -> tuple[np.ndarray, bool]:
-        """One epoch over the buffer in a fresh order (``buffer.sample_order()``, the draw
-        ``buffer.get`` makes). Returns the minibatches' statistics, float32 ``[k, 6]`` (policy
-        loss, value loss, entropy loss, loss, clip fraction, approx KL), and whether the epoch
-        stopped early on ``target_kl`` (as SB3: the last row's minibatch was not stepped)."""
+    ) -> tuple[np.ndarray, int, int, bool]:
+        """Up to ``n_epochs`` epochs over the buffer, each in a fresh order
+        (``buffer.sample_order()``, the draw ``buffer.get`` makes): all in one call, or with
+        ``target_kl`` one call an epoch, so that no order is drawn after SB3 would have stopped.
+
+        Returns the minibatches' statistics, float32 ``[k, 6]`` (policy loss, value loss,
+        entropy loss, loss, clip fraction, approx KL), how many of the last rows are the last
+        epoch's, the number of epochs run (the last one partly, if stopped) and whether the
+        update stopped early on ``target_kl`` (as SB3: the last row's minibatch was not
+        stepped)."""
         buffer, lean = self.buffer, self.lean
         n = buffer.buffer_size * buffer.n_envs
+        per_epoch = -(-n // self.batch_size)
         for param in lean.parameters:
             if param.grad is None:
                 param.grad = th.zeros_like(param)
@@ -321,22 +330,15 @@ class LeanEpochs:
         if observations.dtype != th.float32 or not observations.is_contiguous():
             observations = observations.float().contiguous()  # SB3's preprocessing: obs.float()
         flat = buffer._flat
-        order = buffer.sample_order().numpy()
-        stats = np.empty((-(-n // self.batch_size), STATS), dtype=np.float32)
-        done, stopped = self.kernel(
+        storage = (
             observations.numpy(),
             buffer._flat_actions.numpy(),
             flat["values_tensor"].numpy(),
             flat["log_probs"].numpy(),
             flat["advantages"].numpy(),
             flat["returns_tensor"].numpy(),
-            order,
-            self.batch_size,
-            self.layers,
-            self.n_pi,
-            *self.adam.views(),
-            self.log_std_index,
-            *self._scratch,
+        )
+        settings = (
             *self.adam.hyperparameters(),
             float(max_grad_norm),
             float(clip_range),
@@ -345,6 +347,25 @@ class LeanEpochs:
             float(ent_coef),
             float(vf_coef),
             -1.0 if target_kl is None else 1.5 * float(target_kl),
-            stats,
         )
-        return stats[:done], bool(stopped)
+        views = self.adam.views()
+        stats = np.empty((n_epochs * per_epoch, STATS), dtype=np.float32)
+        calls = 1 if target_kl is None else n_epochs
+        epochs_per_call = n_epochs // calls
+        rows, stopped = 0, False
+        for _ in range(calls):
+            orders = np.stack([buffer.sample_order().numpy() for _ in range(epochs_per_call)])
+            args = (
+                *storage, orders, self.batch_size, self.layers, self.n_pi, *views,
+                self.log_std_index, *self._scratch, *settings, stats[rows:],
+            )  # fmt: skip
+            if self._entry is None:
+                # One signature for every update (the same arrays' types): skip numba's
+                # dispatch, about 50 µs a call for some 90 arrays in tuples.
+                self._entry = entry_point(self.kernel, args)
+            done, stopped = self._entry(*args)
+            rows += done
+            if stopped:
+                break
+        last_epoch = rows - (rows - 1) // per_epoch * per_epoch
+        return stats[:rows], last_epoch, -(-rows // per_epoch), bool(stopped)

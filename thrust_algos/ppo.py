@@ -507,6 +507,43 @@ class PPO(SB3PPO):
         else:
             self.update_path = "autograd"
 
+        if epochs is not None:
+            losses = self._train_epoch_kernel(epochs, clip_range, clip_range_vf)
+        else:
+            losses = self._train_minibatches(lean, adam, clip_range, clip_range_vf)
+
+        # One device -> host transfer for every statistic of this update.
+        buffer = self.rollout_buffer
+        explained = _explained_variance(buffer.values_tensor, buffer.returns_tensor)
+        stats = th.stack([*losses, explained]).tolist()
+        entropy_mean, pg_mean, value_mean, kl_mean, clip_mean, last_loss, explained_var = stats
+
+        # Logs
+        self.logger.record("train/entropy_loss", entropy_mean)
+        self.logger.record("train/policy_gradient_loss", pg_mean)
+        self.logger.record("train/value_loss", value_mean)
+        self.logger.record("train/approx_kl", kl_mean)
+        self.logger.record("train/clip_fraction", clip_mean)
+        self.logger.record("train/loss", last_loss)
+        self.logger.record("train/explained_variance", explained_var)
+        if hasattr(self.policy, "log_std"):
+            self.logger.record("train/std", th.exp(self.policy.log_std).mean().item())
+
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/clip_range", clip_range)
+        if self.clip_range_vf is not None:
+            self.logger.record("train/clip_range_vf", clip_range_vf)
+
+    def _train_minibatches(
+        self,
+        lean: LeanActorCritic | None,
+        adam: LeanAdam | None,
+        clip_range: float,
+        clip_range_vf: float | None,
+    ) -> tuple[th.Tensor, ...]:
+        """SB3's epochs and minibatches, the loss from the lean path or autograd; returns the
+        update's mean entropy, policy and value losses, the last epoch's mean approximate KL,
+        the mean clip fraction and the last loss, as 0-d tensors on the device."""
         # Lists of 0-d tensors on the device: no host synchronisation inside the loop.
         entropy_losses: list[th.Tensor] = []
         pg_losses: list[th.Tensor] = []
@@ -518,34 +555,6 @@ class PPO(SB3PPO):
         # train for n_epochs epochs
         for epoch in range(self.n_epochs):
             approx_kl_divs = []
-            if epochs is not None:
-                rows, stopped = epochs.run(
-                    clip_range,
-                    clip_range_vf,
-                    self.ent_coef,
-                    self.vf_coef,
-                    self.normalize_advantage,
-                    self.max_grad_norm,
-                    self.target_kl,
-                )
-                columns = th.from_numpy(rows).unbind(1)
-                pg_losses += columns[0].unbind()
-                value_losses += columns[1].unbind()
-                entropy_losses += columns[2].unbind()
-                last_loss = columns[3][-1]
-                clip_fractions += columns[4].unbind()
-                approx_kl_divs += columns[5].unbind()
-                if stopped:
-                    continue_training = False
-                    if self.verbose >= 1:
-                        print(
-                            f"Early stopping at step {epoch} due to reaching max kl: "
-                            f"{approx_kl_divs[-1].item():.2f}"
-                        )
-                self._n_updates += 1
-                if not continue_training:
-                    break
-                continue
             # Do a complete pass on the rollout buffer
             for rollout_data in self.rollout_buffer.get(self.batch_size):
                 if lean is None:
@@ -595,36 +604,40 @@ class PPO(SB3PPO):
             if not continue_training:
                 break
 
-        # One device -> host transfer for every statistic of this update.
-        buffer = self.rollout_buffer
-        stats = th.stack(
-            [
-                _mean(entropy_losses, self.device),
-                _mean(pg_losses, self.device),
-                _mean(value_losses, self.device),
-                _mean(approx_kl_divs, self.device),
-                _mean(clip_fractions, self.device),
-                last_loss,
-                _explained_variance(buffer.values_tensor, buffer.returns_tensor),
-            ]
-        ).tolist()
-        entropy_mean, pg_mean, value_mean, kl_mean, clip_mean, last_loss, explained_var = stats
+        return (
+            _mean(entropy_losses, self.device),
+            _mean(pg_losses, self.device),
+            _mean(value_losses, self.device),
+            _mean(approx_kl_divs, self.device),
+            _mean(clip_fractions, self.device),
+            last_loss,
+        )
 
-        # Logs
-        self.logger.record("train/entropy_loss", entropy_mean)
-        self.logger.record("train/policy_gradient_loss", pg_mean)
-        self.logger.record("train/value_loss", value_mean)
-        self.logger.record("train/approx_kl", kl_mean)
-        self.logger.record("train/clip_fraction", clip_mean)
-        self.logger.record("train/loss", last_loss)
-        self.logger.record("train/explained_variance", explained_var)
-        if hasattr(self.policy, "log_std"):
-            self.logger.record("train/std", th.exp(self.policy.log_std).mean().item())
-
-        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        self.logger.record("train/clip_range", clip_range)
-        if self.clip_range_vf is not None:
-            self.logger.record("train/clip_range_vf", clip_range_vf)
+    def _train_epoch_kernel(
+        self, epochs: Any, clip_range: float, clip_range_vf: float | None
+    ) -> tuple[th.Tensor, ...]:
+        """:meth:`_train_minibatches` with every epoch in one compiled call
+        (:class:`thrust_algos._lean_update.LeanEpochs`); the same statistics."""
+        rows, last_epoch_rows, epochs_done, stopped = epochs.run_update(
+            self.n_epochs,
+            clip_range,
+            clip_range_vf,
+            self.ent_coef,
+            self.vf_coef,
+            self.normalize_advantage,
+            self.max_grad_norm,
+            self.target_kl,
+        )
+        self._n_updates += epochs_done
+        if stopped and self.verbose >= 1:
+            print(
+                f"Early stopping at step {epochs_done - 1} due to reaching max kl: "
+                f"{rows[-1, 5]:.2f}"
+            )
+        table = th.from_numpy(rows)
+        means = table.mean(0)
+        kl = table[-last_epoch_rows:, 5].mean()
+        return means[2], means[0], means[1], kl, means[4], table[-1, 3]
 
     def _autograd_loss(
         self, rollout_data: RolloutBufferSamples, clip_range: float, clip_range_vf: float | None
