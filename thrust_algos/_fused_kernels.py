@@ -171,7 +171,9 @@ def _act_template(
     n_vf = layers.shape[0] - n_pi
     for i in range(buf_obs.shape[1]):
         x = buf_obs[t, i]
-        out = _mlp_row(weights, layers, 0, n_pi, x, scratch)
+        # np.int64(0), not 0: a literal 0 would compile _mlp_row a second time (numba
+        # specialises on the literal), 0.3 s of a cold start.
+        out = _mlp_row(weights, layers, np.int64(0), n_pi, x, scratch)
         head = scratch[out, : layers[n_pi - 1, 1]]
         log_prob = sample_action(  # noqa: F821
             head, log_std, prng, i, actions, action_low, action_high, buf_actions[t, i]

@@ -163,6 +163,7 @@ def _epoch_template(
     """
     n = orders.shape[1]
     n_layers = layers.shape[0]
+    policy = np.int64(0)  # the policy's first layer; a literal 0 would compile the helpers twice
     features = obs.shape[1]
     k = 0
     for epoch in range(orders.shape[0]):
@@ -179,7 +180,7 @@ def _epoch_template(
                 mb_rows[1, i] = old_log_prob[row]
                 mb_rows[2, i] = advantages[row]
                 mb_rows[3, i] = returns[row]
-            _forward(xm, layers, 0, n_pi, params, outputs, m)
+            _forward(xm, layers, policy, n_pi, params, outputs, m)
             _forward(xm, layers, n_pi, n_layers, params, outputs, m)
             head = outputs[n_pi - 1][:m]
             values = outputs[n_layers - 1][:m].reshape(m)
@@ -196,7 +197,7 @@ def _epoch_template(
             k += 1
             if kl_limit >= 0.0 and stats[k - 1, 5] > kl_limit:
                 return k, True
-            _backward(xm, layers, 0, n_pi, params, grads, outputs, grad, spare, m)
+            _backward(xm, layers, policy, n_pi, params, grads, outputs, grad, spare, m)
             for i in range(m):  # (an element loop: a slice assignment compiles numba's
                 grad[i] = grad_values[i]  # shape-mismatch message formatting, 2 s of a cold start)
             _backward(xm, layers, n_pi, n_layers, params, grads, outputs, grad, spare, m)
