@@ -99,6 +99,41 @@ def _mlp_row(weights, layers, first, count, x, scratch):
     return src
 
 
+@njit(cache=True, error_model="numpy")
+def _mlp_rows(weights, layers, first, count, x, scratch, plane):  # pragma: no cover - compiled
+    """:func:`_mlp_row` for all rows of ``x`` (float32 ``[N, in]``) at once, each layer's
+    product one BLAS call (numba's ``np.dot``): layer outputs alternate between the flat
+    ``scratch[plane]`` and ``scratch[plane + 1]`` (each at least ``N * widest``); returns the
+    last layer's output, ``[N, out]``, a view into them. The sums are BLAS's, so a row's
+    result can differ from :func:`_mlp_row`'s in the last bit."""
+    n = x.shape[0]
+    source = x
+    target = plane
+    for layer in range(first, first + count):
+        n_in = layers[layer, 0]
+        n_out = layers[layer, 1]
+        w_off = layers[layer, 2]
+        b_off = layers[layer, 3]
+        act = layers[layer, 4]
+        out = scratch[target, : n * n_out].reshape(n, n_out)
+        np.dot(source, weights[w_off : w_off + n_in * n_out].reshape(n_in, n_out), out)
+        bias = weights[b_off : b_off + n_out]
+        for i in range(n):
+            row = out[i]
+            for j in range(n_out):
+                row[j] += bias[j]
+            if act == 1:
+                for j in range(n_out):
+                    row[j] = tanh32(row[j])
+            elif act == 2:
+                for j in range(n_out):
+                    if row[j] < 0.0:
+                        row[j] = np.float32(0.0)
+        source = out
+        target = 2 * plane + 1 - target
+    return source
+
+
 @njit(cache=True)
 def _sample_categorical(head, log_std, prng, i, actions, low, high, buf_action):
     """Draw ``a ~ Categorical(logits=head)`` by inverting the CDF at one uniform from row
@@ -169,20 +204,17 @@ def _act_template(
     log-probability, the value and the episode start into the buffers. False if a Box action
     was not finite (the row's later fields are then unwritten)."""
     n_vf = layers.shape[0] - n_pi
+    # Both networks over all rows, each layer one BLAS product (planes 0-1 and 2-3 of scratch).
+    heads = _mlp_rows(weights, layers, np.int64(0), n_pi, buf_obs[t], scratch, np.int64(0))
+    values = _mlp_rows(weights, layers, n_pi, n_vf, buf_obs[t], scratch, np.int64(2))
     for i in range(buf_obs.shape[1]):
-        x = buf_obs[t, i]
-        # np.int64(0), not 0: a literal 0 would compile _mlp_row a second time (numba
-        # specialises on the literal), 0.3 s of a cold start.
-        out = _mlp_row(weights, layers, np.int64(0), n_pi, x, scratch)
-        head = scratch[out, : layers[n_pi - 1, 1]]
         log_prob = sample_action(  # noqa: F821
-            head, log_std, prng, i, actions, action_low, action_high, buf_actions[t, i]
+            heads[i], log_std, prng, i, actions, action_low, action_high, buf_actions[t, i]
         )
         if np.isnan(log_prob):
             return False
         buf_log_probs[t, i] = np.float32(log_prob)
-        out = _mlp_row(weights, layers, n_pi, n_vf, x, scratch)
-        buf_values[t, i] = scratch[out, 0]
+        buf_values[t, i] = values[i, 0]
         buf_starts[t, i] = np.float32(1.0) if starts[i] else np.float32(0.0)
     return True
 

@@ -82,6 +82,10 @@ def plan(model: PPO, env: VecEnv, buffer: Any, lean: LeanActorCritic | None) -> 
         )
     if lean is None:
         return "the policy is not the lean MLP (lean=False, or a policy LeanActorCritic rejects)"
+    from thrust_algos._lean_update import available
+
+    if (reason := available()) is not None:
+        return reason
     if model.device.type != "cpu":
         return f"the model is on {model.device} (the fused rollout runs on the CPU)"
     if type(buffer) is not GpuRolloutBuffer:
@@ -160,7 +164,9 @@ class FusedRollout:
         self.layers = np.array(rows, dtype=np.int64)
         self.n_pi = len(lean.pi_layers)
         self.weights = np.empty(offset, dtype=np.float32)
-        self.scratch = np.zeros((2, width), dtype=np.float32)
+        # Four planes of [rows x widest layer]: the two networks' batched forward ping-pongs
+        # in 0-1 and 2-3 (_mlp_rows); a single row's forward (the bootstrap) uses 0-1.
+        self.scratch = np.zeros((4, buffer.n_envs * width), dtype=np.float32)
         self._dense = layers
         if isinstance(lean.policy.action_space, spaces.Box):
             self.action_low = lean.policy.action_space.low.astype(np.float32)
