@@ -409,7 +409,7 @@ def test_save_load_and_stock_sb3_loads_it(tmp_path) -> None:
     [
         (lambda: model_on("Thrust/CartPole-v1", 2, 8, fused=False), "fused=False"),
         (lambda: model_on("Thrust/CartPole-v1", 2, 8, lean=False), "not the lean MLP"),
-        (lambda: model_on("Thrust/CartPole-v1", 129, 2), "129 rows: above 128"),
+        (lambda: model_on("Thrust/CartPole-v1", 513, 2), "513 rows: above 512"),
         (
             lambda: thrust_algos.PPO(
                 "MlpPolicy", sb3_make_vec_env("CartPole-v1", 2), n_steps=8, batch_size=16
@@ -432,3 +432,15 @@ def test_fallbacks_say_why(make, reason: str) -> None:
     model.learn(16)
     assert model.rollout_path.startswith(("stepwise: ", "stepwise (staged): "))
     assert reason in model.rollout_path
+
+
+def test_without_scipy_the_rollout_is_stepwise_and_says_why(monkeypatch) -> None:
+    """The fused forward's matrix products are BLAS calls through numba's np.dot, which needs
+    SciPy: without it the rollout (and the update) take their other paths, saying why."""
+    from thrust_algos import _lean_update
+
+    monkeypatch.setattr(_lean_update, "available", lambda: "SciPy is not installed (test)")
+    model = model_on("Thrust/CartPole-v1", 2, 8)
+    model.learn(16)
+    assert model.rollout_path.endswith("SciPy is not installed (test)")
+    assert model.update_path == "lean per minibatch: SciPy is not installed (test)"

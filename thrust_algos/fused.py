@@ -62,12 +62,13 @@ _ACTIVATION_CODES = {None: 0, "tanh": 1, "relu": 2}
 _RETURN, _LENGTH, _ROW, _STEP, _TRUNCATED, _BOOTSTRAP = range(6)
 
 
-#: The most rows (envs, or agents of a game's shared view) the fused rollout takes: it runs
-#: the MLP row by row (a matrix-vector product each), which beats torch's per-step dispatch
-#: below about 200 rows and loses to its batched matrix products above (measured with
-#: ``benchmarks/ppo.py --throughput``: CartPole 128 envs fused 6% faster, 256 envs 4% slower;
-#: Pong's shared view 64 rows 30% faster, 256 rows 9% slower, 1,024 Snake rows 2x slower).
-FUSED_MAX_ROWS = 128
+#: The most rows (envs, or agents of a game's shared view) the fused rollout takes. Its
+#: forward is batched (BLAS), but it steps the env rows on one thread, where the per-step path
+#: steps large batches on numba's threads: rollout time against the per-step path's, 2 cores
+#: (2026-12-03): CartPole 256 / 1,024 envs 2.1x / 1.6x faster, Pong 128 / 256 games 2.1x /
+#: 2.6x, Snake 64 / 128 games (256 / 512 rows) 1.5x / 1.2x, Snake 256 games (1,024 rows) 5%
+#: slower. So at most 512 rows.
+FUSED_MAX_ROWS = 512
 
 
 def plan(model: PPO, env: VecEnv, buffer: Any, lean: LeanActorCritic | None) -> FusedRollout | str:
@@ -77,8 +78,8 @@ def plan(model: PPO, env: VecEnv, buffer: Any, lean: LeanActorCritic | None) -> 
         return "fused=False"
     if env.num_envs > FUSED_MAX_ROWS:
         return (
-            f"{env.num_envs} rows: above {FUSED_MAX_ROWS} the per-step path's batched forward "
-            "is faster than the fused rollout's row-by-row one"
+            f"{env.num_envs} rows: above {FUSED_MAX_ROWS} the per-step path, which steps the "
+            "env on numba's threads, can be faster than the fused rollout's one thread"
         )
     if lean is None:
         return "the policy is not the lean MLP (lean=False, or a policy LeanActorCritic rejects)"
