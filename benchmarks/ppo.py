@@ -168,12 +168,13 @@ class SolveTimer(BaseCallback):
             self.model, self.eval_env, n_eval_episodes=EVAL_EPISODES, deterministic=True
         )
         self.last_mean = float(mean)
-        resumed = time.perf_counter()
-        self.eval_seconds += resumed - paused
         if mean >= SOLVED_AT:
+            # The clock stops where this evaluation began: its own time is not subtracted
+            # again (before 2026-12-03 it was, which cut one evaluation off every solve time).
             self.solved_at_step = self.num_timesteps
             self.solved_at_time = paused
             return False
+        self.eval_seconds += time.perf_counter() - paused
         return True
 
 

@@ -101,3 +101,41 @@ def test_compile_flag_and_purejaxrl_side() -> None:
 def test_bad_arguments_exit_2(args: list[str]) -> None:
     done = run(*args)
     assert done.returncode == 2 and "error" in done.stderr and not done.stdout.count("|")
+
+
+def test_solve_time_excludes_each_evaluation_once(monkeypatch) -> None:
+    """The solve clock: training time only; the evaluations that did not solve are taken out,
+    and the clock stops where the solving one began (its time is not taken out twice)."""
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import ppo as bench
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    clock = [100.0]
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: clock[0])
+    means = iter([10.0, 500.0])
+
+    def evaluation(*args, **kwargs):
+        clock[0] += 3.0  # every evaluation takes 3 s of the fake clock
+        return next(means), 0.0
+
+    monkeypatch.setattr(bench, "evaluate_policy", evaluation)
+
+    class Model:
+        def __init__(self) -> None:
+            self.num_timesteps = 0
+
+        def learn(self, total, callback):
+            callback.model = self
+            for _ in range(3):
+                clock[0] += 1.0  # 1 s of training between evaluations
+                self.num_timesteps += bench.EVAL_EVERY
+                callback.num_timesteps = self.num_timesteps
+                if not callback._on_step():
+                    return
+
+    monkeypatch.setattr(bench, "make_model", lambda *args: Model())
+    monkeypatch.setattr(bench, "sb3_make_vec_env", lambda *args, **kwargs: None)
+    run = bench.time_to_solve("thrust", {"n_envs": 1}, 0, 10 * bench.EVAL_EVERY)
+    assert run.solved and run.steps == 2 * bench.EVAL_EVERY
+    assert run.seconds == pytest.approx(2.0)  # two seconds of training, no evaluation

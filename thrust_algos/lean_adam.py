@@ -33,6 +33,18 @@ from numba import njit
 __all__ = ["LeanAdam"]
 
 
+# fastmath "reassoc" lets LLVM split the float64 sum into vector lanes (a serial sum waits on
+# each addition: 12 µs of a 9k-parameter step, against 2); the order of a float64 sum of
+# float32 squares changes the float32 norm only in rare last-bit cases.
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
+def _sum_of_squares(g):  # pragma: no cover - compiled
+    """``sum(g ** 2)`` of a float32 array, accumulated in float64."""
+    total = 0.0
+    for j in range(g.size):
+        total += float(g[j]) * float(g[j])
+    return total
+
+
 # error_model="numpy": a division by zero gives inf/NaN as in torch (eps=0 and a zero second
 # moment), where Python's model would raise, and without its per-division check LLVM
 # vectorises the update loop.
@@ -50,11 +62,7 @@ def clipped_adam_step(
     n_tensors = len(params)
     norms = np.empty(n_tensors)
     for k in range(n_tensors):
-        g = grads[k]
-        total = 0.0
-        for j in range(g.size):
-            total += float(g[j]) * float(g[j])
-        norms[k] = math.sqrt(total)
+        norms[k] = math.sqrt(_sum_of_squares(grads[k]))
     total_norm = np.float32(math.sqrt(np.sum(norms * norms)))
     clip = np.float32(max_norm) / (total_norm + np.float32(1e-6))
     clip = min(clip, np.float32(1.0))
