@@ -70,6 +70,32 @@ def _clashing_template(values, out, limit):
     return scaled
 
 
+def _assigns_parameter(values, out, limit, i):
+    i = i + 1
+    out[i] = values[i]
+
+
+SCALE = 2.0
+
+
+def _reads_global(values, out, limit, i):
+    out[i] = values[i] * SCALE
+
+
+def _shadowing_template(values, out, limit):
+    SCALE = 5.0
+    for i in range(values.shape[0]):
+        clamp_row(values, out, limit, i)  # noqa: F821
+    return SCALE
+
+
+def _wrapped_lines(values, out, limit, i):
+    out[i] = min(
+        values[i],
+        limit,
+    )
+
+
 def _returns_value(values, i):
     return values[i]
 
@@ -115,6 +141,8 @@ def test_inlined_template_computes_what_calling_the_body_computes() -> None:
         (_clashing_template, {"clamp_row": _clamp_row}, "'scaled' is a template name"),
         (_value_template, {"body": _returns_value}, "returns a value"),
         (_value_template, {"body": _returns_in_loop}, "a return inside one of its loops"),
+        (_clamp_template, {"clamp_row": _assigns_parameter}, "assigns its parameter 'i'"),
+        (_shadowing_template, {"clamp_row": _reads_global}, "global 'SCALE' it reads"),
     ],
 )
 def test_inline_refuses_what_it_cannot_write_in_faithfully(template, bodies, message) -> None:
@@ -132,3 +160,13 @@ def test_cpu_step_templates_hold_no_call_to_their_bodies() -> None:
     # Line numbers and file stay the template's: numba's disk cache keys on them.
     assert step.co_filename == K._step_template.__code__.co_filename
     assert step.co_firstlineno == K._step_template.__code__.co_firstlineno
+
+
+def test_a_body_of_wrapped_lines_and_a_global_it_reads_inline() -> None:
+    """Statements over several lines keep a valid location; a global read by the body (not
+    shadowed by the template) means what it meant."""
+    values = np.array([3.0, 0.5, 9.0])
+    wrapped = _function(_clamp_template, {"clamp_row": _wrapped_lines})
+    np.testing.assert_array_equal(wrapped(values, np.zeros(3), 4.0), [3.0, 0.5, 4.0])
+    scaled = _function(_clamp_template, {"clamp_row": _reads_global})
+    np.testing.assert_array_equal(scaled(values, np.zeros(3), 4.0), values * 2.0)

@@ -18,7 +18,6 @@ parameter order); a weight is stored as torch's ``[out, in]``.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import importlib.util
 from pathlib import Path
@@ -133,6 +132,7 @@ def _epoch_template(
     grad_values,
     grad,
     spare,
+    log_std_grad,
     lr,
     beta1,
     beta2,
@@ -144,13 +144,14 @@ def _epoch_template(
     normalize,
     ent_coef,
     vf_coef,
+    early_stop,
     kl_limit,
     stats,
 ):
     """The epochs of one update: epoch ``e`` takes the minibatches of ``orders[e]`` (int64,
     a permutation of the ``N`` storage rows), ``batch_size`` rows each (the last one shorter if
     ``N`` is not a multiple). Per minibatch, into the next row of ``stats``: SB3's loss
-    statistics; then, unless ``kl_limit >= 0`` and the approximate KL exceeds it (early
+    statistics; then, unless ``early_stop`` and the approximate KL exceeds ``kl_limit`` (early
     stopping: nothing more is stepped), the gradients into ``grads`` and the clipped Adam step.
     Returns the number of rows of ``stats`` written and whether the update stopped early.
 
@@ -159,7 +160,8 @@ def _epoch_template(
     ``mb_actions`` ``[batch_size, K]``, ``mb_rows`` ``[4, batch_size]`` (old values, old
     log-probabilities, advantages, returns), ``grad_values`` ``[batch_size]``, ``grad`` and
     ``spare`` flat ``[batch_size * widest layer]`` (the head's gradient is written into
-    ``grad`` as ``(m, A)``, where the policy's backward starts).
+    ``grad`` as ``(m, A)``, where the policy's backward starts), ``log_std_grad`` ``[A]`` (the
+    Gaussian head's log-std gradient, copied into ``grads`` only once the minibatch steps).
     """
     n = orders.shape[1]
     n_layers = layers.shape[0]
@@ -191,12 +193,16 @@ def _epoch_template(
                 grad_head, grad_values[:m], stats[k],
             )  # fmt: skip
             if GAUSSIAN:  # noqa: F821 (a constant bound per kernel: numba prunes the other branch)
-                gaussian_head(*args, params[log_std_index], grads[log_std_index])
+                gaussian_head(*args, params[log_std_index], log_std_grad)
             else:
                 categorical_head(*args)
             k += 1
-            if kl_limit >= 0.0 and stats[k - 1, 5] > kl_limit:
-                return k, True
+            if early_stop and stats[k - 1, 5] > kl_limit:
+                return k, True  # every .grad still holds the previous minibatch's, as in SB3
+            if GAUSSIAN:  # noqa: F821
+                target = grads[log_std_index]
+                for a in range(target.shape[0]):
+                    target[a] = log_std_grad[a]
             _backward(xm, layers, policy, n_pi, params, grads, outputs, grad, spare, m)
             for i in range(m):  # (an element loop: a slice assignment compiles numba's
                 grad[i] = grad_values[i]  # shape-mismatch message formatting, 2 s of a cold start)
@@ -216,7 +222,6 @@ _kernels: dict[str, Any] = {}
 _SOURCES = ("_lean_update.py", "_ppo_head.py", "lean_adam.py", "_fused_kernels.py")
 
 
-@functools.cache
 def _sources_digest() -> str:
     digest = hashlib.sha256()
     for name in _SOURCES:
@@ -224,12 +229,17 @@ def _sources_digest() -> str:
     return digest.hexdigest()[:16]
 
 
+# Read at import, with the functions it describes: a file edited later in the same process
+# must not give the kernel compiled from the imported code the edited file's name.
+_DIGEST = _sources_digest()
+
+
 def epoch_kernel(distribution: str):
     """:func:`_epoch_template` with the loss head of ``distribution`` ("categorical" or
     "gaussian"), compiled on first call and cached on disk."""
     kernel = _kernels.get(distribution)
     if kernel is None:
-        qualname = f"lean_epoch__{distribution}_{_sources_digest()}"
+        qualname = f"lean_epoch__{distribution}_{_DIGEST}"
         bindings = {"GAUSSIAN": {"categorical": False, "gaussian": True}[distribution]}
         function = rebind(_epoch_template, qualname, bindings)
         kernel = _kernels[distribution] = njit(cache=True, nogil=True, error_model="numpy")(
@@ -270,6 +280,7 @@ class LeanEpochs:
             zeros(batch_size),  # grad_values
             zeros(batch_size * widest),  # grad
             zeros(batch_size * widest),  # spare
+            zeros(action_dim),  # log_std_grad (the Gaussian head's, kept until the KL check)
         )
         self.kernel = epoch_kernel(lean.distribution)
         self._entry: Any = None
@@ -322,6 +333,11 @@ class LeanEpochs:
         update stopped early on ``target_kl`` (as SB3: the last row's minibatch was not
         stepped)."""
         buffer, lean = self.buffer, self.lean
+        if not buffer.full:
+            raise RuntimeError(
+                f"train() needs a full rollout buffer: {buffer.pos} of {buffer.buffer_size} "
+                "steps added"
+            )
         n = buffer.buffer_size * buffer.n_envs
         per_epoch = -(-n // self.batch_size)
         for param in lean.parameters:
@@ -347,7 +363,8 @@ class LeanEpochs:
             bool(normalize_advantage),
             float(ent_coef),
             float(vf_coef),
-            -1.0 if target_kl is None else 1.5 * float(target_kl),
+            target_kl is not None,
+            0.0 if target_kl is None else 1.5 * float(target_kl),
         )
         views = self.adam.views()
         stats = np.empty((n_epochs * per_epoch, STATS), dtype=np.float32)
@@ -355,7 +372,10 @@ class LeanEpochs:
         epochs_per_call = n_epochs // calls
         rows, stopped = 0, False
         for _ in range(calls):
-            orders = np.stack([buffer.sample_order().numpy() for _ in range(epochs_per_call)])
+            # int64 whatever the platform's default integer (the kernel's one signature)
+            orders = np.stack(
+                [buffer.sample_order().numpy() for _ in range(epochs_per_call)]
+            ).astype(np.int64, copy=False)
             args = (
                 *storage, orders, self.batch_size, self.layers, self.n_pi, *views,
                 self.log_std_index, *self._scratch, *settings, stats[rows:],

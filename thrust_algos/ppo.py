@@ -464,6 +464,7 @@ class PPO(SB3PPO):
         backward of :class:`~thrust_algos.lean.LeanActorCritic` where the policy allows it.
         """
         if not isinstance(self.rollout_buffer, GpuRolloutBuffer):
+            self.update_path = "autograd: SB3's train (the buffer is not a GpuRolloutBuffer)"
             return super().train()
         # Switch to train mode (this affects batch norm / dropout)
         self.policy.set_training_mode(True)

@@ -340,6 +340,10 @@ def _package_digest() -> str:
     return digest.hexdigest()[:16]
 
 
+# Read at import, with the functions it describes (see _package_digest).
+_package_digest()
+
+
 def entry_point(kernel, args: tuple):
     """The compiled overload of ``kernel`` for the types of ``args``, as a plain callable that
     skips numba's type dispatch.
@@ -409,15 +413,22 @@ def inline_calls(template, bodies: dict[str, Any]) -> types.CodeType:
     for the CPU templates, the CUDA templates (which call it) and the fused rollout.
 
     A body may ``return`` (nothing) only where the call is the last statement of a loop's
-    body, so that ``continue`` means what ``return`` meant; its own local names must not
-    already name something in the template. Anything else raises ``ValueError``: a template
-    this cannot inline faithfully is not compiled.
+    body, so that ``continue`` means what ``return`` meant; it must not assign its parameters
+    (that would assign the template's variables), its own local names must not already name
+    something in the template, and a global it reads must not be a template local (which
+    would shadow it). Anything else raises ``ValueError``: a template this cannot inline
+    faithfully is not compiled.
     """
     tree = ast.parse(textwrap.dedent(inspect.getsource(template)))
     ast.increment_lineno(tree, template.__code__.co_firstlineno - 1)
     function = tree.body[0]
     taken = {node.id for node in ast.walk(function) if isinstance(node, ast.Name)}
     taken |= {arg.arg for arg in function.args.args}
+    template_locals = {arg.arg for arg in function.args.args} | {
+        node.id
+        for node in ast.walk(function)
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)
+    }
     parsed = {name: _body_statements(body) for name, body in bodies.items()}
 
     def expand(statements: list[ast.stmt], continues_loop: bool) -> list[ast.stmt]:
@@ -428,7 +439,7 @@ def inline_calls(template, bodies: dict[str, Any]) -> types.CodeType:
             call = statement.value if isinstance(statement, ast.Expr) else None
             name = getattr(getattr(call, "func", None), "id", None)
             if isinstance(call, ast.Call) and name in parsed:
-                out.extend(_substitute(name, call, *parsed[name], last, taken))
+                out.extend(_substitute(name, call, *parsed[name], last, taken, template_locals))
                 continue
             loop = isinstance(statement, (ast.For, ast.While))
             for field in ("body", "orelse"):
@@ -470,6 +481,7 @@ def _substitute(
     statements: list[ast.stmt],
     last_in_loop: bool,
     taken: set[str],
+    template_locals: set[str],
 ) -> list[ast.stmt]:
     """``statements`` with ``params`` renamed to ``call``'s arguments (see inline_calls)."""
     if call.keywords or len(call.args) != len(params):
@@ -478,14 +490,20 @@ def _substitute(
         raise ValueError(f"inline {name}: every argument must be a plain name")
     renames = {param: arg.id for param, arg in zip(params, call.args, strict=True)}
     block = [copy.deepcopy(statement) for statement in statements]
+    names = [node for s in block for node in ast.walk(s) if isinstance(node, ast.Name)]
+    locals_ = {node.id for node in names if isinstance(node.ctx, ast.Store)}
+    for node in names:
+        if node.id in renames:
+            if isinstance(node.ctx, ast.Store):  # it would assign the template's variable
+                raise ValueError(f"inline {name}: it assigns its parameter {node.id!r}")
+            node.id = renames[node.id]
+        elif node.id in locals_ and node.id in taken:  # a body local the template names
+            raise ValueError(f"inline {name}: its local {node.id!r} is a template name")
+        elif node.id not in locals_ and node.id in template_locals:  # a global it would shadow
+            raise ValueError(f"inline {name}: the global {node.id!r} it reads is a template local")
     for statement in block:
         for node in ast.walk(statement):
-            if isinstance(node, ast.Name):
-                if node.id in renames:
-                    node.id = renames[node.id]
-                elif isinstance(node.ctx, ast.Store) and node.id in taken:
-                    raise ValueError(f"inline {name}: its local {node.id!r} is a template name")
-            elif isinstance(node, (ast.For, ast.While)) and any(
+            if isinstance(node, (ast.For, ast.While)) and any(
                 isinstance(inner, ast.Return) for inner in ast.walk(node)
             ):
                 raise ValueError(f"inline {name}: a return inside one of its loops")
@@ -497,10 +515,10 @@ def _substitute(
             raise ValueError(f"inline {name}: it returns a value")
 
     block = [_ReturnToContinue().visit(statement) for statement in block]
-    for statement in block:
+    for statement in block:  # every written-in node stands where the call stood
         for node in ast.walk(statement):
             if hasattr(node, "lineno"):
-                node.lineno = node.end_lineno = call.lineno
+                ast.copy_location(node, call)
     return block
 
 
