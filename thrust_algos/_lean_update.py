@@ -18,14 +18,16 @@ parameter order); a weight is stored as torch's ``[out, in]``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch as th
-from numba import njit
+from numba import njit, prange
 
 from thrust_algos._fused_kernels import ACT_RELU, ACT_TANH, tanh32
 from thrust_algos._ppo_head import categorical_head, gaussian_head
@@ -132,6 +134,8 @@ def _epoch_template(
     grad_values,
     grad,
     spare,
+    value_grad,
+    value_spare,
     log_std_grad,
     lr,
     beta1,
@@ -160,8 +164,9 @@ def _epoch_template(
     ``mb_actions`` ``[batch_size, K]``, ``mb_rows`` ``[4, batch_size]`` (old values, old
     log-probabilities, advantages, returns), ``grad_values`` ``[batch_size]``, ``grad`` and
     ``spare`` flat ``[batch_size * widest layer]`` (the head's gradient is written into
-    ``grad`` as ``(m, A)``, where the policy's backward starts), ``log_std_grad`` ``[A]`` (the
-    Gaussian head's log-std gradient, copied into ``grads`` only once the minibatch steps).
+    ``grad`` as ``(m, A)``, where the policy's backward starts), ``value_grad`` and ``value_spare``
+    the same for the value network's backward, ``log_std_grad`` ``[A]`` (the Gaussian head's
+    log-std gradient, copied into ``grads`` only once the minibatch steps).
     """
     n = orders.shape[1]
     n_layers = layers.shape[0]
@@ -182,8 +187,13 @@ def _epoch_template(
                 mb_rows[1, i] = old_log_prob[row]
                 mb_rows[2, i] = advantages[row]
                 mb_rows[3, i] = returns[row]
-            _forward(xm, layers, policy, n_pi, params, outputs, m)
-            _forward(xm, layers, n_pi, n_layers, params, outputs, m)
+            # The two networks are independent: with NETWORK_THREADS bound to prange, one
+            # each on two of numba's threads (same results on one thread).
+            for net in NETWORK_THREADS(2):  # noqa: F821
+                if net == 0:
+                    _forward(xm, layers, policy, n_pi, params, outputs, m)
+                else:
+                    _forward(xm, layers, n_pi, n_layers, params, outputs, m)
             head = outputs[n_pi - 1][:m]
             values = outputs[n_layers - 1][:m].reshape(m)
             grad_head = grad[: m * head.shape[1]].reshape(m, head.shape[1])
@@ -203,10 +213,16 @@ def _epoch_template(
                 target = grads[log_std_index]
                 for a in range(target.shape[0]):
                     target[a] = log_std_grad[a]
-            _backward(xm, layers, policy, n_pi, params, grads, outputs, grad, spare, m)
             for i in range(m):  # (an element loop: a slice assignment compiles numba's
-                grad[i] = grad_values[i]  # shape-mismatch message formatting, 2 s of a cold start)
-            _backward(xm, layers, n_pi, n_layers, params, grads, outputs, grad, spare, m)
+                value_grad[i] = grad_values[i]  # shape-error formatting, 2 s of a cold start)
+            for net in NETWORK_THREADS(2):  # noqa: F821
+                if net == 0:
+                    _backward(xm, layers, policy, n_pi, params, grads, outputs, grad, spare, m)
+                else:
+                    _backward(
+                        xm, layers, n_pi, n_layers, params, grads, outputs, value_grad,
+                        value_spare, m,
+                    )  # fmt: skip
             clipped_adam_step(
                 params, grads, exp_avgs, exp_avg_sqs, steps, lr, beta1, beta2, eps, weight_decay,
                 max_norm,
@@ -234,18 +250,82 @@ def _sources_digest() -> str:
 _DIGEST = _sources_digest()
 
 
-def epoch_kernel(distribution: str):
+def epoch_kernel(distribution: str, parallel: bool):
     """:func:`_epoch_template` with the loss head of ``distribution`` ("categorical" or
-    "gaussian"), compiled on first call and cached on disk."""
-    kernel = _kernels.get(distribution)
+    "gaussian"), its two networks on numba's threads if ``parallel``; compiled on first call
+    and cached on disk."""
+    key = (distribution, parallel)
+    kernel = _kernels.get(key)
     if kernel is None:
-        qualname = f"lean_epoch__{distribution}_{_DIGEST}"
-        bindings = {"GAUSSIAN": {"categorical": False, "gaussian": True}[distribution]}
+        threads = "parallel" if parallel else "serial"
+        qualname = f"lean_epoch__{distribution}_{threads}_{_DIGEST}"
+        bindings = {
+            "GAUSSIAN": {"categorical": False, "gaussian": True}[distribution],
+            "NETWORK_THREADS": prange if parallel else range,
+        }
         function = rebind(_epoch_template, qualname, bindings)
-        kernel = _kernels[distribution] = njit(cache=True, nogil=True, error_model="numpy")(
-            function
-        )
+        kernel = _kernels[key] = njit(
+            cache=True, nogil=True, error_model="numpy", parallel=parallel
+        )(function)
     return kernel
+
+
+class _OpenBLAS:
+    """SciPy's OpenBLAS thread count, to hold at one while the parallel kernel runs.
+
+    Why: OpenBLAS called from inside numba's (OpenMP) parallel region with its own threads on
+    detects the OpenMP loop and crawls (272 ms an update instead of 3 ms, measured); with one
+    OpenBLAS thread each network's products run on the numba thread that calls them. Found
+    by the symbols SciPy's wheels export; where they are not found, the serial kernel runs.
+    """
+
+    def __init__(self) -> None:
+        self._get = self._set = None
+        import ctypes
+        import glob
+        import os
+
+        try:
+            import scipy
+        except ImportError:
+            return
+        root = os.path.dirname(scipy.__file__)
+        for pattern in ("../scipy.libs/libscipy_openblas*", ".dylibs/libscipy_openblas*"):
+            for path in glob.glob(os.path.join(root, pattern)):
+                try:
+                    library = ctypes.CDLL(path)
+                    self._get = library.scipy_openblas_get_num_threads
+                    self._set = library.scipy_openblas_set_num_threads
+                except (OSError, AttributeError):
+                    continue
+                self._set.argtypes = [ctypes.c_int]
+                return
+
+    @property
+    def found(self) -> bool:
+        return self._set is not None
+
+    @contextlib.contextmanager
+    def one_thread(self) -> Iterator[None]:
+        if self._set is None:
+            yield
+            return
+        before = int(self._get())
+        self._set(1)
+        try:
+            yield
+        finally:
+            self._set(before)
+
+
+_openblas: _OpenBLAS | None = None
+
+
+def _blas() -> _OpenBLAS:
+    global _openblas
+    if _openblas is None:
+        _openblas = _OpenBLAS()
+    return _openblas
 
 
 class LeanEpochs:
@@ -280,9 +360,12 @@ class LeanEpochs:
             zeros(batch_size),  # grad_values
             zeros(batch_size * widest),  # grad
             zeros(batch_size * widest),  # spare
+            zeros(batch_size * widest),  # value_grad
+            zeros(batch_size * widest),  # value_spare
             zeros(action_dim),  # log_std_grad (the Gaussian head's, kept until the KL check)
         )
-        self.kernel = epoch_kernel(lean.distribution)
+        self.parallel = _blas().found
+        self.kernel = epoch_kernel(lean.distribution, self.parallel)
         self._entry: Any = None
 
     @classmethod
@@ -384,7 +467,8 @@ class LeanEpochs:
                 # One signature for every update (the same arrays' types): skip numba's
                 # dispatch, about 50 µs a call for some 90 arrays in tuples.
                 self._entry = entry_point(self.kernel, args)
-            done, stopped = self._entry(*args)
+            with _blas().one_thread():
+                done, stopped = self._entry(*args)
             rows += done
             if stopped:
                 break
