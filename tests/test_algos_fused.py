@@ -437,9 +437,9 @@ def test_fallbacks_say_why(make, reason: str) -> None:
 def test_without_scipy_the_rollout_is_stepwise_and_says_why(monkeypatch) -> None:
     """The fused forward's matrix products are BLAS calls through numba's np.dot, which needs
     SciPy: without it the rollout (and the update) take their other paths, saying why."""
-    from thrust_algos import _lean_update
+    from thrust_algos import _blas
 
-    monkeypatch.setattr(_lean_update, "available", lambda: "SciPy is not installed (test)")
+    monkeypatch.setattr(_blas, "blas_available", lambda: "SciPy is not installed (test)")
     model = model_on("Thrust/CartPole-v1", 2, 8)
     model.learn(16)
     assert model.rollout_path.endswith("SciPy is not installed (test)")

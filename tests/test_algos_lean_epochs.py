@@ -22,7 +22,7 @@ from test_algos_ppo import LOSSES, run
 from torch_threads import one_torch_thread as one_torch_thread
 
 import thrust_algos
-from thrust_algos import _lean_update
+from thrust_algos import _blas
 
 CASES = {
     "categorical, short last minibatch": (
@@ -58,7 +58,7 @@ def _both_paths(monkeypatch, env_id: str, kwargs: dict, n_updates: int = 2):
     for path in ("per minibatch", "epoch kernel"):
         with monkeypatch.context() as patch:
             if path == "per minibatch":
-                patch.setattr(_lean_update, "available", lambda: "switched off by the test")
+                patch.setattr(_blas, "blas_available", lambda: "switched off by the test")
             recorder, model = run(
                 thrust_algos.PPO, make_vec_env(env_id, 4, seed=1), n_updates, **kwargs
             )
@@ -100,7 +100,7 @@ def test_epoch_kernel_equals_the_per_minibatch_lean_update(monkeypatch, case: st
 def test_epoch_kernel_falls_back_with_the_reason(monkeypatch) -> None:
     """Without SciPy (numba's BLAS) the per-minibatch path runs and says why; with a
     non-Adam optimizer, neither lean optimizer path runs."""
-    monkeypatch.setattr(_lean_update, "available", lambda: "SciPy is not installed")
+    monkeypatch.setattr(_blas, "blas_available", lambda: "SciPy is not installed")
     _, model = run(thrust_algos.PPO, make_vec_env("CartPole-v1", 2, seed=1), 1, n_steps=16)
     assert model.update_path == "lean per minibatch: SciPy is not installed"
     monkeypatch.undo()

@@ -1,12 +1,14 @@
-"""One epoch of the lean PPO update as one numba call (CPU): every minibatch's gather, both
-networks' forward, the loss head, the hand-written backward, gradient clipping and Adam.
+"""The lean PPO update as one numba call (CPU): every epoch's minibatches, each with its
+gather, both networks' forward, the loss head, the hand-written backward, gradient clipping
+and Adam.
 
 Why: on a CPU the lean update's minibatch step is about 40 torch dispatches and the Python
 between them (about 340 µs for a 64x64 actor-critic at batch 128, where the arithmetic is
-under 100 µs). Here the matrix products are BLAS calls through numba's ``np.dot`` (which needs
-SciPy: :func:`available` says whether it is importable), the elementwise work is loops LLVM
-vectorises, and the loss head and the Adam step are the very functions the per-minibatch lean
-path calls (:mod:`thrust_algos._ppo_head`, :func:`thrust_algos.lean_adam.clipped_adam_step`).
+under 100 µs). Here the matrix products are BLAS calls through numba's ``np.dot`` (SciPy's:
+see :mod:`thrust_algos._blas`), the elementwise work is loops LLVM vectorises, the two
+networks run on two of numba's threads, and the loss head and the Adam step are the very
+functions the per-minibatch lean path calls (:mod:`thrust_algos._ppo_head`,
+:func:`thrust_algos.lean_adam.clipped_adam_step`).
 
 Networks: ``layers`` int64 ``[L, 4]``, one row per dense layer: (in, out, index of its weight
 in the parameter tuples (its bias is the next one), activation: 0 none, 1 tanh, 2 relu); rows
@@ -18,10 +20,7 @@ parameter order); a weight is stored as torch's ``[out, in]``.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import importlib.util
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,20 +28,13 @@ import numpy as np
 import torch as th
 from numba import njit, prange
 
+from thrust_algos import _blas
 from thrust_algos._fused_kernels import ACT_RELU, ACT_TANH, tanh32
 from thrust_algos._ppo_head import categorical_head, gaussian_head
 from thrust_algos.lean_adam import clipped_adam_step
 from thrust_envs.core.kernels import entry_point, rebind
 
 STATS = 6  # per minibatch: policy loss, value loss, entropy loss, loss, clip fraction, approx KL
-
-
-def available() -> str | None:
-    """None if the epoch kernel can run here, else why not (numba's ``np.dot`` calls BLAS
-    through SciPy)."""
-    if importlib.util.find_spec("scipy") is None:
-        return "SciPy is not installed (numba's np.dot needs it for BLAS)"
-    return None
 
 
 @njit(error_model="numpy")
@@ -270,64 +262,6 @@ def epoch_kernel(distribution: str, parallel: bool):
     return kernel
 
 
-class _OpenBLAS:
-    """SciPy's OpenBLAS thread count, to hold at one while the parallel kernel runs.
-
-    Why: OpenBLAS called from inside numba's (OpenMP) parallel region with its own threads on
-    detects the OpenMP loop and crawls (272 ms an update instead of 3 ms, measured); with one
-    OpenBLAS thread each network's products run on the numba thread that calls them. Found
-    by the symbols SciPy's wheels export; where they are not found, the serial kernel runs.
-    """
-
-    def __init__(self) -> None:
-        self._get = self._set = None
-        import ctypes
-        import glob
-        import os
-
-        try:
-            import scipy
-        except ImportError:
-            return
-        root = os.path.dirname(scipy.__file__)
-        for pattern in ("../scipy.libs/libscipy_openblas*", ".dylibs/libscipy_openblas*"):
-            for path in glob.glob(os.path.join(root, pattern)):
-                try:
-                    library = ctypes.CDLL(path)
-                    self._get = library.scipy_openblas_get_num_threads
-                    self._set = library.scipy_openblas_set_num_threads
-                except (OSError, AttributeError):
-                    continue
-                self._set.argtypes = [ctypes.c_int]
-                return
-
-    @property
-    def found(self) -> bool:
-        return self._set is not None
-
-    @contextlib.contextmanager
-    def one_thread(self) -> Iterator[None]:
-        if self._set is None:
-            yield
-            return
-        before = int(self._get())
-        self._set(1)
-        try:
-            yield
-        finally:
-            self._set(before)
-
-
-_openblas: _OpenBLAS | None = None
-
-
-def _blas() -> _OpenBLAS:
-    global _openblas
-    if _openblas is None:
-        _openblas = _OpenBLAS()
-    return _openblas
-
-
 class LeanEpochs:
     """The epoch kernel over one model's lean networks, :class:`LeanAdam` and rollout buffer:
     :meth:`run` is one epoch of SB3's PPO update (with gradient clipping and Adam) in one call.
@@ -364,7 +298,7 @@ class LeanEpochs:
             zeros(batch_size * widest),  # value_spare
             zeros(action_dim),  # log_std_grad (the Gaussian head's, kept until the KL check)
         )
-        self.parallel = _blas().found
+        self.parallel = _blas.openblas().found
         self.kernel = epoch_kernel(lean.distribution, self.parallel)
         self._entry: Any = None
 
@@ -373,7 +307,7 @@ class LeanEpochs:
         """The epoch kernel for this update, or why the per-minibatch lean path runs instead."""
         from thrust_algos.buffers import GpuDictRolloutBuffer
 
-        reason = available()
+        reason = _blas.blas_available()
         if reason is not None:
             return reason
         if adam is None:
@@ -467,7 +401,7 @@ class LeanEpochs:
                 # One signature for every update (the same arrays' types): skip numba's
                 # dispatch, about 50 µs a call for some 90 arrays in tuples.
                 self._entry = entry_point(self.kernel, args)
-            with _blas().one_thread():
+            with _blas.openblas().one_thread():
                 done, stopped = self._entry(*args)
             rows += done
             if stopped:

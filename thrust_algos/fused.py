@@ -50,6 +50,7 @@ from gymnasium import spaces
 from stable_baselines3.common.callbacks import BaseCallback, ConvertCallback
 from stable_baselines3.common.vec_env import VecEnv
 
+from thrust_algos._blas import openblas
 from thrust_algos.buffers import GpuRolloutBuffer
 from thrust_algos.lean import LeanActorCritic
 
@@ -83,9 +84,9 @@ def plan(model: PPO, env: VecEnv, buffer: Any, lean: LeanActorCritic | None) -> 
         )
     if lean is None:
         return "the policy is not the lean MLP (lean=False, or a policy LeanActorCritic rejects)"
-    from thrust_algos._lean_update import available
+    from thrust_algos._blas import blas_available
 
-    if (reason := available()) is not None:
+    if (reason := blas_available()) is not None:
         return reason
     if model.device.type != "cpu":
         return f"the model is on {model.device} (the fused rollout runs on the CPU)"
@@ -207,17 +208,19 @@ class FusedRollout:
         episodes = np.zeros((n_steps * n_envs, 6), dtype=np.float64)
         episode_obs = np.zeros((n_steps * n_envs, *buffer.obs_shape), dtype=np.float32)  # type: ignore[misc]
         log_std = self._load_weights()
-        if self.game:
-            last_obs = np.empty_like(buf_obs[0])
-            status, n_episodes = self._game_kernel(
-                model, prng, starts, last_obs, last_values, episodes, episode_obs, log_std
-            )
-            model._last_obs = last_obs  # type: ignore[assignment]
-        else:
-            status, n_episodes = self._env_kernel(
-                model, prng, starts, last_values, episodes, episode_obs, log_std
-            )
-            model._last_obs = parts.obs.copy()
+        # The forward's products on this thread only (why: thrust_algos._blas).
+        with openblas().one_thread():
+            if self.game:
+                last_obs = np.empty_like(buf_obs[0])
+                status, n_episodes = self._game_kernel(
+                    model, prng, starts, last_obs, last_values, episodes, episode_obs, log_std
+                )
+                model._last_obs = last_obs  # type: ignore[assignment]
+            else:
+                status, n_episodes = self._env_kernel(
+                    model, prng, starts, last_values, episodes, episode_obs, log_std
+                )
+                model._last_obs = parts.obs.copy()
         model._last_episode_starts = starts.copy()
         if status == self._fk.NON_FINITE_ACTION:
             raise ValueError(
