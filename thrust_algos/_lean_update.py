@@ -33,6 +33,7 @@ from thrust_algos._fused_kernels import ACT_RELU, ACT_TANH, tanh32
 from thrust_algos._ppo_head import categorical_head, gaussian_head
 from thrust_algos.lean_adam import clipped_adam_step
 from thrust_envs.core.kernels import entry_point, rebind
+from thrust_envs.core.threads import launch_numba_threads
 
 STATS = 6  # per minibatch: policy loss, value loss, entropy loss, loss, clip fraction, approx KL
 
@@ -299,6 +300,10 @@ class LeanEpochs:
             zeros(action_dim),  # log_std_grad (the Gaussian head's, kept until the KL check)
         )
         self.parallel = _blas.openblas().found
+        if self.parallel:
+            # Compiling or calling a parallel kernel starts numba's threading layer, which
+            # would reset OpenMP's (so torch's) thread count: start it the way that does not.
+            launch_numba_threads()
         self.kernel = epoch_kernel(lean.distribution, self.parallel)
         self._entry: Any = None
 
