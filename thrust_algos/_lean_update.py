@@ -29,25 +29,13 @@ import torch as th
 from numba import njit, prange
 
 from thrust_algos import _blas
-from thrust_algos._fused_kernels import ACT_RELU, ACT_TANH, tanh32
+from thrust_algos._fused_kernels import ACT_RELU, ACT_TANH, activate
 from thrust_algos._ppo_head import categorical_head, gaussian_head
 from thrust_algos.lean_adam import clipped_adam_step
 from thrust_envs.core.kernels import entry_point, rebind
 from thrust_envs.core.threads import launch_numba_threads
 
 STATS = 6  # per minibatch: policy loss, value loss, entropy loss, loss, clip fraction, approx KL
-
-
-@njit(error_model="numpy")
-def _activate(out, activation):  # pragma: no cover - compiled
-    """``out = activation(out)`` in place, ``(m, width)``."""
-    flat = out.reshape(-1)
-    if activation == ACT_TANH:
-        for k in range(flat.shape[0]):
-            flat[k] = tanh32(flat[k])
-    elif activation == ACT_RELU:
-        for k in range(flat.shape[0]):
-            flat[k] = max(flat[k], np.float32(0.0))
 
 
 @njit(error_model="numpy")
@@ -64,7 +52,7 @@ def _forward(x, layers, first, last, params, outputs, m):  # pragma: no cover - 
         for i in range(m):
             for j in range(n_out):
                 out[i, j] += bias[j]
-        _activate(out, activation)
+        activate(out.reshape(-1), activation)
         source = out
 
 
