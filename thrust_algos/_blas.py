@@ -21,6 +21,7 @@ import ctypes
 import glob
 import importlib.util
 import os
+import threading
 from collections.abc import Iterator
 
 
@@ -32,30 +33,45 @@ def blas_available() -> str | None:
 
 
 class OpenBLAS:
-    """SciPy's OpenBLAS thread count, found through the symbols SciPy's wheels export
-    (``found`` is False elsewhere, e.g. a SciPy built on another BLAS: then nothing is held,
-    and the update runs its networks one after the other)."""
+    """SciPy's OpenBLAS thread count (``found`` is False where SciPy runs on another BLAS:
+    then nothing is held, and the update runs its networks one after the other).
+
+    The library is the one numba's ``np.dot`` calls: looked up through SciPy's
+    ``cython_blas`` extension (its BLAS is a dependency of it), then, failing that, by the
+    file names SciPy's wheels use.
+    """
 
     def __init__(self) -> None:
         self._get = self._set = None
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._before = 1
         spec = importlib.util.find_spec("scipy")
         if spec is None or spec.origin is None:
             return
+        candidates = []
+        try:
+            from scipy.linalg import cython_blas
+
+            candidates.append(cython_blas.__file__)
+        except ImportError:
+            pass
         root = os.path.dirname(spec.origin)
         for pattern in ("../scipy.libs/libscipy_openblas*", ".dylibs/libscipy_openblas*"):
-            for path in sorted(glob.glob(os.path.join(root, pattern))):
-                try:
-                    library = ctypes.CDLL(path)
-                    get, set_ = (
-                        library.scipy_openblas_get_num_threads,
-                        library.scipy_openblas_set_num_threads,
-                    )
-                except (OSError, AttributeError):
-                    continue
-                set_.argtypes = [ctypes.c_int]
-                get.restype = ctypes.c_int
-                self._get, self._set = get, set_
-                return
+            candidates += sorted(glob.glob(os.path.join(root, pattern)))
+        for path in candidates:
+            try:
+                library = ctypes.CDLL(path)
+                get, set_ = (
+                    library.scipy_openblas_get_num_threads,
+                    library.scipy_openblas_set_num_threads,
+                )
+            except (OSError, AttributeError):
+                continue
+            set_.argtypes = [ctypes.c_int]
+            get.restype = ctypes.c_int
+            self._get, self._set = get, set_
+            return
 
     @property
     def found(self) -> bool:
@@ -63,16 +79,24 @@ class OpenBLAS:
 
     @contextlib.contextmanager
     def one_thread(self) -> Iterator[None]:
-        """OpenBLAS at one thread for the block (nothing where it was not found)."""
+        """OpenBLAS at one thread for the block (nothing where it was not found). Blocks may
+        overlap (two models training on two Python threads: the kernels release the GIL):
+        the first to enter saves the count, the last to leave restores it."""
         if self._set is None:
             yield
             return
-        before = int(self._get())
-        self._set(1)
+        with self._lock:
+            if self._depth == 0:
+                self._before = max(int(self._get()), 1)
+                self._set(1)
+            self._depth += 1
         try:
             yield
         finally:
-            self._set(before)
+            with self._lock:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._set(self._before)
 
 
 _openblas: OpenBLAS | None = None

@@ -24,6 +24,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+import numba
 import numpy as np
 import torch as th
 from numba import njit, prange
@@ -211,7 +212,20 @@ def _epoch_template(
     return k, False
 
 
-_kernels: dict[str, Any] = {}
+_kernels: dict[tuple[str, bool], Any] = {}
+
+
+def _two_network_threads() -> bool:
+    """Whether the update runs its two networks on two of numba's threads: numba may use two
+    or more, OpenBLAS can be held at one (see thrust_algos._blas), and numba's threading
+    layer is not its "workqueue" fallback, which aborts when two Python threads launch
+    parallel regions at once."""
+    if numba.config.NUMBA_NUM_THREADS < 2 or not _blas.openblas().found:
+        return False
+    # Compiling or calling a parallel kernel starts numba's threading layer, which would reset
+    # OpenMP's (so torch's) thread count: start it the way that does not.
+    launch_numba_threads()
+    return numba.threading_layer() != "workqueue"
 
 # The files whose functions the epoch kernel compiles in. Its helpers here are not cached on
 # their own (numba's cache watches only the cached function's file), and the kernel's name
@@ -287,11 +301,7 @@ class LeanEpochs:
             zeros(batch_size * widest),  # value_spare
             zeros(action_dim),  # log_std_grad (the Gaussian head's, kept until the KL check)
         )
-        self.parallel = _blas.openblas().found
-        if self.parallel:
-            # Compiling or calling a parallel kernel starts numba's threading layer, which
-            # would reset OpenMP's (so torch's) thread count: start it the way that does not.
-            launch_numba_threads()
+        self.parallel = _two_network_threads()
         self.kernel = epoch_kernel(lean.distribution, self.parallel)
         self._entry: Any = None
 
