@@ -191,3 +191,19 @@ def test_an_early_stop_steps_nothing_and_leaves_every_gradient(env_id: str) -> N
         assert bool((param.grad == 7.0).all())
     for key, value in model.policy.state_dict().items():
         assert th.equal(value, weights[key]), key
+
+
+def test_train_refuses_a_partial_buffer_on_both_paths(monkeypatch) -> None:
+    """train() on a buffer that is not full raises, as SB3's buffer.get does, on the epoch
+    kernel and on the per-minibatch path, and changes no weight."""
+    for path in ("epoch kernel", "per minibatch"):
+        with monkeypatch.context() as patch:
+            if path == "per minibatch":
+                patch.setattr(_blas, "blas_available", lambda: "switched off by the test")
+            _, model = run(thrust_algos.PPO, make_vec_env("CartPole-v1", 2, seed=1), 1, n_steps=16)
+            weights = {k: v.clone() for k, v in model.policy.state_dict().items()}
+            model.rollout_buffer.reset()
+            with pytest.raises(RuntimeError, match="needs a full rollout buffer"):
+                model.train()
+            for key, value in model.policy.state_dict().items():
+                assert th.equal(value, weights[key]), (path, key)
