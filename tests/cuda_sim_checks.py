@@ -22,7 +22,7 @@ sys.setswitchinterval(1e-4)
 
 from thrust_envs.core import kernels as K  # noqa: E402
 from thrust_envs.core.batch import BatchEnv  # noqa: E402
-from thrust_envs.core.games import BatchGame  # noqa: E402
+from thrust_envs.core.games import BatchGame, GameArrays  # noqa: E402
 from thrust_envs.cuda import targets as T  # noqa: E402
 from thrust_envs.registration import game_lookup, lookup  # noqa: E402
 
@@ -53,12 +53,7 @@ def check_env(env_id: str, mode: int, steps: int, max_steps: int, seed: int) -> 
     cpu.reset()
     kind = "discrete" if hasattr(cpu.action_space, "n") else "box"
     kernels = T.env_kernels(definition, kind)
-    dev = {
-        name: getattr(cpu, name).copy()
-        for name in ("state", "rng", "episode", "obs", "final_obs", "reward")
-    }
-    dev["terminated"] = np.zeros(ROWS, np.bool_)
-    dev["truncated"] = np.zeros(ROWS, np.bool_)
+    dev = {name: getattr(cpu, name).copy() for name in K.RowArrays._fields}  # the kernels' order
     error_action = np.zeros(
         1 if kind == "discrete" else cpu.action_space.shape[0], cpu.actions.dtype
     )
@@ -70,9 +65,8 @@ def check_env(env_id: str, mode: int, steps: int, max_steps: int, seed: int) -> 
         status = np.array([ROWS, ROWS, 0], dtype=np.int64)
         T.launch(kernels.validate, ROWS, 0, actions, cpu._action_low, cpu._action_high, mode,
                  dev["episode"], status)  # fmt: skip
-        T.launch(kernels.step, ROWS, 0, dev["state"], dev["rng"], actions, cpu.params, mode,
-                 cpu._max_steps, dev["episode"], dev["obs"], dev["reward"], dev["terminated"],
-                 dev["truncated"], dev["final_obs"], status, error_action, totals)  # fmt: skip
+        T.launch(kernels.step, ROWS, 0, *dev.values(), actions, cpu.params, mode,
+                 cpu._max_steps, status, error_action, totals)  # fmt: skip
         cpu.load_actions(actions)
         if cpu._step_entry is None:
             cpu._step_entry = cpu._resolve_step()
@@ -84,8 +78,7 @@ def check_env(env_id: str, mode: int, steps: int, max_steps: int, seed: int) -> 
             assert status[0] == ROWS and status[1] == -2 - cpu_status, (status, cpu_status)
             rows = cpu.episode[:, 0] != 0.0
             cpu.reset(rows)
-            T.launch(kernels.reset, ROWS, 0, dev["state"], dev["rng"], rows, cpu.params,
-                     dev["episode"], dev["obs"])  # fmt: skip
+            T.launch(kernels.reset, ROWS, 0, *dev.values(), rows, cpu.params)
         else:
             assert status[0] == ROWS and status[1] == ROWS, status
             ended = (cpu.terminated | cpu.truncated) & (mode != K.STEP_ONLY)
@@ -114,10 +107,7 @@ def check_game(game_id: str, steps: int, seed: int, **params: Any) -> None:
     cpu.seed(seed)
     cpu.reset()
     kernels = T.game_kernels(definition)
-    names = ("state", "rng", "length", "alive", "was_alive", "agent_return", "obs", "reward",
-             "terminated", "truncated", "final_obs", "final_return", "final_length",
-             "game_over")  # fmt: skip
-    dev = {name: getattr(cpu, name).copy() for name in names}
+    dev = {name: getattr(cpu, name).copy() for name in GameArrays._fields}  # the kernels' order
     agents = cpu.num_agents
     error_action = np.zeros(len(cpu.nvec), np.int64)
     totals = np.zeros((ROWS, 2 + agents))
@@ -130,11 +120,8 @@ def check_game(game_id: str, steps: int, seed: int, **params: Any) -> None:
             actions[g, a, 0] = cpu.nvec[0]
         status = np.array([ROWS * agents, ROWS, 0], dtype=np.int64)
         T.launch(kernels.validate, ROWS, 0, actions, dev["alive"], cpu.nvec, status)
-        T.launch(kernels.step, ROWS, 0, dev["state"], dev["rng"], actions, cpu.params, True,
-                 cpu.max_steps, dev["length"], dev["alive"], dev["was_alive"],
-                 dev["agent_return"], dev["obs"], dev["reward"], dev["terminated"],
-                 dev["truncated"], dev["final_obs"], dev["final_return"], dev["final_length"],
-                 dev["game_over"], status, error_action, totals)  # fmt: skip
+        T.launch(kernels.step, ROWS, 0, *dev.values(), actions, cpu.params, True,
+                 cpu.max_steps, status, error_action, totals)  # fmt: skip
         cpu.actions[...] = actions
         try:
             cpu.step()

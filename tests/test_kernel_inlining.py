@@ -8,6 +8,7 @@ faithfully.
 
 from __future__ import annotations
 
+import dis
 import types
 
 import numpy as np
@@ -150,16 +151,59 @@ def test_inline_refuses_what_it_cannot_write_in_faithfully(template, bodies, mes
         K.inline_calls(template, bodies)
 
 
-def test_cpu_step_templates_hold_no_call_to_their_bodies() -> None:
-    step = K.inline_calls(K._step_template, {"step_one": K._step_one})
-    reset = K.inline_calls(K._reset_template, {"reset_one": K._reset_one})
-    game_step = K.inline_calls(G._game_step_template, {"game_step_one": G._game_step_one})
+def test_cpu_step_templates_hold_no_call_to_their_bodies_and_read_no_field_in_a_loop() -> None:
+    step = K.inline_calls(K._step_template, {"step_one": K._step_one}, ("rows",))
+    reset = K.inline_calls(K._reset_template, {"reset_one": K._reset_one}, ("rows",))
+    game_step = K.inline_calls(
+        G._game_step_template, {"game_step_one": G._game_step_one}, ("games",)
+    )
+    game_reset = K.inline_calls(
+        G._game_reset_template, {"game_reset_one": G._game_reset_one}, ("games",)
+    )
     assert "step_one" not in step.co_names and "step_row" in step.co_names
     assert "reset_one" not in reset.co_names and "reset_row" in reset.co_names
     assert "game_step_one" not in game_step.co_names and "step_row" in game_step.co_names
+    assert "game_reset_one" not in game_reset.co_names and "reset_row" in game_reset.co_names
+    # Every field is read once, at the top: as an attribute name only in those reads.
+    for code, struct, fields in ((step, "rows", K.RowArrays._fields),
+                                 (game_step, "games", G.GameArrays._fields)):  # fmt: skip
+        used = [name for name in code.co_varnames if name.startswith(f"{struct}__")]
+        assert used and all(name.split("__")[1] in fields for name in used)
+        reads = [i for i in dis.get_instructions(code) if i.opname == "LOAD_ATTR"
+                 and i.argval in fields]  # fmt: skip
+        assert len(reads) == len(used), [i.argval for i in reads]
     # Line numbers and file stay the template's: numba's disk cache keys on them.
     assert step.co_filename == K._step_template.__code__.co_filename
     assert step.co_firstlineno == K._step_template.__code__.co_firstlineno
+
+
+def _sum_fields_template(pair, out):
+    for i in range(out.shape[0]):
+        out[i] = pair.x[i] + pair.y[i]
+
+
+def _assigns_struct_template(pair, out):
+    pair = out
+    out[0] = pair[0]
+
+
+def test_struct_fields_become_locals_read_once() -> None:
+    from typing import NamedTuple
+
+    class Pair(NamedTuple):
+        x: np.ndarray
+        y: np.ndarray
+
+    function = K.rebind(_sum_fields_template, "hoisted_sum", {}, None, ("pair",))
+    names = function.__code__.co_varnames
+    assert "pair__x" in names and "pair__y" in names
+    out = np.zeros(3)
+    function(Pair(np.arange(3.0), np.ones(3)), out)
+    np.testing.assert_array_equal(out, [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="'pair' is assigned"):
+        K.inline_calls(_assigns_struct_template, {}, ("pair",))
+    with pytest.raises(ValueError, match="not a parameter"):
+        K.inline_calls(_sum_fields_template, {}, ("other",))
 
 
 def test_a_body_of_wrapped_lines_and_a_global_it_reads_inline() -> None:

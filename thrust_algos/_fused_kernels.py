@@ -17,7 +17,7 @@ policy's layers are rows ``0 .. n_pi - 1``, the value network's the rest.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numba import njit
@@ -176,184 +176,125 @@ def _sample_gaussian(head, log_std, prng, i, actions, low, high, buf_action):
     return log_prob
 
 
-def _act_template(
-    t,
-    buf_obs,
-    weights,
-    layers,
-    n_pi,
-    log_std,
-    prng,
-    actions,
-    action_low,
-    action_high,
-    buf_actions,
-    buf_log_probs,
-    buf_values,
-    buf_starts,
-    starts,
-    scratch,
-):
-    """(A) of step ``t``, for every row ``i`` of ``buf_obs[t]``: the policy's forward, an action
-    sampled into ``actions[i]`` (what the env takes) and ``buf_actions[t, i]``, its
-    log-probability, the value and the episode start into the buffers. False if a Box action
-    was not finite (the row's later fields are then unwritten)."""
-    n_vf = layers.shape[0] - n_pi
+class Policy(NamedTuple):
+    """The lean actor-critic as the kernels read it: ``weights`` and ``layers`` as in the
+    module's docstring, ``n_pi`` the policy's layer count, ``log_std`` float32 ``[A]`` (Box
+    actions; empty for Discrete), ``scratch`` float32 ``[4, N * widest layer]`` (the batched
+    forward's planes: 0-1 the policy, 2-3 the value network; a single row's uses 0-1)."""
+
+    weights: np.ndarray
+    layers: np.ndarray
+    n_pi: int
+    log_std: np.ndarray
+    scratch: np.ndarray
+
+
+class Storage(NamedTuple):
+    """The rollout buffer's storage, written in place (``T`` steps of ``N`` rows): ``obs``
+    float32 ``[T, N, F]``, ``actions`` float32 ``[T, N, K]``, ``rewards``, ``episode_starts``,
+    ``values``, ``log_probs`` float32 ``[T, N]``."""
+
+    obs: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    episode_starts: np.ndarray
+    values: np.ndarray
+    log_probs: np.ndarray
+
+
+@njit(cache=True)
+def _value(policy, x):
+    """``V(x)`` of one observation row (float32 ``[F]``)."""
+    n_vf = policy.layers.shape[0] - policy.n_pi
+    out = _mlp_row(policy.weights, policy.layers, policy.n_pi, n_vf, x, policy.scratch)
+    return policy.scratch[out, 0]
+
+
+def _act_template(t, policy, storage, prng, actions, action_low, action_high, starts):
+    """(A) of step ``t``, for every row ``i`` of ``storage.obs[t]``: the policy's forward, an
+    action sampled into ``actions[i]`` (what the env takes) and ``storage.actions[t, i]``, its
+    log-probability, the value and the episode start (``starts[i]``) into the storage. False
+    if a Box action was not finite (the row's later fields are then unwritten)."""
+    n_pi = policy.n_pi
+    n_vf = policy.layers.shape[0] - n_pi
+    x = storage.obs[t]
     # Both networks over all rows, each layer one BLAS product (planes 0-1 and 2-3 of scratch).
-    heads = _mlp_rows(weights, layers, np.int64(0), n_pi, buf_obs[t], scratch, np.int64(0))
-    values = _mlp_rows(weights, layers, n_pi, n_vf, buf_obs[t], scratch, np.int64(2))
-    for i in range(buf_obs.shape[1]):
+    heads = _mlp_rows(policy.weights, policy.layers, np.int64(0), n_pi, x, policy.scratch,
+                      np.int64(0))  # fmt: skip
+    values = _mlp_rows(policy.weights, policy.layers, n_pi, n_vf, x, policy.scratch, np.int64(2))
+    for i in range(x.shape[0]):
         log_prob = sample_action(  # noqa: F821
-            heads[i], log_std, prng, i, actions, action_low, action_high, buf_actions[t, i]
-        )
+            heads[i], policy.log_std, prng, i, actions, action_low, action_high,
+            storage.actions[t, i],
+        )  # fmt: skip
         if np.isnan(log_prob):
             return False
-        buf_log_probs[t, i] = np.float32(log_prob)
-        buf_values[t, i] = values[i, 0]
-        buf_starts[t, i] = np.float32(1.0) if starts[i] else np.float32(0.0)
+        storage.log_probs[t, i] = np.float32(log_prob)
+        storage.values[t, i] = values[i, 0]
+        storage.episode_starts[t, i] = np.float32(1.0) if starts[i] else np.float32(0.0)
     return True
 
 
 def _rollout_template(
-    state,
-    rng,
-    actions,
-    params,
-    max_steps,
-    episode,
-    obs,
-    reward,
-    terminated,
-    truncated,
-    final_obs,
-    weights,
-    layers,
-    n_pi,
-    log_std,
-    action_low,
-    action_high,
-    prng,
-    gamma,
-    starts,
-    buf_obs,
-    buf_actions,
-    buf_rewards,
-    buf_starts,
-    buf_values,
-    buf_log_probs,
-    last_values,
-    episodes,
-    episode_obs,
-    scratch,
-):
-    """Collect ``T = buf_obs.shape[0]`` steps of all ``N`` rows.
+    rows, actions, params, max_steps, policy, action_low, action_high, prng, gamma, starts,
+    storage, last_values, episodes, episode_obs,
+):  # fmt: skip
+    """Collect ``T = storage.obs.shape[0]`` steps of all ``N`` rows of ``rows`` (the env's
+    :class:`~thrust_envs.core.kernels.RowArrays`; ``actions`` its action buffer).
 
-    In: ``buf_obs[0]`` the observations to act on first, ``starts`` bool ``[N]`` whether they
-    start episodes. Each step: (A) every row's policy forward, sampled action, value and
-    log-probability into the buffers, the action into ``actions``; (B) every row's env step as
+    In: ``storage.obs[0]`` the observations to act on first, ``starts`` bool ``[N]`` whether
+    they start episodes. Each step: (A) every row's policy forward, sampled action, value and
+    log-probability into the storage, the action into ``actions``; (B) every row's env step as
     the SAME_STEP step kernel does it (episode statistics, truncation, final observation,
-    reset in place), the reward plus ``gamma * V(final obs)`` for truncated rows into
-    ``buf_rewards`` raw, finished episodes' (final return, length, row, step, truncated, the
-    float32 bootstrap ``gamma * V``) into ``episodes`` and their final observations into
-    ``episode_obs`` (the caller adds the bootstraps to the rewards), and the next
-    observations and starts into ``buf_obs[t + 1]``/``buf_starts[t + 1]``. Out: ``starts``
-    (the last step's dones), ``last_values`` ``V(obs)``. Returns (status, episodes
+    reset in place), the raw reward into ``storage.rewards``, finished episodes' (final
+    return, length, row, step, truncated, the float32 bootstrap ``gamma * V(final obs)``) into
+    ``episodes`` and their final observations into ``episode_obs`` (the caller adds the
+    bootstraps to the rewards), and the next observations and starts into ``storage``. Out:
+    ``starts`` (the last step's dones), ``last_values`` ``V(obs)``. Returns (status, episodes
     recorded); status 1 if a Box action was not finite (the env then stands at step ``t``).
     """
-    n_steps = buf_obs.shape[0]
-    n = state.shape[0]
-    n_layers = layers.shape[0]
-    n_vf = n_layers - n_pi
+    n_steps = storage.obs.shape[0]
+    n = rows.state.shape[0]
+    features = rows.obs.shape[1]
     n_episodes = 0
     for t in range(n_steps):
-        # (A) act: everything the policy needs comes from buf_obs[t].
-        if not act_rows(  # noqa: F821
-            t, buf_obs, weights, layers, n_pi, log_std, prng, actions, action_low, action_high,
-            buf_actions, buf_log_probs, buf_values, buf_starts, starts, scratch,
-        ):  # fmt: skip
+        # (A) act: everything the policy needs comes from storage.obs[t].
+        if not act_rows(t, policy, storage, prng, actions, action_low, action_high, starts):  # noqa: F821
             return NON_FINITE_ACTION, n_episodes
         # (B) step every env row: thrust_envs' own SAME_STEP row body (autoreset in place,
         # final observation kept aside), then record the rows that finished.
         for i in range(n):
-            step_one(  # noqa: F821
-                state,
-                rng,
-                actions,
-                params,
-                SAME_STEP,
-                max_steps,
-                episode,
-                obs,
-                reward,
-                terminated,
-                truncated,
-                final_obs,
-                i,
-            )
-            if terminated[i] or truncated[i]:
+            step_one(rows, actions, params, SAME_STEP, max_steps, i)  # noqa: F821
+            if rows.terminated[i] or rows.truncated[i]:
                 record = episodes[n_episodes]
-                record[0] = episode[i, 4]
-                record[1] = episode[i, 3]
+                record[0] = rows.episode[i, 4]
+                record[1] = rows.episode[i, 3]
                 record[2] = i
                 record[3] = t
-                if truncated[i] and not terminated[i]:
-                    out = _mlp_row(weights, layers, n_pi, n_vf, final_obs[i], scratch)
+                if rows.truncated[i] and not rows.terminated[i]:
                     record[4] = 1.0
-                    record[5] = np.float32(np.float32(gamma) * scratch[out, 0])
-                for k in range(obs.shape[1]):  # element loops: see fusion.row_parts
-                    episode_obs[n_episodes, k] = final_obs[i, k]
+                    record[5] = np.float32(np.float32(gamma) * _value(policy, rows.final_obs[i]))
+                for k in range(features):  # element loops: see fusion.row_parts
+                    episode_obs[n_episodes, k] = rows.final_obs[i, k]
                 n_episodes += 1
-            buf_rewards[t, i] = reward[i]
-            starts[i] = terminated[i] or truncated[i]
+            storage.rewards[t, i] = rows.reward[i]
+            starts[i] = rows.terminated[i] or rows.truncated[i]
             if t + 1 < n_steps:
-                for k in range(obs.shape[1]):
-                    buf_obs[t + 1, i, k] = obs[i, k]
+                for k in range(features):
+                    storage.obs[t + 1, i, k] = rows.obs[i, k]
     for i in range(n):
-        out = _mlp_row(weights, layers, n_pi, n_vf, obs[i], scratch)
-        last_values[i] = scratch[out, 0]
+        last_values[i] = _value(policy, rows.obs[i])
     return 0, n_episodes
 
 
 def _game_rollout_template(
-    state,
-    rng,
-    actions,
-    flat_actions,
-    params,
-    max_steps,
-    length,
-    alive,
-    was_alive,
-    agent_return,
-    obs,
-    reward,
-    terminated,
-    truncated,
-    final_obs,
-    final_return,
-    final_length,
-    game_over,
-    weights,
-    layers,
-    n_pi,
-    log_std,
-    prng,
-    gamma,
-    starts,
-    buf_obs,
-    buf_actions,
-    buf_rewards,
-    buf_starts,
-    buf_values,
-    buf_log_probs,
-    last_obs,
-    last_values,
-    episodes,
-    episode_obs,
-    scratch,
-):
+    games, actions, flat_actions, params, max_steps, policy, prng, gamma, starts, storage,
+    last_obs, last_values, episodes, episode_obs,
+):  # fmt: skip
     """:func:`_rollout_template` for the parameter-sharing view of a game
-    (``thrust_envs.sb3.SharedGameVecEnv``): row ``r = g * A + a`` is agent ``a`` of game ``g``.
+    (``thrust_envs.sb3.SharedGameVecEnv``; ``games`` its
+    :class:`~thrust_envs.core.games.GameArrays`): row ``r = g * A + a`` is agent ``a`` of game
+    ``g``.
 
     (A) as there, the sampled actions into ``flat_actions`` (``actions [G, A, 1]`` seen as
     ``[G * A]``); (B) every game's body with autoreset, then the view's outputs per row: the
@@ -364,70 +305,53 @@ def _game_rollout_template(
     ``shared_finished_rows`` compute them for the SB3 step. The last observations go to
     ``last_obs`` ``[R, F]`` (what the view's next step starts from). Returns (status, episodes).
     """
-    n_steps = buf_obs.shape[0]
-    games, agents = alive.shape
-    features = buf_obs.shape[2]
+    n_steps = storage.obs.shape[0]
+    n_games, per_game = games.alive.shape
+    features = storage.obs.shape[2]
     no_bounds = np.zeros(0, dtype=np.float32)
-    n_vf = layers.shape[0] - n_pi
+    autoreset = True
     n_episodes = 0
     for t in range(n_steps):
         if not act_rows(  # noqa: F821
-            t, buf_obs, weights, layers, n_pi, log_std, prng, flat_actions, no_bounds,
-            no_bounds, buf_actions, buf_log_probs, buf_values, buf_starts, starts, scratch,
+            t, policy, storage, prng, flat_actions, no_bounds, no_bounds, starts
         ):  # fmt: skip
             return NON_FINITE_ACTION, n_episodes
-        for g in range(games):
-            step_one(  # noqa: F821
-                state,
-                rng,
-                actions,
-                params,
-                True,
-                max_steps,
-                length,
-                alive,
-                was_alive,
-                agent_return,
-                obs,
-                reward,
-                terminated,
-                truncated,
-                final_obs,
-                final_return,
-                final_length,
-                game_over,
-                g,
-            )
-            over = game_over[g]
-            for a in range(agents):
-                row = g * agents + a
-                done = was_alive[g, a] and (terminated[g, a] or truncated[g, a])
-                buf_rewards[t, row] = np.float32(reward[g, a])
+        for g in range(n_games):
+            step_one(games, actions, params, autoreset, max_steps, g)  # noqa: F821
+            ended = games.game_over[g]
+            for seat in range(per_game):
+                row = g * per_game + seat
+                done = games.was_alive[g, seat] and (
+                    games.terminated[g, seat] or games.truncated[g, seat]
+                )
+                storage.rewards[t, row] = np.float32(games.reward[g, seat])
                 starts[row] = done
                 if done:
                     record = episodes[n_episodes]
-                    record[0] = final_return[g, a] if over else agent_return[g, a]
-                    record[1] = final_length[g] if over else length[g]
+                    if ended:
+                        record[0] = games.final_return[g, seat]
+                        record[1] = games.final_length[g]
+                    else:
+                        record[0] = games.agent_return[g, seat]
+                        record[1] = games.length[g]
                     record[2] = row
                     record[3] = t
-                    source = final_obs[g, a] if over else obs[g, a]
-                    if truncated[g, a] and not terminated[g, a]:
-                        out = _mlp_row(weights, layers, n_pi, n_vf, source, scratch)
+                    source = games.final_obs[g, seat] if ended else games.obs[g, seat]
+                    if games.truncated[g, seat] and not games.terminated[g, seat]:
                         record[4] = 1.0
-                        record[5] = np.float32(np.float32(gamma) * scratch[out, 0])
+                        record[5] = np.float32(np.float32(gamma) * _value(policy, source))
                     for k in range(features):
                         episode_obs[n_episodes, k] = source[k]
                     n_episodes += 1
-                target = buf_obs[t + 1, row] if t + 1 < n_steps else last_obs[row]
-                if was_alive[g, a] or over:
+                target = storage.obs[t + 1, row] if t + 1 < n_steps else last_obs[row]
+                if games.was_alive[g, seat] or ended:
                     for k in range(features):
-                        target[k] = obs[g, a, k]
+                        target[k] = games.obs[g, seat, k]
                 else:
                     for k in range(features):
                         target[k] = np.float32(0.0)
     for r in range(last_obs.shape[0]):
-        out = _mlp_row(weights, layers, n_pi, n_vf, last_obs[r], scratch)
-        last_values[r] = scratch[out, 0]
+        last_values[r] = _value(policy, last_obs[r])
     return 0, n_episodes
 
 
@@ -437,15 +361,15 @@ def game_rollout_kernel(parts: Any):
     key = (parts.module, "game", parts.source_digest)
     kernel = _compiled.get(key)
     if kernel is None:
-        bindings = {
-            "step_one": parts.step_one,
-            "act_rows": act_kernel("discrete", parts.source_digest),
-        }
+        act = act_kernel("discrete", parts.source_digest)
+        bindings = {**parts.step_one.names, "act_rows": act}
         module = parts.module.replace(".", "_")
         qualname = f"game_rollout__{module}_{parts.source_digest}"
-        kernel = _compiled[key] = njit(cache=True, nogil=True)(
-            rebind(_game_rollout_template, qualname, bindings)
+        inline = {"step_one": parts.step_one.body}
+        function = rebind(
+            _game_rollout_template, qualname, bindings, inline, ("games", "policy", "storage")
         )
+        kernel = _compiled[key] = njit(cache=True, nogil=True)(function)
     return kernel
 
 
@@ -468,15 +392,14 @@ def rollout_kernel(parts: Any):
     key = (parts.module, parts.action_kind, parts.source_digest)
     kernel = _compiled.get(key)
     if kernel is None:
-        bindings = {
-            "step_one": parts.step_one,
-            "act_rows": act_kernel(parts.action_kind, parts.source_digest),
-        }
+        act = act_kernel(parts.action_kind, parts.source_digest)
+        bindings = {**parts.step_one.names, "act_rows": act}
         module = parts.module.replace(".", "_")
         qualname = f"rollout__{module}_{parts.action_kind}_{parts.source_digest}"
-        kernel = _compiled[key] = njit(cache=True, nogil=True)(
-            rebind(_rollout_template, qualname, bindings)
-        )
+        inline = {"step_one": parts.step_one.body}
+        structs = ("rows", "policy", "storage")
+        function = rebind(_rollout_template, qualname, bindings, inline, structs)
+        kernel = _compiled[key] = njit(cache=True, nogil=True)(function)
     return kernel
 
 
@@ -488,7 +411,7 @@ def act_kernel(action_kind: str, source_digest: str):
     if kernel is None:
         sampler = _sample_categorical if action_kind == "discrete" else _sample_gaussian
         qualname = f"act_rows__{action_kind}_{source_digest}"
-        kernel = _compiled[key] = njit(cache=True, nogil=True)(
-            rebind(_act_template, qualname, {"sample_action": sampler})
-        )
+        function = rebind(_act_template, qualname, {"sample_action": sampler}, None,
+                          ("policy", "storage"))  # fmt: skip
+        kernel = _compiled[key] = njit(cache=True, nogil=True)(function)
     return kernel

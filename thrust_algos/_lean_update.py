@@ -152,6 +152,7 @@ def _epoch_template(
     """
     n = orders.shape[1]
     n_layers = layers.shape[0]
+    settings = (clip_range, clip_range_vf, normalize, ent_coef, vf_coef)  # the heads' order
     policy = np.int64(0)  # the policy's first layer; a literal 0 would compile the helpers twice
     features = obs.shape[1]
     k = 0
@@ -179,15 +180,14 @@ def _epoch_template(
             head = outputs[n_pi - 1][:m]
             values = outputs[n_layers - 1][:m].reshape(m)
             grad_head = grad[: m * head.shape[1]].reshape(m, head.shape[1])
-            args = (
-                head, mb_actions[:m], mb_rows[1, :m], mb_rows[2, :m], mb_rows[3, :m],
-                mb_rows[0, :m], values, clip_range, clip_range_vf, normalize, ent_coef, vf_coef,
-                grad_head, grad_values[:m], stats[k],
-            )  # fmt: skip
+            batch = (mb_actions[:m], mb_rows[1, :m], mb_rows[2, :m], mb_rows[3, :m],
+                     mb_rows[0, :m])  # fmt: skip
+            gradients = (grad_head, grad_values[:m], stats[k])  # the heads' outputs
             if GAUSSIAN:  # noqa: F821 (a constant bound per kernel: numba prunes the other branch)
-                gaussian_head(*args, params[log_std_index], log_std_grad)
+                gaussian_head(head, batch, values, settings, *gradients, params[log_std_index],
+                              log_std_grad)  # fmt: skip
             else:
-                categorical_head(*args)
+                categorical_head(head, batch, values, settings, *gradients)
             k += 1
             if early_stop and stats[k - 1, 5] > kl_limit:
                 return k, True  # every .grad still holds the previous minibatch's, as in SB3

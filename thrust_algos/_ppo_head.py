@@ -8,11 +8,14 @@ is one pass over the rows. The formulas are the torch path's (``lean.py``, writt
 their derivation there); sums are accumulated in float64, so results equal torch's to float32
 rounding (tests/test_algos_lean.py checks both paths against autograd of SB3's loss).
 
-Arguments shared by both heads (``B`` rows): ``actions`` float32 ``(B, K)`` as SB3's buffer
-stores them, ``old_log_prob``, ``advantages``, ``returns``, ``old_values``, ``values`` float32
-``(B,)``; ``clip_range``; ``clip_range_vf`` (negative: no value clipping); ``normalize``;
-``ent_coef``; ``vf_coef``. Outputs: ``grad_head`` ``(B, A)``, ``grad_values`` ``(B,)`` and
-``stats`` float32 ``[6]``: policy loss, value loss, entropy loss, loss, clip fraction, approx KL.
+Arguments shared by both heads (``B`` rows): ``head`` float32 ``(B, A)``; ``batch``, the
+tuple (``actions`` float32 ``(B, K)`` as SB3's buffer stores them, ``old_log_prob``,
+``advantages``, ``returns``, ``old_values`` float32 ``(B,)``); ``values`` float32 ``(B,)``;
+``settings``, the tuple (``clip_range``, ``clip_range_vf`` (negative: no value clipping),
+``normalize``, ``ent_coef``, ``vf_coef``). Outputs: ``grad_head`` ``(B, A)``, ``grad_values``
+``(B,)`` and ``stats`` float32 ``[6]``: policy loss, value loss, entropy loss, loss, clip
+fraction, approx KL. (The tuples are unpacked once at the top: numba counts a reference at
+each read of an array out of a tuple, which inside the row loop would cost more than the row.)
 """
 
 from __future__ import annotations
@@ -99,24 +102,12 @@ def _finish(sums, entropy_loss, ent_coef, vf_coef, n, stats):  # pragma: no cove
 
 @njit(cache=True, nogil=True)
 def categorical_head(
-    head,
-    actions,
-    old_log_prob,
-    advantages,
-    returns,
-    old_values,
-    values,
-    clip_range,
-    clip_range_vf,
-    normalize,
-    ent_coef,
-    vf_coef,
-    grad_head,
-    grad_values,
-    stats,
+    head, batch, values, settings, grad_head, grad_values, stats
 ):  # pragma: no cover - compiled
     """Categorical(logits=head): ``log p = log_softmax(head)``; ``d log p(a) / d z = onehot(a)
     - p`` and ``d H / d z = -p (log p + H)``."""
+    actions, old_log_prob, advantages, returns, old_values = batch
+    clip_range, clip_range_vf, normalize, ent_coef, vf_coef = settings
     n, n_actions = head.shape
     f32 = np.float32
     advantage = _normalised(advantages, normalize)
@@ -164,27 +155,13 @@ def categorical_head(
 
 @njit(cache=True, nogil=True)
 def gaussian_head(
-    head,
-    actions,
-    old_log_prob,
-    advantages,
-    returns,
-    old_values,
-    values,
-    clip_range,
-    clip_range_vf,
-    normalize,
-    ent_coef,
-    vf_coef,
-    grad_head,
-    grad_values,
-    stats,
-    log_std,
-    grad_log_std,
+    head, batch, values, settings, grad_head, grad_values, stats, log_std, grad_log_std
 ):  # pragma: no cover - compiled
     """Normal(head, exp(log_std)) per action dimension: ``d log p / d mean = (a - mean) /
     std^2``, ``d log p / d log std = (a - mean)^2 / std^2 - 1``, ``d H / d log std = 1``;
     ``grad_log_std`` ``(A,)`` receives the log-std's gradient."""
+    actions, old_log_prob, advantages, returns, old_values = batch
+    clip_range, clip_range_vf, normalize, ent_coef, vf_coef = settings
     n, dims = head.shape
     f32 = np.float32
     advantage = _normalised(advantages, normalize)

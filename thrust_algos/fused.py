@@ -113,8 +113,8 @@ def plan(model: PPO, env: VecEnv, buffer: Any, lean: LeanActorCritic | None) -> 
     obs_space = model.observation_space
     if not isinstance(obs_space, spaces.Box) or len(obs_space.shape) != 1:
         return f"the observation space {obs_space} is not a flat Box"
-    if parts.obs.dtype != np.float32:
-        return f"the env's observations are {parts.obs.dtype}, not float32"
+    if parts.rows.obs.dtype != np.float32:
+        return f"the env's observations are {parts.rows.obs.dtype}, not float32"
     if isinstance(model.action_space, spaces.Box) and parts.actions.dtype != np.float32:
         return f"the env's Box actions are {parts.actions.dtype}, not float32"
     return FusedRollout(parts, lean, buffer, env)
@@ -134,8 +134,8 @@ def _game_plan(model: PPO, env: VecEnv, buffer: Any, lean: LeanActorCritic) -> F
     obs_space = model.observation_space
     if not isinstance(obs_space, spaces.Box) or len(obs_space.shape) != 1:
         return f"the observation space {obs_space} is not a flat Box"
-    if parts.obs.dtype != np.float32:
-        return f"the game's observations are {parts.obs.dtype}, not float32"
+    if parts.games.obs.dtype != np.float32:
+        return f"the game's observations are {parts.games.obs.dtype}, not float32"
     return FusedRollout(parts, lean, buffer, env)
 
 
@@ -152,7 +152,7 @@ class FusedRollout:
         self.lean = lean
         self.buffer = buffer
         self.env = env
-        self.game = not hasattr(parts, "episode")  # a GameParts: the game's shared view
+        self.game = hasattr(parts, "games")  # a GameParts: the game's shared view
         self.kernel = FK.game_rollout_kernel(parts) if self.game else FK.rollout_kernel(parts)
         layers = [*lean.pi_layers, *lean.vf_layers]
         rows, offset, width = [], 0, buffer.obs_shape[0]  # type: ignore[index]
@@ -207,20 +207,26 @@ class FusedRollout:
         last_values = np.empty(n_envs, dtype=np.float32)
         episodes = np.zeros((n_steps * n_envs, 6), dtype=np.float64)
         episode_obs = np.zeros((n_steps * n_envs, *buffer.obs_shape), dtype=np.float32)  # type: ignore[misc]
-        log_std = self._load_weights()
+        policy, storage = self._policy(self._load_weights()), self._storage()
+        gamma = float(model.gamma)
         # The forward's products on this thread only (why: thrust_algos._blas).
         with openblas().one_thread():
             if self.game:
                 last_obs = np.empty_like(buf_obs[0])
-                status, n_episodes = self._game_kernel(
-                    model, prng, starts, last_obs, last_values, episodes, episode_obs, log_std
-                )
+                flat_actions = parts.actions.reshape(-1)  # [G, A, 1] as the [G * A] rows' (a view)
+                status, n_episodes = self.kernel(
+                    parts.games, parts.actions, flat_actions, parts.params, parts.max_steps,
+                    policy, prng, gamma, starts, storage, last_obs, last_values, episodes,
+                    episode_obs,
+                )  # fmt: skip
                 model._last_obs = last_obs  # type: ignore[assignment]
             else:
-                status, n_episodes = self._env_kernel(
-                    model, prng, starts, last_values, episodes, episode_obs, log_std
-                )
-                model._last_obs = parts.obs.copy()
+                status, n_episodes = self.kernel(
+                    parts.rows, parts.actions, parts.params, parts.max_steps, policy,
+                    self.action_low, self.action_high, prng, gamma, starts, storage, last_values,
+                    episodes, episode_obs,
+                )  # fmt: skip
+                model._last_obs = parts.rows.obs.copy()
         model._last_episode_starts = starts.copy()
         if status == self._fk.NON_FINITE_ACTION:
             raise ValueError(
@@ -244,104 +250,17 @@ class FusedRollout:
             return None
         return th.from_numpy(last_values), starts
 
-    def _env_kernel(
-        self,
-        model: PPO,
-        prng: np.ndarray,
-        starts: np.ndarray,
-        last_values: np.ndarray,
-        episodes: np.ndarray,
-        episode_obs: np.ndarray,
-        log_std: np.ndarray,
-    ) -> tuple[int, int]:
-        """The single-agent rollout kernel on the env's arrays and the buffer's storage."""
-        parts, buffer = self.parts, self.buffer
-        host = buffer._host
-        return self.kernel(
-            parts.state,
-            parts.rng,
-            parts.actions,
-            parts.params,
-            parts.max_steps,
-            parts.episode,
-            parts.obs,
-            parts.reward,
-            parts.terminated,
-            parts.truncated,
-            parts.final_obs,
-            self.weights,
-            self.layers,
-            self.n_pi,
-            log_std,
-            self.action_low,
-            self.action_high,
-            prng,
-            float(model.gamma),
-            starts,
-            buffer._host_observations,
-            host["actions"],
-            host["rewards"],
-            host["episode_starts"],
-            host["values_tensor"],
-            host["log_probs"],
-            last_values,
-            episodes,
-            episode_obs,
-            self.scratch,
-        )
+    def _policy(self, log_std: np.ndarray) -> Any:
+        """The lean policy as the kernels read it (:class:`_fused_kernels.Policy`)."""
+        return self._fk.Policy(self.weights, self.layers, self.n_pi, log_std, self.scratch)
 
-    def _game_kernel(
-        self,
-        model: PPO,
-        prng: np.ndarray,
-        starts: np.ndarray,
-        last_obs: np.ndarray,
-        last_values: np.ndarray,
-        episodes: np.ndarray,
-        episode_obs: np.ndarray,
-        log_std: np.ndarray,
-    ) -> tuple[int, int]:
-        """The game rollout kernel on the game's arrays and the buffer's storage."""
-        parts, buffer = self.parts, self.buffer
-        host = buffer._host
-        return self.kernel(
-            parts.state,
-            parts.rng,
-            parts.actions,
-            parts.actions.reshape(-1),  # [G, A, 1] as the [G * A] rows' actions (a view)
-            parts.params,
-            parts.max_steps,
-            parts.length,
-            parts.alive,
-            parts.was_alive,
-            parts.agent_return,
-            parts.obs,
-            parts.reward,
-            parts.terminated,
-            parts.truncated,
-            parts.final_obs,
-            parts.final_return,
-            parts.final_length,
-            parts.game_over,
-            self.weights,
-            self.layers,
-            self.n_pi,
-            log_std,
-            prng,
-            float(model.gamma),
-            starts,
-            buffer._host_observations,
-            host["actions"],
-            host["rewards"],
-            host["episode_starts"],
-            host["values_tensor"],
-            host["log_probs"],
-            last_obs,
-            last_values,
-            episodes,
-            episode_obs,
-            self.scratch,
-        )
+    def _storage(self) -> Any:
+        """The buffer's host storage the kernels write, as :class:`_fused_kernels.Storage`."""
+        host = self.buffer._host
+        return self._fk.Storage(
+            self.buffer._host_observations, host["actions"], host["rewards"],
+            host["episode_starts"], host["values_tensor"], host["log_probs"],
+        )  # fmt: skip
 
     def _replay(
         self,

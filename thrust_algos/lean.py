@@ -70,6 +70,17 @@ class PPOLossStats(NamedTuple):
     approx_kl: th.Tensor
 
 
+class LossSettings(NamedTuple):
+    """SB3's PPO loss hyperparameters for one minibatch (SB3's names; ``clip_range_vf`` None:
+    no value clipping)."""
+
+    clip_range: float
+    clip_range_vf: float | None
+    ent_coef: float
+    vf_coef: float
+    normalize_advantage: bool
+
+
 class ClippedObjective(NamedTuple):
     """The terms of PPO's clipped objective on one minibatch of ``B`` rows."""
 
@@ -383,28 +394,21 @@ class LeanActorCritic:
         for param in self.parameters:
             if param.grad is None:
                 param.grad = th.zeros_like(param)
-        args = (batch, head, values, clip_range, clip_range_vf, ent_coef, vf_coef)
-        if self.head_kernel and head.device.type == "cpu":
-            stats, grad_head, grad_values = self._head_numba(*args, normalize_advantage)
-        else:
-            stats, grad_head, grad_values = self._head_torch(*args, normalize_advantage)
+        config = LossSettings(clip_range, clip_range_vf, ent_coef, vf_coef, normalize_advantage)
+        head_pass = self._head_numba if self.head_kernel and head.device.type == "cpu" else (
+            self._head_torch
+        )  # fmt: skip
+        stats, grad_head, grad_values = head_pass(batch, head, values, config)
         _backward(self.pi_layers, pi_outputs, grad_head)
         _backward(self.vf_layers, vf_outputs, grad_values)
         return stats
 
     def _head_torch(
-        self,
-        batch: RolloutBufferSamples,
-        head: th.Tensor,
-        values: th.Tensor,
-        clip_range: float,
-        clip_range_vf: float | None,
-        ent_coef: float,
-        vf_coef: float,
-        normalize_advantage: bool,
+        self, batch: RolloutBufferSamples, head: th.Tensor, values: th.Tensor, config: LossSettings
     ) -> tuple[PPOLossStats, th.Tensor, th.Tensor]:
         """The loss, its statistics and ``d loss / d head`` ``(B, A)`` and ``d loss / d values``
         ``(B, 1)`` in torch operations (any device; the log-std's gradient is written)."""
+        clip_range, clip_range_vf, ent_coef, vf_coef, normalize_advantage = config
         n = batch.advantages.shape[0]
         # Log-probabilities and entropies of the taken actions under the current policy, (B,).
         if self.distribution == "categorical":
@@ -469,15 +473,7 @@ class LeanActorCritic:
         return stats, grad_head, grad_values.unsqueeze(1)
 
     def _head_numba(
-        self,
-        batch: RolloutBufferSamples,
-        head: th.Tensor,
-        values: th.Tensor,
-        clip_range: float,
-        clip_range_vf: float | None,
-        ent_coef: float,
-        vf_coef: float,
-        normalize_advantage: bool,
+        self, batch: RolloutBufferSamples, head: th.Tensor, values: th.Tensor, config: LossSettings
     ) -> tuple[PPOLossStats, th.Tensor, th.Tensor]:
         """:meth:`_head_torch` as one numba pass (CPU tensors; :mod:`thrust_algos._ppo_head`)."""
         from thrust_algos import _ppo_head
@@ -486,32 +482,32 @@ class LeanActorCritic:
         stats = th.empty(6)
         grad_head = th.empty_like(head)
         grad_values = th.empty(n, 1)
-        arrays = [
+        arrays = tuple(
             _contiguous_numpy(t)
             for t in (
-                head,
                 batch.actions.reshape(n, -1),
                 batch.old_log_prob,
                 batch.advantages,
                 batch.returns,
                 batch.old_values,
-                values,
             )
-        ]
-        scalars = (
-            float(clip_range),
-            -1.0 if clip_range_vf is None else float(clip_range_vf),
-            bool(normalize_advantage),
-            float(ent_coef),
-            float(vf_coef),
         )
+        scalars = (
+            float(config.clip_range),
+            -1.0 if config.clip_range_vf is None else float(config.clip_range_vf),
+            bool(config.normalize_advantage),
+            float(config.ent_coef),
+            float(config.vf_coef),
+        )  # the kernels' order
+        head_array, values_array = _contiguous_numpy(head), _contiguous_numpy(values)
         outputs = (grad_head.numpy(), grad_values.numpy().reshape(n), stats.numpy())
         if self.distribution == "categorical":
-            _ppo_head.categorical_head(*arrays, *scalars, *outputs)
+            _ppo_head.categorical_head(head_array, arrays, values_array, scalars, *outputs)
         else:
             assert self.log_std is not None and self.log_std.grad is not None
             log_std = self.log_std.detach().numpy()
-            _ppo_head.gaussian_head(*arrays, *scalars, *outputs, log_std, self.log_std.grad.numpy())
+            _ppo_head.gaussian_head(head_array, arrays, values_array, scalars, *outputs, log_std,
+                                    self.log_std.grad.numpy())  # fmt: skip
         return PPOLossStats(*stats.unbind()), grad_head, grad_values
 
 

@@ -22,7 +22,7 @@ import contextlib
 import dataclasses
 import functools
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numba
 import numpy as np
@@ -32,11 +32,11 @@ from numba import njit, prange
 from thrust_envs.core.batch import InvalidAction
 from thrust_envs.core.definition import pickle_by_reference
 from thrust_envs.core.kernels import (
-    _specialise,
     copy_obs_row,
     entry_point,
     kernel_tag,
     rebind,
+    specialise,
 )
 from thrust_envs.core.rng import entropy_seeds, seed_rows
 from thrust_envs.core.threads import launch_numba_threads, numba_threads
@@ -134,119 +134,101 @@ def first_invalid_game_action(actions, alive, nvec):
 # the CUDA templates (compiled by thrust_envs.cuda) in one thread per game.
 
 
-def _game_step_one(
-    state,
-    rng,
-    actions,
-    params,
-    autoreset,
-    max_steps,
-    length,
-    alive,
-    was_alive,
-    agent_return,
-    obs,
-    reward,
-    terminated,
-    truncated,
-    final_obs,
-    final_return,
-    final_length,
-    game_over,
-    g,
-):
-    """Step game ``g`` (its actions already validated); see :func:`_game_step_template`."""
-    agents = alive.shape[1]
+class GameArrays(NamedTuple):
+    """The arrays ``G`` games of ``A`` agents are stepped in: one struct for every body,
+    template and view (as :class:`~thrust_envs.core.kernels.RowArrays` for single-agent rows).
+
+    ``state`` float64 ``[G, S]``; ``rng`` uint64 ``[G]``; ``length`` and ``final_length``
+    int64 ``[G]``; ``alive``, ``was_alive`` (before the step: the agents it reports on),
+    ``terminated``, ``truncated`` bool ``[G, A]``; ``agent_return``, ``final_return``,
+    ``reward`` float64 ``[G, A]``; ``obs``, ``final_obs`` ``[G, A, *obs_shape]``; ``game_over``
+    bool ``[G]``, whether the game ended this step (by its rules or by the step limit)."""
+
+    state: np.ndarray
+    rng: np.ndarray
+    length: np.ndarray
+    alive: np.ndarray
+    was_alive: np.ndarray
+    agent_return: np.ndarray
+    obs: np.ndarray
+    reward: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    final_obs: np.ndarray
+    final_return: np.ndarray
+    final_length: np.ndarray
+    game_over: np.ndarray
+
+
+def _game_step_one(games, actions, params, autoreset, max_steps, g):
+    """Step game ``g`` of ``games`` (its actions already validated); see
+    :func:`_game_step_template`."""
+    agents = games.alive.shape[1]
     for a in range(agents):
-        was_alive[g, a] = alive[g, a]
-        reward[g, a] = 0.0
-    over = step_row(state, g, rng, actions[g], alive[g], reward[g], params)  # noqa: F821
-    length[g] += 1
-    trunc = max_steps > 0 and length[g] >= max_steps and not over
+        games.was_alive[g, a] = games.alive[g, a]
+        games.reward[g, a] = 0.0
+    over = step_row(  # noqa: F821
+        games.state, g, games.rng, actions[g], games.alive[g], games.reward[g], params
+    )
+    games.length[g] += 1
+    trunc = max_steps > 0 and games.length[g] >= max_steps and not over
     for a in range(agents):
-        if was_alive[g, a]:
-            agent_return[g, a] += reward[g, a]
-            terminated[g, a] = over or not alive[g, a]
-            truncated[g, a] = trunc and alive[g, a]
-            observe_row(state, g, a, obs, params)  # noqa: F821
+        if games.was_alive[g, a]:
+            games.agent_return[g, a] += games.reward[g, a]
+            games.terminated[g, a] = over or not games.alive[g, a]
+            games.truncated[g, a] = trunc and games.alive[g, a]
+            observe_row(games.state, g, a, games.obs, params)  # noqa: F821
         else:
-            terminated[g, a] = False
-            truncated[g, a] = False
-    game_over[g] = over or trunc
-    if game_over[g]:
-        final_length[g] = length[g]
+            games.terminated[g, a] = False
+            games.truncated[g, a] = False
+    games.game_over[g] = over or trunc
+    if games.game_over[g]:
+        games.final_length[g] = games.length[g]
         for a in range(agents):
-            final_return[g, a] = agent_return[g, a]
+            games.final_return[g, a] = games.agent_return[g, a]
         if autoreset:
-            copy_obs_row(obs, final_obs, g)
-            reset_row(state, g, rng, params)  # noqa: F821
-            length[g] = 0
+            copy_obs_row(games.obs, games.final_obs, g)
+            reset_row(games.state, g, games.rng, params)  # noqa: F821
+            games.length[g] = 0
             for a in range(agents):
-                alive[g, a] = True
-                agent_return[g, a] = 0.0
-                observe_row(state, g, a, obs, params)  # noqa: F821
+                games.alive[g, a] = True
+                games.agent_return[g, a] = 0.0
+                observe_row(games.state, g, a, games.obs, params)  # noqa: F821
 
 
-def _game_reset_one(state, rng, params, length, alive, agent_return, obs, g):
+def _game_reset_one(games, params, g):
     """Start a new game ``g``: every agent alive, returns zeroed, observed."""
-    reset_row(state, g, rng, params)  # noqa: F821
-    length[g] = 0
-    for a in range(alive.shape[1]):
-        alive[g, a] = True
-        agent_return[g, a] = 0.0
-        observe_row(state, g, a, obs, params)  # noqa: F821
+    reset_row(games.state, g, games.rng, params)  # noqa: F821
+    games.length[g] = 0
+    for a in range(games.alive.shape[1]):
+        games.alive[g, a] = True
+        games.agent_return[g, a] = 0.0
+        observe_row(games.state, g, a, games.obs, params)  # noqa: F821
 
 
-def _game_step_template(
-    state,
-    rng,
-    actions,
-    params,
-    autoreset,
-    max_steps,
-    nvec,
-    length,
-    alive,
-    was_alive,
-    agent_return,
-    obs,
-    reward,
-    terminated,
-    truncated,
-    final_obs,
-    final_return,
-    final_length,
-    game_over,
-):
-    """Step every game; returns -1 or the flat index of an invalid action (nothing changed).
-
-    ``was_alive`` receives the alive mask before the step (the agents this step reports on);
-    ``game_over[g]`` is True when game ``g`` ended this step (by its rules or by the step limit).
-    With ``autoreset`` a finished game is reset in the same step, its final observations and
-    returns kept in ``final_obs`` / ``final_return``.
-    """
-    bad = first_invalid_game_action(actions, alive, nvec)
+def _game_step_template(games, actions, params, autoreset, max_steps, nvec):
+    """Step every game of ``games`` (:class:`GameArrays`); returns -1 or the flat index of an
+    invalid action (nothing changed). With ``autoreset`` a finished game is reset in the same
+    step, its final observations and returns kept in ``final_obs`` / ``final_return``."""
+    bad = first_invalid_game_action(actions, games.alive, nvec)
     if bad >= 0:
         return bad
     # _game_step_one is written into this loop by kernels.inline_calls, not called (why: see
     # there); the CUDA template and the fused rollout call it.
-    for g in prange(alive.shape[0]):
-        game_step_one(  # noqa: F821
-            state, rng, actions, params, autoreset, max_steps, length, alive, was_alive,
-            agent_return, obs, reward, terminated, truncated, final_obs, final_return,
-            final_length, game_over, g,
-        )  # fmt: skip
+    for g in prange(games.alive.shape[0]):
+        game_step_one(games, actions, params, autoreset, max_steps, g)  # noqa: F821
     return -1
 
 
-def _game_reset_template(state, rng, rows, params, length, alive, agent_return, obs):
-    for g in prange(alive.shape[0]):
-        if rows[g]:
-            game_reset_one(state, rng, params, length, alive, agent_return, obs, g)  # noqa: F821
+def _game_reset_template(games, mask, params):
+    for g in prange(games.alive.shape[0]):
+        if mask[g]:
+            game_reset_one(games, params, g)  # noqa: F821
 
 
 # CUDA templates, one thread per game; see core/kernels.py for the two-launch step and
-# ``status`` (here: first invalid action as ``g * A + a``; N * A means none).
+# ``status`` (here: first invalid action as ``g * A + a``; N * A means none). A kernel takes
+# the arrays one by one, in GameArrays' order, and makes the bodies' GameArrays of them.
 
 
 def _cuda_game_validate_template(actions, alive, nvec, status):
@@ -258,62 +240,28 @@ def _cuda_game_validate_template(actions, alive, nvec, status):
 
 
 def _cuda_game_step_template(
-    state,
-    rng,
-    actions,
-    params,
-    autoreset,
-    max_steps,
-    length,
-    alive,
-    was_alive,
-    agent_return,
-    obs,
-    reward,
-    terminated,
-    truncated,
-    final_obs,
-    final_return,
-    final_length,
-    game_over,
-    status,
-    error_action,
-    totals,
-):
+    state, rng, length, alive, was_alive, agent_return, obs, reward, terminated, truncated,
+    final_obs, final_return, final_length, game_over, actions, params, autoreset, max_steps,
+    status, error_action, totals,
+):  # fmt: skip
     """Step game ``cuda.grid(1)`` unless ``status`` holds an error (then the bad game copies
     the bad agent's action into ``error_action``, once). ``totals`` float64 ``[G, 2 + A]``
     accumulates finished games, their lengths and each agent's returns."""
     g = cuda.grid(1)  # noqa: F821
-    games, agents = alive.shape
-    if g >= games:
+    n_games, agents = alive.shape
+    if g >= n_games:
         return
-    if status[0] < games * agents:
+    if status[0] < n_games * agents:
         if g == status[0] // agents and status[2] == 0:
             for k in range(actions.shape[2]):
                 error_action[k] = actions[g, status[0] % agents, k]
             status[2] = 1
         return
-    game_step_one(  # noqa: F821
-        state,
-        rng,
-        actions,
-        params,
-        autoreset,
-        max_steps,
-        length,
-        alive,
-        was_alive,
-        agent_return,
-        obs,
-        reward,
-        terminated,
-        truncated,
-        final_obs,
-        final_return,
-        final_length,
-        game_over,
-        g,
-    )
+    games = GameArrays(
+        state, rng, length, alive, was_alive, agent_return, obs, reward, terminated, truncated,
+        final_obs, final_return, final_length, game_over,
+    )  # fmt: skip
+    game_step_one(games, actions, params, autoreset, max_steps, g)  # noqa: F821
     if game_over[g]:
         totals[g, 0] += 1.0
         totals[g, 1] += final_length[g]
@@ -321,10 +269,17 @@ def _cuda_game_step_template(
             totals[g, 2 + a] += final_return[g, a]
 
 
-def _cuda_game_reset_template(state, rng, rows, params, length, alive, agent_return, obs):
+def _cuda_game_reset_template(
+    state, rng, length, alive, was_alive, agent_return, obs, reward, terminated, truncated,
+    final_obs, final_return, final_length, game_over, mask, params,
+):  # fmt: skip
     g = cuda.grid(1)  # noqa: F821
-    if g < alive.shape[0] and rows[g]:
-        game_reset_one(state, rng, params, length, alive, agent_return, obs, g)  # noqa: F821
+    if g < alive.shape[0] and mask[g]:
+        games = GameArrays(
+            state, rng, length, alive, was_alive, agent_return, obs, reward, terminated,
+            truncated, final_obs, final_return, final_length, game_over,
+        )  # fmt: skip
+        game_reset_one(games, params, g)  # noqa: F821
 
 
 CUDA_GAME_TEMPLATES = {
@@ -378,10 +333,10 @@ def compile_game_kernels(definition: GameDefinition) -> dict[str, Any]:
     inline = {"game_step_one": _game_step_one, "game_reset_one": _game_reset_one}
     kernels = {}
     for name, template in (("step", _game_step_template), ("reset", _game_reset_template)):
-        kernels[name] = _specialise(template, f"game_{name}__{tag}", False, bindings, inline)
-        kernels[f"{name}_parallel"] = _specialise(
-            template, f"game_{name}_parallel__{tag}", True, bindings, inline
-        )
+        specialised = functools.partial(specialise, template, bindings=bindings, inline=inline,
+                                        structs=("games",))  # fmt: skip
+        kernels[name] = specialised(f"game_{name}__{tag}", False)
+        kernels[f"{name}_parallel"] = specialised(f"game_{name}_parallel__{tag}", True)
     _compiled[definition.module] = kernels
     return kernels
 
@@ -464,19 +419,23 @@ class BatchGame:
             )
         self.discrete = isinstance(space, spaces.Discrete)
         self.actions = np.zeros((g, a, len(self.nvec)), dtype=np.int64)
+        self.arrays = self._gather_arrays()
         self._all = np.ones(g, dtype=np.bool_)
         self.has_reset = False
         self._step_entry = None
         self.seed(None)
 
+    def _gather_arrays(self) -> GameArrays:
+        return GameArrays(*(getattr(self, name) for name in GameArrays._fields))
+
     def __getstate__(self) -> dict[str, Any]:
         # The compiled kernels and entry points do not pickle: rebuilt by __setstate__.
-        return {
-            k: v for k, v in self.__dict__.items() if k not in ("_step", "_reset", "_step_entry")
-        }
+        skipped = ("_step", "_reset", "_step_entry", "arrays")
+        return {k: v for k, v in self.__dict__.items() if k not in skipped}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self.arrays = self._gather_arrays()
         kernels = compile_game_kernels(self.definition)
         self._step = kernels["step_parallel" if self._parallel else "step"]
         self._reset = kernels["reset_parallel" if self._parallel else "reset"]
@@ -510,16 +469,7 @@ class BatchGame:
     def reset(self, rows: np.ndarray | None = None) -> None:
         mask = self._all if rows is None else rows
         with self._threads():
-            self._reset(
-                self.state,
-                self.rng,
-                mask,
-                self.params,
-                self.length,
-                self.alive,
-                self.agent_return,
-                self.obs,
-            )
+            self._reset(self.arrays, mask, self.params)
         self.has_reset = True
 
     def step(self) -> None:
@@ -527,28 +477,10 @@ class BatchGame:
         and agent if one is invalid (then nothing changes)."""
         if self._step_entry is None:
             # Every argument is an array this object owns or a fixed setting: look the compiled
-            # overload up once and skip numba's type dispatch (19 arguments, about 2 µs a step).
+            # overload up once and skip numba's type dispatch (about 2 µs a step).
             args = (
-                self.state,
-                self.rng,
-                self.actions,
-                self.params,
-                self.autoreset,
-                self.max_steps,
-                self.nvec,
-                self.length,
-                self.alive,
-                self.was_alive,
-                self.agent_return,
-                self.obs,
-                self.reward,
-                self.terminated,
-                self.truncated,
-                self.final_obs,
-                self.final_return,
-                self.final_length,
-                self.game_over,
-            )
+                self.arrays, self.actions, self.params, self.autoreset, self.max_steps, self.nvec
+            )  # fmt: skip
             if self._parallel:
                 launch_numba_threads()  # compiling a parallel kernel would start numba's threads
             self._step_entry = functools.partial(entry_point(self._step, args), *args)

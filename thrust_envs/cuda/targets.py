@@ -175,26 +175,21 @@ def env_signatures(definition, params: Any) -> tuple[str, dict[str, tuple]]:
     state = np.zeros((1, definition.state_size))
     t = numba.typeof
     mode = max_steps = t(0)
+    reward = t(np.zeros(1, np.float32))
+    rows = (t(state), t(rng), t(matrix), t(obs), reward, t(flags), t(flags), t(obs))  # RowArrays
     signatures = {
         "validate": (t(actions), t(bounds), t(bounds), mode, t(matrix), t(status)),
         "step": (
-            t(state),
-            t(rng),
+            *rows,
             t(actions),
             t(params),
             mode,
             max_steps,
-            t(matrix),
-            t(obs),
-            t(np.zeros(1, np.float32)),
-            t(flags),
-            t(flags),
-            t(obs),
             t(status),
             t(actions[:1].ravel()),
             t(matrix),
         ),
-        "reset": (t(state), t(rng), t(flags), t(params), t(matrix), t(obs)),
+        "reset": (*rows, t(flags), t(params)),
     }
     return ("discrete" if discrete else "box"), signatures
 
@@ -209,42 +204,10 @@ def game_signatures(definition, params: Any) -> dict[str, tuple]:
     t = numba.typeof
     status = np.zeros(3, np.int64)
     totals = np.zeros((1, 2 + game.num_agents))
-    common = (t(game.state), t(game.rng), t(game.actions), t(params))
+    games = tuple(t(array) for array in game.arrays)  # GameArrays' order
+    settings = (t(game.actions), t(params), t(True), t(0))  # actions, params, autoreset, limit
     return {
         "validate": (t(game.actions), t(game.alive), t(game.nvec), t(status)),
-        "step": (
-            *common,
-            t(True),
-            t(0),
-            *(
-                t(getattr(game, name))
-                for name in (
-                    "length",
-                    "alive",
-                    "was_alive",
-                    "agent_return",
-                    "obs",
-                    "reward",
-                    "terminated",
-                    "truncated",
-                    "final_obs",
-                    "final_return",
-                    "final_length",
-                    "game_over",
-                )
-            ),
-            t(status),
-            t(game.nvec),
-            t(totals),
-        ),
-        "reset": (
-            t(game.state),
-            t(game.rng),
-            t(game.game_over),
-            t(params),
-            t(game.length),
-            t(game.alive),
-            t(game.agent_return),
-            t(game.obs),
-        ),
+        "step": (*games, *settings, t(status), t(game.nvec), t(totals)),
+        "reset": (*games, t(game.game_over), t(params)),
     }

@@ -33,6 +33,7 @@ from gymnasium.vector import AutoresetMode
 from thrust_envs.core import kernels as K
 from thrust_envs.core.batch import InvalidAction, normalize_seeds
 from thrust_envs.core.definition import make_params
+from thrust_envs.core.games import GameArrays
 from thrust_envs.core.rng import entropy_seeds, seed_rows
 from thrust_envs.cuda import targets as T
 
@@ -334,18 +335,12 @@ class DeviceVecEnv(_DeviceBatch):
         self._totals = self._zeros((n, 3), torch.float64)
         self._init_status(parts, action_dtype, n)
         a = self._array
-        self._arrays = (a(self.state), a(self._rng, np.uint64), a(self.actions))
-        self._outputs = tuple(
-            a(t)
-            for t in (
-                self.episode,
-                self.observations,
-                self.rewards,
-                self.terminations,
-                self.truncations,
-                self.final_obs,
-            )
-        )
+        # The step's and reset's arrays in the order of kernels.RowArrays' fields.
+        self._rows = (
+            a(self.state), a(self._rng, np.uint64), a(self.episode), a(self.observations),
+            a(self.rewards), a(self.terminations), a(self.truncations), a(self.final_obs),
+        )  # fmt: skip
+        self._actions_array = a(self.actions)
         self._bounds = (self._low if self._discrete else a(self._low),
                         self._high if self._discrete else a(self._high))  # fmt: skip
         self._all_rows = self._zeros((n,), torch.bool).fill_(True)
@@ -381,9 +376,7 @@ class DeviceVecEnv(_DeviceBatch):
         self.params = self.definition.apply_reset_options(self.base_params, options or None)
         if seed is not None or not self.has_reset:
             self.seed(seed)
-        state, rng = self._arrays[:2]
-        episode, obs = self._outputs[:2]
-        self._launch(self.kernels.reset, state, rng, self._array(mask), self.params, episode, obs)
+        self._launch(self.kernels.reset, *self._rows, self._array(mask), self.params)
         self.has_reset = True
         return self.observations
 
@@ -396,11 +389,10 @@ class DeviceVecEnv(_DeviceBatch):
         self._poll()
         self._load_actions(actions, self._action_shape, self._discrete)
         status, error_action = self._status_args
-        actions_array = self._arrays[2]
-        self._launch(self.kernels.validate, actions_array, *self._bounds, self._mode,
-                     self._outputs[0], status)  # fmt: skip
-        self._launch(self.kernels.step, *self._arrays, self.params, self._mode, self._max_steps,
-                     *self._outputs, status, error_action, self._array(self._totals))  # fmt: skip
+        actions, episode = self._actions_array, self._rows[2]
+        self._launch(self.kernels.validate, actions, *self._bounds, self._mode, episode, status)
+        self._launch(self.kernels.step, *self._rows, actions, self.params, self._mode,
+                     self._max_steps, status, error_action, self._array(self._totals))  # fmt: skip
         self._after_step()
         return self.observations, self.rewards, self.terminations, self.truncations
 
@@ -467,9 +459,7 @@ class DeviceGameVecEnv(_DeviceBatch):
         parts = len(host.nvec)
         self._action_shape = (g * agents,) if host.discrete else (g * agents, parts)
         self.kernels = T.game_kernels(definition)
-        names = ("state", "rng", "actions", "length", "alive", "was_alive", "agent_return",
-                 "obs", "reward", "terminated", "truncated", "final_obs", "final_return",
-                 "final_length", "game_over")  # fmt: skip
+        names = ("actions", *GameArrays._fields)
         self._tensors = {
             name: torch.from_numpy(getattr(host, name).view(np.int64) if name == "rng"
                                    else getattr(host, name)).to(self.device)
@@ -487,9 +477,11 @@ class DeviceGameVecEnv(_DeviceBatch):
         self.game_over = t["game_over"]
         self._totals = self._zeros((g, 2 + agents), torch.float64)
         self._init_status(parts, torch.int64, g * agents)
-        self._arrays = {
+        arrays = {
             name: self._array(t[name], np.uint64 if name == "rng" else None) for name in names
         }
+        self._actions_array = arrays["actions"]
+        self._games = tuple(arrays[name] for name in GameArrays._fields)  # the kernels' order
         self._all_games = self._zeros((g,), torch.bool).fill_(True)
         self.has_reset = False
 
@@ -538,9 +530,7 @@ class DeviceGameVecEnv(_DeviceBatch):
         self._restart(games.to(self.device).contiguous())
 
     def _restart(self, games: Any) -> None:
-        a = self._arrays
-        self._launch(self.kernels.reset, a["state"], a["rng"], self._array(games),
-                     self.params, a["length"], a["alive"], a["agent_return"], a["obs"])  # fmt: skip
+        self._launch(self.kernels.reset, *self._games, self._array(games), self.params)
 
     def step(self, actions: Any):
         """Step every game; returns ``(observations, rewards, terminations, truncations)``,
@@ -551,15 +541,10 @@ class DeviceGameVecEnv(_DeviceBatch):
         self._poll()
         target = self.actions[:, 0] if self._discrete else self.actions
         self._load_actions_into(actions, target)
-        a = self._arrays
+        actions, alive = self._actions_array, self._games[GameArrays._fields.index("alive")]
         status, error_action = self._status_args
-        self._launch(self.kernels.validate, a["actions"], a["alive"], self._array(self._nvec),
-                     status)  # fmt: skip
-        self._launch(self.kernels.step, a["state"], a["rng"], a["actions"], self.params, True,
-                     self.max_steps, *(a[name] for name in (
-                         "length", "alive", "was_alive", "agent_return", "obs", "reward",
-                         "terminated", "truncated", "final_obs", "final_return",
-                         "final_length", "game_over")),
+        self._launch(self.kernels.validate, actions, alive, self._array(self._nvec), status)
+        self._launch(self.kernels.step, *self._games, actions, self.params, True, self.max_steps,
                      status, error_action, self._array(self._totals))  # fmt: skip
         self._after_step()
         return self.observations, self.rewards, self.terminations, self.truncations
