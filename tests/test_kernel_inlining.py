@@ -164,17 +164,33 @@ def test_cpu_step_templates_hold_no_call_to_their_bodies_and_read_no_field_in_a_
     assert "reset_one" not in reset.co_names and "reset_row" in reset.co_names
     assert "game_step_one" not in game_step.co_names and "step_row" in game_step.co_names
     assert "game_reset_one" not in game_reset.co_names and "reset_row" in game_reset.co_names
-    # Every field is read once, at the top: as an attribute name only in those reads.
-    for code, struct, fields in ((step, "rows", K.RowArrays._fields),
-                                 (game_step, "games", G.GameArrays._fields)):  # fmt: skip
-        used = [name for name in code.co_varnames if name.startswith(f"{struct}__")]
-        assert used and all(name.split("__")[1] in fields for name in used)
-        reads = [i for i in dis.get_instructions(code) if i.opname == "LOAD_ATTR"
-                 and i.argval in fields]  # fmt: skip
-        assert len(reads) == len(used), [i.argval for i in reads]
+    for code in (step, game_step):
+        _assert_fields_read_once(code)
     # Line numbers and file stay the template's: numba's disk cache keys on them.
     assert step.co_filename == K._step_template.__code__.co_filename
     assert step.co_firstlineno == K._step_template.__code__.co_firstlineno
+
+
+def _assert_fields_read_once(code: types.CodeType) -> None:
+    """Every struct field the kernel uses is read once, at its top, into a local ``s__field``
+    (a read in a loop would count a reference each time, see kernels.inline_calls)."""
+    hoisted = [name for name in code.co_varnames if "__" in name]
+    assert hoisted
+    fields = {name.split("__")[1] for name in hoisted}
+    reads = [i.argval for i in dis.get_instructions(code) if i.opname == "LOAD_ATTR"]
+    assert sorted(r for r in reads if r in fields) == sorted(n.split("__")[1] for n in hoisted)
+
+
+def test_fused_rollout_templates_read_each_field_once() -> None:
+    from thrust_algos import _fused_kernels as FK
+
+    structs = ("policy", "storage")
+    for template, body, struct in (
+        (FK._rollout_template, K._step_one, "rows"),
+        (FK._game_rollout_template, G._game_step_one, "games"),
+    ):
+        _assert_fields_read_once(K.inline_calls(template, {"step_one": body}, (struct, *structs)))
+    _assert_fields_read_once(K.inline_calls(FK._act_template, {}, structs))
 
 
 def _sum_fields_template(pair, out):

@@ -23,10 +23,6 @@ from thrust_envs.core.definition import EnvDefinition, make_params
 from thrust_envs.core.gym_env import _check_state
 from thrust_envs.sb3.base import ThrustVecEnvBase, fill_episode_infos
 
-# Positions of the per-row arrays among BatchEnv._step_args (state, rng, actions, episode, obs,
-# reward, terminated, truncated, final_obs); the others are shared by every row.
-_ROW_ARGS = frozenset((0, 1, 2, 8, 9, 10, 11, 12, 13))
-
 
 class StepReport(NamedTuple):
     """Scratch rows a step's finished episodes are reported in (one entry per VecEnv row; a
@@ -325,10 +321,9 @@ class ThrustVecEnv(ThrustVecEnvBase):
         batch = self._batch
         if batch._step_entry is None:
             batch._step_entry = batch._resolve_step()
-        args = tuple(
-            arg[lo:hi] if i in _ROW_ARGS else arg for i, arg in enumerate(batch._step_args)
-        )
-        status = batch._step_entry(*args)
+        rows, actions, *settings = batch._step_args
+        part = K.RowArrays(*(array[lo:hi] for array in rows))
+        status = batch._step_entry(part, actions[lo:hi], *settings)
         if status != K.OK:
             # Rows are numbered in the whole batch in the error, as step() numbers them.
             batch._raise_step_error(status + lo if status >= 0 else status - lo, batch.actions)
