@@ -32,6 +32,7 @@ from numba import njit, prange
 # The one home of the helper that starts numba's threads without resetting OpenMP's thread
 # count, which torch shares (see thrust_envs/core/threads.py): thrust_algos' only import from
 # thrust_envs, a numba-only module of the core package.
+from thrust_envs.core.kernels import rebind
 from thrust_envs.core.threads import launch_numba_threads
 
 GaeBackend = Literal["auto", "triton", "torch", "numba"]
@@ -227,61 +228,7 @@ def _gae_numba_row(
         returns_t[env] = gae + value
 
 
-@njit(cache=True, nogil=True)
-def _gae_numba_columns(
-    rewards: np.ndarray,
-    values: np.ndarray,
-    episode_starts: np.ndarray,
-    last_values: np.ndarray,
-    dones: np.ndarray,
-    gamma: float,
-    gamma_lambda: float,
-    one: float,
-    advantages: np.ndarray,
-    returns: np.ndarray,
-    lo: int,
-    hi: int,
-) -> None:  # pragma: no cover - compiled
-    """The recursion for environments ``lo:hi``: time outermost (backwards), environments
-    innermost and contiguous.
-
-    ``gamma``, ``gamma_lambda`` and ``one`` arrive in the arrays' dtype so that float32 inputs
-    are computed in float32, exactly like SB3's numpy loop (a bare ``1.0`` would promote to
-    float64). The last step bootstraps from ``last_values`` and ``dones`` with a zero "next
-    advantage", as SB3's ``last_gae_lam = 0`` does.
-    """
-    n_steps = rewards.shape[0]
-    t = n_steps - 1
-    zeros = np.zeros(hi - lo, dtype=values.dtype)
-    _gae_numba_row(
-        rewards[t, lo:hi],
-        values[t, lo:hi],
-        last_values[lo:hi],
-        dones[lo:hi],
-        zeros,
-        gamma,
-        gamma_lambda,
-        one,
-        advantages[t, lo:hi],
-        returns[t, lo:hi],
-    )
-    for t in range(n_steps - 2, -1, -1):
-        _gae_numba_row(
-            rewards[t, lo:hi],
-            values[t, lo:hi],
-            values[t + 1, lo:hi],
-            episode_starts[t + 1, lo:hi],
-            advantages[t + 1, lo:hi],
-            gamma,
-            gamma_lambda,
-            one,
-            advantages[t, lo:hi],
-            returns[t, lo:hi],
-        )
-
-
-@njit(cache=True, nogil=True, parallel=True)
-def _gae_numba_parallel(
+def _gae_blocks_template(
     rewards: np.ndarray,
     values: np.ndarray,
     episode_starts: np.ndarray,
@@ -294,26 +241,42 @@ def _gae_numba_parallel(
     returns: np.ndarray,
     chunk: int,
 ) -> None:  # pragma: no cover - compiled
-    """Blocks of ``chunk`` environments on numba's threads, each block's recursion on one
-    thread: every environment is computed exactly as on the serial path, whatever the threads."""
-    n_envs = rewards.shape[1]
+    """The recursion for blocks of ``chunk`` environments (the serial kernel: one block of all
+    of them; the parallel one: the blocks on numba's threads). Within a block, time outermost
+    (backwards) and environments innermost and contiguous: every environment is computed the
+    same way whatever the blocks and threads.
+
+    ``gamma``, ``gamma_lambda`` and ``one`` arrive in the arrays' dtype so that float32 inputs
+    are computed in float32, exactly like SB3's numpy loop (a bare ``1.0`` would promote to
+    float64). The last step bootstraps from ``last_values`` and ``dones`` with a zero "next
+    advantage", as SB3's ``last_gae_lam = 0`` does.
+    """
+    n_steps, n_envs = rewards.shape
     for block in prange((n_envs + chunk - 1) // chunk):
         lo = block * chunk
         hi = min(n_envs, lo + chunk)
-        _gae_numba_columns(
-            rewards,
-            values,
-            episode_starts,
-            last_values,
-            dones,
-            gamma,
-            gamma_lambda,
-            one,
-            advantages,
-            returns,
-            lo,
-            hi,
-        )
+        last = n_steps - 1
+        zeros = np.zeros(hi - lo, dtype=values.dtype)
+        _gae_numba_row(
+            rewards[last, lo:hi], values[last, lo:hi], last_values[lo:hi], dones[lo:hi], zeros,
+            gamma, gamma_lambda, one, advantages[last, lo:hi], returns[last, lo:hi],
+        )  # fmt: skip
+        for t in range(n_steps - 2, -1, -1):
+            _gae_numba_row(
+                rewards[t, lo:hi], values[t, lo:hi], values[t + 1, lo:hi],
+                episode_starts[t + 1, lo:hi], advantages[t + 1, lo:hi], gamma, gamma_lambda, one,
+                advantages[t, lo:hi], returns[t, lo:hi],
+            )  # fmt: skip
+
+
+def _blocks_kernel(parallel: bool):
+    name = "gae_blocks_parallel" if parallel else "gae_blocks_serial"
+    function = rebind(_gae_blocks_template, name, {"prange": prange if parallel else range})
+    return njit(cache=True, nogil=True, parallel=parallel)(function)
+
+
+_gae_numba_serial = _blocks_kernel(parallel=False)
+_gae_numba_parallel = _blocks_kernel(parallel=True)
 
 
 #: The fewest environments in a block of the parallel CPU path.
@@ -351,7 +314,7 @@ def _gae_numba(
         chunk = max(PARALLEL_CHUNK, -(-per_thread // 16) * 16)
         _gae_numba_parallel(*arguments, advantages, returns, chunk)
     else:
-        _gae_numba_columns(*arguments, advantages, returns, 0, n_envs)
+        _gae_numba_serial(*arguments, advantages, returns, max(n_envs, 1))
 
 
 def _check_inputs(
