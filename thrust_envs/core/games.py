@@ -214,7 +214,7 @@ def _game_step_template(games, actions, params, autoreset, max_steps, nvec):
     if bad >= 0:
         return bad
     # _game_step_one is written into this loop by kernels.inline_calls, not called (why: see
-    # there); the CUDA template and the fused rollout call it.
+    # there); the CUDA template calls it and the fused rollout writes it in too.
     for g in prange(games.alive.shape[0]):
         game_step_one(games, actions, params, autoreset, max_steps, g)  # noqa: F821
     return -1

@@ -168,8 +168,8 @@ def _step_template(rows, actions, params, mode, max_steps, action_low, action_hi
         for i in range(n):
             if rows.episode[i, 0] != 0.0:
                 return -2 - i
-    # _step_one is written into this loop by inline_calls (compile_kernels), not called: the
-    # CUDA template and the fused rollout call it, so all three step a row with the same code.
+    # _step_one is written into this loop by inline_calls (compile_kernels), not called; the
+    # CUDA template calls it and the fused rollout writes it in too: one body for all three.
     for i in prange(n):
         step_one(rows, actions, params, mode, max_steps, i)  # noqa: F821
     return -1
