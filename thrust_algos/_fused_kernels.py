@@ -3,10 +3,12 @@ functions, episode statistics, the time-limit bootstrap) in one numba call.
 
 Imported lazily by :mod:`thrust_algos.fused`, only for a Thrust environment (it imports
 ``thrust_envs``' random streams; ``import thrust_algos`` does not). The template is compiled
-per env as ``thrust_envs.core.kernels`` compiles its own (``kernels.rebind``): its globals
-bind ``step_one`` to the env's row body (the one thrust_envs' step kernels run, in SAME_STEP
-mode) and ``sample_action`` to the action kind's sampler, under a unique qualified name
-carrying the env's source digest, with ``cache=True``.
+per env as ``thrust_envs.core.kernels`` compiles its own (``kernels.rebind``): the env's row
+body (the one thrust_envs' step kernels run, in SAME_STEP mode) is written into its loop by
+``kernels.inline_calls``, which also reads the fields of the ``rows``/``games``, ``policy`` and
+``storage`` structs once at the top; its globals bind the body's row functions, ``act_rows``
+and (in the act step) ``sample_action`` to the action kind's sampler, under a unique
+qualified name carrying the env's source digest, with ``cache=True``.
 
 Network layout (both the policy and the value network): ``weights`` is one flat float32
 array; ``layers`` int64 ``[L, 5]`` holds, per dense layer, (in, out, offset of ``W^T``

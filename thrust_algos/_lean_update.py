@@ -11,11 +11,12 @@ functions the per-minibatch lean path calls (:mod:`thrust_algos._ppo_head`,
 :func:`thrust_algos.lean_adam.clipped_adam_step`).
 
 Networks: ``layers`` int64 ``[L, 4]``, one row per dense layer: (in, out, index of its weight
-in the parameter tuples (its bias is the next one), activation: 0 none, 1 tanh, 2 relu); rows
+among the parameters (its bias is the next one), activation: 0 none, 1 tanh, 2 relu); rows
 ``0 .. n_pi - 1`` are the policy network and ``action_net``, the rest the value network and
-``value_net``. ``params``, ``grads``, ``exp_avgs``, ``exp_avg_sqs``, ``steps`` are
-:class:`~thrust_algos.lean_adam.LeanAdam`'s views (flat float32 arrays in the policy's
-parameter order); a weight is stored as torch's ``[out, in]``.
+``value_net``. The parameters, gradients and Adam state are reached through
+:meth:`~thrust_algos.lean_adam.LeanAdam.table` (``table``, ``sizes``, ``norms``: the addresses
+of the optimizer's own tensors, in the policy's parameter order; read with
+:func:`~thrust_algos.lean_adam.tensor_at`); a weight is stored as torch's ``[out, in]``.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from numba import njit, prange
 from thrust_algos import _blas
 from thrust_algos._fused_kernels import ACT_RELU, ACT_TANH, activate
 from thrust_algos._ppo_head import categorical_head, gaussian_head
-from thrust_algos.lean_adam import clipped_adam_step
+from thrust_algos.lean_adam import clipped_adam_step, tensor_at
 from thrust_envs.core.kernels import entry_point, rebind
 from thrust_envs.core.threads import launch_numba_threads
 
@@ -40,15 +41,15 @@ STATS = 6  # per minibatch: policy loss, value loss, entropy loss, loss, clip fr
 
 
 @njit(error_model="numpy")
-def _forward(x, layers, first, last, params, outputs, m):  # pragma: no cover - compiled
+def _forward(x, layers, first, last, table, outputs, m):  # pragma: no cover - compiled
     """Layers ``first .. last - 1`` on ``x`` ``(m, in)``; layer ``l``'s output (after its
-    activation) into ``outputs[l][:m]``."""
+    activation) into ``outputs[l, :m * out]`` as ``(m, out)``."""
     source = x
     for l in range(first, last):
         n_in, n_out, w, activation = layers[l, 0], layers[l, 1], layers[l, 2], layers[l, 3]
-        weight = params[w].reshape(n_out, n_in)
-        bias = params[w + 1]
-        out = outputs[l][:m]
+        weight = tensor_at(table, 0, w, n_out * n_in).reshape(n_out, n_in)
+        bias = tensor_at(table, 0, w + 1, n_out)
+        out = outputs[l, : m * n_out].reshape(m, n_out)
         np.dot(source, weight.T, out)
         for i in range(m):
             for j in range(n_out):
@@ -59,16 +60,17 @@ def _forward(x, layers, first, last, params, outputs, m):  # pragma: no cover - 
 
 @njit(error_model="numpy")
 def _backward(
-    x, layers, first, last, params, grads, outputs, grad, spare, m
+    x, layers, first, last, table, outputs, grad, spare, m
 ):  # pragma: no cover - compiled
     """Backpropagate through layers ``last - 1 .. first``: ``grad`` (flat scratch) holds
     ``d loss / d`` layer ``last - 1``'s output as ``(m, out)`` in its first ``m * out``
-    elements; each layer's weight and bias gradients go into ``grads`` (overwritten).
-    ``spare`` is scratch of ``grad``'s size (the two alternate as the layers' input grads)."""
+    elements; each layer's weight and bias gradients go into the gradients of ``table``
+    (overwritten). ``spare`` is scratch of ``grad``'s size (the two alternate as the layers'
+    input grads)."""
     for l in range(last - 1, first - 1, -1):
         n_in, n_out, w, activation = layers[l, 0], layers[l, 1], layers[l, 2], layers[l, 3]
         g = grad[: m * n_out].reshape(m, n_out)
-        y = outputs[l][:m]
+        y = outputs[l, : m * n_out].reshape(m, n_out)
         if activation == ACT_TANH:  # through the activation, from its output
             for i in range(m):
                 for j in range(n_out):
@@ -79,16 +81,20 @@ def _backward(
                     if y[i, j] <= np.float32(0.0):
                         g[i, j] = np.float32(0.0)
         # Through z = x W^T + b: dW = g^T x, db = sum over rows of g, dx = g W.
-        source = x if l == first else outputs[l - 1][:m]
-        np.dot(g.T, source, grads[w].reshape(n_out, n_in))
-        bias_grad = grads[w + 1]
+        if l == first:
+            source = x
+        else:
+            source = outputs[l - 1, : m * n_in].reshape(m, n_in)
+        np.dot(g.T, source, tensor_at(table, 1, w, n_out * n_in).reshape(n_out, n_in))
+        bias_grad = tensor_at(table, 1, w + 1, n_out)
         for j in range(n_out):
             bias_grad[j] = np.float32(0.0)
         for i in range(m):
             for j in range(n_out):
                 bias_grad[j] += g[i, j]
         if l > first:
-            np.dot(g, params[w].reshape(n_out, n_in), spare[: m * n_in].reshape(m, n_in))
+            weight = tensor_at(table, 0, w, n_out * n_in).reshape(n_out, n_in)
+            np.dot(g, weight, spare[: m * n_in].reshape(m, n_in))
             grad, spare = spare, grad
 
 
@@ -103,11 +109,9 @@ def _epoch_template(
     batch_size,
     layers,
     n_pi,
-    params,
-    grads,
-    exp_avgs,
-    exp_avg_sqs,
-    steps,
+    table,
+    sizes,
+    norms,
     log_std_index,
     outputs,
     x,
@@ -142,7 +146,8 @@ def _epoch_template(
     Returns the number of rows of ``stats`` written and whether the update stopped early.
 
     Storage: ``obs`` float32 ``[N, F]``, ``actions`` float32 ``[N, K]``, the rest float32 ``[N]``;
-    scratch: ``outputs`` (layer ``l``'s ``[batch_size, out_l]``), ``x`` ``[batch_size, F]``,
+    scratch: ``outputs`` float32 ``[L, batch_size * widest layer]`` (layer ``l``'s output in
+    row ``l``, as ``(m, out_l)``), ``x`` ``[batch_size, F]``,
     ``mb_actions`` ``[batch_size, K]``, ``mb_rows`` ``[4, batch_size]`` (old values, old
     log-probabilities, advantages, returns), ``grad_values`` ``[batch_size]``, ``grad`` and
     ``spare`` flat ``[batch_size * widest layer]`` (the head's gradient is written into
@@ -174,40 +179,39 @@ def _epoch_template(
             # each on two of numba's threads (same results on one thread).
             for net in NETWORK_THREADS(2):  # noqa: F821
                 if net == 0:
-                    _forward(xm, layers, policy, n_pi, params, outputs, m)
+                    _forward(xm, layers, policy, n_pi, table, outputs, m)
                 else:
-                    _forward(xm, layers, n_pi, n_layers, params, outputs, m)
-            head = outputs[n_pi - 1][:m]
-            values = outputs[n_layers - 1][:m].reshape(m)
-            grad_head = grad[: m * head.shape[1]].reshape(m, head.shape[1])
+                    _forward(xm, layers, n_pi, n_layers, table, outputs, m)
+            width = layers[n_pi - 1, 1]
+            head = outputs[n_pi - 1, : m * width].reshape(m, width)
+            values = outputs[n_layers - 1, :m]
+            grad_head = grad[: m * width].reshape(m, width)
             batch = (mb_actions[:m], mb_rows[1, :m], mb_rows[2, :m], mb_rows[3, :m],
                      mb_rows[0, :m])  # fmt: skip
             gradients = (grad_head, grad_values[:m], stats[k])  # the heads' outputs
             if GAUSSIAN:  # noqa: F821 (a constant bound per kernel: numba prunes the other branch)
-                gaussian_head(head, batch, values, settings, *gradients, params[log_std_index],
-                              log_std_grad)  # fmt: skip
+                log_std = tensor_at(table, 0, log_std_index, sizes[log_std_index])
+                gaussian_head(head, batch, values, settings, *gradients, log_std, log_std_grad)
             else:
                 categorical_head(head, batch, values, settings, *gradients)
             k += 1
             if early_stop and stats[k - 1, 5] > kl_limit:
                 return k, True  # every .grad still holds the previous minibatch's, as in SB3
             if GAUSSIAN:  # noqa: F821
-                target = grads[log_std_index]
+                target = tensor_at(table, 1, log_std_index, sizes[log_std_index])
                 for a in range(target.shape[0]):
                     target[a] = log_std_grad[a]
             for i in range(m):  # (an element loop: a slice assignment compiles numba's
                 value_grad[i] = grad_values[i]  # shape-error formatting, 2 s of a cold start)
             for net in NETWORK_THREADS(2):  # noqa: F821
                 if net == 0:
-                    _backward(xm, layers, policy, n_pi, params, grads, outputs, grad, spare, m)
+                    _backward(xm, layers, policy, n_pi, table, outputs, grad, spare, m)
                 else:
                     _backward(
-                        xm, layers, n_pi, n_layers, params, grads, outputs, value_grad,
-                        value_spare, m,
-                    )  # fmt: skip
+                        xm, layers, n_pi, n_layers, table, outputs, value_grad, value_spare, m
+                    )
             clipped_adam_step(
-                params, grads, exp_avgs, exp_avg_sqs, steps, lr, beta1, beta2, eps, weight_decay,
-                max_norm,
+                table, sizes, norms, lr, beta1, beta2, eps, weight_decay, max_norm
             )  # fmt: skip
     return k, False
 
@@ -290,7 +294,7 @@ class LeanEpochs:
         widest = int(max(self.layers[:, 0].max(), self.layers[:, 1].max()))
         zeros = lambda *shape: np.zeros(shape, dtype=np.float32)  # noqa: E731
         self._scratch = (
-            tuple(zeros(batch_size, int(width)) for width in self.layers[:, 1]),  # outputs
+            zeros(len(self.layers), batch_size * widest),  # outputs: layer l's in row l
             zeros(batch_size, features),  # x
             zeros(batch_size, action_dim),  # mb_actions
             zeros(4, batch_size),  # mb_rows
@@ -386,7 +390,7 @@ class LeanEpochs:
             target_kl is not None,
             0.0 if target_kl is None else 1.5 * float(target_kl),
         )
-        views = self.adam.views()
+        table = self.adam.table()
         stats = np.empty((n_epochs * per_epoch, STATS), dtype=np.float32)
         calls = 1 if target_kl is None else n_epochs
         epochs_per_call = n_epochs // calls
@@ -397,7 +401,7 @@ class LeanEpochs:
                 [buffer.sample_order().numpy() for _ in range(epochs_per_call)]
             ).astype(np.int64, copy=False)
             args = (
-                *storage, orders, self.batch_size, self.layers, self.n_pi, *views,
+                *storage, orders, self.batch_size, self.layers, self.n_pi, *table,
                 self.log_std_index, *self._scratch, *settings, stats[rows:],
             )  # fmt: skip
             if self._entry is None:

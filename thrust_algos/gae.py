@@ -29,9 +29,10 @@ import numpy as np
 import torch as th
 from numba import njit, prange
 
-# The one home of the helper that starts numba's threads without resetting OpenMP's thread
-# count, which torch shares (see thrust_envs/core/threads.py): thrust_algos' only import from
-# thrust_envs, a numba-only module of the core package.
+# thrust_algos' imports from thrust_envs at import time, both numba-only modules of the core
+# package: rebind (the GAE kernel's serial and parallel copies) and the one home of the helper
+# that starts numba's threads without resetting OpenMP's thread count, which torch shares (see
+# thrust_envs/core/threads.py).
 from thrust_envs.core.kernels import rebind
 from thrust_envs.core.threads import launch_numba_threads
 

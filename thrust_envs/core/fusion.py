@@ -58,7 +58,7 @@ def _shared(definition: Any, params: Any, max_steps: int, actions: np.ndarray) -
 
 @dataclasses.dataclass(frozen=True)
 class RowParts(_Parts):
-    """One batch env's parts (``N`` rows): the :class:`_Parts` (its body called as
+    """One batch env's parts (``N`` rows): the :class:`_Parts` (its body written in as
     ``step_one(rows, actions, params, mode, max_steps, i)`` with an autoreset ``mode`` such as
     ``kernels.SAME_STEP``; ``actions`` int64 ``[N]`` for Discrete, the space's float dtype
     ``[N, *shape]`` for Box), ``action_kind``, and ``rows``, the env's own
@@ -84,7 +84,7 @@ def row_parts(batch: Any) -> RowParts | str:
 @dataclasses.dataclass(frozen=True)
 class GameParts(_Parts):
     """One batch game's parts (``G`` games of ``A`` agents): the :class:`_Parts` (its body
-    called as ``step_one(games, actions, params, autoreset, max_steps, g)``; ``actions`` int64
+    written in as ``step_one(games, actions, params, autoreset, max_steps, g)``; ``actions`` int64
     ``[G, A, K]``), ``discrete``, ``autoreset`` (whether finished games restart in the step
     that ends them) and ``games``, the game's own :class:`~thrust_envs.core.games.GameArrays`."""
 
