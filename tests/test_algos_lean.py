@@ -319,6 +319,19 @@ def test_lean_adam_kept_across_updates_follows_a_loaded_state_and_new_storage() 
     assert not adam.matches(reference.optimizer, list(lean.parameters()))
 
 
+def test_lean_adam_address_table_refuses_what_it_cannot_read() -> None:
+    """The compiled step reads float32 elements at the table's addresses: a float64 or strided
+    array is refused by name, never read as float32."""
+    from thrust_algos.lean_adam import _address_table
+
+    good = tuple((np.zeros(3, np.float32),) for _ in range(5))
+    table, sizes, norms = _address_table(good)
+    assert table.shape == (5, 1) and sizes.tolist() == [3] and norms.shape == (1,)
+    for bad in (np.zeros(3), np.zeros(6, np.float32)[::2]):
+        with pytest.raises(RuntimeError, match="contiguous float32"):
+            _address_table(((bad,), *good[1:]))
+
+
 def test_lean_adam_only_for_the_adam_it_computes() -> None:
     policy = make_policy((4,), gym.spaces.Discrete(2), seed=3)
     params = list(policy.parameters())

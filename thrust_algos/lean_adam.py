@@ -61,7 +61,8 @@ def _float32_at(typingctx, address):  # pragma: no cover - compiled
 @njit(cache=True, nogil=True, inline="always")
 def tensor_at(table, row, k, size):  # pragma: no cover - compiled
     """Tensor ``k`` of row ``row`` of an address table (see :meth:`LeanAdam.table`): a flat
-    float32 array of ``size`` elements, without a reference count."""
+    float32 array of ``size`` elements, without a reference count. Nothing is checked (compiled
+    code): ``k`` and ``size`` must be the table's own, which the table's makers guarantee."""
     return carray(_float32_at(table[row, k]), size)
 
 
@@ -203,8 +204,7 @@ class LeanAdam:
 
     def views(self) -> tuple[tuple[np.ndarray, ...], ...]:
         """Five tuples of numpy views of the optimizer's tensors (parameters, gradients, first and
-        second moments, steps: numpy views of the optimizer's tensors), made again when a
-        gradient tensor was replaced.
+        second moments, steps), made again when a gradient tensor was replaced.
 
         :raises RuntimeError: a parameter without a gradient, or with one that is not a
             contiguous float32 CPU tensor
@@ -233,7 +233,10 @@ class LeanAdam:
         """What :func:`clipped_adam_step` takes: the addresses of the tensors in
         :meth:`views` (int64 ``[5, P]``: parameters, gradients, first and second moments,
         steps), their sizes (int64 ``[P]``) and a float64 ``[P]`` scratch; made again with the
-        views. Valid while the optimizer's tensors are (this object holds views of them)."""
+        views. Valid while the optimizer's tensors are (this object holds views of them).
+
+        :raises RuntimeError: as :meth:`views`
+        """
         self.views()
         return self._table
 
@@ -266,7 +269,13 @@ def _address_table(views: tuple[tuple[np.ndarray, ...], ...]) -> tuple[np.ndarra
     made it several times slower to compile (0.88 s against 0.39 s for this step alone)."""
     for group in views:
         for array in group:
-            assert array.dtype == np.float32 and array.flags.c_contiguous
+            # The kernels read float32 elements at these addresses: anything else would be
+            # read as garbage, so refuse it here (LeanAdam's checks should have already).
+            if array.dtype != np.float32 or not array.flags.c_contiguous:
+                raise RuntimeError(
+                    f"LeanAdam: the optimizer's tensors must be contiguous float32, got a "
+                    f"{'contiguous' if array.flags.c_contiguous else 'strided'} {array.dtype} one"
+                )
     table = np.array([[array.ctypes.data for array in group] for group in views], dtype=np.int64)
     sizes = np.array([array.size for array in views[0]], dtype=np.int64)
     return table, sizes, np.zeros(sizes.shape[0])
