@@ -395,9 +395,9 @@ class LeanActorCritic:
             if param.grad is None:
                 param.grad = th.zeros_like(param)
         config = LossSettings(clip_range, clip_range_vf, ent_coef, vf_coef, normalize_advantage)
-        head_pass = self._head_numba if self.head_kernel and head.device.type == "cpu" else (
-            self._head_torch
-        )  # fmt: skip
+        head_pass = self._head_torch
+        if self.head_kernel and head.device.type == "cpu":
+            head_pass = self._head_numba
         stats, grad_head, grad_values = head_pass(batch, head, values, config)
         _backward(self.pi_layers, pi_outputs, grad_head)
         _backward(self.vf_layers, vf_outputs, grad_values)
@@ -482,7 +482,7 @@ class LeanActorCritic:
         stats = th.empty(6)
         grad_head = th.empty_like(head)
         grad_values = th.empty(n, 1)
-        arrays = tuple(
+        batch_arrays = tuple(
             _contiguous_numpy(t)
             for t in (
                 batch.actions.reshape(n, -1),
@@ -502,12 +502,12 @@ class LeanActorCritic:
         head_array, values_array = _contiguous_numpy(head), _contiguous_numpy(values)
         outputs = (grad_head.numpy(), grad_values.numpy().reshape(n), stats.numpy())
         if self.distribution == "categorical":
-            _ppo_head.categorical_head(head_array, arrays, values_array, scalars, *outputs)
+            _ppo_head.categorical_head(head_array, batch_arrays, values_array, scalars, *outputs)
         else:
             assert self.log_std is not None and self.log_std.grad is not None
             log_std = self.log_std.detach().numpy()
-            _ppo_head.gaussian_head(head_array, arrays, values_array, scalars, *outputs, log_std,
-                                    self.log_std.grad.numpy())  # fmt: skip
+            _ppo_head.gaussian_head(head_array, batch_arrays, values_array, scalars, *outputs,
+                                    log_std, self.log_std.grad.numpy())  # fmt: skip
         return PPOLossStats(*stats.unbind()), grad_head, grad_values
 
 

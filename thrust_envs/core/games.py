@@ -32,11 +32,11 @@ from numba import njit, prange
 from thrust_envs.core.batch import InvalidAction
 from thrust_envs.core.definition import pickle_by_reference
 from thrust_envs.core.kernels import (
+    _specialise,
     copy_obs_row,
     entry_point,
     kernel_tag,
     rebind,
-    specialise,
 )
 from thrust_envs.core.rng import entropy_seeds, seed_rows
 from thrust_envs.core.threads import launch_numba_threads, numba_threads
@@ -333,7 +333,7 @@ def compile_game_kernels(definition: GameDefinition) -> dict[str, Any]:
     inline = {"game_step_one": _game_step_one, "game_reset_one": _game_reset_one}
     kernels = {}
     for name, template in (("step", _game_step_template), ("reset", _game_reset_template)):
-        specialised = functools.partial(specialise, template, bindings=bindings, inline=inline,
+        specialised = functools.partial(_specialise, template, bindings=bindings, inline=inline,
                                         structs=("games",))  # fmt: skip
         kernels[name] = specialised(f"game_{name}__{tag}", False)
         kernels[f"{name}_parallel"] = specialised(f"game_{name}_parallel__{tag}", True)

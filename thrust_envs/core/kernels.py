@@ -363,7 +363,7 @@ def rebind(
     return function
 
 
-def specialise(
+def _specialise(
     template,
     qualname: str,
     parallel: bool,
@@ -607,7 +607,7 @@ def compile_kernels(definition, action_kind: str) -> Kernels:
     inline = {"step_one": _step_one, "reset_one": _reset_one}
     built = {}
     for name, template in _TEMPLATES.items():
-        specialised = functools.partial(specialise, template, bindings=bindings, inline=inline,
+        specialised = functools.partial(_specialise, template, bindings=bindings, inline=inline,
                                         structs=("rows",))  # fmt: skip
         built[name] = specialised(f"{name}__{tag}", False)
         if name != "observe":
