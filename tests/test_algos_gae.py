@@ -372,7 +372,7 @@ def test_triton_launches_under_the_tensors_device(monkeypatch) -> None:
     monkeypatch.setattr(kernel_module.th.cuda, "device", device_guard)
     monkeypatch.setattr(kernel_module, "_gae_kernel", _Subscriptable(kernel_for))
     values = SimpleNamespace(shape=(4, 300), device=th.device("cuda", 1))
-    kernel_module.gae_triton(None, values, None, None, None, 0.99, 0.95, None, None)
+    kernel_module.gae_triton((None, values, None, None, None), 0.99, 0.95, None, None)
     assert launched == [
         ((3,), [th.device("cuda", 1)], {"BLOCK": 128, **kernel_module.LAUNCH_OPTIONS})
     ]

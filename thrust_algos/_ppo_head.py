@@ -50,42 +50,37 @@ def _normalised(advantages, normalize):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _objective_row(
-    i,
-    log_prob,
-    advantage,
-    old_log_prob,
-    returns,
-    old_values,
-    values,
-    clip_range,
-    clip_range_vf,
-    vf_coef,
-    n,
-    grad_values,
-    sums,
-):  # pragma: no cover - compiled
-    """Row ``i``'s terms of the clipped objective: adds into ``sums`` (policy, value, clipped
-    count, KL) and writes ``grad_values[i]``; returns ``d loss / d log_prob_i``."""
+def _objective(log_prob, batch, values, settings, grad_values, sums):  # pragma: no cover - compiled
+    """The clipped objective given each row's log-probability ``log_prob`` float32 ``(B,)``
+    under the current policy: adds into ``sums`` (policy, value, clipped count, KL), writes
+    ``grad_values`` and returns ``d loss / d log_prob`` float32 ``(B,)``. What is the same for
+    every action distribution (the heads compute ``log_prob`` and backpropagate from it)."""
+    _actions, old_log_prob, advantages, returns, old_values = batch
+    clip_range, clip_range_vf, normalize, _ent_coef, vf_coef = settings
+    n = log_prob.shape[0]
     f32 = np.float32
-    log_ratio = f32(log_prob - old_log_prob[i])
-    ratio = f32(math.exp(log_ratio))
-    surrogate = advantage * ratio
-    clipped = advantage * min(max(ratio, f32(1.0 - clip_range)), f32(1.0 + clip_range))
-    sums[0] += min(surrogate, clipped)
-    value = values[i]
-    inside = True
-    if clip_range_vf >= 0.0:
-        change = value - old_values[i]
-        inside = abs(change) <= clip_range_vf
-        value = old_values[i] + min(max(change, f32(-clip_range_vf)), f32(clip_range_vf))
-    error = value - returns[i]
-    sums[1] += float(error) * float(error)
-    grad_values[i] = error * f32(2.0 * vf_coef / n) if inside else f32(0.0)
-    sums[2] += 1.0 if abs(ratio - f32(1.0)) > clip_range else 0.0
-    sums[3] += float(ratio - f32(1.0)) - float(log_ratio)
-    # the unclipped term is the minimum (where equal, autograd's split sums to the same)
-    return surrogate * f32(-1.0 / n) if surrogate <= clipped else f32(0.0)
+    advantage = _normalised(advantages, normalize)
+    grad_log_prob = np.empty(n, dtype=np.float32)
+    for i in range(n):
+        log_ratio = f32(log_prob[i] - old_log_prob[i])
+        ratio = f32(math.exp(log_ratio))
+        surrogate = advantage[i] * ratio
+        clipped = advantage[i] * min(max(ratio, f32(1.0 - clip_range)), f32(1.0 + clip_range))
+        sums[0] += min(surrogate, clipped)
+        value = values[i]
+        inside = True
+        if clip_range_vf >= 0.0:
+            change = value - old_values[i]
+            inside = abs(change) <= clip_range_vf
+            value = old_values[i] + min(max(change, f32(-clip_range_vf)), f32(clip_range_vf))
+        error = value - returns[i]
+        sums[1] += float(error) * float(error)
+        grad_values[i] = error * f32(2.0 * vf_coef / n) if inside else f32(0.0)
+        sums[2] += 1.0 if abs(ratio - f32(1.0)) > clip_range else 0.0
+        sums[3] += float(ratio - f32(1.0)) - float(log_ratio)
+        # the unclipped term is the minimum (where equal, autograd's split sums to the same)
+        grad_log_prob[i] = surrogate * f32(-1.0 / n) if surrogate <= clipped else f32(0.0)
+    return grad_log_prob
 
 
 @njit(cache=True)
@@ -106,14 +101,14 @@ def categorical_head(
 ):  # pragma: no cover - compiled
     """Categorical(logits=head): ``log p = log_softmax(head)``; ``d log p(a) / d z = onehot(a)
     - p`` and ``d H / d z = -p (log p + H)``."""
-    actions, old_log_prob, advantages, returns, old_values = batch
-    clip_range, clip_range_vf, normalize, ent_coef, vf_coef = settings
+    actions = batch[0]
+    ent_coef, vf_coef = settings[3], settings[4]
     n, n_actions = head.shape
     f32 = np.float32
-    advantage = _normalised(advantages, normalize)
-    sums = np.zeros(4)
+    log_prob = np.empty(n, dtype=np.float32)
+    negative_entropy = np.empty(n)
     negative_entropy_sum = 0.0
-    for i in range(n):
+    for i in range(n):  # log p into grad_head for now, and each row's negative entropy
         top = head[i, 0]
         for j in range(1, n_actions):
             top = max(top, head[i, j])
@@ -121,35 +116,24 @@ def categorical_head(
         for j in range(n_actions):
             total += math.exp(float(head[i, j] - top))
         log_sum = top + f32(math.log(total))
-        negative_entropy = 0.0
+        row_negative_entropy = 0.0
         for j in range(n_actions):
             log_p = head[i, j] - log_sum
-            grad_head[i, j] = log_p  # log p for now
-            negative_entropy += float(log_p) * math.exp(float(log_p))
-        action = int(actions[i, 0])
-        grad_log_prob = _objective_row(
-            i,
-            grad_head[i, action],
-            advantage[i],
-            old_log_prob,
-            returns,
-            old_values,
-            values,
-            clip_range,
-            clip_range_vf,
-            vf_coef,
-            n,
-            grad_values,
-            sums,
-        )
-        negative_entropy_sum += negative_entropy
-        entropy_weight = f32(ent_coef / n)
-        neg_h = f32(negative_entropy)
+            grad_head[i, j] = log_p
+            row_negative_entropy += float(log_p) * math.exp(float(log_p))
+        log_prob[i] = grad_head[i, int(actions[i, 0])]
+        negative_entropy[i] = row_negative_entropy
+        negative_entropy_sum += row_negative_entropy
+    sums = np.zeros(4)
+    grad_log_prob = _objective(log_prob, batch, values, settings, grad_values, sums)
+    entropy_weight = f32(ent_coef / n)
+    for i in range(n):
+        neg_h = f32(negative_entropy[i])
         for j in range(n_actions):
             log_p = grad_head[i, j]
             p = f32(math.exp(log_p))
-            grad_head[i, j] = -grad_log_prob * p + entropy_weight * (log_p - neg_h) * p
-        grad_head[i, action] += grad_log_prob
+            grad_head[i, j] = -grad_log_prob[i] * p + entropy_weight * (log_p - neg_h) * p
+        grad_head[i, int(actions[i, 0])] += grad_log_prob[i]
     _finish(sums, negative_entropy_sum / n, ent_coef, vf_coef, n, stats)
 
 
@@ -160,47 +144,35 @@ def gaussian_head(
     """Normal(head, exp(log_std)) per action dimension: ``d log p / d mean = (a - mean) /
     std^2``, ``d log p / d log std = (a - mean)^2 / std^2 - 1``, ``d H / d log std = 1``;
     ``grad_log_std`` ``(A,)`` receives the log-std's gradient."""
-    actions, old_log_prob, advantages, returns, old_values = batch
-    clip_range, clip_range_vf, normalize, ent_coef, vf_coef = settings
+    actions = batch[0]
+    ent_coef, vf_coef = settings[3], settings[4]
     n, dims = head.shape
     f32 = np.float32
-    advantage = _normalised(advantages, normalize)
     std = np.exp(log_std)
     log_std_of_std = np.log(std)  # as torch's Normal: log(exp(log_std))
     inverse_variance = f32(1.0) / (std * std)
-    sums = np.zeros(4)
-    grad_log_std_sum = np.zeros(dims)
+    log_prob = np.empty(n, dtype=np.float32)
     for i in range(n):
         # in float32, as torch sums it: a tail action's log-probability is large, and its
         # ratio exp(log_prob - old_log_prob) amplifies any difference
-        log_prob = f32(0.0)
+        row_log_prob = f32(0.0)
         for k in range(dims):
             diff = actions[i, k] - head[i, k]
-            log_prob += (
+            row_log_prob += (
                 -(diff * diff) / (f32(2.0) * std[k] * std[k])
                 - log_std_of_std[k]
                 - f32(_LOG_SQRT_2PI)
             )
-        grad_log_prob = _objective_row(
-            i,
-            f32(log_prob),
-            advantage[i],
-            old_log_prob,
-            returns,
-            old_values,
-            values,
-            clip_range,
-            clip_range_vf,
-            vf_coef,
-            n,
-            grad_values,
-            sums,
-        )
+        log_prob[i] = row_log_prob
+    sums = np.zeros(4)
+    grad_log_prob = _objective(log_prob, batch, values, settings, grad_values, sums)
+    grad_log_std_sum = np.zeros(dims)
+    for i in range(n):
         for k in range(dims):
             diff = actions[i, k] - head[i, k]
-            g = grad_log_prob * diff * inverse_variance[k]
+            g = grad_log_prob[i] * diff * inverse_variance[k]
             grad_head[i, k] = g
-            grad_log_std_sum[k] += float(g * diff - grad_log_prob)
+            grad_log_std_sum[k] += float(g * diff - grad_log_prob[i])
     entropy = 0.0
     for k in range(dims):
         entropy += _ENTROPY_CONSTANT + float(log_std_of_std[k])

@@ -16,10 +16,14 @@ the first import to test the kernel on CPU tensors.
 from __future__ import annotations
 
 import contextlib
+from typing import TYPE_CHECKING
 
 import torch as th
 import triton
 import triton.language as tl
+
+if TYPE_CHECKING:
+    from thrust_algos.gae import GaeInputs
 
 # Environments per program. 128 lanes x 4 warps = one element per thread; at 65,536 environments
 # that is 512 programs, enough to keep every SM of a large GPU busy while each walks time.
@@ -78,21 +82,12 @@ def _gae_kernel(
 
 
 def gae_triton(
-    rewards: th.Tensor,
-    values: th.Tensor,
-    episode_starts: th.Tensor,
-    last_values: th.Tensor,
-    dones: th.Tensor,
-    gamma: float,
-    gae_lambda: float,
-    advantages: th.Tensor,
-    returns: th.Tensor,
+    inputs: GaeInputs, gamma: float, gae_lambda: float, advantages: th.Tensor, returns: th.Tensor
 ) -> None:
-    """Launch the kernel on contiguous float32 tensors; writes ``advantages`` and ``returns``.
-
-    Shapes: ``(n_steps, n_envs)`` for ``rewards``, ``values``, ``episode_starts`` and the outputs,
-    ``(n_envs,)`` for ``last_values`` and ``dones``. Inputs are validated by ``compute_gae``.
-    """
+    """Launch the kernel on contiguous float32 tensors (``inputs`` as
+    :class:`~thrust_algos.gae.GaeInputs` describes them, validated by ``compute_gae``); writes
+    ``advantages`` and ``returns`` ``(n_steps, n_envs)``."""
+    rewards, values, episode_starts, last_values, dones = inputs
     n_steps, n_envs = values.shape
     grid = (triton.cdiv(n_envs, BLOCK_ENVS),)
     # Triton launches on the *current* CUDA device: make it the tensors' (multi-GPU). CPU

@@ -22,7 +22,7 @@ time in CI), and the numba loop without fast-math.
 from __future__ import annotations
 
 import warnings
-from typing import Literal
+from typing import Any, Literal, NamedTuple
 
 import numba
 import numpy as np
@@ -39,6 +39,19 @@ from thrust_envs.core.threads import launch_numba_threads
 GaeBackend = Literal["auto", "triton", "torch", "numba"]
 _BACKENDS = ("auto", "triton", "torch", "numba")
 _FLOAT_DTYPES = (th.float32, th.float64)
+
+
+class GaeInputs(NamedTuple):
+    """:func:`compute_gae`'s inputs once checked, as every backend takes them: contiguous, in
+    the dtype of ``values`` (the flags too), on one device; torch tensors, or for the numba
+    backend their numpy views. ``rewards``, ``values``, ``episode_starts``: ``(n_steps,
+    n_envs)``; ``last_values``, ``dones``: ``(n_envs,)``."""
+
+    rewards: Any
+    values: Any
+    episode_starts: Any
+    last_values: Any
+    dones: Any
 
 
 def compute_gae(
@@ -81,18 +94,21 @@ def compute_gae(
         ``(n_steps, n_envs)`` with the dtype and device of ``values``, written in place
     :return: ``(advantages, returns)``, each of shape ``(n_steps, n_envs)``, dtype of ``values``
     """
-    rewards, values, episode_starts, last_values, dones = (
-        th.as_tensor(x) for x in (rewards, values, episode_starts, last_values, dones)
+    given = GaeInputs(
+        *(th.as_tensor(x) for x in (rewards, values, episode_starts, last_values, dones))
     )
-    _check_inputs(rewards, values, episode_starts, last_values, dones, gamma, gae_lambda, backend)
+    _check_inputs(given, gamma, gae_lambda, backend)
+    rewards, values, episode_starts, last_values, dones = given
     dtype, device = values.dtype, values.device
     n_steps, n_envs = values.shape
     # Flags become the compute dtype; everything is made contiguous for the compiled backends.
-    episode_starts = episode_starts.to(dtype).contiguous()
-    last_values = last_values.reshape(n_envs).to(dtype).contiguous()
-    dones = dones.reshape(n_envs).to(dtype).contiguous()
-    rewards, values = rewards.contiguous(), values.contiguous()
-
+    inputs = GaeInputs(
+        rewards.contiguous(),
+        values.contiguous(),
+        episode_starts.to(dtype).contiguous(),
+        last_values.reshape(n_envs).to(dtype).contiguous(),
+        dones.reshape(n_envs).to(dtype).contiguous(),
+    )
     if out is None:
         advantages = th.empty((n_steps, n_envs), dtype=dtype, device=device)
         returns = th.empty((n_steps, n_envs), dtype=dtype, device=device)
@@ -101,29 +117,18 @@ def compute_gae(
 
     requested = backend
     backend = _resolve_backend(backend, values)
-    if backend == "triton":
-        tensors = (rewards, values, episode_starts, last_values, dones)
-        if not _run_triton(*tensors, gamma, gae_lambda, advantages, returns, requested):
-            backend = "torch"  # "auto", and Triton could not launch: the reference loop
+    if backend == "triton" and not _run_triton(
+        inputs, gamma, gae_lambda, advantages, returns, requested
+    ):
+        backend = "torch"  # "auto", and Triton could not launch: the reference loop
     if backend == "numba":
         scalar = np.float32 if dtype == th.float32 else np.float64
-        arrays = [x.numpy() for x in (rewards, values, episode_starts, last_values, dones)]
         # SB3 multiplies gamma * gae_lambda in Python (double) first, then in float32.
-        scalars = [scalar(gamma), scalar(gamma * gae_lambda), scalar(1.0)]
-        outputs = [advantages.numpy(), returns.numpy()]
-        _gae_numba(*arrays, *scalars, *outputs)
+        scalars = (scalar(gamma), scalar(gamma * gae_lambda), scalar(1.0))
+        arrays = GaeInputs(*(x.numpy() for x in inputs))
+        _gae_numba(arrays, *scalars, advantages.numpy(), returns.numpy())
     elif backend == "torch":
-        _gae_torch(
-            rewards,
-            values,
-            episode_starts,
-            last_values,
-            dones,
-            gamma,
-            gae_lambda,
-            advantages,
-            returns,
-        )
+        _gae_torch(inputs, gamma, gae_lambda, advantages, returns)
     return advantages, returns
 
 
@@ -134,11 +139,7 @@ _triton_launched = False
 
 
 def _run_triton(
-    rewards: th.Tensor,
-    values: th.Tensor,
-    episode_starts: th.Tensor,
-    last_values: th.Tensor,
-    dones: th.Tensor,
+    inputs: GaeInputs,
     gamma: float,
     gae_lambda: float,
     advantages: th.Tensor,
@@ -157,9 +158,8 @@ def _run_triton(
         return False
     from thrust_algos._triton_gae import gae_triton
 
-    arguments = (rewards, values, episode_starts, last_values, dones, gamma, gae_lambda)
     try:
-        gae_triton(*arguments, advantages, returns)
+        gae_triton(inputs, gamma, gae_lambda, advantages, returns)
     except Exception as error:  # the launcher's build raises RuntimeError, CalledProcessError...
         if _triton_launched:  # it has run in this process: a real error, not a missing launcher
             raise
@@ -181,17 +181,10 @@ def _run_triton(
 
 
 def _gae_torch(
-    rewards: th.Tensor,
-    values: th.Tensor,
-    episode_starts: th.Tensor,
-    last_values: th.Tensor,
-    dones: th.Tensor,
-    gamma: float,
-    gae_lambda: float,
-    advantages: th.Tensor,
-    returns: th.Tensor,
+    inputs: GaeInputs, gamma: float, gae_lambda: float, advantages: th.Tensor, returns: th.Tensor
 ) -> None:
     """The reference recursion: a Python loop over time, vectorised over environments."""
+    rewards, values, episode_starts, last_values, dones = inputs
     n_steps = values.shape[0]
     next_non_terminal = 1.0 - dones
     next_values = last_values
@@ -287,11 +280,7 @@ PARALLEL_MIN_ELEMENTS = 1 << 17
 
 
 def _gae_numba(
-    rewards: np.ndarray,
-    values: np.ndarray,
-    episode_starts: np.ndarray,
-    last_values: np.ndarray,
-    dones: np.ndarray,
+    inputs: GaeInputs,
     gamma: float,
     gamma_lambda: float,
     one: float,
@@ -300,8 +289,8 @@ def _gae_numba(
 ) -> None:
     """The CPU path: serial for small buffers, blocks of environments on numba's threads for
     large ones (the same arithmetic for every environment either way)."""
-    n_steps, n_envs = rewards.shape
-    arguments = (rewards, values, episode_starts, last_values, dones, gamma, gamma_lambda, one)
+    n_steps, n_envs = inputs.rewards.shape
+    arguments = (*inputs, gamma, gamma_lambda, one)
     # numba.get_num_threads() starts numba's threading layer, whose OpenMP layer would reset
     # the OpenMP thread count torch reads (undoing a user's torch.set_num_threads): start it
     # through the helper that puts that setting back.
@@ -318,16 +307,9 @@ def _gae_numba(
         _gae_numba_serial(*arguments, advantages, returns, max(n_envs, 1))
 
 
-def _check_inputs(
-    rewards: th.Tensor,
-    values: th.Tensor,
-    episode_starts: th.Tensor,
-    last_values: th.Tensor,
-    dones: th.Tensor,
-    gamma: float,
-    gae_lambda: float,
-    backend: str,
-) -> None:
+def _check_inputs(given: GaeInputs, gamma: float, gae_lambda: float, backend: str) -> None:
+    """``compute_gae``'s checks, on its inputs as given (tensors of any layout and dtype)."""
+    rewards, values, episode_starts, last_values, dones = given
     if backend not in _BACKENDS:
         raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
     if values.ndim != 2 or values.shape[0] == 0 or values.shape[1] == 0:

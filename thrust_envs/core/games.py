@@ -67,6 +67,18 @@ def bot_arguments(
     return arguments
 
 
+def uniform_random_bot(num_actions: int, seed: int | None = None):
+    """A player for a game of ``Discrete(num_actions)`` actions: for a batch of observations
+    ``[n, ...]``, ``n`` uniformly random int64 actions from its own seeded generator."""
+    rng = np.random.default_rng(seed)
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        return rng.integers(0, num_actions, size=len(obs))
+
+    act.__name__ = "random"
+    return act
+
+
 @dataclasses.dataclass(frozen=True)
 class GameDefinition:
     """Everything the generic multi-agent views need to know about one game."""

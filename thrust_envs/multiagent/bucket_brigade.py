@@ -479,14 +479,17 @@ def _ring_distance(a: np.ndarray, b: np.ndarray, num_houses: int) -> np.ndarray:
     return np.minimum(d, num_houses - d)
 
 
-def _nearest(parts: dict[str, np.ndarray], candidates: np.ndarray, num_houses: int):
-    """For each row: (whether any candidate house exists, the candidate nearest to the agent's
-    location, ties to the lower index)."""
+def _work_at_nearest(parts: dict[str, np.ndarray], candidates: np.ndarray, num_houses: int):
+    """Each row's action: work (signalling WORK) at the candidate house nearest to the agent's
+    location (ring distance, ties to the lower index); where no house is a candidate, rest
+    (signalling REST) where it is."""
     k = candidates.shape[0]
     here = parts["locations"][np.arange(k), parts["me"]]
     dist = _ring_distance(here[:, None], np.arange(num_houses)[None, :], num_houses)
     dist = np.where(candidates, dist, num_houses + 1)
-    return candidates.any(axis=1), dist.argmin(axis=1), here
+    fire = candidates.any(axis=1)
+    work = fire.astype(np.int64)
+    return _actions(np.where(fire, dist.argmin(axis=1), here), work, work)
 
 
 def _actions(house: np.ndarray, work: np.ndarray, signal: np.ndarray) -> np.ndarray:
@@ -521,10 +524,7 @@ def hero_bot(num_houses: int = 10, num_agents: int = 4):
 
     def act(obs: np.ndarray) -> np.ndarray:
         parts = decode_observation(obs, num_houses, num_agents)
-        burning = parts["houses"] == BURNING
-        fire, target, here = _nearest(parts, burning, num_houses)
-        work = fire.astype(np.int64)
-        return _actions(np.where(fire, target, here), work, work)
+        return _work_at_nearest(parts, parts["houses"] == BURNING, num_houses)
 
     act.__name__ = "hero"
     return act
@@ -538,9 +538,7 @@ def owner_bot(num_houses: int = 10, num_agents: int = 4):
     def act(obs: np.ndarray) -> np.ndarray:
         parts = decode_observation(obs, num_houses, num_agents)
         mine = (parts["houses"] == BURNING) & (owner_of[None, :] == parts["me"][:, None])
-        fire, target, here = _nearest(parts, mine, num_houses)
-        work = fire.astype(np.int64)
-        return _actions(np.where(fire, target, here), work, work)
+        return _work_at_nearest(parts, mine, num_houses)
 
     act.__name__ = "owner"
     return act

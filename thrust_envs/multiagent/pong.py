@@ -22,7 +22,7 @@ from numba import njit
 
 from thrust_envs.core import render as draw
 from thrust_envs.core.definition import Range, check_ranges, from_module, positive, require
-from thrust_envs.core.games import GameDefinition
+from thrust_envs.core.games import GameDefinition, uniform_random_bot
 from thrust_envs.core.rng import uniform
 
 
@@ -193,13 +193,7 @@ def render(row: np.ndarray, p: PongParams) -> np.ndarray:
 
 def random_bot(seed: int | None = None):
     """A player that picks uniformly random actions (its own seeded generator)."""
-    rng = np.random.default_rng(seed)
-
-    def act(obs: np.ndarray) -> np.ndarray:
-        return rng.integers(0, 3, size=len(obs))
-
-    act.__name__ = "random"
-    return act
+    return uniform_random_bot(3, seed)
 
 
 def tracker_bot(reaction: float = 0.5, aim: float = 0.05, dead_zone: float = 0.02):

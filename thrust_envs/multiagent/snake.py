@@ -59,7 +59,7 @@ from gymnasium import spaces
 from numba import njit
 
 from thrust_envs.core.definition import Range, check_ranges, from_module, require
-from thrust_envs.core.games import GameDefinition
+from thrust_envs.core.games import GameDefinition, uniform_random_bot
 from thrust_envs.core.rng import next_u64
 
 
@@ -466,13 +466,7 @@ def render(row: np.ndarray, p: SnakeParams) -> np.ndarray:
 
 def random_bot(seed: int | None = None):
     """A snake that picks uniformly random actions (its own seeded generator)."""
-    rng = np.random.default_rng(seed)
-
-    def act(obs: np.ndarray) -> np.ndarray:
-        return rng.integers(0, 4, size=len(obs))
-
-    act.__name__ = "random"
-    return act
+    return uniform_random_bot(4, seed)
 
 
 _STEPS = ((UP, 0, -1), (RIGHT, 1, 0), (DOWN, 0, 1), (LEFT, -1, 0))

@@ -41,7 +41,6 @@ from thrust_population.ffa import (
 from thrust_population.league.config import (
     LEAGUE_META,
     LeagueConfig,
-    algorithm_class,
     check_algo,
 )
 from thrust_population.league.loop import League, with_bots
@@ -97,19 +96,20 @@ class FreeForAllLeague(League):
         return Population(store, game=_game_info(definition, _params(definition, config)))
 
     @classmethod
-    def create(
+    def _create_population(
         cls,
         directory: Any,
         env_id: str,
-        config: LeagueConfig | None = None,
+        config: LeagueConfig,
+        algo: type,
         *,
-        seed: int = 0,
-        env_factory_path: str | None = None,
-        elo: Any = None,
-        timeout: float = 5.0,
-        extra_meta: dict[str, Any] | None = None,
-    ) -> FreeForAllLeague:
-        """Create an N-player league run (see :meth:`League.create`); ``config.seats`` defaults
+        seed: int,
+        env_factory_path: str | None,
+        elo: Any,
+        timeout: float,
+        extra_meta: dict[str, Any] | None,
+    ) -> Population:
+        """An N-player league run (:meth:`League.create` calls this): ``config.seats`` defaults
         to the game's number of agents.
 
         :raises GameUnavailable: ``env_id`` is not a thrust_envs game
@@ -117,7 +117,6 @@ class FreeForAllLeague(League):
             configuration), or seats outside the game's range (before anything is written)
         """
         definition = game_definition(env_id)
-        config = LeagueConfig() if config is None else config
         if env_factory_path is not None:
             raise ValueError(
                 f"an env factory is a two-player league's option; {env_id} is an N-player game "
@@ -133,7 +132,6 @@ class FreeForAllLeague(League):
             config = LeagueConfig.from_dict({**config.to_dict(), "seats": seats})
         params = _params(definition, config)
         game = _game_info(definition, params)
-        algo = algorithm_class(config.algo)
         config = with_bots(config, game)
         check_algo(
             algo,
@@ -147,14 +145,7 @@ class FreeForAllLeague(League):
             LEAGUE_META: league_meta,
         }
         store = Store.create(directory, env_id, seed=seed, timeout=timeout, extra_meta=meta)
-        try:
-            league = cls(Population(store, game=game))
-            league._algo = algo
-            league._setup()
-        except BaseException:
-            store.close()
-            raise
-        return league
+        return Population(store, game=game)
 
     def _setup(self) -> None:
         super()._setup()

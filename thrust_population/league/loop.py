@@ -91,6 +91,9 @@ class League:
     Open one with :meth:`create` or :meth:`open`; :meth:`run` trains generations.
     """
 
+    #: Whether this kind of league plays N-player free-for-all games (FreeForAllLeague).
+    free_for_all = False
+
     def __init__(self, population: Population) -> None:
         meta = population.store.meta(LEAGUE_META)
         if meta is None:
@@ -133,21 +136,49 @@ class League:
         """
         config = LeagueConfig() if config is None else config
         if not config.free_for_all and env_factory_path is None:
-            config = _with_game_seats(env_id, config)
-        if config.free_for_all and not getattr(cls, "free_for_all", False):
+            config = _with_game_seats(env_id, config)  # an N-player game: a free-for-all run
+        kind = cls
+        if config.free_for_all and not cls.free_for_all:
             from thrust_population.league.free_for_all import FreeForAllLeague
 
-            return FreeForAllLeague.create(
-                directory,
-                env_id,
-                config,
-                seed=seed,
-                env_factory_path=env_factory_path,
-                elo=elo,
-                timeout=timeout,
-                extra_meta=extra_meta,
-            )
+            kind = FreeForAllLeague
         algo = algorithm_class(config.algo)
+        population = kind._create_population(
+            directory,
+            env_id,
+            config,
+            algo,
+            seed=seed,
+            env_factory_path=env_factory_path,
+            elo=elo,
+            timeout=timeout,
+            extra_meta=extra_meta,
+        )
+        try:
+            league = kind(population)
+            league._algo = algo
+            league._setup()
+        except BaseException:
+            population.close()
+            raise
+        return league
+
+    @classmethod
+    def _create_population(
+        cls,
+        directory: str | os.PathLike[str],
+        env_id: str,
+        config: LeagueConfig,
+        algo: type,
+        *,
+        seed: int,
+        env_factory_path: str | None,
+        elo: Any,
+        timeout: float,
+        extra_meta: dict[str, Any] | None,
+    ) -> Population:
+        """Check the configuration against the game and write the run (what :meth:`create`
+        does that depends on the kind of league): the store, its league metadata and bots."""
         factory = ConfiguredFactory(env_factory_path, config.env_kwargs)
         game = probe_game(env_id, factory)
         config = with_bots(config, game)
@@ -157,7 +188,7 @@ class League:
             lambda: factory(env_id, make_bot("random", game, 0), config.n_envs, "alternate", 0),
         )
         league_meta = {"config": config.to_dict(), "generation": None, "history": []}
-        population = Population.create(
+        return Population.create(
             directory,
             env_id,
             env_factory=factory,
@@ -167,14 +198,6 @@ class League:
             timeout=timeout,
             extra_meta={**(extra_meta or {}), LEAGUE_META: league_meta},
         )
-        try:
-            league = cls(population)
-            league._algo = algo
-            league._setup()
-        except BaseException:
-            population.close()
-            raise
-        return league
 
     @classmethod
     def open(
