@@ -598,32 +598,44 @@ def _sb3_throughput(side: str, setting: dict[str, Any], total: int, env_name: st
 
 
 def compile_table() -> None:
-    """Seconds to build a fused-rollout model and run its first rollout in a fresh process,
-    with an empty numba cache (first run) and again with the cache it left (cached)."""
+    """Seconds to build a fused-rollout model and run its first rollout and update in a fresh
+    process: with an empty numba cache (a machine's first run), again with the cache it left,
+    then other envs on that cache (what a new env costs once another has been trained: its own
+    rollout kernel, and for Box actions the Gaussian update kernel)."""
     import os
     import subprocess
     import sys
     import tempfile
 
     code = (
-        "import time; t = time.perf_counter()\n"
+        "import sys, time; t = time.perf_counter()\n"
         "import thrust_algos; from thrust_envs.sb3 import make_vec_env\n"
         "imported = time.perf_counter()\n"
-        "m = thrust_algos.PPO('MlpPolicy', make_vec_env('Thrust/CartPole-v1', 4, seed=0),"
+        "m = thrust_algos.PPO('MlpPolicy', make_vec_env(sys.argv[1], 4, seed=0),"
         " n_steps=8, batch_size=32, n_epochs=1, seed=0)\n"
         "m.learn(32); assert m.rollout_path == 'fused', m.rollout_path\n"
         "print(imported - t, time.perf_counter() - imported)\n"
     )
+    runs = (
+        ("Thrust/CartPole-v1", "empty (first run)"),
+        ("Thrust/CartPole-v1", "warm (cached)"),
+        ("Thrust/Acrobot-v1", "CartPole's (a new Discrete env)"),
+        ("Thrust/Pendulum-v1", "CartPole's and Acrobot's (a new Box env)"),
+    )
     print("\n### Fused rollout: first-run compile (fresh process; import excluded)\n")
-    print("| numba cache | import s | build + first learn s |")
-    print("| --- | ---: | ---: |")
+    print("| env | numba cache | import s | build + first learn s |")
+    print("| --- | --- | ---: | ---: |")
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "NUMBA_CACHE_DIR": cache}
-        for label in ("empty (first run)", "warm (cached)"):
+        for env_id, label in runs:
             out = subprocess.run(
-                [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+                [sys.executable, "-c", code, env_id],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
             ).stdout.split()
-            print(f"| {label} | {float(out[0]):.2f} | {float(out[1]):.2f} |", flush=True)
+            print(f"| {env_id} | {label} | {float(out[0]):.2f} | {float(out[1]):.2f} |", flush=True)
 
 
 def gpu_table(n_envs: int, updates: int, device: str = "cuda") -> None:

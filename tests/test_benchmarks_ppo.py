@@ -77,6 +77,7 @@ def test_compile_flag_and_purejaxrl_side() -> None:
     done = run("--compile")
     assert done.returncode == 0, done.stderr
     assert "| warm (cached) |" in done.stdout
+    assert "| Thrust/Pendulum-v1 | CartPole's and Acrobot's (a new Box env) |" in done.stdout
     done = run(
         "--throughput",
         "--throughput-steps",
