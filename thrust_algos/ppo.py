@@ -245,7 +245,8 @@ class PPO(SB3PPO):
         Collect ``n_rollout_steps`` steps of every environment into ``rollout_buffer`` with the
         current policy; SB3's semantics, without a Python loop over environments.
 
-        One structure, two ways to fill the buffer between ``on_rollout_start`` and GAE:
+        One structure, three ways to fill the buffer between ``on_rollout_start`` and GAE
+        (the stepwise one with a staged variant):
 
         - fused (:mod:`thrust_algos.fused`): a Thrust env and the lean MLP on the CPU, the whole
           rollout in one compiled call, the steps replayed to ``callback`` afterwards;

@@ -9,7 +9,8 @@
 and ``thrust_envs.sb3.make_vec_env("Thrust/CartPole-v1", n_envs)`` gives a
 Stable-Baselines3 ``VecEnv`` (that module imports stable_baselines3; this one does not).
 
-The core of the package imports numpy, numba and gymnasium only: never torch, SB3 or triton.
+The core of the package imports numpy, numba, gymnasium and PettingZoo (the games'
+PettingZoo views) only: never torch, SB3 or triton.
 """
 
 from typing import Any
