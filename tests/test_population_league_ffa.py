@@ -299,6 +299,28 @@ def test_config_errors():
         )
 
 
+def test_create_picks_the_league_kind_and_refuses_two_player_options(tmp_path):
+    """League.create hands an N-player game to FreeForAllLeague's hook, as calling
+    FreeForAllLeague.create does; a two-player option is refused before anything is written;
+    a two-player game stays a League."""
+    with League.create(tmp_path / "via-league", SNAKE, tiny_config(), seed=1) as league:
+        assert type(league) is FreeForAllLeague
+        assert league.config.seats == 4 and league.config.free_for_all
+    with FreeForAllLeague.create(tmp_path / "direct", SNAKE, tiny_config(), seed=1) as league:
+        assert type(league) is FreeForAllLeague and league.config.seats == 4
+    for options, match in (
+        ({"env_factory_path": "tests.population_helpers:vs_opponent"}, "two-player league's"),
+        ({"elo": {"k": 16}}, "two-player league's option"),
+    ):
+        for kind in (League, FreeForAllLeague):
+            with pytest.raises(ValueError, match=match):
+                kind.create(tmp_path / "bad", SNAKE, tiny_config(seats=4), **options)
+            assert not (tmp_path / "bad").exists()
+    pong = tiny_config(algo_kwargs=ALGO_KWARGS, env_kwargs={}, eval_games=4, eval_n_envs=4)
+    with League.create(tmp_path / "pong", "Thrust/Pong-v0", pong, seed=1) as league:
+        assert type(league) is League and not league.config.free_for_all
+
+
 def test_resume_after_kill_9(reference, tmp_path):
     """``train`` on Snake killed with SIGKILL once generation 1 is done, then ``resume``: the
     league equals the uninterrupted one."""
