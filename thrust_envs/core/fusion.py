@@ -106,10 +106,8 @@ def game_parts(game: Any) -> GameParts | str:
 
 def _row_body(definition: Any) -> RowBody:
     """The env's (``kernels._step_one``) or game's (``games._game_step_one``) row body for a
-    fused kernel, with the names it calls bound to the definition's row functions. The
-    final-observation copy is written element by element: the fused rollouts take flat
-    observations, and a row-slice assignment would compile numba's shape-mismatch error path
-    (about 1.5 s of a cold start, its string formatting included)."""
+    fused kernel, with the names it calls bound to the definition's row functions (and the
+    final-observation copy of its kernels, element by element)."""
     game = isinstance(definition, G.GameDefinition)
     return RowBody(
         body=G._game_step_one if game else K._step_one,
@@ -117,6 +115,6 @@ def _row_body(definition: Any) -> RowBody:
             "step_row": definition.step_row,
             "reset_row": definition.reset_row,
             "observe_row": definition.observe_row,
-            "copy_obs_row": G.copy_game_obs_elements if game else K.copy_obs_elements,
+            "copy_obs_row": G.copy_game_obs_row if game else K.copy_obs_row,
         },
     )

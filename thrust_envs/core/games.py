@@ -33,7 +33,6 @@ from thrust_envs.core.batch import InvalidAction
 from thrust_envs.core.definition import pickle_by_reference
 from thrust_envs.core.kernels import (
     _specialise,
-    copy_obs_row,
     entry_point,
     kernel_tag,
     rebind,
@@ -199,7 +198,7 @@ def _game_step_one(games, actions, params, autoreset, max_steps, g):
         for a in range(agents):
             games.final_return[g, a] = games.agent_return[g, a]
         if autoreset:
-            copy_obs_row(games.obs, games.final_obs, g)
+            copy_obs_row(games.obs, games.final_obs, g)  # noqa: F821
             reset_row(games.state, g, games.rng, params)  # noqa: F821
             games.length[g] = 0
             for a in range(agents):
@@ -302,22 +301,22 @@ CUDA_GAME_TEMPLATES = {
 
 
 @njit(cache=True, inline="always")
-def copy_game_obs_elements(obs, final_obs, g):
-    """``final_obs[g] = obs[g]`` for ``[G, A, F]`` observations, element by element (the CUDA
-    target compiles no array-slice assignment)."""
+def copy_game_obs_row(obs, final_obs, g):
+    """``final_obs[g] = obs[g]`` for ``[G, A, F]`` observations, element by element, on every
+    target (why: see :func:`thrust_envs.core.kernels.copy_obs_row`)."""
     for a in range(obs.shape[1]):
         for k in range(obs.shape[2]):
             final_obs[g, a, k] = obs[g, a, k]
 
 
-def game_row_bodies(definition: GameDefinition, tag: str, copy_row: Any = copy_obs_row):
+def game_row_bodies(definition: GameDefinition, tag: str):
     """The game's row bodies (``game_step_one``, ``game_reset_one``), inlined into the
-    templates of either target; ``copy_row`` is the final-observation copy of the target."""
+    templates of either target."""
     bindings = {
         "step_row": definition.step_row,
         "reset_row": definition.reset_row,
         "observe_row": definition.observe_row,
-        "copy_obs_row": copy_row,
+        "copy_obs_row": copy_game_obs_row,
     }
     bodies = (("game_step_one", _game_step_one), ("game_reset_one", _game_reset_one))
     return {
@@ -339,7 +338,7 @@ def compile_game_kernels(definition: GameDefinition) -> dict[str, Any]:
         "step_row": definition.step_row,
         "reset_row": definition.reset_row,
         "observe_row": definition.observe_row,
-        "copy_obs_row": copy_obs_row,
+        "copy_obs_row": copy_game_obs_row,
         "prange": prange,
     }
     inline = {"game_step_one": _game_step_one, "game_reset_one": _game_reset_one}

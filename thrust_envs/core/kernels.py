@@ -81,9 +81,12 @@ def first_invalid_box(actions: np.ndarray, low: np.ndarray, high: np.ndarray) ->
 
 @njit(cache=True, inline="always")
 def copy_obs_row(obs: np.ndarray, final_obs: np.ndarray, i: int) -> None:
-    """``final_obs[i] = obs[i]`` (the CPU kernels' row copy; see :mod:`thrust_envs.cuda`
-    for the element loops the CUDA target needs instead)."""
-    final_obs[i] = obs[i]
+    """``final_obs[i] = obs[i]`` for ``[N, F]`` observations, element by element, on every
+    target: a row-slice assignment compiles numba's shape-mismatch error path into the kernel
+    (its string formatting took 1.7 s of a first step's 2.7 s compile), and the CUDA target
+    compiles no array-slice assignment."""
+    for k in range(obs.shape[1]):
+        final_obs[i, k] = obs[i, k]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -248,14 +251,6 @@ CUDA_TEMPLATES = {
     "step": _cuda_step_template,
     "reset": _cuda_reset_template,
 }
-
-
-@njit(cache=True, inline="always")
-def copy_obs_elements(obs: np.ndarray, final_obs: np.ndarray, i: int) -> None:
-    """``final_obs[i] = obs[i]`` for ``[N, F]`` observations, element by element: the CUDA
-    target compiles no array-slice assignment."""
-    for k in range(obs.shape[1]):
-        final_obs[i, k] = obs[i, k]
 
 
 @njit(cache=True, inline="always")
@@ -564,14 +559,14 @@ def _substitute(
     return block
 
 
-def row_bodies(definition, tag: str, copy_row: Any = copy_obs_row) -> dict[str, Any]:
+def row_bodies(definition, tag: str) -> dict[str, Any]:
     """The env's row bodies (``step_one``, ``reset_one``), inlined into the templates of either
-    target; ``copy_row`` is the final-observation row copy of the target."""
+    target."""
     bindings = {
         "step_row": definition.step_row,
         "reset_row": definition.reset_row,
         "observe_row": definition.observe_row,
-        "copy_obs_row": copy_row,
+        "copy_obs_row": copy_obs_row,
     }
     return {
         name: njit(cache=True, inline="always")(rebind(body, f"{name}__{tag}", bindings))

@@ -112,7 +112,7 @@ def env_kernels(definition, action_kind: str) -> CudaKernels:
     bindings = {
         "invalid_row": K.invalid_discrete_row if discrete else K.invalid_box_row,
         "copy_action": K.copy_discrete_action if discrete else K.copy_box_action,
-        **K.row_bodies(definition, f"cuda_{tag}", K.copy_obs_elements),
+        **K.row_bodies(definition, f"cuda_{tag}"),
     }
     return _build(("env", definition.module + action_kind), K.CUDA_TEMPLATES, tag, bindings)
 
@@ -122,7 +122,7 @@ def game_kernels(definition) -> CudaKernels:
     tag = K.kernel_tag(definition)
     bindings = {
         "invalid_game_agent": G.invalid_game_agent,
-        **G.game_row_bodies(definition, f"cuda_{tag}", G.copy_game_obs_elements),
+        **G.game_row_bodies(definition, f"cuda_{tag}"),
     }
     return _build(("game", definition.module), G.CUDA_GAME_TEMPLATES, tag, bindings)
 
