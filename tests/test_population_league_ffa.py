@@ -313,9 +313,14 @@ def test_create_picks_the_league_kind_and_refuses_two_player_options(tmp_path):
         ({"elo": {"k": 16}}, "two-player league's option"),
     ):
         for kind in (League, FreeForAllLeague):
+            # the option is refused before the (here unimportable) algorithm is looked up
+            config = tiny_config(seats=4, algo="no_such_module:PPO")
             with pytest.raises(ValueError, match=match):
-                kind.create(tmp_path / "bad", SNAKE, tiny_config(seats=4), **options)
+                kind.create(tmp_path / "bad", SNAKE, config, **options)
             assert not (tmp_path / "bad").exists()
+    with pytest.raises(ValueError, match="cannot import algorithm module 'no_such_module'"):
+        League.create(tmp_path / "bad", SNAKE, tiny_config(algo="no_such_module:PPO"))
+    assert not (tmp_path / "bad").exists()
     pong = tiny_config(algo_kwargs=ALGO_KWARGS, env_kwargs={}, eval_games=4, eval_n_envs=4)
     with League.create(tmp_path / "pong", "Thrust/Pong-v0", pong, seed=1) as league:
         assert type(league) is League and not league.config.free_for_all

@@ -4,9 +4,11 @@ Between the networks' forward and backward, :meth:`thrust_algos.lean.LeanActorCr
 turns the policy head and the values into SB3's PPO loss, its statistics and the gradients with
 respect to the head and the values. In torch that is about 35 operations on ``(B, A)`` and
 ``(B,)`` tensors, each a dispatch of several microseconds for arithmetic of nanoseconds; here it
-is one pass over the rows. The formulas are the torch path's (``lean.py``, written out with
-their derivation there); sums are accumulated in float64, so results equal torch's to float32
-rounding (tests/test_algos_lean.py checks both paths against autograd of SB3's loss).
+is one call: the head's pass computing every row's log-probability, :func:`_objective`'s pass
+(the clipped objective, the same for every head), and the head's pass backpropagating from
+it. The formulas are the torch path's (``lean.py``, written out with their derivation
+there); sums are accumulated in float64, so results equal torch's to float32 rounding
+(tests/test_algos_lean.py checks both paths against autograd of SB3's loss).
 
 Arguments shared by both heads (``B`` rows): ``head`` float32 ``(B, A)``; ``batch``, the
 tuple (``actions`` float32 ``(B, K)`` as SB3's buffer stores them, ``old_log_prob``,

@@ -42,10 +42,11 @@ _FLOAT_DTYPES = (th.float32, th.float64)
 
 
 class GaeInputs(NamedTuple):
-    """:func:`compute_gae`'s inputs once checked, as every backend takes them: contiguous, in
-    the dtype of ``values`` (the flags too), on one device; torch tensors, or for the numba
-    backend their numpy views. ``rewards``, ``values``, ``episode_starts``: ``(n_steps,
-    n_envs)``; ``last_values``, ``dones``: ``(n_envs,)``."""
+    """:func:`compute_gae`'s five inputs. As every backend takes them: contiguous, in the dtype
+    of ``values`` (the flags too), on one device, torch tensors (or for the numba backend their
+    numpy views); ``rewards``, ``values``, ``episode_starts`` ``(n_steps, n_envs)``,
+    ``last_values``, ``dones`` ``(n_envs,)``. (``compute_gae`` also checks them in this tuple
+    as given: tensors of any layout and dtype, flags ``(n_envs,)`` or ``(n_envs, 1)``.)"""
 
     rewards: Any
     values: Any

@@ -2,7 +2,8 @@
 
 Binding works as for the CPU kernels (:func:`thrust_envs.core.kernels.rebind`): a template's
 code object gets globals naming the env's row bodies, and ``numba.cuda.jit`` compiles it with
-every row function as a device function (inlined where the env marked it ``inline="always"``).
+every numba function it reaches written in (:func:`rebuild` makes each an ``inline="always"``
+copy, whatever the env's own decorator says).
 
 Under numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``, read when numba is imported) kernels
 run as Python, so every numba function they reach must be its Python twin: :func:`rebuild`

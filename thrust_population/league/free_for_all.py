@@ -41,6 +41,7 @@ from thrust_population.ffa import (
 from thrust_population.league.config import (
     LEAGUE_META,
     LeagueConfig,
+    algorithm_class,
     check_algo,
 )
 from thrust_population.league.loop import League, with_bots
@@ -101,16 +102,15 @@ class FreeForAllLeague(League):
         directory: Any,
         env_id: str,
         config: LeagueConfig,
-        algo: type,
         *,
         seed: int,
         env_factory_path: str | None,
         elo: Any,
         timeout: float,
         extra_meta: dict[str, Any] | None,
-    ) -> Population:
-        """An N-player league run (:meth:`League.create` calls this): ``config.seats`` defaults
-        to the game's number of agents.
+    ) -> tuple[Population, type]:
+        """An N-player league run (see :meth:`League._create_population`; :meth:`League.create`
+        calls this): ``config.seats`` defaults to the game's number of agents.
 
         :raises GameUnavailable: ``env_id`` is not a thrust_envs game
         :raises ValueError: a bad configuration, a two-player option (a factory, an Elo
@@ -132,6 +132,7 @@ class FreeForAllLeague(League):
             config = LeagueConfig.from_dict({**config.to_dict(), "seats": seats})
         params = _params(definition, config)
         game = _game_info(definition, params)
+        algo = algorithm_class(config.algo)
         config = with_bots(config, game)
         check_algo(
             algo,
@@ -145,7 +146,7 @@ class FreeForAllLeague(League):
             LEAGUE_META: league_meta,
         }
         store = Store.create(directory, env_id, seed=seed, timeout=timeout, extra_meta=meta)
-        return Population(store, game=game)
+        return Population(store, game=game), algo
 
     def _setup(self) -> None:
         super()._setup()

@@ -142,12 +142,10 @@ class League:
             from thrust_population.league.free_for_all import FreeForAllLeague
 
             kind = FreeForAllLeague
-        algo = algorithm_class(config.algo)
-        population = kind._create_population(
+        population, algo = kind._create_population(
             directory,
             env_id,
             config,
-            algo,
             seed=seed,
             env_factory_path=env_factory_path,
             elo=elo,
@@ -169,16 +167,18 @@ class League:
         directory: str | os.PathLike[str],
         env_id: str,
         config: LeagueConfig,
-        algo: type,
         *,
         seed: int,
         env_factory_path: str | None,
         elo: Any,
         timeout: float,
         extra_meta: dict[str, Any] | None,
-    ) -> Population:
-        """Check the configuration against the game and write the run (what :meth:`create`
-        does that depends on the kind of league): the store, its league metadata and bots."""
+    ) -> tuple[Population, type]:
+        """What :meth:`create` does that depends on the kind of league: check the options and
+        the configuration against the game, then write the run (the store, with the league's
+        configuration, its bots included, in its metadata). Returns the run's population and
+        the algorithm class."""
+        algo = algorithm_class(config.algo)
         factory = ConfiguredFactory(env_factory_path, config.env_kwargs)
         game = probe_game(env_id, factory)
         config = with_bots(config, game)
@@ -188,7 +188,7 @@ class League:
             lambda: factory(env_id, make_bot("random", game, 0), config.n_envs, "alternate", 0),
         )
         league_meta = {"config": config.to_dict(), "generation": None, "history": []}
-        return Population.create(
+        population = Population.create(
             directory,
             env_id,
             env_factory=factory,
@@ -198,6 +198,7 @@ class League:
             timeout=timeout,
             extra_meta={**(extra_meta or {}), LEAGUE_META: league_meta},
         )
+        return population, algo
 
     @classmethod
     def open(
