@@ -12,10 +12,14 @@ median steps/s (row-steps: every VecEnv row stepped) and the ratio this / other:
 - ``vs_opponent``: ``thrust_envs.vs_opponent("Thrust/Pong-v0", random bot, n)``.
 
 Compilation is excluded (a warm-up loop runs first in each process; numba's cache is each
-checkout's own). Usage::
+checkout's own). ``--first-step IDS`` times the other side instead: for each env or game ID,
+a fresh process with an empty numba cache from ``import thrust_envs`` to the first step of
+``thrust_envs.sb3.make_vec_env(id, 4)`` (import, compile, reset, one step), median seconds of
+the rounds. Usage::
 
     python benchmarks/vecenv_revisions.py --against 27b97cf^ [--sizes 64,1024] [--rounds 5]
     python benchmarks/vecenv_revisions.py --against-path ../old-checkout
+    python benchmarks/vecenv_revisions.py --against HEAD~1 --first-step Thrust/CartPole-v1
 
 ``--against REV`` checks the revision out into a temporary git worktree (removed at the end).
 """
@@ -71,11 +75,26 @@ print(json.dumps({"rate": steps * venv.num_envs / elapsed, "file": package.__fil
 """
 
 
-def measure(checkout: Path, case: str, n: int, seconds: float, warmup: int) -> float:
-    """Row-steps per second of ``case`` at size ``n`` in a fresh process importing
-    ``checkout``'s thrust_envs (checked: the process reports where it imported it from)."""
-    code = f"n, seconds, warmup = {n}, {seconds}, {warmup}\n" + CASES[case] + LOOP
-    env = {**os.environ, "PYTHONPATH": str(checkout), "OMP_NUM_THREADS": "1"}
+#: the first step of an env or game ID from import, in a process with an empty numba cache
+FIRST_STEP = """
+import json, time
+start = time.perf_counter()
+import numpy as np
+import thrust_envs as package
+import thrust_envs.sb3 as s
+venv = s.make_vec_env(env_id, 4, seed=0)
+venv.reset()
+space = venv.action_space
+space.seed(0)
+venv.step(np.stack([space.sample() for _ in range(venv.num_envs)]))
+print(json.dumps({"seconds": time.perf_counter() - start, "file": package.__file__}))
+"""
+
+
+def run_in(checkout: Path, code: str, what: str, **env_vars: str) -> dict:
+    """The JSON line ``code`` prints in a fresh process importing ``checkout``'s thrust_envs
+    (checked: the process reports where it imported it from)."""
+    env = {**os.environ, "PYTHONPATH": str(checkout), "OMP_NUM_THREADS": "1", **env_vars}
     # cwd: ``python -c`` puts the working directory first on sys.path, before PYTHONPATH
     out = subprocess.run(
         [sys.executable, "-c", code],
@@ -86,12 +105,38 @@ def measure(checkout: Path, case: str, n: int, seconds: float, warmup: int) -> f
         check=False,
     )
     if out.returncode:
-        raise RuntimeError(f"{case} n={n} in {checkout} failed:\n{out.stderr[-2000:]}")
+        raise RuntimeError(f"{what} in {checkout} failed:\n{out.stderr[-2000:]}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
     imported = Path(result["file"]).resolve()
     if checkout.resolve() not in imported.parents:
         raise RuntimeError(f"{checkout}: the process imported thrust_envs from {imported}")
-    return float(result["rate"])
+    return result
+
+
+def measure(checkout: Path, case: str, n: int, seconds: float, warmup: int) -> float:
+    """Row-steps per second of ``case`` at size ``n`` in a fresh process."""
+    code = f"n, seconds, warmup = {n}, {seconds}, {warmup}\n" + CASES[case] + LOOP
+    return float(run_in(checkout, code, f"{case} n={n}")["rate"])
+
+
+def first_step(checkout: Path, env_id: str) -> float:
+    """Seconds from import to the first step of ``env_id`` with an empty numba cache."""
+    with tempfile.TemporaryDirectory(prefix="thrust-numba-") as cache:
+        code = f"env_id = {env_id!r}\n" + FIRST_STEP
+        return float(run_in(checkout, code, env_id, NUMBA_CACHE_DIR=cache)["seconds"])
+
+
+def _first_step_table(other: Path, env_ids: list[str], rounds: int) -> str:
+    rows = []
+    for env_id in env_ids:
+        seconds: dict[str, list[float]] = {"this": [], "other": []}
+        for _ in range(rounds):
+            seconds["other"].append(first_step(other, env_id))
+            seconds["this"].append(first_step(REPO, env_id))
+        this, before = statistics.median(seconds["this"]), statistics.median(seconds["other"])
+        rows.append([env_id, f"{before:.2f}", f"{this:.2f}", f"{this / before:.2f}"])
+    columns = ["env", "other first step s", "this first step s", "this / other"]
+    return markdown_table(columns, rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,6 +148,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", default=",".join(CASES), help=f"of {list(CASES)}")
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (median)")
     parser.add_argument("--seconds", type=float, default=1.0, help="timed seconds per process")
+    parser.add_argument(
+        "--first-step",
+        metavar="IDS",
+        help="comma-separated env/game IDs: time each one's cold first step instead",
+    )
     args = parser.parse_args(argv)
     sizes = [int(v) for v in args.sizes.split(",")]
     cases = [c.strip() for c in args.cases.split(",")]
@@ -124,6 +174,11 @@ def main(argv: list[str] | None = None) -> int:
         other, label = Path(args.against_path), args.against_path
     try:
         print(header("SB3 VecEnvs: this checkout against another revision", __file__, argv))
+        if args.first_step:
+            env_ids = [e.strip() for e in args.first_step.split(",") if e.strip()]
+            print(f"other revision: {label}; {rounds} alternating rounds, empty numba caches\n")
+            print(_first_step_table(other, env_ids, rounds))
+            return 0
         print(f"other revision: {label}; {rounds} alternating rounds of {seconds:g} s a process\n")
         rows = []
         for case in cases:

@@ -93,6 +93,17 @@ CASES = {
         ],
         ["| single | 2 |", "other revision: HEAD"],
     ),
+    "vecenv_revisions-first-step": (
+        [
+            "vecenv_revisions.py",
+            "--quick",
+            "--against-path",
+            ".",
+            "--first-step",
+            "Thrust/CartPole-v1",
+        ],
+        ["| Thrust/CartPole-v1 |", "this first step s", "empty numba caches"],
+    ),
     "population-games": (
         [
             "population.py",
