@@ -248,3 +248,22 @@ class DyingPPO(_PPO):
         import signal
 
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def check_pool_leaves_out_a_member_frozen_between_reads(directory: Any, monkeypatch: Any) -> None:
+    """A league's matchmaking pool for generation 2 of the finished run at ``directory``, with
+    its store's ``members()`` read missing the newest generation-2 member (as when a Ray worker
+    reads while the driver freezes that generation's first learners), equals the pool read
+    without the race: a member in a later read but not the earlier one is of this generation."""
+    from thrust_population import League
+
+    with League.open(directory, readonly=True) as league:
+        expected = league._pool(2)
+        members = league.store.members()
+        newest = [m for m in members if m.generation == 2]
+        assert newest, "the run has a generation-2 member"
+        stale = [m for m in members if m.name != newest[-1].name]
+        monkeypatch.setattr(league.store, "members", lambda: stale)
+        pool = league._pool(2)
+        assert pool.names == expected.names
+        np.testing.assert_array_equal(pool.games, expected.games)

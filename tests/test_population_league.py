@@ -18,6 +18,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from population_helpers import check_pool_leaves_out_a_member_frozen_between_reads  # noqa: E402
+
 from thrust_population import League, LeagueConfig, Population, snapshot_name  # noqa: E402
 from thrust_population.cli import main  # noqa: E402
 from thrust_population.league import (  # noqa: E402
@@ -164,6 +166,10 @@ def test_league_lineage_records_and_reports(reference):
     tb = reference["directory"] / TENSORBOARD_DIR
     assert sorted(p.name for p in tb.iterdir()) == ["L0_0", "L1_0"]
     assert all(any(p.glob("events.out.tfevents.*")) for p in tb.iterdir())
+
+
+def test_the_pool_leaves_out_a_member_frozen_between_its_reads(reference, monkeypatch):
+    check_pool_leaves_out_a_member_frozen_between_reads(reference["directory"], monkeypatch)
 
 
 def test_same_seed_same_league_other_seed_differs(reference, tmp_path):

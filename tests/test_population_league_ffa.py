@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from population_helpers import check_pool_leaves_out_a_member_frozen_between_reads
 
 from thrust_population import League, LeagueConfig
 from thrust_population.cli import main
@@ -166,6 +167,10 @@ def test_the_matchmaker_sees_placements_pairwise_and_openskill_probabilities(ref
                 if i != j:
                     assert pool.games[i, j] == shared[x, y]
                     assert pool.score[i, j] + pool.score[j, i] == pool.games[i, j]
+
+
+def test_the_pool_leaves_out_a_member_frozen_between_its_reads(reference, monkeypatch):
+    check_pool_leaves_out_a_member_frozen_between_reads(reference["directory"], monkeypatch)
 
 
 class _Crash(Exception):

@@ -163,7 +163,10 @@ class FreeForAllLeague(League):
         """The members of generations before ``generation`` with their placement record
         (pairwise), ordinals and the model's pairwise win probabilities."""
         generations = {m.name: m.generation for m in self.store.members()}
-        names = tuple(n for n in self.store.member_names() if generations[n] < generation)
+        # A name frozen since that read (see League._pool) is of this generation: left out.
+        names = tuple(
+            n for n in self.store.member_names() if generations.get(n, generation) < generation
+        )
         stored = self.log.ratings()
         default = (self.log.config.mu, self.log.config.sigma)
         ordinals = [

@@ -358,7 +358,9 @@ class League:
         names, score, games = self.store.counts()
         ratings = self.store.ratings()
         generations = {m.name: m.generation for m in members}
-        keep = [k for k, n in enumerate(names) if generations[n] < generation]
+        # A name the members' read lacks was frozen since (a Ray worker reads while the driver
+        # freezes this generation's first learners): of this generation, so not in the pool.
+        keep = [k for k, n in enumerate(names) if generations.get(n, generation) < generation]
         index = np.array(keep, dtype=np.int64)
         return PoolView(
             tuple(names[k] for k in keep),
