@@ -44,7 +44,7 @@ from thrust_population.league.config import (
     algorithm_class,
     check_algo,
 )
-from thrust_population.league.loop import League, with_bots
+from thrust_population.league.loop import CreateOptions, League, with_bots
 from thrust_population.league.report import FfaGenerationReport, FfaPlayerRow
 from thrust_population.matches import GameInfo, Policy
 from thrust_population.matchmaking import PoolView
@@ -98,16 +98,7 @@ class FreeForAllLeague(League):
 
     @classmethod
     def _create_population(
-        cls,
-        directory: Any,
-        env_id: str,
-        config: LeagueConfig,
-        *,
-        seed: int,
-        env_factory_path: str | None,
-        elo: Any,
-        timeout: float,
-        extra_meta: dict[str, Any] | None,
+        cls, directory: Any, env_id: str, config: LeagueConfig, options: CreateOptions
     ) -> tuple[Population, type]:
         """An N-player league run (see :meth:`League._create_population`; :meth:`League.create`
         calls this): ``config.seats`` defaults to the game's number of agents.
@@ -117,12 +108,12 @@ class FreeForAllLeague(League):
             configuration), or seats outside the game's range (before anything is written)
         """
         definition = game_definition(env_id)
-        if env_factory_path is not None:
+        if options.env_factory_path is not None:
             raise ValueError(
                 f"an env factory is a two-player league's option; {env_id} is an N-player game "
                 "(its games are stepped by thrust_envs directly)"
             )
-        if elo is not None:
+        if options.elo is not None:
             raise ValueError(
                 "an Elo configuration is a two-player league's option (N-player "
                 "runs are rated from placements)"
@@ -141,11 +132,13 @@ class FreeForAllLeague(League):
         )
         league_meta = {"config": config.to_dict(), "generation": None, "history": []}
         meta = {
-            **(extra_meta or {}),
+            **(options.extra_meta or {}),
             **PlacementLog.run_meta(PlacementConfig(), config.seats),
             LEAGUE_META: league_meta,
         }
-        store = Store.create(directory, env_id, seed=seed, timeout=timeout, extra_meta=meta)
+        store = Store.create(
+            directory, env_id, seed=options.seed, timeout=options.timeout, extra_meta=meta
+        )
         return Population(store, game=game), algo
 
     def _setup(self) -> None:

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -85,6 +85,17 @@ def with_bots(config: LeagueConfig, game: Any) -> LeagueConfig:
     return config
 
 
+class CreateOptions(NamedTuple):
+    """:meth:`League.create`'s keyword arguments, handed as one value to the hook that
+    depends on the kind of league (:meth:`League._create_population`)."""
+
+    seed: int
+    env_factory_path: str | None
+    elo: Any
+    timeout: float
+    extra_meta: dict[str, Any] | None
+
+
 class League:
     """A league run: its population, configuration and progress (see the package docstring).
 
@@ -142,16 +153,8 @@ class League:
             from thrust_population.league.free_for_all import FreeForAllLeague
 
             kind = FreeForAllLeague
-        population, algo = kind._create_population(
-            directory,
-            env_id,
-            config,
-            seed=seed,
-            env_factory_path=env_factory_path,
-            elo=elo,
-            timeout=timeout,
-            extra_meta=extra_meta,
-        )
+        options = CreateOptions(seed, env_factory_path, elo, timeout, extra_meta)
+        population, algo = kind._create_population(directory, env_id, config, options)
         try:
             league = kind(population)
             league._algo = algo
@@ -167,19 +170,14 @@ class League:
         directory: str | os.PathLike[str],
         env_id: str,
         config: LeagueConfig,
-        *,
-        seed: int,
-        env_factory_path: str | None,
-        elo: Any,
-        timeout: float,
-        extra_meta: dict[str, Any] | None,
+        options: CreateOptions,
     ) -> tuple[Population, type]:
         """What :meth:`create` does that depends on the kind of league: check the options and
         the configuration against the game, then write the run (the store, with the league's
         configuration, its bots included, in its metadata). Returns the run's population and
         the algorithm class."""
         algo = algorithm_class(config.algo)
-        factory = ConfiguredFactory(env_factory_path, config.env_kwargs)
+        factory = ConfiguredFactory(options.env_factory_path, config.env_kwargs)
         game = probe_game(env_id, factory)
         config = with_bots(config, game)
         check_algo(
@@ -192,11 +190,11 @@ class League:
             directory,
             env_id,
             env_factory=factory,
-            env_factory_path=env_factory_path,
-            elo=elo,
-            seed=seed,
-            timeout=timeout,
-            extra_meta={**(extra_meta or {}), LEAGUE_META: league_meta},
+            env_factory_path=options.env_factory_path,
+            elo=options.elo,
+            seed=options.seed,
+            timeout=options.timeout,
+            extra_meta={**(options.extra_meta or {}), LEAGUE_META: league_meta},
         )
         return population, algo
 
