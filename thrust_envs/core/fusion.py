@@ -106,15 +106,7 @@ def game_parts(game: Any) -> GameParts | str:
 
 def _row_body(definition: Any) -> RowBody:
     """The env's (``kernels._step_one``) or game's (``games._game_step_one``) row body for a
-    fused kernel, with the names it calls bound to the definition's row functions (and the
-    final-observation copy of its kernels, element by element)."""
-    game = isinstance(definition, G.GameDefinition)
-    return RowBody(
-        body=G._game_step_one if game else K._step_one,
-        names={
-            "step_row": definition.step_row,
-            "reset_row": definition.reset_row,
-            "observe_row": definition.observe_row,
-            "copy_obs_row": G.copy_game_obs_row if game else K.copy_obs_row,
-        },
-    )
+    fused kernel, with the names it calls bound as in the definition's own kernels."""
+    if isinstance(definition, G.GameDefinition):
+        return RowBody(body=G._game_step_one, names=G.game_row_bindings(definition))
+    return RowBody(body=K._step_one, names=K.row_bindings(definition))

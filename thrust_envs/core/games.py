@@ -309,15 +309,21 @@ def copy_game_obs_row(obs, final_obs, g):
             final_obs[g, a, k] = obs[g, a, k]
 
 
-def game_row_bodies(definition: GameDefinition, tag: str):
-    """The game's row bodies (``game_step_one``, ``game_reset_one``), inlined into the
-    templates of either target."""
-    bindings = {
+def game_row_bindings(definition: GameDefinition) -> dict[str, Any]:
+    """The names the game's row bodies (``_game_step_one``, ``_game_reset_one``) call, bound to
+    its row functions and to the final-observation copy every target uses."""
+    return {
         "step_row": definition.step_row,
         "reset_row": definition.reset_row,
         "observe_row": definition.observe_row,
         "copy_obs_row": copy_game_obs_row,
     }
+
+
+def game_row_bodies(definition: GameDefinition, tag: str):
+    """The game's row bodies (``game_step_one``, ``game_reset_one``), inlined into the
+    templates of either target."""
+    bindings = game_row_bindings(definition)
     bodies = (("game_step_one", _game_step_one), ("game_reset_one", _game_reset_one))
     return {
         name: njit(cache=True, inline="always")(rebind(body, f"{name}__{tag}", bindings))
@@ -334,11 +340,8 @@ def compile_game_kernels(definition: GameDefinition) -> dict[str, Any]:
         return kernels
     tag = kernel_tag(definition)
     bindings = {
+        **game_row_bindings(definition),
         "first_invalid_game_action": first_invalid_game_action,
-        "step_row": definition.step_row,
-        "reset_row": definition.reset_row,
-        "observe_row": definition.observe_row,
-        "copy_obs_row": copy_game_obs_row,
         "prange": prange,
     }
     inline = {"game_step_one": _game_step_one, "game_reset_one": _game_reset_one}

@@ -559,15 +559,21 @@ def _substitute(
     return block
 
 
-def row_bodies(definition, tag: str) -> dict[str, Any]:
-    """The env's row bodies (``step_one``, ``reset_one``), inlined into the templates of either
-    target."""
-    bindings = {
+def row_bindings(definition) -> dict[str, Any]:
+    """The names the env's row bodies (``_step_one``, ``_reset_one``) call, bound to its row
+    functions and to the final-observation copy every target uses."""
+    return {
         "step_row": definition.step_row,
         "reset_row": definition.reset_row,
         "observe_row": definition.observe_row,
         "copy_obs_row": copy_obs_row,
     }
+
+
+def row_bodies(definition, tag: str) -> dict[str, Any]:
+    """The env's row bodies (``step_one``, ``reset_one``), inlined into the templates of either
+    target."""
+    bindings = row_bindings(definition)
     return {
         name: njit(cache=True, inline="always")(rebind(body, f"{name}__{tag}", bindings))
         for name, body in (("step_one", _step_one), ("reset_one", _reset_one))
@@ -591,14 +597,7 @@ def compile_kernels(definition, action_kind: str) -> Kernels:
         return kernels
     validator = {"discrete": first_invalid_discrete, "box": first_invalid_box}[action_kind]
     tag = kernel_tag(definition, action_kind)
-    bindings = {
-        "validate_actions": validator,
-        "observe_row": definition.observe_row,
-        "step_row": definition.step_row,
-        "reset_row": definition.reset_row,
-        "copy_obs_row": copy_obs_row,
-        "prange": prange,
-    }
+    bindings = {**row_bindings(definition), "validate_actions": validator, "prange": prange}
     inline = {"step_one": _step_one, "reset_one": _reset_one}
     built = {}
     for name, template in _TEMPLATES.items():
