@@ -74,3 +74,16 @@ def test_gym_make_of_a_game_points_to_its_views(game_id):
     with pytest.raises(gym.error.Error, match="multi-agent PettingZoo game"):
         gym.make_vec(game_id, num_envs=2)
     assert game_id not in thrust_envs.known_ids()  # the single-agent IDs stay as they were
+
+
+def test_uniform_random_bot_draws_in_range_from_its_seed_and_refuses_bad_counts():
+    from thrust_envs.core.games import uniform_random_bot
+
+    obs = np.zeros((500, 3), dtype=np.float32)
+    actions = uniform_random_bot(4, seed=7)(obs)
+    assert actions.shape == (500,) and actions.dtype == np.int64
+    assert set(actions.tolist()) == {0, 1, 2, 3}
+    np.testing.assert_array_equal(actions, uniform_random_bot(4, seed=7)(obs))
+    for bad in (0, -2, 2.0, True, "3"):
+        with pytest.raises(ValueError, match="num_actions must be a positive int"):
+            uniform_random_bot(bad)

@@ -68,7 +68,14 @@ def bot_arguments(
 
 def uniform_random_bot(num_actions: int, seed: int | None = None):
     """A player for a game of ``Discrete(num_actions)`` actions: for a batch of observations
-    ``[n, ...]``, ``n`` uniformly random int64 actions from its own seeded generator."""
+    ``[n, ...]``, ``n`` uniformly random int64 actions from its own seeded generator.
+
+    :raises ValueError: ``num_actions`` is not a positive int
+    """
+    if isinstance(num_actions, bool) or not isinstance(num_actions, (int, np.integer)):
+        raise ValueError(f"num_actions must be a positive int, got {num_actions!r}")
+    if num_actions < 1:
+        raise ValueError(f"num_actions must be a positive int, got {num_actions}")
     rng = np.random.default_rng(seed)
 
     def act(obs: np.ndarray) -> np.ndarray:
