@@ -6,9 +6,11 @@ DummyVecEnv over Monitor), ``thrust`` (thrust_algos.PPO on Thrust/CartPole-v1: t
 the fused rollout, one numba call per rollout), ``thrust fused=False`` (the same with SB3's
 per-step rollout loop: thrust before the fused rollout), ``purejaxrl`` (a PureJaxRL-style PPO, JAX +
 gymnax on the CPU, benchmarks/purejaxrl_ppo.py; skipped with a message when jax/gymnax are not
-installed; compile excluded from its times as the warm-up compiles it) and, to separate the
-environment's share of the gain from the algorithm's, ``stock on Thrust env``
-(stable_baselines3.PPO on Thrust/CartPole-v1).
+installed; compile excluded from its times as the warm-up compiles it), ``cleanrl envpool``
+(CleanRL's ppo.py, torch, on EnvPool's CartPole-v1, benchmarks/cleanrl_envpool_ppo.py; skipped
+with a message when envpool is not installed; evaluated after whole updates, its granularity,
+as PureJaxRL's) and, to separate the environment's share of the gain from the algorithm's,
+``stock on Thrust env`` (stable_baselines3.PPO on Thrust/CartPole-v1).
 
 Protocol (every side identical):
 
@@ -35,11 +37,11 @@ minibatch gradient step of the setting's policy (loss, backward, clipping, optim
 SB3's autograd path against thrust's lean path, interleaved, best of ``--repeats``.
 
 ``--throughput`` measures end-to-end env-steps/s at PureJaxRL's CartPole hyperparameters for
-``--grid`` (envs x steps; 4x128, 32x32, 256x32), sides thrust (fused), thrust fused=False, stock
-and purejaxrl, with compile time apart and thrust's/SB3's time split into rollout, update and the
-rest; also Pendulum-v1 (Box actions) for the thrust sides. ``--compile`` times the fused rollout's
-first run in a fresh process with an empty numba cache, then cached. (A CleanRL + EnvPool side
-is not included.)
+``--grid`` (envs x steps; 4x128, 32x32, 256x32), sides thrust (fused), thrust fused=False, stock,
+purejaxrl and cleanrl envpool, with compile time apart and the time of every side but PureJaxRL
+split into rollout, update and the rest; also Pendulum-v1 (Box actions) for the thrust sides.
+``--compile`` times the fused rollout's first run in a fresh process with an empty numba cache,
+then cached.
 
 Side ``thrust lean=False`` (not run unless named in ``--sides``) is thrust_algos.PPO with SB3's
 own forward and autograd update.
@@ -197,11 +199,21 @@ SIDES: dict[str, tuple[str, str]] = {
     "thrust": ("thrust_algos.PPO", "thrust"),
     "thrust lean=False": ("thrust_algos.PPO lean=False", "thrust"),
     "thrust fused=False": ("thrust_algos.PPO fused=False", "thrust"),
-    # PureJaxRL-style PPO (benchmarks/purejaxrl_ppo.py) on gymnax's CartPole-v1: not an SB3 model;
-    # its runs take their own path (time_to_solve_purejaxrl).
+    # Not SB3 models; their runs take their own paths (time_to_solve_external):
+    # PureJaxRL-style PPO (benchmarks/purejaxrl_ppo.py) on gymnax's CartPole-v1,
     "purejaxrl": ("purejaxrl", "gymnax"),
+    # CleanRL's ppo.py (benchmarks/cleanrl_envpool_ppo.py) on EnvPool's CartPole-v1.
+    "cleanrl envpool": ("cleanrl", "envpool"),
 }
-DEFAULT_SIDES = ("stock", "stock on Thrust env", "thrust", "thrust fused=False", "purejaxrl")
+EXTERNAL_SIDES = ("purejaxrl", "cleanrl envpool")
+DEFAULT_SIDES = (
+    "stock",
+    "stock on Thrust env",
+    "thrust",
+    "thrust fused=False",
+    "purejaxrl",
+    "cleanrl envpool",
+)
 # Fixed step counts of --breakdown: whole updates of each setting.
 BREAKDOWN_STEPS = {"rl-zoo": 10_240, "large-batch": 24_576, "thrust": 12_288}
 
@@ -231,11 +243,18 @@ def make_model(side: str, setting: dict[str, Any], seed: int, device: str = "cpu
     return SB3PPO("MlpPolicy", env, seed=seed, device=device, **hyperparameters)
 
 
+def make_eval_env(seed: int) -> VecEnv:
+    """The evaluation envs of a time-to-solve run (Gymnasium's CartPole-v1, one per episode)."""
+    return sb3_make_vec_env("CartPole-v1", n_envs=EVAL_EPISODES, seed=10_000 + seed)
+
+
 def time_to_solve(side: str, setting: dict[str, Any], seed: int, total_timesteps: int) -> Run:
     if side == "purejaxrl":
         return time_to_solve_purejaxrl(setting, seed, total_timesteps)
+    if side == "cleanrl envpool":
+        return time_to_solve_cleanrl(setting, seed, total_timesteps)
     model = make_model(side, setting, seed)
-    eval_env = sb3_make_vec_env("CartPole-v1", n_envs=EVAL_EPISODES, seed=10_000 + seed)
+    eval_env = make_eval_env(seed)
     timer = SolveTimer(eval_env)
     start = time.perf_counter()
     model.learn(total_timesteps, callback=timer)
@@ -256,6 +275,45 @@ def purejaxrl() -> Any:
     return purejaxrl_ppo
 
 
+def cleanrl_envpool() -> Any:
+    """benchmarks/cleanrl_envpool_ppo.py, or None (with a message) when envpool is missing: the
+    CleanRL + EnvPool side is then skipped."""
+    try:
+        import cleanrl_envpool_ppo
+    except ImportError as error:
+        print(f"(CleanRL + EnvPool side skipped: {error}; `pip install envpool`, Linux)")
+        return None
+    return cleanrl_envpool_ppo
+
+
+def time_to_solve_cleanrl(setting: dict[str, Any], seed: int, total_timesteps: int) -> Run:
+    """CleanRL's PPO on EnvPool by the SB3 sides' protocol, at its granularity (whole updates):
+    after each update that passes the next multiple of EVAL_EVERY steps, 20 deterministic
+    episodes of Gymnasium's CartPole-v1 (``evaluate_policy``, the SB3 sides' eval envs),
+    outside the clock. No compile to exclude."""
+    module = cleanrl_envpool()
+    assert module is not None
+    agent = module.CleanRLPPO(module.config_from_setting(setting, total_timesteps), seed)
+    eval_env = make_eval_env(seed)
+    seconds, next_eval, mean = 0.0, EVAL_EVERY, float("nan")
+    try:
+        while agent.num_timesteps < total_timesteps:
+            start = time.perf_counter()
+            agent.update()
+            seconds += time.perf_counter() - start
+            if agent.num_timesteps >= next_eval:
+                while next_eval <= agent.num_timesteps:
+                    next_eval += EVAL_EVERY
+                mean, _ = evaluate_policy(
+                    agent, eval_env, n_eval_episodes=EVAL_EPISODES, deterministic=True
+                )
+                if mean >= SOLVED_AT:
+                    return Run(True, agent.num_timesteps, seconds, float(mean))
+    finally:
+        agent.close()
+    return Run(False, agent.num_timesteps, seconds, float(mean))
+
+
 def time_to_solve_purejaxrl(setting: dict[str, Any], seed: int, total_timesteps: int) -> Run:
     """The PureJaxRL-style PPO by the same protocol: evaluations (on gymnax's CartPole-v1, 20
     deterministic episodes) every EVAL_EVERY steps outside the clock; compile excluded."""
@@ -271,6 +329,9 @@ def time_to_solve_purejaxrl(setting: dict[str, Any], seed: int, total_timesteps:
 def warm_up(side: str, setting: dict[str, Any]) -> None:
     if side == "purejaxrl":
         time_to_solve_purejaxrl(setting, 12_345, 1)  # compiles the chunk and the evaluation
+        return
+    if side == "cleanrl envpool":
+        time_to_solve_cleanrl(setting, 12_345, 1)  # one update: torch's first calls
         return
     model = make_model(side, setting, seed=12_345)
     model.learn(setting["n_steps"] * setting["n_envs"])
@@ -342,8 +403,12 @@ def cpu_tables(settings: list[str], sides: list[str], seeds: list[int], total: i
 
 def breakdown_table(settings: list[str], sides: list[str], repeats: int, steps: int | None) -> None:
     """Rollout and update seconds of a fixed number of steps, sides interleaved, best of
-    ``repeats`` (each repeat a fresh model with the same seed, so the same work)."""
+    ``repeats`` (each repeat a fresh model with the same seed, so the same work). PureJaxRL's
+    rollout and update are one jitted call: it is left out here (``--throughput`` has it)."""
     th.set_num_threads(1)
+    if "purejaxrl" in sides:
+        print("(--breakdown leaves out purejaxrl: its rollout and update are one jitted call)")
+        sides = [side for side in sides if side != "purejaxrl"]
     print("\n### Where the time goes (fixed step count, best of", repeats, "repeats)\n")
     print("| setting | side | rollout s | update s | total s | steps/s |")
     print("| --- | --- | ---: | ---: | ---: | ---: |")
@@ -355,11 +420,14 @@ def breakdown_table(settings: list[str], sides: list[str], repeats: int, steps: 
         best: dict[str, tuple[float, float]] = {}
         for _ in range(repeats):
             for side in sides:
-                model = make_model(side, setting, seed=0)
                 clock = {"rollout": 0.0, "update": 0.0}
-                model.collect_rollouts = _timed(model.collect_rollouts, clock, "rollout")
-                model.train = _timed(model.train, clock, "update")
-                model.learn(total)
+                if side == "cleanrl envpool":
+                    _cleanrl_run(setting, total, clock)
+                else:
+                    model = make_model(side, setting, seed=0)
+                    model.collect_rollouts = _timed(model.collect_rollouts, clock, "rollout")
+                    model.train = _timed(model.train, clock, "update")
+                    model.learn(total)
                 previous = best.get(side)
                 if previous is None or sum(previous) > clock["rollout"] + clock["update"]:
                     best[side] = (clock["rollout"], clock["update"])
@@ -371,6 +439,23 @@ def breakdown_table(settings: list[str], sides: list[str], repeats: int, steps: 
                 f"{total / (rollout + update):,.0f} |",
                 flush=True,
             )
+
+
+def _cleanrl_run(setting: dict[str, Any], total: int, clock: dict[str, float]) -> float:
+    """CleanRL's PPO on EnvPool for whole updates covering ``total`` steps (seed 0), adding
+    its rollout and update seconds to ``clock``; returns the wall seconds of the run."""
+    module = cleanrl_envpool()
+    assert module is not None
+    agent = module.CleanRLPPO(module.config_from_setting(setting, total), seed=0)
+    start = time.perf_counter()
+    try:
+        while agent.num_timesteps < total:
+            rollout, update = agent.update()
+            clock["rollout"] += rollout
+            clock["update"] += update
+    finally:
+        agent.close()
+    return time.perf_counter() - start
 
 
 def _timed(
@@ -512,7 +597,7 @@ def _grad_step_times(setting: dict[str, Any], repeats: int, iterations: int) -> 
 
 # (n_envs, n_steps) of the throughput table: PureJaxRL's default, and two wider batches.
 GRID = ((4, 128), (32, 32), (256, 32))
-THROUGHPUT_SIDES = ("thrust", "thrust fused=False", "stock", "purejaxrl")
+THROUGHPUT_SIDES = ("thrust", "thrust fused=False", "stock", "purejaxrl", "cleanrl envpool")
 
 
 def purejaxrl_setting(n_envs: int, n_steps: int) -> dict[str, Any]:
@@ -553,7 +638,7 @@ def throughput_table(
             n_updates = max(1, steps // (n_envs * n_steps))
             total = n_updates * n_envs * n_steps
             for side in [side for side in THROUGHPUT_SIDES if side in sides]:
-                if env_name != "CartPole-v1" and side in ("stock", "purejaxrl"):
+                if env_name != "CartPole-v1" and side in ("stock", *EXTERNAL_SIDES):
                     continue
                 label = f"| {env_name} | {n_envs} x {n_steps} | {side} |"
                 if side == "purejaxrl":
@@ -563,6 +648,17 @@ def throughput_table(
                     config = module.config_from_setting(setting, total)
                     compile_s, fps = module.throughput(config, n_updates)
                     print(f"{label} {fps:,.0f} | {compile_s:.2f} | - | - | - |", flush=True)
+                    continue
+                if side == "cleanrl envpool":
+                    _cleanrl_run(setting, n_envs * n_steps, {"rollout": 0.0, "update": 0.0})
+                    clock = {"rollout": 0.0, "update": 0.0}
+                    seconds = _cleanrl_run(setting, total, clock)
+                    other = seconds - clock["rollout"] - clock["update"]
+                    print(
+                        f"{label} {total / seconds:,.0f} | - | {clock['rollout']:.2f} | "
+                        f"{clock['update']:.2f} | {other:.2f} |",
+                        flush=True,
+                    )
                     continue
                 row = _sb3_throughput(side, setting, total, env_name)
                 print(f"{label} {row}", flush=True)
@@ -749,6 +845,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--throughput-envs: of CartPole-v1, Pendulum-v1 and Pong-v0, got {env_names}")
     if "purejaxrl" in sides and purejaxrl() is None:
         sides.remove("purejaxrl")
+    if "cleanrl envpool" in sides and cleanrl_envpool() is None:
+        sides.remove("cleanrl envpool")
     if args.throughput or args.compile:
         if args.compile:
             compile_table()

@@ -11,6 +11,7 @@ import pytest
 
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "ppo.py"
 HAS_JAX = all(importlib.util.find_spec(m) is not None for m in ("jax", "gymnax", "flax", "optax"))
+HAS_ENVPOOL = importlib.util.find_spec("envpool") is not None
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -96,6 +97,33 @@ def test_compile_flag_and_purejaxrl_side() -> None:
         assert "PureJaxRL side skipped" in done.stdout
 
 
+def test_cleanrl_envpool_side_in_every_table() -> None:
+    """The CleanRL + EnvPool side runs in the solve, breakdown and throughput tables (the dev
+    extras install envpool on Linux; elsewhere the side is skipped with a message)."""
+    side = "--sides=cleanrl envpool"
+    solve = run("--settings", "thrust", "--seeds", "1", "--total-timesteps", "2048", side)
+    breakdown = run(
+        "--breakdown", "--breakdown-steps", "1024", "--repeats", "1", "--settings", "thrust",
+        "--sides=cleanrl envpool,purejaxrl",
+    )  # fmt: skip
+    throughput = run(
+        "--throughput", "--throughput-steps", "256", "--grid", "4x16", "--throughput-envs",
+        "CartPole-v1,Pendulum-v1", side,
+    )  # fmt: skip
+    for done in (solve, breakdown, throughput):
+        assert done.returncode == 0, done.stderr
+    if not HAS_ENVPOOL:
+        assert "CleanRL + EnvPool side skipped" in solve.stdout
+        return
+    assert "| 0 | cleanrl envpool | no (last eval" in solve.stdout
+    assert "| thrust | cleanrl envpool | 0/1 |" in solve.stdout
+    assert "| thrust (1,024 steps) | cleanrl envpool |" in breakdown.stdout
+    notes = ("leaves out purejaxrl", "PureJaxRL side skipped")  # with jax installed, or not
+    assert any(note in breakdown.stdout for note in notes)
+    assert "| CartPole-v1 | 4 x 16 | cleanrl envpool |" in throughput.stdout
+    assert "| Pendulum-v1 | 4 x 16 | cleanrl envpool |" not in throughput.stdout  # Discrete only
+
+
 @pytest.mark.parametrize(
     "args", [["--grid", "4by128", "--throughput"], ["--settings", "nope"], ["--sides", "nope"]]
 )
@@ -140,3 +168,50 @@ def test_solve_time_excludes_each_evaluation_once(monkeypatch) -> None:
     run = bench.time_to_solve("thrust", {"n_envs": 1}, 0, 10 * bench.EVAL_EVERY)
     assert run.solved and run.steps == 2 * bench.EVAL_EVERY
     assert run.seconds == pytest.approx(2.0)  # two seconds of training, no evaluation
+
+
+def test_cleanrl_solve_time_counts_its_updates_only(monkeypatch) -> None:
+    """The CleanRL side's solve clock: the updates' time only, evaluated after each update that
+    passes a multiple of EVAL_EVERY steps, stopping at the first that solves."""
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import ppo as bench
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    clock = [100.0]
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: clock[0])
+    means = iter([10.0, 500.0])
+    evaluated_at: list[int] = []
+
+    class Agent:
+        def __init__(self, config, seed) -> None:
+            self.num_timesteps = 0
+
+        def update(self) -> tuple[float, float]:
+            clock[0] += 1.0  # 1 s per update of EVAL_EVERY / 2 steps
+            self.num_timesteps += bench.EVAL_EVERY // 2
+            return 0.5, 0.5
+
+        def close(self) -> None:
+            pass
+
+    def evaluation(agent, *args, **kwargs):
+        clock[0] += 3.0
+        evaluated_at.append(agent.num_timesteps)
+        return next(means), 0.0
+
+    class Module:
+        CleanRLPPO = Agent
+
+        @staticmethod
+        def config_from_setting(setting, total):
+            return None
+
+    monkeypatch.setattr(bench, "cleanrl_envpool", lambda: Module)
+    monkeypatch.setattr(bench, "evaluate_policy", evaluation)
+    monkeypatch.setattr(bench, "make_eval_env", lambda seed: None)
+    run = bench.time_to_solve("cleanrl envpool", {}, 0, 10 * bench.EVAL_EVERY)
+    half = bench.EVAL_EVERY // 2
+    assert evaluated_at == [2 * half, 4 * half]
+    assert run.solved and run.steps == 4 * half
+    assert run.seconds == pytest.approx(4.0)  # four updates of 1 s, no evaluation
