@@ -150,11 +150,11 @@ class CleanRLPPO:
             self.envs = envpool.make(
                 config.env_id, env_type="gymnasium", num_envs=config.num_envs, seed=seed
             )
-        if not hasattr(self.envs.action_space, "n"):
+            observation_space, action_space = self.envs.observation_space, self.envs.action_space
+        if not hasattr(action_space, "n"):
             raise ValueError(f"{config.env_id}: CleanRL's ppo.py takes Discrete actions only")
-        self.obs_shape = tuple(self.envs.observation_space.shape)
-        self.agent = Agent(int(np.prod(self.obs_shape)), int(self.envs.action_space.n),
-                           config.activation)  # fmt: skip
+        self.obs_shape = tuple(observation_space.shape)
+        self.agent = Agent(int(np.prod(self.obs_shape)), int(action_space.n), config.activation)
         self.optimizer = th.optim.Adam(
             self.agent.parameters(), lr=config.learning_rate, **dict(config.adam_kwargs)
         )
@@ -170,6 +170,7 @@ class CleanRLPPO:
         self.next_done = th.zeros(envs)
         self.num_timesteps = 0
         self.updates_done = 0
+        self.stats: dict[str, float] = {}  # the last update's approx_kl, clipfrac, explained var.
 
     def update(self) -> tuple[float, float]:
         """One rollout and one PPO update; returns their seconds (rollout, update)."""
@@ -216,6 +217,7 @@ class CleanRLPPO:
         b_advantages, b_returns = advantages.reshape(-1), returns.reshape(-1)
         b_values = self.values.reshape(-1)
         indices = np.arange(c.batch_size)
+        clipfracs: list[float] = []
         for _ in range(c.update_epochs):
             self.rng.shuffle(indices)
             for begin in range(0, c.batch_size, c.minibatch_size):
@@ -223,7 +225,11 @@ class CleanRLPPO:
                 _, newlogprob, entropy, newvalue = self.agent.get_action_and_value(
                     b_obs[mb], b_actions[mb]
                 )
-                ratio = (newlogprob - b_logprobs[mb]).exp()
+                logratio = newlogprob - b_logprobs[mb]
+                ratio = logratio.exp()
+                with th.no_grad():  # the statistics ppo.py logs (SB3's sides compute them too)
+                    approx_kl = ((ratio - 1) - logratio).mean()
+                    clipfracs.append(((ratio - 1.0).abs() > c.clip_coef).float().mean().item())
                 mb_advantages = b_advantages[mb]
                 if c.norm_adv:
                     mb_advantages = (mb_advantages - mb_advantages.mean()) / (
@@ -247,6 +253,13 @@ class CleanRLPPO:
                 loss.backward()
                 nn.utils.clip_grad_norm_(self.agent.parameters(), c.max_grad_norm)
                 self.optimizer.step()
+        y_pred, y_true = b_values.numpy(), b_returns.numpy()
+        var_y = np.var(y_true)
+        self.stats = {
+            "approx_kl": float(approx_kl),
+            "clipfrac": float(np.mean(clipfracs)),
+            "explained_variance": np.nan if var_y == 0 else 1 - np.var(y_true - y_pred) / var_y,
+        }
 
     def predict(
         self,
