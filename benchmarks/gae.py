@@ -148,6 +148,16 @@ def device_tensors(buffer, last_values: th.Tensor, dones: np.ndarray, device: st
     }
 
 
+def device_seconds(fn: Callable[[], object], device: str, min_time: float) -> float:
+    """Median seconds of one call of ``fn``: on CUDA timed with CUDA events by Triton's
+    ``do_bench`` (which also flushes the L2 cache between calls), else :func:`median_seconds`."""
+    if device != "cuda":
+        return median_seconds(fn, min_time=min_time)
+    from triton.testing import do_bench
+
+    return do_bench(fn, warmup=25, rep=max(100, int(min_time * 1e3)), return_mode="median") / 1e3
+
+
 def copy_bandwidth(device: str, n_floats: int) -> float:
     """Bytes per second of a device-to-device copy (read and written bytes counted)."""
     sync = th.cuda.synchronize if device == "cuda" else (lambda: None)
@@ -162,7 +172,6 @@ def gpu_table(sizes: list[tuple[int, int]], device: str = "cuda", min_time: floa
     if device == "cuda" and not th.cuda.is_available():
         print("\nGAE on the GPU skipped: no CUDA device on this machine (no GPU figures measured).")
         return
-    sync = th.cuda.synchronize if device == "cuda" else (lambda: None)
     backends = ["triton", "torch"] if device == "cuda" else ["numba", "torch"]
     bandwidth = copy_bandwidth(device, 2**28 if device == "cuda" else 2**20)
     print(f"\n### GAE on {device}; copy bandwidth {bandwidth / 1e9:.1f} GB/s\n")
@@ -192,7 +201,7 @@ def gpu_table(sizes: list[tuple[int, int]], device: str = "cuda", min_time: floa
                 raise SystemExit(
                     f"GAE {backend} on {device} differs from SB3 at {n_steps}x{n_envs}"
                 )
-            times.append(median_seconds(run, min_time=min_time, sync=sync))
+            times.append(device_seconds(run, device, min_time))
 
         def sb3(buffer=buffer, last_values=last_values, dones=dones):
             buffer.compute_returns_and_advantage(last_values, dones)
@@ -205,6 +214,60 @@ def gpu_table(sizes: list[tuple[int, int]], device: str = "cuda", min_time: floa
             f"{min(times) / floor:.1f}x |"
         )
     print("\nEvery backend's advantages and returns were bit-equal to SB3's.")
+    if device == "cuda":
+        print("Device times: median of CUDA-event timings, L2 flushed between calls (do_bench).")
+
+
+# The Triton kernel's launch shapes tried by triton_variants_table: (envs a program, warps).
+VARIANTS = [(32, 1), (64, 1), (64, 2), (128, 1), (128, 2), (128, 4), (256, 2), (256, 4), (512, 4)]
+
+
+def triton_variants_table(sizes: list[tuple[int, int]], min_time: float = 0.5) -> None:
+    """The Triton kernel at other launch shapes (envs a program, warps, pipelining stages)
+    against the floor, each checked bit for bit against SB3's result first: what to tune
+    ``_triton_gae.BLOCK_ENVS`` / ``LAUNCH_OPTIONS`` to. CUDA only."""
+    from thrust_algos._triton_gae import BLOCK_ENVS, LAUNCH_OPTIONS, gae_triton
+    from thrust_algos.gae import GaeInputs
+
+    if not th.cuda.is_available():
+        print("\nTriton launch shapes skipped: no CUDA device (no GPU figures measured).")
+        return
+    bandwidth = copy_bandwidth("cuda", 2**28)
+    print(f"\n### Triton GAE launch shapes; copy bandwidth {bandwidth / 1e9:.1f} GB/s\n")
+    print(f"Today's: {BLOCK_ENVS} envs a program, {LAUNCH_OPTIONS}.\n")
+    print("| n_steps x n_envs | envs a program | warps | stages | time | time / floor |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for n_steps, n_envs in sizes:
+        buffer = sb3_buffer(n_steps, n_envs)
+        last_values = th.randn(n_envs, 1, generator=th.Generator().manual_seed(1))
+        dones = np.random.default_rng(1).random(n_envs) < 0.1
+        buffer.compute_returns_and_advantage(last_values, dones)
+        t = device_tensors(buffer, last_values, dones, "cuda")
+        inputs = GaeInputs(t["rewards"], t["values"], t["episode_starts"].float(),
+                           t["last_values"].reshape(-1), t["dones"])  # fmt: skip
+        floor = (n_steps * n_envs * 5 + n_envs * 2) * 4 / bandwidth
+        for block, warps in VARIANTS:
+            for stages in (1, 3):
+                advantages = th.full((n_steps, n_envs), float("nan"), device="cuda")
+                returns = th.full_like(advantages, float("nan"))
+                options = {"num_warps": warps, "num_stages": stages}
+
+                def run(inputs=inputs, block=block, options=options, out=(advantages, returns)):
+                    gae_triton(inputs, GAMMA, GAE_LAMBDA, *out, block=block,
+                               launch_options=options)  # fmt: skip
+
+                run()
+                if not (
+                    np.array_equal(advantages.cpu().numpy(), buffer.advantages)
+                    and np.array_equal(returns.cpu().numpy(), buffer.returns)
+                ):
+                    raise AssertionError(f"Triton GAE {block}/{warps}/{stages} differs from SB3")
+                seconds = device_seconds(run, "cuda", min_time)
+                print(
+                    f"| {n_steps} x {n_envs} | {block} | {warps} | {stages} | "
+                    f"{seconds * 1e6:.1f} us | {seconds / floor:.2f}x |",
+                    flush=True,
+                )
 
 
 CPU_SIZES = [(2048, 1), (128, 4096)]

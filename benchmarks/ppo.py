@@ -248,16 +248,24 @@ def make_eval_env(seed: int) -> VecEnv:
     return sb3_make_vec_env("CartPole-v1", n_envs=EVAL_EPISODES, seed=10_000 + seed)
 
 
-def time_to_solve(side: str, setting: dict[str, Any], seed: int, total_timesteps: int) -> Run:
+def time_to_solve(
+    side: str, setting: dict[str, Any], seed: int, total_timesteps: int, device: str = "cpu"
+) -> Run:
+    """One seed's run of ``side``: env-steps and wall seconds (evaluations excluded) until the
+    deterministic policy's mean over 20 episodes reaches 475. ``device`` places an SB3 model's
+    policy (the env stays on the host); the external sides run where their own code puts them."""
     if side == "purejaxrl":
         return time_to_solve_purejaxrl(setting, seed, total_timesteps)
     if side == "cleanrl envpool":
         return time_to_solve_cleanrl(setting, seed, total_timesteps)
-    model = make_model(side, setting, seed)
+    model = make_model(side, setting, seed, device=device)
     eval_env = make_eval_env(seed)
     timer = SolveTimer(eval_env)
+    sync = th.cuda.synchronize if model.device.type == "cuda" else (lambda: None)
+    sync()
     start = time.perf_counter()
     model.learn(total_timesteps, callback=timer)
+    sync()
     end = time.perf_counter() if timer.solved_at_time is None else timer.solved_at_time
     seconds = end - start - timer.eval_seconds
     steps = timer.solved_at_step or model.num_timesteps
@@ -326,14 +334,14 @@ def time_to_solve_purejaxrl(setting: dict[str, Any], seed: int, total_timesteps:
     return Run(solved, steps, seconds, mean)
 
 
-def warm_up(side: str, setting: dict[str, Any]) -> None:
+def warm_up(side: str, setting: dict[str, Any], device: str = "cpu") -> None:
     if side == "purejaxrl":
         time_to_solve_purejaxrl(setting, 12_345, 1)  # compiles the chunk and the evaluation
         return
     if side == "cleanrl envpool":
         time_to_solve_cleanrl(setting, 12_345, 1)  # one update: torch's first calls
         return
-    model = make_model(side, setting, seed=12_345)
+    model = make_model(side, setting, seed=12_345, device=device)
     model.learn(setting["n_steps"] * setting["n_envs"])
 
 
@@ -351,21 +359,26 @@ def describe(setting: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def cpu_tables(settings: list[str], sides: list[str], seeds: list[int], total: int) -> None:
+def solve_tables(
+    settings: list[str], sides: list[str], seeds: list[int], total: int, device: str = "cpu"
+) -> None:
+    """The time-to-solve tables and their summary; ``device`` places the SB3 models' policies
+    (``benchmarks/gpu_check.py`` runs them on a GPU with the envs on the host)."""
     th.set_num_threads(1)
     summary: list[str] = []
     for name in settings:
         setting = SETTINGS[name]
-        print(f"\n### Time to solve CartPole-v1, setting `{name}`\n")
+        where = "" if device == "cpu" else f", policies on {device}"
+        print(f"\n### Time to solve CartPole-v1, setting `{name}`{where}\n")
         print(f"Hyperparameters: {describe(setting)}; total_timesteps={total}.\n")
         for side in sides:
-            warm_up(side, setting)
+            warm_up(side, setting, device)
         runs: dict[str, list[Run]] = {side: [] for side in sides}
         print("| seed | side | solved | steps to solve | wall time (s) | steps/s |")
         print("| ---: | --- | --- | ---: | ---: | ---: |")
         for seed in seeds:
             for side in sides:
-                run = time_to_solve(side, setting, seed, total)
+                run = time_to_solve(side, setting, seed, total, device)
                 runs[side].append(run)
                 solved = "yes" if run.solved else f"no (last eval {run.last_eval:.0f})"
                 print(
@@ -859,7 +872,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.grad_step:
             grad_step_table(settings, args.repeats)
         return 0
-    cpu_tables(settings, sides, list(range(args.seeds)), args.total_timesteps)
+    solve_tables(settings, sides, list(range(args.seeds)), args.total_timesteps)
     if args.gpu:
         gpu_table(args.gpu_envs, args.gpu_updates)
     return 0

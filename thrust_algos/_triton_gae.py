@@ -16,7 +16,7 @@ the first import to test the kernel on CPU tensors.
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch as th
 import triton
@@ -82,14 +82,23 @@ def _gae_kernel(
 
 
 def gae_triton(
-    inputs: GaeInputs, gamma: float, gae_lambda: float, advantages: th.Tensor, returns: th.Tensor
+    inputs: GaeInputs,
+    gamma: float,
+    gae_lambda: float,
+    advantages: th.Tensor,
+    returns: th.Tensor,
+    block: int = BLOCK_ENVS,
+    launch_options: dict[str, Any] | None = None,
 ) -> None:
     """Launch the kernel on contiguous float32 tensors (``inputs`` as
     :class:`~thrust_algos.gae.GaeInputs` describes them, validated by ``compute_gae``); writes
-    ``advantages`` and ``returns`` ``(n_steps, n_envs)``."""
+    ``advantages`` and ``returns`` ``(n_steps, n_envs)``. ``block`` (envs a program, a power of
+    two) and ``launch_options`` (Triton's, merged over :data:`LAUNCH_OPTIONS`) are for tuning
+    (``benchmarks/gae.py``); fp fusion stays off unless they say otherwise."""
     rewards, values, episode_starts, last_values, dones = inputs
     n_steps, n_envs = values.shape
-    grid = (triton.cdiv(n_envs, BLOCK_ENVS),)
+    options = LAUNCH_OPTIONS if launch_options is None else {**LAUNCH_OPTIONS, **launch_options}
+    grid = (triton.cdiv(n_envs, block),)
     # Triton launches on the *current* CUDA device: make it the tensors' (multi-GPU). CPU
     # tensors reach here only under Triton's interpreter, which needs no device.
     on_cuda = values.device.type == "cuda"
@@ -107,8 +116,8 @@ def gae_triton(
             float(gamma),
             # SB3 forms gamma * gae_lambda in Python (double) before rounding it to float32.
             float(gamma * gae_lambda),
-            BLOCK=BLOCK_ENVS,
-            **LAUNCH_OPTIONS,
+            BLOCK=block,
+            **options,
         )
 
 
