@@ -344,6 +344,8 @@ def probe_table(device: str) -> None:
     )
     from numba import cuda
 
+    import thrust_envs.cuda  # noqa: F401 (its numpy compatibility, before the first compile)
+
     @cuda.jit
     def _fill(out):  # pragma: no cover - runs on the device
         i = cuda.grid(1)
