@@ -362,12 +362,15 @@ def probe_table(device: str) -> None:
         raise AssertionError("numba-cuda and torch disagree on a tensor's memory")
 
 
-# The hardware contract of issue 18 (ARCHITECTURE.md, "The hardware contract"): on a GPU a row's
-# step differs from the CPU kernel's in the last bits only (NVVM's fused multiply-adds, CUDA's
-# sin/cos/pow), the random streams and the episode bookkeeping are exact. Bounds of one step from
-# the same arrays, relative to max(|cpu|, |gpu|, 1): float64 state and float32 observations.
-STATE_BOUND = 1e-12  # about 4,500 float64 ulps at 1: "the last bits", with room
-OBS_BOUND = 1e-6  # a few float32 ulps
+# The hardware contract of issue 18 (ARCHITECTURE.md, "The hardware contract"): on a GPU one
+# step from the same arrays differs from the CPU kernel's by at most one rounding of the stored
+# precision (NVVM's fused multiply-adds, CUDA's sin/cos/pow), and random streams, counters and
+# flags are exact. Relative to max(|cpu|, |gpu|, 1). Float64 states measured within 1.1e-15 on
+# an H200; but an env that follows Gymnasium's float32 arithmetic keeps float32-valued states
+# (MountainCarContinuous), where a last-bit difference can flip one float32 rounding (6e-8
+# measured): the state bound is one float32 ulp at 1, 2**-23, the observations' a few.
+STATE_BOUND = 2.0**-23
+OBS_BOUND = 1e-6
 BUCKETS = {"state": "state", "episode": "episode", "agent_return": "episode",
            "final_return": "episode"}  # fmt: skip
 AGREEMENT_ENVS = (
@@ -527,7 +530,10 @@ def agreement_table(device: str, rows: int, steps: int) -> None:
     :data:`STATE_BOUND` / :data:`OBS_BOUND`; random streams, counters and flags exact), and
     running free (how long trajectories stay together). Under the simulator everything must be
     equal; a violated bound fails the table."""
-    print(f"\n### The device kernels against the CPU kernels ({rows} rows, {steps} steps)\n")
+    print(
+        f"\n### The device kernels against the CPU kernels ({rows} rows; one step: "
+        f"{max(steps // 3, 1)} steps, free: {steps} steps)\n"
+    )
     if device != "cuda" and os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
         print("Skipped: this compares the CUDA kernels with the CPU's; it runs on CUDA or "
               "under NUMBA_ENABLE_CUDASIM=1.")  # fmt: skip
@@ -552,7 +558,7 @@ def agreement_table(device: str, rows: int, steps: int) -> None:
     violations = []
     for name in AGREEMENT_ENVS + AGREEMENT_GAMES:
         run = _env_agreement if name in AGREEMENT_ENVS else _game_agreement
-        one = run(name, rows, steps, True, exact)
+        one = run(name, rows, max(steps // 3, 1), True, exact)
         free = run(name, rows, steps, False, exact)
         flipped = one.compared_rows - one.compared
         first = "-" if free.first_divergence is None else free.first_divergence
@@ -567,7 +573,7 @@ def agreement_table(device: str, rows: int, steps: int) -> None:
             violations.append(name)
     if violations:
         raise AssertionError(f"one-step differences beyond the stated bounds: {violations}")
-    print(f"\nEvery one-step difference within the bounds (state {STATE_BOUND:g}, "
+    print(f"\nEvery one-step difference within the bounds (state {STATE_BOUND:.3g}, "
           f"obs {OBS_BOUND:g}); streams, counters and flags of agreeing rows exact.")  # fmt: skip
 
 
@@ -598,6 +604,12 @@ TABLE_NAMES = (
 
 
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
+    # Not actionable here (a grid of num_envs threads), and it buried the tables on the H200.
+    warnings.filterwarnings("ignore", message="Grid size .* will likely result in GPU under")
+    # SB3's note that MlpPolicy on a GPU is slow: the point of the comparison.
+    warnings.filterwarnings("ignore", message="You are trying to run PPO on the GPU")
     parser = make_parser(__doc__)
     parser.add_argument(
         "--device", choices=["cuda", "cpu"], default=None, help="default: cuda if any"
@@ -630,7 +642,7 @@ def main(argv: list[str] | None = None) -> int:
     device_sizes = DEVICE_PPO_ENVS if on_gpu else CPU_DEVICE_ENVS
     tables: dict[str, Callable[[], None]] = {
         "probe": lambda: probe_table(device),
-        "agreement": lambda: agreement_table(device, 4096 if on_gpu else 4, 300 if on_gpu else 20),
+        "agreement": lambda: agreement_table(device, 4096 if on_gpu else 4, 200 if on_gpu else 20),
         "gae": lambda: gae_table(GPU_SIZES if on_gpu else CPU_GAE_SIZES, device, min_time),
         "gae-shapes": gpu_only(
             on_gpu, lambda: triton_variants_table([(128, 65_536), (128, 4096)], min_time)

@@ -261,7 +261,7 @@ def time_to_solve(
     model = make_model(side, setting, seed, device=device)
     eval_env = make_eval_env(seed)
     timer = SolveTimer(eval_env)
-    sync = th.cuda.synchronize if model.device.type == "cuda" else (lambda: None)
+    sync = th.cuda.synchronize if th.device(device).type == "cuda" else (lambda: None)
     sync()
     start = time.perf_counter()
     model.learn(total_timesteps, callback=timer)

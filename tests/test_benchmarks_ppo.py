@@ -163,7 +163,7 @@ def test_solve_time_excludes_each_evaluation_once(monkeypatch) -> None:
                 if not callback._on_step():
                     return
 
-    monkeypatch.setattr(bench, "make_model", lambda *args: Model())
+    monkeypatch.setattr(bench, "make_model", lambda *args, **kwargs: Model())
     monkeypatch.setattr(bench, "sb3_make_vec_env", lambda *args, **kwargs: None)
     run = bench.time_to_solve("thrust", {"n_envs": 1}, 0, 10 * bench.EVAL_EVERY)
     assert run.solved and run.steps == 2 * bench.EVAL_EVERY
