@@ -18,8 +18,8 @@ targets first:
   device="cuda")``), env-steps/s at 4096, 65,536 and 1M envs.
 - ``device-ppo``: ``thrust_algos.PPO`` end to end on a device env (the rollout never leaves the
   device, ``rollout_path == "device"``), env-steps/s at 4096 and 65,536 envs, with the seconds
-  spent in rollouts and in updates, and the host synchronisations of one rollout (torch's sync
-  debug mode).
+  spent in rollouts and in updates and the host synchronisations of one rollout (torch's sync
+  debug mode), with the update's minibatch step in a CUDA graph and eager (``cuda_graphs``).
 - ``device-solve``: the time to solve CartPole with the env on the device (3 seeds,
   ``benchmarks/ppo.py``'s protocol, evaluated after each rollout, warm-up excluded).
 - ``agreement``: issue 18's hardware contract measured: every env's and game's CUDA kernels
@@ -172,7 +172,9 @@ def rollout_table(device: str, sizes: list[int], rollouts: int) -> None:
         )
 
 
-def _timed_learn(envs: Any, device: str, updates: int) -> tuple[Any, float, dict[str, float]]:
+def _timed_learn(
+    envs: Any, device: str, updates: int, cuda_graphs: bool = True
+) -> tuple[Any, float, dict[str, float]]:
     """``thrust_algos.PPO`` with :data:`DEVICE_PPO` on ``envs``: one update of warm-up (kernels,
     graph capture), then ``updates`` timed; the model, env-steps/s and the seconds spent in
     rollouts and in updates."""
@@ -181,7 +183,9 @@ def _timed_learn(envs: Any, device: str, updates: int) -> tuple[Any, float, dict
     sync = _sync(device)
     rollout = DEVICE_PPO["n_steps"] * envs.num_envs
     hyperparameters = {**DEVICE_PPO, "batch_size": min(DEVICE_PPO["batch_size"], rollout)}
-    model = thrust_algos.PPO("MlpPolicy", envs, seed=0, device=device, **hyperparameters)
+    model = thrust_algos.PPO(
+        "MlpPolicy", envs, seed=0, device=device, cuda_graphs=cuda_graphs, **hyperparameters
+    )
     model.learn(rollout)
     times = {"rollout": 0.0, "update": 0.0}
     model.collect_rollouts = _timed(model.collect_rollouts, times, "rollout", sync)
@@ -206,15 +210,21 @@ def device_ppo_table(device: str, sizes: list[int], updates: int) -> None:
     make_vec = _device_make_vec(device)
     if make_vec is None:
         return
-    print("| envs | rollout path | env-steps/s | rollout s | update s | host syncs a rollout |")
-    print("| ---: | --- | ---: | ---: | ---: | ---: |")
+    print(
+        "| envs | cuda_graphs | rollout path | update path | env-steps/s | rollout s | update s "
+        "| host syncs a rollout |"
+    )
+    print("| ---: | --- | --- | --- | ---: | ---: | ---: | ---: |")
     for num_envs in sizes:
-        envs = make_vec("Thrust/CartPole-v1", num_envs, device=device, autoreset_mode="SameStep")
-        model, speed, times = _timed_learn(envs, device, updates)
-        print(
-            f"| {num_envs} | {model.rollout_path} | {speed:,.0f} | "
-            f"{times['rollout']:.3f} | {times['update']:.3f} | {_rollout_syncs(model)} |"
-        )
+        for cuda_graphs in (True, False):  # the update's minibatch step graphed, or eager
+            envs = make_vec("Thrust/CartPole-v1", num_envs, device=device,
+                            autoreset_mode="SameStep")  # fmt: skip
+            model, speed, times = _timed_learn(envs, device, updates, cuda_graphs)
+            print(
+                f"| {num_envs} | {cuda_graphs} | {model.rollout_path} | {model.update_path} | "
+                f"{speed:,.0f} | {times['rollout']:.3f} | {times['update']:.3f} | "
+                f"{_rollout_syncs(model)} |"
+            )
 
 
 def _rollout_syncs(model: Any) -> str:
@@ -642,7 +652,7 @@ def main(argv: list[str] | None = None) -> int:
     device_sizes = DEVICE_PPO_ENVS if on_gpu else CPU_DEVICE_ENVS
     tables: dict[str, Callable[[], None]] = {
         "probe": lambda: probe_table(device),
-        "agreement": lambda: agreement_table(device, 4096 if on_gpu else 4, 200 if on_gpu else 20),
+        "agreement": lambda: agreement_table(device, 4096 if on_gpu else 4, 120 if on_gpu else 20),
         "gae": lambda: gae_table(GPU_SIZES if on_gpu else CPU_GAE_SIZES, device, min_time),
         "gae-shapes": gpu_only(
             on_gpu, lambda: triton_variants_table([(128, 65_536), (128, 4096)], min_time)

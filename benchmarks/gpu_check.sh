@@ -4,7 +4,8 @@
 # git-ignored .whl/ with gymnasium, stable-baselines3, sb3-contrib, pettingzoo...). Then one
 # device call, naming .whl in carry:  bash benchmarks/gpu_check.sh [--quick]
 # It installs the carried wheels offline into /tmp/site (the machine's torch, triton and numba
-# stay), puts them and the repository on PYTHONPATH, and prints every table of gpu_check.py.
+# stay), puts them and the repository on PYTHONPATH, prints every table of gpu_check.py (within
+# 7 minutes, GPU_CHECK_TIMEOUT to change), then runs the CUDA-only tests (about 30 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if compgen -G ".whl/*.whl" > /dev/null; then
@@ -18,4 +19,17 @@ fi
 export PYTHONUNBUFFERED=1
 # JAX is on some GPU images: were anything to import it, it must not take 75% of the memory.
 export XLA_PYTHON_CLIENT_PREALLOCATE=false
-exec timeout "${GPU_CHECK_TIMEOUT:-480}" python3 benchmarks/gpu_check.py "$@"
+status=0
+timeout "${GPU_CHECK_TIMEOUT:-420}" python3 benchmarks/gpu_check.py "$@" || status=$?
+# The tests that run only where CUDA is (skipped in CI), in the same call: GPU_CHECK_TESTS=0
+# leaves them out.
+if [ "${GPU_CHECK_TESTS:-1}" = 1 ] && python3 -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then
+  timeout 120 python3 -m pytest -q -p no:cacheprovider -o addopts= \
+    tests/test_algos_buffers.py::test_cuda_storage_and_samples_stay_on_device \
+    tests/test_algos_gae.py::test_numba_on_cuda_raises \
+    tests/test_algos_gae.py::test_cuda_backends_match_sb3 \
+    tests/test_algos_staged.py::test_staged_on_cuda_matches_cpu_observations \
+    tests/test_algos_graphed_update.py::test_cuda_graph_update_equals_the_eager_loop \
+    || status=$?
+fi
+exit "$status"

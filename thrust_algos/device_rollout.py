@@ -121,7 +121,12 @@ def graphed_act(model: PPO, lean: LeanActorCritic | None, obs: th.Tensor) -> Any
     and fall back to eager calls for the model's lifetime."""
     if lean is None:
         return model.policy
-    if obs.device.type != "cuda" or not th.cuda.is_available() or model._graph_failed:
+    if (
+        obs.device.type != "cuda"
+        or not th.cuda.is_available()
+        or model._graph_failed
+        or not model.cuda_graphs
+    ):
         return lean.act
     cached = model._graphed_act
     if isinstance(cached, GraphedAct) and cached.matches(lean, obs):

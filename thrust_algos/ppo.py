@@ -32,6 +32,11 @@ What differs from ``stable_baselines3.PPO`` (and nothing else does):
    model on its device: the whole rollout stays there (:func:`thrust_algos.device_rollout.
    collect_on_device`): no numpy, no info dicts, no synchronisation per step; callbacks see
    device tensors and infos built only when read; finished episodes logged once per rollout.
+8. With the lean policy on CUDA (torch's fused Adam, no ``target_kl``, ``batch_size`` dividing
+   the rollout), each minibatch step of the update (gather, loss, backward, clipping, Adam) is
+   replayed from a CUDA graph (:mod:`thrust_algos.graphed_update`): the same parameters as the
+   eager steps. ``cuda_graphs=False`` keeps both this and the rollout's act eager;
+   ``update_path`` says which update ran and why.
 
 On the CPU the minibatch order is drawn from numpy's global generator exactly like SB3. With
 ``lean=False`` (or a policy the lean path does not handle), a thrust model with the same seed and
@@ -63,8 +68,10 @@ from thrust_algos.buffers import GpuDictRolloutBuffer, GpuRolloutBuffer
 from thrust_algos.device_rollout import collect_on_device, collect_staged, device_plan, staged_plan
 from thrust_algos.fused import FusedRollout
 from thrust_algos.fused import plan as fused_plan
+from thrust_algos.graphed_update import GraphedMinibatchStep, graph_plan
 from thrust_algos.lean import (
     LeanActorCritic,
+    LossSettings,
     PPOLossStats,
     clipped_objective,
     enable_fused_adam,
@@ -86,7 +93,11 @@ class PPO(SB3PPO):
     update are SB3's own. ``rollout_buffer_kwargs`` may set ``gae_backend`` and
     ``shuffle_on_device`` of the device buffers.
 
-    ``lean`` (the one parameter stock SB3 does not have): with SB3's standard MLP actor-critic
+    Thrust's own parameters: ``lean``, ``fused``, ``double_buffer`` (the module docstring) and
+    ``cuda_graphs`` (on CUDA, the lean act and the lean update's minibatch step in CUDA graphs;
+    ``False``: eager, for debugging or a GPU where capture misbehaves).
+
+    ``lean``: with SB3's standard MLP actor-critic
     (``"MlpPolicy"`` on a Box observation space with Discrete or Box actions, see
     :meth:`~thrust_algos.lean.LeanActorCritic.from_policy`), the rollout forward and the update use
     :class:`~thrust_algos.lean.LeanActorCritic`: plain tensor calls and a hand-written backward
@@ -128,6 +139,7 @@ class PPO(SB3PPO):
         lean: bool = True,
         fused: bool = True,
         double_buffer: bool = False,
+        cuda_graphs: bool = True,
         _init_setup_model: bool = True,
     ) -> None:
         if not isinstance(lean, bool):
@@ -136,9 +148,12 @@ class PPO(SB3PPO):
             raise TypeError(f"fused must be True or False, got {fused!r}")
         if not isinstance(double_buffer, bool):
             raise TypeError(f"double_buffer must be True or False, got {double_buffer!r}")
+        if not isinstance(cuda_graphs, bool):
+            raise TypeError(f"cuda_graphs must be True or False, got {cuda_graphs!r}")
         self.lean = lean
         self.fused = fused
         self.double_buffer = double_buffer
+        self.cuda_graphs = cuda_graphs
         self._lean: LeanActorCritic | None = None
         self._fused_entropy: int | None = None
         # Which way the last rollout was collected: "fused", or "stepwise: <reason>".
@@ -146,6 +161,9 @@ class PPO(SB3PPO):
         # The staged rollout's CUDA graph of the lean act (device_rollout.graphed_act).
         self._graphed_act: Any = None
         self._graph_failed = False
+        # The update's minibatch step in a CUDA graph (graphed_update.GraphedMinibatchStep).
+        self._graphed_update: Any = None
+        self._update_graph_failed = False
         # The update's clip + Adam step, kept across updates (LeanAdam.refresh revalidates it).
         self._lean_adam: LeanAdam | None = None
         # The update's one-call epochs (_lean_update.LeanEpochs), or why not; and which way the
@@ -203,6 +221,8 @@ class PPO(SB3PPO):
                 "_fused_entropy",
                 "_graphed_act",
                 "_graph_failed",
+                "_graphed_update",
+                "_update_graph_failed",
                 "_lean_adam",
                 "_lean_epochs",
                 "update_path",
@@ -212,6 +232,8 @@ class PPO(SB3PPO):
             excluded.append("lean")
         if self.fused:
             excluded.append("fused")
+        if self.cuda_graphs:
+            excluded.append("cuda_graphs")
         if not self.double_buffer:
             excluded.append("double_buffer")
         return excluded
@@ -501,16 +523,23 @@ class PPO(SB3PPO):
             )):  # fmt: skip
                 epochs = LeanEpochs.for_update(lean, adam, self.rollout_buffer, self.batch_size)
                 self._lean_epochs = epochs
+        graph_reason = graph_plan(self, lean, adam)
         if epochs is not None and not isinstance(epochs, str):
             self.update_path = "epoch kernel"
+        elif lean is not None and graph_reason is None:
+            self.update_path = "lean per minibatch, CUDA graph"
+            epochs = None
         elif lean is not None:
-            self.update_path = f"lean per minibatch: {epochs or 'the optimizer is not LeanAdam'}"
+            why = epochs or "the optimizer is not LeanAdam"
+            self.update_path = f"lean per minibatch: {why}; no CUDA graph: {graph_reason}"
             epochs = None
         else:
             self.update_path = "autograd"
 
         if epochs is not None:
             losses = self._train_epoch_kernel(epochs, clip_range, clip_range_vf)
+        elif lean is not None and graph_reason is None:
+            losses = self._train_graphed(lean, clip_range, clip_range_vf)
         else:
             losses = self._train_minibatches(lean, adam, clip_range, clip_range_vf)
 
@@ -614,6 +643,24 @@ class PPO(SB3PPO):
             _mean(clip_fractions, self.device),
             last_loss,
         )
+
+    def _train_graphed(
+        self, lean: LeanActorCritic, clip_range: float, clip_range_vf: float | None
+    ) -> tuple[th.Tensor, ...]:
+        """:meth:`_train_minibatches` with each minibatch's step replayed from a CUDA graph
+        (:mod:`thrust_algos.graphed_update`); the same parameters after the update, the same
+        statistics to float rounding."""
+        step = self._graphed_update
+        if not (isinstance(step, GraphedMinibatchStep) and step.lean is lean
+                and step.indices.shape[0] == self.batch_size):  # fmt: skip
+            step = self._graphed_update = GraphedMinibatchStep(self, lean)
+        settings = LossSettings(
+            clip_range, clip_range_vf, self.ent_coef, self.vf_coef, self.normalize_advantage
+        )
+        losses = step.run_update(settings, self.n_epochs)
+        if not step.capture:
+            self.update_path = "lean per minibatch: capturing its CUDA graph failed (warned)"
+        return losses
 
     def _train_epoch_kernel(
         self, epochs: Any, clip_range: float, clip_range_vf: float | None
