@@ -56,6 +56,7 @@ class Config:
     ent_coef: float = 0.01
     vf_coef: float = 0.5
     max_grad_norm: float = 0.5
+    target_kl: float | None = None
     activation: str = "tanh"  # or "relu"
     adam_kwargs: tuple[tuple[str, Any], ...] = (("eps", 1e-5),)
 
@@ -253,6 +254,8 @@ class CleanRLPPO:
                 loss.backward()
                 nn.utils.clip_grad_norm_(self.agent.parameters(), c.max_grad_norm)
                 self.optimizer.step()
+            if c.target_kl is not None and approx_kl > c.target_kl:
+                break  # ppo.py's early stop, checked after each epoch
         y_pred, y_true = b_values.numpy(), b_returns.numpy()
         var_y = np.var(y_true)
         self.stats = {
