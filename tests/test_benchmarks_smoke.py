@@ -32,6 +32,19 @@ CASES = {
         ]
         + (["CUDA was absent"] if NO_CUDA else []),
     ),
+    "solve_counts": (
+        [
+            "solve_counts.py",
+            "--quick",
+            "--settings",
+            "Q",
+            "--seeds",
+            "1",
+            "--total-timesteps",
+            "1024",
+        ],
+        ["| setting | hyperparameters | solved |", "| Q | n_envs=8"],
+    ),
     "drop_in": (
         ["drop_in.py", "--quick", "--timesteps", "256", "--rounds", "1"],
         ["| thrust_algos.PPO |", "| stable_baselines3.PPO (--stock) |"],

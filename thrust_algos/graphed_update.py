@@ -11,9 +11,12 @@ launches the graph.
 
 What it computes is the eager loop's (:meth:`thrust_algos.PPO._train_minibatches`), operation for
 operation: the same permutation per epoch (``rollout_buffer.sample_order()``), the same gather,
-loss, backward, clipping and Adam step in the same order, so the parameters after an update are
-the eager loop's bit for bit. The statistics are summed on the device inside the graph instead
-of stacked at the end (the logged means agree to float rounding).
+loss, backward, clipping and Adam step in the same order, so the parameters after an update
+should be the eager loop's bit for bit: tested on the CPU with the step run eagerly, and on CUDA
+by ``tests/test_algos_graphed_update.py::test_cuda_graph_update_equals_the_eager_loop``, which
+the device check runs (written after the H200 lease of 2026-12-04: not yet run on a GPU). The
+statistics are summed on the device inside the graph instead of stacked at the end (the logged
+means agree to float rounding).
 
 The first two minibatches of a capture run eagerly (warm-up: Adam's state, the allocator's
 pools; they are real steps of the update), the third is captured and replayed, the rest are

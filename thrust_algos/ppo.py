@@ -34,8 +34,9 @@ What differs from ``stable_baselines3.PPO`` (and nothing else does):
    device tensors and infos built only when read; finished episodes logged once per rollout.
 8. With the lean policy on CUDA (torch's fused Adam, no ``target_kl``, ``batch_size`` dividing
    the rollout), each minibatch step of the update (gather, loss, backward, clipping, Adam) is
-   replayed from a CUDA graph (:mod:`thrust_algos.graphed_update`): the same parameters as the
-   eager steps. ``cuda_graphs=False`` keeps both this and the rollout's act eager;
+   replayed from a CUDA graph (:mod:`thrust_algos.graphed_update`): the eager steps'
+   operations (not yet run on a GPU: see that module). ``cuda_graphs=False`` keeps both this
+   and the rollout's act eager;
    ``update_path`` says which update ran and why.
 
 On the CPU the minibatch order is drawn from numpy's global generator exactly like SB3. With
@@ -531,7 +532,9 @@ class PPO(SB3PPO):
             epochs = None
         elif lean is not None:
             why = epochs or "the optimizer is not LeanAdam"
-            self.update_path = f"lean per minibatch: {why}; no CUDA graph: {graph_reason}"
+            # Off CUDA a graph is never a question: the reason is the epoch kernel's alone.
+            graph_note = f"; no CUDA graph: {graph_reason}" if self.device.type == "cuda" else ""
+            self.update_path = f"lean per minibatch: {why}{graph_note}"
             epochs = None
         else:
             self.update_path = "autograd"
