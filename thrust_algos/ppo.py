@@ -527,23 +527,19 @@ class PPO(SB3PPO):
         graph_reason = graph_plan(self, lean, adam)
         if epochs is not None and not isinstance(epochs, str):
             self.update_path = "epoch kernel"
-        elif lean is not None and graph_reason is None:
-            self.update_path = "lean per minibatch, CUDA graph"
-            epochs = None
-        elif lean is not None:
-            why = epochs or "the optimizer is not LeanAdam"
-            # Off CUDA a graph is never a question: the reason is the epoch kernel's alone.
-            graph_note = f"; no CUDA graph: {graph_reason}" if self.device.type == "cuda" else ""
-            self.update_path = f"lean per minibatch: {why}{graph_note}"
-            epochs = None
-        else:
-            self.update_path = "autograd"
-
-        if epochs is not None:
             losses = self._train_epoch_kernel(epochs, clip_range, clip_range_vf)
         elif lean is not None and graph_reason is None:
+            self.update_path = "lean per minibatch, CUDA graph"
             losses = self._train_graphed(lean, clip_range, clip_range_vf)
         else:
+            if lean is None:
+                self.update_path = "autograd"
+            else:
+                why = epochs or "the optimizer is not LeanAdam"
+                # Off CUDA a graph is never a question: the epoch kernel's reason is the one.
+                on_cuda = self.device.type == "cuda"
+                graph_note = f"; no CUDA graph: {graph_reason}" if on_cuda else ""
+                self.update_path = f"lean per minibatch: {why}{graph_note}"
             losses = self._train_minibatches(lean, adam, clip_range, clip_range_vf)
 
         # One device -> host transfer for every statistic of this update.
