@@ -188,6 +188,45 @@ def test_benchmark_runs(case: str) -> None:
         assert line in out, f"{line!r} missing from:\n{out[-3000:]}"
 
 
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["gpu_check.py", "--only", "probe,bogus"], "--only takes tables of"),
+        (["gpu_check.py", "--only", ","], "--only takes tables of"),
+        (["solve_counts.py", "--settings", "Z"], "--settings: of"),
+        (["solve_counts.py", "--seeds", "0"], "must be at least 1"),
+    ],
+)
+def test_bad_arguments_are_one_line_and_exit_2(args: list[str], words: str) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    result = subprocess.run(
+        [sys.executable, f"benchmarks/{args[0]}", *args[1:]],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2, result.stderr
+    assert words in result.stderr.strip().splitlines()[-1]
+    assert result.stdout == ""  # refused before any table
+
+
+def test_gpu_check_only_runs_the_tables_named() -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    result = subprocess.run(
+        [sys.executable, "benchmarks/gpu_check.py", "--quick", "--device", "cpu", "--only", "gae"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = result.stdout.split("### Tables run", 1)[1]
+    assert "| gae |" in table and "| ppo |" not in table and "| probe |" not in table
+
+
 def test_gpu_check_refuses_cuda_without_a_device() -> None:
     if not NO_CUDA:
         pytest.skip("a CUDA device is present")
