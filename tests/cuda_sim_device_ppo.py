@@ -17,6 +17,8 @@ from stable_baselines3.common.callbacks import BaseCallback
 assert os.environ.get("NUMBA_ENABLE_CUDASIM") == "1", "run with NUMBA_ENABLE_CUDASIM=1"
 sys.setswitchinterval(1e-4)  # see cuda_sim_checks.py
 
+from host_reads import HostReads  # noqa: E402
+
 import thrust_envs  # noqa: E402, F401
 from thrust_algos import PPO, GpuRolloutBuffer  # noqa: E402
 from thrust_envs.cuda import make_vec  # noqa: E402
@@ -203,6 +205,30 @@ def ppo_falls_back_with_reason() -> None:
           "and raises a refused step's error before training")  # fmt: skip
 
 
+def rollout_reads_per_rollout_not_per_step() -> None:
+    """The device rollout reads device data on the host once a rollout (the env's lazy status,
+    the finished episodes' count), never once a step: a rollout of 4 steps and one of 12 issue
+    the same host reads (torch's dispatched operations, :mod:`host_reads`). Default (lazy)
+    validation, time limits on (the terminal values' forward every step)."""
+    reads_by_steps = []
+    for n_steps in (4, 12):
+        env = make_vec("Thrust/CartPole-v1", 4, device="cpu", autoreset_mode="SameStep",
+                       max_episode_steps=LIMIT)  # fmt: skip
+        model = PPO("MlpPolicy", env, n_steps=n_steps, batch_size=16, seed=0, device="cpu",
+                    fused=False)  # fmt: skip
+        model.learn(n_steps * 4)  # one rollout and update first
+        assert model.rollout_path == "device", model.rollout_path
+        _, callback = model._setup_learn(10**9, callback=None, reset_num_timesteps=False)
+        callback.on_training_start(locals(), globals())
+        with HostReads() as reads:
+            model.collect_rollouts(model.env, callback, model.rollout_buffer, n_steps)
+        reads_by_steps.append(reads.ops)
+    assert reads_by_steps[0] == reads_by_steps[1], reads_by_steps
+    assert reads_by_steps[0], "no read at all: the episodes' count must be one"
+    print(f"device rollout: the same {len(reads_by_steps[0])} host reads for 4 steps as for 12 "
+          f"({', '.join(reads_by_steps[0])})")  # fmt: skip
+
+
 def view_contract() -> None:
     """SB3's VecEnv contract where the view differs from a plain wrapper: the CPU view's
     errors, its built-in wrappers, its reset options."""
@@ -290,6 +316,7 @@ if __name__ == "__main__":
     ppo_matches_cpu_rollout("Thrust/Pong-v0", 2)
     ppo_matches_cpu_rollout("Thrust/CartPole-v1", 4, lean=False)
     ppo_falls_back_with_reason()
+    rollout_reads_per_rollout_not_per_step()
     vs = (device_vs_opponent, cpu_vs_opponent)
     view_matches_cpu_view("Thrust/Pong-v0", 4, 90, vs)
     view_matches_cpu_view("Thrust/Snake-v0", 4, 90, vs)

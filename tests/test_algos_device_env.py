@@ -30,9 +30,10 @@ def test_device_ppo_equals_cpu_paths_under_simulator():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    assert len(lines) == 17, result.stdout
+    assert len(lines) == 18, result.stdout
     assert sum("equal to the CPU path" in line for line in lines) == 7, result.stdout
     assert sum(line.startswith("vs-opponent view") for line in lines) == 3, result.stdout
+    assert sum(line.startswith("device rollout: the same") for line in lines) == 1, result.stdout
 
 
 def test_the_sb3_views_refuse_what_is_not_a_device_env():
