@@ -19,7 +19,10 @@ targets first:
 - ``device-ppo``: ``thrust_algos.PPO`` end to end on a device env (the rollout never leaves the
   device, ``rollout_path == "device"``), env-steps/s at 4096 and 65,536 envs, with the seconds
   spent in rollouts and in updates and the host synchronisations of one rollout (torch's sync
-  debug mode), with the update's minibatch step in a CUDA graph and eager (``cuda_graphs``).
+  debug mode), with the update's minibatch step in a CUDA graph and eager (``cuda_graphs``), in
+  each of :data:`DEVICE_PPO_LAYOUTS` (minibatches of 65,536; PureJaxRL's 4 a rollout; those with
+  a linear learning rate, which captures a graph anew each update), saying how many gradient
+  steps an update takes and how many graphs the run captured.
 - ``device-solve``: the time to solve CartPole with the env on the device (3 seeds,
   ``benchmarks/ppo.py``'s protocol, evaluated after each rollout, warm-up excluded).
 - ``agreement``: issue 18's hardware contract measured: every env's and game's CUDA kernels
@@ -65,7 +68,7 @@ import torch as th
 from common import header, make_parser
 from gae import GPU_SIZES, triton_variants_table
 from gae import gpu_table as gae_table
-from ppo import EVAL_EPISODES, SolveTimer, _timed, describe, solve_tables
+from ppo import EVAL_EPISODES, SolveTimer, _timed, describe, linear, solve_tables
 from ppo import gpu_table as ppo_gpu_table
 from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
 
@@ -78,6 +81,18 @@ CPU_DEVICE_ENVS = [8]  # under the CUDA simulator: a smoke test
 PONG_GAMES = [1024, 16_384]  # self-play Pong: 2 rows a game
 # End-to-end PPO with the env on the device: large batches, few epochs.
 DEVICE_PPO: dict[str, Any] = {"n_steps": 32, "batch_size": 65_536, "n_epochs": 4}
+# The device-ppo table's update layouts: DEVICE_PPO's minibatches of 65,536 samples (32 of them
+# a rollout at 65,536 envs), PureJaxRL's 4 minibatches a rollout (its NUM_MINIBATCHES, the
+# layout of benchmarks/ppo.py's throughput tables), and those with a linear learning rate (as
+# PureJaxRL anneals it), which changes a graph's key every update and so captures anew each.
+DEVICE_PPO_LAYOUTS: dict[str, Callable[[int], dict[str, Any]]] = {
+    "batch 65,536": lambda rollout: {"batch_size": min(65_536, rollout)},
+    "4 minibatches": lambda rollout: {"batch_size": rollout // 4},
+    "4 minibatches, linear lr": lambda rollout: {
+        "batch_size": rollout // 4,
+        "learning_rate": linear(3e-4),
+    },
+}
 # Solving with large batches, chosen by benchmarks/solve_counts.py (setting D: rollouts and
 # gradient steps to solve, counted on the CPU). On the H200 (2026-12-04) setting A (batch 8192,
 # learning rate 5e-3) solved in a median of 1.40 s: 11 rollouts of about 24 ms and 64 gradient
@@ -176,16 +191,20 @@ def rollout_table(device: str, sizes: list[int], rollouts: int) -> None:
 
 
 def _timed_learn(
-    envs: Any, device: str, updates: int, cuda_graphs: bool = True
+    envs: Any,
+    device: str,
+    updates: int,
+    cuda_graphs: bool = True,
+    layout: Callable[[int], dict[str, Any]] = DEVICE_PPO_LAYOUTS["batch 65,536"],
 ) -> tuple[Any, float, dict[str, float]]:
-    """``thrust_algos.PPO`` with :data:`DEVICE_PPO` on ``envs``: one update of warm-up (kernels,
-    graph capture), then ``updates`` timed; the model, env-steps/s and the seconds spent in
-    rollouts and in updates."""
+    """``thrust_algos.PPO`` with :data:`DEVICE_PPO` and ``layout(samples a rollout)`` on
+    ``envs``: one update of warm-up (kernels, graph capture), then ``updates`` timed; the model,
+    env-steps/s and the seconds spent in rollouts and in updates."""
     import thrust_algos
 
     sync = _sync(device)
     rollout = DEVICE_PPO["n_steps"] * envs.num_envs
-    hyperparameters = {**DEVICE_PPO, "batch_size": min(DEVICE_PPO["batch_size"], rollout)}
+    hyperparameters = {**DEVICE_PPO, **layout(rollout)}
     model = thrust_algos.PPO(
         "MlpPolicy", envs, seed=0, device=device, cuda_graphs=cuda_graphs, **hyperparameters
     )
@@ -208,26 +227,34 @@ def device_ppo_table(device: str, sizes: list[int], updates: int) -> None:
 
     print(
         "\n### PPO end to end with the env on the device (thrust_envs.cuda), "
-        f"Thrust/CartPole-v1\n\n{describe(DEVICE_PPO)}, {updates} updates after one of warm-up.\n"
+        f"Thrust/CartPole-v1\n\n{describe(DEVICE_PPO)}, {updates} updates after one of warm-up; "
+        "layout: the batch size a rollout of n_steps x envs samples is cut into (and the "
+        "learning rate where it is not constant), minibatch steps: the update's gradient steps, "
+        "captures: the CUDA graphs the update captured over the run.\n"
     )
     make_vec = _device_make_vec(device)
     if make_vec is None:
         return
     print(
-        "| envs | cuda_graphs | rollout path | update path | env-steps/s | rollout s | update s "
-        "| host syncs a rollout |"
+        "| envs | layout | minibatch steps | cuda_graphs | rollout path | update path | "
+        "env-steps/s | rollout s | update s | captures | host syncs a rollout |"
     )
-    print("| ---: | --- | --- | --- | ---: | ---: | ---: | ---: |")
+    print("| ---: | --- | ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")
     for num_envs in sizes:
-        for cuda_graphs in (True, False):  # the update's minibatch step graphed, or eager
-            envs = make_vec("Thrust/CartPole-v1", num_envs, device=device,
-                            autoreset_mode="SameStep")  # fmt: skip
-            model, speed, times = _timed_learn(envs, device, updates, cuda_graphs)
-            print(
-                f"| {num_envs} | {cuda_graphs} | {model.rollout_path} | {model.update_path} | "
-                f"{speed:,.0f} | {times['rollout']:.3f} | {times['update']:.3f} | "
-                f"{_rollout_syncs(model)} |"
-            )
+        for name, layout in DEVICE_PPO_LAYOUTS.items():
+            for cuda_graphs in (True, False):  # the update's minibatch step graphed, or eager
+                envs = make_vec("Thrust/CartPole-v1", num_envs, device=device,
+                                autoreset_mode="SameStep")  # fmt: skip
+                model, speed, times = _timed_learn(envs, device, updates, cuda_graphs, layout)
+                n_samples = model.n_steps * num_envs
+                steps = model.n_epochs * (n_samples // model.batch_size)
+                graphed = model._graphed_update
+                captures = "-" if graphed is None else graphed.captures
+                print(
+                    f"| {num_envs} | {name} | {steps} | {cuda_graphs} | {model.rollout_path} | "
+                    f"{model.update_path} | {speed:,.0f} | {times['rollout']:.3f} | "
+                    f"{times['update']:.3f} | {captures} | {_rollout_syncs(model)} |"
+                )
 
 
 def _rollout_syncs(model: Any) -> str:

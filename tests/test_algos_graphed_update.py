@@ -126,3 +126,17 @@ def test_cuda_graph_update_equals_the_eager_loop() -> None:
     (eager_params, eager_stats), (params, stats) = _twice(model, capture=True)
     assert all(th.equal(a, b) for a, b in zip(eager_params, params, strict=True))
     np.testing.assert_allclose(stats, eager_stats, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.skipif(not th.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("schedule", [False, True])
+def test_a_graph_is_captured_once_unless_a_schedule_moves_its_key(schedule: bool) -> None:
+    """Constant settings: the first update's capture is replayed by every later update. A
+    learning-rate schedule changes the optimizer's hyperparameters, which a graph bakes in, so
+    each update captures anew (what gpu_check's "linear lr" layout pays for)."""
+    learning_rate = (lambda progress: 3e-4 * progress) if schedule else 3e-4
+    model = _model("cuda", learning_rate=learning_rate)
+    model.learn(3 * 16 * 32, reset_num_timesteps=False)  # three more rollouts and updates
+    step = model._graphed_update
+    assert isinstance(step, GraphedMinibatchStep) and step.capture
+    assert step.captures == (4 if schedule else 1)

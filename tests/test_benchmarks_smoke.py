@@ -258,8 +258,11 @@ def test_gpu_check_device_tables_under_the_simulator() -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
     assert "### PPO end to end with the env on the device" in out
-    assert "| 8 | True | device |" in out, out[-3000:]  # CartPole, the rollout path "device"
-    assert "| 8 | False | device |" in out, out[-3000:]  # and with cuda_graphs=False
+    for layout, steps in [("batch 65,536", 4), ("4 minibatches", 16)]:  # 256 samples a rollout
+        for cuda_graphs in (True, False):  # CartPole, the rollout path "device"
+            row = f"| 8 | {layout} | {steps} | {cuda_graphs} | device |"
+            assert row in out, out[-3000:]
+    assert "| 8 | 4 minibatches, linear lr | 16 | True | device |" in out, out[-3000:]
     assert "| 8 (16) | device, self-play | device |" in out, out[-3000:]  # Pong on the device
     assert "| 8 (16) | CPU, self-play | fused |" in out, out[-3000:]  # a CPU model: fused
     assert "| 8 (8) | device, vs a device policy | device |" in out, out[-3000:]

@@ -112,6 +112,7 @@ class GraphedMinibatchStep:
         self.graph: Any = None
         self.graph_key: tuple | None = None
         self.eager_steps = 0
+        self.captures = 0  # graphs captured so far (one, unless a key changed)
         self.settings: LossSettings | None = None
 
     def key(self, settings: LossSettings) -> tuple:
@@ -185,6 +186,7 @@ class GraphedMinibatchStep:
             self._step()  # the captured step did not run: run it now
             return
         self.graph, self.graph_key = graph, self.key(self.settings)
+        self.captures += 1
         graph.replay()
 
     def run_update(self, settings: LossSettings, n_epochs: int) -> tuple[th.Tensor, ...]:
