@@ -5,7 +5,7 @@
 # device call, naming .whl in carry:  bash benchmarks/gpu_check.sh [--quick]
 # It installs the carried wheels offline into /tmp/site (the machine's torch, triton and numba
 # stay), puts them and the repository on PYTHONPATH, prints every table of gpu_check.py (within
-# 7 minutes, GPU_CHECK_TIMEOUT to change), then runs the CUDA-only tests (about 30 s).
+# 7 minutes, GPU_CHECK_TIMEOUT to change), then runs the CUDA-only tests (about 30 s; tests/test_benchmarks_smoke.py checks it names them all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if compgen -G ".whl/*.whl" > /dev/null; then
@@ -30,6 +30,7 @@ if [ "${GPU_CHECK_TESTS:-1}" = 1 ] && python3 -c "import torch, sys; sys.exit(no
     tests/test_algos_gae.py::test_cuda_backends_match_sb3 \
     tests/test_algos_staged.py::test_staged_on_cuda_matches_cpu_observations \
     tests/test_algos_graphed_update.py::test_cuda_graph_update_equals_the_eager_loop \
+    tests/test_algos_graphed_update.py::test_a_graph_is_captured_once_unless_a_schedule_moves_its_key \
     || status=$?
 fi
 exit "$status"

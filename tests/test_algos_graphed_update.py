@@ -134,9 +134,10 @@ def test_a_graph_is_captured_once_unless_a_schedule_moves_its_key(schedule: bool
     """Constant settings: the first update's capture is replayed by every later update. A
     learning-rate schedule changes the optimizer's hyperparameters, which a graph bakes in, so
     each update captures anew (what gpu_check's "linear lr" layout pays for)."""
-    learning_rate = (lambda progress: 3e-4 * progress) if schedule else 3e-4
+    # SB3's progress at the four updates: 0, then 0.5, 0.25, 0 (of the second learn's total)
+    learning_rate = (lambda progress: 1e-4 * (1 + progress)) if schedule else 3e-4
     model = _model("cuda", learning_rate=learning_rate)
     model.learn(3 * 16 * 32, reset_num_timesteps=False)  # three more rollouts and updates
     step = model._graphed_update
-    assert isinstance(step, GraphedMinibatchStep) and step.capture
+    assert isinstance(step, GraphedMinibatchStep) and step.capture, model.update_path
     assert step.captures == (4 if schedule else 1)

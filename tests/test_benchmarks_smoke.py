@@ -266,3 +266,37 @@ def test_gpu_check_device_tables_under_the_simulator() -> None:
     assert "| 8 (16) | device, self-play | device |" in out, out[-3000:]  # Pong on the device
     assert "| 8 (16) | CPU, self-play | fused |" in out, out[-3000:]  # a CPU model: fused
     assert "| 8 (8) | device, vs a device policy | device |" in out, out[-3000:]
+
+
+def _cuda_only_tests() -> set[str]:
+    """``file::name`` of every test skipped where CUDA is absent (``skipif(not
+    ....cuda.is_available(), ...)``), read from the test files' source."""
+    import ast
+
+    found = set()
+    for path in sorted((REPO_ROOT / "tests").glob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.FunctionDef):
+                continue
+            for decorator in node.decorator_list:
+                if not (isinstance(decorator, ast.Call) and decorator.args):
+                    continue
+                condition = ast.unparse(decorator.args[0])
+                if ast.unparse(decorator.func).endswith("mark.skipif") and (
+                    condition.startswith("not ") and condition.endswith("cuda.is_available()")
+                ):
+                    found.add(f"tests/{path.name}::{node.name}")
+    return found
+
+
+def test_gpu_check_sh_runs_every_cuda_only_test() -> None:
+    """A lent GPU is the only place these tests run: the device check's script must name each
+    one, and only tests that exist (a stale name fails pytest and the call)."""
+    script = (REPO_ROOT / "benchmarks" / "gpu_check.sh").read_text()
+    named = {word.rstrip("\\") for word in script.split() if word.startswith("tests/")}
+    cuda_only = _cuda_only_tests()
+    assert "tests/test_algos_graphed_update.py::test_cuda_graph_update_equals_the_eager_loop" in (
+        cuda_only
+    )  # the reader finds them
+    assert cuda_only - named == set(), "gpu_check.sh does not run these CUDA-only tests"
+    assert named - cuda_only == set(), "gpu_check.sh names tests that are not CUDA-only tests"
