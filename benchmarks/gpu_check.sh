@@ -5,7 +5,8 @@
 # device call, naming .whl in carry:  bash benchmarks/gpu_check.sh [--quick]
 # It installs the carried wheels offline into /tmp/site (the machine's torch, triton and numba
 # stay), puts them and the repository on PYTHONPATH, prints every table of gpu_check.py (within
-# 7 minutes, GPU_CHECK_TIMEOUT to change), then runs the CUDA-only tests (about 30 s; tests/test_benchmarks_smoke.py checks it names them all).
+# 7 minutes, GPU_CHECK_TIMEOUT to change), then runs the CUDA-only tests (about 30 s;
+# tests/test_benchmarks_smoke.py checks that it names them all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if compgen -G ".whl/*.whl" > /dev/null; then
