@@ -26,6 +26,10 @@ targets first:
 - ``device-solve``: the time to solve CartPole with the env on the device (3 seeds,
   ``benchmarks/ppo.py``'s protocol, evaluated after each rollout; the kernels' compile timed
   apart, the timed model's own warm-up inside the clock).
+- ``device-step-costs``: where a step of the device rollout spends its time, part by part (a
+  torch op, a bare numba-cuda launch, the env's two kernels, its ``step``, the SB3 view's
+  ``device_step``, the act graphed and eager, the value forward, a whole rollout step), in
+  microseconds a call until the calls returned and until the device finished them.
 - ``agreement``: issue 18's hardware contract measured: every env's and game's CUDA kernels
   against the CPU kernels, one step at a time from identical arrays (the one-step error, with
   bounds that fail the table) and running free (how long trajectories stay together).
@@ -58,6 +62,7 @@ Usage::
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import time
@@ -278,6 +283,98 @@ def _rollout_syncs(model: Any) -> str:
     return str(sum("synchroniz" in str(w.message) for w in caught))
 
 
+def _per_call(function: Callable[[], Any], calls: int, sync: Callable[[], None]) -> tuple:
+    """Microseconds a call of ``function`` over ``calls`` calls after one: until the calls had
+    returned (the host's time, while the device's queue has room) and until the device had
+    finished them. Equal: the host sets the pace; the second larger: the device does."""
+    function()
+    sync()
+    start = time.perf_counter()
+    for _ in range(calls):
+        function()
+    returned = time.perf_counter()
+    sync()
+    finished = time.perf_counter()
+    return 1e6 * (returned - start) / calls, 1e6 * (finished - start) / calls
+
+
+def device_step_costs_table(device: str, sizes: list[int], calls: int) -> None:
+    """Where a step of the device rollout spends its time: each part of
+    ``thrust_algos.device_rollout.collect_on_device``'s step timed alone, from a bare launch to
+    the whole step. On the H200 (2026-12-04) a rollout step took about 0.75 ms at 4096 envs as
+    at 65,536 and a raw env step about 0.3 ms from 4096 envs to 1M: host time, which this table
+    takes apart."""
+    print(
+        "\n### Where a device rollout step's time goes, Thrust/CartPole-v1\n\n"
+        f"Microseconds a call, {calls} calls after one: until they returned (the host) and until "
+        "the device finished them. The rollout step is a whole rollout's time over its n_steps "
+        "(thrust_algos.PPO, the env on the device, SameStep autoreset).\n"
+    )
+    make_vec = _device_make_vec(device)
+    if make_vec is None:
+        return
+    print("| envs | part | us a call: returned | us a call: device done |")
+    print("| ---: | --- | ---: | ---: |")
+    for num_envs in sizes:
+        envs = make_vec("Thrust/CartPole-v1", num_envs, device=device, autoreset_mode="SameStep")
+        for name, (returned, done) in _step_costs(envs, device, calls).items():
+            print(f"| {num_envs} | {name} | {returned:,.1f} | {done:,.1f} |")
+
+
+def _step_costs(envs: Any, device: str, calls: int) -> dict[str, tuple[float, float]]:
+    """:func:`device_step_costs_table`'s parts on one device env: ``{part: (returned,
+    done)}``, microseconds a call (a rollout step's: its rollout's over ``n_steps``)."""
+    import thrust_algos
+    from thrust_algos.device_rollout import GraphedAct, graphed_act
+    from thrust_envs.cuda.targets import launch
+
+    sync = _sync(device)
+    num_envs = envs.num_envs
+    view = envs.as_sb3_vec_env(seed=0)
+    view.reset()
+    actions = th.zeros(num_envs, dtype=th.int64, device=device)
+    tensor = th.zeros(num_envs, device=device)
+    kernel_view = envs._array(tensor)
+    n_steps = DEVICE_PPO["n_steps"]
+    model = thrust_algos.PPO("MlpPolicy", view, seed=0, device=device, n_steps=n_steps,
+                             batch_size=n_steps * num_envs)  # fmt: skip
+    lean = model._lean_actor_critic()
+    obs = envs.observations
+    act = graphed_act(model, lean, obs)
+    _, callback = model._setup_learn(10**9, callback=None)
+    callback.on_training_start(locals(), globals())
+    graphed = "a CUDA graph (GraphedAct)" if isinstance(act, GraphedAct) else "no graph here"
+    parts: dict[str, tuple[Callable[[], Any], int]] = {
+        "torch: one elementwise op": (lambda: tensor.add_(1.0), 1),
+        "numba-cuda: a kernel view of a tensor (as_cuda_array)": (lambda: envs._array(tensor), 1),
+        "numba-cuda: a launch of one array": (
+            lambda: launch(_fill_kernel(), num_envs, envs._stream(), kernel_view),
+            1,
+        ),
+        "device env: its two kernels (validate, step)": (envs._launch_step, 1),
+        "device env: step(actions)": (lambda: envs.step(actions), 1),
+        "SB3 view: device_step(actions)": (lambda: view.device_step(actions), 1),
+        f"act on the observations: {graphed}": (lambda: act(obs), 1),
+        "act: lean.act, eager": (lambda: lean.act(obs), 1),
+        "values of the final observations (lean.predict_values, eager)": (
+            lambda: lean.predict_values(envs.final_obs),
+            1,
+        ),
+        f"rollout step (collect_rollouts over its {n_steps} steps)": (
+            lambda: model.collect_rollouts(view, callback, model.rollout_buffer, n_steps),
+            n_steps,
+        ),
+    }
+    costs = {}
+    with th.no_grad():
+        for name, (function, steps) in parts.items():
+            returned, done = _per_call(function, max(1, calls // steps), sync)
+            costs[name] = (returned / steps, done / steps)
+    if model.rollout_path != "device":
+        raise AssertionError(f"the rollout did not run on the device: {model.rollout_path}")
+    return costs
+
+
 def pong_self_play_table(device: str, games: list[int], updates: int) -> None:
     """Issue 18: parameter-sharing self-play of Pong (one policy in both seats, rows
     ``g * 2 + a``) with the game on the device against the CPU game feeding the same device."""
@@ -372,6 +469,25 @@ def device_solve_table(device: str, seeds: list[int], total_timesteps: int) -> N
     )
 
 
+def _fill(out):  # pragma: no cover - a kernel's body; _fill_kernel binds ``cuda``
+    i = cuda.grid(1)  # noqa: F821
+    if i < out.shape[0]:
+        out[i] = i * 2.0
+
+
+@functools.cache
+def _fill_kernel() -> Any:
+    """``_fill`` as a numba-cuda kernel of one array argument, ``out[i] = 2 i``: the probe's
+    interop check and the bare launch of the device-step-costs table. Bound as the env
+    templates are (``cuda`` a global of the kernel, which the simulator can swap)."""
+    from numba import cuda
+
+    import thrust_envs.cuda  # noqa: F401 (its numpy compatibility, before the first compile)
+    from thrust_envs.core.kernels import rebind
+
+    return cuda.jit(rebind(_fill, "gpu_check_fill", {"cuda": cuda}))
+
+
 def probe_table(device: str) -> None:
     """What the machine runs: versions, and one numba-cuda kernel writing a torch tensor (the
     device envs' interop: ``__cuda_array_interface__`` and torch's stream)."""
@@ -397,17 +513,9 @@ def probe_table(device: str) -> None:
     )
     from numba import cuda
 
-    import thrust_envs.cuda  # noqa: F401 (its numpy compatibility, before the first compile)
-
-    @cuda.jit
-    def _fill(out):  # pragma: no cover - runs on the device
-        i = cuda.grid(1)
-        if i < out.shape[0]:
-            out[i] = i * 2.0
-
     out = th.full((1000,), float("nan"), device=device)
     stream = cuda.external_stream(th.cuda.current_stream().cuda_stream)
-    _fill[4, 256, stream](cuda.as_cuda_array(out))
+    _fill_kernel()[4, 256, stream](cuda.as_cuda_array(out))
     th.cuda.synchronize()
     ok = th.equal(out, th.arange(1000, device=device, dtype=th.float32) * 2)
     print(f"numba-cuda kernel on torch's stream wrote a torch tensor correctly: {ok}")
@@ -649,6 +757,7 @@ TABLE_NAMES = (
     "device-envs",
     "device-ppo",
     "device-solve",
+    "device-step-costs",
     "agreement",
     "rollout",
     "pong",
@@ -709,6 +818,9 @@ def main(argv: list[str] | None = None) -> int:
         "device-ppo": lambda: device_ppo_table(device, device_sizes, 1 if quick else 5),
         "device-solve": gpu_only(
             on_gpu, lambda: device_solve_table(device, [0] if args.quick else [0, 1, 2], 5_000_000)
+        ),
+        "device-step-costs": lambda: device_step_costs_table(
+            device, [4096, 65_536] if on_gpu else CPU_DEVICE_ENVS, 200 if on_gpu else 3
         ),
         "rollout": lambda: rollout_table(device, sizes, 2 if args.quick else 10),
         "pong": lambda: pong_self_play_table(

@@ -263,6 +263,8 @@ def test_gpu_check_device_tables_under_the_simulator() -> None:
             row = f"| 8 | {layout} | {steps} | {cuda_graphs} | device |"
             assert row in out, out[-3000:]
     assert "| 8 | 4 minibatches, linear lr | 16 | True | device |" in out, out[-3000:]
+    for part in ("device env: its two kernels (validate, step)", "rollout step"):
+        assert f"| 8 | {part}" in out, out[-3000:]  # the device step's costs, part by part
     assert "| 8 (16) | device, self-play | device |" in out, out[-3000:]  # Pong on the device
     assert "| 8 (16) | CPU, self-play | fused |" in out, out[-3000:]  # a CPU model: fused
     assert "| 8 (8) | device, vs a device policy | device |" in out, out[-3000:]
@@ -293,7 +295,7 @@ def test_gpu_check_sh_runs_every_cuda_only_test() -> None:
     """A lent GPU is the only place these tests run: the device check's script must name each
     one, and only tests that exist (a stale name fails pytest and the call)."""
     script = (REPO_ROOT / "benchmarks" / "gpu_check.sh").read_text()
-    named = {word.rstrip("\\") for word in script.split() if word.startswith("tests/")}
+    named = {word for word in script.split() if word.startswith("tests/") and "::" in word}
     cuda_only = _cuda_only_tests()
     assert "tests/test_algos_graphed_update.py::test_cuda_graph_update_equals_the_eager_loop" in (
         cuda_only

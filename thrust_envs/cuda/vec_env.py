@@ -335,6 +335,7 @@ class DeviceVecEnv(_DeviceBatch):
         self._totals = self._zeros((n, 3), torch.float64)
         self._init_status(parts, action_dtype, n)
         a = self._array
+        self._totals_array = a(self._totals)  # made once: a kernel view costs host time
         # The step's and reset's arrays in the order of kernels.RowArrays' fields.
         self._rows = (
             a(self.state), a(self._rng, np.uint64), a(self.episode), a(self.observations),
@@ -388,13 +389,18 @@ class DeviceVecEnv(_DeviceBatch):
             raise RuntimeError(f"{self.label}: call reset() before step()")
         self._poll()
         self._load_actions(actions, self._action_shape, self._discrete)
+        self._launch_step()
+        self._after_step()
+        return self.observations, self.rewards, self.terminations, self.truncations
+
+    def _launch_step(self) -> None:
+        """The step's two kernels on torch's stream, on the loaded actions: their check, then
+        every row's step (which leaves a row alone when its actions were refused)."""
         status, error_action = self._status_args
         actions, episode = self._actions_array, self._rows[2]
         self._launch(self.kernels.validate, actions, *self._bounds, self._mode, episode, status)
         self._launch(self.kernels.step, *self._rows, actions, self.params, self._mode,
-                     self._max_steps, status, error_action, self._array(self._totals))  # fmt: skip
-        self._after_step()
-        return self.observations, self.rewards, self.terminations, self.truncations
+                     self._max_steps, status, error_action, self._totals_array)  # fmt: skip
 
     def _raise(self, bad: int, finished: int, value: Any) -> None:
         if bad < self.num_envs:
@@ -482,6 +488,7 @@ class DeviceGameVecEnv(_DeviceBatch):
         }
         self._actions_array = arrays["actions"]
         self._games = tuple(arrays[name] for name in GameArrays._fields)  # the kernels' order
+        self._nvec_array, self._totals_array = self._array(self._nvec), self._array(self._totals)
         self._all_games = self._zeros((g,), torch.bool).fill_(True)
         self.has_reset = False
 
@@ -541,13 +548,18 @@ class DeviceGameVecEnv(_DeviceBatch):
         self._poll()
         target = self.actions[:, 0] if self._discrete else self.actions
         self._load_actions_into(actions, target)
-        actions, alive = self._actions_array, self._games[GameArrays._fields.index("alive")]
-        status, error_action = self._status_args
-        self._launch(self.kernels.validate, actions, alive, self._array(self._nvec), status)
-        self._launch(self.kernels.step, *self._games, actions, self.params, True, self.max_steps,
-                     status, error_action, self._array(self._totals))  # fmt: skip
+        self._launch_step()
         self._after_step()
         return self.observations, self.rewards, self.terminations, self.truncations
+
+    def _launch_step(self) -> None:
+        """The step's two kernels on torch's stream, on the loaded actions: their check (live
+        agents' actions within ``nvec``), then every game's step."""
+        actions, alive = self._actions_array, self._games[GameArrays._fields.index("alive")]
+        status, error_action = self._status_args
+        self._launch(self.kernels.validate, actions, alive, self._nvec_array, status)
+        self._launch(self.kernels.step, *self._games, actions, self.params, True, self.max_steps,
+                     status, error_action, self._totals_array)  # fmt: skip
 
     def _load_actions_into(self, actions: Any, target: Any) -> None:
         saved, self.actions = self.actions, target
