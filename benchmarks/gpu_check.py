@@ -133,25 +133,33 @@ def _sync(device: str) -> Callable[[], None]:
 
 
 def device_env_table(device: str, sizes: list[int], steps: int) -> None:
-    """Issue 18's device envs, written against ``thrust_envs.cuda.make_vec``."""
-    print("\n### Device envs (thrust_envs.cuda), Thrust/CartPole-v1, random actions\n")
+    """Issue 18's device envs, written against ``thrust_envs.cuda.make_vec``: raw steps, the
+    step's kernels replayed from a CUDA graph and launched."""
+    print(
+        "\n### Device envs (thrust_envs.cuda), Thrust/CartPole-v1, every action 0\n\n"
+        f"{steps} steps after one (NextStep autoreset); cuda_graph: the step's two kernels "
+        "replayed from a CUDA graph, or launched every step.\n"
+    )
     make_vec = _device_make_vec(device)
     if make_vec is None:
         return
     sync = _sync(device)
-    print("| envs | env-steps/s |")
-    print("| ---: | ---: |")
+    print("| envs | cuda_graph | step path | env-steps/s |")
+    print("| ---: | --- | --- | ---: |")
     for num_envs in sizes:
-        envs = make_vec("Thrust/CartPole-v1", num_envs, device=device)
-        envs.reset(seed=0)
-        actions = th.zeros(num_envs, dtype=th.int64, device=device)
-        envs.step(actions)
-        sync()
-        start = time.perf_counter()
-        for _ in range(steps):
+        for cuda_graph in (True, False):
+            envs = make_vec("Thrust/CartPole-v1", num_envs, device=device, cuda_graph=cuda_graph)
+            envs.reset(seed=0)
+            actions = th.zeros(num_envs, dtype=th.int64, device=device)
             envs.step(actions)
-        sync()
-        print(f"| {num_envs} | {steps * num_envs / (time.perf_counter() - start):,.0f} |")
+            envs.step(actions)  # the second step captures the graph
+            sync()
+            start = time.perf_counter()
+            for _ in range(steps):
+                envs.step(actions)
+            sync()
+            speed = steps * num_envs / (time.perf_counter() - start)
+            print(f"| {num_envs} | {cuda_graph} | {envs.step_path} | {speed:,.0f} |")
 
 
 def rollout_table(device: str, sizes: list[int], rollouts: int) -> None:
@@ -315,15 +323,25 @@ def device_step_costs_table(device: str, sizes: list[int], calls: int) -> None:
         return
     print("| envs | part | us a call: returned | us a call: device done |")
     print("| ---: | --- | ---: | ---: |")
+    paths = []
     for num_envs in sizes:
-        envs = make_vec("Thrust/CartPole-v1", num_envs, device=device, autoreset_mode="SameStep")
-        for name, (returned, done) in _step_costs(envs, device, calls).items():
+        settings = {"device": device, "autoreset_mode": "SameStep"}
+        envs, launched = (
+            make_vec("Thrust/CartPole-v1", num_envs, cuda_graph=graph, **settings)
+            for graph in (True, False)
+        )
+        for name, (returned, done) in _step_costs(envs, launched, device, calls).items():
             print(f"| {num_envs} | {name} | {returned:,.1f} | {done:,.1f} |")
+        paths.append(f"{num_envs} envs: {envs.step_path}")
+    print(f"\nThe cuda_graph=True env's step path: {'; '.join(paths)}.")
 
 
-def _step_costs(envs: Any, device: str, calls: int) -> dict[str, tuple[float, float]]:
-    """:func:`device_step_costs_table`'s parts on one device env: ``{part: (returned,
-    done)}``, microseconds a call (a rollout step's: its rollout's over ``n_steps``)."""
+def _step_costs(
+    envs: Any, launched: Any, device: str, calls: int
+) -> dict[str, tuple[float, float]]:
+    """:func:`device_step_costs_table`'s parts on a device env (``launched``: the same with
+    ``cuda_graph=False``): ``{part: (returned, done)}``, microseconds a call (a rollout
+    step's: its rollout's over ``n_steps``)."""
     import thrust_algos
     from thrust_algos.device_rollout import GraphedAct, graphed_act
     from thrust_envs.cuda.targets import launch
@@ -332,6 +350,7 @@ def _step_costs(envs: Any, device: str, calls: int) -> dict[str, tuple[float, fl
     num_envs = envs.num_envs
     view = envs.as_sb3_vec_env(seed=0)
     view.reset()
+    launched.reset(seed=0)
     actions = th.zeros(num_envs, dtype=th.int64, device=device)
     tensor = th.zeros(num_envs, device=device)
     kernel_view = envs._array(tensor)
@@ -351,8 +370,9 @@ def _step_costs(envs: Any, device: str, calls: int) -> dict[str, tuple[float, fl
             lambda: launch(_fill_kernel(), num_envs, envs._stream(), kernel_view),
             1,
         ),
-        "device env: its two kernels (validate, step)": (envs._launch_step, 1),
-        "device env: step(actions)": (lambda: envs.step(actions), 1),
+        "device env: its two kernels launched (validate, step)": (envs._launch_step, 1),
+        "device env: step(actions), cuda_graph=False": (lambda: launched.step(actions), 1),
+        "device env: step(actions), cuda_graph=True": (lambda: envs.step(actions), 1),
         "SB3 view: device_step(actions)": (lambda: view.device_step(actions), 1),
         f"act on the observations: {graphed}": (lambda: act(obs), 1),
         "act: lean.act, eager": (lambda: lean.act(obs), 1),

@@ -69,6 +69,11 @@ def env_matches_vector_env(autoreset_mode: str, steps: int) -> None:
 def env_errors() -> None:
     env = make_vec("Thrust/CartPole-v1", N, device="cpu", max_episode_steps=5)
     env.reset(seed=0)
+    assert env.step_path == "kernels: not on CUDA", env.step_path
+    expect(TypeError, "cuda_graph must be True or False, got 1",
+           lambda: make_vec("Thrust/CartPole-v1", N, device="cpu", cuda_graph=1))  # fmt: skip
+    expect(TypeError, "cuda_graph must be True or False, got 'yes'",
+           lambda: make_vec("Thrust/Pong-v0", N, device="cpu", cuda_graph="yes"))  # fmt: skip
     expect(InvalidAction, "must be integers", lambda: env.step(torch.zeros(N)))
     expect(InvalidAction, "shape (8,)", lambda: env.step(torch.zeros(N + 1, dtype=torch.int64)))
     before = env.state.clone()

@@ -263,7 +263,7 @@ def test_gpu_check_device_tables_under_the_simulator() -> None:
             row = f"| 8 | {layout} | {steps} | {cuda_graphs} | device |"
             assert row in out, out[-3000:]
     assert "| 8 | 4 minibatches, linear lr | 16 | True | device |" in out, out[-3000:]
-    for part in ("device env: its two kernels (validate, step)", "rollout step"):
+    for part in ("device env: its two kernels launched (validate, step)", "rollout step"):
         assert f"| 8 | {part}" in out, out[-3000:]  # the device step's costs, part by part
     assert "| 8 (16) | device, self-play | device |" in out, out[-3000:]  # Pong on the device
     assert "| 8 (16) | CPU, self-play | fused |" in out, out[-3000:]  # a CPU model: fused

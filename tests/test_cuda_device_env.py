@@ -40,3 +40,168 @@ def test_without_cuda_the_device_env_says_why():
         make_vec("Thrust/CartPole-v1", 4, device="cpu")
     with pytest.raises(ValueError, match="unknown environment"):
         make_vec("Thrust/Nope-v0", 4)
+
+
+def _random_actions(env, generator):
+    """Valid random actions for every row of ``env``, on its device."""
+    from gymnasium import spaces
+
+    space, rows = env.single_action_space, env.num_envs
+    if isinstance(space, spaces.Discrete):
+        low = int(space.start)
+        return torch.randint(low, low + int(space.n), (rows,), generator=generator,
+                             device=env.device)  # fmt: skip
+    low = torch.as_tensor(space.low, device=env.device)
+    high = torch.as_tensor(space.high, device=env.device)
+    noise = torch.rand((rows, *space.shape), generator=generator, device=env.device)
+    return low + noise * (high - low)
+
+
+def _same(graphed, launched) -> None:
+    for name in ("observations", "rewards", "terminations", "truncations", "final_obs", "state"):
+        assert torch.equal(getattr(graphed, name), getattr(launched, name)), name
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize(
+    ("env_id", "kwargs"),
+    [
+        ("Thrust/CartPole-v1", {"autoreset_mode": "SameStep", "max_episode_steps": 40}),
+        ("Thrust/CartPole-v1", {"autoreset_mode": "NextStep"}),
+        ("Thrust/Pendulum-v1", {"autoreset_mode": "SameStep", "max_episode_steps": 30}),
+        ("Thrust/Pong-v0", {}),
+    ],
+)
+def test_cuda_graph_steps_equal_the_launched_kernels(env_id, kwargs) -> None:
+    """On a GPU a step replayed from the CUDA graph is the launched kernels' step: every tensor
+    equal after each of 300 random steps with resets; reset options that change the params
+    (Pendulum's) capture anew and still agree; a bad action raises the same error from both
+    and changes nothing."""
+    from thrust_envs.core.batch import InvalidAction
+    from thrust_envs.cuda import make_vec
+
+    graphed = make_vec(env_id, 256, **kwargs)
+    launched = make_vec(env_id, 256, cuda_graph=False, **kwargs)
+    graphed.reset(seed=0)
+    launched.reset(seed=0)
+    assert graphed.step_path == "kernels: captured at the next step"
+    assert launched.step_path == "kernels: cuda_graph=False"
+    generator = torch.Generator(device="cuda").manual_seed(0)
+    for step in range(300):
+        if step == 150 and env_id == "Thrust/Pendulum-v1":
+            options = {"x_init": 0.5, "y_init": 0.25}
+            graphed.reset(seed=1, options=options)
+            launched.reset(seed=1, options=options)
+            assert graphed.step_path.startswith("kernels"), graphed.step_path  # params moved
+        actions = _random_actions(graphed, generator)
+        graphed.step(actions)
+        launched.step(actions)
+        _same(graphed, launched)
+        if step >= 1:
+            assert graphed.step_path == "CUDA graph", (step, graphed.step_path)
+    assert graphed.episode_statistics() == launched.episode_statistics()
+    bad = _random_actions(graphed, generator)
+    bad[3] = 7 if bad.dtype == torch.int64 else float("nan")  # outside the space, or NaN
+    messages = []
+    for env in (graphed, launched):
+        before = env.state.clone()
+        env.step(bad)
+        with pytest.raises(InvalidAction) as caught:
+            env.check()
+        assert torch.equal(env.state, before), "a bad step changed the state"
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1]
+    graphed.step(_random_actions(graphed, generator))  # stepping works again after the error
+
+
+class _FakeTorch:
+    """The part of ``torch`` the step's graph uses, recording what each step does: a launch,
+    a launch inside a capture (recorded, not run), a capture and a replay."""
+
+    def __init__(self, fail: str | None = None) -> None:
+        import contextlib
+        import types
+        import warnings
+
+        self.log: list[str] = []
+        self.capturing = False
+        owner = self
+
+        class Graph:
+            def replay(self) -> None:
+                owner.log.append("replay")
+
+        @contextlib.contextmanager
+        def graph(_graph, capture_error_mode: str):
+            assert capture_error_mode == "thread_local"
+            if fail == "raise":
+                raise RuntimeError("operation not permitted when stream is capturing")
+            owner.log.append("capture")
+            owner.capturing = True
+            try:
+                yield
+            finally:
+                owner.capturing = False
+            if fail == "empty":
+                message = "The CUDA Graph is empty. This usually means ..."
+                warnings.warn(message, UserWarning, stacklevel=2)
+
+        self.cuda = types.SimpleNamespace(
+            CUDAGraph=Graph, graph=graph, device=lambda _device: contextlib.nullcontext()
+        )
+
+    def launch(self) -> None:
+        self.log.append("launch, captured" if self.capturing else "launch")
+
+
+def _graph_env(fake: _FakeTorch):
+    """A device env's step-kernel state as on CUDA, its launches recorded by ``fake``."""
+    from thrust_envs.cuda.vec_env import DeviceVecEnv, _DeviceBatch
+
+    env = DeviceVecEnv.__new__(DeviceVecEnv)
+    _DeviceBatch.__init__(env, "Thrust/CartPole-v1", torch.device("cpu"), "lazy", True)
+    env._cuda, env._torch, env.params = True, fake, ("params", 1)
+    env._launch_step = fake.launch
+    return env
+
+
+def test_the_step_graph_is_captured_once_and_replayed(monkeypatch) -> None:
+    from thrust_envs.cuda import vec_env
+
+    monkeypatch.setattr(vec_env, "_resolve_device", lambda label, device: device)
+    fake = _FakeTorch()
+    env = _graph_env(fake)
+    steps = []
+    for params in [("params", 1)] * 4 + [("params", 2)] * 2:  # reset options moved them
+        env.params = params
+        fake.log.clear()
+        env._step_kernels()
+        steps.append((tuple(fake.log), env.step_path))
+    assert steps == [
+        (("launch",), "kernels: captured at the next step"),  # the kernels load first
+        (("capture", "launch, captured", "replay"), "CUDA graph"),
+        (("replay",), "CUDA graph"),
+        (("replay",), "CUDA graph"),
+        (("capture", "launch, captured", "replay"), "CUDA graph"),  # new params: captured anew
+        (("replay",), "CUDA graph"),
+    ]
+
+
+@pytest.mark.parametrize("fail", ["raise", "empty"])
+def test_a_failed_step_capture_warns_and_launches_from_then_on(monkeypatch, fail) -> None:
+    from thrust_envs.cuda import vec_env
+
+    monkeypatch.setattr(vec_env, "_resolve_device", lambda label, device: device)
+    fake = _FakeTorch(fail)
+    env = _graph_env(fake)
+    env._step_kernels()
+    fake.log.clear()
+    with pytest.warns(RuntimeWarning, match="capturing the step's kernels in a CUDA graph failed"):
+        env._step_kernels()
+    # A capture that raised ran nothing: this step's kernels are launched. One that recorded
+    # nothing ran them elsewhere (on another stream): they are not launched twice.
+    assert fake.log == (["launch"] if fail == "raise" else ["capture", "launch, captured"])
+    fake.log.clear()
+    env._step_kernels()
+    assert fake.log == ["launch"]
+    assert env.step_path == "kernels: capturing them in a CUDA graph failed (warned)"
