@@ -137,7 +137,7 @@ def device_env_table(device: str, sizes: list[int], steps: int) -> None:
     step's kernels replayed from a CUDA graph and launched."""
     print(
         "\n### Device envs (thrust_envs.cuda), Thrust/CartPole-v1, every action 0\n\n"
-        f"{steps} steps after one (NextStep autoreset); cuda_graph: the step's two kernels "
+        f"{steps} steps after two (NextStep autoreset); cuda_graph: the step's two kernels "
         "replayed from a CUDA graph, or launched every step.\n"
     )
     make_vec = _device_make_vec(device)
@@ -352,6 +352,9 @@ def _step_costs(
     view.reset()
     launched.reset(seed=0)
     actions = th.zeros(num_envs, dtype=th.int64, device=device)
+    for env in (envs, launched):  # a cuda_graph env's second step captures: not timed
+        env.step(actions)
+        env.step(actions)
     tensor = th.zeros(num_envs, device=device)
     kernel_view = envs._array(tensor)
     n_steps = DEVICE_PPO["n_steps"]

@@ -114,69 +114,99 @@ def test_cuda_graph_steps_equal_the_launched_kernels(env_id, kwargs) -> None:
     graphed.step(_random_actions(graphed, generator))  # stepping works again after the error
 
 
-class _FakeTorch:
-    """The part of ``torch`` the step's graph uses, recording what each step does: a launch,
-    a launch inside a capture (recorded, not run), a capture and a replay."""
+class _FakeCuda:
+    """The ``torch.cuda`` calls a step's graph makes, recording what each step does (a launch,
+    a launch during a capture: recorded, not run; a capture; a replay) and which stream is
+    current. ``fail``: the capture raises on entry ("enter"), or when it ends ("end": as
+    torch's ``graph.__exit__`` does, leaving its capture stream current), or records nothing
+    ("empty", with torch's warning)."""
 
-    def __init__(self, fail: str | None = None) -> None:
+    def __init__(self, monkeypatch, fail: str | None = None, outer_capture: bool = False) -> None:
         import contextlib
-        import types
         import warnings
 
         self.log: list[str] = []
+        self.warn_on_launch = False  # a launch warns, as numba does of small grids
+        self.current = "caller's stream"
         self.capturing = False
-        owner = self
+        fake = self
 
         class Graph:
             def replay(self) -> None:
-                owner.log.append("replay")
+                fake.log.append("replay")
 
         @contextlib.contextmanager
-        def graph(_graph, capture_error_mode: str):
+        def graph(_graph, stream, capture_error_mode: str):
             assert capture_error_mode == "thread_local"
-            if fail == "raise":
-                raise RuntimeError("operation not permitted when stream is capturing")
-            owner.log.append("capture")
-            owner.capturing = True
-            try:
-                yield
-            finally:
-                owner.capturing = False
+            if fail == "enter":
+                raise RuntimeError("CUDA error: operation not permitted when stream is capturing")
+            fake.log.append("capture")
+            fake.current, fake.capturing = stream, True
+            yield
+            fake.capturing = False
+            if fail == "end":
+                raise RuntimeError("CUDA error: operation failed due to a previous error")
             if fail == "empty":
                 message = "The CUDA Graph is empty. This usually means ..."
                 warnings.warn(message, UserWarning, stacklevel=2)
+            fake.current = "caller's stream"
 
-        self.cuda = types.SimpleNamespace(
-            CUDAGraph=Graph, graph=graph, device=lambda _device: contextlib.nullcontext()
-        )
+        def set_stream(stream) -> None:
+            fake.current = stream
+
+        cuda = torch.cuda
+        monkeypatch.setattr(cuda, "CUDAGraph", Graph)
+        monkeypatch.setattr(cuda, "graph", graph)
+        monkeypatch.setattr(cuda, "Stream", lambda device: "capture stream")
+        monkeypatch.setattr(cuda, "current_stream", lambda device=None: fake.current)
+        monkeypatch.setattr(cuda, "set_stream", set_stream)
+        monkeypatch.setattr(cuda, "device", lambda device: contextlib.nullcontext())
+        monkeypatch.setattr(cuda, "is_current_stream_capturing", lambda: outer_capture)
 
     def launch(self) -> None:
+        import warnings
+
         self.log.append("launch, captured" if self.capturing else "launch")
+        if not self.warn_on_launch:
+            return
+        message = "numba: grid size 1 will likely result in GPU under-utilization"
+        warnings.warn(message, UserWarning, stacklevel=2)
 
 
-def _graph_env(fake: _FakeTorch):
+def _graph_env(monkeypatch, fake: _FakeCuda):
     """A device env's step-kernel state as on CUDA, its launches recorded by ``fake``."""
     from thrust_envs.cuda.vec_env import DeviceVecEnv, _DeviceBatch
 
+    monkeypatch.setattr(vec_env_module(), "_resolve_device", lambda label, device: device)
     env = DeviceVecEnv.__new__(DeviceVecEnv)
     _DeviceBatch.__init__(env, "Thrust/CartPole-v1", torch.device("cpu"), "lazy", True)
-    env._cuda, env._torch, env.params = True, fake, ("params", 1)
+    env._cuda, env.params = True, ("params", 1)
     env._launch_step = fake.launch
     return env
 
 
-def test_the_step_graph_is_captured_once_and_replayed(monkeypatch) -> None:
+def vec_env_module():
     from thrust_envs.cuda import vec_env
 
-    monkeypatch.setattr(vec_env, "_resolve_device", lambda label, device: device)
-    fake = _FakeTorch()
-    env = _graph_env(fake)
+    return vec_env
+
+
+def _steps(env, fake: _FakeCuda, params_each_step: list) -> list:
     steps = []
-    for params in [("params", 1)] * 4 + [("params", 2)] * 2:  # reset options moved them
+    for params in params_each_step:
         env.params = params
         fake.log.clear()
         env._step_kernels()
         steps.append((tuple(fake.log), env.step_path))
+    return steps
+
+
+def test_the_step_graph_is_captured_once_and_replayed(monkeypatch) -> None:
+    fake = _FakeCuda(monkeypatch)
+    fake.warn_on_launch = True
+    env = _graph_env(monkeypatch, fake)
+    with pytest.warns(UserWarning, match="under-utilization"):  # re-issued after a capture
+        steps = _steps(env, fake, [("params", 1)] * 4 + [("params", 2)] * 2)
     assert steps == [
         (("launch",), "kernels: captured at the next step"),  # the kernels load first
         (("capture", "launch, captured", "replay"), "CUDA graph"),
@@ -185,22 +215,35 @@ def test_the_step_graph_is_captured_once_and_replayed(monkeypatch) -> None:
         (("capture", "launch, captured", "replay"), "CUDA graph"),  # new params: captured anew
         (("replay",), "CUDA graph"),
     ]
+    assert fake.current == "caller's stream"
 
 
-@pytest.mark.parametrize("fail", ["raise", "empty"])
+def test_inside_a_callers_capture_the_kernels_are_launched(monkeypatch) -> None:
+    fake = _FakeCuda(monkeypatch, outer_capture=True)
+    env = _graph_env(monkeypatch, fake)
+    steps = _steps(env, fake, [("params", 1)] * 3)
+    assert [log for log, _ in steps] == [("launch",)] * 3  # into the caller's capture
+
+
+@pytest.mark.parametrize("fail", ["enter", "end", "empty"])
 def test_a_failed_step_capture_warns_and_launches_from_then_on(monkeypatch, fail) -> None:
-    from thrust_envs.cuda import vec_env
-
-    monkeypatch.setattr(vec_env, "_resolve_device", lambda label, device: device)
-    fake = _FakeTorch(fail)
-    env = _graph_env(fake)
+    fake = _FakeCuda(monkeypatch, fail)
+    env = _graph_env(monkeypatch, fake)
     env._step_kernels()
     fake.log.clear()
     with pytest.warns(RuntimeWarning, match="capturing the step's kernels in a CUDA graph failed"):
         env._step_kernels()
-    # A capture that raised ran nothing: this step's kernels are launched. One that recorded
-    # nothing ran them elsewhere (on another stream): they are not launched twice.
-    assert fake.log == (["launch"] if fail == "raise" else ["capture", "launch, captured"])
+    # A capture that raised ran nothing: this step's kernels are launched, on the caller's
+    # stream. One that recorded nothing ran them elsewhere: they are not launched twice.
+    assert (
+        fake.log
+        == {
+            "enter": ["launch"],
+            "end": ["capture", "launch, captured", "launch"],
+            "empty": ["capture", "launch, captured"],
+        }[fail]
+    )
+    assert fake.current == "caller's stream"
     fake.log.clear()
     env._step_kernels()
     assert fake.log == ["launch"]

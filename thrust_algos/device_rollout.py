@@ -50,6 +50,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from thrust_algos.buffers import GpuRolloutBuffer, torch_dtype
 from thrust_algos.lean import LeanActorCritic
+from thrust_envs.graph_capture import capture
 
 if TYPE_CHECKING:
     from thrust_algos.ppo import PPO
@@ -98,8 +99,7 @@ class GraphedAct:
                 lean.act(self.static_obs)
         th.cuda.current_stream(example_obs.device).wait_stream(side)
         self.graph = th.cuda.CUDAGraph()
-        with th.cuda.graph(self.graph):
-            self.outputs = lean.act(self.static_obs)
+        self.outputs = capture(self.graph, lambda: lean.act(self.static_obs), example_obs.device)
 
     def matches(self, lean: LeanActorCritic, obs: th.Tensor) -> bool:
         """Whether this graph computes ``lean.act(obs)`` (same policy tensors, same shape)."""

@@ -38,6 +38,7 @@ import torch as th
 
 from thrust_algos.buffers import GpuRolloutBuffer
 from thrust_algos.lean import LeanActorCritic, LossSettings
+from thrust_envs.graph_capture import EmptyCapture, capture
 
 if TYPE_CHECKING:
     from thrust_algos.ppo import PPO
@@ -172,8 +173,8 @@ class GraphedMinibatchStep:
         graph = th.cuda.CUDAGraph()
         try:
             # Capturing records the step's kernels without running them.
-            with _capturable(self.model.policy.optimizer), th.cuda.graph(graph):
-                self._step()
+            with _capturable(self.model.policy.optimizer):
+                capture(graph, self._step, self.model.device)
         except RuntimeError as error:
             warnings.warn(
                 f"thrust_algos: capturing the update's minibatch step in a CUDA graph failed "
@@ -183,7 +184,8 @@ class GraphedMinibatchStep:
             )
             self.model._update_graph_failed = True
             self.capture = False
-            self._step()  # the captured step did not run: run it now
+            if not isinstance(error, EmptyCapture):  # else it ran, on another stream
+                self._step()  # the captured step did not run: run it now
             return
         self.graph, self.graph_key = graph, self.key(self.settings)
         self.captures += 1

@@ -164,24 +164,27 @@ class _DeviceBatch:
     def step_path(self) -> str:
         """How ``step`` runs its kernels: ``"CUDA graph"`` (replayed), or ``"kernels"`` and
         why they are launched one by one."""
-        if self._graph is not None and self._graph_params == self.params:
-            return "CUDA graph"
         if not self._cuda:
             return "kernels: not on CUDA"
         if not self.cuda_graph:
             return "kernels: cuda_graph=False"
         if self._graph_failed:
             return "kernels: capturing them in a CUDA graph failed (warned)"
+        if self._graph is not None and self._graph_params == self.params:
+            return "CUDA graph"
         return "kernels: captured at the next step"
 
     def _step_kernels(self) -> None:
         """The step's kernels: replayed from a CUDA graph of :meth:`_launch_step` where one
         can be, else launched. The first step launches them (loading the kernels before any
-        capture); the next captures them, and a change of ``params`` captures anew."""
-        if not (self._cuda and self.cuda_graph) or self._graph_failed:
+        capture); the next captures them, and a change of ``params`` captures anew. Inside a
+        caller's own capture they are launched (into it)."""
+        torch = self._torch
+        graphs = self._cuda and self.cuda_graph and not self._graph_failed
+        if not graphs or torch.cuda.is_current_stream_capturing():
             self._launch_step()
         elif self._graph is not None and self._graph_params == self.params:
-            with self._torch.cuda.device(self.device):
+            with torch.cuda.device(self.device):
                 self._graph.replay()
         elif self._launched_steps == 0:
             self._launched_steps += 1
@@ -192,21 +195,14 @@ class _DeviceBatch:
     def _capture_step(self) -> None:
         """Capture :meth:`_launch_step` in a CUDA graph and replay it (capturing records the
         launches without running them). ``_stream`` names torch's current stream, which
-        inside ``torch.cuda.graph`` is the capturing one, so numba launches onto it."""
+        during the capture is the capturing one, so numba launches onto it."""
+        from thrust_envs.graph_capture import EmptyCapture, capture
+
         torch = self._torch
         graph = torch.cuda.CUDAGraph()
-        empty: list[Any] = []
         try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                with (
-                    torch.cuda.device(self.device),
-                    torch.cuda.graph(graph, capture_error_mode="thread_local"),
-                ):
-                    self._launch_step()
-            empty = [w for w in caught if "graph is empty" in str(w.message).lower()]
-            if empty:  # the launches went to another stream and ran: nothing was captured
-                raise RuntimeError(str(empty[0].message))
+            with torch.cuda.device(self.device):
+                capture(graph, self._launch_step, self.device)
         except Exception as error:  # torch's RuntimeError, numba's CudaAPIError
             warnings.warn(
                 f"{self.label}: capturing the step's kernels in a CUDA graph failed ({error}); "
@@ -214,12 +210,10 @@ class _DeviceBatch:
                 RuntimeWarning,
                 stacklevel=4,
             )
-            self._graph_failed = True
-            if not empty:  # the captured launches did not run: launch them now
-                self._launch_step()
+            self._graph_failed, self._graph = True, None
+            if not isinstance(error, EmptyCapture):  # else they ran, on another stream
+                self._launch_step()  # the captured launches did not run: launch them now
             return
-        for other in caught:
-            warnings.warn_explicit(other.message, other.category, other.filename, other.lineno)
         self._graph, self._graph_params = graph, self.params
         with torch.cuda.device(self.device):
             graph.replay()
