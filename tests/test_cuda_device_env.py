@@ -117,9 +117,9 @@ def test_cuda_graph_steps_equal_the_launched_kernels(env_id, kwargs) -> None:
 class _FakeCuda:
     """The ``torch.cuda`` calls a step's graph makes, recording what each step does (a launch,
     a launch during a capture: recorded, not run; a capture; a replay) and which stream is
-    current. ``fail``: the capture raises on entry ("enter"), or when it ends ("end": as
-    torch's ``graph.__exit__`` does, leaving its capture stream current), or records nothing
-    ("empty", with torch's warning)."""
+    current. ``fail``: the capture raises on entry ("enter"), or at its end ("end": as torch's
+    ``graph.__exit__`` does when it refuses to end a capture, leaving the capture open and its
+    stream current), or records nothing ("empty", with torch's warning)."""
 
     def __init__(self, monkeypatch, fail: str | None = None, outer_capture: bool = False) -> None:
         import contextlib
@@ -135,6 +135,10 @@ class _FakeCuda:
             def replay(self) -> None:
                 fake.log.append("replay")
 
+            def capture_end(self) -> None:
+                fake.log.append("capture ended")
+                fake.capturing = False
+
         @contextlib.contextmanager
         def graph(_graph, stream, capture_error_mode: str):
             assert capture_error_mode == "thread_local"
@@ -143,9 +147,9 @@ class _FakeCuda:
             fake.log.append("capture")
             fake.current, fake.capturing = stream, True
             yield
-            fake.capturing = False
             if fail == "end":
-                raise RuntimeError("CUDA error: operation failed due to a previous error")
+                raise RuntimeError("Capture must end on the same stream it began on.")
+            fake.capturing = False
             if fail == "empty":
                 message = "The CUDA Graph is empty. This usually means ..."
                 warnings.warn(message, UserWarning, stacklevel=2)
@@ -161,7 +165,10 @@ class _FakeCuda:
         monkeypatch.setattr(cuda, "current_stream", lambda device=None: fake.current)
         monkeypatch.setattr(cuda, "set_stream", set_stream)
         monkeypatch.setattr(cuda, "device", lambda device: contextlib.nullcontext())
-        monkeypatch.setattr(cuda, "is_current_stream_capturing", lambda: outer_capture)
+        monkeypatch.setattr(cuda, "stream", lambda stream: contextlib.nullcontext())
+        monkeypatch.setattr(
+            cuda, "is_current_stream_capturing", lambda: outer_capture or fake.capturing
+        )
 
     def launch(self) -> None:
         import warnings
@@ -234,17 +241,37 @@ def test_a_failed_step_capture_warns_and_launches_from_then_on(monkeypatch, fail
     with pytest.warns(RuntimeWarning, match="capturing the step's kernels in a CUDA graph failed"):
         env._step_kernels()
     # A capture that raised ran nothing: this step's kernels are launched, on the caller's
-    # stream. One that recorded nothing ran them elsewhere: they are not launched twice.
-    assert (
-        fake.log
-        == {
-            "enter": ["launch"],
-            "end": ["capture", "launch, captured", "launch"],
-            "empty": ["capture", "launch, captured"],
-        }[fail]
-    )
+    # stream (a capture left open is ended first). One that recorded nothing ran them
+    # elsewhere: they are not launched twice.
+    expected = {
+        "enter": ["launch"],
+        "end": ["capture", "launch, captured", "capture ended", "launch"],
+        "empty": ["capture", "launch, captured"],
+    }
+    assert fake.log == expected[fail]
     assert fake.current == "caller's stream"
     fake.log.clear()
     env._step_kernels()
     assert fake.log == ["launch"]
+    assert env.step_path == "kernels: capturing them in a CUDA graph failed (warned)"
+
+
+def test_a_warning_made_an_error_does_not_hide_an_empty_capture(monkeypatch) -> None:
+    """The caller's filters apply to the warnings a capture recorded only after a capture
+    that worked: here an empty one (the kernels ran, on another stream) with a launch warning
+    the caller made an error must still read as empty, so the kernels are not run twice."""
+    import warnings
+
+    fake = _FakeCuda(monkeypatch, "empty")
+    fake.warn_on_launch = True
+    env = _graph_env(monkeypatch, fake)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.filterwarnings("error", message="numba: grid size")
+        with pytest.raises(UserWarning, match="grid size"):
+            env._step_kernels()  # an eager launch: the caller's filter applies
+        fake.log.clear()
+        env._step_kernels()
+    assert fake.log == ["capture", "launch, captured"]
+    assert any("CUDA graph failed" in str(w.message) for w in caught)
     assert env.step_path == "kernels: capturing them in a CUDA graph failed (warned)"

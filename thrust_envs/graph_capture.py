@@ -17,6 +17,7 @@ every user here then falls back to running its work, with a warning, rather than
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -34,21 +35,46 @@ def capture(graph: torch.cuda.CUDAGraph, work: Callable[[], Any], device: torch.
     the graph's memory, which every replay overwrites); the work is recorded, not run: replay
     the graph to run it. ``capture_error_mode="thread_local"``: other threads' CUDA calls do
     not break it. Raises what the capture raised (the work did not run), or
-    :class:`EmptyCapture` (it did, elsewhere); either way torch's current stream is the
-    caller's again. Warnings raised meanwhile other than torch's empty-graph one are re-issued."""
-    previous = torch.cuda.current_stream(device)
-    caught: list[warnings.WarningMessage] = []
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            stream = torch.cuda.Stream(device=device)
-            with torch.cuda.graph(graph, stream=stream, capture_error_mode="thread_local"):
-                result = work()
-    finally:
-        torch.cuda.set_stream(previous)
-        empty = [w for w in caught if "graph is empty" in str(w.message).lower()]
-        for other in (w for w in caught if w not in empty):
-            warnings.warn_explicit(other.message, other.category, other.filename, other.lineno)
+    :class:`EmptyCapture` (it did, elsewhere); either way torch's current stream and device
+    are the caller's again. Warnings raised meanwhile, other than torch's empty-graph one, are
+    issued again afterwards (only after a capture that worked under the caller's filters: a
+    warning the caller made an error must not hide what happened to the capture)."""
+    with torch.cuda.device(device):
+        previous = torch.cuda.current_stream(device)
+        stream = torch.cuda.Stream(device=device)
+        caught: list[warnings.WarningMessage] = []
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    with torch.cuda.graph(graph, stream=stream, capture_error_mode="thread_local"):
+                        result = work()
+                except BaseException:
+                    _end_abandoned_capture(graph, stream)
+                    raise
+        except BaseException:
+            _issue_again(caught, quietly=True)
+            raise
+        finally:
+            torch.cuda.set_stream(previous)
+    empty = [w for w in caught if "graph is empty" in str(w.message).lower()]
+    _issue_again([w for w in caught if w not in empty], quietly=bool(empty))
     if empty:
         raise EmptyCapture(str(empty[0].message))
     return result
+
+
+def _end_abandoned_capture(graph: torch.cuda.CUDAGraph, stream: torch.cuda.Stream) -> None:
+    """End a capture that a failure left open on ``stream`` (a stream of torch's pool, which
+    the next ``torch.cuda.Stream()`` may hand out again): ``torch.cuda.graph``'s end can
+    refuse before it ends the capture (work that left another stream current)."""
+    with torch.cuda.stream(stream):
+        if torch.cuda.is_current_stream_capturing():
+            with contextlib.suppress(Exception):  # the capture is lost either way
+                graph.capture_end()
+
+
+def _issue_again(caught: list[warnings.WarningMessage], quietly: bool) -> None:
+    for w in caught:
+        with contextlib.suppress(Warning) if quietly else contextlib.nullcontext():
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
