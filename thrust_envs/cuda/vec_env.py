@@ -115,7 +115,7 @@ class _DeviceBatch:
         self._graph: Any = None  # the step's kernels captured (torch.cuda.CUDAGraph)
         self._graph_params: Any = None  # the params it was captured with
         self._graph_failed = False
-        self._launched_steps = 0
+        self._kernels_loaded = False  # launched once: a capture may follow
         self._torch = _torch()
         self._cuda = self.device.type == "cuda"
         self._status_pending = False
@@ -186,8 +186,8 @@ class _DeviceBatch:
         elif self._graph is not None and self._graph_params == self.params:
             with torch.cuda.device(self.device):
                 self._graph.replay()
-        elif self._launched_steps == 0:
-            self._launched_steps += 1
+        elif not self._kernels_loaded:
+            self._kernels_loaded = True
             self._launch_step()
         else:
             self._capture_step()
@@ -201,8 +201,7 @@ class _DeviceBatch:
         torch = self._torch
         graph = torch.cuda.CUDAGraph()
         try:
-            with torch.cuda.device(self.device):
-                capture(graph, self._launch_step, self.device)
+            capture(graph, self._launch_step, self.device)
         except Exception as error:  # torch's RuntimeError, numba's CudaAPIError
             warnings.warn(
                 f"{self.label}: capturing the step's kernels in a CUDA graph failed ({error}); "
