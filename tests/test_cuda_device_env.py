@@ -5,6 +5,7 @@ without a GPU, clear errors instead of a device env."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -182,20 +183,15 @@ class _FakeCuda:
 
 def _graph_env(monkeypatch, fake: _FakeCuda):
     """A device env's step-kernel state as on CUDA, its launches recorded by ``fake``."""
+    from thrust_envs.cuda import vec_env
     from thrust_envs.cuda.vec_env import DeviceVecEnv, _DeviceBatch
 
-    monkeypatch.setattr(vec_env_module(), "_resolve_device", lambda label, device: device)
+    monkeypatch.setattr(vec_env, "_resolve_device", lambda label, device: device)
     env = DeviceVecEnv.__new__(DeviceVecEnv)
     _DeviceBatch.__init__(env, "Thrust/CartPole-v1", torch.device("cpu"), "lazy", True)
     env._cuda, env.params = True, ("params", 1)
     env._launch_step = fake.launch
     return env
-
-
-def vec_env_module():
-    from thrust_envs.cuda import vec_env
-
-    return vec_env
 
 
 def _steps(env, fake: _FakeCuda, params_each_step: list) -> list:
@@ -275,3 +271,13 @@ def test_a_warning_made_an_error_does_not_hide_an_empty_capture(monkeypatch) -> 
     assert fake.log == ["capture", "launch, captured"]
     assert any("CUDA graph failed" in str(w.message) for w in caught)
     assert env.step_path == "kernels: capturing them in a CUDA graph failed (warned)"
+
+
+def test_capture_refuses_what_is_not_a_graph_or_not_callable() -> None:
+    from thrust_envs.graph_capture import capture
+
+    expected = re.escape("graph must be a torch.cuda.CUDAGraph, got <class 'str'>")
+    with pytest.raises(TypeError, match=expected):
+        capture("graph", lambda: None, torch.device("cuda"))
+    with pytest.raises(TypeError, match="work must be callable"):
+        capture("graph", 5, torch.device("cuda"))  # checked first

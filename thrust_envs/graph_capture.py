@@ -38,7 +38,13 @@ def capture(graph: torch.cuda.CUDAGraph, work: Callable[[], Any], device: torch.
     :class:`EmptyCapture` (it did, elsewhere); either way torch's current stream and device
     are the caller's again. Warnings raised meanwhile, other than torch's empty-graph one, are
     issued again afterwards (only after a capture that worked under the caller's filters: a
-    warning the caller made an error must not hide what happened to the capture)."""
+    warning the caller made an error must not hide what happened to the capture). A
+    ``graph`` that is not a ``torch.cuda.CUDAGraph`` or a ``work`` that is not callable raises
+    ``TypeError`` before anything touches the device."""
+    if not callable(work):
+        raise TypeError(f"capture: work must be callable (no arguments), got {work!r}")
+    if not isinstance(graph, torch.cuda.CUDAGraph):
+        raise TypeError(f"capture: graph must be a torch.cuda.CUDAGraph, got {type(graph)!r}")
     with torch.cuda.device(device):
         previous = torch.cuda.current_stream(device)
         stream = torch.cuda.Stream(device=device)
