@@ -69,6 +69,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch as th
 from common import header, make_parser
@@ -352,7 +353,10 @@ def _step_costs(
     view.reset()
     launched.reset(seed=0)
     actions = th.zeros(num_envs, dtype=th.int64, device=device)
-    for env in (envs, launched):  # a cuda_graph env's second step captures: not timed
+    gym_view = gym.make_vec("Thrust/CartPole-v1", num_envs, device=device,
+                            autoreset_mode="SameStep")  # fmt: skip
+    gym_view.reset(seed=0)
+    for env in (envs, launched, gym_view):  # a cuda_graph env's second step captures: untimed
         env.step(actions)
         env.step(actions)
     tensor = th.zeros(num_envs, device=device)
@@ -377,6 +381,10 @@ def _step_costs(
         "device env: step(actions), cuda_graph=False": (lambda: launched.step(actions), 1),
         "device env: step(actions), cuda_graph=True": (lambda: envs.step(actions), 1),
         "SB3 view: device_step(actions)": (lambda: view.device_step(actions), 1),
+        "Gymnasium view (gym.make_vec(device=...)): step(actions), copies and infos": (
+            lambda: gym_view.step(actions),
+            1,
+        ),
         f"act on the observations: {graphed}": (lambda: act(obs), 1),
         "act: lean.act, eager": (lambda: lean.act(obs), 1),
         "values of the final observations (lean.predict_values, eager)": (

@@ -14,6 +14,8 @@ import torch
 assert os.environ.get("NUMBA_ENABLE_CUDASIM") == "1", "run with NUMBA_ENABLE_CUDASIM=1"
 sys.setswitchinterval(1e-4)  # see cuda_sim_checks.py
 
+from cuda_sim import expect  # noqa: E402
+
 import thrust_envs  # noqa: E402, F401
 from thrust_envs.core.batch import InvalidAction  # noqa: E402
 from thrust_envs.core.games import BatchGame  # noqa: E402
@@ -21,15 +23,6 @@ from thrust_envs.cuda import make_vec  # noqa: E402
 from thrust_envs.registration import game_lookup  # noqa: E402
 
 N = 8
-
-
-def expect(error: type, words: str, call) -> str:
-    try:
-        call()
-    except error as caught:
-        assert words in str(caught), (words, str(caught))
-        return str(caught)
-    raise AssertionError(f"expected {error.__name__} ({words})")
 
 
 def env_matches_vector_env(autoreset_mode: str, steps: int) -> None:

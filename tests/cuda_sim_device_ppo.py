@@ -17,6 +17,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 assert os.environ.get("NUMBA_ENABLE_CUDASIM") == "1", "run with NUMBA_ENABLE_CUDASIM=1"
 sys.setswitchinterval(1e-4)  # see cuda_sim_checks.py
 
+from cuda_sim import expect  # noqa: E402
 from host_reads import HostReads  # noqa: E402
 
 import thrust_envs  # noqa: E402, F401
@@ -190,7 +191,7 @@ def ppo_falls_back_with_reason() -> None:
         model.policy.log_std.fill_(float("nan"))
     before = model.policy.action_net.weight.clone()
     # One step a rollout: the refused step is its last, which only the rollout's end checks.
-    expect_error("not finite", lambda: model.learn(2))
+    expect(Exception, "not finite", lambda: model.learn(2))
     assert torch.equal(model.policy.action_net.weight, before), "trained on a refused rollout"
     env = make_vec("Thrust/CartPole-v1", 4, device="cpu", autoreset_mode="SameStep")
     model = PPO("MlpPolicy", env, n_steps=8, batch_size=16, seed=0, device="cpu")
@@ -237,24 +238,15 @@ def view_contract() -> None:
     view = device_view("Thrust/CartPole-v1", 3, 0)
     assert view.env_is_wrapped(gym.wrappers.TimeLimit) == [True] * 3  # a time limit is built in
     view.reset()
-    expect_error("step_wait() called without step_async()", view.step_wait)
+    expect(Exception, "step_wait() called without step_async()", view.step_wait)
     view.set_options([{"low": -0.01}, {"low": -0.02}, {"low": -0.01}])
-    expect_error("reset options must be the same for every environment", view.reset)
+    expect(Exception, "reset options must be the same for every environment", view.reset)
     view.set_options({"low": -0.01, "high": 0.01})
     assert np.abs(view.reset()).max() <= 0.01
     view.close()
     view.close()
-    expect_error("step_async() called after close()", lambda: view.step_async(np.zeros(3)))
+    expect(Exception, "step_async() called after close()", lambda: view.step_async(np.zeros(3)))
     print("the device view keeps the CPU view's contract (errors, wrappers, reset options)")
-
-
-def expect_error(words: str, call) -> None:
-    try:
-        call()
-    except Exception as error:  # InvalidAction, ValueError, RuntimeError
-        assert words in str(error), (words, str(error))
-    else:
-        raise AssertionError(f"expected an error ({words})")
 
 
 def vs_opponent_refusals() -> None:
@@ -277,7 +269,9 @@ def vs_opponent_refusals() -> None:
         raise AssertionError("float opponent actions were accepted")
     assert torch.equal(game.state, before), "a refused step changed the game"
     for mask in (torch.zeros(3, dtype=torch.bool), torch.zeros(2), [True, False]):
-        expect_error("restart takes a bool tensor of shape (2,)", lambda m=mask: game.restart(m))
+        expect(
+            Exception, "restart takes a bool tensor of shape (2,)", lambda m=mask: game.restart(m)
+        )
     assert torch.equal(game.state, before), "a refused restart changed the game"
     # An opponent action out of range is the device env's (lazy) check: the refused step
     # restarts no game and rotates no seat, even right after games ended.
@@ -294,7 +288,7 @@ def vs_opponent_refusals() -> None:
     view.device_step(zeros)
     assert torch.equal(view.seats, seats), "a refused step rotated the seats"
     assert torch.equal(lazy.state, state), "a refused step changed the games"
-    expect_error("action 99", lazy.check)
+    expect(Exception, "action 99", lazy.check)
     # A device policy answering (actions, ...) as SB3's policies do, built with autograd on.
     net = torch.nn.Linear(8, 3)
     view = make_vec("Thrust/Pong-v0", 2, device="cpu").vs_opponent(

@@ -5,35 +5,20 @@ bit; and the view's refusals, which need no simulator."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
+from cuda_sim import run_under_simulator
 
 pytest.importorskip("numba.cuda", reason="the gpu extra (numba-cuda) is not installed")
 pytest.importorskip("stable_baselines3")
 torch = pytest.importorskip("torch")
 
-HERE = Path(__file__).resolve().parent
-
 
 def test_device_ppo_equals_cpu_paths_under_simulator():
-    environ = {**os.environ, "PYTHONPATH": str(HERE.parent), "NUMBA_ENABLE_CUDASIM": "1"}
-    result = subprocess.run(
-        [sys.executable, str(HERE / "cuda_sim_device_ppo.py")],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=environ,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    lines = result.stdout.splitlines()
-    assert len(lines) == 18, result.stdout
-    assert sum("equal to the CPU path" in line for line in lines) == 7, result.stdout
-    assert sum(line.startswith("vs-opponent view") for line in lines) == 3, result.stdout
-    assert sum(line.startswith("device rollout: the same") for line in lines) == 1, result.stdout
+    lines = run_under_simulator("cuda_sim_device_ppo.py")
+    assert len(lines) == 18, lines
+    assert sum("equal to the CPU path" in line for line in lines) == 7, lines
+    assert sum(line.startswith("vs-opponent view") for line in lines) == 3, lines
+    assert sum(line.startswith("device rollout: the same") for line in lines) == 1, lines
 
 
 def test_the_sb3_views_refuse_what_is_not_a_device_env():

@@ -4,35 +4,30 @@ without a GPU, clear errors instead of a device env."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from cuda_sim import run_under_simulator
 
 pytest.importorskip("numba.cuda", reason="the gpu extra (numba-cuda) is not installed")
 torch = pytest.importorskip("torch")
 
-HERE = Path(__file__).resolve().parent
-
 
 def test_device_envs_equal_cpu_views_under_simulator():
-    environ = {**os.environ, "PYTHONPATH": str(HERE.parent), "NUMBA_ENABLE_CUDASIM": "1"}
-    result = subprocess.run(
-        [sys.executable, str(HERE / "cuda_sim_device_env.py")],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=environ,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert len(result.stdout.splitlines()) == 5, result.stdout
+    lines = run_under_simulator("cuda_sim_device_env.py")
+    assert len(lines) == 5, lines
+
+
+def test_gymnasium_make_vec_on_a_device_equals_the_cpu_view_under_simulator():
+    lines = run_under_simulator("cuda_sim_gym_vector.py")
+    assert len(lines) == 7, lines
+    assert sum("steps equal to the CPU view" in line for line in lines) == 4, lines
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the behaviour without CUDA")
 def test_without_cuda_the_device_env_says_why():
+    import gymnasium as gym
+
     from thrust_envs.cuda import make_vec
 
     with pytest.raises(RuntimeError, match="CUDA is not available to torch"):
@@ -41,6 +36,13 @@ def test_without_cuda_the_device_env_says_why():
         make_vec("Thrust/CartPole-v1", 4, device="cpu")
     with pytest.raises(ValueError, match="unknown environment"):
         make_vec("Thrust/Nope-v0", 4)
+    with pytest.raises(RuntimeError, match="CartPole: CUDA is not available to torch"):
+        gym.make_vec("Thrust/CartPole-v1", num_envs=4, device="cuda")
+    with pytest.raises(ValueError, match="CartPole: a device env runs on a CUDA device"):
+        gym.make_vec("Thrust/CartPole-v1", num_envs=4, device="cpu")
+    assert type(gym.make_vec("Thrust/CartPole-v1", num_envs=4, device=None)).__name__ == (
+        "CartPoleVectorEnv"
+    )
 
 
 def _random_actions(env, generator):

@@ -35,6 +35,10 @@ class ThrustVectorEnv(VectorEnv):
         below ``PARALLEL_MIN_ROWS`` run on the calling thread. Results do not depend on it.
     :param copy: return copies of the observation/reward/flag buffers (default, safe); False
         returns the internal buffers, which the next step overwrites.
+    :param device: None (default): this class, numpy arrays on the CPU. A CUDA device
+        (``gymnasium.make_vec(id, num_envs, device="cuda")``) makes the same env a
+        :class:`thrust_envs.cuda.DeviceGymVectorEnv` instead: Gymnasium's API in torch tensors
+        on that device (needs the ``gpu`` extra; ``num_threads`` is the CPU's alone).
     :param kwargs: the environment's parameters.
 
     Every environment has its own random stream: ``reset(seed=s)`` seeds environment ``i``
@@ -48,6 +52,27 @@ class ThrustVectorEnv(VectorEnv):
         "autoreset_mode": AutoresetMode.NEXT_STEP,
     }
 
+    def __new__(cls, *args: Any, device: Any = None, **kwargs: Any) -> Any:
+        """This class for the CPU; a :class:`~thrust_envs.cuda.DeviceGymVectorEnv` of the same
+        env where ``device`` is given (so ``gymnasium.make_vec``'s vector entry point, this
+        class, serves both; the device class is not a subclass, so ``__init__`` is not called
+        again on it)."""
+        if device is None:
+            return super().__new__(cls)
+        if kwargs.get("num_threads") is not None:
+            raise ValueError(
+                f"{cls.definition.name}: num_threads sets the CPU kernels' threads; a device "
+                f"env (device={device!r}) runs one CUDA thread per row"
+            )
+        kwargs.pop("num_threads", None)
+        try:
+            from thrust_envs.cuda import DeviceGymVectorEnv
+        except ImportError as error:
+            raise ImportError(
+                f"{cls.definition.name}: device={device!r} needs thrust_envs.cuda ({error})"
+            ) from error
+        return DeviceGymVectorEnv(cls.definition, *args, device=device, **kwargs)
+
     def __init__(
         self,
         num_envs: int = 1,
@@ -56,6 +81,7 @@ class ThrustVectorEnv(VectorEnv):
         render_mode: str | None = None,
         num_threads: int | None = None,
         copy: bool = True,
+        device: None = None,
         **kwargs: Any,
     ) -> None:
         label = self.definition.name

@@ -24,6 +24,7 @@ except ImportError as error:  # pragma: no cover - depends on the installation
         "(numba-cuda with its CUDA 13 wheels)"
     ) from error
 
+from thrust_envs.cuda.gym_vector import DeviceGymVectorEnv
 from thrust_envs.cuda.targets import SIMULATOR
 from thrust_envs.cuda.vec_env import (
     DeviceGameVecEnv,
@@ -32,4 +33,11 @@ from thrust_envs.cuda.vec_env import (
     make_vec,
 )
 
-__all__ = ["SIMULATOR", "DeviceGameVecEnv", "DeviceVecEnv", "EpisodeStatistics", "make_vec"]
+__all__ = [
+    "SIMULATOR",
+    "DeviceGameVecEnv",
+    "DeviceGymVectorEnv",
+    "DeviceVecEnv",
+    "EpisodeStatistics",
+    "make_vec",
+]

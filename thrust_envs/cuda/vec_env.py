@@ -41,7 +41,7 @@ from gymnasium.vector import AutoresetMode
 
 from thrust_envs.core import kernels as K
 from thrust_envs.core.batch import InvalidAction, normalize_seeds
-from thrust_envs.core.definition import make_params
+from thrust_envs.core.definition import EnvDefinition, make_params
 from thrust_envs.core.games import GameArrays
 from thrust_envs.core.rng import entropy_seeds, seed_rows
 from thrust_envs.cuda import targets as T
@@ -330,13 +330,14 @@ class DeviceVecEnv(_DeviceBatch):
     ended on, before its reset), state float64 ``[N, S]``, episode float64 ``[N, 5]`` (as
     ``BatchEnv``'s). Autoreset modes are Gymnasium's ``AutoresetMode`` (or its values
     ``"NextStep"``, ``"SameStep"``, ``"Disabled"``); ``max_episode_steps`` defaults to the
-    ID's registered limit. ``cuda_graph``: replay the step's kernels from a CUDA graph (see
+    ID's registered limit (``env_id`` may also be an env's definition, labelled by its name:
+    then no limit). ``cuda_graph``: replay the step's kernels from a CUDA graph (see
     the module); ``False`` launches them every step.
     """
 
     def __init__(
         self,
-        env_id: str,
+        env_id: str | EnvDefinition,
         num_envs: int,
         device: Any = "cuda",
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
@@ -347,30 +348,34 @@ class DeviceVecEnv(_DeviceBatch):
     ) -> None:
         from thrust_envs.registration import lookup
 
-        definition, spec = lookup(env_id)
-        super().__init__(env_id, device, validate, cuda_graph)
+        if isinstance(env_id, EnvDefinition):  # the Gymnasium view's way in: no ID yet
+            definition, label, registered = env_id, env_id.name, None
+        else:
+            definition, spec = lookup(env_id)
+            label, registered = env_id, spec.max_episode_steps
+        super().__init__(label, device, validate, cuda_graph)
         try:
             autoreset_mode = AutoresetMode(autoreset_mode)
         except ValueError:
             raise ValueError(
-                f"{env_id}: autoreset_mode must be one of {[m.value for m in AutoresetMode]}, "
+                f"{label}: autoreset_mode must be one of {[m.value for m in AutoresetMode]}, "
                 f"got {autoreset_mode!r}"
             ) from None
         if max_episode_steps == "registered":
-            max_episode_steps = spec.max_episode_steps
+            max_episode_steps = registered
         if (
             not isinstance(num_envs, (int, np.integer))
             or isinstance(num_envs, bool)
             or (num_envs < 1)
         ):
-            raise ValueError(f"{env_id}: num_envs must be a positive int, got {num_envs!r}")
+            raise ValueError(f"{label}: num_envs must be a positive int, got {num_envs!r}")
         if max_episode_steps is not None and (
             not isinstance(max_episode_steps, (int, np.integer))
             or isinstance(max_episode_steps, bool)
             or max_episode_steps < 1
         ):
             raise ValueError(
-                f"{env_id}: max_episode_steps must be a positive int or None, "
+                f"{label}: max_episode_steps must be a positive int or None, "
                 f"got {max_episode_steps!r}"
             )
         torch = self._torch
@@ -378,12 +383,12 @@ class DeviceVecEnv(_DeviceBatch):
         self.num_envs = self.rows = n = int(num_envs)
         self.autoreset_mode = autoreset_mode
         self.max_episode_steps = max_episode_steps
-        self.base_params = self.params = make_params(definition, env_id, kwargs)
+        self.base_params = self.params = make_params(definition, label, kwargs)
         self.single_observation_space = definition.observation_space(self.params)
         self.single_action_space = space = definition.action_space(self.params)
         obs_shape = self.single_observation_space.shape
         if len(obs_shape) != 1:
-            raise NotImplementedError(f"{env_id}: device envs take 1-D observations")
+            raise NotImplementedError(f"{label}: device envs take 1-D observations")
         self._discrete = isinstance(space, spaces.Discrete)
         if self._discrete:
             self._action_shape: tuple[int, ...] = (n,)
@@ -396,7 +401,7 @@ class DeviceVecEnv(_DeviceBatch):
             self._low = self._torch_bounds(space.low)
             self._high = self._torch_bounds(space.high)
         else:
-            raise NotImplementedError(f"{env_id}: device envs take Discrete or 1-D Box actions")
+            raise NotImplementedError(f"{label}: device envs take Discrete or 1-D Box actions")
         self.kernels = T.env_kernels(definition, "discrete" if self._discrete else "box")
         self._mode = _MODES[autoreset_mode]
         self._max_steps = 0 if max_episode_steps is None else int(max_episode_steps)
