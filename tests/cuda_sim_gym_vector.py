@@ -66,13 +66,20 @@ def matches_cpu_view(env_id: str, mode: str, steps: int) -> None:
     cpu_obs, cpu_info = cpu.reset(seed=11)
     same(obs, cpu_obs, "reset")
     assert info == cpu_info == {}
+    assert device.np_random.integers(2**62) == cpu.np_random.integers(2**62)  # VectorEnv's own
     rng = np.random.default_rng(0)
-    finished = 0
+    finished, terminated, truncated = 0, 0, 0
+    kept = None  # the last step's outputs and infos, and copies of their values
     for step in range(steps):
         actions = actions_for(device.single_action_space, rng)
         # A Gymnasium loop may hand numpy actions; a device loop hands tensors.
         out = device.step(torch.as_tensor(actions) if step % 2 else actions)
         cpu_out = cpu.step(actions)
+        if kept is not None:  # returned tensors are not buffers the next step overwrites
+            for tensor, value in kept:
+                assert np.array_equal(tensor.numpy(), value), (mode, step, "overwritten")
+        tensors = [*out[:4], *(v for v in out[4].values() if isinstance(v, torch.Tensor))]
+        kept = [(tensor, tensor.numpy().copy()) for tensor in tensors]
         for name, mine, theirs in zip(("obs", "reward", "terminated", "truncated"), out,
                                       cpu_out, strict=False):  # fmt: skip
             same(mine, theirs, (mode, step, name))
@@ -93,7 +100,10 @@ def matches_cpu_view(env_id: str, mode: str, steps: int) -> None:
             cpu_obs, _ = cpu.reset(options={"reset_mask": done})
             same(obs, cpu_obs, "masked reset")
         finished += int(done.sum())
-    assert finished > N, (env_id, mode, finished)  # episodes ended by both flags, and limits
+        terminated += int(cpu_out[2].sum())
+        truncated += int((cpu_out[3] & ~cpu_out[2]).sum())
+    assert finished > N and truncated > 0, (env_id, mode, finished, truncated)
+    assert terminated > 0 or env_id == "Thrust/Pendulum-v1", (mode, terminated)  # no terminal
     stats = device.episode_statistics()  # counted on the device
     assert stats.episodes == finished, (stats, finished)
     device.close()
@@ -135,7 +145,7 @@ def errors() -> None:
     assert torch.equal(env.device_env.state, before), "a bad step changed the state"
     expect(InvalidAction, "shape (6,)", lambda: env.step(np.zeros(N + 1, dtype=np.int64)))
     expect(InvalidAction, "must be integers", lambda: env.step(np.zeros(N)))
-    expect(ValueError, "options['reset_mask'] must be a bool tensor of shape (6,)",
+    expect(ValueError, "options['reset_mask'] must be a bool tensor (or array) of shape (6,)",
            lambda: env.reset(options={"reset_mask": np.zeros(N)}))  # fmt: skip
     env.close()
     expect(ClosedEnvironmentError, "step() called after close()",
@@ -165,9 +175,93 @@ def errors() -> None:
            lambda: make("Thrust/CartPole-v1", num_envs=N, device="cuda"))  # fmt: skip
     expect(ValueError, "CartPole: num_envs must be a positive int, got 0",
            lambda: make("Thrust/CartPole-v1", num_envs=0, device="cpu"))  # fmt: skip
+    from thrust_envs.env_classes import CartPoleVectorEnv
+
+    assert isinstance(CartPoleVectorEnv(N, device="cpu", max_episode_steps=9), DeviceGymVectorEnv)
+    expect(TypeError, "CartPole: with device='cpu', pass the arguments after num_envs by keyword",
+           lambda: CartPoleVectorEnv(N, 20, device="cpu"))  # fmt: skip
+    subclass = type("MyCartPoles", (CartPoleVectorEnv,), {})
+    expect(TypeError, "MyCartPoles: device='cpu' makes a thrust_envs.cuda.DeviceGymVectorEnv",
+           lambda: subclass(N, device="cpu"))  # fmt: skip
+    assert type(subclass(N)) is subclass  # on the CPU a subclass is itself
     direct = DeviceGymVectorEnv("Thrust/CartPole-v0", N, device="cpu")
     assert direct.max_episode_steps == 200  # a string ID: its registered limit
     print("errors as the CPU view's: reset needed, closed, bad actions, masks, arguments")
+
+
+def resets_as_the_cpu_view() -> None:
+    """Reset options, a seed with a reset mask and refused resets, then steps, as the CPU's."""
+    device, cpu = pair("Thrust/CartPole-v1", max_episode_steps=15)
+    for env in (device, cpu):
+        env.reset(seed=1)
+    views = (device, cpu)
+    zeros = np.zeros(N, dtype=np.int64)
+    mask = np.array([True, False, True, False, False, True])
+    narrow = {"low": -0.01, "high": 0.01}
+    calls = [
+        lambda env: env.reset(options=narrow),  # in force for later autoresets too
+        lambda env: env.reset(seed=50, options={"reset_mask": mask}),  # reseeds those rows only
+        lambda env: env.reset(options={"low": -5.0, "high": 5.0}),  # outside the obs space
+        lambda env: env.reset(seed=[1, 2], options={"low": -0.02, "high": 0.02}),  # 2 seeds
+        lambda env: env.reset(options={"reset_mask": mask, "low": 0.03, "high": 0.01}),
+    ]
+    rng = np.random.default_rng(4)
+    for k, call in enumerate(calls):
+        params = device.params
+        messages = []
+        for env in views:
+            try:
+                messages.append(("ok", call(env)[0]))
+            except ValueError as error:
+                messages.append(("refused", str(error)))
+        (kind, mine), (cpu_kind, theirs) = messages
+        assert kind == cpu_kind, (k, messages)
+        if kind == "ok":
+            same(mine, theirs, ("reset", k))
+        else:
+            assert mine == theirs, (k, mine, theirs)  # the same message, naming the ID
+            assert device.params == params, (k, "a refused reset changed the parameters")
+        for step in range(40):  # through autoresets, which draw from the reseeded streams
+            actions = rng.integers(0, 2, N) if step % 3 else zeros
+            for mine, theirs in zip(device.step(actions)[:4], cpu.step(actions)[:4],
+                                    strict=True):  # fmt: skip
+                same(mine, theirs, ("after reset", k, step))
+    print("resets as the CPU view's: options in force, seeds of masked rows, refusals intact")
+
+
+def lazy_errors_and_wrappers() -> None:
+    bad = np.zeros(N, dtype=np.int64)
+    bad[3] = 5
+    zeros = np.zeros(N, dtype=np.int64)
+    lazy = gym.make_vec("Thrust/CartPole-v1", num_envs=N, device="cpu")  # validate="lazy"
+    lazy.reset(seed=0)
+    before = lazy.device_env.state.clone()
+    lazy.step(bad)  # accepted now, raised by a later call; nothing was applied
+    expect(InvalidAction, "action 5 of environment 3 is outside", lambda: lazy.step(zeros))
+    assert torch.equal(lazy.device_env.state, before)
+    lazy.step(bad)
+    expect(InvalidAction, "action 5 of environment 3 is outside", lazy.close)  # close checks
+    assert lazy.closed
+    disabled = gym.make_vec(
+        "Thrust/CartPole-v1",
+        num_envs=N,
+        device="cpu",
+        autoreset_mode="Disabled",
+        max_episode_steps=2,
+        validate="sync",
+    )
+    disabled.reset(seed=0)
+    disabled.step(zeros)
+    disabled.step(zeros)
+    expect(RuntimeError, "environment 0 finished its episode and autoreset is disabled",
+           lambda: disabled.step(zeros))  # fmt: skip
+    device, cpu = (gym.wrappers.vector.TransformReward(env, lambda r: 2 * r - 1)
+                   for env in pair("Thrust/CartPole-v1"))  # fmt: skip
+    device.reset(seed=3)
+    cpu.reset(seed=3)
+    for _ in range(30):
+        same(device.step(zeros)[1], cpu.step(zeros)[1], "TransformReward")
+    print("lazy errors, close and disabled autoreset as documented; TransformReward wraps it")
 
 
 def ppo_trains_on_it() -> None:
@@ -197,4 +291,6 @@ if __name__ == "__main__":
     matches_cpu_view("Thrust/Pendulum-v1", "SameStep", 60)
     copies_and_frames()
     errors()
+    resets_as_the_cpu_view()
+    lazy_errors_and_wrappers()
     ppo_trains_on_it()

@@ -20,7 +20,7 @@ def test_device_envs_equal_cpu_views_under_simulator():
 
 def test_gymnasium_make_vec_on_a_device_equals_the_cpu_view_under_simulator():
     lines = run_under_simulator("cuda_sim_gym_vector.py")
-    assert len(lines) == 7, lines
+    assert len(lines) == 9, lines
     assert sum("steps equal to the CPU view" in line for line in lines) == 4, lines
 
 

@@ -59,6 +59,17 @@ class ThrustVectorEnv(VectorEnv):
         again on it)."""
         if device is None:
             return super().__new__(cls)
+        if "definition" not in cls.__dict__:
+            raise TypeError(
+                f"{cls.__name__}: device={device!r} makes a thrust_envs.cuda.DeviceGymVectorEnv, "
+                f"which a subclass of {cls.__mro__[1].__name__} would not be; make the device "
+                "env with gymnasium.make_vec(id, num_envs, device=...) and wrap it instead"
+            )
+        if len(args) > 1:
+            raise TypeError(
+                f"{cls.definition.name}: with device={device!r}, pass the arguments after "
+                "num_envs by keyword"
+            )
         if kwargs.get("num_threads") is not None:
             raise ValueError(
                 f"{cls.definition.name}: num_threads sets the CPU kernels' threads; a device "
@@ -81,6 +92,7 @@ class ThrustVectorEnv(VectorEnv):
         render_mode: str | None = None,
         num_threads: int | None = None,
         copy: bool = True,
+        *,
         device: None = None,
         **kwargs: Any,
     ) -> None:

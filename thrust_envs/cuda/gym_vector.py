@@ -16,8 +16,16 @@ as Gymnasium's ``NumpyToTorch`` wrapper gives them. Nothing is read back to the 
 - bad actions raise :class:`~thrust_envs.core.batch.InvalidAction` as on the CPU, from the
   step that was bad with ``validate="sync"``, or with ``"lazy"`` (default) from a later call
   (see :mod:`thrust_envs.cuda.vec_env`): the bad step and any after it change nothing;
-- episode statistics are counted on the device and read by :meth:`episode_statistics`
-  (Gymnasium's ``RecordEpisodeStatistics`` wrapper computes on numpy arrays).
+- episode statistics are counted on the device and read by :meth:`episode_statistics`.
+
+Gymnasium's vector wrappers that compute with numpy do not take torch tensors:
+``RecordEpisodeStatistics``, ``NormalizeObservation`` and ``NormalizeReward`` fail (seen under
+the simulator), and those that mix numpy bounds with the actions (``ClipAction``,
+``RescaleAction``) may fail on CUDA tensors. Use :meth:`episode_statistics`, normalise in
+torch, or put Gymnasium's ``TorchToNumpy`` (it needs ``array-api-compat``) in between, at a
+host copy a step. ``TransformObservation`` and ``TransformReward`` (a function of yours on the
+tensors) and ``ClipReward`` (``Tensor.clip``) work. The view is not picklable (its tensors
+and kernels); the CPU view is.
 
 ``thrust_algos.PPO`` trains on it as on the device env (:meth:`as_sb3_vec_env`).
 """

@@ -41,7 +41,7 @@ from gymnasium.vector import AutoresetMode
 
 from thrust_envs.core import kernels as K
 from thrust_envs.core.batch import InvalidAction, normalize_seeds
-from thrust_envs.core.definition import EnvDefinition, make_params
+from thrust_envs.core.definition import EnvDefinition, make_params, reset_params
 from thrust_envs.core.games import GameArrays
 from thrust_envs.core.rng import entropy_seeds, seed_rows
 from thrust_envs.cuda import targets as T
@@ -76,8 +76,9 @@ def _resolve_device(label: str, device: Any):
     if device.type != "cuda":
         raise ValueError(
             f"{label}: a device env runs on a CUDA device (device='cuda' or 'cuda:N'), got "
-            f"{device}; thrust_envs' CPU views (gymnasium.make_vec, thrust_envs.sb3) run on the "
-            "CPU, and NUMBA_ENABLE_CUDASIM=1 simulates the kernels on CPU tensors"
+            f"{device}; thrust_envs' CPU views (gymnasium.make_vec without device, "
+            "thrust_envs.sb3) run on the CPU, and NUMBA_ENABLE_CUDASIM=1 simulates the kernels "
+            "on CPU tensors"
         )
     if not torch.cuda.is_available():
         raise RuntimeError(
@@ -435,32 +436,52 @@ class DeviceVecEnv(_DeviceBatch):
 
     def seed(self, seed: Any = None) -> None:
         """Seed row ``i`` from ``seed + i`` (an int), per row (a sequence), or from entropy."""
-        streams = np.zeros(self.num_envs, dtype=np.uint64)
-        seed_rows(streams, np.arange(self.num_envs), _seeds(self.label, seed, self.num_envs))
-        self._rng.copy_(self._torch.from_numpy(streams.view(np.int64)))
+        self._seed_rows(_seeds(self.label, seed, self.num_envs), None)
+
+    def _seed_rows(self, seeds: np.ndarray, rows: Any) -> None:
+        """Seed the streams of ``rows`` (a bool tensor ``[N]``, None for all) from ``seeds``
+        (uint64 ``[N]``: row ``i`` from ``seeds[i]``), as the CPU views' ``BatchEnv.seed``."""
+        index = np.arange(self.num_envs) if rows is None else np.flatnonzero(rows.cpu().numpy())
+        streams = np.zeros(index.shape[0], dtype=np.uint64)
+        seed_rows(streams, np.arange(index.shape[0]), seeds[index])
+        values = self._torch.from_numpy(streams.view(np.int64)).to(self.device)
+        if rows is None:
+            self._rng.copy_(values)
+        else:
+            self._rng[self._torch.from_numpy(index).to(self.device)] = values
 
     def reset(self, seed: Any = None, options: dict | None = None):
         """Reset all rows, or those of ``options["reset_mask"]`` (bool ``[N]``); returns the
-        observations tensor. A ``seed`` (as for :meth:`seed`) reseeds every row's stream; the
-        first reset seeds from entropy if none is given. Other options as the CPU views'."""
+        observations tensor. A ``seed`` (as for :meth:`seed`) reseeds the streams of the rows
+        reset (row ``i`` from ``seed + i``, as the CPU views and Gymnasium's ``SyncVectorEnv``
+        do); the first reset seeds every row from entropy where no seed is given. Other
+        options as the CPU views': checked against the env's parameters before anything
+        changes, so a refused reset leaves streams, state and parameters as they were."""
         self._check_open("reset")
         self.check()
         options = dict(options or {})
         mask = options.pop("reset_mask", None)
-        if mask is None:
-            mask = self._all_rows
-        else:
+        if mask is not None:
             mask = self._torch.as_tensor(mask)
             if mask.dtype != self._torch.bool or tuple(mask.shape) != (self.num_envs,):
                 raise ValueError(
-                    f"{self.label}: options['reset_mask'] must be a bool tensor of shape "
-                    f"({self.num_envs},), got dtype {mask.dtype} and shape {tuple(mask.shape)}"
+                    f"{self.label}: options['reset_mask'] must be a bool tensor (or array) of "
+                    f"shape ({self.num_envs},), got dtype {mask.dtype} and shape "
+                    f"{tuple(mask.shape)}"
                 )
             mask = mask.to(self.device)
-        self.params = self.definition.apply_reset_options(self.base_params, options or None)
-        if seed is not None or not self.has_reset:
-            self.seed(seed)
-        self._launch(self.kernels.reset, *self._rows, self._array(mask), self.params)
+        try:
+            params = reset_params(self.definition, self.base_params, options or None)
+        except ValueError as error:
+            raise type(error)(f"{self.label}: reset(options={options!r}): {error}") from None
+        seeds = None if seed is None else _seeds(self.label, seed, self.num_envs)
+        if not self.has_reset and (seeds is None or mask is not None):
+            self.seed(None)  # the rows a first reset does not seed: from entropy
+        if seeds is not None:
+            self._seed_rows(seeds, mask)
+        self.params = params
+        rows = self._all_rows if mask is None else mask
+        self._launch(self.kernels.reset, *self._rows, self._array(rows), self.params)
         self.has_reset = True
         return self.observations
 
