@@ -22,6 +22,8 @@ from host_reads import HostReads  # noqa: E402
 
 import thrust_envs  # noqa: E402, F401
 from thrust_algos import PPO, GpuRolloutBuffer  # noqa: E402
+from thrust_envs.core.batch import InvalidAction  # noqa: E402
+from thrust_envs.core.game_views import GameError  # noqa: E402
 from thrust_envs.cuda import make_vec  # noqa: E402
 from thrust_envs.registration import game_lookup  # noqa: E402
 from thrust_envs.sb3 import SharedGameVecEnv, VsOpponentVecEnv, make_vec_env  # noqa: E402
@@ -243,9 +245,36 @@ def view_contract() -> None:
     expect(Exception, "reset options must be the same for every environment", view.reset)
     view.set_options({"low": -0.01, "high": 0.01})
     assert np.abs(view.reset()).max() <= 0.01
+    expect(ValueError, "reset_mask is not an SB3 reset option",
+           lambda: view.set_options({"reset_mask": np.array([True, False, True])}))  # fmt: skip
+    # Actions are checked, and copied, by step_async, as the CPU view does.
+    expect(
+        InvalidAction,
+        "must be integers, got dtype torch.float64",
+        lambda: view.step_async(np.zeros(3)),
+    )
+    expect(InvalidAction, "must be integers, got dtype object",
+           lambda: view.step_async([0, None, 1]))  # fmt: skip
+    expect(InvalidAction, "expected actions of shape (3,)",
+           lambda: view.step_async(np.zeros(4, dtype=np.int64)))  # fmt: skip
+    expect(RuntimeError, "step_wait() called without step_async()", view.step_wait)  # refused
+    first, twin = device_view("Thrust/CartPole-v1", 3, 0), device_view("Thrust/CartPole-v1", 3, 0)
+    first.reset()
+    twin.reset()
+    actions = np.zeros(3, dtype=np.int64)
+    first.step_async(actions)
+    actions[:] = 1  # changed after step_async: the step keeps the actions it was given
+    twin.step_async(np.zeros(3, dtype=np.int64))
+    assert np.array_equal(first.step_wait()[0], twin.step_wait()[0])
     view.close()
     view.close()
     expect(Exception, "step_async() called after close()", lambda: view.step_async(np.zeros(3)))
+    fresh = device_view("Thrust/CartPole-v1", 3, 0)
+    expect(RuntimeError, "call reset() before stepping",
+           lambda: fresh.step_async(np.zeros(3, dtype=np.int64)))  # fmt: skip
+    game = device_view("Thrust/Pong-v0", 2, 0)
+    expect(GameError, "call reset() before stepping",
+           lambda: game.step_async(np.zeros(4, dtype=np.int64)))  # fmt: skip
     print("the device view keeps the CPU view's contract (errors, wrappers, reset options)")
 
 
@@ -296,6 +325,12 @@ def vs_opponent_refusals() -> None:
     )
     view.reset()
     assert view.device_step(zeros).observations.shape == (2, 8)
+    # A list is the actions themselves (one per game), as the CPU view takes it.
+    listed = make_vec("Thrust/Pong-v0", 2, device="cpu").vs_opponent(lambda obs: [2, 1], seed=0)
+    listed.reset()
+    assert listed.device_step(zeros).observations.shape == (2, 8)
+    # game g: the opponent plays answer[g], from seat 1 in game 0 and seat 0 in game 1
+    assert listed.device_env.actions.view(2, 2).tolist() == [[0, 2], [1, 0]]
     print("the device vs-opponent view refuses bad seats and opponents, changing nothing")
 
 

@@ -305,3 +305,82 @@ def test_monitor_rounded_is_pythons_round_bit_for_bit():
     signs = [np.copysign(1.0, r) for r in monitor_rounded(np.array([-0.0, -4e-7, 0.0, 4e-7]))]
     assert signs == [np.copysign(1.0, round(v, 6)) for v in (-0.0, -4e-7, 0.0, 4e-7)]
     assert monitor_rounded(np.zeros(0)) == []
+
+
+def _game_views(n_games: int = 2) -> list:
+    """The CPU game views: parameter sharing, and one learner against a scripted opponent."""
+    from thrust_envs import vs_opponent
+
+    return [
+        make_vec_env("Thrust/Pong-v0", n_envs=n_games),
+        vs_opponent("Thrust/Pong-v0", lambda obs: np.zeros(len(obs), np.int64), n_games),
+    ]
+
+
+def test_step_wait_takes_one_step_async_and_nothing_after_close():
+    """Every CPU view: step_wait needs its own step_async (a step that raised is not stepped
+    again), and after close neither steps."""
+    for venv in [make_vec_env("Thrust/CartPole-v1", n_envs=3), *_game_views()]:
+        venv.reset()
+        with pytest.raises(RuntimeError, match="step_wait\\(\\) called without step_async"):
+            venv.step_wait()
+        venv.step_async(np.zeros(venv.num_envs, dtype=np.int64))
+        venv.step_wait()
+        with pytest.raises(RuntimeError, match="step_wait\\(\\) called without step_async"):
+            venv.step_wait()  # the same actions are not stepped twice
+        venv.step_async(np.zeros(venv.num_envs, dtype=np.int64))
+        venv.close()
+        with pytest.raises(RuntimeError, match="step_wait\\(\\) called after close"):
+            venv.step_wait()
+
+
+def test_set_options_and_seed_are_checked_and_a_refused_reset_changes_nothing():
+    venv = make_vec_env("Thrust/CartPole-v1", n_envs=3)
+    with pytest.raises(ValueError, match="reset_mask is not an SB3 reset option"):
+        venv.set_options({"reset_mask": np.array([True, False, True])})
+    with pytest.raises(TypeError, match="set_options takes a dict or a list of dicts"):
+        venv.set_options([{"low": -0.01}, 3, {}])
+    for bad in (-1, 2**64 - 2, 1.5, True):  # row i gets seed + i: 2**64 - 2 + 2 overflows
+        with pytest.raises(ValueError, match="seed must be None or an int in \\[0, 2\\*\\*64"):
+            venv.seed(bad)
+    venv.seed(2**64 - 3)  # the largest seed of 3 rows
+    venv.reset()
+
+    def run(refuse: bool) -> np.ndarray:
+        env = make_vec_env("Thrust/CartPole-v1", n_envs=3, seed=5)
+        env.reset()
+        if refuse:  # a reseed and per-env options that disagree: refused, nothing changes
+            env.seed(123)
+            env.set_options([{"low": -0.01}, {"low": -0.02}, {"low": -0.01}])
+            with pytest.raises(ValueError, match="the same for every environment"):
+                env.reset()
+        frames = [env.step(np.ones(3, dtype=np.int64))[0] for _ in range(60)]
+        return np.stack(frames)
+
+    np.testing.assert_array_equal(run(refuse=True), run(refuse=False))
+
+
+def test_game_seeds_are_checked_as_the_envs_are():
+    from thrust_envs.core.games import BatchGame
+    from thrust_envs.registration import game_lookup
+
+    definition = game_lookup("Thrust/Pong-v0")
+    game = BatchGame(definition, 3, definition.params_type(), autoreset=True, num_threads=1)
+    streams = game.rng.copy()
+    refusals = (
+        (2**64 - 2, "seed \\+ num_envs must be <= 2\\*\\*64"),
+        ([1, 2], "expected 3 seeds"),
+        ([1, "a", 2], "seed"),
+        (-1, "seed"),
+    )
+    for bad, words in refusals:
+        with pytest.raises(ValueError, match=words):
+            game.seed(bad)
+        np.testing.assert_array_equal(game.rng, streams)  # refused: the streams as they were
+    game.seed([4, None, 6])  # None: that game from entropy, as the envs take it
+    seeded = game.rng.copy()
+    game.seed([4, 9, 6])
+    assert seeded[0] == game.rng[0] and seeded[2] == game.rng[2]
+    view = _game_views(3)[0]
+    with pytest.raises(ValueError, match="seed must be None or an int"):
+        view.seed(2**64 - 1)

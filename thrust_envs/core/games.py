@@ -29,7 +29,7 @@ import numpy as np
 from gymnasium import spaces
 from numba import njit, prange
 
-from thrust_envs.core.batch import InvalidAction
+from thrust_envs.core.batch import InvalidAction, normalize_seeds
 from thrust_envs.core.definition import pickle_by_reference
 from thrust_envs.core.kernels import (
     _specialise,
@@ -463,25 +463,16 @@ class BatchGame:
         self._step_entry = None
 
     def seed(self, seed: Any, rows: np.ndarray | None = None) -> None:
-        """Seed game ``i`` with ``seed + i`` (an int), per game (a sequence), or from entropy."""
+        """Seed game ``i`` with ``seed + i`` (an int), per game (a sequence of ints or None,
+        as :func:`~thrust_envs.core.batch.normalize_seeds` takes), or from entropy; only the
+        games of ``rows`` (bool ``[G]``) when given. Checked before any stream changes."""
+        seeds = normalize_seeds(self.definition.env_id, seed, self.num_games)
         index = np.arange(self.num_games) if rows is None else np.flatnonzero(rows)
-        if seed is None:
-            seeds = entropy_seeds(index.shape[0])
-        elif isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-            if seed < 0:
-                raise ValueError(f"{self.definition.env_id}: seed must be >= 0, got {seed}")
-            seeds = index.astype(np.uint64) + np.uint64(seed)
-        else:
-            seeds = (
-                np.asarray(list(seed), dtype=np.uint64)[index]
-                if rows is not None
-                else np.asarray(list(seed), dtype=np.uint64)
-            )
-            if seeds.shape != index.shape:
-                raise ValueError(
-                    f"{self.definition.env_id}: expected {index.shape[0]} seeds, got {len(seeds)}"
-                )
-        seed_rows(self.rng, index.astype(np.int64), seeds)
+        seed_rows(
+            self.rng,
+            index.astype(np.int64),
+            entropy_seeds(index.shape[0]) if seeds is None else seeds[index],
+        )
 
     def _threads(self) -> contextlib.AbstractContextManager:
         """numba's thread count for one kernel call (the user's setting is put back after)."""

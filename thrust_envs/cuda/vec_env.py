@@ -269,23 +269,40 @@ class _DeviceBatch:
 
     # -- actions -----------------------------------------------------------------------------
 
-    def _load_actions(self, actions: Any, shape: tuple[int, ...], discrete: bool) -> None:
-        torch = self._torch
+    # Set by each view: the shape of a step's actions, and whether they are integers.
+    _action_shape: tuple[int, ...]
+    _integer_actions: bool
+
+    def check_actions(self, actions: Any):
+        """``actions`` as a tensor, its dtype and shape checked as ``step`` checks them (on
+        the host, from metadata: the values are checked on the device by the step); raises
+        :class:`InvalidAction` saying what was expected."""
+        torch, integers = self._torch, self._integer_actions
+        expected = "integers" if integers else "real numbers"
         if not isinstance(actions, torch.Tensor):
-            actions = torch.as_tensor(np.asarray(actions))
+            array = np.asarray(actions)
+            if array.dtype.kind not in "biuf":  # objects, strings: not numbers at all
+                raise InvalidAction(
+                    f"{self.label}: actions for {self.single_action_space} must be {expected}, "
+                    f"got dtype {array.dtype}"
+                )
+            actions = torch.as_tensor(array)
         floating = actions.dtype.is_floating_point or actions.dtype.is_complex
-        if actions.dtype == torch.bool or (discrete and floating) or actions.dtype.is_complex:
-            expected = "integers" if discrete else "real numbers"
+        if actions.dtype == torch.bool or (integers and floating) or actions.dtype.is_complex:
             raise InvalidAction(
                 f"{self.label}: actions for {self.single_action_space} must be {expected}, got "
                 f"dtype {actions.dtype}"
             )
-        if tuple(actions.shape) != shape:
+        if tuple(actions.shape) != self._action_shape:
             raise InvalidAction(
-                f"{self.label}: expected actions of shape {shape} (action space "
+                f"{self.label}: expected actions of shape {self._action_shape} (action space "
                 f"{self.single_action_space}), got shape {tuple(actions.shape)}"
             )
-        self.actions.copy_(actions, non_blocking=True)
+        return actions
+
+    def _load_actions(self, actions: Any, target: Any) -> None:
+        """Check ``actions`` and copy them into ``target`` (the kernels' action buffer)."""
+        target.copy_(self.check_actions(actions), non_blocking=True)
 
     def _check_open(self, method: str) -> None:
         if self.closed:
@@ -390,7 +407,7 @@ class DeviceVecEnv(_DeviceBatch):
         obs_shape = self.single_observation_space.shape
         if len(obs_shape) != 1:
             raise NotImplementedError(f"{label}: device envs take 1-D observations")
-        self._discrete = isinstance(space, spaces.Discrete)
+        self._discrete = self._integer_actions = isinstance(space, spaces.Discrete)
         if self._discrete:
             self._action_shape: tuple[int, ...] = (n,)
             action_dtype, parts = torch.int64, 1
@@ -492,7 +509,7 @@ class DeviceVecEnv(_DeviceBatch):
         if not self.has_reset:
             raise RuntimeError(f"{self.label}: call reset() before step()")
         self._poll()
-        self._load_actions(actions, self._action_shape, self._discrete)
+        self._load_actions(actions, self.actions)
         self._step_kernels()
         self._after_step()
         return self.observations, self.rewards, self.terminations, self.truncations
@@ -567,6 +584,7 @@ class DeviceGameVecEnv(_DeviceBatch):
         self.single_action_space = host.action_space
         self.max_steps = host.max_steps
         self._discrete = host.discrete
+        self._integer_actions = True  # Discrete or MultiDiscrete
         self._nvec = torch.as_tensor(host.nvec).to(self.device)
         parts = len(host.nvec)
         self._action_shape = (g * agents,) if host.discrete else (g * agents, parts)
@@ -652,8 +670,7 @@ class DeviceGameVecEnv(_DeviceBatch):
         if not self.has_reset:
             raise RuntimeError(f"{self.label}: call reset() before step()")
         self._poll()
-        target = self.actions[:, 0] if self._discrete else self.actions
-        self._load_actions_into(actions, target)
+        self._load_actions(actions, self.actions[:, 0] if self._discrete else self.actions)
         self._step_kernels()
         self._after_step()
         return self.observations, self.rewards, self.terminations, self.truncations
@@ -666,13 +683,6 @@ class DeviceGameVecEnv(_DeviceBatch):
         self._launch(self.kernels.validate, actions, alive, self._nvec_array, status)
         self._launch(self.kernels.step, *self._games, actions, self.params, True, self.max_steps,
                      status, error_action, self._totals_array)  # fmt: skip
-
-    def _load_actions_into(self, actions: Any, target: Any) -> None:
-        saved, self.actions = self.actions, target
-        try:
-            self._load_actions(actions, self._action_shape, True)
-        finally:
-            self.actions = saved
 
     def _raise(self, bad: int, finished: int, value: Any) -> None:
         game, agent = divmod(bad, self.num_agents)

@@ -195,14 +195,34 @@ class ThrustVecEnvBase(VecEnv):
     # -- seeding, rendering, closing ------------------------------------------------------------
 
     def seed(self, seed: int | None = None) -> Sequence[int | None]:
-        """Row ``i`` gets ``seed + i`` at the next ``reset`` (SB3's convention)."""
+        """Row ``i`` gets ``seed + i`` at the next ``reset`` (SB3's convention). Checked now:
+        ``seed + num_envs`` must stay within the streams' 64-bit seeds."""
         if seed is not None and (
-            not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0
+            not isinstance(seed, (int, np.integer))
+            or isinstance(seed, bool)
+            or not 0 <= seed <= 2**64 - self.num_envs
         ):
             raise ValueError(
-                f"{self.env_id}: seed must be a non-negative int or None, got {seed!r}"
+                f"{self.env_id}: seed must be None or an int in [0, 2**64 - num_envs] (row i "
+                f"gets seed + i, num_envs={self.num_envs}), got {seed!r}"
             )
         return super().seed(seed)
+
+    def set_options(self, options: list[dict] | dict | None = None) -> None:
+        """SB3's ``set_options``: the next ``reset``'s options (the env's reset options, such as
+        ``low``/``high``). Refuses ``reset_mask``: SB3's ``reset`` resets every environment."""
+        for option in options if isinstance(options, list) else [options or {}]:
+            if not isinstance(option, dict):
+                raise TypeError(
+                    f"{self.env_id}: set_options takes a dict or a list of dicts, got "
+                    f"{type(option).__name__}"
+                )
+            if "reset_mask" in option:
+                raise ValueError(
+                    f"{self.env_id}: reset_mask is not an SB3 reset option: reset() resets every "
+                    "environment (a finished one resets itself in its step)"
+                )
+        super().set_options(options)
 
     @property
     def render_mode(self) -> str | None:
@@ -220,6 +240,17 @@ class ThrustVecEnvBase(VecEnv):
 
     def close(self) -> None:
         self._closed = True
+
+    # step_async loads a step's actions (checked then), step_wait takes that step: once.
+    _step_pending = False
+
+    def _take_pending_step(self) -> None:
+        """``step_wait``'s precondition: open, and a ``step_async`` since the last step."""
+        if self._closed:
+            self._raise_closed("step_wait")
+        if not self._step_pending:
+            raise RuntimeError(f"{self.env_id}: step_wait() called without step_async()")
+        self._step_pending = False  # taken, even if the step then raises
 
     def _raise_closed(self, method: str) -> None:
         raise RuntimeError(f"{self.env_id}: {method}() called after close()")
@@ -282,6 +313,7 @@ class GameVecEnvBase(ThrustVecEnvBase):
         if seed is not None:
             self._game.seed(int(seed))
         self._game.reset()
+        self._step_pending = False
         self._reset_seeds()
         self._reset_options()
         return seed

@@ -9,7 +9,8 @@ Two ways in:
   synchronisation, no info dicts;
 - SB3's ``step_async``/``step_wait`` (what any other SB3 code calls): the same step, copied to
   numpy with SB3's infos (``TimeLimit.truncated``, ``terminal_observation``, ``episode``), so
-  the view can stand wherever a ``VecEnv`` is expected; each step synchronises.
+  the view can stand wherever a ``VecEnv`` is expected; each step synchronises. As in the CPU
+  views, ``step_async`` checks the actions' dtype and shape and keeps a copy of them.
 
 The rows mean what they mean in the CPU views: a single-agent row is :class:`ThrustVecEnv`'s
 row (the device env must reset finished rows in the same step, ``autoreset_mode="SameStep"``),
@@ -31,6 +32,7 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
 from thrust_envs.core.batch import InvalidAction, step_infos
+from thrust_envs.core.game_views import GameError
 from thrust_envs.sb3.base import ParamsRow, ThrustVecEnvBase, fill_episode_infos, monitor_rounded
 
 
@@ -148,6 +150,7 @@ class DeviceSB3VecEnv(ThrustVecEnvBase):
         self._reset_seeds()
         self._reset_options()
         self._last = None
+        self._step_pending = False
         return obs
 
     def device_step(self, actions: Any) -> DeviceStep:
@@ -232,15 +235,26 @@ class DeviceSB3VecEnv(ThrustVecEnvBase):
         return self._host(obs).astype(self.observation_space.dtype, copy=False)
 
     def step_async(self, actions: np.ndarray) -> None:
+        """Check ``actions`` (dtype and shape; their values the step checks) and keep a copy
+        of them, as the CPU views do, for :meth:`step_wait`."""
         if self._closed:
             self._raise_closed("step_async")
-        self._actions = actions
+        env = self.device_env
+        if not env.has_reset:
+            error = GameError if self.game else RuntimeError
+            raise error(f"{self.env_id}: call reset() before stepping")
+        checked = self._checked_step_actions(actions)
+        self._actions = checked.to(self.device, copy=True)  # the caller may reuse its array
+        self._step_pending = True
+
+    def _checked_step_actions(self, actions: Any) -> Any:
+        """``step_async``'s actions as a tensor, dtype and shape checked (InvalidAction)."""
+        return self.device_env.check_actions(actions)
 
     def step_wait(self) -> VecEnvStepReturn:
-        if self._actions is None:
-            raise RuntimeError(f"{self.env_id}: step_wait() called without step_async()")
+        self._take_pending_step()
         actions, self._actions = self._actions, None
-        step = self.device_step(self._torch.as_tensor(np.asarray(actions)).to(self.device))
+        step = self.device_step(actions)
         self.device_env.check()  # this way synchronises anyway: raise a bad step's error now
         obs = self._host(step.observations).astype(self.observation_space.dtype, copy=False)
         return obs, self._host(step.rewards), self._host(step.dones), self.infos_of(step)
@@ -386,7 +400,9 @@ class DeviceVsOpponentVecEnv(DeviceSB3VecEnv):
             for k in range(1, agents):
                 other = (seat + k) % agents
                 answer = self._opponent(obs[games, other])
-                if isinstance(answer, (tuple, list)):  # (actions, ...) as SB3's policies answer
+                # A tuple's first item: SB3's (actions, state), or a policy module's
+                # forward, (actions, values, log_probs). A list is the actions themselves.
+                if isinstance(answer, tuple):
                     answer = answer[0]
                 full[games, other] = self._checked(answer, shape, "the opponent")
         env.step(full.view(env.num_envs, *self._action_tail))
@@ -420,6 +436,9 @@ class DeviceVsOpponentVecEnv(DeviceSB3VecEnv):
         )
         self._last = step
         return step
+
+    def _checked_step_actions(self, actions: Any) -> Any:
+        return self._checked(actions, (self.num_envs, *self._action_tail), "the learner")
 
     def _checked(self, actions: Any, shape: tuple[int, ...], who: str) -> Any:
         """``actions`` as an int64 tensor of ``shape`` on the device, or InvalidAction naming

@@ -138,8 +138,10 @@ class SharedGameVecEnv(GameVecEnvBase):
         game = self._steppable_game()
         a = check_integer_actions(self.env_id, actions, game.action_shape(self.num_envs))
         game.actions[...] = a.reshape(game.actions.shape)
+        self._step_pending = True
 
     def step_wait(self) -> VecEnvStepReturn:
+        self._take_pending_step()
         game = self._game
         game.step()
         n, shape = self.num_envs, game.observation_space.shape

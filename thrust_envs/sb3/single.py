@@ -104,7 +104,6 @@ class ThrustVecEnv(ThrustVecEnvBase):
         self.spec = gym.spec(env_id)
         self.max_episode_steps = max_episode_steps
         self._render_mode = render_mode
-        self._pending = False
         self._direct = K.DirectCalls()
         obs_size = int(np.prod(self._batch.obs.shape[1:], dtype=np.int64))
         self._report = StepReport(
@@ -127,19 +126,21 @@ class ThrustVecEnv(ThrustVecEnvBase):
         if self._closed:
             self._raise_closed("reset")
         batch = self._batch
-        if any(s is not None for s in self._seeds):
-            batch.seed(normalize_seeds(self.env_id, self._seeds, self.num_envs))
         options = self._options[0] if self._options else {}
         if any(o != options for o in self._options):
             raise ValueError(
                 f"{self.env_id}: reset options must be the same for every environment "
                 "(they share their parameters); pass one dict to set_options"
             )
-        batch.reset(None, options or None)
+        seeds = None
+        if any(s is not None for s in self._seeds):
+            seeds = normalize_seeds(self.env_id, self._seeds, self.num_envs)
+        # Options checked before the streams are reseeded: a refused reset changes nothing.
+        batch.reset(None, options or None, seeds, reseed=seeds is not None)
         self._reset_seeds()
         self._reset_options()
         self.reset_infos = [{} for _ in range(self.num_envs)]
-        self._pending = False
+        self._step_pending = False
         return batch.obs.copy()
 
     def step_async(self, actions: np.ndarray) -> None:
@@ -148,11 +149,10 @@ class ThrustVecEnv(ThrustVecEnvBase):
         if not self._batch.has_reset:
             raise RuntimeError(f"{self.env_id}: call reset() before stepping")
         self._batch.load_actions(actions)
-        self._pending = True
+        self._step_pending = True
 
     def step_wait(self) -> VecEnvStepReturn:
-        if not self._pending:
-            raise RuntimeError(f"{self.env_id}: step_wait() called without step_async()")
+        self._take_pending_step()
         batch = self._batch
         infos, dones = self._step_loaded()
         return batch.obs.copy(), batch.reward.copy(), dones, infos
@@ -287,7 +287,7 @@ class ThrustVecEnv(ThrustVecEnvBase):
             self._batch.step(self._batch.actions)
         else:
             self._step_rows(lo, hi)
-        self._pending = False
+        self._step_pending = False
         n = hi - lo
         dones = np.empty(n, dtype=np.bool_)
         views = self._report_views.get((lo, hi)) or self._make_report_views(lo, hi)

@@ -191,8 +191,10 @@ class VsOpponentVecEnv(GameVecEnvBase):
         game.write_actions((self._rows, self._seat), learner)
         for seat_of_other, acts in zip(others, opponent_actions, strict=True):
             game.write_actions((self._rows, seat_of_other), acts)
+        self._step_pending = True
 
     def step_wait(self) -> VecEnvStepReturn:
+        self._take_pending_step()
         game, rows, seat = self._game, self._rows, self._seat
         game.step()
         learner_dead = self._restart_games_of_dead_learners()
