@@ -278,6 +278,35 @@ def view_contract() -> None:
     print("the device view keeps the CPU view's contract (errors, wrappers, reset options)")
 
 
+def rows_as_the_cpu_view() -> None:
+    """get_attr, env_method and set_attr of the single-agent device view as the CPU view's."""
+    device, cpu = device_view("Thrust/CartPole-v1", 3, 4), cpu_view("Thrust/CartPole-v1", 3, 4)
+    for name in ("spec", "max_episode_steps", "metadata", "observation_space", "action_space",
+                 "params", "gravity", "render_mode"):  # fmt: skip
+        assert device.get_attr(name) == cpu.get_attr(name), name
+    device.reset()
+    cpu.reset()
+    for name in ("get_state", "render"):
+        for mine, theirs in zip(device.env_method(name, indices=[0, 2]),
+                                cpu.env_method(name, indices=[0, 2]), strict=True):  # fmt: skip
+            assert np.array_equal(mine, theirs), name
+    for venv in (device, cpu):
+        venv.set_attr("gravity", 25.0)  # in force from the next step on both
+    actions = np.ones(3, dtype=np.int64)
+    for step in range(2 * LIMIT):
+        device.step_async(actions)
+        cpu.step_async(actions)
+        assert np.array_equal(device.step_wait()[0], cpu.step_wait()[0]), step
+    expect(AttributeError, "set_state writes a CPU view's state",
+           lambda: device.env_method("set_state", np.zeros(4)))  # fmt: skip
+    expect(AttributeError, "have no attribute 'nope'", lambda: device.get_attr("nope"))
+    refused = [expect(Exception, "gravity", lambda v=venv: v.set_attr("gravity", "heavy"))
+               for venv in (device, cpu)]  # fmt: skip
+    assert refused[0] == refused[1], refused  # checked as the CPU view checks it
+    assert device.get_attr("gravity") == [25.0] * 3  # a refused value changed nothing
+    print("the device view's rows as the CPU view's: get_attr, env_method, set_attr")
+
+
 def vs_opponent_refusals() -> None:
     game = make_vec("Thrust/Pong-v0", 2, device="cpu", validate="sync")
     for seat, words in ((2, "seat must be in [0, 2)"), ("random", "seat='random' draws seats")):
@@ -356,3 +385,4 @@ if __name__ == "__main__":
     ppo_matches_cpu_rollout("Thrust/Pong-v0", 4, vs)
     vs_opponent_refusals()
     view_contract()
+    rows_as_the_cpu_view()

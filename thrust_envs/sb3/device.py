@@ -32,8 +32,10 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
 from thrust_envs.core.batch import InvalidAction, step_infos
+from thrust_envs.core.definition import make_params
 from thrust_envs.core.game_views import GameError
 from thrust_envs.sb3.base import ParamsRow, ThrustVecEnvBase, fill_episode_infos, monitor_rounded
+from thrust_envs.sb3.single import EnvRow
 
 
 class DeviceStep(NamedTuple):
@@ -125,8 +127,40 @@ class DeviceSB3VecEnv(ThrustVecEnvBase):
         """Whether a row can end by the time limit alone (games: always, at their max steps)."""
         return self.game or not self._no_limit
 
-    def _row(self, index: int) -> ParamsRow:
-        return ParamsRow(self)
+    def _row(self, index: int) -> ParamsRow | EnvRow:
+        """A game's rows show the game's parameters; an env's, what the CPU view's show
+        (:class:`~thrust_envs.sb3.single.EnvRow`), but ``set_state``."""
+        return ParamsRow(self) if self.game else DeviceEnvRow(self, index)
+
+    def _set_params(self, attr_name: str, value: Any) -> None:
+        """``set_attr`` of a parameter, as the CPU view: checked, in force from the next step
+        (the step's graph is captured anew for new parameters)."""
+        if self.game:
+            super()._set_params(attr_name, value)
+            return
+        env = self.device_env
+        new = make_params(self.definition, self.env_id, {**env.base_params._asdict(),
+                                                         attr_name: value})  # fmt: skip
+        env.base_params = env.params = new
+
+    @property
+    def spec(self) -> Any:
+        """The Gymnasium spec of the env's ID (None for an env made from a definition)."""
+        try:
+            return gym.spec(self.env_id)
+        except gym.error.Error:
+            return None
+
+    @property
+    def max_episode_steps(self) -> int | None:
+        return self.device_env.max_episode_steps
+
+    def _has_reset(self) -> bool:
+        return self.device_env.has_reset
+
+    def _row_state(self, index: int) -> np.ndarray:
+        """A host copy of row ``index``'s state (waits for the device)."""
+        return self._host(self.device_env.state[index])
 
     # -- the device way ------------------------------------------------------------------------
 
@@ -263,6 +297,17 @@ class DeviceSB3VecEnv(ThrustVecEnvBase):
         closed, self._closed = self._closed, True
         if not closed:
             self.device_env.close()  # may raise a pending error: the view is closed anyway
+
+
+class DeviceEnvRow(EnvRow):
+    """A device env's row for ``get_attr``/``env_method``: the CPU view's row, read from a
+    host copy; its state is written on the device by the kernels alone."""
+
+    def set_state(self, state: np.ndarray) -> np.ndarray:
+        raise AttributeError(
+            f"{self._venv.env_id}: set_state writes a CPU view's state; a device env's state "
+            "is the kernels' (reset it, with reset options, instead)"
+        )
 
 
 class DeviceInfos:

@@ -339,6 +339,13 @@ class ThrustVecEnv(ThrustVecEnvBase):
     def _row(self, index: int) -> EnvRow:
         return EnvRow(self, index)
 
+    def _has_reset(self) -> bool:
+        return self._batch.has_reset
+
+    def _row_state(self, index: int) -> np.ndarray:
+        """A copy of environment ``index``'s state (``EnvRow``'s ``render``/``get_state``)."""
+        return self._batch.state[index].copy()
+
     # -- extras ---------------------------------------------------------------------------------
 
     @property
@@ -357,11 +364,14 @@ class ThrustVecEnv(ThrustVecEnvBase):
 
 
 class EnvRow:
-    """What ``get_attr``/``env_method`` see as environment ``i`` of a :class:`ThrustVecEnv`:
+    """What ``get_attr``/``env_method`` see as environment ``i`` of a single-agent SB3 view
+    (:class:`ThrustVecEnv`, or the device view, :class:`thrust_envs.sb3.device.DeviceSB3VecEnv`):
     the env-level attributes, the parameters by name, and per-row ``render``, ``get_state``
-    and ``set_state``."""
+    and (on the CPU) ``set_state``. The view provides ``params``, ``spec``,
+    ``max_episode_steps``, ``_has_reset()`` and ``_row_state(i)``, a host copy of row ``i``'s
+    state."""
 
-    def __init__(self, venv: ThrustVecEnv, index: int) -> None:
+    def __init__(self, venv: Any, index: int) -> None:
         self._venv = venv
         self._index = index
 
@@ -376,26 +386,26 @@ class EnvRow:
                 "render_modes": ["rgb_array"],
                 "render_fps": venv.definition.render_fps,
             },
-            "params": lambda: venv._batch.params,
+            "params": lambda: venv.params,
             "max_episode_steps": lambda: venv.max_episode_steps,
         }
         if name in shared:
             return shared[name]()
         if name in venv.definition.params_type._fields:
-            return getattr(venv._batch.params, name)
+            return getattr(venv.params, name)
         raise AttributeError(f"{venv.env_id} environments have no attribute {name!r}")
 
     def get_wrapper_attr(self, name: str) -> Any:
         return getattr(self, name)
 
     def render(self) -> np.ndarray:
-        batch = self._venv._batch
-        if not batch.has_reset:
-            raise RuntimeError(f"{self._venv.env_id}: call reset() before render()")
-        return self._venv.definition.render(batch.state[self._index], batch.params)
+        venv = self._venv
+        if not venv._has_reset():
+            raise RuntimeError(f"{venv.env_id}: call reset() before render()")
+        return venv.definition.render(venv._row_state(self._index), venv.params)
 
     def get_state(self) -> np.ndarray:
-        return self._venv._batch.state[self._index].copy()
+        return self._venv._row_state(self._index)
 
     def set_state(self, state: np.ndarray) -> np.ndarray:
         batch = self._venv._batch
