@@ -275,6 +275,8 @@ def view_contract() -> None:
     game = device_view("Thrust/Pong-v0", 2, 0)
     expect(GameError, "call reset() before stepping",
            lambda: game.step_async(np.zeros(4, dtype=np.int64)))  # fmt: skip
+    game.set_options({"low": -0.1})
+    expect(ValueError, "a game has no reset options", game.reset)
     print("the device view keeps the CPU view's contract (errors, wrappers, reset options)")
 
 

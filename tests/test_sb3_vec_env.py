@@ -384,3 +384,15 @@ def test_game_seeds_are_checked_as_the_envs_are():
     view = _game_views(3)[0]
     with pytest.raises(ValueError, match="seed must be None or an int"):
         view.seed(2**64 - 1)
+
+
+def test_game_views_refuse_reset_options_before_anything_changes():
+    for venv in _game_views():
+        venv.seed(3)
+        venv.set_options({"low": -0.1})
+        with pytest.raises(ValueError, match="a game has no reset options"):
+            venv.reset()
+        venv.set_options(None)
+        first = venv.reset()  # the seed given before the refusal is still the next reset's
+        venv.seed(3)
+        np.testing.assert_array_equal(venv.reset(), first)

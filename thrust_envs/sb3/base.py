@@ -241,6 +241,15 @@ class ThrustVecEnvBase(VecEnv):
     def close(self) -> None:
         self._closed = True
 
+    def _refuse_game_options(self) -> None:
+        """A game's ``reset``: its games have no reset options, so ``set_options`` gave none."""
+        given = [option for option in self._options if option]
+        if given:
+            raise ValueError(
+                f"{self.env_id}: a game has no reset options (set_options is for the "
+                f"single-agent envs' reset bounds), got {given[0]!r}"
+            )
+
     # step_async loads a step's actions (checked then), step_wait takes that step: once.
     _step_pending = False
 
@@ -309,6 +318,7 @@ class GameVecEnvBase(ThrustVecEnvBase):
         of one game share it); return that seed, for a view's own random draws."""
         if self._closed:
             self._raise_closed("reset")
+        self._refuse_game_options()
         seed = self._seeds[0]
         if seed is not None:
             self._game.seed(int(seed))

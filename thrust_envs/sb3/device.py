@@ -172,6 +172,7 @@ class DeviceSB3VecEnv(ThrustVecEnvBase):
         seed = self._seeds[0]
         env = self.device_env
         if self.game:
+            self._refuse_game_options()
             obs = env.reset(seed=None if seed is None else int(seed))
         else:
             options = self._options[0] if self._options else {}
