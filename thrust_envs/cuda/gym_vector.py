@@ -131,10 +131,6 @@ class DeviceGymVectorEnv(VectorEnv):
         if self.closed:
             raise ClosedEnvironmentError(f"{self._label()}: reset() called after close()")
         self._env.label = self._label()  # make_vec sets the spec after construction
-        options = dict(options or {})
-        mask = options.get("reset_mask")
-        if mask is not None and not isinstance(mask, self._env._torch.Tensor):
-            options["reset_mask"] = self._env._torch.as_tensor(np.asarray(mask))
         observations = self._env.reset(seed=seed, options=options)
         if isinstance(seed, (int, np.integer)):
             super().reset(seed=int(seed))

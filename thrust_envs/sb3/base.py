@@ -167,8 +167,20 @@ class ThrustVecEnvBase(VecEnv):
             )
         self._set_params(attr_name, value)
 
+    def _params_owner(self) -> Any:
+        """What holds the rows' ``base_params`` and ``params`` (a ``BatchEnv``, a device env),
+        or None where the parameters are fixed at construction (the games)."""
+        return None
+
     def _set_params(self, attr_name: str, value: Any) -> None:
-        raise AttributeError(f"{self.env_id}: the parameters are fixed at construction")
+        """One parameter changed, checked as at construction; in force from the next step."""
+        owner = self._params_owner()
+        if owner is None:
+            raise AttributeError(f"{self.env_id}: the parameters are fixed at construction")
+        new = make_params(
+            self.definition, self.env_id, {**owner.base_params._asdict(), attr_name: value}
+        )
+        owner.base_params = owner.params = new
 
     def env_method(
         self,

@@ -32,7 +32,6 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
 from thrust_envs.core.batch import InvalidAction, step_infos
-from thrust_envs.core.definition import make_params
 from thrust_envs.core.game_views import GameError
 from thrust_envs.sb3.base import ParamsRow, ThrustVecEnvBase, fill_episode_infos, monitor_rounded
 from thrust_envs.sb3.single import EnvRow
@@ -132,16 +131,10 @@ class DeviceSB3VecEnv(ThrustVecEnvBase):
         (:class:`~thrust_envs.sb3.single.EnvRow`), but ``set_state``."""
         return ParamsRow(self) if self.game else DeviceEnvRow(self, index)
 
-    def _set_params(self, attr_name: str, value: Any) -> None:
-        """``set_attr`` of a parameter, as the CPU view: checked, in force from the next step
-        (the step's graph is captured anew for new parameters)."""
-        if self.game:
-            super()._set_params(attr_name, value)
-            return
-        env = self.device_env
-        new = make_params(self.definition, self.env_id, {**env.base_params._asdict(),
-                                                         attr_name: value})  # fmt: skip
-        env.base_params = env.params = new
+    def _params_owner(self) -> Any:
+        # An env's parameters change as the CPU view's (its step graph is captured anew for
+        # new parameters); a game's are fixed, as the CPU game views' are.
+        return None if self.game else self.device_env
 
     @property
     def spec(self) -> Any:

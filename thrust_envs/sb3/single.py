@@ -328,13 +328,8 @@ class ThrustVecEnv(ThrustVecEnvBase):
             # Rows are numbered in the whole batch in the error, as step() numbers them.
             batch._raise_step_error(status + lo if status >= 0 else status - lo, batch.actions)
 
-    def _set_params(self, attr_name: str, value: Any) -> None:
-        batch = self._batch
-        new = make_params(
-            self.definition, self.env_id, {**batch.base_params._asdict(), attr_name: value}
-        )
-        batch.base_params = new
-        batch.params = new
+    def _params_owner(self) -> Any:
+        return self._batch
 
     def _row(self, index: int) -> EnvRow:
         return EnvRow(self, index)
