@@ -136,6 +136,8 @@ def errors() -> None:
     env = make("Thrust/CartPole-v1", num_envs=N, device="cpu", validate="sync")
     expect(ResetNeeded, "Thrust/CartPole-v1: call reset() before step()",
            lambda: env.step(np.zeros(N, dtype=np.int64)))  # fmt: skip
+    framed = make("Thrust/CartPole-v1", num_envs=N, device="cpu", render_mode="rgb_array")
+    expect(ResetNeeded, "Thrust/CartPole-v1: call reset() before render()", framed.render)
     env.reset(seed=0)
     before = env.device_env.state.clone()
     bad = np.zeros(N, dtype=np.int64)
