@@ -87,7 +87,7 @@ def same_infos(mine: list[dict], theirs: list[dict], where: str) -> int:
     return ended
 
 
-def view_matches_cpu_view(env_id: str, n: int, steps: int, views=None) -> None:
+def view_matches_cpu_view(env_id: str, n: int, steps: int, views=None, kind="SB3") -> None:
     device_of, cpu_of = views or (device_view, cpu_view)
     device, cpu = device_of(env_id, n, 5), cpu_of(env_id, n, 5)
     assert device.observation_space == cpu.observation_space, env_id
@@ -115,7 +115,6 @@ def view_matches_cpu_view(env_id: str, n: int, steps: int, views=None) -> None:
     name = device.definition.params_type._fields[0]
     assert device.get_attr(name, 0) == cpu.get_attr(name, 0), name
     device.close()
-    kind = "vs-opponent" if views else "SB3"
     print(f"{kind} view of device {env_id}: {steps} steps equal to the CPU view "
           f"({ended} episodes, {truncated} truncated)")  # fmt: skip
 
@@ -309,6 +308,71 @@ def rows_as_the_cpu_view() -> None:
     print("the device view's rows as the CPU view's: get_attr, env_method, set_attr")
 
 
+def factory_view(env_id: str, n: int, seed: int):
+    """``thrust_envs.sb3.make_vec_env(..., device=...)``, as SB3 scripts call it (the device
+    env's own ``validate`` option given inside ``env_kwargs``)."""
+    if env_id in GAME_KWARGS:
+        return make_vec_env(env_id, n, seed=seed, device="cpu", validate="sync",
+                            **GAME_KWARGS[env_id])  # fmt: skip
+    return make_vec_env(env_id, n, seed=seed, device="cpu", max_episode_steps=LIMIT,
+                        env_kwargs={"validate": "sync"})  # fmt: skip
+
+
+def make_vec_env_options_on_a_device() -> None:
+    """make_vec_env's arguments mean on a device what they mean on the CPU; those the device
+    view cannot serve are refused before anything is built."""
+    import gymnasium as gym
+    from stable_baselines3.common.monitor import Monitor
+
+    env_id = "Thrust/CartPole-v1"
+    plain = make_vec_env(env_id, 2, device="cpu", env_kwargs={"gravity": 12.0})
+    assert type(plain) is DeviceSB3VecEnv
+    assert plain.get_attr("max_episode_steps") == [500, 500]  # None: the registration's limit
+    assert plain.get_attr("gravity") == [12.0, 12.0]
+    # A registration's parameters are the device env's too, as gym.make's.
+    gym.register("Thrust/HeavyCartPole-v0", entry_point="thrust_envs.env_classes:CartPoleEnv",
+                 vector_entry_point="thrust_envs.env_classes:CartPoleVectorEnv",
+                 max_episode_steps=50, kwargs={"gravity": 20.0})  # fmt: skip
+    heavy = make_vec_env("Thrust/HeavyCartPole-v0", 2, device="cpu")
+    assert heavy.get_attr("gravity") == make_vec_env("Thrust/HeavyCartPole-v0", 2).get_attr(
+        "gravity") == [20.0, 20.0]  # fmt: skip
+    assert heavy.max_episode_steps == 50
+    assert make_vec("Thrust/HeavyCartPole-v0", 2, device="cpu").params.gravity == 20.0
+    # Frames for SB3's get_images (VecVideoRecorder), the CPU view's, from one host copy.
+    frames = make_vec_env(env_id, 3, seed=2, device="cpu", render_mode="rgb_array")
+    cpu_frames = make_vec_env(env_id, 3, seed=2, render_mode="rgb_array")
+    assert frames.render_mode == "rgb_array" and frames.get_attr("render_mode") == ["rgb_array"] * 3
+    expect(RuntimeError, "call reset() before render()", frames.get_images)
+    frames.reset()
+    cpu_frames.reset()
+    for mine, theirs in zip(frames.get_images(), cpu_frames.get_images(), strict=True):
+        assert mine.shape == theirs.shape and np.array_equal(mine, theirs)
+    assert np.array_equal(frames.render(mode="rgb_array"), cpu_frames.render(mode="rgb_array"))
+    assert plain.get_images() == [None, None]
+    refusals = (
+        (lambda: make_vec_env(env_id, 2, device="cpu", wrapper_class=Monitor),
+         "device='cpu' builds the device VecEnv"),
+        (lambda: make_vec_env(env_id, 2, device="cpu", num_threads=2), "num_threads sets"),
+        (lambda: make_vec_env(env_id, 2, device="cpu", autoreset_mode="NextStep"),
+         "autoreset_mode is not an option of make_vec_env"),
+        (lambda: make_vec_env(env_id, 2, device="cpu", render_mode="human"),
+         "render_mode must be None or 'rgb_array'"),
+        (lambda: make_vec_env(env_id, 2, device="cpu", max_episode_steps=0),
+         "max_episode_steps must be a positive int"),
+        (lambda: make_vec_env(env_id, 2, device="cpu", gravity="heavy"), "gravity"),
+        (lambda: make_vec_env(env_id, 2, device="cuda"), "under NUMBA_ENABLE_CUDASIM=1"),
+        (lambda: make_vec_env("Thrust/Pong-v0", 2, device="cpu", render_mode="rgb_array"),
+         "not options of the multi-agent VecEnv"),
+        (lambda: make_vec("Thrust/Pong-v0", 2, device="cpu").as_sb3_vec_env(
+            render_mode="rgb_array"), "render_mode is not an option of the multi-agent"),
+        (lambda: make_vec_env("Thrust/Nope-v0", 2, device="cpu"), "unknown environment"),
+    )  # fmt: skip
+    for call, words in refusals:
+        expect(Exception, words, call)
+    print("make_vec_env(device=...) means what it means on the CPU: time limit, parameters, "
+          "registration, frames, refusals")  # fmt: skip
+
+
 def vs_opponent_refusals() -> None:
     game = make_vec("Thrust/Pong-v0", 2, device="cpu", validate="sync")
     for seat, words in ((2, "seat must be in [0, 2)"), ("random", "seat='random' draws seats")):
@@ -356,6 +420,18 @@ def vs_opponent_refusals() -> None:
     )
     view.reset()
     assert view.device_step(zeros).observations.shape == (2, 8)
+    # SB3's predict answer (actions, None) is its actions; a recurrent state is refused, as
+    # the CPU view refuses it (it cannot be carried from step to step).
+    predicted = make_vec("Thrust/Pong-v0", 2, device="cpu").vs_opponent(
+        lambda obs: (torch.zeros(len(obs), dtype=torch.int64), None), seed=0
+    )
+    predicted.reset()
+    assert predicted.device_step(zeros).observations.shape == (2, 8)
+    recurrent = make_vec("Thrust/Pong-v0", 2, device="cpu").vs_opponent(
+        lambda obs: (torch.zeros(len(obs), dtype=torch.int64), (obs, obs)), seed=0
+    )
+    recurrent.reset()
+    expect(TypeError, "with a recurrent state", lambda: recurrent.device_step(zeros))
     # A list is the actions themselves (one per game), as the CPU view takes it.
     listed = make_vec("Thrust/Pong-v0", 2, device="cpu").vs_opponent(lambda obs: [2, 1], seed=0)
     listed.reset()
@@ -378,11 +454,13 @@ if __name__ == "__main__":
     ppo_falls_back_with_reason()
     rollout_reads_per_rollout_not_per_step()
     vs = (device_vs_opponent, cpu_vs_opponent)
-    view_matches_cpu_view("Thrust/Pong-v0", 4, 90, vs)
-    view_matches_cpu_view("Thrust/Snake-v0", 4, 90, vs)
-    view_matches_cpu_view(
-        "Thrust/Snake-v0", 3, 60, (lambda *a: device_vs_opponent(*a, seat=1),
-                                   lambda *a: cpu_vs_opponent(*a, seat=1)))  # fmt: skip
+    view_matches_cpu_view("Thrust/Pong-v0", 4, 90, vs, "vs-opponent")
+    view_matches_cpu_view("Thrust/Snake-v0", 4, 90, vs, "vs-opponent")
+    seat_one = (lambda *a: device_vs_opponent(*a, seat=1), lambda *a: cpu_vs_opponent(*a, seat=1))
+    view_matches_cpu_view("Thrust/Snake-v0", 3, 60, seat_one, "vs-opponent")
+    view_matches_cpu_view("Thrust/CartPole-v1", 4, 40, (factory_view, cpu_view), "make_vec_env")
+    view_matches_cpu_view("Thrust/Pong-v0", 3, 60, (factory_view, cpu_view), "make_vec_env")
+    make_vec_env_options_on_a_device()
     ppo_matches_cpu_rollout("Thrust/Snake-v0", 4, vs)
     ppo_matches_cpu_rollout("Thrust/Pong-v0", 4, vs)
     vs_opponent_refusals()

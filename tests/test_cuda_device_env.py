@@ -45,6 +45,20 @@ def test_without_cuda_the_device_env_says_why():
     )
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the behaviour without CUDA")
+def test_without_cuda_sb3_make_vec_env_on_a_device_says_why():
+    pytest.importorskip("stable_baselines3")
+    from thrust_envs.sb3 import ThrustVecEnv, make_vec_env
+
+    with pytest.raises(RuntimeError, match="Thrust/CartPole-v1: CUDA is not available to torch"):
+        make_vec_env("Thrust/CartPole-v1", 4, device="cuda")
+    with pytest.raises(RuntimeError, match="Thrust/Pong-v0: CUDA is not available to torch"):
+        make_vec_env("Thrust/Pong-v0", 4, device="cuda")
+    with pytest.raises(ValueError, match="a device env runs on a CUDA device"):
+        make_vec_env("Thrust/CartPole-v1", 4, device="cpu")
+    assert type(make_vec_env("Thrust/CartPole-v1", 4, device=None)) is ThrustVecEnv
+
+
 def _random_actions(env, generator):
     """Valid random actions for every row of ``env``, on its device."""
     from gymnasium import spaces

@@ -317,14 +317,16 @@ class _DeviceBatch:
             return 0, None, float("nan")
         return episodes, [s / episodes for s in sums[2:]], sums[1] / episodes
 
-    def as_sb3_vec_env(self, seed: int | None = None) -> Any:
+    def as_sb3_vec_env(self, seed: int | None = None, render_mode: str | None = None) -> Any:
         """This env as a Stable-Baselines3 ``VecEnv``
         (:class:`thrust_envs.sb3.device.DeviceSB3VecEnv`; needs stable_baselines3): what
         ``thrust_algos.PPO`` trains on without leaving the device, and what any other SB3 code
-        can step through numpy. ``seed``: the first reset's, as SB3's ``VecEnv.seed``."""
+        can step through numpy. ``seed``: the first reset's, as SB3's ``VecEnv.seed``;
+        ``render_mode``: None or ``"rgb_array"`` (a single-agent env's frames for SB3's
+        ``get_images``, drawn from a host copy of the state)."""
         from thrust_envs.sb3.device import DeviceSB3VecEnv
 
-        return DeviceSB3VecEnv(self, seed)
+        return DeviceSB3VecEnv(self, seed, render_mode=render_mode)
 
     def close(self) -> None:
         """Wait for the device, raise a pending error, and release nothing else (the tensors
@@ -348,8 +350,9 @@ class DeviceVecEnv(_DeviceBatch):
     ended on, before its reset), state float64 ``[N, S]``, episode float64 ``[N, 5]`` (as
     ``BatchEnv``'s). Autoreset modes are Gymnasium's ``AutoresetMode`` (or its values
     ``"NextStep"``, ``"SameStep"``, ``"Disabled"``); ``max_episode_steps`` defaults to the
-    ID's registered limit (``env_id`` may also be an env's definition, labelled by its name:
-    then no limit). ``cuda_graph``: replay the step's kernels from a CUDA graph (see
+    ID's registered limit, and the registration's parameters apply under ``kwargs``, as in
+    ``gym.make`` (``env_id`` may also be an env's definition, labelled by its name: then no
+    limit). ``cuda_graph``: replay the step's kernels from a CUDA graph (see
     the module); ``False`` launches them every step.
     """
 
@@ -371,6 +374,7 @@ class DeviceVecEnv(_DeviceBatch):
         else:
             definition, spec = lookup(env_id)
             label, registered = env_id, spec.max_episode_steps
+            kwargs = {**spec.kwargs, **kwargs}  # the registration's parameters, as gym.make
         super().__init__(label, device, validate, cuda_graph)
         try:
             autoreset_mode = AutoresetMode(autoreset_mode)

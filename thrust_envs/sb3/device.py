@@ -35,6 +35,7 @@ from thrust_envs.core.batch import InvalidAction, step_infos
 from thrust_envs.core.game_views import GameError
 from thrust_envs.sb3.base import ParamsRow, ThrustVecEnvBase, fill_episode_infos, monitor_rounded
 from thrust_envs.sb3.single import EnvRow
+from thrust_envs.sb3.vs_opponent import without_policy_state
 
 
 class DeviceStep(NamedTuple):
@@ -57,9 +58,14 @@ class DeviceSB3VecEnv(ThrustVecEnvBase):
         ``autoreset_mode="SameStep"``, or a :class:`~thrust_envs.cuda.DeviceGameVecEnv`.
     :param seed: seed of the first reset (row ``i``, or game ``g``, from ``seed + i``), or
         None (entropy, unless ``seed()`` is called).
+    :param render_mode: None or ``"rgb_array"``: ``get_images`` draws every row's frame from
+        one host copy of the state (a single-agent env's; a game's rows have no frames here,
+        as the CPU game view's have none).
     """
 
-    def __init__(self, device_env: Any, seed: int | None = None) -> None:
+    def __init__(
+        self, device_env: Any, seed: int | None = None, render_mode: str | None = None
+    ) -> None:
         from thrust_envs.cuda import DeviceGameVecEnv, DeviceVecEnv
 
         if isinstance(device_env, DeviceGameVecEnv):
@@ -81,7 +87,16 @@ class DeviceSB3VecEnv(ThrustVecEnvBase):
         self.env_id = device_env.label
         self.definition = device_env.definition
         self.device = device_env.device
-        self._render_mode = None
+        if self.game and render_mode is not None:
+            raise ValueError(
+                f"{device_env.label}: render_mode is not an option of the multi-agent VecEnv "
+                "(a game's frames are its PettingZoo view's, thrust_envs.make_parallel)"
+            )
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(
+                f"{device_env.label}: render_mode must be None or 'rgb_array', got {render_mode!r}"
+            )
+        self._render_mode = render_mode
         self._actions: Any = None
         self._steps = 0  # device steps taken: dates the lazy infos of DeviceInfos
         self._last: DeviceStep | None = None
@@ -150,6 +165,16 @@ class DeviceSB3VecEnv(ThrustVecEnvBase):
 
     def _has_reset(self) -> bool:
         return self.device_env.has_reset
+
+    def get_images(self) -> list[np.ndarray | None]:
+        """SB3's ``get_images``: every row's frame with ``render_mode="rgb_array"`` (from one
+        host copy of the state, not one per row), else Nones."""
+        if self._render_mode != "rgb_array":
+            return [None] * self.num_envs
+        if not self._has_reset():
+            raise RuntimeError(f"{self.env_id}: call reset() before render()")
+        states = self._host(self.device_env.state)
+        return [self.definition.render(state, self.params) for state in states]
 
     def _row_state(self, index: int) -> np.ndarray:
         """A host copy of row ``index``'s state (waits for the device)."""
@@ -438,9 +463,10 @@ class DeviceVsOpponentVecEnv(DeviceSB3VecEnv):
         with torch.no_grad():
             for k in range(1, agents):
                 other = (seat + k) % agents
-                answer = self._opponent(obs[games, other])
-                # A tuple's first item: SB3's (actions, state), or a policy module's
-                # forward, (actions, values, log_probs). A list is the actions themselves.
+                # SB3's (actions, state) as the CPU view takes it (a recurrent state is an
+                # error); of any other tuple, such as a policy module's forward (actions,
+                # values, log_probs), the first item. A list is the actions themselves.
+                answer = without_policy_state(self.env_id, self._opponent(obs[games, other]))
                 if isinstance(answer, tuple):
                     answer = answer[0]
                 full[games, other] = self._checked(answer, shape, "the opponent")

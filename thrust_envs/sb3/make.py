@@ -36,6 +36,7 @@ def make_vec_env(
     render_mode: str | None = None,
     num_threads: int | None = None,
     max_episode_steps: int | None = None,
+    device: Any = None,
     **kwargs: Any,
 ) -> VecEnv:
     """An SB3 ``VecEnv`` of ``n_envs`` copies of a Thrust environment, one kernel call a step.
@@ -74,6 +75,16 @@ def make_vec_env(
     :param num_threads: numba threads for large batches (default: numba's pool size). Results do
         not depend on it. Unused on the fallback path.
     :param max_episode_steps: override the registration's time limit.
+    :param device: None (default): the CPU VecEnv above. A CUDA device (``"cuda"``,
+        ``"cuda:1"``) builds the same env on that device instead (needs the ``gpu`` extra):
+        :class:`~thrust_envs.sb3.device.DeviceSB3VecEnv` over a
+        :class:`~thrust_envs.cuda.DeviceVecEnv` (a game: over a
+        :class:`~thrust_envs.cuda.DeviceGameVecEnv`, one row per agent), which
+        ``thrust_algos.PPO`` trains on without leaving the device and SB3 code steps through
+        numpy. Same rows, seeds, infos and time limit as the CPU VecEnv (equal under
+        ``NUMBA_ENABLE_CUDASIM=1``, where the device is ``"cpu"``); the device env's own
+        options ``validate`` and ``cuda_graph`` may be given with the parameters. The
+        fallback path's arguments and ``num_threads`` are errors with a device.
     :param kwargs: the environment's parameters (e.g. ``gravity=9.8`` for CartPole).
 
     The fallback path: SB3's own ``make_vec_env`` over ``gym.make(env_id)`` Thrust single envs
@@ -111,6 +122,8 @@ def make_vec_env(
         )
         if given
     ]
+    if device is not None:
+        return _make_device_vec_env(env_id, n_envs, seed, device, reasons, options)
     if isinstance(env_id, str) and env_id in game_definitions():
         return _make_game_vec_env(env_id, n_envs, seed, reasons, options)
     definition, spec = lookup(env_id)
@@ -169,6 +182,66 @@ def _merge_env_kwargs(
     return {**env_kwargs, **kwargs, **given}
 
 
+def _make_device_vec_env(
+    env_id: str,
+    n_envs: int,
+    seed: int | None,
+    device: Any,
+    reasons: list[str],
+    options: dict[str, Any],
+) -> VecEnv:
+    """``make_vec_env(..., device=...)``: the device env's SB3 view, with the CPU VecEnv's
+    meaning of every argument (a time limit of None is the registration's)."""
+    if reasons:
+        raise ValueError(
+            f"{env_id}: device={device!r} builds the device VecEnv, one kernel launch a step "
+            f"over every row, but {'; '.join(reasons)}, which needs one Gymnasium env per row "
+            "on the CPU; leave those arguments out, or leave device out for the CPU fallback"
+        )
+    if options.get("num_threads") is not None:
+        raise ValueError(
+            f"{env_id}: num_threads sets the CPU kernels' threads; a device env "
+            f"(device={device!r}) runs one CUDA thread per row"
+        )
+    if "autoreset_mode" in options:
+        raise ValueError(
+            f"{env_id}: an SB3 VecEnv resets a finished environment in the step that ends it "
+            "(autoreset_mode='SameStep'), so autoreset_mode is not an option of make_vec_env"
+        )
+    options.pop("num_threads", None)
+    try:
+        from thrust_envs.cuda import DeviceGameVecEnv, DeviceVecEnv
+    except ImportError as error:
+        message = f"{env_id}: device={device!r} needs thrust_envs.cuda ({error})"
+        raise ImportError(message) from error
+    if isinstance(env_id, str) and env_id in game_definitions():
+        _refuse_game_view_options(env_id, options)
+        return DeviceGameVecEnv(env_id, n_envs, device, **options).as_sb3_vec_env(seed)
+    render_mode = options.pop("render_mode", None)
+    steps = options.pop("max_episode_steps", None)
+    env = DeviceVecEnv(
+        env_id,
+        n_envs,
+        device,
+        autoreset_mode="SameStep",
+        max_episode_steps="registered" if steps is None else steps,
+        **options,
+    )
+    return env.as_sb3_vec_env(seed, render_mode=render_mode)
+
+
+def _refuse_game_view_options(env_id: str, options: dict[str, Any]) -> None:
+    """A game's VecEnv has no render mode or time limit of its own: refuse them, and drop the
+    Nones ``make_vec_env`` put in their place."""
+    if options.get("render_mode") is not None or options.get("max_episode_steps") is not None:
+        raise ValueError(
+            f"{env_id}: render_mode and max_episode_steps are not options of the "
+            "multi-agent VecEnv (the game's max_steps parameter sets its time limit)"
+        )
+    options.pop("render_mode", None)
+    options.pop("max_episode_steps", None)
+
+
 def _make_game_vec_env(
     env_id: str, n_games: int, seed: int | None, reasons: list[str], options: dict[str, Any]
 ) -> SharedGameVecEnv:
@@ -178,13 +251,7 @@ def _make_game_vec_env(
             "single-agent Gymnasium env to build those from; use the shared VecEnv without "
             "them, or the PettingZoo view (thrust_envs.make_parallel) with your own wrappers"
         )
-    if options.get("render_mode") is not None or options.get("max_episode_steps") is not None:
-        raise ValueError(
-            f"{env_id}: render_mode and max_episode_steps are not options of the "
-            "multi-agent VecEnv (the game's max_steps parameter sets its time limit)"
-        )
-    options.pop("render_mode", None)
-    options.pop("max_episode_steps", None)
+    _refuse_game_view_options(env_id, options)
     num_threads = options.pop("num_threads", None)
     return SharedGameVecEnv(
         game_definitions()[env_id], n_games, seed=seed, num_threads=num_threads, **options

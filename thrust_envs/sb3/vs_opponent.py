@@ -52,10 +52,11 @@ def as_policy(label: str, opponent: Any) -> Policy:
     )
 
 
-def unpack_actions(label: str, answer: Any) -> np.ndarray:
-    """An opponent's answer as an array: SB3's ``predict`` answers ``(actions, state)``, with
-    ``state`` None for the feed-forward policies an opponent can be. A recurrent state cannot
-    be carried from step to step here, so it is an error."""
+def without_policy_state(label: str, answer: Any) -> Any:
+    """An opponent's answer without SB3's ``predict`` state: ``predict`` answers
+    ``(actions, state)``, with ``state`` None for the feed-forward policies an opponent can be
+    (a recurrent policy's state, a tuple, cannot be carried from step to step here, so it is
+    an error); any other answer is returned as it is."""
     if (
         isinstance(answer, tuple)
         and len(answer) == 2
@@ -68,8 +69,8 @@ def unpack_actions(label: str, answer: Any) -> np.ndarray:
                 "vs_opponent does not carry policy states between steps: use a feed-forward "
                 "policy"
             )
-        return np.asarray(actions)
-    return np.asarray(answer)
+        return actions
+    return answer
 
 
 def opponent_actions(
@@ -81,7 +82,7 @@ def opponent_actions(
 ) -> np.ndarray:
     """``opponent``'s actions for the observation batch ``obs``, checked: integers of shape
     ``expected``, or :class:`InvalidAction` naming ``who`` and both shapes."""
-    out = unpack_actions(label, opponent(obs))
+    out = np.asarray(without_policy_state(label, opponent(obs)))
     if out.shape != expected or out.dtype.kind not in "iu":
         raise InvalidAction(
             f"{label}: {who} returned actions of shape {out.shape} and dtype {out.dtype}; "
