@@ -18,6 +18,7 @@ assert os.environ.get("NUMBA_ENABLE_CUDASIM") == "1", "run with NUMBA_ENABLE_CUD
 sys.setswitchinterval(1e-4)  # see cuda_sim_checks.py
 
 from cuda_sim import expect  # noqa: E402
+from device_views import views_by_id_agree  # noqa: E402
 from host_reads import HostReads  # noqa: E402
 
 import thrust_envs  # noqa: E402, F401
@@ -461,6 +462,7 @@ if __name__ == "__main__":
     view_matches_cpu_view("Thrust/CartPole-v1", 4, 40, (factory_view, cpu_view), "make_vec_env")
     view_matches_cpu_view("Thrust/Pong-v0", 3, 60, (factory_view, cpu_view), "make_vec_env")
     make_vec_env_options_on_a_device()
+    print(views_by_id_agree("cpu", atol=0, rows=16))
     ppo_matches_cpu_rollout("Thrust/Snake-v0", 4, vs)
     ppo_matches_cpu_rollout("Thrust/Pong-v0", 4, vs)
     vs_opponent_refusals()
