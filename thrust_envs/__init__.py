@@ -37,10 +37,11 @@ def make_parallel(env_id: str, **kwargs: Any) -> ThrustParallelEnv:
 
 
 def make_aec(env_id: str, **kwargs: Any):
-    """A multi-agent game as a PettingZoo AEC env (PettingZoo's ``parallel_to_aec``)."""
-    from pettingzoo.utils.conversions import parallel_to_aec
+    """A multi-agent game as a PettingZoo AEC env (as PettingZoo's ``parallel_to_aec``, with
+    each action checked at its agent's turn)."""
+    from thrust_envs.core.game_views import to_aec
 
-    return parallel_to_aec(make_parallel(env_id, **kwargs))
+    return to_aec(make_parallel(env_id, **kwargs))
 
 
 def vs_opponent(

@@ -119,6 +119,9 @@ class EnvDefinition:
     )
     reference_state: Callable[[np.ndarray], Any] | None = None
     state_from_reference: Callable[[Any, np.ndarray], np.ndarray] | None = None
+    # Named parameter sets: ``preset=name`` among any view's keyword arguments stands for
+    # that set's values, the other keywords overriding them (:func:`make_params`).
+    presets: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
 
     @property
     def default_params(self) -> Any:
@@ -155,12 +158,21 @@ def pickle_by_reference(definition: Any) -> tuple:
 def make_params(definition: EnvDefinition, env_id: str, kwargs: Mapping[str, Any]) -> Any:
     """Build ``definition``'s parameter tuple from keyword arguments, with clear errors.
 
-    Every field of the parameter NamedTuple is a keyword argument of every view. Values are
-    coerced to the field's declared type (``float``, ``int`` or ``bool``) so that the numba
-    kernels see one stable type and never recompile.
+    Every field of the parameter NamedTuple is a keyword argument of every view, and so is
+    ``preset`` where the definition has ``presets`` (the named set's values, overridden by the
+    other keywords). Values are coerced to the field's declared type (``float``, ``int`` or
+    ``bool``) so that the numba kernels see one stable type and never recompile.
     """
     params_type = definition.params_type
     fields = params_type._fields
+    if "preset" in kwargs and definition.presets:
+        kwargs = dict(kwargs)
+        preset = kwargs.pop("preset")
+        if not isinstance(preset, str) or preset not in definition.presets:
+            raise ValueError(
+                f"{env_id}: unknown preset {preset!r}; presets are {sorted(definition.presets)}"
+            )
+        kwargs = {**definition.presets[preset], **kwargs}
     unknown = sorted(set(kwargs) - set(fields))
     if unknown:
         raise TypeError(

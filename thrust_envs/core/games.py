@@ -110,6 +110,8 @@ class GameDefinition:
     # Optional per-agent facts for PettingZoo's infos: ``infos(state_row, params)`` returns
     # ``{key: array [A]}``; the parallel view puts ``value[a]`` in ``infos[agent][key]``.
     infos: Callable[[np.ndarray, Any], Mapping[str, np.ndarray]] | None = None
+    # Named parameter sets, as EnvDefinition's: ``preset=name`` in any view's keywords.
+    presets: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
 
     def agent_names(self, params: Any) -> list[str]:
         return [f"player_{a}" for a in range(self.num_agents(params))]

@@ -600,4 +600,5 @@ DEFINITION = from_module(
     bots=BOTS,
     render_fps=4,
     infos=agent_infos,
+    presets=PRESETS,
 )

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pettingzoo.utils.conversions import parallel_to_aec
-
-from thrust_envs.core.game_views import ThrustParallelEnv
+from thrust_envs.core.game_views import ThrustParallelEnv, to_aec
 from thrust_envs.multiagent.bucket_brigade import (
     DEFINITION,
     PRESETS,
@@ -35,15 +33,15 @@ def parallel_env(
     preset: str = "default", render_mode: str | None = None, **overrides: Any
 ) -> ThrustParallelEnv:
     """One game of Bucket Brigade as a PettingZoo ``ParallelEnv``: the parameters of
-    ``preset`` with ``overrides`` (fields of :class:`BucketBrigadeParams`) applied."""
-    return ThrustParallelEnv(
-        DEFINITION, render_mode=render_mode, **preset_kwargs(preset, **overrides)
-    )
+    ``preset`` with ``overrides`` (fields of :class:`BucketBrigadeParams`) applied (as
+    ``preset=`` does in every view of the game; here it may also come first, by position)."""
+    return ThrustParallelEnv(DEFINITION, render_mode=render_mode, preset=preset, **overrides)
 
 
 def env(preset: str = "default", render_mode: str | None = None, **overrides: Any):
-    """The AEC form, through PettingZoo's ``parallel_to_aec`` (order-enforcing)."""
-    return parallel_to_aec(parallel_env(preset, render_mode=render_mode, **overrides))
+    """The AEC form, as PettingZoo's ``parallel_to_aec`` (order-enforcing), with each action
+    checked at its agent's turn."""
+    return to_aec(parallel_env(preset, render_mode=render_mode, **overrides))
 
 
 raw_env = env
