@@ -183,6 +183,8 @@ def test_spaces_are_one_object_per_agent(name):
 
 def test_state_before_reset_and_unknown_agents_are_clear_errors():
     env = pong_v0.parallel_env()
+    with pytest.raises(TypeError, match="options must be a dict or None, got list"):
+        env.reset(seed=0, options=[1])
     with pytest.raises(thrust_envs.GameError, match=r"call reset\(\) before state\(\)"):
         env.state()
     for lookup in (env.observation_space, env.action_space):

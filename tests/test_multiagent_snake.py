@@ -327,6 +327,41 @@ def test_swapping_places_head_on_kills_both():
     check_board(env.state(), env.params, env._game.alive[0])
 
 
+@pytest.mark.parametrize(
+    "bodies",
+    [
+        {0: [(2, 2)], 1: [(3, 2)]},  # each its own tail: their cells empty as they leave
+        {0: [(2, 2), (1, 2), (0, 2)], 1: [(3, 2)]},
+    ],
+)
+def test_swapping_places_kills_both_whatever_their_lengths(bodies):
+    env = _env(start_length=1)
+    set_board(env, {**bodies, **_far_snakes()}, headings={0: RIGHT, 1: LEFT})
+    _, rewards, terms, _, _ = env.step(
+        {"player_0": RIGHT, "player_1": LEFT, "player_2": RIGHT, "player_3": RIGHT}
+    )
+    assert terms["player_0"] and terms["player_1"]
+    assert rewards["player_0"] == rewards["player_1"] == -1.0
+    assert not terms["player_2"] and not terms["player_3"]
+    check_board(env.state(), env.params, env._game.alive[0])
+
+
+def test_a_snake_may_follow_a_snake_of_length_one_and_enter_a_swappers_cell():
+    env = _env(start_length=1, num_snakes=5)
+    # 0 follows 1 (1 leaves the cell 0 enters); 2 and 3 swap, and 4 enters 3's old cell,
+    # which 3 (of length 1) vacated: 2 and 3 die, 4 lives there.
+    set_board(
+        env,
+        {0: [(1, 0)], 1: [(2, 0)], 2: [(2, 3)], 3: [(3, 3)], 4: [(3, 4)]},
+        headings={0: RIGHT, 1: RIGHT, 2: RIGHT, 3: LEFT, 4: UP},
+    )
+    actions = {"player_0": RIGHT, "player_1": RIGHT, "player_2": RIGHT, "player_3": LEFT}
+    _, _, terms, _, _ = env.step({**actions, "player_4": UP})
+    assert [terms[f"player_{i}"] for i in range(5)] == [False, False, True, True, False]
+    assert cell(env, 3, 3) == 2 + 4 * 4 + UP and cell(env, 2, 0) == 2 + RIGHT
+    check_board(env.state(), env.params, env._game.alive[0])
+
+
 def test_eating_grows_pays_and_replaces_the_food():
     env = _env()
     set_board(env, {0: [(2, 2), (1, 2), (0, 2)], **_far_snakes()}, food=[(3, 2)])

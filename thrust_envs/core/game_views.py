@@ -105,7 +105,15 @@ class ThrustParallelEnv(ParallelEnv):
             raise GameError(f"{self.definition.env_id}: {method}() called after close()")
 
     def reset(self, seed: int | None = None, options: dict | None = None):
+        """Start the game (seeded by ``seed`` if given); ``(observations, infos)``. A game has
+        no reset options: ``options`` may be a dict (PettingZoo's api_test passes one), which
+        changes nothing."""
         self._check_open("reset")
+        if options is not None and not isinstance(options, dict):
+            raise TypeError(
+                f"{self.definition.env_id}: options must be a dict or None, got "
+                f"{type(options).__name__}"
+            )
         game = self._game
         if seed is not None:
             game.seed(check_seed(self.definition.env_id, seed))

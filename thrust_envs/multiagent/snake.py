@@ -18,10 +18,12 @@ Design choices:
   snake whose head does not move onto food leaves its cell (so a snake may follow its own or
   another snake's tail). Then a snake dies if its new head is outside the grid (wall), on a
   cell still occupied by any snake's body, its own included (self or other: this includes
-  another snake's current head, so two snakes swapping places both die), or on the same cell
-  as another snake's new head (head-to-head: all the snakes involved die). The snakes that die
-  in a step are judged against the same board: a dying snake's body still blocks the others
-  that step. A dead snake's body is then removed from the grid.
+  another snake's current head, so two snakes swapping places both die, whatever their
+  lengths: a snake of length 1 leaves its cell, but the two would pass through each other),
+  or on the same cell as another snake's new head (head-to-head: all the snakes involved die;
+  a snake dying otherwise never reaches its new cell, so it meets nobody's head there). The
+  snakes that die in a step are judged against the same board: a dying snake's body still
+  blocks the others that step. A dead snake's body is then removed from the grid.
 - **Food.** ``num_food`` items (``0``: one per snake) lie on empty cells. A snake whose head
   reaches food grows by one (its tail stays put that step). Eaten food, and food under a
   head-to-head collision, is replaced at once at a random empty cell drawn from the game's
@@ -318,7 +320,25 @@ def step_row(state, g, rng, actions, alive, rewards, p):
         state[g, b + NEXT] = target
         state[g, b + EATS] = 1.0 if eats else 0.0
         state[g, grid + head] = 2.0 + 4.0 * s + d
-    # 2. Tails of the snakes not reaching food leave their cells.
+    # 2. Two snakes swapping places both die. Judged before the tails move: a snake of length
+    # 1 is its own tail, and would vacate the cell the other one enters (its old head's cell
+    # now holds the marker of the snake whose head it is).
+    for s in range(n):
+        if not alive[s]:
+            continue
+        b = snake_base(s)
+        target = int(state[g, b + NEXT])
+        if target < 0 or state[g, grid + target] < 2.0:
+            continue
+        o = int(state[g, grid + target] - 2.0) // 4
+        ob = snake_base(o)
+        if (
+            o != s
+            and int(state[g, ob + HEAD]) == target
+            and int(state[g, ob + NEXT]) == int(state[g, b + HEAD])
+        ):
+            state[g, b + ALIVE] = 0.0
+    # 3. Tails of the snakes not reaching food leave their cells.
     for s in range(n):
         b = snake_base(s)
         if alive[s] and state[g, b + EATS] == 0.0:
@@ -326,11 +346,12 @@ def step_row(state, g, rng, actions, alive, rewards, p):
             d = (int(state[g, grid + tail]) - 2) % 4
             state[g, grid + tail] = EMPTY
             state[g, b + TAIL] = tail + _dx(d) + _dy(d) * side
-    # 3. Collisions: walls, bodies, then heads claiming cells (a claim is -(1 + s)).
+    # 4. Collisions: walls, bodies, then heads claiming cells (a claim is -(1 + s)); a
+    # snake that died swapping claims nothing.
     for s in range(n):
-        if not alive[s]:
-            continue
         b = snake_base(s)
+        if not alive[s] or state[g, b + ALIVE] == 0.0:
+            continue
         target = int(state[g, b + NEXT])
         if target < 0:
             state[g, b + ALIVE] = 0.0
@@ -343,7 +364,7 @@ def step_row(state, g, rng, actions, alive, rewards, p):
             state[g, snake_base(int(-v) - 1) + ALIVE] = 0.0
         else:
             state[g, grid + target] = -1.0 - s
-    # 4. Outcomes: the dead leave the grid, the living advance (and grow on food).
+    # 5. Outcomes: the dead leave the grid, the living advance (and grow on food).
     for s in range(n):
         if not alive[s]:
             continue
@@ -360,7 +381,7 @@ def step_row(state, g, rng, actions, alive, rewards, p):
                 d = (int(state[g, grid + cell]) - 2) % 4
                 state[g, grid + cell] = EMPTY
                 cell += _dx(d) + _dy(d) * side
-            if target >= 0 and state[g, grid + target] < 0.0:  # an unresolved claim
+            if target >= 0 and state[g, grid + target] == -1.0 - s:  # its unresolved claim
                 state[g, grid + target] = EMPTY
                 if eats:  # the food under a head-to-head collision is gone
                     state[g, FOOD_COUNT] -= 1.0
@@ -372,7 +393,7 @@ def step_row(state, g, rng, actions, alive, rewards, p):
                 state[g, b + LENGTH] += 1.0
                 state[g, FOOD_COUNT] -= 1.0
                 rewards[s] += p.food_reward
-    # 5. Replace the food eaten or lost.
+    # 6. Replace the food eaten or lost.
     wanted = food_count(p)
     for _ in range(wanted):  # bounded: each pass places one item or stops
         if state[g, FOOD_COUNT] >= wanted or not _place_food(state, g, rng, grid, cells):

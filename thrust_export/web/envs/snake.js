@@ -108,7 +108,16 @@
       s[b + EATS] = eats ? 1.0 : 0.0;
       s[grid + head] = 2.0 + 4.0 * a + d;
     }
-    // 2. Tails of the snakes not reaching food leave their cells.
+    // 2. Two snakes swapping places both die (judged before the tails move: a snake of
+    // length 1 is its own tail, and would vacate the cell the other one enters).
+    for (let a = 0; a < n; a++) {
+      if (!alive[a]) continue;
+      const b = snakeBase(a), target = s[b + NEXT];
+      if (target < 0 || s[grid + target] < 2.0) continue;
+      const o = Math.trunc((s[grid + target] - 2.0) / 4), ob = snakeBase(o);
+      if (o !== a && s[ob + HEAD] === target && s[ob + NEXT] === s[b + HEAD]) s[b + ALIVE] = 0.0;
+    }
+    // 3. Tails of the snakes not reaching food leave their cells.
     for (let a = 0; a < n; a++) {
       const b = snakeBase(a);
       if (alive[a] && s[b + EATS] === 0.0) {
@@ -117,10 +126,12 @@
         s[b + TAIL] = tail + dx(d) + dy(d) * side;
       }
     }
-    // 3. Collisions: walls, bodies, then heads claiming cells (a claim is -(1 + a)).
+    // 4. Collisions: walls, bodies, then heads claiming cells (a claim is -(1 + a)); a
+    // snake that died swapping claims nothing.
     for (let a = 0; a < n; a++) {
-      if (!alive[a]) continue;
-      const b = snakeBase(a), target = s[b + NEXT];
+      const b = snakeBase(a);
+      if (!alive[a] || s[b + ALIVE] === 0.0) continue;
+      const target = s[b + NEXT];
       if (target < 0) { s[b + ALIVE] = 0.0; continue; }
       const v = s[grid + target];
       if (v >= 2.0) {
@@ -132,7 +143,7 @@
         s[grid + target] = -1.0 - a;
       }
     }
-    // 4. Outcomes: the dead leave the grid, the living advance (and grow on food).
+    // 5. Outcomes: the dead leave the grid, the living advance (and grow on food).
     for (let a = 0; a < n; a++) {
       if (!alive[a]) continue;
       const b = snakeBase(a), target = s[b + NEXT], eats = s[b + EATS] !== 0.0;
@@ -147,7 +158,7 @@
           s[grid + cell] = EMPTY;
           cell += dx(d) + dy(d) * side;
         }
-        if (target >= 0 && s[grid + target] < 0.0) {
+        if (target >= 0 && s[grid + target] === -1.0 - a) {  // its unresolved claim
           s[grid + target] = EMPTY;
           if (eats) s[FOOD_COUNT] -= 1.0;
         }
@@ -162,7 +173,7 @@
         }
       }
     }
-    // 5. Replace the food eaten or lost.
+    // 6. Replace the food eaten or lost.
     const wanted = foodCount(p);
     for (let k = 0; k < wanted; k++) {
       if (s[FOOD_COUNT] >= wanted || !placeFood(s, rng, grid, cells)) break;
