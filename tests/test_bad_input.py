@@ -256,3 +256,43 @@ def test_bad_seeds_give_a_clear_error(seed):
     if not isinstance(seed, list):
         with pytest.raises(ValueError, match=r"seed must be None or an int"):
             game.reset(seed=seed)
+
+
+def _views_of_uint64_actions():
+    """(name, view after reset, a uint64 action batch with one value beyond int64, state())."""
+    from thrust_envs.sb3 import make_vec_env
+
+    vector = gym.make_vec(ENV_ID, num_envs=2)
+    vector.reset(seed=0)
+    yield "gymnasium.make_vec", vector.step, 2, lambda: vector.unwrapped._batch.state.copy()
+    venv = make_vec_env(ENV_ID, 2, seed=0)
+    venv.reset()
+    yield "make_vec_env", venv.step, 2, lambda: venv.env_method("get_state")
+    shared = make_vec_env("Thrust/Pong-v0", 1, seed=0)
+    shared.reset()
+    yield "shared game", shared.step, 2, lambda: shared._game.state.copy()
+    learner = thrust_envs.vs_opponent("Thrust/Pong-v0", lambda obs: np.zeros(len(obs), int), 2)
+    learner.reset()
+    yield "vs_opponent", learner.step, 2, lambda: learner._game.state.copy()
+
+
+def test_uint64_actions_beyond_int64_are_refused_as_given():
+    """Copied into the kernels' int64 actions, 2**64 - 1 would read -1: the error named a
+    value never given. Every batch view refuses it as given, changing nothing."""
+    for name, step, rows, state in _views_of_uint64_actions():
+        before = np.asarray(state())
+        actions = np.zeros(rows, dtype=np.uint64)
+        actions[1] = 2**64 - 1
+        with pytest.raises(InvalidAction, match=r"action 18446744073709551615 \(element 1 "):
+            step(actions)
+        np.testing.assert_array_equal(np.asarray(state()), before, err_msg=name)
+        step(np.zeros(rows, dtype=np.uint64))  # uint64 within range is fine
+
+
+def test_an_opponents_uint64_actions_beyond_int64_are_refused_as_given():
+    venv = thrust_envs.vs_opponent(
+        "Thrust/Pong-v0", lambda obs: np.full(len(obs), 2**64 - 1, dtype=np.uint64), 2
+    )
+    venv.reset()
+    with pytest.raises(InvalidAction, match=r"the opponent: action 18446744073709551615"):
+        venv.step(np.zeros(2, dtype=np.int64))

@@ -39,6 +39,20 @@ class InvalidAction(ValueError):
     """An action outside the action space, or of the wrong shape or dtype."""
 
 
+def refuse_wrapping_integers(label: str, actions: np.ndarray, space: Any) -> None:
+    """Raise :class:`InvalidAction` for unsigned 64-bit actions beyond int64's range: copied
+    into the kernels' int64 buffers they would wrap to negative numbers, and the error would
+    report a value never given. Named here as given (and cheap: only uint64 arrays look)."""
+    if actions.dtype.kind == "u" and actions.dtype.itemsize == 8 and actions.size:
+        flat = actions.reshape(-1)
+        beyond = np.flatnonzero(flat > INT64_MAX)
+        if beyond.size:
+            raise InvalidAction(
+                f"{label}: action {int(flat[beyond[0]])} (element {int(beyond[0])} of the "
+                f"actions) is outside {space}"
+            )
+
+
 def _action_kind(space: spaces.Space) -> str:
     if isinstance(space, spaces.Discrete):
         return "discrete"
@@ -299,6 +313,8 @@ class BatchEnv:
                 f"({self.num_envs} environments, action space {self.action_space}), "
                 f"got shape {a.shape}"
             )
+        if a.dtype is not buffer.dtype and self._action_kind == "discrete":
+            refuse_wrapping_integers(self.env_id, a, self.action_space)
         buffer[...] = a
         return buffer
 

@@ -15,7 +15,7 @@ from numba import njit
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices
 
-from thrust_envs.core.batch import InvalidAction
+from thrust_envs.core.batch import InvalidAction, refuse_wrapping_integers
 from thrust_envs.core.definition import make_params
 from thrust_envs.core.game_views import GameError
 from thrust_envs.core.games import BatchGame, GameDefinition
@@ -97,13 +97,18 @@ def fill_episode_infos(
         info["episode"] = {"r": ret, "l": length, "t": elapsed}
 
 
-def check_integer_actions(label: str, actions: Any, shape: tuple[int, ...]) -> np.ndarray:
-    """``actions`` as an integer array of ``shape``, or :class:`InvalidAction` naming both."""
+def check_integer_actions(
+    label: str, actions: Any, shape: tuple[int, ...], space: Any
+) -> np.ndarray:
+    """``actions`` as an integer array of ``shape`` (for ``space``), or :class:`InvalidAction`
+    naming both (their values in ``space`` are the kernel's check, but for uint64 values that
+    int64 cannot hold, refused here as given)."""
     array = np.asarray(actions)
     if array.dtype.kind not in "iu":
         raise InvalidAction(f"{label}: actions must be integers, got dtype {array.dtype}")
     if array.shape != shape:
         raise InvalidAction(f"{label}: expected actions of shape {shape}, got {array.shape}")
+    refuse_wrapping_integers(label, array, space)
     return array
 
 

@@ -132,7 +132,9 @@ class FreeForAllVecEnv(GameVecEnvBase):
         """Check the learner's actions, ask the opponents for theirs (all checked before any
         is written), then write them all into the games."""
         game = self._steppable_game()
-        learner = check_integer_actions(self.env_id, actions, game.action_shape(self.num_envs))
+        learner = check_integer_actions(
+            self.env_id, actions, game.action_shape(self.num_envs), game.action_space
+        )
         answers = []
         for index, opponent in enumerate(self._opponents):
             rows = np.nonzero((self._lineup == index) & game.alive)

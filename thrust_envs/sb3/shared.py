@@ -136,7 +136,9 @@ class SharedGameVecEnv(GameVecEnvBase):
 
     def step_async(self, actions: np.ndarray) -> None:
         game = self._steppable_game()
-        a = check_integer_actions(self.env_id, actions, game.action_shape(self.num_envs))
+        a = check_integer_actions(
+            self.env_id, actions, game.action_shape(self.num_envs), game.action_space
+        )
         game.actions[...] = a.reshape(game.actions.shape)
         self._step_pending = True
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
-from thrust_envs.core.batch import InvalidAction, step_infos
+from thrust_envs.core.batch import InvalidAction, refuse_wrapping_integers, step_infos
 from thrust_envs.core.games import GameDefinition
 from thrust_envs.sb3.base import (
     GameVecEnvBase,
@@ -88,6 +88,7 @@ def opponent_actions(
             f"{label}: {who} returned actions of shape {out.shape} and dtype {out.dtype}; "
             f"expected integers of shape {expected}"
         )
+    refuse_wrapping_integers(f"{label}: {who}", out, "the action space")
     return out
 
 
@@ -185,7 +186,9 @@ class VsOpponentVecEnv(GameVecEnvBase):
         """Check the learner's actions, ask the opponents for theirs (all checked before any
         is written), then write them all into the games."""
         game = self._steppable_game()
-        learner = check_integer_actions(self.env_id, actions, game.action_shape(self.num_envs))
+        learner = check_integer_actions(
+            self.env_id, actions, game.action_shape(self.num_envs), game.action_space
+        )
         agents = game.num_agents
         others = [(self._seat + k) % agents for k in range(1, agents)]
         opponent_actions = [self._opponent_actions(seat_of_other) for seat_of_other in others]
