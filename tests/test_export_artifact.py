@@ -440,3 +440,116 @@ def test_in_memory_policy_equals_the_file(case: str, tmp_path: Path) -> None:
         thrust_export.to_numpy_policy(object())
     with pytest.raises(FileNotFoundError, match="no such model"):
         thrust_export.to_numpy_policy(tmp_path / "missing.zip")
+
+
+# -- writing: one mechanism for every format (a temporary file, checked, then replaced) ----------
+
+
+def _interrupted_write(f: Any) -> None:
+    f.write(b"half of an export")
+    raise OSError(28, "No space left on device")
+
+
+def _refusing_check(path: Path) -> None:
+    assert path.read_bytes() == b"new export" and path.name.endswith(".tmp")
+    raise RuntimeError("the export does not reproduce SB3")
+
+
+@pytest.mark.parametrize(
+    ("write", "check", "error"),
+    [
+        (_interrupted_write, None, OSError),
+        (lambda f: f.write(b"new export"), _refusing_check, RuntimeError),
+    ],
+    ids=["write-fails", "check-refuses"],
+)
+def test_a_failed_write_or_check_leaves_the_earlier_file(
+    write: Any, check: Any, error: type[Exception], tmp_path: Path
+) -> None:
+    from thrust_export.artifact import write_file
+
+    earlier = tmp_path / "policy.npz"
+    earlier.write_bytes(b"earlier export")
+    with pytest.raises(error):
+        write_file(earlier, write, check)
+    assert earlier.read_bytes() == b"earlier export"
+    assert list(tmp_path.iterdir()) == [earlier]  # no temporary file left
+    # Into a folder that does not exist yet: created, and removed again on failure.
+    nested = tmp_path / "new" / "deeper" / "policy.npz"
+    with pytest.raises(error):
+        write_file(nested, write, check)
+    assert list(tmp_path.iterdir()) == [earlier]
+
+
+def test_write_file_replaces_only_a_checked_file(tmp_path: Path) -> None:
+    from thrust_export.artifact import write_file
+
+    seen: list[bytes] = []
+    out = tmp_path / "sub" / "page.html"
+    assert write_file(out, lambda f: f.write(b"new export"), lambda p: seen.append(p.read_bytes()))
+    assert seen == [b"new export"] and out.read_bytes() == b"new export"
+    assert list(out.parent.iterdir()) == [out]
+    with pytest.raises(IsADirectoryError, match="is a directory"):
+        write_file(tmp_path / "sub", lambda f: f.write(b"x"))
+    assert list(out.parent.iterdir()) == [out]
+
+
+def _cartpole_policy() -> thrust_export.NumpyPolicy:
+    """A policy that fits Thrust/CartPole-v1 (4 observations, 2 actions)."""
+    from export_helpers import SpaceEnv
+    from gymnasium import spaces
+    from stable_baselines3 import PPO
+
+    env = SpaceEnv(spaces.Box(-np.inf, np.inf, (4,), np.float32), spaces.Discrete(2))
+    return thrust_export.to_numpy_policy(PPO("MlpPolicy", env, device="cpu", seed=0))
+
+
+@pytest.mark.parametrize(
+    ("fmt", "failure"),
+    [
+        ("numpy", "verification"),
+        ("onnx", "verification"),
+        ("numpy", "replace"),
+        ("onnx", "replace"),
+        ("web", "replace"),  # a page has no parity verification
+    ],
+)
+def test_every_format_keeps_the_earlier_file_on_failure(
+    fmt: str, failure: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failed verification (numpy, onnx) or a failure at the last step (all three formats)
+    leaves the file already at the output path untouched, and no temporary file."""
+    import os
+
+    import thrust_export.parity
+    from thrust_export.parity import ParityReport
+
+    model, _ = get_case("ppo-discrete")
+    out = tmp_path / {"numpy": "p.npz", "onnx": "p.onnx", "web": "p.html"}[fmt]
+    out.write_bytes(b"earlier export")
+    if failure == "verification":
+        failed = ParityReport(
+            n_observations=4,
+            deviations={"action": 1.0},
+            discrete=True,
+            action_mismatches=2,
+            within_tolerance=True,
+        )
+        monkeypatch.setattr(thrust_export.parity, "check_parity", lambda *a, **k: failed)
+        expected: type[Exception] = RuntimeError
+    else:
+
+        def no_space(*args: object) -> None:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(os, "replace", no_space)
+        expected = OSError
+    with pytest.raises(expected):
+        if fmt == "numpy":
+            thrust_export.export_numpy(model, out, verify=4)
+        elif fmt == "onnx":
+            thrust_export.export_onnx(model, out, verify=4)
+        else:
+            thrust_export.export_web(_cartpole_policy(), out, "Thrust/CartPole-v1")
+    assert out.read_bytes() == b"earlier export"
+    assert list(tmp_path.iterdir()) == [out]

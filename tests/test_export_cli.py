@@ -278,22 +278,49 @@ def test_failed_parity_exits_1(
         )
 
     monkeypatch.setattr(thrust_export.parity, "check_parity", failing)
+    earlier = tmp_path / "p.npz"
+    earlier.write_bytes(b"an earlier export")
     assert (
-        main(
-            [
-                str(saved["ppo-discrete"]),
-                "--format",
-                "numpy",
-                "-o",
-                str(tmp_path / "p.npz"),
-                "--check",
-                "5",
-            ]
-        )
+        main([str(saved["ppo-discrete"]), "--format", "numpy", "-o", str(earlier), "--check", "5"])
         == 1
     )
-    out = capsys.readouterr().out
-    assert "action mismatches 3" in out and out.rstrip().endswith("-> FAILED")
+    captured = capsys.readouterr()
+    assert "action mismatches 3" in captured.out and captured.out.rstrip().endswith("-> FAILED")
+    assert "wrote" not in captured.out
+    assert captured.err.count("\n") == 1 and "does not reproduce SB3" in captured.err
+    # The file that failed its check is not left at -o, and the earlier file is untouched.
+    assert earlier.read_bytes() == b"an earlier export"
+    assert list(tmp_path.iterdir()) == [earlier]
+
+
+def test_output_naming_an_input_is_refused(
+    saved: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """-o naming the model or the statistics (directly, through '..', a symbolic or a hard link)
+    would overwrite an input: one line, exit status 2, the inputs untouched."""
+    model = tmp_path / "mine.zip"
+    model.write_bytes(saved["sac-vecnormalize"].read_bytes())
+    stats = tmp_path / "stats.pkl"
+    stats.write_bytes(saved["sac-vecnormalize.pkl"].read_bytes())
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "link.zip").symlink_to(model)
+    os.link(stats, tmp_path / "hard.pkl")
+    before = {p: p.read_bytes() for p in (model, stats)}
+    outputs = [
+        (model, "MODEL"),
+        (tmp_path / "sub" / ".." / "mine.zip", "MODEL"),
+        (tmp_path / "link.zip", "MODEL"),
+        (stats, "--vec-normalize"),
+        (tmp_path / "hard.pkl", "--vec-normalize"),
+    ]
+    for fmt in ("numpy", "onnx"):
+        for output, what in outputs:
+            argv = [str(model), "--format", fmt, "-o", str(output)]
+            argv += ["--vec-normalize", str(stats)]
+            assert main(argv) == 2, argv
+            err = capsys.readouterr().err
+            assert err.count("\n") == 1 and f"is the input {what} file" in err, err
+    assert {p: p.read_bytes() for p in (model, stats)} == before
 
 
 @pytest.mark.parametrize(

@@ -221,3 +221,29 @@ def test_thrust_algos_ppo_exports_like_stock_ppo(tmp_path):
     policy = thrust_export.load(path)
     obs = np.random.default_rng(0).uniform(-1, 1, (64, 4)).astype(np.float32)
     np.testing.assert_array_equal(policy.predict(obs)[0], model.predict(obs, deterministic=True)[0])
+
+
+@pytest.mark.parametrize("fmt", ["numpy", "onnx"])
+@pytest.mark.parametrize(
+    ("verify", "error"),
+    [(-1, ValueError), (2.5, TypeError), ("8", TypeError), (True, TypeError), (None, TypeError)],
+)
+def test_verify_is_checked_before_anything_is_written(
+    fmt: str, verify: object, error: type[Exception], tmp_path: Path
+) -> None:
+    """``verify`` is a number of observations (an int >= 0): anything else is refused, naming
+    it, before the model is read, and no file is written (nor an earlier one touched)."""
+    export = thrust_export.export_numpy if fmt == "numpy" else thrust_export.export_onnx
+    out = tmp_path / ("p.npz" if fmt == "numpy" else "p.onnx")
+    with pytest.raises(error, match="verify must be a number of observations"):
+        export(tmp_path / "no-such-model.zip", out, verify=verify)  # type: ignore[arg-type]
+    assert not out.exists()
+    model, _ = get_case("ppo-discrete")
+    out.write_bytes(b"an earlier export")
+    with pytest.raises(error, match="verify"):
+        export(model, out, verify=verify)  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == [out] and out.read_bytes() == b"an earlier export"
+    # What the documentation allows: any int >= 0 (0 skips), numpy integers too.
+    assert (
+        export(model, out, verify=np.int64(0)) == out and out.read_bytes() != b"an earlier export"
+    )

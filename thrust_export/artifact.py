@@ -18,14 +18,16 @@ you trust as much as the code that runs them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
 import os
+import secrets
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -84,17 +86,72 @@ def encode_metadata(metadata: Mapping[str, Any]) -> bytes:
     return text.encode("utf-8")
 
 
+def write_file(
+    path: str | os.PathLike[str],
+    write: Callable[[BinaryIO], object],
+    check: Callable[[Path], object] | None = None,
+) -> Path:
+    """Put a file at ``path`` only once it is complete and ``check`` accepts it.
+
+    The one way every export (numpy, ONNX, web) writes: ``write`` fills a new temporary file in
+    the same folder (``.NAME.<hex>.tmp``, so that the final ``os.replace`` is atomic), ``check``
+    (if given) reads that temporary file, and only then does it replace ``path``. On any failure
+    (a write error, a full disk, a rejected check, an interrupt) the temporary file and any folder
+    created for it are removed and an earlier file at ``path`` is left as it was.
+
+    :param path: the destination (missing parent folders are created)
+    :param write: writes the content into the open binary file it is given
+    :param check: called with the temporary file's path; raises to refuse the file
+    :return: ``path``
+    :raises IsADirectoryError: ``path`` is a folder
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a directory, not a file to write")
+    created = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        while True:
+            tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+            try:
+                f = open(tmp, "xb")  # noqa: SIM115 (closed below, before the check)
+            except FileExistsError:  # another writer's temporary file: draw another name
+                continue
+            break
+        try:
+            with f:
+                write(f)
+            if check is not None:
+                check(tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    except BaseException:
+        for folder in created:  # innermost first; only the ones this call made, if still empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+    return path
+
+
 def write_artifact(
-    path: str | os.PathLike[str], metadata: Mapping[str, Any], arrays: Mapping[str, np.ndarray]
+    path: str | os.PathLike[str],
+    metadata: Mapping[str, Any],
+    arrays: Mapping[str, np.ndarray],
+    check: Callable[[Path], object] | None = None,
 ) -> Path:
     """Write ``metadata`` and ``arrays`` as one ``.npz`` artifact at exactly ``path``.
+
+    Written through :func:`write_file`: ``path`` changes only once the whole artifact is written
+    and ``check`` has accepted it.
 
     :param path: destination file (written as given: no ``.npz`` suffix is appended)
     :param metadata: JSON-serialisable metadata (must name ``format`` and ``format_version``)
     :param arrays: weight arrays by name; dtypes must be in :data:`ALLOWED_ARRAY_DTYPES`
+    :param check: as in :func:`write_file` (the exporter's verification)
     :return: the path written
     """
-    path = Path(path)
     clean: dict[str, np.ndarray] = {}
     for name, value in arrays.items():
         if name in (METADATA_KEY, DIGEST_KEY) or not name or "/" in name:
@@ -111,16 +168,7 @@ def write_artifact(
     members = dict(clean)
     members[METADATA_KEY] = np.frombuffer(metadata_bytes, dtype=np.uint8)
     members[DIGEST_KEY] = np.frombuffer(digest.encode("ascii"), dtype=np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "wb") as f:
-            np.savez(f, **members)  # type: ignore[arg-type]
-        os.replace(tmp, path)
-    except BaseException:  # a failed write (a full disk) leaves no temporary file
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return write_file(path, lambda f: np.savez(f, **members), check)  # type: ignore[arg-type]
 
 
 def _read_members(path: Path) -> dict[str, np.ndarray]:

@@ -6,18 +6,22 @@
                   [--algo PPO|A2C|DQN|SAC|TD3|TRPO|MaskablePPO] [--opset 17]
     thrust-export MODEL.zip|POLICY.npz --format web --env ENV_ID -o PAGE.html
 
-Exit status: 0 on success; 1 if the export does not reproduce SB3 (the parity check fails);
-2 on a usage error, a missing or unreadable input, or an unsupported model, reported as one line
+Exit status: 0 on success; 1 if the export does not reproduce SB3 (the parity check fails:
+nothing is written, an earlier file at ``-o`` is left as it was); 2 on a usage error, a missing or unreadable input, or an unsupported model, reported as one line
 on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from thrust_export.parity import ParityReport
 
 PROG = "thrust-export"
 
@@ -65,6 +69,22 @@ def _check_output_suffix(output: str, output_format: str) -> None:
             f"-o {output}: a {suffix} name contradicts --format {output_format}, which writes "
             f"{expected} files"
         )
+
+
+def _check_output_is_no_input(args: argparse.Namespace) -> None:
+    """Refuse ``-o`` naming an input file (the model or the statistics), which writing the export
+    would destroy: the same path, through links and ``..`` too, or another name of the file."""
+    output = Path(args.output)
+    for what, given in (("MODEL", args.model), ("--vec-normalize", args.vec_normalize)):
+        if given is None:
+            continue
+        same = os.path.realpath(output) == os.path.realpath(given) or (
+            output.exists() and os.path.samefile(output, given)
+        )
+        if same:
+            raise ValueError(
+                f"-o {args.output} is the input {what} file {given}: the export would overwrite it"
+            )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -120,35 +140,40 @@ def _run(args: argparse.Namespace) -> int:
     for path in (args.model, args.vec_normalize):
         if path is not None and not Path(path).is_file():
             raise FileNotFoundError(f"no such file: {path}")
+    _check_output_is_no_input(args)
     _check_output_suffix(args.output, args.format)
     if args.format == "web":
         return _run_web(args)
     if args.env is not None:
         raise ValueError("--env applies to --format web only")
-    from thrust_export.parity import check_parity
     from thrust_export.sb3 import load_model, load_vec_normalize
 
     model = load_model(args.model, args.algo)
     vec_normalize = load_vec_normalize(args.vec_normalize)
-    if args.format == "numpy":
-        from thrust_export.numpy_export import export_numpy
+    # --check N is the exporter's own verification on N observations: the file is put at -o only
+    # if it passes (a failed check leaves an earlier file there as it was).
+    reports: list[ParityReport] = []
+    options: dict[str, Any] = {"verify": args.check or 256, "on_report": reports.append}
+    try:
+        if args.format == "numpy":
+            from thrust_export.numpy_export import export_numpy
 
-        path = export_numpy(model, args.output, vec_normalize, verify=0 if args.check else 256)
-    else:
-        from thrust_export.onnx_export import export_onnx
+            path = export_numpy(model, args.output, vec_normalize, **options)
+        else:
+            from thrust_export.onnx_export import export_onnx
 
-        path = export_onnx(
-            model, args.output, args.opset, vec_normalize, verify=0 if args.check else 256
-        )
+            path = export_onnx(model, args.output, args.opset, vec_normalize, **options)
+    except RuntimeError:
+        if args.check and reports:
+            print(reports[-1].summary())
+        raise
     size = path.stat().st_size
     print(
         f"wrote {path} ({args.format}, {size / 1024:.1f} KiB) "
         f"from {type(model).__name__} {args.model}"
     )
     if args.check:
-        report = check_parity(model, path, n=args.check, vec_normalize=vec_normalize)
-        print(report.summary())
-        return 0 if report.passed else 1
+        print(reports[-1].summary())
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -10,7 +11,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from thrust_export.artifact import write_artifact
 from thrust_export.numpy_policy import NumpyPolicy, load
-from thrust_export.parity import verify_written
+from thrust_export.parity import ParityReport, check_verify, parity_verifier
 from thrust_export.sb3 import extract, load_model, load_vec_normalize
 
 __all__ = ["export_numpy"]
@@ -23,6 +24,7 @@ def export_numpy(
     *,
     algo: str | None = None,
     verify: int = 256,
+    on_report: Callable[[ParityReport], object] | None = None,
 ) -> Path:
     """Write ``model``'s deterministic policy as a numpy artifact (one ``.npz`` file).
 
@@ -38,16 +40,22 @@ def export_numpy(
         statistics are applied inside the exported policy, which then takes raw observations
     :param algo: algorithm of a ``.zip`` (``"PPO"``, ``"A2C"``, ``"DQN"``, ``"SAC"``, ``"TD3"``);
         detected when ``None``
-    :param verify: after writing, reload the artifact and compare it with SB3 on this many random
-        observations (0 to skip); the file is removed and ``RuntimeError`` raised on a mismatch
+    :param verify: before the file is put at ``out_path``, reload it and compare it with SB3 on
+        this many random observations (an int >= 0; 0 to skip); on a mismatch ``RuntimeError``
+        is raised and ``out_path`` is left as it was (see
+        :func:`thrust_export.artifact.write_file`)
+    :param on_report: called with the verification's :class:`~thrust_export.ParityReport`
+        (passed or not), e.g. to print it
     :return: the path written
     :raises NotImplementedError: for an unsupported algorithm, policy, space or layer
+    :raises TypeError, ValueError: ``verify`` is not an int >= 0 (before anything is read)
     """
+    n = check_verify(verify)
     model = load_model(model_or_path, algo)
     vn = load_vec_normalize(vec_normalize)
     metadata, arrays = extract(model, vn)
-    path = write_artifact(out_path, metadata, arrays)
-    return verify_written(model, path, load(path) if verify else None, verify, vn, "numpy")
+    check = parity_verifier(model, n, vn, "numpy", load, on_report)
+    return write_artifact(out_path, metadata, arrays, check)
 
 
 def to_numpy_policy(

@@ -22,6 +22,7 @@ import json
 import math
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 from stable_baselines3.sac.policies import LOG_STD_MAX, LOG_STD_MIN
 from torch import nn
 
+from thrust_export.artifact import write_file
 from thrust_export.onnx_policy import (
     ONNX_FORMAT_NAME,
     ONNX_FORMAT_VERSION,
@@ -41,7 +43,7 @@ from thrust_export.onnx_policy import (
     OnnxPolicy,
     seal_onnx,
 )
-from thrust_export.parity import verify_written
+from thrust_export.parity import ParityReport, check_verify, parity_verifier
 from thrust_export.sb3 import ACTOR_CRITIC_ALGORITHMS, extract, load_model, load_vec_normalize
 
 __all__ = ["MAX_OPSET", "MIN_OPSET", "export_onnx"]
@@ -262,6 +264,7 @@ def export_onnx(
     *,
     algo: str | None = None,
     verify: int = 256,
+    on_report: Callable[[ParityReport], object] | None = None,
 ) -> Path:
     """Write ``model``'s deterministic policy as an ONNX model.
 
@@ -279,11 +282,17 @@ def export_onnx(
     :param opset: ONNX opset, :data:`MIN_OPSET` to :data:`MAX_OPSET`
     :param vec_normalize: a ``VecNormalize`` or the path of its ``.pkl``
     :param algo: algorithm of a ``.zip``; detected when ``None``
-    :param verify: compare the written model under onnxruntime with SB3 on this many random
-        observations (0 to skip); the file is removed and ``RuntimeError`` raised on a mismatch
+    :param verify: before the file is put at ``out_path``, compare it under onnxruntime with SB3
+        on this many random observations (an int >= 0; 0 to skip); on a mismatch
+        ``RuntimeError`` is raised and ``out_path`` is left as it was (see
+        :func:`thrust_export.artifact.write_file`)
+    :param on_report: called with the verification's :class:`~thrust_export.ParityReport`
+        (passed or not), e.g. to print it
     :return: the path written
     :raises NotImplementedError: for an unsupported algorithm, policy, space or layer
+    :raises TypeError, ValueError: ``verify`` or ``opset`` out of range (before anything is read)
     """
+    n = check_verify(verify)
     if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= MAX_OPSET:
         raise ValueError(f"opset must be an integer from {MIN_OPSET} to {MAX_OPSET}, got {opset!r}")
     model = load_model(model_or_path, algo)
@@ -318,7 +327,5 @@ def export_onnx(
     entry.value = json.dumps(_onnx_metadata(metadata), sort_keys=True)
     onnx.checker.check_model(proto, full_check=True)
     data = seal_onnx(proto.SerializeToString())
-    path = Path(out_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return verify_written(model, path, OnnxPolicy(data) if verify else None, verify, vn, "ONNX")
+    check = parity_verifier(model, n, vn, "ONNX", OnnxPolicy, on_report)
+    return write_file(out_path, lambda f: f.write(data), check)

@@ -9,6 +9,7 @@ and ``vec_normalize.normalize_obs(obs)`` to SB3.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,7 +25,14 @@ from thrust_export.numpy_policy import NumpyPolicy, load
 from thrust_export.onnx_policy import OnnxPolicy
 from thrust_export.sb3 import ACTOR_CRITIC_ALGORITHMS, algorithm_name, load_vec_normalize
 
-__all__ = ["ParityReport", "check_parity", "reference_outputs", "sample_observations"]
+__all__ = [
+    "ParityReport",
+    "check_parity",
+    "check_verify",
+    "parity_verifier",
+    "reference_outputs",
+    "sample_observations",
+]
 
 DEFAULT_TOLERANCE = 1e-5
 
@@ -158,26 +166,61 @@ def _as_exported(exported: ExportedPolicy | str | os.PathLike[str]) -> ExportedP
     return exported
 
 
-def verify_written(
+def check_verify(verify: object) -> int:
+    """The exporters' ``verify`` argument, checked before anything is loaded or written.
+
+    :param verify: how many random observations to compare with SB3 (0: no verification)
+    :return: ``verify``
+    :raises TypeError: not an integer (``True``/``False`` included: they would silently mean
+        1 and 0 observations)
+    :raises ValueError: a negative number
+    """
+    if isinstance(verify, bool) or not isinstance(verify, (int, np.integer)):
+        raise TypeError(
+            "verify must be a number of observations (an int >= 0; 0 skips the verification), "
+            f"got {verify!r}"
+        )
+    if verify < 0:
+        raise ValueError(
+            f"verify must be a number of observations (an int >= 0; 0 skips the verification), "
+            f"got {verify}"
+        )
+    return int(verify)
+
+
+def parity_verifier(
     model: BaseAlgorithm,
-    path: Path,
-    exported: ExportedPolicy | None,
     n: int,
     vec_normalize: VecNormalize | None,
     label: str,
-) -> Path:
-    """An exporter's ``verify`` step: ``path`` (just written, loaded as ``exported``) if it
-    reproduces SB3's predict on ``n`` random observations (0: unchecked); else the file is
-    removed and a ``RuntimeError`` names the ``label`` export and the report."""
-    if n:
-        assert exported is not None, "verify_written: nothing to verify"
-        report = check_parity(model, exported, n=n, vec_normalize=vec_normalize)
+    load_export: Callable[[Path], ExportedPolicy],
+    on_report: Callable[[ParityReport], object] | None = None,
+) -> Callable[[Path], None] | None:
+    """An exporter's ``verify`` step, the ``check`` of :func:`thrust_export.artifact.write_file`:
+    it loads the file just written (still at its temporary path) with ``load_export`` and
+    compares it with SB3's predict on ``n`` random observations.
+
+    :param model: the exported SB3 model
+    :param n: observations to compare (0: no verification, ``None`` is returned)
+    :param vec_normalize: the statistics folded into the export
+    :param label: the format, named in the error
+    :param load_export: reads an export from a path (``load``, ``OnnxPolicy``)
+    :param on_report: called with the report, whether it passed or not, before the verdict
+    :return: the check, or ``None`` when ``n`` is 0
+    """
+    if not n:
+        return None
+
+    def verify(path: Path) -> None:
+        report = check_parity(model, load_export(path), n=n, vec_normalize=vec_normalize)
+        if on_report is not None:
+            on_report(report)
         if not report.passed:
-            path.unlink()
             raise RuntimeError(
                 f"the {label} export does not reproduce SB3's predict: {report.summary()}"
             )
-    return path
+
+    return verify
 
 
 def check_parity(

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from thrust_export.artifact import write_file
 from thrust_export.policy_plan import PolicyPlan, plan_policy, plan_to_json
 
 __all__ = ["WEB_ENVS", "WebEnv", "export_web", "page_html", "python_bot", "web_env"]
@@ -293,8 +294,5 @@ def export_web(
     plan = _plan_of(model_or_artifact, vec_normalize, algo)
     _check_fits(plan, config)
     html = page_html(plan, port, config)
-    out = Path(path)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(html, encoding="utf-8")
-    os.replace(tmp, out)
-    return out
+    data = html.encode("utf-8")
+    return write_file(path, lambda f: f.write(data))
