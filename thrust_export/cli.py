@@ -7,8 +7,8 @@
     thrust-export MODEL.zip|POLICY.npz --format web --env ENV_ID -o PAGE.html
 
 Exit status: 0 on success; 1 if the export does not reproduce SB3 (the parity check fails:
-nothing is written, an earlier file at ``-o`` is left as it was); 2 on a usage error, a missing or unreadable input, or an unsupported model, reported as one line
-on stderr.
+nothing is written, an earlier file at ``-o`` is left as it was); 2 on a usage error, a
+missing or unreadable input, or an unsupported model, reported as one line on stderr.
 """
 
 from __future__ import annotations
