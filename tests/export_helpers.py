@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -369,3 +370,34 @@ def assert_outputs_match(
                 )
                 continue
         np.testing.assert_allclose(actual, expected, rtol=0, atol=tol, err_msg=name)
+
+
+def damaged_archives(model_zip: Path, directory: Path) -> dict[str, Path]:
+    """SB3 archives damaged in ways zipfile and json report with different exceptions: ``data``
+    a JSON list (no error at all when read), a corrupt deflate stream (``zlib.error``), an
+    unknown compression method (``NotImplementedError``)."""
+    import struct
+    import zipfile
+
+    with zipfile.ZipFile(model_zip) as source:
+        members = {name: source.read(name) for name in source.namelist()}
+    members = {"data": members.pop("data"), **members}  # `data` first: its central record too
+
+    def write(name: str, data: bytes = b"", compression: int = zipfile.ZIP_DEFLATED) -> Path:
+        path = directory / name
+        with zipfile.ZipFile(path, "w", compression) as archive:
+            for member, content in members.items():
+                archive.writestr(member, data if member == "data" and data else content)
+        return path
+
+    paths = {"list": write("list.zip", b"[]", zipfile.ZIP_STORED)}
+    raw = bytearray(write("deflate.zip").read_bytes())
+    start = 30 + len("data")  # the local header of the first member, `data`
+    raw[start : start + 8] = b"\xff" * 8
+    paths["zlib"] = directory / "deflate.zip"
+    paths["zlib"].write_bytes(bytes(raw))
+    raw = bytearray(write("method.zip").read_bytes())
+    struct.pack_into("<H", raw, raw.index(b"PK\x01\x02") + 10, 99)  # compression method 99
+    paths["method"] = directory / "method.zip"
+    paths["method"].write_bytes(bytes(raw))
+    return paths

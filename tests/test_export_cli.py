@@ -239,6 +239,22 @@ def test_input_errors(
     assert not (tmp_path / "a.npz").exists() and not (tmp_path / "a.onnx").exists()
 
 
+def test_damaged_archives_are_one_line_and_exit_2(
+    saved: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from export_helpers import damaged_archives
+
+    for damage, path in damaged_archives(saved["ppo-discrete"], tmp_path).items():
+        for fmt, out in (("numpy", "a.npz"), ("onnx", "a.onnx")):
+            assert main([str(path), "--format", fmt, "-o", str(tmp_path / out)]) == 2, damage
+            err = capsys.readouterr().err
+            assert err.count("\n") == 1 and "not a Stable-Baselines3 model archive" in err, err
+        argv = [str(path), "--format", "web", "--env", "Thrust/CartPole-v1", "-o", "a.html"]
+        assert main(argv) == 2
+        assert "not a Stable-Baselines3 model archive" in capsys.readouterr().err
+    assert not any(tmp_path.glob("a.*"))
+
+
 def test_unsupported_model_is_a_user_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -165,6 +165,24 @@ def test_unsupported_zip_files(tmp_path: Path) -> None:
     assert not (tmp_path / "p.npz").exists() and not (tmp_path / "p.onnx").exists()
 
 
+@pytest.mark.parametrize("damage", ["list", "zlib", "method"])
+def test_damaged_archives_are_bad_input(damage: str, tmp_path: Path) -> None:
+    """However zipfile or json fail on a damaged archive, it is the clear bad-input error."""
+    from export_helpers import damaged_archives
+
+    model, _ = get_case("ppo-discrete")
+    model.save(tmp_path / "model.zip")
+    path = damaged_archives(tmp_path / "model.zip", tmp_path)[damage]
+    from thrust_export.sb3 import detect_algorithm
+
+    with pytest.raises(ValueError, match="is not a Stable-Baselines3 model archive"):
+        detect_algorithm(path)
+    for export in (thrust_export.export_numpy, thrust_export.export_onnx):
+        with pytest.raises(ValueError, match="is not a Stable-Baselines3 model archive"):
+            export(path, tmp_path / "p.out")
+    assert not (tmp_path / "p.out").exists()
+
+
 def test_gsde_sampling_is_refused_not_approximated() -> None:
     from thrust_export.sb3 import extract
 

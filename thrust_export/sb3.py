@@ -20,6 +20,7 @@ import json
 import os
 import pickle
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +158,11 @@ def _type_name(obj: Any) -> str:
 # ---------------------------------------------------------------------- loading
 
 
+def _error_name(exc: BaseException) -> str:
+    """``zlib.error`` rather than its bare class name ``error``."""
+    return "zlib.error" if isinstance(exc, zlib.error) else type(exc).__name__
+
+
 def detect_algorithm(path: str | os.PathLike[str]) -> str:
     """Which supported algorithm saved the SB3 ``.zip`` at ``path``, from its ``data`` JSON.
 
@@ -166,14 +172,39 @@ def detect_algorithm(path: str | os.PathLike[str]) -> str:
 
     :param path: the ``.zip`` saved by ``model.save``
     :return: the algorithm name, a key of :data:`SUPPORTED_ALGORITHMS`
-    :raises ValueError: if the file is not an SB3 model archive
+    :raises FileNotFoundError: no such file
+    :raises ValueError: if the file is not an SB3 model archive (not a zip, a damaged one, no
+        ``data`` member or one that is not a JSON object)
     :raises NotImplementedError: if it was saved by an unsupported algorithm
     """
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no such model file: {path}")
     try:
         with zipfile.ZipFile(path) as archive:
             data = json.loads(archive.read("data"))
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path} is not a Stable-Baselines3 model archive (.zip): {exc}") from exc
+    except (
+        # What zipfile and json raise on a damaged or foreign file: a bad zip, no `data` member,
+        # invalid JSON or UTF-8 (ValueErrors), a corrupt deflate stream (zlib.error), a truncated
+        # one (EOFError), an unknown compression method (NotImplementedError), an encrypted
+        # member (RuntimeError), a bad offset (OSError). RuntimeError and NotImplementedError
+        # must not escape: the CLI reads them as a failed parity check, an unsupported model.
+        zipfile.BadZipFile,
+        KeyError,
+        ValueError,
+        zlib.error,
+        EOFError,
+        NotImplementedError,
+        RuntimeError,
+        OSError,
+    ) as exc:
+        raise ValueError(
+            f"{path} is not a Stable-Baselines3 model archive (.zip): {_error_name(exc)}: {exc}"
+        ) from exc
+    if not isinstance(data, dict):
+        raise ValueError(
+            f"{path} is not a Stable-Baselines3 model archive (.zip): its 'data' member is a "
+            f"JSON {type(data).__name__}, not an object"
+        )
     policy_class = data.get("policy_class")
     module = policy_class.get("__module__") if isinstance(policy_class, dict) else None
     by_module = {
