@@ -232,6 +232,20 @@ def test_input_errors(
             "was saved by TD3, not SAC",
         ),
     ]
+    cases.append(
+        (
+            [
+                str(saved["td3"]),
+                "--format",
+                "numpy",
+                "-o",
+                str(tmp_path / "a.npz"),
+                "--opset",
+                "17",
+            ],
+            "--opset applies to --format onnx only",
+        )
+    )
     for args, message in cases:
         assert main(args) == 2, args
         err = capsys.readouterr().err

@@ -523,3 +523,30 @@ def test_browser_plays_the_python_episodes(case: str, request: pytest.FixtureReq
     pixels = np.asarray(Image.open(BytesIO(picture)).convert("RGB")).reshape(-1, 3)
     shown = {tuple(c) for c in pixels[::7].tolist()}
     assert set(colours) <= shown, set(colours) - shown
+
+
+def test_arguments_an_exported_policy_cannot_use_are_refused(
+    cartpole_model: PPO, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """vec_normalize and algo describe an SB3 model still to be read: with a NumpyPolicy or a
+    .npz artifact they would be ignored, so they are refused (no page written)."""
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+    artifact = thrust_export.export_numpy(cartpole_model, tmp_path / "policy.npz", verify=0)
+    stats = tmp_path / "stats.pkl"
+    env = SpaceEnv(cartpole_model.observation_space, cartpole_model.action_space)
+    VecNormalize(DummyVecEnv([lambda: env])).save(str(stats))
+    out = tmp_path / "page.html"
+    for source in (thrust_export.load(artifact), artifact, str(artifact)):
+        for option, value, named in (
+            ("vec_normalize", str(stats), "vec_normalize"),
+            ("algo", "PPO", "algo"),
+            ("algo", "nonsense", "algo"),
+        ):
+            with pytest.raises(ValueError, match=rf"{named} .*already"):
+                thrust_export.export_web(source, out, "Thrust/CartPole-v1", **{option: value})
+    assert not out.exists()
+    web = [str(artifact), "--format", "web", "--env", "Thrust/CartPole-v1"]
+    assert "--vec-normalize" in _bad_cli([*web, "--vec-normalize", str(stats)], out, capsys)
+    assert "--algo" in _bad_cli([*web, "--algo", "ppo"], out, capsys)
+    assert "--opset applies to --format onnx only" in _bad_cli([*web, "--opset", "17"], out, capsys)

@@ -52,6 +52,9 @@ def _positive_int(text: str) -> int:
 _ALGORITHMS = ("PPO", "A2C", "DQN", "SAC", "TD3", "TRPO", "MASKABLEPPO")
 
 #: The output suffix each format writes; another known suffix on ``-o`` is refused.
+#: ``--opset`` when not given (a literal, as _ALGORITHMS: onnx_export imports torch).
+_DEFAULT_OPSET = 17
+
 _SUFFIXES = {"numpy": ".npz", "onnx": ".onnx", "web": ".html"}
 _KNOWN_SUFFIXES = frozenset({*_SUFFIXES.values(), ".htm"})
 
@@ -131,7 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="algorithm that saved MODEL.zip: PPO, A2C, DQN, SAC, TD3, TRPO or MaskablePPO "
         "(detected by default; any case)",
     )
-    parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    parser.add_argument(
+        "--opset", type=int, help=f"with --format onnx: the ONNX opset (default {_DEFAULT_OPSET})"
+    )
     return parser
 
 
@@ -142,6 +147,8 @@ def _run(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"no such file: {path}")
     _check_output_is_no_input(args)
     _check_output_suffix(args.output, args.format)
+    if args.opset is not None and args.format != "onnx":
+        raise ValueError("--opset applies to --format onnx only")
     if args.format == "web":
         return _run_web(args)
     if args.env is not None:
@@ -162,7 +169,8 @@ def _run(args: argparse.Namespace) -> int:
         else:
             from thrust_export.onnx_export import export_onnx
 
-            path = export_onnx(model, args.output, args.opset, vec_normalize, **options)
+            opset = _DEFAULT_OPSET if args.opset is None else args.opset
+            path = export_onnx(model, args.output, opset, vec_normalize, **options)
     except RuntimeError:
         if args.check and reports:
             print(reports[-1].summary())

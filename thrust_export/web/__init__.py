@@ -192,18 +192,29 @@ def _check_fits(plan: PolicyPlan, config: Mapping[str, Any]) -> None:
 def _plan_of(model_or_artifact: Any, vec_normalize: Any, algo: str | None) -> PolicyPlan:
     from thrust_export.numpy_policy import NumpyPolicy
 
-    if isinstance(model_or_artifact, NumpyPolicy):
-        return model_or_artifact.plan
-    if isinstance(model_or_artifact, (str, os.PathLike)) and str(model_or_artifact).endswith(
-        ".npz"
-    ):
-        from thrust_export.artifact import ArtifactError, read_artifact
-
+    is_policy = isinstance(model_or_artifact, NumpyPolicy)
+    is_artifact = isinstance(model_or_artifact, (str, os.PathLike)) and str(
+        model_or_artifact
+    ).endswith(".npz")
+    if is_policy or is_artifact:
+        # Both describe an SB3 model still to be read: an exported policy already holds its
+        # statistics and its algorithm, so either given here would be silently ignored.
+        what = "a NumpyPolicy" if is_policy else "a .npz artifact"
         if vec_normalize is not None:
             raise ValueError(
-                "vec_normalize applies to an SB3 model; a .npz artifact already holds its "
-                "observation statistics"
+                f"vec_normalize (--vec-normalize) applies to an SB3 model; {what} already holds "
+                "its observation statistics"
             )
+        if algo is not None:
+            raise ValueError(
+                f"algo (--algo) names the algorithm of an SB3 model's .zip; {what} already "
+                "records its algorithm"
+            )
+    if is_policy:
+        return model_or_artifact.plan
+    if is_artifact:
+        from thrust_export.artifact import ArtifactError, read_artifact
+
         metadata, arrays = read_artifact(model_or_artifact)
         try:
             return plan_policy(metadata, arrays)
@@ -281,8 +292,10 @@ def export_web(
         written by :func:`thrust_export.export_numpy`, or a :class:`~thrust_export.NumpyPolicy`
     :param path: the ``.html`` file to write
     :param env_id: a Thrust ID from :data:`WEB_ENVS` (e.g. ``"Thrust/CartPole-v1"``)
-    :param vec_normalize: VecNormalize statistics to fold in (an SB3 model only)
-    :param algo: algorithm of a ``.zip`` (detected when None)
+    :param vec_normalize: VecNormalize statistics to fold in (an SB3 model only: refused with
+        an artifact or a NumpyPolicy, which hold their own)
+    :param algo: algorithm of a ``.zip`` (detected when None; refused with an artifact or a
+        NumpyPolicy)
     :param env_kwargs: the env's parameters (fields of its params NamedTuple)
     :return: the path written
     :raises ValueError: an env the page cannot run, a policy that does not fit it, bad
