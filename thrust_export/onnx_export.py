@@ -41,6 +41,7 @@ from thrust_export.onnx_policy import (
     ONNX_FORMAT_VERSION,
     ONNX_METADATA_KEY,
     OnnxPolicy,
+    onnx_input_dtype,
     seal_onnx,
 )
 from thrust_export.parity import ParityReport, check_verify, parity_verifier
@@ -268,8 +269,10 @@ def export_onnx(
 ) -> Path:
     """Write ``model``'s deterministic policy as an ONNX model.
 
-    Input ``obs``: shape ``(batch, *obs_shape)`` with the observation space's dtype (raw
-    observations: VecNormalize statistics, if given, are part of the graph). Outputs, all with the
+    Input ``obs``: shape ``(batch, *obs_shape)``, float32 or float64 as the observation space,
+    float64 for any other space dtype (:func:`~thrust_export.onnx_policy.onnx_input_dtype`: SB3
+    converts such observations to float, it does not cast them to the space's dtype); raw
+    observations: VecNormalize statistics, if given, are part of the graph. Outputs, all with the
     dynamic ``batch`` axis first: ``action`` (SB3's deterministic action, same dtype as
     ``model.predict``), then as the policy has them ``value`` ``(batch,)``, ``logits`` (discrete
     action distributions, flat), ``mean`` (Gaussian mean before squashing/clipping), ``log_std``
@@ -301,7 +304,7 @@ def export_onnx(
     _check_onnx_exactness(metadata)
     graph = _graph(model, metadata, vn)
     space = model.observation_space
-    dummy = th.as_tensor(np.zeros((2, *space.shape), dtype=space.dtype))
+    dummy = th.as_tensor(np.zeros((2, *space.shape), dtype=onnx_input_dtype(space.dtype)))
     names = metadata["outputs"]
     buffer = io.BytesIO()
     with warnings.catch_warnings(), th.no_grad():

@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ __all__ = [
     "ONNX_FORMAT_VERSION",
     "ONNX_METADATA_KEY",
     "OnnxPolicy",
+    "onnx_input_dtype",
     "seal_onnx",
     "verify_onnx",
 ]
@@ -100,20 +102,24 @@ def verify_onnx(data: bytes, source: object = "ONNX policy") -> bytes:
     return data
 
 
-_ONNX_TYPES = {
-    "tensor(float)": np.float32,
-    "tensor(double)": np.float64,
-    "tensor(float16)": np.float16,
-    "tensor(int8)": np.int8,
-    "tensor(int16)": np.int16,
-    "tensor(int32)": np.int32,
-    "tensor(int64)": np.int64,
-    "tensor(uint8)": np.uint8,
-    "tensor(uint16)": np.uint16,
-    "tensor(uint32)": np.uint32,
-    "tensor(uint64)": np.uint64,
-    "tensor(bool)": np.bool_,
-}
+#: The graph input types an export has (see :func:`onnx_input_dtype`).
+_ONNX_TYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64}
+
+
+def onnx_input_dtype(observation_dtype: Any) -> np.dtype:
+    """The dtype of the graph input ``obs`` for observations of ``observation_dtype``.
+
+    SB3's ``predict`` converts a (non-image) Box observation to float32 whatever the space's
+    dtype, after VecNormalize's float64 arithmetic if any; it never casts it to the space's
+    dtype (5.23 stays 5.23 in a uint8 space, -1 stays -1). float32 and float64 spaces keep their
+    dtype; any other (integer, bool, float16) takes float64, which holds every value a caller
+    passes exactly (the graph then rounds to float32 once, as SB3 does).
+
+    :param observation_dtype: the observation space's dtype
+    :return: float32 or float64
+    """
+    dtype = np.dtype(observation_dtype)
+    return dtype if dtype in (np.dtype(np.float32), np.dtype(np.float64)) else np.dtype(np.float64)
 
 
 def _parse_metadata(text: str, source: object) -> dict[str, Any]:
@@ -159,12 +165,27 @@ def _parse_metadata(text: str, source: object) -> dict[str, Any]:
     return metadata
 
 
+def _is_provider(provider: object) -> bool:
+    """A provider as onnxruntime takes it: a name, or a ``(name, options dict)`` pair."""
+    if isinstance(provider, str):
+        return True
+    return (
+        isinstance(provider, tuple)
+        and len(provider) == 2
+        and isinstance(provider[0], str)
+        and isinstance(provider[1], dict)
+    )
+
+
 class OnnxPolicy:
     """An ONNX policy exported by :func:`thrust_export.export_onnx`, run with onnxruntime.
 
     :param path_or_bytes: the ``.onnx`` file or its bytes
-    :param providers: onnxruntime execution providers (default: CPU)
+    :param providers: onnxruntime execution providers (default: CPU): a list of names, or of
+        ``(name, options dict)`` pairs
     :param session_options: an ``onnxruntime.SessionOptions`` (e.g. to set thread counts)
+    :raises TypeError: ``providers`` or ``session_options`` of the wrong type (before the file
+        is read)
     :raises FileNotFoundError: no such file
     :raises ArtifactError: a file that fails its SHA-256 check, that onnxruntime cannot load, or
         whose metadata is missing or malformed
@@ -173,11 +194,25 @@ class OnnxPolicy:
     def __init__(
         self,
         path_or_bytes: str | os.PathLike[str] | bytes,
-        providers: list[str] | None = None,
+        providers: Sequence[str | tuple[str, dict[str, Any]]] | None = None,
         session_options: Any = None,
     ) -> None:
         import onnxruntime as ort
 
+        # Checked first: onnxruntime's own error for a bad option would be reported as a file
+        # it cannot load.
+        if session_options is not None and not isinstance(session_options, ort.SessionOptions):
+            raise TypeError(
+                "session_options must be an onnxruntime.SessionOptions or None, got "
+                f"{type(session_options).__name__} {session_options!r}"
+            )
+        if providers is not None and (
+            not isinstance(providers, (list, tuple)) or not all(_is_provider(p) for p in providers)
+        ):
+            raise TypeError(
+                "providers must be a list of onnxruntime execution provider names (or "
+                f"(name, options dict) pairs), or None; got {providers!r}"
+            )
         if isinstance(path_or_bytes, bytes):
             source: object = "ONNX policy bytes"
             data = path_or_bytes
@@ -194,7 +229,7 @@ class OnnxPolicy:
             self.session = ort.InferenceSession(
                 data,
                 sess_options=session_options,
-                providers=providers or ["CPUExecutionProvider"],
+                providers=list(providers or ["CPUExecutionProvider"]),
             )
         except Exception as exc:  # onnxruntime's InvalidProtobuf, Fail, ... (no common base)
             raise ArtifactError(
@@ -206,7 +241,15 @@ class OnnxPolicy:
         self.metadata: dict[str, Any] = _parse_metadata(props[ONNX_METADATA_KEY], source)
         (inp,) = self.session.get_inputs()
         if inp.type not in _ONNX_TYPES:
-            raise ArtifactError(f"{source}: input {inp.name!r} has unsupported type {inp.type}")
+            # Exports before float inputs for every space cast observations to the space's
+            # integer dtype (5.23 -> 5, -1 -> 255) where SB3 converts them to float: running
+            # them would silently differ from SB3.
+            raise ArtifactError(
+                f"{source}: input {inp.name!r} has type {inp.type}, not float or double: an "
+                "export by an older thrust_export, whose graph casts observations to the "
+                "observation space's dtype where SB3 converts them to float32; export the model "
+                "again"
+            )
         self.input_name: str = inp.name
         self.input_dtype = np.dtype(_ONNX_TYPES[inp.type])
         self.observation_shape: tuple[int, ...] = tuple(self.metadata["observation_space"]["shape"])
@@ -239,7 +282,8 @@ class OnnxPolicy:
     ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
         """SB3-style deterministic ``predict`` (see :meth:`thrust_export.NumpyPolicy.predict`).
 
-        The observation is cast to the model's input dtype (the observation space's dtype).
+        The observation is converted to the graph's float input dtype (see
+        :func:`onnx_input_dtype`), as SB3 converts it to float.
         With ``action_masks`` (Discrete and MultiDiscrete actor-critic policies, as
         ``MaskablePPO.predict``) the action is the argmax of the ``logits`` output with the
         forbidden actions' logits set to ``-inf``.
