@@ -247,3 +247,72 @@ def test_verify_is_checked_before_anything_is_written(
     assert (
         export(model, out, verify=np.int64(0)) == out and out.read_bytes() != b"an earlier export"
     )
+
+
+def _sb3_refuses(model: object, obs: np.ndarray) -> bool:
+    try:
+        model.predict(obs, deterministic=True)  # type: ignore[attr-defined]
+    except ValueError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "ppo-discrete",
+        "ppo-multidiscrete",
+        "ppo-multibinary",
+        "ppo-box",
+        "ppo-box-gsde",
+        "a2c-box-float64",
+        "sac",
+        "dqn",
+        "td3",
+    ],
+)
+def test_non_finite_observations_are_refused_where_sb3_refuses_them(
+    case: str, tmp_path: Path
+) -> None:
+    """SB3's action distributions refuse NaN parameters (a NaN observation entry always gives
+    them, inf and -inf often): the exports raise ValueError naming the rows and their entries
+    where SB3 raises, and otherwise return SB3's action (DQN and TD3 have no distribution)."""
+    model, _ = get_case(case)
+    exports = {
+        "numpy": thrust_export.to_numpy_policy(model),
+        "onnx": thrust_export.OnnxPolicy(
+            thrust_export.export_onnx(model, tmp_path / "p.onnx", verify=0)
+        ),
+    }
+    shape = model.observation_space.shape
+    finite = sample_observations(model.observation_space, 3, seed=0).astype(np.float64)
+    refused = 0
+    for entries in ([np.nan], [np.inf], [np.inf, -np.inf], [-np.inf] * 3, [1e30, -1e30]):
+        batch = finite.copy()
+        flat = batch[1].reshape(-1)
+        flat[: len(entries)] = entries
+        sb3 = _sb3_refuses(model, batch)
+        assert sb3 == _sb3_refuses(model, batch[1])  # one observation alike
+        if np.isnan(entries[0]):
+            assert sb3 == (case not in ("dqn", "td3"))  # NaN: refused by every distribution
+        refused += sb3
+        for name, policy in exports.items():
+            for obs, row in ((batch, "observation row 1"), (batch[1], "the observation")):
+                if sb3:
+                    with pytest.raises(ValueError, match=rf"^{row} \(") as info:
+                        policy.predict(obs)
+                    if not np.isfinite(entries[0]):
+                        assert f": {entries[0]}" in str(info.value), (name, info.value)
+                else:
+                    expected = model.predict(obs, deterministic=True)[0]
+                    got = policy.predict(obs)[0]
+                    np.testing.assert_allclose(
+                        got, expected, rtol=1e-5, atol=1e-5, err_msg=f"{name} {entries}"
+                    )
+        if sb3 and case not in ("ppo-box-gsde",):
+            with pytest.raises(ValueError, match="observation row 1"):
+                exports["numpy"].predict(batch, deterministic=False)
+    assert refused or case in ("dqn", "td3")
+    # Finite rows alone are fine (the refusal names row 1 only).
+    exports["numpy"].predict(np.delete(batch, 1, axis=0))
+    assert shape == exports["numpy"].observation_shape

@@ -32,9 +32,11 @@ from thrust_export.policy_plan import (
 __all__ = [
     "HEAD_KINDS",
     "MASKABLE_HEADS",
+    "VALIDATED_HEADS",
     "NumpyPolicy",
     "apply_action_masks",
     "categorical_mode",
+    "check_distribution_parameters",
     "load",
     "output_names_for",
 ]
@@ -169,6 +171,53 @@ def apply_action_masks(
     return np.where(masks, logits, np.array(-np.inf, dtype=logits.dtype))
 
 
+#: Heads whose SB3 action distribution validates its parameters: torch's Categorical, Bernoulli
+#: and Normal raise ``ValueError`` on a NaN logit, mean or standard deviation, which a NaN in the
+#: observation always gives (and an infinite entry often: inf - inf). DQN's argmax and TD3's
+#: actor have no distribution: SB3 returns their action, and so do the exports.
+VALIDATED_HEADS = HEAD_KINDS - {"q_argmax", "deterministic"}
+
+
+def check_distribution_parameters(
+    parameters: Sequence[np.ndarray], observation: Any, observation_shape: tuple[int, ...]
+) -> None:
+    """Raise ``ValueError`` where SB3's ``predict`` does: a NaN among the parameters of the
+    action distribution (:data:`VALIDATED_HEADS`), naming the observations that give it and
+    their non-finite entries.
+
+    :param parameters: the distribution's parameters (logits, mean, log_std), each of shape
+        ``(batch, n)``
+    :param observation: the observation given to ``predict`` (one, or a batch)
+    :param observation_shape: the shape of one observation
+    :raises ValueError: some row of the parameters holds a NaN
+    """
+    bad = np.zeros(len(parameters[0]), dtype=bool)
+    for values in parameters:
+        bad |= np.isnan(values).any(axis=1)
+    if not bad.any():
+        return
+    rows = np.asarray(observation, dtype=np.float64).reshape((len(bad), *observation_shape))
+    single = np.ndim(observation) == len(observation_shape)
+    described = []
+    for row in np.flatnonzero(bad)[:5]:
+        where = [
+            f"{tuple(int(i) for i in index) if len(index) > 1 else int(index[0])}: "
+            f"{rows[row][tuple(index)]}"
+            for index in np.argwhere(~np.isfinite(rows[row]))[:5]
+        ]
+        name = "the observation" if single else f"observation row {row}"
+        described.append(
+            f"{name} (non-finite entries {', '.join(where)})"
+            if where
+            else f"{name} (finite, but overflowing float32 in the network)"
+        )
+    more = f" and {int(bad.sum()) - 5} more rows" if bad.sum() > 5 else ""
+    raise ValueError(
+        f"{'; '.join(described)}{more}: the action distribution's parameters are NaN, which "
+        "SB3's predict refuses (ValueError); pass finite observations"
+    )
+
+
 def _sigmoid32(x: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):
         return np.float32(1.0) / (np.float32(1.0) + np.exp(-x))
@@ -231,6 +280,13 @@ class NumpyPolicy:
         self._value_net = plan.value_network
         self._action_nets = plan.action_networks
         self._sampling_nets = plan.sampling_networks
+        # The outputs SB3's distribution validates (see VALIDATED_HEADS); predict checks those
+        # it computed.
+        self._validated: tuple[str, ...] = (
+            tuple(n for n in (head.network, head.log_std_network) if n is not None)
+            if head.kind in VALIDATED_HEADS
+            else ()
+        )
         self.output_names: tuple[str, ...] = plan.output_names
 
     # ------------------------------------------------------------------ properties
@@ -404,7 +460,9 @@ class NumpyPolicy:
             ``(n_env, *action_shape)``: int64 for Discrete/MultiDiscrete, float32 for MultiBinary,
             the action-space bound dtype for Box
         :raises ValueError: observation or masks of the wrong shape, masks allowing no action,
-            masks for a policy without maskable actions
+            masks for a policy without maskable actions; as SB3, an observation giving NaN
+            distribution parameters (a NaN entry, often an infinite one) for any policy but DQN
+            and TD3 (see :func:`check_distribution_parameters`)
         :raises TypeError: observation of a non-numeric dtype, masks of a non-bool dtype
         """
         if action_masks is not None and self.head_kind not in MASKABLE_HEADS:
@@ -416,6 +474,9 @@ class NumpyPolicy:
         x, vectorized = self._features(observation)
         nets = self._action_nets if deterministic else self._sampling_nets
         out = self._run(nets, x, single=not vectorized)
+        if self._validated:
+            parameters = [out[name] for name in self._validated if name in out]
+            check_distribution_parameters(parameters, observation, self.observation_shape)
         if action_masks is not None:
             nvec = self._nvec if self.head_kind == "multi_categorical" else [self._n_actions]
             main = out[self._main_net]

@@ -26,7 +26,13 @@ from typing import Any
 import numpy as np
 
 from thrust_export.artifact import ArtifactError
-from thrust_export.numpy_policy import MASKABLE_HEADS, apply_action_masks, categorical_mode
+from thrust_export.numpy_policy import (
+    MASKABLE_HEADS,
+    VALIDATED_HEADS,
+    apply_action_masks,
+    categorical_mode,
+    check_distribution_parameters,
+)
 
 __all__ = [
     "ONNX_DIGEST_KEY",
@@ -255,7 +261,10 @@ class OnnxPolicy:
         self.observation_shape: tuple[int, ...] = tuple(self.metadata["observation_space"]["shape"])
         self.output_names: tuple[str, ...] = tuple(o.name for o in self.session.get_outputs())
         self.head_kind: str = self.metadata["head"]["kind"]
-        self._action_only = ["action"]
+        # The action and the outputs SB3's distribution validates (see VALIDATED_HEADS).
+        validated = ("logits", "mean", "log_std") if self.head_kind in VALIDATED_HEADS else ()
+        self._validated = [name for name in self.output_names if name in validated]
+        self._action_outputs = ["action", *self._validated]
 
     def _batch(self, observation: Any) -> tuple[np.ndarray, bool]:
         obs = np.asarray(observation)
@@ -297,7 +306,9 @@ class OnnxPolicy:
         :return: ``(actions, state)``, actions of shape ``action_shape`` or
             ``(n_env, *action_shape)``
         :raises ValueError: observation or masks of the wrong shape, masks allowing no action,
-            masks for a policy without maskable actions
+            masks for a policy without maskable actions; as SB3, an observation giving NaN
+            distribution parameters (see
+            :func:`thrust_export.numpy_policy.check_distribution_parameters`)
         :raises NotImplementedError: ``deterministic=False``
         """
         if not deterministic:
@@ -308,10 +319,11 @@ class OnnxPolicy:
                 f"this policy has a {self.head_kind} head"
             )
         obs, vectorized = self._batch(observation)
-        if action_masks is None:
-            (actions,) = self.session.run(self._action_only, {self.input_name: obs})
-        else:
-            (logits,) = self.session.run(["logits"], {self.input_name: obs})
+        actions, *parameters = self.session.run(self._action_outputs, {self.input_name: obs})
+        if parameters:
+            check_distribution_parameters(parameters, observation, self.observation_shape)
+        if action_masks is not None:
+            logits = parameters[self._validated.index("logits")]
             action = self.metadata["action_space"]
             nvec = action["nvec"] if self.head_kind == "multi_categorical" else [action["n"]]
             masked = apply_action_masks(logits, action_masks, vectorized, nvec)
