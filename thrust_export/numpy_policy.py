@@ -229,7 +229,10 @@ class NumpyPolicy:
     Use :func:`thrust_export.load` to create one. ``predict`` has SB3's signature and return
     convention; with ``deterministic=True`` its actions equal ``model.predict(obs,
     deterministic=True)`` (same dtype and shape, exactly for discrete actions, to float32 rounding
-    for continuous ones).
+    for continuous ones). One known exception: a MultiBinary logit within about 1.5e-7 of 0,
+    whose float32 sigmoid SB3 rounds at 0.5 (``th.round(probs)``): there the result depends on
+    the last bit of the sigmoid's implementation, in which numpy and torch (and torch's own CPU
+    and CUDA kernels) differ.
 
     :param metadata: the artifact's JSON metadata
     :param arrays: the artifact's weight arrays by name
