@@ -444,3 +444,94 @@ def test_without_scipy_the_rollout_is_stepwise_and_says_why(monkeypatch) -> None
     model.learn(16)
     assert model.rollout_path.endswith("SciPy is not installed (test)")
     assert model.update_path == "lean per minibatch: SciPy is not installed (test)"
+
+
+def test_each_learn_call_draws_new_actions_on_the_fused_path() -> None:
+    """learn() with reset_num_timesteps=True starts the timesteps at 0 again; the fused
+    streams were seeded from the rollout's first timestep, so each call drew the very same
+    numbers (SB3's torch generator goes on). A policy with no signal (zeroed action net,
+    lr 0) samples each action with probability 1/2: two calls must not agree everywhere."""
+    model = thrust_algos.PPO(
+        "MlpPolicy",
+        make_vec_env("Thrust/CartPole-v1", 16, seed=0),
+        n_steps=16,
+        batch_size=256,
+        n_epochs=1,
+        learning_rate=0.0,
+        seed=0,
+    )
+    with th.no_grad():
+        model.policy.action_net.weight.zero_()
+        model.policy.action_net.bias.zero_()
+    rollouts = []
+    for _ in range(2):
+        model.learn(256)
+        assert model.rollout_path == "fused", model.rollout_path
+        rollouts.append(th.as_tensor(model.rollout_buffer.actions).clone())
+    assert not th.equal(rollouts[0], rollouts[1])
+    # The same seed and the same sequence of calls: the same draws (a fresh model).
+    twin = thrust_algos.PPO(
+        "MlpPolicy",
+        make_vec_env("Thrust/CartPole-v1", 16, seed=0),
+        n_steps=16,
+        batch_size=256,
+        n_epochs=1,
+        learning_rate=0.0,
+        seed=0,
+    )
+    twin.policy.load_state_dict(model.policy.state_dict())
+    twin.learn(256)
+    assert th.equal(th.as_tensor(twin.rollout_buffer.actions), rollouts[0])
+
+
+def _numpy(value) -> np.ndarray:
+    return th.as_tensor(value).detach().cpu().numpy().copy()
+
+
+class LocalsSpy(BaseCallback):
+    """Records SB3's rollout locals at each on_step, and shapes the rewards in place."""
+
+    NAMES = ("n_steps", "actions", "clipped_actions", "values", "log_probs", "obs_tensor")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[dict] = []
+
+    def _on_step(self) -> bool:
+        record = {}
+        for name in self.NAMES:
+            value = self.locals[name]
+            record[name] = value if isinstance(value, int) else _numpy(value)
+        record["rollout_buffer"] = self.locals["rollout_buffer"] is self.model.rollout_buffer
+        self.seen.append(record)
+        self.locals["rewards"][:] += 100.0  # reward shaping, as SB3 allows it
+        return True
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_callbacks_see_sb3s_locals_and_shape_rewards(fused) -> None:
+    """The fused path (replayed) and the staged path (fused=False) give a callback SB3's
+    rollout locals, with SB3's meaning (n_steps: the steps before this one; actions as the
+    policy gave them; values [n_envs, 1]), and rewards shaped in place are trained on."""
+    spy = LocalsSpy()
+    model = thrust_algos.PPO(
+        "MlpPolicy",
+        make_vec_env("Thrust/Pendulum-v1", 3, seed=0),
+        n_steps=4,
+        batch_size=12,
+        n_epochs=1,
+        fused=fused,
+        seed=0,
+    )
+    model.learn(12, callback=spy)
+    assert model.rollout_path.startswith("fused" if fused else "stepwise (staged)")
+    assert [r["n_steps"] for r in spy.seen] == [0, 1, 2, 3]
+    buffer = model.rollout_buffer
+    for t, record in enumerate(spy.seen):
+        assert record["rollout_buffer"]
+        assert record["actions"].shape == (3, 1) and record["actions"].dtype == np.float32
+        np.testing.assert_array_equal(record["actions"], _numpy(buffer.actions[t]))
+        np.testing.assert_array_equal(record["clipped_actions"], np.clip(record["actions"], -2, 2))
+        assert record["values"].shape == (3, 1) and record["log_probs"].shape == (3,)
+        np.testing.assert_array_equal(record["obs_tensor"], _numpy(buffer.observations[t]))
+    assert float(th.as_tensor(buffer.rewards).min()) > 80.0  # every step's rewards shaped

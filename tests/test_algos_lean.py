@@ -551,3 +551,37 @@ def test_fused_adam_switch_moves_loaded_step_counters() -> None:
         optimizer.step()
     for p, q in zip(params, reference, strict=True):
         th.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
+
+
+def test_a_parameter_frozen_after_an_update_stays_frozen() -> None:
+    """requires_grad_(False) after the lean path was built: the next update must leave the
+    frozen parameters alone, as SB3's does (autograd computes no gradient for them)."""
+    model = thrust_algos.PPO(
+        "MlpPolicy", make_vec_env("CartPole-v1", 2, seed=0), n_steps=16, batch_size=16, seed=0
+    )
+    model.learn(32)
+    frozen = list(model.policy.mlp_extractor.policy_net.parameters())
+    for p in frozen:
+        p.requires_grad_(False)
+    before = [p.detach().clone() for p in frozen]
+    model.learn(32, reset_num_timesteps=False)
+    for old, p in zip(before, frozen, strict=True):
+        assert th.equal(old, p)
+    assert model.update_path == "autograd"
+
+
+@pytest.mark.parametrize(
+    "clips", [{"clip_range": 0.0}, {"clip_range_vf": 1e-9}, {"clip_range": lambda p: 0.0}]
+)
+def test_a_clip_range_near_zero_updates_as_sb3(clips) -> None:
+    """At a clip range of 0 (a linear schedule's last update) every row of the first
+    minibatch is a tie that SB3's exact ratio of 1 resolves; the lean update falls back to
+    autograd there, and says why."""
+    kwargs = dict(n_steps=16, batch_size=16, n_epochs=2, **clips)
+    _, stock = run(SB3PPO, make_vec_env("CartPole-v1", 2, seed=1), 1, **kwargs)
+    _, model = run(thrust_algos.PPO, make_vec_env("CartPole-v1", 2, seed=1), 1, **kwargs)
+    assert model.update_path.startswith("autograd: clip_range"), model.update_path
+    # The lean rollout's values equal SB3's to float32 rounding; so do the weights here (the
+    # ties cost 5e-4 on the lean update).
+    for key, value in stock.policy.state_dict().items():
+        th.testing.assert_close(model.policy.state_dict()[key], value, rtol=0, atol=1e-6)

@@ -374,3 +374,47 @@ def test_gym_registration_of_thrust_env() -> None:
     model = thrust_algos.PPO("MlpPolicy", "Thrust/CartPole-v1", n_steps=16, batch_size=16)
     model.learn(16)
     assert isinstance(gym.make("Thrust/CartPole-v1").observation_space, gym.spaces.Box)
+
+
+def test_a_model_saved_with_device_buffer_kwargs_loads_in_stock_sb3(tmp_path) -> None:
+    """gae_backend and shuffle_on_device are the device buffers' own keywords: SB3's
+    RolloutBuffer, which stock SB3 builds on load, would refuse them. They are saved apart and
+    come back on a Thrust load."""
+    kwargs = {"gae_backend": "torch", "shuffle_on_device": False}
+    model = thrust_algos.PPO(
+        "MlpPolicy", make_vec_env("CartPole-v1", 2), n_steps=16, rollout_buffer_kwargs=kwargs
+    )
+    model.save(tmp_path / "m.zip")
+    assert model.rollout_buffer_kwargs == kwargs  # the live model is unchanged
+    stock = SB3PPO.load(tmp_path / "m.zip", env=make_vec_env("CartPole-v1", 2))
+    assert type(stock.rollout_buffer) is RolloutBuffer
+    stock.learn(32)
+    loaded = thrust_algos.PPO.load(tmp_path / "m.zip", env=make_vec_env("CartPole-v1", 2))
+    assert loaded.rollout_buffer_kwargs == kwargs
+    assert loaded.rollout_buffer.gae_backend == "torch"
+    assert loaded.rollout_buffer.shuffle_on_device is False
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "words"),
+    [
+        ({"rollout_buffer_kwargs": {"gae_backend": "bogus"}}, ValueError, "gae_backend must be"),
+        ({"rollout_buffer_kwargs": {"shuffle_on_device": 1}}, TypeError, "shuffle_on_device"),
+        ({"gamma": float("nan")}, ValueError, "gamma must be a finite number >= 0"),
+        ({"gae_lambda": -0.5}, ValueError, "gae_lambda must be a finite number >= 0"),
+    ],
+)
+def test_bad_buffer_settings_are_refused_at_construction(kwargs, error, words) -> None:
+    with pytest.raises(error, match=words):
+        thrust_algos.PPO("MlpPolicy", make_vec_env("CartPole-v1", 2), n_steps=16, **kwargs)
+
+
+def test_discounts_above_one_train_as_in_sb3() -> None:
+    """SB3 takes gamma and gae_lambda above 1; so does the device buffer's GAE."""
+    kwargs = dict(n_steps=16, batch_size=32, n_epochs=1, gamma=1.01, gae_lambda=1.05)
+    stock, _ = run(SB3PPO, make_vec_env("CartPole-v1", 2, seed=1), 1, **kwargs)
+    thrust, _ = run(
+        thrust_algos.PPO, make_vec_env("CartPole-v1", 2, seed=1), 1, lean=False, **kwargs
+    )
+    for name in FIELDS:  # lean=False: SB3's forward, so the rollout is SB3's bit for bit
+        np.testing.assert_array_equal(thrust.rollouts[0][name], stock.rollouts[0][name], name)

@@ -313,3 +313,25 @@ def test_double_buffer_is_deterministic_for_a_seed(env_id: str) -> None:
 def test_double_buffer_rejects_non_bools() -> None:
     with pytest.raises(TypeError, match="double_buffer"):
         thrust_algos.PPO("MlpPolicy", make_vec_env("Thrust/CartPole-v1", 2), double_buffer=1)
+
+
+def test_a_subclass_overriding_sb3_steps_is_not_bypassed() -> None:
+    """A user's subclass that shapes rewards in step_wait: the staged step (step_into) would
+    skip it, so the model takes SB3's loop, which calls it, and says why."""
+    from thrust_algos.device_rollout import bypassed_overrides
+    from thrust_envs.sb3 import ThrustVecEnv
+
+    class Shaped(ThrustVecEnv):
+        def step_wait(self):
+            obs, rewards, dones, infos = super().step_wait()
+            return obs, rewards * 0 - 5.0, dones, infos
+
+    env = make_vec_env("Thrust/CartPole-v1", 2, seed=0)
+    env.__class__ = Shaped
+    model = thrust_algos.PPO("MlpPolicy", env, n_steps=8, batch_size=16, n_epochs=1, seed=0)
+    model.learn(16)
+    assert "not staged: the env's class Shaped overrides step_wait of ThrustVecEnv" in (
+        model.rollout_path
+    ), model.rollout_path
+    assert bool((th.as_tensor(model.rollout_buffer.rewards) == -5.0).all())
+    assert bypassed_overrides(make_vec_env("Thrust/CartPole-v1", 2), "step_into") is None

@@ -30,7 +30,7 @@ from stable_baselines3.common.buffers import BaseBuffer, DictRolloutBuffer, Roll
 from stable_baselines3.common.type_aliases import DictRolloutBufferSamples, RolloutBufferSamples
 from stable_baselines3.common.vec_env import VecNormalize
 
-from thrust_algos.gae import GaeBackend, compute_gae
+from thrust_algos.gae import GAE_BACKENDS, GaeBackend, check_discounts, compute_gae
 
 ArrayOrTensor = np.ndarray | th.Tensor
 
@@ -68,6 +68,10 @@ def write_step(storage: th.Tensor, host: np.ndarray | None, pos: int, src: Any, 
 def host_view(tensor: th.Tensor) -> np.ndarray | None:
     """A numpy view sharing ``tensor``'s memory if it lives on the CPU, else None."""
     return tensor.numpy() if tensor.device.type == "cpu" else None
+
+
+#: The keyword arguments of the device buffers that SB3's own buffers do not take.
+DEVICE_BUFFER_KWARGS = ("gae_backend", "shuffle_on_device")
 
 
 class GpuRolloutBuffer(RolloutBuffer):
@@ -127,6 +131,13 @@ class GpuRolloutBuffer(RolloutBuffer):
         BaseBuffer.__init__(self, buffer_size, observation_space, action_space, device, n_envs)
         if buffer_size < 1 or n_envs < 1:
             raise ValueError(f"buffer_size and n_envs must be >= 1, got {buffer_size}, {n_envs}")
+        if gae_backend not in GAE_BACKENDS:
+            raise ValueError(f"gae_backend must be one of {GAE_BACKENDS}, got {gae_backend!r}")
+        if shuffle_on_device is not None and not isinstance(shuffle_on_device, bool):
+            raise TypeError(
+                f"shuffle_on_device must be True, False or None, got {shuffle_on_device!r}"
+            )
+        check_discounts(gamma, gae_lambda)
         self.gae_lambda = gae_lambda
         self.gamma = gamma
         self.gae_backend = gae_backend

@@ -56,14 +56,39 @@ if TYPE_CHECKING:
     from thrust_algos.ppo import PPO
 
 
+# What SB3's rollout calls on a VecEnv, and a rollout through a Thrust hook does not.
+_SB3_STEP_METHODS = ("reset", "step", "step_async", "step_wait")
+
+
+def bypassed_overrides(env: VecEnv, hook: str) -> str | None:
+    """Why a rollout through ``env``'s ``hook`` (``step_into``, ``device_step``) would skip
+    code of the env's own: the SB3 step methods its class overrides below the class that
+    defines the hook (a user's subclass shaping rewards in ``step_wait``, say), or None."""
+    cls = type(env)
+    owner = next(c for c in cls.__mro__ if hook in c.__dict__)
+    overridden = [
+        name for name in _SB3_STEP_METHODS if getattr(cls, name, None) is not getattr(owner, name)
+    ]
+    if overridden:
+        return (
+            f"the env's class {cls.__name__} overrides {', '.join(overridden)} of "
+            f"{owner.__name__}, which the rollout through {hook} would bypass"
+        )
+    return None
+
+
 def staged_plan(model: PPO, env: VecEnv, buffer: Any) -> str | None:
     """None if the staged step applies to ``env`` and ``buffer``, else the reason it does not.
 
     The hook is looked up on the env's class, so a ``VecEnvWrapper`` (``VecNormalize``, which
-    forwards attribute reads to the env it wraps) is not bypassed: it keeps SB3's path.
+    forwards attribute reads to the env it wraps) is not bypassed: it keeps SB3's path; nor is
+    a subclass that overrides SB3's step methods (:func:`bypassed_overrides`).
     """
     if not callable(getattr(type(env), "step_into", None)):
         return f"the env is a {type(env).__name__}, which has no step_into"
+    overridden = bypassed_overrides(env, "step_into")
+    if overridden:
+        return overridden
     if type(buffer) is not GpuRolloutBuffer:
         return f"the rollout buffer is a {type(buffer).__name__}, not a GpuRolloutBuffer"
     if not isinstance(model.observation_space, spaces.Box):
@@ -188,6 +213,10 @@ class _StagedRollout:
         self.last_obs_device = th.empty_like(self.final_obs_device)
         self.value_model = model.policy if lean is None else lean
         self.infos: list[list[dict[str, Any]]] = [[] for _ in self.parts]
+        # The step's actions as the policy gave them and as the env took them (SB3's
+        # ``actions`` and ``clipped_actions``), every part's rows, for the step's callback.
+        self.step_actions: np.ndarray | None = None
+        self.step_clipped: np.ndarray | None = None
 
     def act(self, act: Any, step: int, rows: slice) -> np.ndarray:
         """The policy on the rows' observations of ``step``: stores actions, values and
@@ -201,11 +230,18 @@ class _StagedRollout:
         buffer.actions[step, rows].copy_(action_tensor.reshape(width, -1))
         buffer.values_tensor[step, rows].copy_(values.reshape(width))
         buffer.log_probs[step, rows].copy_(log_probs.reshape(width))
+        clipped = actions
         if isinstance(model.action_space, spaces.Box):
             if model.policy.squash_output:
-                return model.policy.unscale_action(actions)
-            return np.clip(actions, model.action_space.low, model.action_space.high)
-        return actions
+                clipped = model.policy.unscale_action(actions)
+            else:
+                clipped = np.clip(actions, model.action_space.low, model.action_space.high)
+        if self.step_actions is None:
+            self.step_actions = np.empty((self.n_envs, *actions.shape[1:]), actions.dtype)
+            self.step_clipped = np.empty((self.n_envs, *clipped.shape[1:]), clipped.dtype)
+        self.step_actions[rows] = actions
+        self.step_clipped[rows] = clipped  # type: ignore[index]
+        return clipped
 
     def env_step(self, actions: np.ndarray, step: int, rows: slice) -> list[dict[str, Any]]:
         """Step the rows' envs into the staging buffers (on the worker thread when split)."""
@@ -250,6 +286,10 @@ class _StagedRollout:
                 "n_rollout_steps": self.n_rollout_steps,
                 "n_steps": step,
                 "obs_tensor": self.buffer.observations[step],
+                "actions": self.step_actions,
+                "clipped_actions": self.step_clipped,
+                "values": self.buffer.values_tensor[step].reshape(self.n_envs, 1),
+                "log_probs": self.buffer.log_probs[step],
                 "new_obs": self.obs_host,
                 "rewards": rewards,
                 "dones": dones,
@@ -360,6 +400,9 @@ def device_plan(model: PPO, env: VecEnv, buffer: Any) -> str | None:
     else the reason it cannot."""
     if not callable(getattr(type(env), "device_step", None)):
         return f"the env is a {type(env).__name__}, not the SB3 view of a device env"
+    overridden = bypassed_overrides(env, "device_step")
+    if overridden:
+        return overridden
     if type(buffer) is not GpuRolloutBuffer:
         return f"the rollout buffer is a {type(buffer).__name__}, not a GpuRolloutBuffer"
     if not _same_device(buffer.device, env.device):  # type: ignore[attr-defined]

@@ -17,7 +17,9 @@ keeps working (evaluation, a later rollout on SB3's per-step path). The one diff
 
 **Randomness.** Actions are drawn from per-row SplitMix64 streams (``thrust_envs.core.rng``),
 seeded from the model's seed (or, without one, a seed drawn once from the OS), the rollout's
-first timestep and the row: results are deterministic for a seed, whatever the thread count,
+number in the model's life (``PPO._fused_rollouts``, counted since the model was made or
+loaded, as SB3's torch generator is seeded anew by ``load``) and the row: results are
+deterministic for a seed and a sequence of ``learn`` calls, whatever the thread count,
 and do not touch torch's or numpy's global generators. They are not SB3's draws (SB3 samples
 with torch's generator): the same distributions, not the same numbers. Discrete actions invert
 the categorical CDF at one uniform double; Box actions are ``mean + std * z`` with ``z`` a
@@ -26,15 +28,18 @@ network's sums run in another order than torch's ``F.linear``: values and log-pr
 equal the policy's to float32 rounding (tested).
 
 **Callbacks** see every step after the fact: once the rollout is collected, ``on_step`` is called
-``n_steps`` times, ``num_timesteps`` advancing by ``n_envs`` each time, with that step's
-``dones``, ``rewards`` (before the bootstrap, as in SB3), ``new_obs`` and ``infos`` (built on
-access: ``episode``, ``TimeLimit.truncated`` and ``terminal_observation`` of finished rows) in
-``locals``. Counting callbacks (``EvalCallback``, ``CheckpointCallback``, the progress bar,
-``StopTrainingOnMaxEpisodes``) thus fire at the same steps as on SB3's path, but they see the
-model and env of the rollout's end; one that returns False stops training at that step, with the
-env already at the rollout's end. Without a callback (``learn(callback=None)``: SB3's
-``ConvertCallback(None)``, whose ``on_step`` only counts) the replay is skipped: the counts
-advance by ``n_steps`` at once and the last step's ``locals`` are set, as the replay would leave
+``n_steps`` times, ``num_timesteps`` advancing by ``n_envs`` each time, with SB3's ``locals``
+of that step: ``n_steps`` (the steps before it), ``obs_tensor``, ``actions``,
+``clipped_actions``, ``values``, ``log_probs``, ``dones``, ``new_obs``, ``infos`` (built on
+access: ``episode``, ``TimeLimit.truncated`` and ``terminal_observation`` of finished rows) and
+``rewards``, the buffer's row before the bootstrap, so that a callback shaping rewards in place
+shapes what is trained on, as in SB3. Counting callbacks (``EvalCallback``,
+``CheckpointCallback``, the progress bar, ``StopTrainingOnMaxEpisodes``) thus fire at the
+same steps as on SB3's path, but they see the model and env of the rollout's end; one that
+returns False stops training at that step, with the env already at the rollout's end. Without
+a callback (``learn(callback=None)``: SB3's ``ConvertCallback(None)``, whose ``on_step`` only
+counts) the replay is skipped: the counts advance by ``n_steps`` at once and the last step's
+``locals`` are set, as the replay would leave
 them (tested).
 """
 
@@ -203,7 +208,11 @@ class FusedRollout:
         starts = np.asarray(model._last_episode_starts, dtype=np.bool_).copy()
         prng = np.empty(n_envs, dtype=np.uint64)
         seed = model._fused_seed()
-        self._fk.seed_policy_streams(prng, np.uint64(seed), np.uint64(model.num_timesteps))
+        # The rollout's number in the model's life, not its first timestep: learn() with
+        # reset_num_timesteps=True starts the timesteps at 0 again, and would draw the same
+        # numbers again (SB3's torch generator goes on).
+        self._fk.seed_policy_streams(prng, np.uint64(seed), np.uint64(model._fused_rollouts))
+        model._fused_rollouts += 1
         last_values = np.empty(n_envs, dtype=np.float32)
         episodes = np.zeros((n_steps * n_envs, 6), dtype=np.float64)
         episode_obs = np.zeros((n_steps * n_envs, *buffer.obs_shape), dtype=np.float32)  # type: ignore[misc]
@@ -273,10 +282,9 @@ class FusedRollout:
     ) -> bool:
         """Call ``callback.on_step`` once per collected step with that step's locals, and fill
         ``model.ep_info_buffer``. Returns True if a callback stopped training."""
-        buffer, env = self.buffer, self.env
+        buffer = self.buffer
         n_envs, n_steps = buffer.n_envs, buffer.buffer_size
         assert model.ep_info_buffer is not None
-        rewards_all = buffer._host["rewards"]
         starts_all = buffer._host["episode_starts"]
         obs_all = buffer._host_observations
         step_of = episodes[:, _STEP].astype(np.int64)
@@ -291,11 +299,8 @@ class FusedRollout:
             lo = bounds[n_steps - 1]
             callback.update_locals(
                 {
-                    "self": model,
-                    "env": env,
-                    "n_steps": n_steps,
+                    **self._step_locals(model, callback, n_steps - 1),
                     "new_obs": model._last_obs,
-                    "rewards": rewards_all[n_steps - 1].copy(),
                     "dones": last_dones,
                     "infos": StepInfos(n_envs, episodes[lo:], episode_obs[lo:], elapsed),
                 }
@@ -308,16 +313,12 @@ class FusedRollout:
             last = t + 1 == n_steps
             dones = last_dones if last else starts_all[t + 1].astype(np.bool_)
             new_obs = model._last_obs if last else obs_all[t + 1].copy()  # type: ignore[index]
-            rewards = rewards_all[t].copy()
             infos = StepInfos(n_envs, episodes[lo:hi], episode_obs[lo:hi], elapsed)
             model.num_timesteps += n_envs
             callback.update_locals(
                 {
-                    "self": model,
-                    "env": env,
-                    "n_steps": t + 1,
+                    **self._step_locals(model, callback, t),
                     "new_obs": new_obs,
-                    "rewards": rewards,
                     "dones": dones,
                     "infos": infos,
                 }
@@ -326,6 +327,36 @@ class FusedRollout:
                 return True
             model.ep_info_buffer.extend(infos.episode_infos())
         return False
+
+    def _step_locals(self, model: PPO, callback: BaseCallback, t: int) -> dict[str, Any]:
+        """SB3's rollout locals of step ``t`` that the buffer holds, under SB3's names: as its
+        loop has them when it calls ``on_step`` (``n_steps`` counts the steps before this one;
+        ``rewards`` is the buffer's row itself, before the bootstrap, so that a callback that
+        shapes them in place shapes what is trained on, as in SB3)."""
+        buffer, host = self.buffer, self.buffer._host
+        n_envs = buffer.n_envs
+        space = model.action_space
+        stored = host["actions"][t]
+        if isinstance(space, spaces.Box):
+            actions = stored.reshape(n_envs, *space.shape)
+            clipped = np.clip(actions, space.low, space.high)
+        else:  # the buffer's float32 row, back to the policy's int64 actions
+            actions = stored.reshape(n_envs, *space.shape).astype(np.int64)
+            clipped = actions
+        return {
+            "self": model,
+            "env": self.env,
+            "callback": callback,
+            "rollout_buffer": buffer,
+            "n_rollout_steps": buffer.buffer_size,
+            "n_steps": t,
+            "obs_tensor": th.from_numpy(buffer._host_observations[t]),  # type: ignore[index]
+            "actions": actions,
+            "clipped_actions": clipped,
+            "values": th.from_numpy(host["values_tensor"][t]).reshape(n_envs, 1),
+            "log_probs": th.from_numpy(host["log_probs"][t]),
+            "rewards": host["rewards"][t],
+        }
 
 
 def episode_info(record: np.ndarray, elapsed: float) -> dict[str, Any]:

@@ -21,6 +21,7 @@ time in CI), and the numba loop without fast-math.
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any, Literal, NamedTuple
 
@@ -37,7 +38,7 @@ from thrust_envs.core.kernels import rebind
 from thrust_envs.core.threads import launch_numba_threads
 
 GaeBackend = Literal["auto", "triton", "torch", "numba"]
-_BACKENDS = ("auto", "triton", "torch", "numba")
+GAE_BACKENDS = ("auto", "triton", "torch", "numba")
 _FLOAT_DTYPES = (th.float32, th.float64)
 
 
@@ -88,8 +89,8 @@ def compute_gae(
     :param last_values: value estimates of the observations after the last step, shape
         ``(n_envs,)`` or ``(n_envs, 1)``
     :param dones: whether the last step ended an episode, shape ``(n_envs,)`` or ``(n_envs, 1)``
-    :param gamma: discount factor, in ``[0, 1]``
-    :param gae_lambda: GAE bias/variance trade-off, in ``[0, 1]``
+    :param gamma: discount factor (usually in ``[0, 1]``; finite and >= 0)
+    :param gae_lambda: GAE bias/variance trade-off (usually in ``[0, 1]``; finite and >= 0)
     :param backend: ``"auto"``, ``"triton"``, ``"torch"`` or ``"numba"``
     :param out: optional preallocated ``(advantages, returns)`` tensors of shape
         ``(n_steps, n_envs)`` with the dtype and device of ``values``, written in place
@@ -311,8 +312,8 @@ def _gae_numba(
 def _check_inputs(given: GaeInputs, gamma: float, gae_lambda: float, backend: str) -> None:
     """``compute_gae``'s checks, on its inputs as given (tensors of any layout and dtype)."""
     rewards, values, episode_starts, last_values, dones = given
-    if backend not in _BACKENDS:
-        raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
+    if backend not in GAE_BACKENDS:
+        raise ValueError(f"backend must be one of {GAE_BACKENDS}, got {backend!r}")
     if values.ndim != 2 or values.shape[0] == 0 or values.shape[1] == 0:
         raise ValueError(
             f"values must have shape (n_steps, n_envs) with n_steps, n_envs >= 1, "
@@ -350,8 +351,20 @@ def _check_inputs(given: GaeInputs, gamma: float, gae_lambda: float, backend: st
         )
     if not last_values.is_floating_point():
         raise TypeError(f"last_values must be floating point, got {last_values.dtype}")
-    if not (0.0 <= gamma <= 1.0 and 0.0 <= gae_lambda <= 1.0):
-        raise ValueError(f"gamma and gae_lambda must lie in [0, 1], got {gamma} and {gae_lambda}")
+    check_discounts(gamma, gae_lambda)
+
+
+def check_discounts(gamma: float, gae_lambda: float) -> None:
+    """``gamma`` and ``gae_lambda`` as SB3 takes them: real numbers, finite and not negative
+    (above 1 too: SB3 does not refuse them, and the recursion is defined), or a ValueError."""
+    for name, value in (("gamma", gamma), ("gae_lambda", gae_lambda)):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float, np.integer, np.floating))
+            or not math.isfinite(value)
+            or value < 0
+        ):
+            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
 
 
 def _check_out(out: tuple[th.Tensor, th.Tensor], values: th.Tensor) -> tuple[th.Tensor, th.Tensor]:

@@ -293,12 +293,15 @@ class LeanActorCritic:
         return cls(policy, pi_layers, vf_layers, distribution)
 
     def matches(self, policy: nn.Module) -> bool:
-        """Whether this is still the fast path of ``policy`` (same object, same parameters)."""
+        """Whether this is still the fast path of ``policy``: the same object, the same
+        parameters, each still float32 and trained (a parameter frozen since, with
+        ``requires_grad_(False)``, must not be updated by the hand-written backward)."""
         if policy is not self.policy:
             return False
         params = list(policy.parameters())
         return len(params) == len(self.parameters) and all(
-            a is b for a, b in zip(params, self.parameters, strict=True)
+            a is b and a.requires_grad and a.dtype == th.float32
+            for a, b in zip(params, self.parameters, strict=True)
         )
 
     # --- the rollout ------------------------------------------------------------------------------

@@ -52,6 +52,9 @@ parity). Saved models load in stock SB3 and the reverse.
 
 from __future__ import annotations
 
+import io
+import pathlib
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -65,7 +68,7 @@ from stable_baselines3.common.type_aliases import GymEnv, RolloutBufferSamples, 
 from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 
-from thrust_algos.buffers import GpuDictRolloutBuffer, GpuRolloutBuffer
+from thrust_algos.buffers import DEVICE_BUFFER_KWARGS, GpuDictRolloutBuffer, GpuRolloutBuffer
 from thrust_algos.device_rollout import collect_on_device, collect_staged, device_plan, staged_plan
 from thrust_algos.fused import FusedRollout
 from thrust_algos.fused import plan as fused_plan
@@ -157,6 +160,7 @@ class PPO(SB3PPO):
         self.cuda_graphs = cuda_graphs
         self._lean: LeanActorCritic | None = None
         self._fused_entropy: int | None = None
+        self._fused_rollouts = 0  # fused rollouts collected: a part of their streams' seeds
         # Which way the last rollout was collected: "fused", or "stepwise: <reason>".
         self.rollout_path: str | None = None
         # The staged rollout's CUDA graph of the lean act (device_rollout.graphed_act).
@@ -206,7 +210,33 @@ class PPO(SB3PPO):
                 self.rollout_buffer_class = GpuDictRolloutBuffer
             else:
                 self.rollout_buffer_class = GpuRolloutBuffer
+        # A saved model keeps the device buffers' own keywords apart (see save).
+        saved = self.__dict__.pop("device_buffer_kwargs", None)
+        if saved:
+            self.rollout_buffer_kwargs = {**(self.rollout_buffer_kwargs or {}), **saved}
         super()._setup_model()
+
+    def save(
+        self,
+        path: str | pathlib.Path | io.BufferedIOBase,
+        exclude: Iterable[str] | None = None,
+        include: Iterable[str] | None = None,
+    ) -> None:
+        """SB3's ``save``. Where the zip leaves the default device buffer out (so that stock
+        SB3 loads the model, building its own ``RolloutBuffer``), the device buffers' own
+        ``rollout_buffer_kwargs`` (``gae_backend``, ``shuffle_on_device``), which SB3's buffer
+        would refuse, are saved apart, as ``device_buffer_kwargs``, and put back on load."""
+        given = self.rollout_buffer_kwargs
+        device_only = {k: v for k, v in (given or {}).items() if k in DEVICE_BUFFER_KWARGS}
+        if not device_only or "rollout_buffer_class" not in self._excluded_save_params():
+            return super().save(path, exclude, include)
+        self.rollout_buffer_kwargs = {k: v for k, v in given.items() if k not in device_only}
+        self.device_buffer_kwargs = device_only
+        try:
+            super().save(path, exclude, include)
+        finally:
+            self.rollout_buffer_kwargs = given
+            del self.device_buffer_kwargs
 
     def _excluded_save_params(self) -> list[str]:
         # The default device buffer is an implementation detail: leaving it out of the zip lets
@@ -220,6 +250,7 @@ class PPO(SB3PPO):
                 "_lean",
                 "rollout_path",
                 "_fused_entropy",
+                "_fused_rollouts",
                 "_graphed_act",
                 "_graph_failed",
                 "_graphed_update",
@@ -501,6 +532,9 @@ class PPO(SB3PPO):
         if self.clip_range_vf is not None:
             clip_range_vf = self.clip_range_vf(self._current_progress_remaining)  # type: ignore[operator]
         lean = self._lean_actor_critic()
+        tiny_clip = _tiny_clip_range(clip_range, clip_range_vf)
+        if tiny_clip is not None:
+            lean = None  # this update only: autograd, which SB3's ties need
         adam = None
         if lean is not None:
             enable_fused_adam(self.policy.optimizer)
@@ -533,7 +567,7 @@ class PPO(SB3PPO):
             losses = self._train_graphed(lean, clip_range, clip_range_vf)
         else:
             if lean is None:
-                self.update_path = "autograd"
+                self.update_path = "autograd" if tiny_clip is None else f"autograd: {tiny_clip}"
             else:
                 why = epochs or "the optimizer is not LeanAdam"
                 # Off CUDA a graph is never a question: the epoch kernel's reason is the one.
@@ -728,6 +762,27 @@ def _mean(values: list[th.Tensor], device: th.device) -> th.Tensor:
     if not values:
         return th.tensor(float("nan"), device=device)
     return th.stack(values).mean()
+
+
+#: Below this a clip range is a tie: see :func:`_tiny_clip_range`.
+TINY_CLIP_RANGE = 1e-5
+
+
+def _tiny_clip_range(clip_range: float, clip_range_vf: float | None) -> str | None:
+    """Why the lean update cannot reproduce SB3's at these clip ranges, or None.
+
+    At a clip range of (nearly) 0, as a schedule such as ``lambda p: 0.2 * p`` reaches in its
+    last update, every row of the first minibatch sits on the clip boundary: SB3's ratio is
+    exactly 1 there, so the unclipped gradient flows, while the lean forward's ratio, summed in
+    another order, is 1 give or take an ulp and clips about half the rows. Autograd, SB3's
+    own arithmetic, decides those ties as SB3 does."""
+    for name, value in (("clip_range", clip_range), ("clip_range_vf", clip_range_vf)):
+        if value is not None and abs(value) < TINY_CLIP_RANGE:
+            return (
+                f"{name} {value:g} is below {TINY_CLIP_RANGE:g}, where the ratio's last bit "
+                "decides which rows are clipped"
+            )
+    return None
 
 
 def _explained_variance(y_pred: th.Tensor, y_true: th.Tensor) -> th.Tensor:
