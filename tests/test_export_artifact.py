@@ -553,3 +553,25 @@ def test_every_format_keeps_the_earlier_file_on_failure(
             thrust_export.export_web(_cartpole_policy(), out, "Thrust/CartPole-v1")
     assert out.read_bytes() == b"earlier export"
     assert list(tmp_path.iterdir()) == [out]
+
+
+def test_every_exporter_refuses_to_overwrite_its_own_input(tmp_path: Path) -> None:
+    """The Python API as the CLI: writing the export over the model's .zip (or the .npz a
+    page is made from) would destroy it; refused before anything is read, the file intact."""
+    import thrust_export
+
+    model, _ = get_case("ppo-discrete")
+    zipped = tmp_path / "model.zip"
+    model.save(zipped)
+    artifact = thrust_export.export_numpy(model, tmp_path / "policy.npz", verify=0)
+    before = {p: p.read_bytes() for p in (zipped, artifact)}
+    around = tmp_path / "x" / ".." / "model.zip"
+    calls = (
+        (lambda: thrust_export.export_numpy(zipped, zipped), "out_path"),
+        (lambda: thrust_export.export_onnx(zipped, around), "out_path"),
+        (lambda: thrust_export.export_web(artifact, artifact, "Thrust/CartPole-v1"), "path"),
+    )
+    for call, name in calls:
+        with pytest.raises(ValueError, match=rf"{name} .* is the input .* file .*overwrite it"):
+            call()
+    assert {p: p.read_bytes() for p in (zipped, artifact)} == before

@@ -86,6 +86,32 @@ def encode_metadata(metadata: Mapping[str, Any]) -> bytes:
     return text.encode("utf-8")
 
 
+def check_not_an_input(
+    path: str | os.PathLike[str], inputs: Mapping[str, Any], output: str = "out_path"
+) -> None:
+    """Refuse to write an export at ``path`` when that is one of its input files, which writing
+    would destroy: the same path (through links and ``..`` too) or another name of the file.
+
+    :param path: where the export would be written
+    :param inputs: the inputs by the name the caller knows them by (``"model_or_path"``,
+        ``"MODEL"``); values that are not paths (a model object, None) are skipped
+    :param output: the name of ``path`` in the message (``"out_path"``, ``"-o"``)
+    :raises ValueError: ``path`` names an input
+    """
+    target = Path(path)
+    for name, given in inputs.items():
+        if not isinstance(given, (str, os.PathLike)):
+            continue
+        same = os.path.realpath(target) == os.path.realpath(given) or (
+            target.exists() and Path(given).exists() and os.path.samefile(target, given)
+        )
+        if same:
+            raise ValueError(
+                f"{output} {os.fspath(path)} is the input {name} file {os.fspath(given)}: the "
+                "export would overwrite it"
+            )
+
+
 def write_file(
     path: str | os.PathLike[str],
     write: Callable[[BinaryIO], object],

@@ -14,7 +14,6 @@ missing or unreadable input, or an unsupported model, reported as one line on st
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -76,18 +75,11 @@ def _check_output_suffix(output: str, output_format: str) -> None:
 
 def _check_output_is_no_input(args: argparse.Namespace) -> None:
     """Refuse ``-o`` naming an input file (the model or the statistics), which writing the export
-    would destroy: the same path, through links and ``..`` too, or another name of the file."""
-    output = Path(args.output)
-    for what, given in (("MODEL", args.model), ("--vec-normalize", args.vec_normalize)):
-        if given is None:
-            continue
-        same = os.path.realpath(output) == os.path.realpath(given) or (
-            output.exists() and os.path.samefile(output, given)
-        )
-        if same:
-            raise ValueError(
-                f"-o {args.output} is the input {what} file {given}: the export would overwrite it"
-            )
+    would destroy (:func:`thrust_export.artifact.check_not_an_input`)."""
+    from thrust_export.artifact import check_not_an_input
+
+    inputs = {"MODEL": args.model, "--vec-normalize": args.vec_normalize}
+    check_not_an_input(args.output, inputs, "-o")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,7 +9,7 @@ from pathlib import Path
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecNormalize
 
-from thrust_export.artifact import write_artifact
+from thrust_export.artifact import check_not_an_input, write_artifact
 from thrust_export.numpy_policy import NumpyPolicy, load
 from thrust_export.parity import ParityReport, check_verify, parity_verifier
 from thrust_export.sb3 import extract, load_model, load_vec_normalize
@@ -48,9 +48,11 @@ def export_numpy(
         (passed or not), e.g. to print it
     :return: the path written
     :raises NotImplementedError: for an unsupported algorithm, policy, space or layer
-    :raises TypeError, ValueError: ``verify`` is not an int >= 0 (before anything is read)
+    :raises TypeError, ValueError: ``verify`` is not an int >= 0, or ``out_path`` names an
+        input file (before anything is read)
     """
     n = check_verify(verify)
+    check_not_an_input(out_path, {"model_or_path": model_or_path, "vec_normalize": vec_normalize})
     model = load_model(model_or_path, algo)
     vn = load_vec_normalize(vec_normalize)
     metadata, arrays = extract(model, vn)

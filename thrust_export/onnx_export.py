@@ -35,7 +35,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 from stable_baselines3.sac.policies import LOG_STD_MAX, LOG_STD_MIN
 from torch import nn
 
-from thrust_export.artifact import write_file
+from thrust_export.artifact import check_not_an_input, write_file
 from thrust_export.onnx_policy import (
     ONNX_FORMAT_NAME,
     ONNX_FORMAT_VERSION,
@@ -293,9 +293,11 @@ def export_onnx(
         (passed or not), e.g. to print it
     :return: the path written
     :raises NotImplementedError: for an unsupported algorithm, policy, space or layer
-    :raises TypeError, ValueError: ``verify`` or ``opset`` out of range (before anything is read)
+    :raises TypeError, ValueError: ``verify`` or ``opset`` out of range, or ``out_path`` naming
+        an input file (before anything is read)
     """
     n = check_verify(verify)
+    check_not_an_input(out_path, {"model_or_path": model_or_path, "vec_normalize": vec_normalize})
     if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= MAX_OPSET:
         raise ValueError(f"opset must be an integer from {MIN_OPSET} to {MAX_OPSET}, got {opset!r}")
     model = load_model(model_or_path, algo)

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from thrust_export.artifact import write_file
+from thrust_export.artifact import check_not_an_input, write_file
 from thrust_export.policy_plan import PolicyPlan, plan_policy, plan_to_json
 
 __all__ = ["WEB_ENVS", "WebEnv", "export_web", "page_html", "python_bot", "web_env"]
@@ -299,10 +299,13 @@ def export_web(
     :param env_kwargs: the env's parameters (fields of its params NamedTuple)
     :return: the path written
     :raises ValueError: an env the page cannot run, a policy that does not fit it, bad
-        parameters; :class:`~thrust_export.ArtifactError` for a damaged artifact
+        parameters, ``path`` naming an input file; :class:`~thrust_export.ArtifactError` for a
+        damaged artifact
     :raises NotImplementedError: a policy kind the export does not support
     :raises FileNotFoundError: a missing input file
     """
+    inputs = {"model_or_artifact": model_or_artifact, "vec_normalize": vec_normalize}
+    check_not_an_input(path, inputs, "path")
     port, config = web_env(env_id, env_kwargs)
     plan = _plan_of(model_or_artifact, vec_normalize, algo)
     _check_fits(plan, config)
