@@ -297,3 +297,80 @@ def test_a_member_without_games_shows_no_nash_value(tmp_path, capsys):
     assert "-: no games" in table
     assert main(["show", str(out), "late"]) == 0
     assert "nash        -\n" in capsys.readouterr().out
+
+
+# -- damaged rows and metadata --------------------------------------------------------------------
+
+
+def damaged_copy(run: Path, where: Path, sql: str) -> Path:
+    """A copy of ``run`` at ``where`` with ``sql`` run on its database (the damage)."""
+    shutil.copytree(run, where)
+    db = sqlite3.connect(where / "population.sqlite")
+    try:
+        db.executescript(sql)
+        db.commit()
+    finally:
+        db.close()
+    return where
+
+
+def check_damage_is_reported(
+    capsys: pytest.CaptureFixture[str], run: Path, message: str, refusing: list[list[str]]
+) -> None:
+    """``verify`` reports ``message`` as a problem (exit status 1); each command of ``refusing``
+    is refused in one line naming it (exit status 2) and changes nothing."""
+    assert main(["verify", str(run)]) == 1
+    problems = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("problem: ") and message in line for line in problems), problems
+
+    def stored() -> tuple[list[str], dict[str, bytes]]:
+        # the database's content (its -wal and -shm files come and go with connections)
+        db = sqlite3.connect(f"file:{run / 'population.sqlite'}?mode=ro", uri=True)
+        try:
+            dump = list(db.iterdump())
+        finally:
+            db.close()
+        return dump, snapshot(run / "artifacts")
+
+    before = stored()
+    for args in refusing:
+        assert message in one_line_error(capsys, 2, *args)
+    assert stored() == before
+
+
+ALL_READERS = ("ladder", "show", "tournament")
+
+
+@pytest.mark.parametrize(
+    ("sql", "message", "refusing"),
+    [
+        ("DELETE FROM ratings WHERE member = 1", "ratings row missing", ALL_READERS),
+        ("DELETE FROM meta WHERE key = 'elo'", "no Elo configuration", ALL_READERS),
+        (
+            "UPDATE meta SET value = '{\"k\": 16, \"x\": 1}' WHERE key = 'elo'",
+            "unknown keys",
+            ALL_READERS,
+        ),
+        # only what reads a damaged value refuses: the seed is read to play, the outcome
+        # string to replay the log (the ladder reads the win/draw/loss counts)
+        ("UPDATE meta SET value = '-3' WHERE key = 'seed'", "bad run seed", ("tournament",)),
+        (
+            "UPDATE matches SET outcomes = replace(hex(zeroblob(games)), '00', 'X') WHERE id = 1",
+            "damaged outcome string",
+            (),
+        ),
+    ],
+)
+def test_damaged_rows_and_metadata_are_reported_not_raised(
+    run, tmp_path, capsys, sql, message, refusing
+):
+    damaged = damaged_copy(run, tmp_path / "damaged", sql)
+    commands = {
+        "ladder": ["ladder", str(damaged)],
+        "show": ["show", str(damaged), "level:0"],
+        "tournament": tournament(damaged, games="192"),
+    }
+    check_damage_is_reported(capsys, damaged, message, [commands[c] for c in refusing])
+    for name in ("ladder", "show"):
+        if name not in refusing:
+            assert main(commands[name]) == 0

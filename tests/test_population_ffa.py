@@ -364,3 +364,36 @@ def test_game_bots_are_built_for_the_games_own_size() -> None:
         random_bot(obs), bb.random_bot(num_houses=8, num_agents=5, seed=5)(obs)
     )
     assert make_bot("coordinator:8", game, 0) is not None
+
+
+# -- damaged rows and metadata ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        ("DELETE FROM ffa_ratings WHERE member = 2", "ffa_ratings row missing"),
+        (
+            "UPDATE meta SET value = '{\"mu\": 25.0, \"zz\": 1}' WHERE key = 'placement_rating'",
+            "unknown placement configuration keys",
+        ),
+        ("UPDATE meta SET value = '1.5' WHERE key = 'seats'", "meta key 'seats'"),
+    ],
+)
+def test_a_damaged_n_player_run_is_reported_not_raised(
+    tmp_path: Path, capsys, sql: str, message: str
+) -> None:
+    from tests.test_population_faults import check_damage_is_reported, damaged_copy
+
+    out = tmp_path / "snake"
+    assert main(snake_tournament(out, games="8")) == 0
+    capsys.readouterr()
+    damaged = damaged_copy(out, tmp_path / "damaged", sql)
+    readers = [
+        ["ladder", str(damaged)],
+        ["show", str(damaged), "random"],
+        ["plot", str(damaged), "-o", str(tmp_path / "plot.png")],
+        snake_tournament(damaged, games="16"),
+    ]
+    check_damage_is_reported(capsys, damaged, message, readers)
+    assert not (tmp_path / "plot.png").exists()

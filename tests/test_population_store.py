@@ -137,6 +137,28 @@ def test_verify_detects_tampering(pop, tmp_path):
     assert any("history of level:1" in p for p in problems)
 
 
+def test_damaged_rows_are_store_corrupt_and_verify_problems(pop, tmp_path):
+    pop.run_tournament(100, games_per_match=20)
+    with sqlite3.connect(tmp_path / "run" / DB_NAME) as db:
+        db.execute("DELETE FROM ratings WHERE member = 2")
+        db.execute("UPDATE members SET info = 'not json' WHERE id = 3")
+        db.execute(
+            "UPDATE matches SET outcomes = replace(hex(zeroblob(games)), '00', '?') WHERE id = 1"
+        )
+    store = pop.store
+    with pytest.raises(StoreCorrupt, match="ratings row missing"):
+        store.ratings()
+    with pytest.raises(StoreCorrupt, match="ratings row missing"):  # not "no member named"
+        store.record_batch([("level:1", "level:3", result("W"))])
+    with pytest.raises(StoreCorrupt, match="damaged info of member 'level:2'"):
+        store.members()
+    with pytest.raises(StoreCorrupt, match="match 1 has a damaged outcome string"):
+        store.recompute_elo()
+    problems = store.verify()
+    assert any("ratings row missing) for member 'level:1'" in p for p in problems)
+    assert any("match 1 has a damaged outcome string" in p for p in problems)
+
+
 def test_two_writers_stay_consistent(pop, tmp_path):
     other = Store.open(tmp_path / "run")
     try:

@@ -22,9 +22,11 @@ table per generation shows ratings, scores against the bots and steps/s; ``resum
 a league, losing at most the generation in flight; ``export`` writes a snapshot through
 ``thrust_export``.
 
-Exit status: 0 on success, 1 when ``verify`` finds a problem, 2 on bad input (an unknown
-environment, a game without two sides, an unknown player or member, a missing or corrupt run
-directory, a locked database), reported as one line on stderr; nothing is left half-written.
+Exit status: 0 on success, 1 when ``verify`` finds a problem (damaged rows or metadata of a
+database that opens: each reported as a ``problem:`` line), 2 on bad input (an unknown
+environment, a game without two sides, an unknown player or member, a missing run directory or
+one whose database cannot be read as a run, a run whose damage the command runs into, a locked
+database), reported as one line on stderr; nothing is left half-written.
 """
 
 from __future__ import annotations

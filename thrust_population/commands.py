@@ -221,7 +221,7 @@ def ladder(args: argparse.Namespace) -> int:
             print(json.dumps(ladder.to_dict(), indent=2))
         else:
             played = (
-                f"{PlacementLog(store).n_games()} games of {store.meta('seats')} seats"
+                f"{PlacementLog(store).n_games()} games of {ladder.seats} seats"
                 if ffa
                 else f"{store.n_matches()} matches, {store.n_games()} games"
             )
@@ -298,7 +298,10 @@ def verify(args: argparse.Namespace) -> int:
     with _read_only(args) as population:
         store = population.store
         ffa = is_ffa_run(store)
-        problems = store.verify() + (PlacementLog(store).verify() if ffa else [])
+        problems = store.verify()
+        if ffa:
+            # the N-player log can be read only with intact N-player metadata
+            problems += PlacementLog.metadata_problems(store) or PlacementLog(store).verify()
         for member in store.members():
             path = store.artifact_path(member)
             if path is not None and not path.is_file():

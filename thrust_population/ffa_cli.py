@@ -154,7 +154,7 @@ def tournament(args: argparse.Namespace) -> int:
         if store is not None:
             if store.env_id != args.env:
                 raise StoreError(f"{out} plays {store.env_id}, not {args.env}")
-            stored_seats = int(store.meta("seats"))
+            stored_seats = PlacementLog(store).seats
             if args.seats is not None and args.seats != stored_seats:
                 raise StoreError(f"{out} was created with --seats {stored_seats}, not {args.seats}")
             if args.seed is not None and args.seed != store.seed:

@@ -106,14 +106,14 @@ def ffa_ladder(store: Store) -> FfaLadder:
         for name, (mu, sigma) in log.ratings().items()
     ]
     rows.sort(key=lambda row: -row.ordinal)
-    return FfaLadder(rows, int(store.meta("seats", 0)))
+    return FfaLadder(rows, log.seats)
 
 
 def ffa_member_report(store: Store, name: str, last: int = 10) -> str:
     """A member of an N-player run: kind, rating, placement counts and its last games."""
     member = store.member(name)
     log = PlacementLog(store)
-    seats = int(store.meta("seats", 0))
+    seats = log.seats
     row = next((r for r in ffa_ladder(store).rows if r.name == name), None)
     lines = [f"{name}: {member.kind} {member.spec} (generation {member.generation})"]
     if row is None:

@@ -45,6 +45,7 @@ __all__ = [
     "Policy",
     "Seat",
     "check_game",
+    "check_seed",
     "default_env_factory",
     "load_env_factory",
     "play_match",
@@ -276,9 +277,22 @@ def _check_seat(seat: Seat) -> Seat:
     raise ValueError(f"seat must be 0, 1 or 'alternate', got {seat!r}")
 
 
-def _check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+#: seeds are stored in SQLite INTEGER columns (signed 64-bit)
+SEED_LIMIT = 2**63
+
+
+def check_seed(seed: Any) -> int:
+    """``seed`` as an int, refusing anything but an integer in ``[0, 2**63)`` (no bools, no
+    floats: ``1.5`` would silently become ``1``).
+
+    :raises ValueError: naming what was expected
+    """
+    if (
+        isinstance(seed, bool)
+        or not isinstance(seed, (int, np.integer))
+        or not 0 <= seed < SEED_LIMIT
+    ):
+        raise ValueError(f"seed must be a non-negative int below 2**63, got {seed!r}")
     return int(seed)
 
 
@@ -315,7 +329,7 @@ def play_match(
     positive_int("games", games)
     positive_int("n_envs", n_envs)
     seat = _check_seat(seat)
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     factory = default_env_factory if env_factory is None else env_factory
     rows = int(min(n_envs, games))
     targets = np.array([(games + i) // rows for i in range(rows)], dtype=np.int64)

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from thrust_population.store import Store, StoreError, UnknownMember
+from thrust_population.store import Store, StoreCorrupt, StoreError, UnknownMember
 
 __all__ = [
     "FFA_META",
@@ -115,7 +115,16 @@ class PlacementConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PlacementConfig:
-        return cls(**{key: float(value) for key, value in data.items()})
+        """The configuration :meth:`to_dict` wrote.
+
+        :raises ValueError: not a JSON object of the known keys with finite numbers
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f"a placement configuration is a JSON object, got {data!r}")
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"unknown placement configuration keys {unknown}")
+        return cls(**data)
 
     def model(self) -> Any:
         """openskill's ``PlackettLuce`` with these parameters (imported on first use)."""
@@ -163,8 +172,27 @@ class PlacementLog:
     def __init__(self, store: Store) -> None:
         if not is_ffa_run(store):
             raise StoreError(f"{store.directory} is a two-player run, not an N-player run")
+        problems = self.metadata_problems(store)
+        if problems:
+            raise StoreCorrupt(f"{store.directory}: damaged run metadata: {problems[0]}")
         self.store = store
-        self.config = PlacementConfig.from_dict(store.meta(CONFIG_META, {}))
+        self.config = PlacementConfig.from_dict(store.meta(CONFIG_META))
+        #: players per game
+        self.seats = int(store.meta("seats"))
+
+    @staticmethod
+    def metadata_problems(store: Store) -> list[str]:
+        """What is wrong with an N-player run's own metadata (the seats per game, the model's
+        configuration); empty when intact."""
+        problems = []
+        seats = store.meta("seats")
+        if isinstance(seats, bool) or not isinstance(seats, int) or seats < 2:
+            problems.append(f"seats per game (meta key 'seats') must be an int >= 2, got {seats!r}")
+        try:
+            PlacementConfig.from_dict(store.meta(CONFIG_META))
+        except (TypeError, ValueError) as exc:
+            problems.append(f"bad placement rating configuration (meta key {CONFIG_META!r}): {exc}")
+        return problems
 
     @staticmethod
     def run_meta(config: PlacementConfig, seats: int) -> dict[str, Any]:
@@ -187,7 +215,12 @@ class PlacementLog:
         return bool(rows[0][0])
 
     def add_members(self, names: Sequence[str]) -> None:
-        """Give members without an N-player rating the initial one (one transaction)."""
+        """Give members without an N-player rating the initial one (one transaction).
+
+        :raises StoreCorrupt: a member who played has lost its rating row (giving it the
+            initial rating would hide the damage)
+        """
+        self._check_rated()
         with self.store._transaction() as db:
             self._ensure_tables(db)
             for name in names:
@@ -319,10 +352,35 @@ class PlacementLog:
                 p[i, j], p[j, i] = model.predict_win([[ratings[i]], [ratings[j]]])
         return p
 
+    def unrated_players(self) -> list[str]:
+        """Members who sat in a recorded game but have no ``ffa_ratings`` row (damage: a member
+        is rated before its first game), in creation order."""
+        if not self._has_tables():
+            return []
+        rows = self.store._query(
+            "SELECT m.name FROM members m WHERE m.id IN (SELECT member FROM ffa_seats) AND "
+            "m.id NOT IN (SELECT member FROM ffa_ratings) ORDER BY m.id"
+        )
+        return [name for (name,) in rows]
+
+    def _unrated_problem(self, names: Sequence[str]) -> str:
+        listed = ", ".join(repr(name) for name in names)
+        return f"no stored rating (ffa_ratings row missing) for member {listed}, who played"
+
+    def _check_rated(self) -> None:
+        """:raises StoreCorrupt: a member who played has no rating row"""
+        unrated = self.unrated_players()
+        if unrated:
+            raise StoreCorrupt(f"{self.store.directory}: {self._unrated_problem(unrated)}")
+
     def ratings(self) -> dict[str, tuple[float, float]]:
-        """Every rated member's stored ``(mu, sigma)``, in creation order."""
+        """Every rated member's stored ``(mu, sigma)``, in creation order.
+
+        :raises StoreCorrupt: a member who played has no rating row
+        """
         if not self._has_tables():
             return {}
+        self._check_rated()
         rows = self.store._query(
             "SELECT m.name, r.mu, r.sigma FROM members m JOIN ffa_ratings r ON r.member = m.id "
             "ORDER BY m.id"
@@ -370,7 +428,10 @@ class PlacementLog:
         return found if last is None else found[-last:] if last > 0 else []
 
     def refit(self) -> dict[str, tuple[float, float]]:
-        """Replay the whole game log in order through the model: equals :meth:`ratings`."""
+        """Replay the whole game log in order through the model: equals :meth:`ratings`.
+
+        :raises StoreCorrupt: a member who played has no rating row
+        """
         model = self.config.model()
         rating = {name: model.rating() for name in self.ratings()}
         for game in self.games():
@@ -411,12 +472,17 @@ class PlacementLog:
         }
 
     def verify(self) -> list[str]:
-        """Problems (empty when consistent): stored ratings against the refit, game counts."""
+        """Problems (empty when consistent): members who played without a rating, stored
+        ratings against the refit, game counts. Damage is reported, not raised."""
         problems = []
-        stored, refitted = self.ratings(), self.refit()
-        for name, value in stored.items():
-            if value != refitted[name]:
-                problems.append(f"rating of {name}: stored {value}, refitted {refitted[name]}")
+        unrated = self.unrated_players()
+        if unrated:
+            problems.append(self._unrated_problem(unrated))
+        else:
+            stored, refitted = self.ratings(), self.refit()
+            for name, value in stored.items():
+                if value != refitted[name]:
+                    problems.append(f"rating of {name}: stored {value}, refitted {refitted[name]}")
         if self._has_tables():
             counted = dict(
                 self.store._query(

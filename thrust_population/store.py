@@ -24,6 +24,12 @@ WAL with ``synchronous=FULL``: a process killed at any moment loses at most the 
 the database stays consistent (``PRAGMA integrity_check``), and :meth:`Store.recompute_elo`
 (a replay of the whole match log) equals the stored ratings exactly. Writers from several
 processes serialise on SQLite's lock.
+
+Damage: opening a run refuses a database without run metadata or of another format version
+(:class:`StoreCorrupt`) and checks the metadata its reads depend on (the Elo configuration, the
+seed); a damaged value, a member without its ratings row or a garbled outcome string is
+reported by :meth:`Store.verify` as a problem and raised as :class:`StoreCorrupt` by whatever
+reads it, so no command works from a guess.
 """
 
 from __future__ import annotations
@@ -43,7 +49,13 @@ from urllib.parse import quote
 
 import numpy as np
 
-from thrust_population.matches import OUTCOME_SCORES, MatchResult, Seat, outcome_counts
+from thrust_population.matches import (
+    OUTCOME_SCORES,
+    MatchResult,
+    Seat,
+    check_seed,
+    outcome_counts,
+)
 from thrust_population.ratings import Elo, EloConfig
 from thrust_population.rundir import RunLock, clean_leftovers, creation_leftovers
 
@@ -216,6 +228,40 @@ def _seat_value(text: str) -> Seat:
     return "alternate" if text == "alternate" else int(text)
 
 
+def _elo_meta_problem(meta: dict[str, Any]) -> str | None:
+    """What is wrong with a run's recorded Elo configuration (None: nothing)."""
+    if "elo" not in meta:
+        return "no Elo configuration (meta key 'elo')"
+    value = meta["elo"]
+    if not isinstance(value, dict):
+        return f"the Elo configuration (meta key 'elo') must be a JSON object, got {value!r}"
+    unknown = sorted(set(value) - set(EloConfig.__dataclass_fields__))
+    if unknown:
+        return f"the Elo configuration (meta key 'elo') has unknown keys {unknown}"
+    try:
+        EloConfig.from_dict(value)
+    except (TypeError, ValueError) as exc:
+        return f"bad Elo configuration (meta key 'elo'): {exc}"
+    return None
+
+
+def _seed_meta_problem(meta: dict[str, Any]) -> str | None:
+    """What is wrong with a run's recorded seed (None: nothing)."""
+    if "seed" not in meta:
+        return "no run seed (meta key 'seed')"
+    try:
+        check_seed(meta["seed"])
+    except ValueError as exc:
+        return f"bad run seed (meta key 'seed'): {exc}"
+    return None
+
+
+#: the checks of the metadata a run's reads depend on (key -> what is wrong, or None); a
+#: damaged value is recorded when the run is opened, reported by :meth:`Store.verify` and
+#: raised as :class:`StoreCorrupt` by whatever reads it
+_META_CHECKS = {"elo": _elo_meta_problem, "seed": _seed_meta_problem}
+
+
 _CORRUPT_HINTS = ("not a database", "malformed", "corrupt", "no such table", "no such column")
 
 
@@ -244,6 +290,7 @@ class Store:
         #: the run's writer lock when this store holds it (:mod:`thrust_population.rundir`)
         self.lock = lock
         self._meta: dict[str, Any] = {}
+        self._meta_problems: dict[str, str] = {}
         self._load_meta()
 
     # -- opening and creating ------------------------------------------------------------------
@@ -437,15 +484,16 @@ class Store:
             return self._db.execute(sql, parameters).fetchall()
 
     def _load_meta(self) -> None:
+        """Read the metadata: refuse a database that is not a run of this format, and record
+        what is wrong with the values its reads depend on (:data:`_META_CHECKS`)."""
         try:
             rows = self._db.execute("SELECT key, value FROM meta").fetchall()
-            version = dict(rows).get("schema_version")
             meta = {key: json.loads(value) for key, value in rows}
         except sqlite3.Error as exc:
             raise _classify(exc, self.directory) from exc
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, TypeError) as exc:
             raise StoreCorrupt(f"{self.directory}: damaged run metadata ({exc})") from exc
-        if version is None or "env_id" not in meta:
+        if "schema_version" not in meta or "env_id" not in meta:
             raise StoreCorrupt(f"{self.directory}: not a thrust-population run (no metadata)")
         if meta["schema_version"] != SCHEMA_VERSION:
             raise StoreCorrupt(
@@ -453,6 +501,23 @@ class Store:
                 f"thrust_population reads version {SCHEMA_VERSION}"
             )
         self._meta = meta
+        self._meta_problems = {
+            key: problem for key, check in _META_CHECKS.items() if (problem := check(meta))
+        }
+
+    def metadata_problems(self) -> list[str]:
+        """What is wrong with the run's metadata (empty when intact)."""
+        return list(self._meta_problems.values())
+
+    def _checked_meta(self, key: str) -> Any:
+        """The metadata value ``key``, checked when the run was opened.
+
+        :raises StoreCorrupt: the value is missing or damaged
+        """
+        problem = self._meta_problems.get(key)
+        if problem is not None:
+            raise StoreCorrupt(f"{self.directory}: damaged run metadata: {problem}")
+        return self._meta[key]
 
     # -- metadata ------------------------------------------------------------------------------
 
@@ -475,11 +540,13 @@ class Store:
 
     @property
     def seed(self) -> int:
-        return int(self._meta.get("seed", 0))
+        """The run's seed (:class:`StoreCorrupt` if its metadata is damaged)."""
+        return int(self._checked_meta("seed"))
 
     @property
     def elo_config(self) -> EloConfig:
-        return EloConfig.from_dict(self._meta["elo"])
+        """The run's Elo configuration (:class:`StoreCorrupt` if its metadata is damaged)."""
+        return EloConfig.from_dict(self._checked_meta("elo"))
 
     def meta(self, key: str, default: Any = None) -> Any:
         return self._meta.get(key, default)
@@ -490,6 +557,12 @@ class Store:
         with self._transaction() as db:
             db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, text))
         self._meta[key] = json.loads(text)
+        check = _META_CHECKS.get(key)
+        problem = None if check is None else check(self._meta)
+        if problem is None:
+            self._meta_problems.pop(key, None)
+        else:
+            self._meta_problems[key] = problem
 
     # -- members -------------------------------------------------------------------------------
 
@@ -545,8 +618,13 @@ class Store:
         "m.info FROM members m LEFT JOIN members p ON m.parent = p.id"
     )
 
-    @staticmethod
-    def _member(row: tuple[Any, ...]) -> Member:
+    def _member(self, row: tuple[Any, ...]) -> Member:
+        try:
+            info = json.loads(row[8])
+        except json.JSONDecodeError as exc:
+            raise StoreCorrupt(
+                f"{self.directory}: damaged info of member {row[1]!r} ({exc})"
+            ) from exc
         return Member(
             id=row[0],
             name=row[1],
@@ -556,7 +634,7 @@ class Store:
             parent=row[5],
             generation=row[6],
             created=row[7],
-            info=json.loads(row[8]),
+            info=info,
         )
 
     def member(self, name: str) -> Member:
@@ -623,6 +701,9 @@ class Store:
             known = {row[0]: row for row in rows}
             missing = sorted(names - known.keys())
             if missing:
+                existing = {name for (name,) in db.execute("SELECT name FROM members")}
+                if missing[0] in existing:  # a member without its ratings row: damage
+                    raise StoreCorrupt(f"{self.directory}: {self._unrated(missing)}")
                 raise UnknownMember(f"{self.directory}: no member named {missing[0]!r}")
             ids_by_name = {name: row[1] for name, row in known.items()}
             games = {name: row[3] for name, row in known.items()}
@@ -737,11 +818,24 @@ class Store:
     # -- ratings -------------------------------------------------------------------------------
 
     def ratings(self) -> dict[str, float]:
-        """Every member's stored Elo, in creation order."""
+        """Every member's stored Elo, in creation order.
+
+        :raises StoreCorrupt: a member has no ratings row
+        """
         rows = self._query(
-            "SELECT m.name, r.elo FROM members m JOIN ratings r ON r.member = m.id ORDER BY m.id"
+            "SELECT m.name, r.elo FROM members m LEFT JOIN ratings r ON r.member = m.id "
+            "ORDER BY m.id"
         )
+        unrated = [name for name, elo in rows if elo is None]
+        if unrated:
+            raise StoreCorrupt(f"{self.directory}: {self._unrated(unrated)}")
         return {name: float(elo) for name, elo in rows}
+
+    @staticmethod
+    def _unrated(names: Sequence[str]) -> str:
+        """The problem of members without a ratings row."""
+        listed = ", ".join(repr(name) for name in names)
+        return f"no stored rating (ratings row missing) for member {listed}"
 
     def games_played(self) -> dict[str, int]:
         """Games each member has played, in creation order."""
@@ -759,17 +853,29 @@ class Store:
         return [(int(match), name, float(elo)) for match, name, elo in rows]
 
     def recompute_elo(self) -> dict[str, float]:
-        """Replay the whole match log through :class:`Elo`: equals :meth:`ratings` exactly."""
+        """Replay the whole match log through :class:`Elo`: equals :meth:`ratings` exactly.
+
+        :raises StoreCorrupt: a match's outcome string is damaged, or the Elo metadata is
+        """
         names = self.member_names()
         elo = Elo(self.elo_config)
         with self._errors():
             cursor = self._db.execute(
-                "SELECT a.name, b.name, x.outcomes FROM matches x JOIN members a ON "
+                "SELECT x.id, a.name, b.name, x.outcomes FROM matches x JOIN members a ON "
                 "x.player_a = a.id JOIN members b ON x.player_b = b.id ORDER BY x.id"
             )
-            for a, b, outcomes in cursor:
-                elo.update_games(a, b, [OUTCOME_SCORES[c] for c in outcomes])
+            for match_id, a, b, outcomes in cursor:
+                elo.update_games(a, b, self._scores(match_id, outcomes))
         return {name: elo.rating(name) for name in names}
+
+    def _scores(self, match_id: int, outcomes: str) -> list[float]:
+        """A's game scores of a stored match's outcome string (StoreCorrupt if damaged)."""
+        try:
+            return [OUTCOME_SCORES[c] for c in outcomes]
+        except (KeyError, TypeError):
+            raise StoreCorrupt(
+                f"{self.directory}: match {match_id} has a damaged outcome string {outcomes!r}"
+            ) from None
 
     def integrity_check(self) -> str:
         """``PRAGMA integrity_check``: ``"ok"`` for an intact database."""
@@ -777,32 +883,58 @@ class Store:
         return "; ".join(str(row[0]) for row in rows)
 
     def verify(self) -> list[str]:
-        """Problems found (empty when the run is consistent): the integrity check, foreign keys,
-        stored Elo against a replay of the log, per-member game counts, and the history."""
-        problems = []
+        """Problems found (empty when the run is consistent): the metadata, the integrity
+        check, foreign keys, every member's ratings row, stored Elo against a replay of the log,
+        per-member game counts, and the history. Damage is reported, not raised."""
+        problems = self.metadata_problems()
         integrity = self.integrity_check()
         if integrity != "ok":
             problems.append(f"integrity_check: {integrity}")
         if self._query("PRAGMA foreign_key_check"):
             problems.append("foreign_key_check failed")
-        stored, replayed = self.ratings(), self.recompute_elo()
-        for name, value in stored.items():
-            if value != replayed[name]:
-                problems.append(f"Elo of {name}: stored {value!r}, replayed {replayed[name]!r}")
+        rows = self._query(
+            "SELECT m.name, r.elo, r.games FROM members m LEFT JOIN ratings r "
+            "ON r.member = m.id ORDER BY m.id"
+        )
+        unrated = [name for name, elo, _ in rows if elo is None]
+        if unrated:
+            problems.append(self._unrated(unrated))
+        stored = {name: float(elo) for name, elo, _ in rows if elo is not None}
+        try:
+            # without an Elo configuration (a metadata problem above) there is nothing to replay
+            replayed = None if "elo" in self._meta_problems else self.recompute_elo()
+        except StoreCorrupt as exc:
+            problems.append(f"cannot replay the match log: {exc}")
+        else:
+            for name, value in stored.items():
+                if replayed is not None and value != replayed[name]:
+                    problems.append(f"Elo of {name}: stored {value!r}, replayed {replayed[name]!r}")
+        for match_id, outcomes, wins, draws, losses in self._query(
+            "SELECT id, outcomes, wins, draws, losses FROM matches ORDER BY id"
+        ):
+            try:
+                counted_outcomes = outcome_counts(outcomes)
+            except (ValueError, TypeError):
+                continue  # reported by the replay
+            if counted_outcomes != (wins, draws, losses):
+                problems.append(
+                    f"match {match_id}: outcomes {outcomes!r} are not {wins}-{draws}-{losses} "
+                    "(wins-draws-losses)"
+                )
         counted = dict(
             self._query(
                 "SELECT m.name, COALESCE((SELECT SUM(games) FROM matches x WHERE x.player_a = "
                 "m.id OR x.player_b = m.id), 0) FROM members m"
             )
         )
-        for name, games in self.games_played().items():
-            if games != counted[name]:
+        for name, _, games in rows:
+            if games is not None and games != counted[name]:
                 problems.append(f"games of {name}: stored {games}, counted {counted[name]}")
         last = self._query(
             "SELECT m.name, h.elo FROM rating_history h JOIN members m ON h.member = m.id "
             "WHERE h.match = (SELECT MAX(match) FROM rating_history g WHERE g.member = h.member)"
         )
         for name, value in last:
-            if value != stored[name]:
+            if name in stored and value != stored[name]:
                 problems.append(f"history of {name} ends at {value!r}, stored {stored[name]!r}")
         return problems
