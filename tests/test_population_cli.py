@@ -345,3 +345,14 @@ def test_importing_the_package_and_its_cli_stays_light():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "none"
+
+
+def test_a_huge_rating_gap_plays_verifies_and_resumes(tmp_path, capsys):
+    # an anchor 200,000 Elo above the others: 10 ** (gap / 400) overflows a float
+    out = tmp_path / "run"
+    pinned = ["--anchor", "level:4", "--anchor-rating", "200000"]
+    assert main(tournament(out, *pinned, games="144")) == 0
+    assert main(["verify", str(out)]) == 0
+    assert main(tournament(out, *pinned, games="288")) == 0
+    with Store.open(out, readonly=True) as store:
+        assert store.n_games() == 288 and store.ratings()["level:4"] == 200000.0

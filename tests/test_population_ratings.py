@@ -53,6 +53,27 @@ def test_elo_expected_score_is_the_logistic_of_the_difference():
     assert expected_score(1000, 1200, scale=200) == pytest.approx(1 / 11)
 
 
+@pytest.mark.parametrize("gap", [0.0, 1.0, -250.0, 400.0, 5e3, -1e5, 123_000.0, -123_000.0])
+def test_elo_expected_score_is_the_textbook_float_where_it_is_finite(gap):
+    textbook = 1.0 / (1.0 + math.pow(10.0, -gap / 400.0))
+    assert expected_score(1500.0 + gap, 1500.0) == textbook  # bit for bit: replays stay equal
+    elo = Elo(EloConfig(k=16))
+    elo.ratings.update(a=1500.0 + gap, b=1500.0)
+    assert elo.update("a", "b", 1.0)[0] == 1500.0 + gap + 16.0 * (1.0 - textbook)
+
+
+@pytest.mark.parametrize("gap", [123_400.0, 2e5, 1e7, 1e300])
+def test_elo_survives_rating_gaps_where_the_textbook_form_overflows(gap):
+    with pytest.raises(OverflowError):
+        math.pow(10.0, gap / 400.0)  # the textbook form of B's expectation
+    assert expected_score(1500.0, 1500.0 + gap) == pytest.approx(10.0 ** (-gap / 400.0), abs=0)
+    assert expected_score(1500.0 + gap, 1500.0) == 1.0
+    elo = Elo(EloConfig(k=16, anchor="big", anchor_rating=1500.0 + gap))
+    # the underdog wins: it gains the whole K, the anchor stays pinned
+    assert elo.update("small", "big", 1.0) == (1516.0, 1500.0 + gap)
+    assert elo.update("big", "small", 1.0) == (1500.0 + gap, 1516.0)
+
+
 def test_elo_anchor_is_pinned():
     config = EloConfig(k=32, initial=1200, anchor="random", anchor_rating=1000)
     elo = Elo(config)

@@ -39,11 +39,25 @@ __all__ = [
 ]
 
 LN10 = math.log(10.0)
+#: ``10 ** x`` is a finite float up to here (the largest float is ~1.8e308)
+_MAX_POW10 = 308.0
+
+
+def _logistic10(x: float) -> float:
+    """``1 / (1 + 10 ** x)`` without overflow: the textbook float for ``x <= 308`` (bit for bit,
+    so that runs rated before stay equal to their replay), and ``10 ** -x / (1 + 10 ** -x)``
+    beyond, where the textbook form overflows (a rating gap of more than 123,200 Elo at scale
+    400) and the value is below 1e-308."""
+    if x > _MAX_POW10:
+        tail = math.pow(10.0, -x)
+        return tail / (1.0 + tail)
+    return 1.0 / (1.0 + math.pow(10.0, x))
 
 
 def expected_score(rating_a: float, rating_b: float, scale: float = 400.0) -> float:
-    """Expected score of A against B under the Elo model: ``1 / (1 + 10 ** ((b - a) / scale))``."""
-    return 1.0 / (1.0 + math.pow(10.0, (rating_b - rating_a) / scale))
+    """Expected score of A against B under the Elo model: ``1 / (1 + 10 ** ((b - a) / scale))``
+    (computed without overflow for any rating gap)."""
+    return _logistic10((rating_b - rating_a) / scale)
 
 
 @dataclass(frozen=True)
@@ -149,7 +163,7 @@ class Elo:
             s = float(score)
             if not 0.0 <= s <= 1.0:
                 raise ValueError(f"a game's score must lie in [0, 1], got {score!r}")
-            delta = k * (s - 1.0 / (1.0 + math.pow(10.0, (rb - ra) / scale)))
+            delta = k * (s - _logistic10((rb - ra) / scale))
             if a_free:
                 ra = ra + delta
             if b_free:
