@@ -244,6 +244,10 @@ def test_an_interrupted_tournament_resumes_to_the_uninterrupted_record(
         (["--env", SNAKE, "--seats", "5"], "--seats 5 needs at least 5 players"),
         (["--env", SNAKE, "--players", "greedy,nosuchbot,a=greedy"], "unknown player"),
         (["--env", "Thrust/Pong-v0", "--seats", "3"], "exactly 2 seats"),
+        (["--env", SNAKE, "--env-kwargs", '{"max_steps": -7}'], "'max_steps' must be in"),
+        (["--env", SNAKE, "--env-kwargs", '{"bogus": 1}'], "unknown keyword argument(s) 'bogus'"),
+        (["--env", SNAKE, "--env-kwargs", '{"max_steps": 1.5}'], "'max_steps' must be an int"),
+        (["--env", SNAKE, "--env-kwargs", '{"num_snakes": 3}'], "contradicts seats 4"),
     ],
 )
 def test_bad_tournament_input_is_one_line_exit_2_nothing_written(
@@ -271,6 +275,25 @@ def test_resuming_with_other_seats_or_players_is_refused(tmp_path: Path, capsys)
     assert "fixed when it is created" in capsys.readouterr().err
     assert main(snake_tournament(out, "--games", "16", "--k", "4")) == 2
     assert seat_rows(out) == before
+
+
+def test_game_parameters_are_played_recorded_and_checked_on_resume(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "snake"
+    kwargs = ["--env-kwargs", '{"max_steps": 3}']
+    assert main(snake_tournament(out, *kwargs, games="8")) == 0
+    assert {steps for _, steps, *_ in seat_rows(out)} <= {1, 2, 3}  # the games end at 3 steps
+    with Store.open(out, readonly=True) as store:
+        assert store.meta("env_kwargs") == {"max_steps": 3}
+    before = seat_rows(out)
+    capsys.readouterr()
+    for other in ('{"max_steps": 4}', "{}"):
+        assert main(snake_tournament(out, "--env-kwargs", other, games="16")) == 2
+        assert 'game parameters {"max_steps": 3}, not --env-kwargs' in capsys.readouterr().err
+    assert seat_rows(out) == before
+    assert main(snake_tournament(out, games="16")) == 0  # the recorded ones apply
+    assert {steps for _, steps, *_ in seat_rows(out)} <= {1, 2, 3}
+    assert main(snake_tournament(out, *kwargs, games="24")) == 0
+    assert len(seat_rows(out)) == 24 * 4
 
 
 def test_a_two_player_run_refuses_seats(tmp_path: Path, capsys) -> None:

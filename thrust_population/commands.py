@@ -22,6 +22,7 @@ from thrust_population.league import (
 from thrust_population.league.config import (
     ENV_KWARGS_META,
     ConfiguredFactory,
+    check_recorded_env_kwargs,
     tensorboard_available,
 )
 from thrust_population.matches import EnvFactory, load_env_factory, probe_game
@@ -86,12 +87,9 @@ def tournament(args: argparse.Namespace) -> int:
         store = Store.open(out, timeout=args.lock_timeout, exclusive=True)
         try:
             recorded = league_env_factory(store)  # with the game parameters the run recorded
-            kwargs = {} if recorded is None else recorded.kwargs
-            if args.env_kwargs is not None and args.env_kwargs != kwargs:
-                raise StoreError(
-                    f"{out} plays with the game parameters {json.dumps(kwargs)}, not "
-                    f"--env-kwargs {json.dumps(args.env_kwargs)}"
-                )
+            kwargs = check_recorded_env_kwargs(
+                out, None if recorded is None else recorded.kwargs, args.env_kwargs
+            )
             # without --factory, a resumed run uses the factory it recorded
             if args.factory is None:
                 given = recorded

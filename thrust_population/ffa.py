@@ -110,9 +110,10 @@ def seat_range(definition: Any) -> tuple[int, int]:
 
 
 def game_params(definition: Any, seats: int, env_kwargs: dict[str, Any] | None = None) -> Any:
-    """The game's parameters with ``seats`` agents (and ``env_kwargs``), checked.
+    """The game's parameters with ``seats`` agents (and ``env_kwargs``), checked by the game.
 
-    :raises ValueError: ``seats`` outside :func:`seat_range`, or invalid parameters
+    :raises ValueError: ``seats`` outside :func:`seat_range`, invalid parameters (unknown names,
+        wrong types, values the game refuses), or ``env_kwargs`` naming another number of agents
     """
     from thrust_envs.core.definition import make_params
 
@@ -121,11 +122,23 @@ def game_params(definition: Any, seats: int, env_kwargs: dict[str, Any] | None =
     if not low <= seats <= high:
         span = f"exactly {low}" if low == high else f"{low} to {high}"
         raise ValueError(f"{definition.env_id} is played with {span} seats, got --seats {seats}")
-    kwargs = dict(env_kwargs or {})
+    given = dict(env_kwargs or {})
+    kwargs = dict(given)
     field = _seat_field(definition)
     if field is not None:
         kwargs[field] = seats
-    return make_params(definition, definition.env_id, kwargs)
+    try:
+        params = make_params(definition, definition.env_id, kwargs)
+    except TypeError as exc:  # an unknown name or a wrong type: bad input like a bad value
+        raise ValueError(str(exc)) from None
+    contradicting = {k: v for k, v in given.items() if getattr(params, k, v) != v}
+    if contradicting:
+        name = next(iter(contradicting))
+        raise ValueError(
+            f"env_kwargs {name}={contradicting[name]} contradicts seats {seats} (give the seats "
+            "alone)"
+        )
+    return params
 
 
 def seating(run_seed: int, players: int, seats: int, game: int) -> list[int]:

@@ -17,6 +17,7 @@ from thrust_population.ffa import (
     run_ffa_tournament,
 )
 from thrust_population.ffa_ladder import ffa_ladder
+from thrust_population.league.config import ENV_KWARGS_META, check_recorded_env_kwargs
 from thrust_population.matches import GameInfo, GameUnavailable
 from thrust_population.placements import PlacementConfig, PlacementLog, is_ffa_run
 from thrust_population.players import SpecError, load_numpy_policy, load_sb3_model, parse_spec
@@ -160,11 +161,16 @@ def tournament(args: argparse.Namespace) -> int:
             if args.seed is not None and args.seed != store.seed:
                 raise StoreError(f"{out} was created with --seed {store.seed}, not {args.seed}")
             seats = stored_seats
+            env_kwargs = check_recorded_env_kwargs(
+                out, store.meta(ENV_KWARGS_META), args.env_kwargs
+            )
         else:
             if out.exists() and (not out.is_dir() or any(out.iterdir())):
                 raise StoreError(f"{out} exists and is not a run directory (no population.sqlite)")
             seats = args.seats or definition.num_agents(definition.params_type())
-        params = game_params(definition, seats)
+            env_kwargs = args.env_kwargs or {}
+        # checked by the game before anything is written; recorded with a new run
+        params = game_params(definition, seats, env_kwargs)
         game = ffa_game_info(definition, params)
         specs = [parse_spec(text, game) for text in texts]
         names = [s.name for s in specs]
@@ -230,7 +236,11 @@ def _create(
             args.env,
             seed=0 if args.seed is None else args.seed,
             timeout=args.lock_timeout,
-            extra_meta=PlacementLog.run_meta(PlacementConfig(), seats),
+            extra_meta={
+                **PlacementLog.run_meta(PlacementConfig(), seats),
+                # as a two-player tournament records them (league_env_factory reads them)
+                **({ENV_KWARGS_META: args.env_kwargs} if args.env_kwargs else {}),
+            },
         )
         creation.created(store.close)
         population = Population(store, game=game)

@@ -7,6 +7,7 @@ of a league's games with its game parameters (``LeagueConfig.env_kwargs``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 from thrust_population.imports import import_object
 from thrust_population.matches import Policy, Seat, load_env_factory, positive_int
 from thrust_population.matchmaking import make_matchmaker
-from thrust_population.store import Store
+from thrust_population.store import Store, StoreError
 
 __all__ = [
     "ENV_KWARGS_META",
@@ -29,6 +30,7 @@ __all__ = [
     "algorithm_class",
     "check_algo",
     "check_env_kwargs",
+    "check_recorded_env_kwargs",
     "league_env_factory",
     "snapshot_name",
     "tensorboard_available",
@@ -309,6 +311,23 @@ class ConfiguredFactory:
                 env_id, opponent, n_envs, seat=seat, seed=seed, **self.kwargs
             )
         return self.base(env_id, opponent, n_envs, seat, seed, **self.kwargs)
+
+
+def check_recorded_env_kwargs(
+    where: Any, recorded: dict[str, Any] | None, given: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The game parameters a resumed run plays with: those it recorded (``{}``: none), which
+    ``given`` (a command line's, None: not given) must equal.
+
+    :raises StoreError: ``given`` differs from the recorded ones
+    """
+    kwargs = {} if recorded is None else recorded
+    if given is not None and given != kwargs:
+        raise StoreError(
+            f"{where} plays with the game parameters {json.dumps(kwargs)}, not --env-kwargs "
+            f"{json.dumps(given)}"
+        )
+    return kwargs
 
 
 def league_env_factory(store: Store) -> Any:

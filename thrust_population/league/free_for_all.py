@@ -297,15 +297,7 @@ def _params(definition: Any, config: LeagueConfig) -> Any:
     :raises ValueError: ``seats`` outside the game's range, or ``env_kwargs`` naming another
         number of agents
     """
-    params = game_params(definition, int(config.seats), config.env_kwargs)
-    given = {k: v for k, v in config.env_kwargs.items() if getattr(params, k, v) != v}
-    if given:
-        name = next(iter(given))
-        raise ValueError(
-            f"env_kwargs {name}={given[name]} contradicts seats {config.seats} (give the seats "
-            "alone)"
-        )
-    return params
+    return game_params(definition, int(config.seats), config.env_kwargs)
 
 
 def _game_info(definition: Any, params: Any) -> GameInfo:
