@@ -15,8 +15,8 @@ from stable_baselines3 import PPO
 
 import thrust_export
 from thrust_population.cli import main
-from thrust_population.population import Population
-from thrust_population.store import Store, StoreCorrupt
+from thrust_population.population import Population, file_sha256
+from thrust_population.store import Store, StoreCorrupt, StoreError
 
 FACTORY = "population_helpers:vs_opponent"
 
@@ -201,3 +201,29 @@ def test_cli_tournament_with_exported_and_sb3_players(files, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "bogus.npz" in err
     assert not (tmp_path / "other").exists()
+
+
+def test_a_writer_that_loses_the_name_leaves_the_winners_artifact(files, tmp_path):
+    other = tmp_path / "other.npz"  # the loser's file: same name and suffix, other weights
+    thrust_export.export_numpy(fixed_action_model(2), other)
+    first = Population.create(tmp_path / "run", "Toy/Duel-v0", env_factory=vs_opponent)
+    second = Population.open(tmp_path / "run")  # a second writer (another process in real life)
+    check = second._load_artifact
+
+    def winner_commits_meanwhile(kind, path, info):  # the race: the other writer is faster
+        first.add_file(files["weak.npz"], "x")
+        return check(kind, path, info)
+
+    second._load_artifact = winner_commits_meanwhile
+    try:
+        with pytest.raises(StoreError, match="already exists"):
+            second.add_file(other, "x")
+        member = first.store.member("x")
+        path = first.store.artifact_path(member)
+        assert member.kind == "numpy" and path.is_file()
+        assert file_sha256(path) == member.info["sha256"] == file_sha256(files["weak.npz"])
+        assert sorted(p.name for p in path.parent.iterdir()) == ["x.npz"]  # no staging left
+        assert first.store.verify() == []
+    finally:
+        first.close()
+        second.close()

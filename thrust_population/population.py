@@ -318,22 +318,37 @@ class Population:
         relative = f"artifacts/{name}{suffix}"
         target = self.store.directory / relative
         staging = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}{suffix}")
+        published = False
+
+        def publish() -> None:
+            # Inside add_member's transaction, which holds the write lock and has inserted the
+            # name: no other writer can commit this member now, so the target is this writer's
+            # to replace (an orphan from an earlier crash is overwritten). A writer that loses
+            # the name never gets here and never touches the winner's file.
+            nonlocal published
+            os.replace(staging, target)
+            published = True
+
         try:
             write(staging)
             if not staging.is_file():
                 raise StoreError(f"writing the artifact of {name!r} produced no file")
             info = {**info, "sha256": file_sha256(staging)}
             self._load_artifact(kind, staging, info)  # check that it loads
-            os.replace(staging, target)  # an orphan from an earlier crash is overwritten
-        except BaseException:
-            staging.unlink(missing_ok=True)
-            raise
-        try:
             return self.store.add_member(
-                name, kind, spec, artifact=relative, parent=parent, generation=generation, info=info
+                name,
+                kind,
+                spec,
+                artifact=relative,
+                parent=parent,
+                generation=generation,
+                info=info,
+                before_commit=publish,
             )
         except BaseException:
-            target.unlink(missing_ok=True)
+            staging.unlink(missing_ok=True)  # only this writer's own files
+            if published:  # moved into place, but the row naming it was not committed
+                target.unlink(missing_ok=True)
             raise
 
     def _load_artifact(self, kind: str, path: Path, info: dict[str, Any]) -> Any:

@@ -41,7 +41,7 @@ import shutil
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -576,10 +576,14 @@ class Store:
         parent: str | None = None,
         generation: int | None = None,
         info: dict[str, Any] | None = None,
+        before_commit: Callable[[], None] | None = None,
     ) -> Member:
         """Add a member (and its start rating) in one transaction.
 
         :param generation: default: the parent's generation + 1, or 0 without a parent
+        :param before_commit: called inside the transaction once the member's rows are written
+            (e.g. to move its artifact into place while this writer holds the lock and the
+            name); the member exists if and only if this method returns
         :raises StoreError: a name already taken, an unknown parent, a bad kind
         """
         if kind not in MEMBER_KINDS:
@@ -611,7 +615,13 @@ class Store:
                 "INSERT INTO ratings (member, elo, games, last_match) VALUES (?, ?, 0, NULL)",
                 (member_id, self.elo_config.start_rating(name)),
             )
-        return self.member(name)
+            # read before the commit: nothing may fail once it is done
+            member = self._member(
+                db.execute(self._MEMBER_SQL + " WHERE m.id = ?", (member_id,)).fetchone()
+            )
+            if before_commit is not None:
+                before_commit()
+        return member
 
     _MEMBER_SQL = (
         "SELECT m.id, m.name, m.kind, m.spec, m.artifact, p.name, m.generation, m.created, "
