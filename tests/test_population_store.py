@@ -213,6 +213,24 @@ def test_missing_and_damaged_runs(tmp_path):
         Store.open(tmp_path / "foreign")
 
 
+@pytest.mark.parametrize(
+    "schema",
+    ["CREATE TABLE t (x); INSERT INTO t VALUES (1)", "CREATE TABLE meta (key, value)"],
+)
+@pytest.mark.parametrize("exclusive", [False, True])
+def test_a_refused_foreign_database_stays_byte_identical(tmp_path, schema, exclusive):
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    db = sqlite3.connect(foreign / DB_NAME)  # another program's database (rollback journal)
+    db.executescript(schema)
+    db.close()
+    before = (foreign / DB_NAME).read_bytes()
+    with pytest.raises(StoreCorrupt, match="not a thrust-population run"):
+        Store.open(foreign, exclusive=exclusive)
+    assert (foreign / DB_NAME).read_bytes() == before  # not switched to WAL
+    assert sorted(p.name for p in foreign.iterdir()) == [DB_NAME]
+
+
 def test_a_truncated_database_is_reported_as_damaged(tmp_path):
     pop = new_run(tmp_path / "run")
     pop.run_tournament(1000, games_per_match=8, batch_matches=1)

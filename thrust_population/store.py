@@ -318,15 +318,37 @@ class Store:
             db = sqlite3.connect(str(path), timeout=timeout, isolation_level=None)
         try:
             db.execute("PRAGMA foreign_keys = ON")
-            if not readonly:
-                mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-                if str(mode).lower() != "wal":
-                    raise StoreError(f"{path}: cannot switch the database to WAL (got {mode})")
-                db.execute("PRAGMA synchronous = FULL")
         except BaseException:
             db.close()
             raise
         return db
+
+    @staticmethod
+    def _use_wal(db: sqlite3.Connection, path: Path) -> None:
+        """Switch a writer's connection to WAL with ``synchronous=FULL``. This writes the
+        database file (its header), so it is done only to a run's database once its metadata
+        was read (or to a new one): a foreign SQLite file is refused unchanged."""
+        mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StoreError(f"{path}: cannot switch the database to WAL (got {mode})")
+        db.execute("PRAGMA synchronous = FULL")
+
+    @classmethod
+    def _open_store(
+        cls, directory: Path, timeout: float, readonly: bool, lock: RunLock | None = None
+    ) -> Store:
+        """Connect to ``directory``'s database, read and check its metadata, then (a writer)
+        switch it to WAL; the connection is closed on any failure."""
+        path = cls.database_path(directory)
+        db = cls._connect(path, timeout, readonly)
+        try:
+            store = cls(directory, db, lock)
+            if not readonly:
+                cls._use_wal(db, path)
+        except BaseException:
+            db.close()
+            raise
+        return store
 
     @classmethod
     def open(
@@ -357,7 +379,7 @@ class Store:
             raise StoreNotFound(f"{directory} is not a run directory (no {DB_NAME})")
         try:
             # the database first: a damaged run is reported before the lock file is written
-            store = cls(directory, cls._connect(path, timeout, readonly))
+            store = cls._open_store(directory, timeout, readonly)
         except sqlite3.Error as exc:
             raise _classify(exc, directory) from exc
         try:
@@ -411,6 +433,7 @@ class Store:
             # The staging directory is private until it is renamed: no transaction needed.
             db = cls._connect(cls.database_path(staging), timeout, False)
             try:
+                cls._use_wal(db, cls.database_path(staging))  # a new file of this run's own
                 db.executescript(_SCHEMA)
                 meta = {
                     "schema_version": SCHEMA_VERSION,
@@ -431,8 +454,7 @@ class Store:
                 directory.rmdir()
             os.replace(staging, directory)
             lock.moved(directory)
-            connection = cls._connect(cls.database_path(directory), timeout, False)
-            return cls(directory, connection, lock)
+            return cls._open_store(directory, timeout, False, lock)
         except BaseException as exc:
             lock.release()
             shutil.rmtree(staging, ignore_errors=True)
