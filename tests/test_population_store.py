@@ -79,6 +79,17 @@ def test_create_refuses_a_non_empty_directory(tmp_path):
     assert Store.exists(tmp_path / "empty")
 
 
+@pytest.mark.parametrize("seed", [-3, 1.5, True, "1", 2**63, np.float64(1.0), None])
+@pytest.mark.parametrize("create", ["store", "population"])
+def test_a_bad_run_seed_is_refused_before_anything_is_written(tmp_path, create, seed):
+    with pytest.raises(ValueError, match="seed must be a non-negative int below 2"):
+        if create == "store":
+            Store.create(tmp_path / "run", "Toy/Duel-v0", seed=seed)
+        else:
+            Population.create(tmp_path / "run", "Toy/Duel-v0", env_factory=vs_opponent, seed=seed)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_batch_updates_ratings_history_and_counts(pop):
     store = pop.store
     ids = store.record_batch(

@@ -36,6 +36,7 @@ from thrust_population.matches import (
     MatchResult,
     Policy,
     Seat,
+    check_seed,
     load_env_factory,
     play_match,
     positive_int,
@@ -141,9 +142,11 @@ class Population:
         :param env_factory_path: ``"module:function"`` recorded in the run, so that other
             processes (the CLI) rebuild the same factory
         :param elo: an :class:`~thrust_population.ratings.EloConfig`
-        :param seed: the run's seed
+        :param seed: the run's seed, an int in ``[0, 2**63)``
         :param extra_meta: more JSON metadata, written with the run (atomically)
+        :raises ValueError: a bad seed (before the game is probed)
         """
+        check_seed(seed)
         factory = env_factory if env_factory is not None else load_env_factory(env_factory_path)
         game = probe_game(env_id, factory)
         store = Store.create(

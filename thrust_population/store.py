@@ -414,9 +414,11 @@ class Store:
         :param env_id: the game the run plays
         :param elo: the Elo configuration (fixed for the run's lifetime)
         :param env_factory: ``"module:function"`` of a custom env factory, or None (thrust_envs)
-        :param seed: the run's seed (match seeds derive from it)
+        :param seed: the run's seed (match seeds derive from it), an int in ``[0, 2**63)``
         :param extra_meta: more JSON metadata
+        :raises ValueError: a bad seed (nothing is written)
         """
+        seed = check_seed(seed)
         directory = Path(directory)
         if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
             raise StoreError(f"{directory} exists and is not an empty directory")
@@ -440,7 +442,7 @@ class Store:
                     "env_id": env_id,
                     "env_factory": env_factory,
                     "elo": elo.to_dict(),
-                    "seed": int(seed),
+                    "seed": seed,
                     "created": time.time(),
                     **(extra_meta or {}),
                 }
