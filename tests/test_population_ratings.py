@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from thrust_population.ratings import (
+    ConvergenceWarning,
     Elo,
     EloConfig,
     bradley_terry,
@@ -153,11 +154,24 @@ def test_pair_counts_match_a_loop():
         ([0], [3], [1], [1], "indices"),
         ([0], [1], [2], [1], "score_a"),
         ([0, 1], [1], [1], [1], "one entry"),
+        ([0.9], [1.7], [1], [1], "player_a must hold integer member indices"),
+        ([0], [np.float64(1.0)], [1], [1], "player_b must hold integer member indices"),
+        ([False], [True], [1], [1], "player_a must hold integer member indices"),
+        ([0], [1], [np.nan], [1], "score_a must be finite"),
+        ([0], [1], [1], [np.inf], "games must be finite"),
     ],
 )
 def test_pair_counts_rejects_bad_records(a, b, s, g, match):
     with pytest.raises(ValueError, match=match):
         pair_counts(a, b, s, g, 2)
+
+
+@pytest.mark.parametrize(
+    ("n", "match"), [(-1, "non-negative"), (2.0, "integer"), (True, "integer")]
+)
+def test_pair_counts_rejects_a_bad_member_count(n, match):
+    with pytest.raises(ValueError, match=f"n must be .*{match}"):
+        pair_counts([], [], [], [], n)
 
 
 # -- Bradley–Terry --------------------------------------------------------------------------------
@@ -285,6 +299,18 @@ def test_unmet_members_get_the_centre_and_wide_intervals():
         ({"prior": 0}, "prior"),
         ({"level": 1.0}, "level"),
         ({"anchor": 5}, "anchor"),
+        ({"anchor": 1.5}, "anchor must be an integer"),
+        ({"anchor": True}, "anchor must be an integer"),
+        ({"anchor_rating": float("nan")}, "anchor_rating must be a finite"),
+        ({"level": "x"}, "level must be a finite number"),
+        ({"prior": True}, "prior"),
+        ({"scale": -400.0}, "scale must be positive"),
+        ({"scale": 0}, "scale must be positive"),
+        ({"center": float("nan")}, "center must be a finite number"),
+        ({"center": "1500"}, "center must be a finite number"),
+        ({"max_iter": 0}, "max_iter must be at least 1"),
+        ({"max_iter": 2.5}, "max_iter must be an integer"),
+        ({"tol": -1.0}, "tol must be positive"),
     ],
 )
 def test_bradley_terry_rejects_bad_options(kwargs, match):
@@ -292,6 +318,17 @@ def test_bradley_terry_rejects_bad_options(kwargs, match):
     g = np.array([[0.0, 2.0], [2.0, 0.0]])
     with pytest.raises(ValueError, match=match):
         bradley_terry(s, g, **kwargs)
+
+
+def test_bradley_terry_warns_when_newton_has_not_converged():
+    truth, a, b, score = simulate(0)
+    s, g = pair_counts(a, b, score, np.ones_like(score), len(truth))
+    converged = bradley_terry(s, g)
+    assert converged.converged and converged.iterations > 2
+    with pytest.warns(ConvergenceWarning, match="did not converge in 2 iterations"):
+        stopped = bradley_terry(s, g, max_iter=2)
+    assert not stopped.converged and stopped.iterations == 2
+    assert np.max(np.abs(stopped.ratings - converged.ratings)) > 1e-6  # the last iterate
 
 
 def test_bradley_terry_rejects_inconsistent_counts():

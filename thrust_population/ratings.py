@@ -10,6 +10,8 @@ the Bradley–Terry model with strengths ``theta = rating * ln(10) / scale``.
   draws count half, and a small smoothing prior (``prior`` virtual drawn games of every player
   against a reference player) keeps unbeaten and winless players finite. Intervals come from the
   observed Fisher information (the inverse Hessian of the log-posterior).
+- Newton's method that has not converged within ``max_iter`` iterations warns
+  (:class:`ConvergenceWarning`) and returns the last iterate with ``converged=False``.
 - :func:`pair_counts` aggregates match results into the ``[n, n]`` score and game matrices both
   take; :func:`win_rate_matrix` turns them into win rates.
 
@@ -20,6 +22,8 @@ alpha-rank).
 from __future__ import annotations
 
 import math
+import numbers
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from statistics import NormalDist
@@ -29,6 +33,7 @@ import numpy as np
 
 __all__ = [
     "BradleyTerry",
+    "ConvergenceWarning",
     "Elo",
     "EloConfig",
     "bradley_terry",
@@ -177,6 +182,42 @@ class Elo:
 
 
 # ---------------------------------------------------------------------------------------------
+# Argument checks
+
+
+def _real(name: str, value: Any) -> float:
+    """``value`` as a float: a finite real number, not a bool (:class:`ValueError` otherwise)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(float(value))
+    ):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _index(name: str, value: Any) -> int:
+    """``value`` as an int: an integer, not a bool (:class:`ValueError` otherwise)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    return int(value)
+
+
+def _finite_array(name: str, values: Any) -> np.ndarray:
+    array = np.asarray(values, dtype=np.float64).reshape(-1)
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} must be finite, got {array[~np.isfinite(array)][:3].tolist()}")
+    return array
+
+
+def _index_array(name: str, values: Any) -> np.ndarray:
+    array = np.asarray(values).reshape(-1)
+    if array.size and (array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.integer)):
+        raise ValueError(f"{name} must hold integer member indices, got dtype {array.dtype}")
+    return array.astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------------------
 # Record aggregation
 
 
@@ -198,10 +239,13 @@ def pair_counts(
         against j, ``games[i, j] == games[j, i]`` the games between them, and
         ``score[i, j] + score[j, i] == games[i, j]``
     """
-    a = np.asarray(player_a, dtype=np.int64).reshape(-1)
-    b = np.asarray(player_b, dtype=np.int64).reshape(-1)
-    s = np.asarray(score_a, dtype=np.float64).reshape(-1)
-    g = np.asarray(games, dtype=np.float64).reshape(-1)
+    n = _index("n", n)
+    if n < 0:
+        raise ValueError(f"n must be a non-negative number of members, got {n}")
+    a = _index_array("player_a", player_a)
+    b = _index_array("player_b", player_b)
+    s = _finite_array("score_a", score_a)
+    g = _finite_array("games", games)
     if not a.shape == b.shape == s.shape == g.shape:
         raise ValueError(
             f"player_a, player_b, score_a and games must have one entry per match; got shapes "
@@ -274,6 +318,8 @@ class BradleyTerry:
         log_posterior: the maximised log-likelihood plus log-prior
         iterations: Newton iterations used
         scale: the Elo scale of the ratings
+        converged: whether the Newton decrement fell below ``tol`` (else a
+            :class:`ConvergenceWarning` was issued and the ratings are the last iterate)
     """
 
     ratings: np.ndarray
@@ -286,10 +332,15 @@ class BradleyTerry:
     log_posterior: float
     iterations: int
     scale: float
+    converged: bool = True
 
     def expected(self, i: int, j: int) -> float:
         """The fitted probability that member ``i`` scores against member ``j``."""
         return expected_score(float(self.ratings[i]), float(self.ratings[j]), self.scale)
+
+
+class ConvergenceWarning(RuntimeWarning):
+    """:func:`bradley_terry`'s Newton iterations stopped at ``max_iter`` before converging."""
 
 
 def _log_sigmoid(x: np.ndarray) -> np.ndarray:
@@ -339,18 +390,30 @@ def bradley_terry(
     :param anchor: index of a member pinned to ``anchor_rating``; the other ratings and their
         intervals are then relative to it
     :param anchor_rating: the anchor's rating (default ``center``)
-    :param tol: stop when the Newton decrement falls below this
-    :param max_iter: at most this many Newton iterations
+    :param tol: stop when the Newton decrement falls below this (> 0)
+    :param max_iter: at most this many Newton iterations (>= 1); a fit still short of ``tol``
+        then warns (:class:`ConvergenceWarning`) and has ``converged=False``
     :return: the fit (ratings, standard errors, intervals, covariance)
+    :raises ValueError: inconsistent counts or a bad option (each named)
     """
     score, games = _check_counts(score, games)
     n = score.shape[0]
-    if not (isinstance(prior, (int, float)) and prior > 0 and math.isfinite(prior)):
+    if isinstance(prior, bool) or _real("prior", prior) <= 0:
         raise ValueError(f"prior must be a positive number of virtual games, got {prior!r}")
-    if not 0.0 < level < 1.0:
+    if isinstance(level, bool) or not 0.0 < _real("level", level) < 1.0:
         raise ValueError(f"level must lie in (0, 1), got {level!r}")
-    if anchor is not None and not 0 <= anchor < n:
+    scale = _real("scale", scale)
+    if scale <= 0:  # a negative scale would reverse the ranking, 0 flatten it
+        raise ValueError(f"scale must be positive, got {scale!r}")
+    center = _real("center", center)
+    if anchor is not None and not 0 <= _index("anchor", anchor) < n:
         raise ValueError(f"anchor index {anchor} out of range [0, {n})")
+    if anchor_rating is not None:
+        anchor_rating = _real("anchor_rating", anchor_rating)
+    if _real("tol", tol) <= 0:
+        raise ValueError(f"tol must be positive, got {tol!r}")
+    if _index("max_iter", max_iter) < 1:
+        raise ValueError(f"max_iter must be at least 1, got {max_iter!r}")
     if n == 0:
         empty = np.zeros(0)
         return BradleyTerry(
@@ -359,14 +422,15 @@ def bradley_terry(
 
     theta = np.zeros(n)
     objective = _bt_objective(theta, score, prior)
-    iterations = 0
-    for iterations in range(1, max_iter + 1):  # noqa: B007 (reported below)
+    iterations, converged, decrement = 0, False, math.inf
+    for iterations in range(1, int(max_iter) + 1):  # noqa: B007 (reported below)
         p = _sigmoid(theta[:, None] - theta[None, :])
         gradient = np.sum(score - games * p, axis=1) + prior * (0.5 - _sigmoid(theta))
         hessian = _bt_hessian(theta, games, p, prior)
         step = np.linalg.solve(hessian, gradient)
         decrement = float(gradient @ step)
         if decrement < tol:
+            converged = True
             break
         t = 1.0
         while True:
@@ -376,6 +440,13 @@ def bradley_terry(
                 break
             t *= 0.5
         theta, objective = candidate, value
+    if not converged:
+        warnings.warn(
+            f"bradley_terry: Newton's method did not converge in {max_iter} iterations (Newton "
+            f"decrement {decrement:.3g}, tol {tol:g}); the ratings are the last iterate",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
 
     p = _sigmoid(theta[:, None] - theta[None, :])
     covariance_theta = np.linalg.inv(_bt_hessian(theta, games, p, prior))
@@ -405,6 +476,7 @@ def bradley_terry(
         log_posterior=objective,
         iterations=iterations,
         scale=scale,
+        converged=converged,
     )
 
 
