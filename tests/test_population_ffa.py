@@ -162,6 +162,13 @@ def test_verify_finds_a_tampered_rating(tmp_path: Path) -> None:
         assert any("rating of a" in p for p in PlacementLog(store).verify())
 
 
+@pytest.mark.parametrize("places", [(1.5, 1, 3), (1.0, 2, 3), (True, 2, 3), ("1", 2, 3)])
+def test_places_must_be_integers(places: tuple) -> None:
+    with pytest.raises(ValueError, match="places must be integers"):
+        FfaGame(("a", "b", "c"), places, (0.0,) * 3, 0, 1)
+    assert FfaGame(("a", "b", "c"), (np.int64(1), 1, 3), (0.0,) * 3, 0, 1).places[0] == 1
+
+
 def test_record_games_rejects_bad_games_and_writes_nothing(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="sits twice"):
         FfaGame(("a", "a", "b"), (1, 2, 3), (0.0,) * 3, 0, 1)

@@ -21,6 +21,7 @@ rating them in order from the ratings read inside it, so the stored ratings alwa
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -153,6 +154,9 @@ class FfaGame:
             )
         if len(set(self.members)) != n:
             raise ValueError(f"a member sits twice in one game: {self.members}")
+        # a place is stored as an INTEGER: 1.5 would become 1, a loss recorded as a tie
+        if any(isinstance(p, bool) or not isinstance(p, numbers.Integral) for p in self.places):
+            raise ValueError(f"places must be integers, got {self.places}")
         if any(not 1 <= p <= n for p in self.places):
             raise ValueError(f"places must be in [1, {n}], got {self.places}")
 
