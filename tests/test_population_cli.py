@@ -247,6 +247,29 @@ def test_tournament_user_errors_write_nothing(tmp_path, capsys, change, match):
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
+HUGE = "99999999999999999999999"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["show", "{run}", "level:0", "--matches", HUGE],
+        ["play", "{run}", "level:0", "level:2", "--games", HUGE],
+        ["play", "{run}", "level:0", "level:2", "--seed", str(2**63)],
+        ["tournament", "--env", "Toy/Duel-v0", "--players", "a=level:0,b=level:1", "--out",
+         "{run}", "--games", HUGE],
+        ["train", "--env", "Thrust/Pong-v0", "--out", "{new}", "--generations", HUGE],
+        ["train", "--env", "Thrust/Pong-v0", "--out", "{new}", "--generations", "1",
+         "--exploiters", HUGE],
+    ],
+)  # fmt: skip
+def test_integers_beyond_sqlite_are_refused_in_one_line(run_dir, tmp_path, capsys, args):
+    before = snapshot(run_dir)
+    args = [a.format(run=run_dir, new=tmp_path / "new") for a in args]
+    _user_error(args, capsys, "below 2**63")
+    assert snapshot(run_dir) == before and not (tmp_path / "new").exists()
+
+
 def test_default_env_factory_errors(tmp_path, capsys):
     base = ["tournament", "--players", "random,random2=random", "--games", "10"]
     _user_error([*base, "--env", "NoSuchGame-v9", "--out", str(tmp_path / "a")], capsys, "unknown")

@@ -169,6 +169,16 @@ def test_places_must_be_integers(places: tuple) -> None:
     assert FfaGame(("a", "b", "c"), (np.int64(1), 1, 3), (0.0,) * 3, 0, 1).places[0] == 1
 
 
+@pytest.mark.parametrize("last", [-1, 1.5, True])
+def test_games_refuses_a_bad_last_count_as_matches_does(tmp_path: Path, last) -> None:
+    with _ffa_store(tmp_path, ["a", "b", "c"]) as store:
+        log = PlacementLog(store)
+        log.record_games([FfaGame(("a", "b", "c"), (1, 2, 3), (0.0,) * 3, k, 1) for k in range(3)])
+        assert [g.seed for g in log.games(last=2)] == [1, 2] and log.games(last=0) == []
+        with pytest.raises(ValueError, match="last must be None or a non-negative int"):
+            log.games(last=last)
+
+
 def test_record_games_rejects_bad_games_and_writes_nothing(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="sits twice"):
         FfaGame(("a", "a", "b"), (1, 2, 3), (0.0,) * 3, 0, 1)

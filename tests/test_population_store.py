@@ -293,6 +293,14 @@ def test_lineage_and_callables(pop, tmp_path):
         again.close()
 
 
+@pytest.mark.parametrize("last", [-1, 1.5, True, "2"])
+def test_a_bad_last_count_is_refused(pop, last):
+    pop.run_tournament(100, games_per_match=20)
+    assert len(pop.store.matches(last=2)) == 2 and pop.store.matches(last=0) == []
+    with pytest.raises(ValueError, match="last must be None or a non-negative int"):
+        pop.store.matches(last=last)
+
+
 def test_replay_of_recorded_matches(pop):
     pop.add_bot("random")
     pop.run_tournament(600, games_per_match=25, n_envs=10)

@@ -64,24 +64,29 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(f"{command}: {message}" if command else message)
 
 
-def _int_parser(low: int, high: int | None, expected: str) -> Callable[[str], int]:
-    """An argparse ``type``: an integer in ``[low, high)`` (no upper bound for None)."""
+#: every integer option ends up in SQLite (an INTEGER is signed 64-bit) or in a count of
+#: games, envs or steps: larger values are refused here, not as an OverflowError later
+INT_LIMIT = 2**63
+
+
+def _int_parser(low: int, expected: str) -> Callable[[str], int]:
+    """An argparse ``type``: an integer in ``[low, 2**63)``."""
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
-        if value < low or (high is not None and value >= high):
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {value}")
+        if not low <= value < INT_LIMIT:
+            raise argparse.ArgumentTypeError(f"expected {expected} below 2**63, got {value}")
         return value
 
     return parse
 
 
-_positive_int = _int_parser(1, None, "a positive integer")
-_non_negative_int = _int_parser(0, None, "a non-negative integer")
-_seed = _int_parser(0, 2**63, "a non-negative integer")
+_positive_int = _int_parser(1, "a positive integer")
+_non_negative_int = _int_parser(0, "a non-negative integer")
+_seed = _non_negative_int
 
 
 def _finite(text: str) -> float:

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from thrust_population.store import Store, StoreCorrupt, StoreError, UnknownMember
+from thrust_population.store import Store, StoreCorrupt, StoreError, UnknownMember, check_last
 
 __all__ = [
     "FFA_META",
@@ -399,7 +399,11 @@ class PlacementLog:
         generation: int | None = None,
     ) -> list[FfaGame]:
         """Recorded games in order (those ``member`` sat in; of a league ``generation``'s
-        evaluation; only the ``last`` ones)."""
+        evaluation; only the ``last`` ones).
+
+        :raises ValueError: ``last`` not None or an int >= 0
+        """
+        last = check_last(last)
         if not self._has_tables():
             return []
         conditions, parameters = [], []

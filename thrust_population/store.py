@@ -228,6 +228,18 @@ def _seat_value(text: str) -> Seat:
     return "alternate" if text == "alternate" else int(text)
 
 
+def check_last(last: Any) -> int | None:
+    """The ``last`` argument of the record readers: None (everything) or an int >= 0.
+
+    :raises ValueError: anything else (a negative count would silently mean "all" in SQL)
+    """
+    if last is None:
+        return None
+    if isinstance(last, bool) or not isinstance(last, (int, np.integer)) or last < 0:
+        raise ValueError(f"last must be None or a non-negative int, got {last!r}")
+    return int(last)
+
+
 def _elo_meta_problem(meta: dict[str, Any]) -> str | None:
     """What is wrong with a run's recorded Elo configuration (None: nothing)."""
     if "elo" not in meta:
@@ -802,7 +814,11 @@ class Store:
         return MatchRow(*values)
 
     def matches(self, member: str | None = None, *, last: int | None = None) -> list[MatchRow]:
-        """Recorded matches in order (those involving ``member``; only the ``last`` ones)."""
+        """Recorded matches in order (those involving ``member``; only the ``last`` ones).
+
+        :raises ValueError: ``last`` not None or an int >= 0
+        """
+        last = check_last(last)
         sql, parameters = self._MATCH_SQL, []
         if member is not None:
             member_id = self.member(member).id
@@ -810,7 +826,7 @@ class Store:
             parameters = [member_id, member_id]
         if last is not None:
             sql += " ORDER BY x.id DESC LIMIT ?"
-            parameters.append(int(last))
+            parameters.append(last)
             return [self._match(row) for row in reversed(self._query(sql, parameters))]
         return [self._match(row) for row in self._query(sql + " ORDER BY x.id", parameters)]
 
