@@ -3,6 +3,7 @@ the log, concurrency, locks, damage, lineage, replays and resumed tournaments.""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
@@ -240,6 +241,23 @@ def test_a_refused_foreign_database_stays_byte_identical(tmp_path, schema, exclu
         Store.open(foreign, exclusive=exclusive)
     assert (foreign / DB_NAME).read_bytes() == before  # not switched to WAL
     assert sorted(p.name for p in foreign.iterdir()) == [DB_NAME]
+
+
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [
+        ('"1"', "must be an integer, got '1'"),
+        ("1.0", "must be an integer, got 1.0"),
+        ("true", "must be an integer, got True"),
+        ("2", "run format version 2, this thrust_population reads version 1"),
+    ],
+)
+def test_a_bad_format_version_says_what_is_wrong(pop, tmp_path, value, match):
+    pop.close()
+    with sqlite3.connect(tmp_path / "run" / DB_NAME) as db:
+        db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (value,))
+    with pytest.raises(StoreCorrupt, match=re.escape(match)):
+        Store.open(tmp_path / "run", readonly=True)
 
 
 def test_a_truncated_database_is_reported_as_damaged(tmp_path):

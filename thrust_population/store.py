@@ -531,7 +531,14 @@ class Store:
             raise StoreCorrupt(f"{self.directory}: damaged run metadata ({exc})") from exc
         if "schema_version" not in meta or "env_id" not in meta:
             raise StoreCorrupt(f"{self.directory}: not a thrust-population run (no metadata)")
-        if meta["schema_version"] != SCHEMA_VERSION:
+        version = meta["schema_version"]
+        if isinstance(version, bool) or not isinstance(version, int):
+            # e.g. the string "1": "version 1, reads version 1" would make no sense
+            raise StoreCorrupt(
+                f"{self.directory}: damaged run metadata: the format version (meta key "
+                f"'schema_version') must be an integer, got {version!r}"
+            )
+        if version != SCHEMA_VERSION:
             raise StoreCorrupt(
                 f"{self.directory}: run format version {meta['schema_version']}, this "
                 f"thrust_population reads version {SCHEMA_VERSION}"
