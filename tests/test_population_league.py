@@ -590,3 +590,21 @@ def test_ray_backend_matches_local(reference, tmp_path, capsys, monkeypatch):
             assert_same(signature(league), reference["signature"])
     finally:
         ray.shutdown()
+
+
+def test_initial_weights_do_not_depend_on_the_thread_count(tmp_path) -> None:
+    """SB3 initialises with orthogonal_, whose QR sums in a thread-dependent order: a
+    512-wide learner's initial weights differed by 3e-6 between one and two torch threads.
+    The league builds its learners on one thread, whatever the caller's setting (restored)."""
+    config = tiny_config(
+        learners=1,
+        algo_kwargs={**ALGO_KWARGS, "policy_kwargs": {"net_arch": [512, 512]}},
+    )
+    weights = []
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        with League.create(tmp_path / f"t{threads}", PONG, config, seed=3) as league:
+            assert torch.get_num_threads() == threads
+            weights.append(signature(league)["weights"]["L0-g0"])
+    for key, value in weights[0].items():
+        np.testing.assert_array_equal(value, weights[1][key], err_msg=key)

@@ -4,6 +4,9 @@ them can be computed again from the record."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import numpy as np
 
 __all__ = ["derive_seed", "match_seed", "player_seed"]
@@ -24,3 +27,20 @@ def match_seed(run_seed: int, match_index: int) -> int:
 def player_seed(seed: int, side: int) -> int:
     """The seed of side ``side`` (0 for A, 1 for B) of the match seeded ``seed``."""
     return derive_seed(seed, 1 + int(side))
+
+
+@contextlib.contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Run the block with torch on one thread, then restore the caller's setting. Building a
+    model there makes its initial weights independent of the thread count: SB3 initialises
+    with ``orthogonal_``, whose QR decomposition (LAPACK) sums in an order that depends on the
+    number of threads, so that a 512-wide layer's weights differed by 3e-6 between one and two
+    threads (thread-count independence is the run seed's promise)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)

@@ -39,7 +39,11 @@ Then every new snapshot plays evaluation matches (many games at once through the
 against every bot, its own parent, and the other new snapshots; the whole set is recorded in
 one transaction, updating the ratings; and finally the generation counter in the store is
 advanced (one transaction). All randomness derives from the run seed, so a league is
-deterministic for a seed, and a league killed at any moment and resumed with :meth:`League.run`
+deterministic for a seed, whatever the torch thread count: the learners are built on one
+thread (:func:`~thrust_population.seeding.one_torch_thread`: the orthogonal initialisation's
+QR depends on the thread count), and their training gave the same weights on one and two
+threads with 512-wide layers (checked on a CPU; torch does not promise it for every size and
+library). A league killed at any moment and resumed with :meth:`League.run`
 records exactly what an uninterrupted one would: the generation in flight is redone from its
 start, reusing the snapshots it had already frozen.
 

@@ -37,7 +37,7 @@ from thrust_population.matches import Policy, positive_int, probe_game
 from thrust_population.matchmaking import PoolView, make_matchmaker
 from thrust_population.players import make_bot
 from thrust_population.population import Population
-from thrust_population.seeding import derive_seed, match_seed
+from thrust_population.seeding import derive_seed, match_seed, one_torch_thread
 from thrust_population.store import Store, StoreError
 
 __all__ = ["League"]
@@ -334,7 +334,8 @@ class League:
             seed = self._learner_seed(i, 0)
             venv, _ = self._training_env([make_bot("random", game, seed)], seed)
             try:
-                model = algo(policy, venv, seed=seed, **kwargs)
+                with one_torch_thread():  # initial weights independent of the thread count
+                    model = algo(policy, venv, seed=seed, **kwargs)
                 self.population.add_model(model, name, generation=0)
             finally:
                 venv.close()
