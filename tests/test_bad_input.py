@@ -168,6 +168,7 @@ LOW_HIGH_IDS = [
         ({"low": float("nan")}, "reset option 'low' must be finite, got nan"),
         ({"high": float("inf")}, "reset option 'high' must be finite"),
         ({"low": "a"}, "reset option 'low' must be a real number"),
+        ({"low": np.array([0.01])}, "reset option 'low' must be a real number"),
         ({"low": 0.01, "high": -0.01}, r"low <= high \(reset_low <= reset_high\)"),
     ],
 )
@@ -187,6 +188,15 @@ def test_bad_low_high_reset_options_are_rejected_single_and_vector(env_id, optio
     # Validated before any side effect: neither the rows nor their random streams changed.
     np.testing.assert_array_equal(vec.unwrapped.get_state(), state)
     np.testing.assert_array_equal(vec.unwrapped._batch.rng, rng)
+
+
+@pytest.mark.parametrize("env_id", LOW_HIGH_IDS)
+def test_zero_d_array_reset_options_are_numbers_as_in_gymnasium(env_id):
+    """Gymnasium takes an option through float(x), so a 0-d array is a number there too."""
+    env, twin = gym.make(env_id), gym.make(env_id)
+    obs, _ = env.reset(seed=3, options={"low": np.array(-0.01), "high": np.float32(0.01)})
+    expected, _ = twin.reset(seed=3, options={"low": -0.01, "high": float(np.float32(0.01))})
+    np.testing.assert_array_equal(obs, expected)
 
 
 @pytest.mark.parametrize(

@@ -46,6 +46,47 @@ def test_attributes_and_state_match_the_reference(thrust_id, reference_id):
 
 
 @pytest.mark.parametrize(("thrust_id", "reference_id"), PAIRS)
+def test_state_following_attributes_match_the_reference(thrust_id, reference_id):
+    """Attributes that follow the state (Pendulum's last_u: None since reset, then the last
+    clipped torque, a float32) read as the reference's after every step."""
+    ours, theirs = _pair(thrust_id, reference_id)
+    names = type(ours).definition.reference_state_attributes
+    for step in range(20):
+        for name in names:
+            a, b = getattr(ours, name), getattr(theirs, name)
+            assert type(a) is type(b) and (a is None or a == b), (name, step, a, b)
+        action = ours.action_space.sample()
+        ours.step(action)
+        theirs.step(action)
+    if thrust_id == "Thrust/Pendulum-v1":
+        assert list(names) == ["last_u"]
+
+
+@pytest.mark.parametrize(("thrust_id", "reference_id"), PAIRS)
+def test_writing_an_element_of_state_writes_the_env(thrust_id, reference_id):
+    """env.unwrapped.state[i] = x writes into the reference's own array; here the state handed
+    out writes the env's (it used to be a copy: the write vanished without a word)."""
+    ours, theirs = _pair(thrust_id, reference_id)
+    for env in (ours, theirs):
+        if not isinstance(env.state, np.ndarray):
+            env.state = np.array(env.state)
+        env.state[0] = 0.25  # exact in float32 too (Acrobot holds float32 until a step)
+        env.state[1] = 0.0
+    _assert_state_matches(ours, theirs)
+    derived = ours.state[:2]
+    derived[0] = 123.0  # a slice is detached, as a copy of the reference's would be after
+    assert ours.state[0] != 123.0
+    for _ in range(10):
+        action = ours.action_space.sample()
+        obs_a, rew_a, term_a, *_ = ours.step(action)
+        obs_b, rew_b, term_b, *_ = theirs.step(action)
+        np.testing.assert_array_equal(obs_a, obs_b)
+        assert rew_a == rew_b and term_a == term_b
+        if term_b:
+            break
+
+
+@pytest.mark.parametrize(("thrust_id", "reference_id"), PAIRS)
 def test_setting_state_then_stepping_matches_the_reference(thrust_id, reference_id):
     ours, theirs = _pair(thrust_id, reference_id)
     donor = gym.make(reference_id).unwrapped

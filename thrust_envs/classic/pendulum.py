@@ -152,6 +152,10 @@ REFERENCE_ATTRIBUTES = {
     name: (lambda p, name=name: getattr(p, name))
     for name in ("max_speed", "max_torque", "dt", "g", "m", "l")
 }
+# ... and those that follow the state: ``last_u``, the last clipped torque (None since reset).
+REFERENCE_STATE_ATTRIBUTES = {
+    "last_u": lambda row, p: np.float32(row[LAST_U]) if row[HAS_U] else None,
+}
 
 
 def reference_state(row: np.ndarray) -> np.ndarray:
@@ -235,5 +239,6 @@ DEFINITION = from_module(
     render_fps=30,
     reward_type=np.float64,
     reference_attributes=REFERENCE_ATTRIBUTES,
+    reference_state_attributes=REFERENCE_STATE_ATTRIBUTES,
     registrations=(Registration("Thrust/Pendulum-v1", max_episode_steps=200),),
 )

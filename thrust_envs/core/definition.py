@@ -117,6 +117,10 @@ class EnvDefinition:
     reference_attributes: Mapping[str, Callable[[Any], Any]] = dataclasses.field(
         default_factory=dict
     )
+    # ... and those that follow the state (Pendulum's ``last_u``): ``name -> f(row, params)``.
+    reference_state_attributes: Mapping[str, Callable[[np.ndarray, Any], Any]] = dataclasses.field(
+        default_factory=dict
+    )
     reference_state: Callable[[np.ndarray], Any] | None = None
     state_from_reference: Callable[[Any, np.ndarray], np.ndarray] | None = None
     # Named parameter sets: ``preset=name`` among any view's keyword arguments stands for
@@ -270,6 +274,8 @@ def reset_option(options: Mapping[str, Any] | None, key: str, default: float) ->
     if options is None or key not in options:
         return default
     value = options[key]
+    if isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in "iuf":
+        value = value[()]  # a 0-d array, as Gymnasium's float(x) takes it
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
         raise ParamError(f"reset option {key!r} must be a real number, got {value!r}")
     value = float(value)

@@ -13,6 +13,36 @@ from thrust_envs.core.batch import BatchEnv, InvalidAction
 from thrust_envs.core.definition import EnvDefinition, make_params, reset_params
 
 
+class ReferenceState(np.ndarray):
+    """The reference's ``state`` array as the single view hands it out: writing an element
+    (``env.unwrapped.state[0] = x``) writes the env's state, as writing into the reference's
+    own array does (a copy would drop the write without a word; assigning the whole attribute
+    goes through the property's setter). Arrays made from it (slices, arithmetic) are
+    detached: they behave as plain arrays."""
+
+    _env: Any = None
+
+    @classmethod
+    def of(cls, value: np.ndarray, env: Any) -> ReferenceState:
+        state = value.view(cls)
+        state._env = env
+        return state
+
+    def __array_finalize__(self, obj: Any) -> None:
+        self._env = None  # a slice or a result: not the env's state
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        super().__setitem__(index, value)
+        if self._env is not None:
+            self._env.state = self.view(np.ndarray)
+
+    def __repr__(self) -> str:
+        return repr(self.view(np.ndarray))
+
+    def __reduce__(self) -> Any:
+        return self.view(np.ndarray).__reduce__()  # pickles (and copies) as a plain array
+
+
 class ThrustEnv(gym.Env):
     """One environment, stepped by the same kernels as the vector views.
 
@@ -66,7 +96,10 @@ class ThrustEnv(gym.Env):
             return None
         convert = self.definition.reference_state
         row = self._batch.state[0]
-        return row.copy() if convert is None else convert(row)
+        value = row.copy() if convert is None else convert(row)
+        if self.definition.state_from_reference is None or not isinstance(value, np.ndarray):
+            return value
+        return ReferenceState.of(value, self)
 
     @state.setter
     def state(self, value: Any) -> None:
@@ -79,13 +112,18 @@ class ThrustEnv(gym.Env):
 
     def __getattr__(self, name: str) -> Any:
         # Only called when normal lookup fails: the reference's attributes, from the params.
-        attributes = type(self).definition.reference_attributes
-        if name in attributes and "_batch" in self.__dict__:
-            return attributes[name](self._batch.params)
+        definition = type(self).definition
+        if "_batch" in self.__dict__:
+            if name in definition.reference_attributes:
+                return definition.reference_attributes[name](self._batch.params)
+            if name in definition.reference_state_attributes:
+                row = self._batch.state[0]
+                return definition.reference_state_attributes[name](row, self._batch.params)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name in type(self).definition.reference_attributes:
+        definition = type(self).definition
+        if name in definition.reference_attributes or name in definition.reference_state_attributes:
             fields = self.definition.params_type._fields
             field = next((f for f in (name, name.lower(), name.lstrip("_")) if f in fields), None)
             keyword = f"{field}=..." if field else f"one of {', '.join(fields)}"
