@@ -513,7 +513,7 @@ def test_browser_plays_the_python_episodes(case: str, request: pytest.FixtureReq
             picture = page.locator("#thrust-canvas").screenshot()
         finally:
             browser.close()
-    assert result["env_id"] == env_id and result["seed"] == seed
+    assert result["env_id"] == env_id and result["seed"] == str(seed)  # exact, as text
     assert result["lengths"] == expected_lengths
     assert result["returns"] == expected_returns
     from io import BytesIO
@@ -550,3 +550,62 @@ def test_arguments_an_exported_policy_cannot_use_are_refused(
     assert "--vec-normalize" in _bad_cli([*web, "--vec-normalize", str(stats)], out, capsys)
     assert "--algo" in _bad_cli([*web, "--algo", "ppo"], out, capsys)
     assert "--opset applies to --format onnx only" in _bad_cli([*web, "--opset", "17"], out, capsys)
+
+
+CRAFTED = '</title></h1><img src=x onerror="alert(1)"><script>document.body.dataset.x=1</script>'
+
+
+@pytest.mark.parametrize("algorithm", [CRAFTED, "PPO__SCRIPTS__", "PPO__CONFIG__"])
+def test_an_artifacts_text_stays_text_in_the_page(
+    cartpole_model: PPO, tmp_path: Path, algorithm: str
+) -> None:
+    """The artifact's algorithm name reaches the title, heading and subtitle: it is escaped,
+    and a placeholder's name in it is not substituted again (that broke the page)."""
+    from thrust_export.artifact import read_artifact, write_artifact
+
+    plain = thrust_export.export_numpy(cartpole_model, tmp_path / "plain.npz", verify=0)
+    metadata, arrays = read_artifact(plain)
+    crafted = write_artifact(tmp_path / "crafted.npz", {**metadata, "algorithm": algorithm}, arrays)
+    reference = thrust_export.export_web(plain, tmp_path / "plain.html", "Thrust/CartPole-v1")
+    page = thrust_export.export_web(crafted, tmp_path / "crafted.html", "Thrust/CartPole-v1")
+    text, expected = page.read_text(), reference.read_text()
+    for markup in ("<script", "<img", "<h1", "</title>", 'id="thrust-config"'):
+        assert text.count(markup) == expected.count(markup), markup  # none added
+    assert html_escape(f"{algorithm} on Thrust/CartPole-v1") in text
+    assert _page_config(page)["plan"]["algorithm"] == algorithm  # the data itself is kept
+
+
+def html_escape(text: str) -> str:
+    import html
+
+    return html.escape(text)
+
+
+def test_the_page_says_why_it_refuses_a_seed_or_cannot_start(
+    cartpole_page: Path, tmp_path: Path
+) -> None:
+    """A seed beyond 64 bits is refused on the page (it would wrap and play another seed's
+    episodes), and a page whose config does not parse says so instead of staying blank."""
+    sync_api = _browser_or_skip()
+    broken = tmp_path / "broken.html"
+    text = cartpole_page.read_text()
+    start = text.index('<script type="application/json" id="thrust-config">')
+    broken.write_text(text[: start + 52] + "{not json" + text[text.index("</script>", start) :])
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(cartpole_page.as_uri() + f"?selftest=1&seed={2**64 + 1}")
+            page.wait_for_function(
+                "document.getElementById('thrust-result').textContent.length > 0", timeout=30000
+            )
+            assert json.loads(page.text_content("#thrust-result"))["seed"] == "0"
+            assert page.is_visible("#thrust-error")
+            assert "seed must be an integer in [0, 2**64)" in page.text_content("#thrust-error")
+            page.goto(cartpole_page.as_uri() + "?seed=5")
+            assert not page.is_visible("#thrust-error")
+            page.goto(broken.as_uri())
+            page.wait_for_selector("#thrust-error", state="visible", timeout=30000)
+            assert "This page could not start" in page.text_content("#thrust-error")
+        finally:
+            browser.close()

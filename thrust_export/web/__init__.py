@@ -15,8 +15,10 @@ only when given an SB3 model rather than a ``.npz`` artifact.
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -234,6 +236,9 @@ def _script(text: str) -> str:
     return f"<script>\n{text}</script>"
 
 
+_PLACEHOLDER = re.compile(r"__(?:TITLE|HEADING|SUBTITLE|CONFIG|SCRIPTS)__")
+
+
 def page_html(plan: PolicyPlan, port: WebEnv, config: Mapping[str, Any]) -> str:
     """The page's HTML text for ``plan`` playing the env ``config`` describes.
 
@@ -264,17 +269,19 @@ def page_html(plan: PolicyPlan, port: WebEnv, config: Mapping[str, Any]) -> str:
             "episode ends when the game ends or when seat 0 is out of it, and a new game begins."
         )
     replacements = {
-        "__TITLE__": f"Thrust: {plan.algorithm} on {env_id}",
-        "__HEADING__": f"{plan.algorithm} on {env_id}",
-        "__SUBTITLE__": subtitle,
+        # Text from the artifact (its algorithm name) is HTML-escaped: a crafted artifact must
+        # not put markup, let alone a script, into the page.
+        "__TITLE__": html.escape(f"Thrust: {plan.algorithm} on {env_id}"),
+        "__HEADING__": html.escape(f"{plan.algorithm} on {env_id}"),
+        "__SUBTITLE__": html.escape(subtitle),
         # "<" never appears unescaped in the JSON, so it cannot close the script element.
         "__CONFIG__": config_json.replace("<", "\\u003c"),
         "__SCRIPTS__": "\n".join(_script(text) for text in scripts),
     }
-    html = (_HERE / "page.html").read_text(encoding="utf-8")
-    for key, value in replacements.items():
-        html = html.replace(key, value)
-    return html
+    template = (_HERE / "page.html").read_text(encoding="utf-8")
+    # One pass: a placeholder's name inside a substituted value (an artifact's text, say)
+    # stays text, where replacing one placeholder after the other would substitute it again.
+    return _PLACEHOLDER.sub(lambda match: replacements[match[0]], template)
 
 
 def export_web(
@@ -309,6 +316,6 @@ def export_web(
     port, config = web_env(env_id, env_kwargs)
     plan = _plan_of(model_or_artifact, vec_normalize, algo)
     _check_fits(plan, config)
-    html = page_html(plan, port, config)
-    data = html.encode("utf-8")
+    page = page_html(plan, port, config)
+    data = page.encode("utf-8")
     return write_file(path, lambda f: f.write(data))
