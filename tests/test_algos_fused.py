@@ -451,18 +451,23 @@ def test_each_learn_call_draws_new_actions_on_the_fused_path() -> None:
     streams were seeded from the rollout's first timestep, so each call drew the very same
     numbers (SB3's torch generator goes on). A policy with no signal (zeroed action net,
     lr 0) samples each action with probability 1/2: two calls must not agree everywhere."""
-    model = thrust_algos.PPO(
-        "MlpPolicy",
-        make_vec_env("Thrust/CartPole-v1", 16, seed=0),
-        n_steps=16,
-        batch_size=256,
-        n_epochs=1,
-        learning_rate=0.0,
-        seed=0,
-    )
-    with th.no_grad():
-        model.policy.action_net.weight.zero_()
-        model.policy.action_net.bias.zero_()
+
+    def signal_free_model() -> thrust_algos.PPO:
+        model = thrust_algos.PPO(
+            "MlpPolicy",
+            make_vec_env("Thrust/CartPole-v1", 16, seed=0),
+            n_steps=16,
+            batch_size=256,
+            n_epochs=1,
+            learning_rate=0.0,
+            seed=0,
+        )
+        with th.no_grad():
+            model.policy.action_net.weight.zero_()
+            model.policy.action_net.bias.zero_()
+        return model
+
+    model = signal_free_model()
     rollouts = []
     for _ in range(2):
         model.learn(256)
@@ -470,16 +475,7 @@ def test_each_learn_call_draws_new_actions_on_the_fused_path() -> None:
         rollouts.append(th.as_tensor(model.rollout_buffer.actions).clone())
     assert not th.equal(rollouts[0], rollouts[1])
     # The same seed and the same sequence of calls: the same draws (a fresh model).
-    twin = thrust_algos.PPO(
-        "MlpPolicy",
-        make_vec_env("Thrust/CartPole-v1", 16, seed=0),
-        n_steps=16,
-        batch_size=256,
-        n_epochs=1,
-        learning_rate=0.0,
-        seed=0,
-    )
-    twin.policy.load_state_dict(model.policy.state_dict())
+    twin = signal_free_model()
     twin.learn(256)
     assert th.equal(th.as_tensor(twin.rollout_buffer.actions), rollouts[0])
 
