@@ -77,6 +77,8 @@ def test_numpy_activation_matches_torch(module: nn.Module) -> None:
         ({"op": "swish"}, "unknown activation"),
         ({"op": "elu"}, "finite number 'alpha'"),
         ({"op": "leaky_relu", "negative_slope": float("nan")}, "finite number"),
+        # Beyond float32's largest (3.4028234663852886e38): it would be inf in the network.
+        ({"op": "leaky_relu", "negative_slope": 3.4028235677973366e38}, "float32's range"),
         ({"op": "softplus", "beta": 0, "threshold": 20}, "non-zero 'beta'"),
         ({"op": "gelu", "approximate": "erf"}, "approximate"),
         ({"op": "hardtanh", "min": 1.0, "max": -1.0}, "min <= max"),

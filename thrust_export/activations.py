@@ -128,11 +128,21 @@ def _mish(x: np.ndarray) -> np.ndarray:
     return (x * np.tanh(soft)).astype(np.float32, copy=False)
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def _number(spec: Mapping[str, Any], key: str) -> float:
     value = spec.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    # Every activation computes in float32: a float64 beyond its range would become inf there.
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or abs(value) > _FLOAT32_MAX
+    ):
         raise ValueError(
-            f"activation {spec.get('op')!r} needs a finite number {key!r}, got {value!r}"
+            f"activation {spec.get('op')!r} needs a finite number {key!r} within float32's "
+            f"range, got {value!r}"
         )
     return float(value)
 
