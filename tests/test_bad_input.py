@@ -278,6 +278,15 @@ def _views_of_uint64_actions():
     venv = make_vec_env(ENV_ID, 2, seed=0)
     venv.reset()
     yield "make_vec_env", venv.step, 2, lambda: venv.env_method("get_state")
+    staged = make_vec_env(ENV_ID, 4, seed=0)
+    staged.reset()
+    outs = (np.zeros((2, 4), np.float32), np.zeros(2, np.float32), np.zeros(2, bool))
+    yield (
+        "step_into rows",
+        lambda actions: staged.step_into(actions, *outs, rows=slice(1, 3)),
+        2,
+        lambda: staged.env_method("get_state"),
+    )
     shared = make_vec_env("Thrust/Pong-v0", 1, seed=0)
     shared.reset()
     yield "shared game", shared.step, 2, lambda: shared._game.state.copy()
@@ -306,3 +315,57 @@ def test_an_opponents_uint64_actions_beyond_int64_are_refused_as_given():
     venv.reset()
     with pytest.raises(InvalidAction, match=r"the opponent: action 18446744073709551615"):
         venv.step(np.zeros(2, dtype=np.int64))
+
+
+def test_step_into_rows_checks_actions_as_a_whole_step_does():
+    """The staged rollout's ``step_into(..., rows=)`` loads its rows' actions through the same
+    check as ``step``: Discrete actions must be integers (floats and bools were truncated)."""
+    from thrust_envs.sb3 import make_vec_env
+
+    venv = make_vec_env(ENV_ID, 4, seed=0)
+    venv.reset()
+    outs = (np.zeros((2, 4), np.float32), np.zeros(2, np.float32), np.zeros(2, bool))
+    before = np.asarray(venv.env_method("get_state"))
+    for actions, match in [
+        (np.array([0.7, 1.9]), "must be integers, got dtype float64"),
+        (np.array([True, False]), "must be integers, got dtype bool"),
+        (np.array([0, 1, 1]), r"expected actions of shape \(2,\) for rows 0:2"),
+        (np.array([0, 2]), r"action 2 of environment 1 is outside the action space Discrete\(2\)"),
+    ]:
+        with pytest.raises(InvalidAction, match=match):
+            venv.step_into(actions, *outs, rows=slice(0, 2))
+        np.testing.assert_array_equal(np.asarray(venv.env_method("get_state")), before)
+    venv.step_into(np.array([0, 1]), *outs, rows=slice(0, 2))
+
+
+def test_float64_box_actions_beyond_float32_are_clipped_as_the_reference_clips():
+    """A finite float64 action beyond float32's range is as far outside the bounds: every view
+    clips it to them as Gymnasium's Pendulum does (the cast to float32 made it inf, refused
+    as not finite, naming a value never given); a non-finite action is still refused."""
+    import warnings
+
+    from thrust_envs.sb3 import make_vec_env
+
+    huge = np.array([[1e39], [-1e300]])
+    bounds = np.array([[2.0], [-2.0]], np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        for make in (
+            lambda: gym.make_vec("Thrust/Pendulum-v1", num_envs=2),
+            lambda: make_vec_env("Thrust/Pendulum-v1", 2),
+        ):
+            got, expected = make(), make()
+            for env in (got, expected):
+                if hasattr(env, "step_async"):
+                    env.seed(0)
+                    env.reset()
+                else:
+                    env.reset(seed=0)
+            np.testing.assert_array_equal(got.step(huge)[0], expected.step(bounds)[0])
+            with pytest.raises(InvalidAction, match=r"action \[inf\] of environment 1"):
+                got.step(np.array([[0.0], [np.inf]]))
+        single, reference = gym.make("Thrust/Pendulum-v1"), gym.make("Pendulum-v1")
+        single.reset(seed=0), reference.reset(seed=0)
+        np.testing.assert_allclose(
+            single.step(np.array([1e39]))[0], reference.step(np.array([1e39]))[0], atol=1e-6
+        )

@@ -72,6 +72,26 @@ def test_versionless_id_resolves_to_v1():
     assert (v0.max_episode_steps, v0.reward_threshold) == (200, 195.0)
 
 
+def test_every_view_takes_the_ids_gym_make_takes():
+    """Versionless IDs and a ``module:`` prefix name the same env in every view as in
+    ``gym.make`` (with Gymnasium's warning for the versionless ones)."""
+    import thrust_envs.sb3
+
+    with pytest.warns(UserWarning, match="Using the latest versioned environment"):
+        vec = thrust_envs.sb3.make_vec_env("Thrust/CartPole", 2)
+    assert vec.get_attr("spec")[0].id == "Thrust/CartPole-v1"
+    assert vec.get_attr("max_episode_steps")[0] == 500
+    vec = thrust_envs.sb3.make_vec_env("thrust_envs:Thrust/Pendulum-v1", 2)
+    assert vec.get_attr("spec")[0].id == "Thrust/Pendulum-v1"
+    with pytest.warns(UserWarning, match="Using the latest versioned environment"):
+        game = thrust_envs.make_parallel("Thrust/Pong")
+    assert game.metadata["name"] == thrust_envs.make_parallel("Thrust/Pong-v0").metadata["name"]
+    with pytest.raises(ValueError, match="unknown environment 'Thrust/CartPole-v9'"):
+        thrust_envs.sb3.make_vec_env("Thrust/CartPole-v9", 2)
+    with pytest.raises(ValueError, match="unknown multi-agent game 'Thrust/Snake-v7'"):
+        thrust_envs.make_parallel("Thrust/Snake-v7")
+
+
 def test_registered_ids_have_vector_entry_points():
     for env_id in thrust_envs.known_ids():
         spec = gym.spec(env_id)

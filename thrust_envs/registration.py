@@ -41,9 +41,40 @@ def game_definitions() -> dict[str, GameDefinition]:
     return _definitions(GAME_MODULES, "env_id")
 
 
+def resolve_id(env_id: str) -> str:
+    """The registered ID that ``gymnasium.make`` would take for ``env_id``: a ``"module:"``
+    prefix imported and dropped, and a versionless ID (``"Thrust/CartPole"``) resolved to its
+    latest version with Gymnasium's warning. An ID that resolves to nothing is returned as
+    given, for the caller's error to name."""
+    if not isinstance(env_id, str):
+        raise TypeError(f"env_id must be a string such as 'Thrust/CartPole-v1', got {env_id!r}")
+    if ":" in env_id:
+        module, env_id = env_id.split(":", 1)
+        importlib.import_module(module)
+    register_envs()
+    registration = gym.envs.registration
+    if env_id in registration.registry:
+        return env_id
+    try:
+        namespace, name, version = registration.parse_env_id(env_id)
+    except gym.error.Error:
+        return env_id
+    latest = registration.find_highest_version(namespace, name) if version is None else None
+    if latest is None:
+        return env_id
+    resolved = registration.get_env_id(namespace, name, latest)
+    gym.logger.warn(
+        f"Using the latest versioned environment `{resolved}` "
+        f"instead of the unversioned environment `{env_id}`."
+    )
+    return resolved
+
+
 def game_lookup(env_id: str) -> GameDefinition:
-    """The game behind a multi-agent Thrust ID, or a ValueError naming the known ones."""
+    """The game behind a multi-agent Thrust ID (versionless IDs resolve to the latest
+    version), or a ValueError naming the known ones."""
     games = game_definitions()
+    env_id = resolve_id(env_id)
     if env_id not in games:
         raise ValueError(
             f"unknown multi-agent game {env_id!r}; Thrust provides {sorted(games)}"
@@ -98,11 +129,8 @@ def multi_agent_game(env_id: str, **kwargs: object) -> gym.Env:
 def lookup(env_id: str) -> tuple[EnvDefinition, gym.envs.registration.EnvSpec]:
     """The definition and Gymnasium spec behind a Thrust ID (versionless IDs resolve to the
     latest version), or a ValueError naming the known IDs."""
-    register_envs()
-    if not isinstance(env_id, str):
-        raise TypeError(f"env_id must be a string such as 'Thrust/CartPole-v1', got {env_id!r}")
     try:
-        spec = gym.spec(env_id)
+        spec = gym.spec(resolve_id(env_id))
     except gym.error.Error as error:
         raise ValueError(
             f"unknown environment {env_id!r}; Thrust provides {known_ids()}"

@@ -39,6 +39,21 @@ class InvalidAction(ValueError):
     """An action outside the action space, or of the wrong shape or dtype."""
 
 
+def store_actions(buffer: np.ndarray, actions: np.ndarray) -> None:
+    """``buffer[...] = actions``, where a finite float beyond the buffer's range (float64 Box
+    actions into the float32 buffer) becomes its largest float, not inf: it is as far outside
+    the bounds, which the kernels clip to as the references clip, while a non-finite action
+    is refused by the kernel."""
+    if actions.dtype.kind != "f" or actions.dtype.itemsize <= buffer.itemsize:
+        buffer[...] = actions
+        return
+    with np.errstate(over="ignore"):
+        buffer[...] = actions
+    overflowed = np.isinf(buffer) & np.isfinite(actions)
+    if overflowed.any():
+        buffer[overflowed] = np.copysign(np.finfo(buffer.dtype).max, actions[overflowed])
+
+
 def refuse_wrapping_integers(label: str, actions: np.ndarray, space: Any) -> None:
     """Raise :class:`InvalidAction` for unsigned 64-bit actions beyond int64's range: copied
     into the kernels' int64 buffers they would wrap to negative numbers, and the error would
@@ -295,27 +310,38 @@ class BatchEnv:
 
     # -- stepping ----------------------------------------------------------------------------
 
-    def load_actions(self, actions: Any) -> np.ndarray:
+    def load_actions(self, actions: Any, rows: tuple[int, int] | None = None) -> np.ndarray:
         """Check ``actions`` and copy them into the kernel's own action buffer, which is
         returned. Raises :class:`InvalidAction` saying what was expected. (Owning the buffer
-        keeps the compiled kernel's argument types fixed, see :meth:`step`.)"""
+        keeps the compiled kernel's argument types fixed, see :meth:`step`.)
+
+        :param actions: ``[num_envs, *action_shape]``, or ``[stop - start, *action_shape]``
+            for ``rows``
+        :param rows: ``(start, stop)``: load only the actions of these rows (the others keep
+            theirs)
+        """
         a = actions if type(actions) is np.ndarray else np.asarray(actions)
-        buffer = self.actions
+        if rows is None:
+            buffer, shape, which = self.actions, self._action_shape, ""
+        else:
+            start, stop = rows
+            buffer = self.actions[start:stop]
+            shape, which = (stop - start, *self._action_shape[1:]), f" for rows {start}:{stop}"
         if a.dtype is not buffer.dtype and a.dtype.kind not in self._action_kinds:
             expected = "integers" if self._action_kind == "discrete" else "real numbers"
             raise InvalidAction(
                 f"{self.env_id}: actions for {self.action_space} must be {expected}, "
                 f"got dtype {a.dtype}"
             )
-        if a.shape != self._action_shape:
+        if a.shape != shape:
             raise InvalidAction(
-                f"{self.env_id}: expected actions of shape {self._action_shape} "
+                f"{self.env_id}: expected actions of shape {shape}{which} "
                 f"({self.num_envs} environments, action space {self.action_space}), "
                 f"got shape {a.shape}"
             )
         if a.dtype is not buffer.dtype and self._action_kind == "discrete":
             refuse_wrapping_integers(self.env_id, a, self.action_space)
-        buffer[...] = a
+        store_actions(buffer, a)
         return buffer
 
     def step(self, actions: np.ndarray) -> None:

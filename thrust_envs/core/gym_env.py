@@ -9,7 +9,7 @@ import numpy as np
 from gymnasium.error import ClosedEnvironmentError, ResetNeeded
 
 from thrust_envs.core import kernels as K
-from thrust_envs.core.batch import BatchEnv, InvalidAction
+from thrust_envs.core.batch import BatchEnv, InvalidAction, store_actions
 from thrust_envs.core.definition import EnvDefinition, make_params, reset_params
 
 
@@ -199,7 +199,7 @@ class ThrustEnv(gym.Env):
                     f"{label}: expected an action of shape {self.action_space.shape} for "
                     f"{self.action_space}, got shape {a.shape} and dtype {a.dtype}"
                 )
-            self._action[0] = a  # the step kernel rejects non-finite values, changing nothing
+            store_actions(self._action[0], a)  # the step kernel refuses non-finite values
 
     def render(self) -> np.ndarray | None:
         if self.render_mode is None:

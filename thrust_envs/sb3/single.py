@@ -247,14 +247,7 @@ class ThrustVecEnv(ThrustVecEnvBase):
         batch = self._batch
         if not batch.has_reset:
             raise RuntimeError(f"{self.env_id}: call reset() before stepping")
-        actions = np.asarray(actions)
-        shape = (hi - lo, *batch.actions.shape[1:])
-        if actions.shape != shape or actions.dtype.kind not in "biuf":
-            raise ValueError(
-                f"{self.env_id}: expected actions of shape {shape} for rows {lo}:{hi} "
-                f"(action space {self.action_space}), got {actions.dtype} {actions.shape}"
-            )
-        batch.actions[lo:hi] = actions
+        batch.load_actions(actions, (lo, hi))
 
     def _make_report_views(self, lo: int, hi: int) -> tuple[np.ndarray, ...]:
         """:func:`single_step_report`'s arguments after ``dones`` for rows ``lo:hi``: views of
