@@ -67,7 +67,7 @@ def device_view(env_id: str, n: int, seed: int) -> DeviceSB3VecEnv:
 def cpu_view(env_id: str, n: int, seed: int):
     if env_id in GAME_KWARGS:
         return SharedGameVecEnv(game_lookup(env_id), n, seed=seed, **GAME_KWARGS[env_id])
-    return make_vec_env(env_id, n, seed=seed, max_episode_steps=LIMIT)
+    return make_vec_env(env_id, n, seed=seed, max_episode_steps=LIMIT, render_mode=None)
 
 
 def same_infos(mine: list[dict], theirs: list[dict], where: str) -> int:
@@ -112,7 +112,7 @@ def view_matches_cpu_view(env_id: str, n: int, steps: int, views=None, kind="SB3
         ended += same_infos(out[3], cpu_out[3], where)
         truncated += sum(info["TimeLimit.truncated"] for info in cpu_out[3])
     assert ended > n, (env_id, ended)
-    assert device.get_attr("render_mode") == [None] * device.num_envs
+    assert device.get_attr("render_mode") == [device.render_mode] * device.num_envs, env_id
     name = device.definition.params_type._fields[0]
     assert device.get_attr(name, 0) == cpu.get_attr(name, 0), name
     device.close()
@@ -339,7 +339,12 @@ def make_vec_env_options_on_a_device() -> None:
         "gravity") == [20.0, 20.0]  # fmt: skip
     assert heavy.max_episode_steps == 50
     assert make_vec("Thrust/HeavyCartPole-v0", 2, device="cpu").params.gravity == 20.0
-    # Frames for SB3's get_images (VecVideoRecorder), the CPU view's, from one host copy.
+    # Frames for SB3's get_images (VecVideoRecorder), the CPU view's, from one host copy;
+    # "rgb_array" by default, as SB3's make_vec_env makes its envs.
+    assert make_vec_env(env_id, 2, device="cpu").render_mode == "rgb_array"
+    unrendered = make_vec_env(env_id, 2, device="cpu", env_kwargs={"render_mode": None})
+    assert unrendered.render_mode is None
+    assert make_vec_env(env_id, 2, device="cpu", render_mode=None).render_mode is None
     frames = make_vec_env(env_id, 3, seed=2, device="cpu", render_mode="rgb_array")
     cpu_frames = make_vec_env(env_id, 3, seed=2, render_mode="rgb_array")
     assert frames.render_mode == "rgb_array" and frames.get_attr("render_mode") == ["rgb_array"] * 3
@@ -349,7 +354,7 @@ def make_vec_env_options_on_a_device() -> None:
     for mine, theirs in zip(frames.get_images(), cpu_frames.get_images(), strict=True):
         assert mine.shape == theirs.shape and np.array_equal(mine, theirs)
     assert np.array_equal(frames.render(mode="rgb_array"), cpu_frames.render(mode="rgb_array"))
-    assert plain.get_images() == [None, None]
+    assert make_vec_env(env_id, 2, device="cpu", render_mode=None).get_images() == [None, None]
     refusals = (
         (lambda: make_vec_env(env_id, 2, device="cpu", wrapper_class=Monitor),
          "device='cpu' builds the device VecEnv"),

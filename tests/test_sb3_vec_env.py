@@ -238,6 +238,32 @@ def test_sb3_make_vec_env_signature_builds_the_batch_vec_env():
         make_vec_env(ENV_ID, 2, env_kwargs={"gravty": 1.0})
 
 
+def test_render_mode_and_action_space_seed_as_sb3_make_vec_env():
+    """As SB3's make_vec_env: an env renders "rgb_array" unless told otherwise (so that
+    VecVideoRecorder takes it), and ``seed`` seeds the action space with ``seed +
+    start_index`` (an off-policy algorithm's warm-up samples are the same every run)."""
+    from stable_baselines3.common.vec_env import VecVideoRecorder
+
+    for env_kwargs, mode in [(None, "rgb_array"), ({"render_mode": None}, None)]:
+        ours = make_vec_env(ENV_ID, 2, env_kwargs=env_kwargs)
+        theirs = sb3_make_vec_env(ENV_ID, 2, env_kwargs=env_kwargs)
+        assert ours.render_mode == theirs.render_mode == mode, env_kwargs
+    assert make_vec_env(ENV_ID, 2, render_mode=None).render_mode is None  # Thrust's keyword
+    with pytest.raises(ValueError, match="'render_mode' is given both"):
+        make_vec_env(ENV_ID, 2, render_mode=None, env_kwargs={"render_mode": "rgb_array"})
+    assert make_vec_env("Thrust/Pong-v0", 2).render_mode is None  # a game has no frames
+    recorder = VecVideoRecorder(make_vec_env(ENV_ID, 2), "unused", lambda step: False, 5)
+    recorder.reset()
+    assert recorder.render().ndim == 3
+    for seed, start_index in [(3, 0), (3, 2), (11, 0)]:
+        ours = make_vec_env(ENV_ID, 2, seed=seed, start_index=start_index)
+        theirs = sb3_make_vec_env(ENV_ID, 2, seed=seed, start_index=start_index)
+        samples = [[int(venv.action_space.sample()) for _ in range(32)] for venv in (ours, theirs)]
+        assert samples[0] == samples[1], (seed, start_index)
+    pong = [make_vec_env("Thrust/Pong-v0", 2, seed=5).action_space.sample() for _ in range(2)]
+    assert pong[0] == pong[1]
+
+
 def test_wrapper_class_falls_back_to_sb3_make_vec_env_with_a_warning():
     """A Gymnasium wrapper needs a gymnasium.Env per row: SB3's make_vec_env over gym.make
     Thrust envs, identical to calling SB3's own with the same arguments."""

@@ -11,13 +11,24 @@ import gymnasium as gym
 from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
-from thrust_envs.registration import game_definitions, lookup
+from thrust_envs.registration import game_definitions, lookup, resolve_id
 from thrust_envs.sb3.shared import SharedGameVecEnv
 from thrust_envs.sb3.single import ThrustVecEnv
 from thrust_envs.sb3.vs_opponent import VsOpponentVecEnv
 
 # Options of the batch VecEnv that SB3 users pass inside env_kwargs (gym.make's keywords).
 _VIEW_OPTIONS = ("render_mode", "max_episode_steps", "num_threads")
+
+
+class _SB3RenderDefault(str):
+    """``make_vec_env``'s ``render_mode`` when neither it nor ``env_kwargs`` names one:
+    ``"rgb_array"``, as SB3's ``make_vec_env`` makes its envs (so that ``VecVideoRecorder``
+    works; frames are drawn only when asked). Told apart from a given ``"rgb_array"``, so
+    that ``env_kwargs={"render_mode": ...}`` takes precedence and ``render_mode=None`` is
+    none."""
+
+
+SB3_RENDER_DEFAULT = _SB3RenderDefault("rgb_array")
 
 
 def make_vec_env(
@@ -33,7 +44,7 @@ def make_vec_env(
     monitor_kwargs: dict[str, Any] | None = None,
     wrapper_kwargs: dict[str, Any] | None = None,
     *,
-    render_mode: str | None = None,
+    render_mode: str | None = SB3_RENDER_DEFAULT,
     num_threads: int | None = None,
     max_episode_steps: int | None = None,
     device: Any = None,
@@ -53,8 +64,8 @@ def make_vec_env(
         SB3's ``make_vec_env`` does).
     :param start_index: the rank of the first environment. SB3 names Monitor files and seeds each
         env's action space with it; the batch VecEnv writes no files and has one action
-        space, so it only matters on the fallback path (resets are seeded ``seed + i``
-        either way, as SB3 does).
+        space, seeded ``seed + start_index`` as SB3 seeds its first env's (resets are seeded
+        ``seed + i`` either way, as SB3 does).
     :param monitor_dir: a folder for SB3's per-env Monitor CSV files. The batch VecEnv keeps the
         Monitor's statistics in ``info["episode"]`` but writes no files: giving a folder
         takes the fallback path.
@@ -71,7 +82,9 @@ def make_vec_env(
     :param monitor_kwargs: keyword arguments of SB3's ``Monitor`` (e.g. ``info_keywords``): takes
         the fallback path.
     :param wrapper_kwargs: keyword arguments of ``wrapper_class`` (needs ``wrapper_class``).
-    :param render_mode: None or ``"rgb_array"``.
+    :param render_mode: None or ``"rgb_array"``. Left out (and not in ``env_kwargs``), an env's
+        is ``"rgb_array"``, as SB3's ``make_vec_env`` makes its envs (so that
+        ``VecVideoRecorder`` works; frames are drawn only when asked); a game has none.
     :param num_threads: numba threads for large batches (default: numba's pool size). Results do
         not depend on it. Unused on the fallback path.
     :param max_episode_steps: override the registration's time limit.
@@ -107,11 +120,16 @@ def make_vec_env(
         env_kwargs or {},
         kwargs,
         {
-            "render_mode": render_mode,
             "max_episode_steps": max_episode_steps,
             "num_threads": num_threads,
         },
     )
+    if render_mode is not SB3_RENDER_DEFAULT:  # given, None included
+        if "render_mode" in (env_kwargs or {}):
+            raise ValueError(
+                f"{env_id}: 'render_mode' is given both in env_kwargs and as a keyword argument"
+            )
+        options["render_mode"] = render_mode
     reasons = [
         reason
         for given, reason in (
@@ -122,10 +140,13 @@ def make_vec_env(
         )
         if given
     ]
+    env_id = resolve_id(env_id)
+    if env_id not in game_definitions():
+        options.setdefault("render_mode", SB3_RENDER_DEFAULT)
     if device is not None:
-        return _make_device_vec_env(env_id, n_envs, seed, device, reasons, options)
-    if isinstance(env_id, str) and env_id in game_definitions():
-        return _make_game_vec_env(env_id, n_envs, seed, reasons, options)
+        return _make_device_vec_env(env_id, n_envs, seed, start_index, device, reasons, options)
+    if env_id in game_definitions():
+        return _make_game_vec_env(env_id, n_envs, seed, start_index, reasons, options)
     definition, spec = lookup(env_id)
     if reasons:
         warnings.warn(
@@ -163,7 +184,15 @@ def make_vec_env(
     )
     if seed is not None:
         env.seed(seed)
+        _seed_action_space(env, seed, start_index)
     return env
+
+
+def _seed_action_space(env: VecEnv, seed: int, start_index: int) -> None:
+    """SB3's ``make_vec_env`` seeds each env's action space with ``seed + rank``, and a
+    ``DummyVecEnv``'s ``action_space`` is its first env's: ``action_space.sample()`` (an
+    off-policy algorithm's warm-up actions) is then the same on every run."""
+    env.action_space.seed(seed + start_index)
 
 
 def _merge_env_kwargs(
@@ -186,6 +215,7 @@ def _make_device_vec_env(
     env_id: str,
     n_envs: int,
     seed: int | None,
+    start_index: int,
     device: Any,
     reasons: list[str],
     options: dict[str, Any],
@@ -214,9 +244,12 @@ def _make_device_vec_env(
     except ImportError as error:
         message = f"{env_id}: device={device!r} needs thrust_envs.cuda ({error})"
         raise ImportError(message) from error
-    if isinstance(env_id, str) and env_id in game_definitions():
+    if env_id in game_definitions():
         _refuse_game_view_options(env_id, options)
-        return DeviceGameVecEnv(env_id, n_envs, device, **options).as_sb3_vec_env(seed)
+        game = DeviceGameVecEnv(env_id, n_envs, device, **options).as_sb3_vec_env(seed)
+        if seed is not None:
+            _seed_action_space(game, seed, start_index)
+        return game
     render_mode = options.pop("render_mode", None)
     steps = options.pop("max_episode_steps", None)
     env = DeviceVecEnv(
@@ -227,7 +260,10 @@ def _make_device_vec_env(
         max_episode_steps="registered" if steps is None else steps,
         **options,
     )
-    return env.as_sb3_vec_env(seed, render_mode=render_mode)
+    venv = env.as_sb3_vec_env(seed, render_mode=render_mode)
+    if seed is not None:
+        _seed_action_space(venv, seed, start_index)
+    return venv
 
 
 def _refuse_game_view_options(env_id: str, options: dict[str, Any]) -> None:
@@ -243,7 +279,12 @@ def _refuse_game_view_options(env_id: str, options: dict[str, Any]) -> None:
 
 
 def _make_game_vec_env(
-    env_id: str, n_games: int, seed: int | None, reasons: list[str], options: dict[str, Any]
+    env_id: str,
+    n_games: int,
+    seed: int | None,
+    start_index: int,
+    reasons: list[str],
+    options: dict[str, Any],
 ) -> SharedGameVecEnv:
     if reasons:
         raise ValueError(
@@ -253,9 +294,12 @@ def _make_game_vec_env(
         )
     _refuse_game_view_options(env_id, options)
     num_threads = options.pop("num_threads", None)
-    return SharedGameVecEnv(
+    venv = SharedGameVecEnv(
         game_definitions()[env_id], n_games, seed=seed, num_threads=num_threads, **options
     )
+    if seed is not None:
+        _seed_action_space(venv, seed, start_index)
+    return venv
 
 
 def _name(value: Any) -> str:
