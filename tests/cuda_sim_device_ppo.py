@@ -379,6 +379,26 @@ def make_vec_env_options_on_a_device() -> None:
           "registration, frames, refusals")  # fmt: skip
 
 
+def vs_opponent_reset_starts_over() -> None:
+    """A reset starts every game over, its seats included: after episodes that moved the
+    seats on, seed(5) and reset() give, step for step, what a fresh CPU view seeded 5 gives."""
+    used = device_vs_opponent("Thrust/Pong-v0", 4, 5)
+    used.reset()
+    rng = np.random.default_rng(1)
+    for _ in range(37):
+        used.step(rng.integers(0, 3, 4))
+    assert used.seats.tolist() != [0, 1, 0, 1], used.seats  # moved on
+    used.seed(5)
+    fresh = cpu_vs_opponent("Thrust/Pong-v0", 4, 5)
+    assert np.array_equal(used.reset(), fresh.reset())
+    assert used.seats.tolist() == fresh.seats.tolist() == [0, 1, 0, 1]
+    for step in range(60):
+        actions = rng.integers(0, 3, 4)
+        for mine, theirs in zip(used.step(actions)[:3], fresh.step(actions)[:3], strict=True):
+            assert np.array_equal(mine, theirs), step
+    print("the device vs-opponent view's reset starts the seats over, as the CPU view's")
+
+
 def vs_opponent_refusals() -> None:
     game = make_vec("Thrust/Pong-v0", 2, device="cpu", validate="sync")
     for seat, words in ((2, "seat must be in [0, 2)"), ("random", "seat='random' draws seats")):
@@ -471,5 +491,6 @@ if __name__ == "__main__":
     ppo_matches_cpu_rollout("Thrust/Snake-v0", 4, vs)
     ppo_matches_cpu_rollout("Thrust/Pong-v0", 4, vs)
     vs_opponent_refusals()
+    vs_opponent_reset_starts_over()
     view_contract()
     rows_as_the_cpu_view()

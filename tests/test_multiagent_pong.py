@@ -152,6 +152,32 @@ def test_vs_opponent_seats_alternate_and_swaps_wait_for_episode_ends():
     assert seen_switch.all()
 
 
+@pytest.mark.parametrize("seat", ["alternate", "random", 1])
+def test_vs_opponent_reset_with_the_same_seed_replays_a_fresh_view(seat):
+    """A reset starts every game over, its seats included: after many episodes (the seats
+    moved on), ``seed(0)`` and ``reset()`` give what a fresh view seeded 0 gives."""
+
+    def play(venv, steps):
+        rng = np.random.default_rng(3)
+        out = [venv.reset(), venv.seats]
+        for _ in range(steps):
+            out.extend(venv.step(rng.integers(0, 3, 4))[:3])
+        return out
+
+    def fresh():
+        return thrust_envs.vs_opponent(
+            GAME, tracker_bot(0.5), 4, seat=seat, seed=0, points_to_win=1
+        )
+
+    used = fresh()
+    play(used, 300)
+    if seat != 1:  # the seats moved on (300 steps: alternate [1 0 0 0])
+        assert not np.array_equal(used.seats, fresh().seats)
+    used.seed(0)
+    for mine, theirs in zip(play(used, 200), play(fresh(), 200), strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+
+
 def test_vs_opponent_each_game_plays_its_own_opponent_while_they_switch():
     """Before, during and after a swap, every game's other seat gets the actions of the
     opponent that game plays (one opponent for all, then two at once, then one again)."""

@@ -424,6 +424,7 @@ class DeviceVsOpponentVecEnv(DeviceSB3VecEnv):
         self._opponent = opponent
         self._seat_mode = seat
         self._games = rows
+        self._first_seats = seats
         self._seat = seats
         self._step_seat = seats
         discrete = device_game._discrete
@@ -444,6 +445,8 @@ class DeviceVsOpponentVecEnv(DeviceSB3VecEnv):
     def device_reset(self) -> Any:
         """Reset every game; the learner's observations ``[G, F]`` (a new tensor)."""
         super().device_reset()
+        # Every game starts a new episode: the seats start over, as in a fresh view.
+        self._seat = self._step_seat = self._first_seats
         t = self.device_env._tensors
         return t["obs"][self._games, self._seat]
 

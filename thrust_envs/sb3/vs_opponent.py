@@ -136,25 +136,32 @@ class VsOpponentVecEnv(GameVecEnvBase):
         self._opponent_of = np.zeros(n_envs, dtype=np.int64)
         # the opponent every game plays, while they all play the same one (else None)
         self._common_opponent: int | None = 0
-        self._seat_mode = seat
-        self._rows = np.arange(n_envs)
-        self._seat_rng = np.random.default_rng(seed)
         if isinstance(seat, (int, np.integer)) and not isinstance(seat, bool):
             if not 0 <= seat < game.num_agents:
                 raise ValueError(
                     f"{label}: seat must be in [0, {game.num_agents}), 'alternate' or "
                     f"'random', got {seat}"
                 )
-            self._seat = np.full(n_envs, int(seat), dtype=np.int64)
-        elif seat == "alternate":
-            self._seat = self._rows % game.num_agents
-        elif seat == "random":
-            self._seat = self._seat_rng.integers(0, game.num_agents, n_envs)
-        else:
+            seat = int(seat)
+        elif seat not in ("alternate", "random"):
             raise ValueError(
                 f"{label}: seat must be an agent index, 'alternate' or 'random', got {seat!r}"
             )
+        self._seat_mode = seat
+        self._rows = np.arange(n_envs)
+        self._seat_rng = np.random.default_rng(seed)
+        self._seat = self._first_seats()
         self._start(n_envs, seed)
+
+    def _first_seats(self) -> np.ndarray:
+        """The learner's seat in each game when the games (re)start: ``seat``, ``g % A``
+        (alternate), or a draw from the seat stream (random)."""
+        agents, n = self._game.num_agents, len(self._rows)
+        if self._seat_mode == "alternate":
+            return self._rows % agents
+        if self._seat_mode == "random":
+            return self._seat_rng.integers(0, agents, n)
+        return np.full(n, self._seat_mode, dtype=np.int64)
 
     @property
     def seats(self) -> np.ndarray:
@@ -178,6 +185,9 @@ class VsOpponentVecEnv(GameVecEnvBase):
         seed = self._reset_game()
         if seed is not None:
             self._seat_rng = np.random.default_rng(seed)
+        # Every game starts a new episode: the seats start over, as in a fresh view, so that
+        # the same seed gives the same games.
+        self._seat = self._first_seats()
         self._opponent_of[:] = self._pending
         self._common_opponent = self._pending
         return self._game.obs[self._rows, self._seat].copy()
