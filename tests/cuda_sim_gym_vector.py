@@ -149,6 +149,12 @@ def errors() -> None:
     expect(InvalidAction, "must be integers", lambda: env.step(np.zeros(N)))
     expect(ValueError, "options['reset_mask'] must be a bool tensor (or array) of shape (6,)",
            lambda: env.reset(options={"reset_mask": np.zeros(N)}))  # fmt: skip
+    expect(ValueError, "options['reset_mask'] must select at least one environment",
+           lambda: env.reset(options={"reset_mask": np.zeros(N, dtype=bool)}))  # fmt: skip
+    first = make("Thrust/CartPole-v1", num_envs=N, device="cpu", autoreset_mode="Disabled")
+    expect(ValueError, "the first reset must reset every environment",
+           lambda: first.reset(options={"reset_mask": np.arange(N) < 2}))  # fmt: skip
+    first.reset(options={"reset_mask": np.ones(N, dtype=bool)})  # every row: a first reset
     env.close()
     expect(ClosedEnvironmentError, "step() called after close()",
            lambda: env.step(np.zeros(N, dtype=np.int64)))  # fmt: skip

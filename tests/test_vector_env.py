@@ -6,6 +6,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from env_ids import ALL_IDS
+from gymnasium.error import ResetNeeded
 from gymnasium.vector import AutoresetMode
 
 import thrust_envs  # noqa: F401
@@ -103,6 +104,26 @@ def test_same_step_infos_have_gymnasiums_structure():
         assert type(infos["ours"][key]) is type(infos["theirs"][key])
         if isinstance(infos["ours"][key], np.ndarray):
             assert infos["ours"][key].dtype == infos["theirs"][key].dtype
+
+
+def test_reset_masks_that_leave_rows_without_a_state_are_refused():
+    """As Gymnasium's SyncVectorEnv: a mask with no True is refused; and a first reset that
+    masks rows out would leave them stepping from zeros (SyncVectorEnv's step fails then),
+    so it is refused before anything changes."""
+    vec = gym.make_vec(ENV_ID, num_envs=3, autoreset_mode=AutoresetMode.DISABLED)
+    with pytest.raises(ValueError, match="the first reset must reset every environment"):
+        vec.reset(options={"reset_mask": np.array([True, False, False])})
+    with pytest.raises(ResetNeeded):
+        vec.step(np.zeros(3, dtype=np.int64))
+    vec.reset(seed=0, options={"reset_mask": np.ones(3, dtype=bool)})
+    before = vec.unwrapped.get_state()
+    with pytest.raises(ValueError, match=r"must select at least one environment \(one True\)"):
+        vec.reset(options={"reset_mask": np.zeros(3, dtype=bool)})
+    np.testing.assert_array_equal(vec.unwrapped.get_state(), before)
+    reference = gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v1")] * 3)
+    reference.reset(seed=0)
+    with pytest.raises(ValueError, match="at least one True"):
+        reference.reset(options={"reset_mask": np.zeros(3, dtype=bool)})
 
 
 def test_disabled_autoreset_requires_masked_reset():

@@ -39,6 +39,25 @@ class InvalidAction(ValueError):
     """An action outside the action space, or of the wrong shape or dtype."""
 
 
+def check_reset_mask_rows(label: str, any_row: bool, every_row: bool, has_reset: bool) -> None:
+    """Refuse a ``reset_mask`` that resets no row (as Gymnasium's ``SyncVectorEnv`` does), or
+    a first reset that leaves some rows without a state.
+
+    :param any_row: whether the mask selects some row
+    :param every_row: whether it selects every row
+    :param has_reset: whether the env was reset before
+    """
+    if not any_row:
+        raise ValueError(
+            f"{label}: options['reset_mask'] must select at least one environment (one True)"
+        )
+    if not has_reset and not every_row:
+        raise ValueError(
+            f"{label}: the first reset must reset every environment (the others have no "
+            "state yet): call reset() without reset_mask first"
+        )
+
+
 def store_actions(buffer: np.ndarray, actions: np.ndarray) -> None:
     """``buffer[...] = actions``, where a finite float beyond the buffer's range (float64 Box
     actions into the float32 buffer) becomes its largest float, not inf: it is as far outside

@@ -10,7 +10,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from thrust_envs.core import kernels as K
-from thrust_envs.core.batch import BatchEnv, normalize_seeds
+from thrust_envs.core.batch import BatchEnv, check_reset_mask_rows, normalize_seeds
 from thrust_envs.core.definition import EnvDefinition, make_params
 from thrust_envs.core.gym_env import _check_state
 
@@ -156,6 +156,7 @@ class ThrustVectorEnv(VectorEnv):
                     f"{self._label()}: options['reset_mask'] must be a bool array of shape "
                     f"({self.num_envs},), got dtype {mask.dtype} and shape {mask.shape}"
                 )
+            check_reset_mask_rows(self._label(), mask.any(), mask.all(), batch.has_reset)
         seeds = normalize_seeds(self._label(), seed, self.num_envs)
         batch.reset(mask, options or None, seeds, reseed=seeds is not None)
         if isinstance(seed, (int, np.integer)):

@@ -40,7 +40,7 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 
 from thrust_envs.core import kernels as K
-from thrust_envs.core.batch import InvalidAction, normalize_seeds
+from thrust_envs.core.batch import InvalidAction, check_reset_mask_rows, normalize_seeds
 from thrust_envs.core.definition import EnvDefinition, make_params, reset_params
 from thrust_envs.core.games import GameArrays
 from thrust_envs.core.rng import entropy_seeds, seed_rows
@@ -491,6 +491,9 @@ class DeviceVecEnv(_DeviceBatch):
                     f"{tuple(mask.shape)}"
                 )
             mask = mask.to(self.device)
+            # one read at a reset, not at a step
+            any_row, every_row = (bool(x) for x in self._torch.stack([mask.any(), mask.all()]))
+            check_reset_mask_rows(self.label, any_row, every_row, self.has_reset)
         try:
             params = reset_params(self.definition, self.base_params, options or None)
         except ValueError as error:
