@@ -5,8 +5,9 @@ Each generation, each learner (thrust_algos.PPO, one process per learner up to t
 trains against opponents that PFSP draws from the pool: the scripted bots and every earlier
 snapshot, favouring those it loses to. The new snapshots join the pool, play batched evaluation
 matches, and their ratings are updated. At the end, the newest snapshot of every learner plays
-fresh games (not recorded) against the ball-tracking bot at its default setting and the random
-bot, and the rating curve is drawn (the CLI's ``plot``).
+fresh games (not recorded) against every bot in the pool (the random bot, and the ball-tracking
+bot at its default reaction and at reaction 1.0), and the rating curve is drawn (the CLI's
+``plot``).
 
     python examples/selfplay_pong.py [--out runs/selfplay_pong] [--generations 16] [--seed 0]
 
