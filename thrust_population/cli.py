@@ -424,8 +424,11 @@ COMMANDS: dict[str, Command] = {
     ),
     "plot": Command(
         commands.plot,
-        "plot ratings over time and the win-rate matrix",
-        "Write a PNG: every member's Elo over the run, and the win-rate matrix as a heatmap.",
+        "plot ratings over time, and win rates or placements",
+        "Write a PNG. Two-player run: every member's Elo over the run and the win-rate matrix "
+        "as a heatmap (with a league's snapshot lineages, their Bradley–Terry ratings by "
+        "generation as well). N-player run: every member's Plackett–Luce mu (a ± sigma band) "
+        "over the run and each member's share of games at each place as a heatmap.",
         PLOT,
     ),
     "show": Command(

@@ -268,7 +268,8 @@ def play(args: argparse.Namespace) -> int:
 
 
 def plot(args: argparse.Namespace) -> int:
-    """``plot``: write the run's Elo history and win-rate matrix as a PNG."""
+    """``plot``: write the run's rating history and win-rate matrix (an N-player run: its
+    Plackett–Luce history and placement shares) as a PNG."""
     from thrust_population.plotting import plot_run
 
     with _read_only(args) as population:
