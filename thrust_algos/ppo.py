@@ -15,24 +15,38 @@ What differs from ``stable_baselines3.PPO`` (and nothing else does):
 4. With SB3's standard MLP actor-critic (``"MlpPolicy"`` on Box observations, Discrete or Box
    actions) and ``lean=True`` (the default), the rollout forward and the update run through
    :class:`~thrust_algos.lean.LeanActorCritic`: plain tensor calls and a hand-written backward
-   instead of ``nn.Module`` calls, ``torch.distributions`` and autograd, and SB3's default Adam
-   switched to torch's fused kernel: about half the time per gradient step of SB3's path on a
-   CPU.
-5. With that lean policy on the CPU and a Thrust single-agent VecEnv (or a game's
-   parameter-sharing view with Discrete actions), each rollout is one compiled call
-   (:mod:`thrust_algos.fused`; ``fused=False`` switches it off, ``rollout_path`` says which
-   path ran and why): actions from the model's own seeded streams (SB3's distribution, not its
-   draws), callbacks called for every step after the rollout.
-6. Otherwise, on an unwrapped Thrust single-agent VecEnv, the per-step loop is staged
+   instead of ``nn.Module`` calls, ``torch.distributions`` and autograd: about half the time per
+   gradient step of SB3's path on a CPU. SB3's default Adam is switched to torch's fused kernel
+   (:func:`~thrust_algos.lean.enable_fused_adam`), which takes the step on CUDA; on the CPU,
+   where the optimizer allows it, :class:`~thrust_algos.lean_adam.LeanAdam` takes the gradient
+   clipping and the Adam step instead, as one compiled call over the optimizer's own tensors
+   (torch's arithmetic, to float32 rounding). An update whose ``clip_range`` or
+   ``clip_range_vf`` is below ``TINY_CLIP_RANGE`` (1e-5, as a linear schedule's last update
+   reaches) runs on autograd instead (``update_path`` ``"autograd: ..."``): every row of its
+   first minibatch is then a tie on the clip boundary, which SB3's arithmetic decides and the
+   lean ratio's last bit would not.
+5. With that lean policy and ``LeanAdam`` on the CPU, the whole update (every minibatch of
+   every epoch: gather, forward, loss, backward, clipping, Adam) is one compiled numba call
+   (:class:`thrust_algos._lean_update.LeanEpochs`; with ``target_kl``, one call per epoch), and
+   ``update_path`` reads ``"epoch kernel"``; where it cannot run, the lean path steps per
+   minibatch and ``update_path`` says why.
+6. With that lean policy on the CPU and a Thrust single-agent VecEnv (or a game's
+   parameter-sharing view with Discrete actions) of at most ``fused.FUSED_MAX_ROWS`` (512)
+   rows, each rollout is one compiled call (:mod:`thrust_algos.fused`; ``fused=False``
+   switches it off, ``rollout_path`` says which path ran and why): actions from the model's
+   own seeded streams (SB3's distribution, not its draws), callbacks called for every step
+   after the rollout. Above 512 rows the per-step path, which steps the env on numba's
+   threads, runs instead.
+7. Otherwise, on an unwrapped Thrust single-agent VecEnv, the per-step loop is staged
    (:mod:`thrust_algos.device_rollout`: host staging buffers the env writes into, pinned and
    uploaded without blocking on CUDA, one synchronisation per step, the bootstrap as one masked
    value forward); ``double_buffer=True`` steps half the envs on a worker thread while the policy
    acts for the other half.
-7. A ``thrust_envs.cuda`` device env (passed as is: ``_wrap_env`` makes it an SB3 view) with the
+8. A ``thrust_envs.cuda`` device env (passed as is: ``_wrap_env`` makes it an SB3 view) with the
    model on its device: the whole rollout stays there (:func:`thrust_algos.device_rollout.
    collect_on_device`): no numpy, no info dicts, no synchronisation per step; callbacks see
    device tensors and infos built only when read; finished episodes logged once per rollout.
-8. With the lean policy on CUDA (torch's fused Adam, no ``target_kl``, ``batch_size`` dividing
+9. With the lean policy on CUDA (torch's fused Adam, no ``target_kl``, ``batch_size`` dividing
    the rollout), each minibatch step of the update (gather, loss, backward, clipping, Adam) is
    replayed from a CUDA graph (:mod:`thrust_algos.graphed_update`): the eager steps'
    operations (not yet run on a GPU: see that module). ``cuda_graphs=False`` keeps both this
