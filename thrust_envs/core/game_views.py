@@ -255,7 +255,8 @@ def pettingzoo_constructors(
     definition: GameDefinition,
 ) -> tuple[Callable[..., ThrustParallelEnv], Callable[..., Any]]:
     """A game's PettingZoo entry points, ``parallel_env(**kwargs)`` and its AEC form ``env``
-    (PettingZoo's ``parallel_to_aec``, order-enforcing), for the game's ``<name>_v0`` module:
+    (:func:`to_aec`: order-enforcing, each action checked at its agent's turn), for the game's
+    ``<name>_v0`` module:
     ``parallel_env, env = pettingzoo_constructors(DEFINITION)`` and ``raw_env = env``."""
 
     def parallel_env(**kwargs: Any) -> ThrustParallelEnv:
