@@ -1,7 +1,13 @@
 """Which environments exist, and their registration with Gymnasium.
 
 Adding an environment: write its module (one file, see ``thrust_envs/classic/cartpole.py``)
-and add the module's path to :data:`ENV_MODULES`.
+and add the module's path to :data:`ENV_MODULES`; its Gymnasium, SB3 and CUDA views are built
+from its definition.
+Each of its IDs also needs an entry in ``thrust_envs/rl_zoo/ppo.yml`` (a test checks that the
+file's entries are exactly the single-agent IDs but ``Thrust/CartPole-v0``). ``export_web``
+runs it only once it has a JavaScript port (``thrust_export/web/envs/``, ``WEB_ENVS``), and
+the tests' sweeps over the envs cover it only once ``tests/env_ids.py`` lists it. See
+ARCHITECTURE.md, "One environment = one file".
 """
 
 from __future__ import annotations
