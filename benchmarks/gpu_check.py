@@ -245,19 +245,21 @@ def device_ppo_table(device: str, sizes: list[int], updates: int) -> None:
         f"Thrust/CartPole-v1\n\n{describe(DEVICE_PPO)}, {updates} updates after one of warm-up; "
         "layout: the batch size a rollout of n_steps x envs samples is cut into (and the "
         "learning rate where it is not constant), minibatch steps: the update's gradient steps, "
+        "cuda_graphs: PPO's option, which graphs both the rollout's act and the update's "
+        "minibatch step (act: which one ran), env step: the device env's own step path, "
         "captures: the CUDA graphs the update captured over the run.\n"
     )
     make_vec = _device_make_vec(device)
     if make_vec is None:
         return
     print(
-        "| envs | layout | minibatch steps | cuda_graphs | rollout path | update path | "
-        "env-steps/s | rollout s | update s | captures | host syncs a rollout |"
+        "| envs | layout | minibatch steps | cuda_graphs | act | env step | rollout path | "
+        "update path | env-steps/s | rollout s | update s | captures | host syncs a rollout |"
     )
-    print("| ---: | --- | ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| ---: | --- | ---: | --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")
     for num_envs in sizes:
         for name, layout in DEVICE_PPO_LAYOUTS.items():
-            for cuda_graphs in (True, False):  # the update's minibatch step graphed, or eager
+            for cuda_graphs in (True, False):  # the act and the minibatch step graphed, or eager
                 envs = make_vec("Thrust/CartPole-v1", num_envs, device=device,
                                 autoreset_mode="SameStep")  # fmt: skip
                 model, speed, times = _timed_learn(envs, device, updates, cuda_graphs, layout)
@@ -265,8 +267,10 @@ def device_ppo_table(device: str, sizes: list[int], updates: int) -> None:
                 steps = model.n_epochs * (n_samples // model.batch_size)
                 graphed = model._graphed_update
                 captures = "-" if graphed is None else graphed.captures
+                act = "graph" if model._graphed_act is not None else "eager"
                 print(
-                    f"| {num_envs} | {name} | {steps} | {cuda_graphs} | {model.rollout_path} | "
+                    f"| {num_envs} | {name} | {steps} | {cuda_graphs} | {act} | "
+                    f"{envs.step_path} | {model.rollout_path} | "
                     f"{model.update_path} | {speed:,.0f} | {times['rollout']:.3f} | "
                     f"{times['update']:.3f} | {captures} | {_rollout_syncs(model)} |"
                 )

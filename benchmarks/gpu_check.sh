@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The prepared device check (issue 14), for a lent GPU machine that cannot reach a registry.
-# Here, once, from the repository's root: `bash ../shared/gpu/fetch-wheels.sh` (it fills the
-# git-ignored .whl/ with gymnasium, stable-baselines3, sb3-contrib, pettingzoo...). Then one
-# device call, naming .whl in carry:  bash benchmarks/gpu_check.sh [--quick]
+# Here, once, from the repository's root:
+#   bash ../shared/gpu/fetch-wheels.sh $(cat benchmarks/gpu_wheels.txt)
+# (it fills the git-ignored .whl/ with gymnasium, stable-baselines3, sb3-contrib, pettingzoo,
+# and the extra wheels named in gpu_wheels.txt). Then one device call, naming .whl in carry:
+#   bash benchmarks/gpu_check.sh [--quick]
 # It installs the carried wheels offline into /tmp/site (the machine's torch, triton and numba
 # stay), puts them and the repository on PYTHONPATH, prints every table of gpu_check.py (within
 # 7 minutes, GPU_CHECK_TIMEOUT to change), then runs the CUDA-only tests (about 30 s;
@@ -18,6 +20,12 @@ else
   export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 fi
 export PYTHONUNBUFFERED=1
+# numba-cuda warns of low occupancy for small grids (the tests' 256-row envs): a warning that
+# the test settings or a capture could turn into an error, for no information here.
+export NUMBA_CUDA_LOW_OCCUPANCY_WARNINGS=0
+# The tests import hypothesis (tests/conftest.py, test_algos_gae.py); the machine lacks it.
+python3 -c "import hypothesis" 2>/dev/null || echo "gpu_check: hypothesis is not installed:" \
+  "the CUDA-only tests cannot run; fetch it with the wheels (benchmarks/gpu_wheels.txt)" >&2
 # JAX is on some GPU images: were anything to import it, it must not take 75% of the memory.
 export XLA_PYTHON_CLIENT_PREALLOCATE=false
 status=0

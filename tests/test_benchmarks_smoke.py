@@ -260,9 +260,16 @@ def test_gpu_check_device_tables_under_the_simulator() -> None:
     assert "### PPO end to end with the env on the device" in out
     for layout, steps in [("batch 65,536", 4), ("4 minibatches", 16)]:  # 256 samples a rollout
         for cuda_graphs in (True, False):  # CartPole, the rollout path "device"
-            row = f"| 8 | {layout} | {steps} | {cuda_graphs} | device |"
+            # off CUDA nothing is graphed: the act eager, the env's kernels launched
+            row = (
+                f"| 8 | {layout} | {steps} | {cuda_graphs} | eager | kernels: not on CUDA | "
+                "device |"
+            )
             assert row in out, out[-3000:]
-    assert "| 8 | 4 minibatches, linear lr | 16 | True | device |" in out, out[-3000:]
+    assert (
+        "| 8 | 4 minibatches, linear lr | 16 | True | eager | kernels: not on CUDA | device |"
+        in out
+    ), out[-3000:]
     for part in ("device env: its two kernels launched (validate, step)", "rollout step"):
         assert f"| 8 | {part}" in out, out[-3000:]  # the device step's costs, part by part
     assert "| 8 (16) | device, self-play | device |" in out, out[-3000:]  # Pong on the device
