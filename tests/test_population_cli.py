@@ -385,3 +385,46 @@ def test_a_huge_rating_gap_plays_verifies_and_resumes(tmp_path, capsys):
     assert main(tournament(out, *pinned, games="288")) == 0
     with Store.open(out, readonly=True) as store:
         assert store.n_games() == 288 and store.ratings()["level:4"] == 200000.0
+
+
+WITHOUT_ALGOS = """
+import runpy, sys
+
+class WithoutAlgos:  # as an install without the algos extra: no torch, SB3 or sb3-contrib
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "stable_baselines3", "sb3_contrib"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+sys.meta_path.insert(0, WithoutAlgos())
+sys.argv = ["thrust-population", *sys.argv[1:]]
+runpy.run_module("thrust_population", run_name="__main__")
+"""
+
+
+def test_the_population_extra_alone_rates_n_player_games_and_names_what_else_to_install(
+    tmp_path,
+):
+    """`.[population]` without `.[algos]` (README): an N-player tournament plays; a two-player
+    one and training say, in one line with exit status 2, which extra they need, writing
+    nothing."""
+
+    def cli(*args):
+        return subprocess.run(
+            [sys.executable, "-c", WITHOUT_ALGOS, *args],
+            capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        )  # fmt: skip
+
+    snake = cli("tournament", "--env", "Thrust/Snake-v0", "--seats", "4", "--games", "8",
+                "--players", "greedy,random,greedy2=greedy,random2=random", "--out", "snake",
+                "--no-progress")  # fmt: skip
+    assert snake.returncode == 0, snake.stderr
+    assert "greedy2" in snake.stdout
+    for args in (
+        ("tournament", "--env", "Thrust/Pong-v0", "--players", "random,tracker", "--games", "4"),
+        ("train", "--env", "Thrust/Pong-v0", "--generations", "1"),
+    ):
+        run = cli(*args, "--out", "pong")
+        assert run.returncode == 2, run.stderr
+        assert run.stderr.count("\n") == 1, run.stderr
+        assert "pip install 'thrust-rl[algos]'" in run.stderr, run.stderr
+        assert not (tmp_path / "pong").exists()

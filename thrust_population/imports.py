@@ -26,7 +26,13 @@ def import_object(path: str, noun: str, form: str, error: type[Exception] = Valu
     try:
         obj: Any = importlib.import_module(module_name)
     except ImportError as exc:
-        raise error(f"cannot import {noun} module {module_name!r}: {exc}") from exc
+        missing = (getattr(exc, "name", None) or "").split(".")[0]
+        hint = (
+            " (install the algos extra: pip install 'thrust-rl[algos]')"
+            if missing in ("torch", "stable_baselines3", "sb3_contrib")
+            else ""
+        )
+        raise error(f"cannot import {noun} module {module_name!r}: {exc}{hint}") from exc
     for part in qualname.split("."):
         obj = getattr(obj, part, None)
         if obj is None:

@@ -104,7 +104,19 @@ def default_env_factory(
         raise GameUnavailable(
             "this version of thrust_envs has no two-player games (thrust_envs.vs_opponent)"
         )
-    return vs_opponent(env_id, opponent, n_envs, seat=seat, seed=seed)
+    try:
+        return vs_opponent(env_id, opponent, n_envs, seat=seat, seed=seed)
+    except ModuleNotFoundError as error:
+        if error.name is None or error.name.split(".")[0] not in _ALGOS_MODULES:
+            raise
+        raise GameUnavailable(
+            f"{env_id}: a two-player match steps thrust_envs.vs_opponent, an SB3 VecEnv, which "
+            f"needs the algos extra (pip install 'thrust-rl[algos]'): {error}"
+        ) from error
+
+
+# What the algos extra brings that a vs-opponent VecEnv needs (SB3, and torch under it).
+_ALGOS_MODULES = ("stable_baselines3", "torch")
 
 
 def _thrust_game(env_id: str) -> Any:
