@@ -40,6 +40,7 @@ BASH: dict[str, tuple[list[str] | None, str]] = {
     'pip install -e ".[export]"': (None, "the [all] install below contains it"),
     'pip install -e ".[population]"': (None, "the [all] install below contains it"),
     'pip install -e ".[render]"': (None, "the [all] install below contains it"),
+    'pip install -e ".[gpu]"': (None, "for a CUDA machine; dev brings its numba-cuda here"),
     'pip install -e ".[all,dev]"': (None, "the slow test installs [all] (dev: the suite's venv)"),
     "thrust-population tournament --env Thrust/Pong-v0 --players random,tracker:0.5,tracker:1.0"
     " --games 96 --out runs/ladder": (
