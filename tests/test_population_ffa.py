@@ -256,6 +256,12 @@ def test_an_interrupted_tournament_resumes_to_the_uninterrupted_record(
         (["--env", SNAKE, "--matchmaking", "pfsp"], "--matchmaking is a two-player option"),
         (["--env", SNAKE, "--games-per-match", "4"], "--games-per-match is a two-player"),
         (["--env", SNAKE, "--anchor", "greedy"], "--anchor is a two-player option"),
+        # a custom factory builds a one-learner VecEnv: not how an N-player run plays
+        (["--env", SNAKE, "--factory", "thrust_envs:vs_opponent"], "--factory is a two-player"),
+        (
+            ["--env", SNAKE, "--factory", "thrust_envs:vs_opponent", "--seats", "4"],
+            "--factory is a two-player option; Thrust/Snake-v0 is an N-player game",
+        ),
         (["--env", SNAKE, "--seats", "1"], "played with 2 to"),
         (["--env", SNAKE, "--seats", "100000"], "played with 2 to"),
         (["--env", SNAKE, "--seats", "5"], "--seats 5 needs at least 5 players"),

@@ -58,12 +58,13 @@ def _flag(dest: str) -> str:
 
 def is_ffa_tournament(args: argparse.Namespace) -> bool:
     """Whether ``tournament`` is asked for an N-player run: an existing N-player run, or a new
-    run of a thrust_envs game played with other than two seats (its default, or ``--seats``)."""
+    run of a thrust_envs game played with other than two seats (its default, or ``--seats``;
+    with ``--factory`` too, which such a run refuses, as an N-player league does)."""
     out = Path(args.out)
     if Store.exists(out):
         with Store.open(out, timeout=args.lock_timeout, readonly=True) as store:
             return is_ffa_run(store)
-    return args.factory is None and plays_ffa(args.env, args.seats)
+    return plays_ffa(args.env, args.seats)
 
 
 def plays_ffa(env_id: str, seats: int | None) -> bool:
