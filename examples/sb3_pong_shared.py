@@ -55,11 +55,12 @@ def train(timesteps: int = 3_000_000, seed: int = 0, target: float = 0.8, verbos
         device="cpu",
     )
     start, steps, rate = time.perf_counter(), 0, 0.0
-    chunk = 250_000
+    chunk = 250_000  # evaluated after each; the last one is what is left of timesteps
     while steps < timesteps:
-        model.learn(chunk, reset_num_timesteps=False)
-        steps += chunk
-        if steps == chunk:
+        model.learn(min(chunk, timesteps - steps), reset_num_timesteps=False)
+        first = steps == 0
+        steps = model.num_timesteps  # whole rollouts of 64 x 128 steps
+        if first:
             venv.set_opponent(tracker_bot(0.5))  # from each game's next episode on
         rate = win_rate(model, tracker_bot(0.5))
         if verbose:
@@ -75,9 +76,13 @@ def train(timesteps: int = 3_000_000, seed: int = 0, target: float = 0.8, verbos
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--timesteps", type=int, default=3_000_000)
+    parser.add_argument(
+        "--timesteps", type=int, default=3_000_000, help="at most (rounded up to a rollout)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    if args.timesteps < 1:
+        parser.error(f"--timesteps must be at least 1, got {args.timesteps}")
     rate, steps, seconds = train(args.timesteps, args.seed)
     print(f"final win rate against tracker:0.5: {rate:.2f} after {steps} steps ({seconds:.0f} s)")
 
