@@ -56,6 +56,7 @@ case "$target" in
     ;;
   test)
     "$py" -m ruff check .
+    "$py" -m ruff format --check .
     if [ ! -x "${THRUST_CHROMIUM:-/usr/bin/chromium}" ]; then
       echo "dev.sh: no chromium: the web export's browser tests are skipped" \
         "(install it with: sudo apt-get install -y chromium)" >&2

@@ -231,6 +231,7 @@ def _two_network_threads() -> bool:
     launch_numba_threads()
     return numba.threading_layer() != "workqueue"
 
+
 # The files whose functions the epoch kernel compiles in. Its helpers here are not cached on
 # their own (numba's cache watches only the cached function's file), and the kernel's name
 # carries a digest of all of them, so an edit to any recompiles it.

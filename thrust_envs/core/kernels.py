@@ -372,9 +372,7 @@ def _specialise(
     return njit(cache=True, parallel=parallel, nogil=True)(function)
 
 
-def inline_calls(
-    template, bodies: dict[str, Any], structs: tuple[str, ...] = ()
-) -> types.CodeType:
+def inline_calls(template, bodies: dict[str, Any], structs: tuple[str, ...] = ()) -> types.CodeType:
     """The code of ``template`` with each statement ``name(arg, ...)`` (``name`` a key of
     ``bodies``, every argument a plain name) replaced by the statements of ``bodies[name]``,
     its parameters renamed to the arguments and a bare ``return`` made ``continue``; then
@@ -504,8 +502,10 @@ def _body_statements(body) -> tuple[list[str], list[ast.stmt]]:
     """A row body's parameter names and statements (its docstring dropped)."""
     function = ast.parse(textwrap.dedent(inspect.getsource(body))).body[0]
     statements = function.body
-    if statements and isinstance(statements[0], ast.Expr) and isinstance(
-        statements[0].value, ast.Constant
+    if (
+        statements
+        and isinstance(statements[0], ast.Expr)
+        and isinstance(statements[0].value, ast.Constant)
     ):
         statements = statements[1:]
     return [arg.arg for arg in function.args.args], statements
