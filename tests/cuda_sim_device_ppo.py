@@ -20,6 +20,7 @@ sys.setswitchinterval(1e-4)  # see cuda_sim_checks.py
 from cuda_sim import expect  # noqa: E402
 from device_views import views_by_id_agree  # noqa: E402
 from host_reads import HostReads  # noqa: E402
+from sb3_views import first_observations_after_set_options  # noqa: E402
 
 import thrust_envs  # noqa: E402, F401
 from thrust_algos import PPO, GpuRolloutBuffer  # noqa: E402
@@ -245,6 +246,11 @@ def view_contract() -> None:
     expect(Exception, "reset options must be the same for every environment", view.reset)
     view.set_options({"low": -0.01, "high": 0.01})
     assert np.abs(view.reset()).max() <= 0.01
+    # set_options are the next reset's only (DummyVecEnv's way), as on the CPU view
+    for either in (device_view("Thrust/CartPole-v1", 4, 0), cpu_view("Thrust/CartPole-v1", 4, 0)):
+        first, later = first_observations_after_set_options(either)
+        assert np.abs(first).max() <= 0.001 and len(later) > 20
+        assert np.abs(later).max() > 0.01, type(either).__name__
     expect(ValueError, "reset_mask is not an SB3 reset option",
            lambda: view.set_options({"reset_mask": np.array([True, False, True])}))  # fmt: skip
     # Actions are checked, and copied, by step_async, as the CPU view does.

@@ -8,6 +8,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from env_ids import ALL_IDS
+from sb3_views import first_observations_after_set_options
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
@@ -262,6 +263,24 @@ def test_render_mode_and_action_space_seed_as_sb3_make_vec_env():
         assert samples[0] == samples[1], (seed, start_index)
     pong = [make_vec_env("Thrust/Pong-v0", 2, seed=5).action_space.sample() for _ in range(2)]
     assert pong[0] == pong[1]
+
+
+def test_set_options_are_the_next_resets_only_as_in_dummy_vec_env():
+    """SB3's set_options: options for the next reset; an env that finishes later resets
+    without them (DummyVecEnv), not, as Gymnasium's vector CartPole keeps them, with them."""
+    for venv in (make_vec_env(ENV_ID, 4, seed=0), sb3_make_vec_env(ENV_ID, 4, seed=0)):
+        first, later = first_observations_after_set_options(venv)
+        assert np.abs(first).max() <= 0.001 and len(later) > 20
+        assert np.abs(later).max() > 0.01, type(venv).__name__  # the default +-0.05
+    vector = gym.make_vec(ENV_ID, num_envs=4, vectorization_mode="vector_entry_point")
+    vector.reset(seed=0, options={"low": -0.001, "high": 0.001})
+    ended, restarts = np.zeros(4, dtype=bool), 0
+    for _ in range(300):
+        obs, _, terminated, truncated, _ = vector.step(np.ones(4, dtype=np.int64))
+        assert np.abs(obs[ended]).max(initial=0) <= 0.001  # NextStep: reset the step after
+        restarts += ended.sum()
+        ended = terminated | truncated
+    assert restarts > 20
 
 
 def test_wrapper_class_falls_back_to_sb3_make_vec_env_with_a_warning():

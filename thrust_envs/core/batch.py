@@ -299,13 +299,17 @@ class BatchEnv:
         options: dict | None = None,
         seeds: np.ndarray | None = None,
         reseed: bool = False,
+        options_persist: bool = True,
     ) -> None:
         """Reset ``rows`` (bool ``[N]``, default all) with the kernels' random streams,
         reseeded first from ``seeds`` (uint64 ``[N]``, see :meth:`seed`) when ``reseed``.
 
-        ``options`` go through the env's ``apply_reset_options`` and stay in force for later
-        autoresets until the next ``reset`` (as Gymnasium's vector CartPole does). They are
-        checked before anything changes: a rejected reset leaves streams and state intact."""
+        ``options`` go through the env's ``apply_reset_options``. With ``options_persist``
+        they stay in force for later autoresets until the next ``reset`` (as Gymnasium's
+        vector CartPole does); without, they are this reset's only and autoresets draw from
+        the env's own parameters (as SB3's ``DummyVecEnv`` and Gymnasium's ``SyncVectorEnv``
+        reset a finished env without options). They are checked before anything changes: a
+        rejected reset leaves streams and state intact."""
         try:
             params = reset_params(self.definition, self.base_params, options)
         except ValueError as error:
@@ -316,6 +320,8 @@ class BatchEnv:
         mask = self._all_rows if rows is None else rows
         reset = self._pick(self.kernels.reset, self.kernels.reset_parallel)
         reset(self.rows, mask, self.params)
+        if not options_persist:
+            self.params = self.base_params
         self.has_reset = True
 
     def write_state(self, state: np.ndarray, rows: np.ndarray | None = None) -> None:

@@ -471,13 +471,15 @@ class DeviceVecEnv(_DeviceBatch):
         else:
             self._rng[self._torch.from_numpy(index).to(self.device)] = values
 
-    def reset(self, seed: Any = None, options: dict | None = None):
+    def reset(self, seed: Any = None, options: dict | None = None, options_persist: bool = True):
         """Reset all rows, or those of ``options["reset_mask"]`` (bool ``[N]``); returns the
         observations tensor. A ``seed`` (as for :meth:`seed`) reseeds the streams of the rows
         reset (row ``i`` from ``seed + i``, as the CPU views and Gymnasium's ``SyncVectorEnv``
         do); the first reset seeds every row from entropy where no seed is given. Other
         options as the CPU views': checked against the env's parameters before anything
-        changes, so a refused reset leaves streams, state and parameters as they were."""
+        changes, so a refused reset leaves streams, state and parameters as they were. With
+        ``options_persist`` (the CPU vector view's way) they stay in force for later autoresets;
+        without (the SB3 views' way) autoresets draw from the env's own parameters."""
         self._check_open("reset")
         self.check()
         options = dict(options or {})
@@ -506,6 +508,8 @@ class DeviceVecEnv(_DeviceBatch):
         self.params = params
         rows = self._all_rows if mask is None else mask
         self._launch(self.kernels.reset, *self._rows, self._array(rows), self.params)
+        if not options_persist:
+            self.params = self.base_params
         self.has_reset = True
         return self.observations
 

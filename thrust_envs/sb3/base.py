@@ -227,7 +227,9 @@ class ThrustVecEnvBase(VecEnv):
 
     def set_options(self, options: list[dict] | dict | None = None) -> None:
         """SB3's ``set_options``: the next ``reset``'s options (the env's reset options, such as
-        ``low``/``high``). Refuses ``reset_mask``: SB3's ``reset`` resets every environment."""
+        ``low``/``high``), for that reset only: as in ``DummyVecEnv``, an env that finishes
+        later resets without them. Refuses ``reset_mask``: SB3's ``reset`` resets every
+        environment."""
         for option in options if isinstance(options, list) else [options or {}]:
             if not isinstance(option, dict):
                 raise TypeError(

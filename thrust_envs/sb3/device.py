@@ -199,7 +199,12 @@ class DeviceSB3VecEnv(ThrustVecEnvBase):
                     f"{self.env_id}: reset options must be the same for every environment "
                     "(they share their parameters); pass one dict to set_options"
                 )
-            obs = env.reset(seed=None if seed is None else int(seed), options=options or None)
+            # this reset's only, as DummyVecEnv resets a finished env without options
+            obs = env.reset(
+                seed=None if seed is None else int(seed),
+                options=options or None,
+                options_persist=False,
+            )
         self._reset_seeds()
         self._reset_options()
         self._last = None

@@ -136,7 +136,8 @@ class ThrustVecEnv(ThrustVecEnvBase):
         if any(s is not None for s in self._seeds):
             seeds = normalize_seeds(self.env_id, self._seeds, self.num_envs)
         # Options checked before the streams are reseeded: a refused reset changes nothing.
-        batch.reset(None, options or None, seeds, reseed=seeds is not None)
+        # They are this reset's only, as DummyVecEnv resets a finished env without options.
+        batch.reset(None, options or None, seeds, reseed=seeds is not None, options_persist=False)
         self._reset_seeds()
         self._reset_options()
         self.reset_infos = [{} for _ in range(self.num_envs)]
