@@ -336,6 +336,11 @@ def make_vec_env_options_on_a_device() -> None:
     assert type(plain) is DeviceSB3VecEnv
     assert plain.get_attr("max_episode_steps") == [500, 500]  # None: the registration's limit
     assert plain.get_attr("gravity") == [12.0, 12.0]
+    # the spec gym.make gives (parameters, time limit, render mode), as the CPU view's
+    timed = {"gravity": 12.0, "max_episode_steps": 7}
+    spec = make_vec_env(env_id, 2, device="cpu", env_kwargs=timed).get_attr("spec")[0]
+    assert spec == make_vec_env(env_id, 2, env_kwargs=timed).get_attr("spec")[0]
+    assert (spec.max_episode_steps, spec.kwargs["gravity"]) == (7, 12.0)
     # A registration's parameters are the device env's too, as gym.make's.
     gym.register("Thrust/HeavyCartPole-v0", entry_point="thrust_envs.env_classes:CartPoleEnv",
                  vector_entry_point="thrust_envs.env_classes:CartPoleVectorEnv",

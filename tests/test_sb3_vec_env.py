@@ -163,6 +163,20 @@ def test_attributes_methods_and_wrappers():
     assert env.get_images()[1].shape == (400, 600, 3)
 
 
+def test_spec_is_the_one_gym_make_gives_and_makes_the_same_env():
+    """As the spec of DummyVecEnv's envs: the parameters and time limit given, so that
+    ``gym.make(spec)`` makes the same env."""
+    kwargs = {"max_episode_steps": 5, "gravity": 12.0}
+    ours = make_vec_env(ENV_ID, 2, env_kwargs=kwargs).get_attr("spec")[0]
+    theirs = sb3_make_vec_env(ENV_ID, 2, env_kwargs=kwargs).get_attr("spec")[0]
+    assert ours.id == theirs.id == ENV_ID
+    assert ours.max_episode_steps == theirs.max_episode_steps == 5
+    assert ours.kwargs == theirs.kwargs == {"gravity": 12.0, "render_mode": "rgb_array"}
+    remade = gym.make(ours)
+    assert remade.spec.max_episode_steps == 5 and remade.unwrapped.params.gravity == 12.0
+    assert make_vec_env(ENV_ID, 2).get_attr("spec")[0].max_episode_steps == 500
+
+
 def test_bad_actions_are_rejected_and_leave_the_state_alone():
     env = make_vec_env(ENV_ID, 4, seed=0)
     env.reset()

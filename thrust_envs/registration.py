@@ -12,6 +12,7 @@ ARCHITECTURE.md, "One environment = one file".
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from typing import Any
 
@@ -154,6 +155,26 @@ def lookup(env_id: str) -> tuple[EnvDefinition, gym.envs.registration.EnvSpec]:
         )
     name = entry.split(":")[1].removesuffix("Env")
     return definitions()[name], spec
+
+
+def made_spec(
+    env_id: str,
+    kwargs: dict[str, Any],
+    max_episode_steps: int | None,
+    render_mode: str | None = None,
+) -> gym.envs.registration.EnvSpec | None:
+    """The spec ``gym.make(env_id, max_episode_steps=..., render_mode=..., **kwargs)`` gives
+    its env: the registration's, with ``kwargs`` (and a render mode) merged into its kwargs
+    and the time limit in force, so that ``gym.make(spec)`` makes the same env. None for an ID
+    that is not registered (an env made from a definition)."""
+    try:
+        spec = gym.spec(env_id)
+    except gym.error.Error:
+        return None
+    merged = {**spec.kwargs, **kwargs}
+    if render_mode is not None:
+        merged["render_mode"] = render_mode
+    return dataclasses.replace(spec, kwargs=merged, max_episode_steps=max_episode_steps)
 
 
 def known_ids() -> list[str]:

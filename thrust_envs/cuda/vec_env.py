@@ -406,6 +406,7 @@ class DeviceVecEnv(_DeviceBatch):
         self.autoreset_mode = autoreset_mode
         self.max_episode_steps = max_episode_steps
         self.base_params = self.params = make_params(definition, label, kwargs)
+        self.kwargs = kwargs  # the parameters given, with the registration's (for its spec)
         self.single_observation_space = definition.observation_space(self.params)
         self.single_action_space = space = definition.action_space(self.params)
         obs_shape = self.single_observation_space.shape

@@ -33,6 +33,7 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepR
 
 from thrust_envs.core.batch import InvalidAction, step_infos
 from thrust_envs.core.game_views import GameError
+from thrust_envs.registration import made_spec
 from thrust_envs.sb3.base import ParamsRow, ThrustVecEnvBase, fill_episode_infos, monitor_rounded
 from thrust_envs.sb3.single import EnvRow
 from thrust_envs.sb3.vs_opponent import without_policy_state
@@ -153,7 +154,12 @@ class DeviceSB3VecEnv(ThrustVecEnvBase):
 
     @property
     def spec(self) -> Any:
-        """The Gymnasium spec of the env's ID (None for an env made from a definition)."""
+        """The Gymnasium spec ``gym.make`` gives a CPU env of these parameters, time limit and
+        render mode, as the CPU view's (a game: its ID's; None for an env made from a
+        definition)."""
+        env = self.device_env
+        if not self.game:
+            return made_spec(self.env_id, env.kwargs, env.max_episode_steps, self._render_mode)
         try:
             return gym.spec(self.env_id)
         except gym.error.Error:

@@ -21,6 +21,7 @@ from thrust_envs.core import kernels as K
 from thrust_envs.core.batch import BatchEnv, normalize_seeds, step_infos
 from thrust_envs.core.definition import EnvDefinition, make_params
 from thrust_envs.core.gym_env import _check_state
+from thrust_envs.registration import made_spec
 from thrust_envs.sb3.base import ThrustVecEnvBase, fill_episode_infos
 
 
@@ -101,7 +102,7 @@ class ThrustVecEnv(ThrustVecEnvBase):
         self._batch.seed(None)
         self.definition = definition
         self.env_id = env_id
-        self.spec = gym.spec(env_id)
+        self.spec = made_spec(env_id, env_kwargs, max_episode_steps, render_mode)
         self.max_episode_steps = max_episode_steps
         self._render_mode = render_mode
         self._direct = K.DirectCalls()
