@@ -147,6 +147,8 @@ def errors() -> None:
     assert torch.equal(env.device_env.state, before), "a bad step changed the state"
     expect(InvalidAction, "shape (6,)", lambda: env.step(np.zeros(N + 1, dtype=np.int64)))
     expect(InvalidAction, "must be integers", lambda: env.step(np.zeros(N)))
+    expect(InvalidAction, "Thrust/CartPole-v1: expected actions for Discrete(2) (integers), got",
+           lambda: env.step([[0], [1, 0]] * 3))  # ragged  # fmt: skip
     expect(ValueError, "options['reset_mask'] must be a bool tensor (or array) of shape (6,)",
            lambda: env.reset(options={"reset_mask": np.zeros(N)}))  # fmt: skip
     expect(ValueError, "options['reset_mask'] must select at least one environment",

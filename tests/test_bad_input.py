@@ -369,3 +369,41 @@ def test_float64_box_actions_beyond_float32_are_clipped_as_the_reference_clips()
         np.testing.assert_allclose(
             single.step(np.array([1e39]))[0], reference.step(np.array([1e39]))[0], atol=1e-6
         )
+
+
+def _step_ragged(view: str):
+    from thrust_envs.sb3 import make_vec_env
+
+    ragged = [[0.1], [0.2, 0.3]]
+    if view == "single":
+        env = gym.make("Thrust/Pendulum-v1")
+        env.reset(seed=0)
+        return env.unwrapped.step, ragged, r"an action of shape \(1,\)"
+    if view == "vector":
+        vector = gym.make_vec("Thrust/Pendulum-v1", 2)
+        vector.reset(seed=0)
+        return vector.step, ragged, r"actions of shape \(2, 1\)"
+    if view == "sb3":
+        venv = make_vec_env("Thrust/Pendulum-v1", 2)
+        venv.reset()
+        return venv.step, ragged, r"actions of shape \(2, 1\)"
+    if view == "shared game":
+        venv = make_vec_env("Thrust/Pong-v0", 2)
+        venv.reset()
+        return venv.step, [[1], [0, 1], [0], [1]], r"integer actions of shape \(4,\)"
+    game = thrust_envs.make_parallel("Thrust/Pong-v0")
+    game.reset(seed=0)
+    return (
+        lambda actions: game.step({agent: actions for agent in game.agents}),
+        [[1], [0, 1]],
+        "the action of agent 'player_0' to be an integer",
+    )
+
+
+@pytest.mark.parametrize("view", ["single", "vector", "sb3", "shared game", "parallel"])
+def test_ragged_actions_are_invalid_actions_naming_the_env_and_the_shape(view):
+    """numpy's own error for a ragged list ("setting an array element with a sequence") named
+    neither the env nor what it expects."""
+    step, ragged, expected = _step_ragged(view)
+    with pytest.raises(InvalidAction, match=rf"^Thrust/\w+-v\d: expected {expected}, got \["):
+        step(ragged)

@@ -58,6 +58,18 @@ def check_reset_mask_rows(label: str, any_row: bool, every_row: bool, has_reset:
         )
 
 
+def action_array(label: str, actions: Any, expected: str) -> np.ndarray:
+    """``np.asarray(actions)``, or :class:`InvalidAction` naming ``expected`` where numpy
+    cannot make one array of them (a ragged list: numpy's own ValueError named neither the
+    env nor the shape it needs)."""
+    try:
+        return np.asarray(actions)
+    except (TypeError, ValueError) as error:
+        raise InvalidAction(
+            f"{label}: expected {expected}, got {actions!r:.80} ({error})"
+        ) from None
+
+
 def store_actions(buffer: np.ndarray, actions: np.ndarray) -> None:
     """``buffer[...] = actions``, where a finite float beyond the buffer's range (float64 Box
     actions into the float32 buffer) becomes its largest float, not inf: it is as far outside
@@ -345,13 +357,17 @@ class BatchEnv:
         :param rows: ``(start, stop)``: load only the actions of these rows (the others keep
             theirs)
         """
-        a = actions if type(actions) is np.ndarray else np.asarray(actions)
         if rows is None:
             buffer, shape, which = self.actions, self._action_shape, ""
         else:
             start, stop = rows
             buffer = self.actions[start:stop]
             shape, which = (stop - start, *self._action_shape[1:]), f" for rows {start}:{stop}"
+        a = (
+            actions
+            if type(actions) is np.ndarray
+            else action_array(self.env_id, actions, f"actions of shape {shape}{which}")
+        )
         if a.dtype is not buffer.dtype and a.dtype.kind not in self._action_kinds:
             expected = "integers" if self._action_kind == "discrete" else "real numbers"
             raise InvalidAction(

@@ -14,7 +14,7 @@ from pettingzoo import ParallelEnv
 from pettingzoo.utils.conversions import parallel_to_aec_wrapper
 from pettingzoo.utils.wrappers import OrderEnforcingWrapper
 
-from thrust_envs.core.batch import InvalidAction, check_seed
+from thrust_envs.core.batch import InvalidAction, action_array, check_seed
 from thrust_envs.core.definition import make_params
 from thrust_envs.core.games import BatchGame, GameDefinition
 from thrust_envs.core.human_window import HumanWindow, require_pygame
@@ -172,9 +172,9 @@ class ThrustParallelEnv(ParallelEnv):
         game, label = self._game, self.definition.env_id
         space = self.action_spaces[self._known(agent)]
         expected = game.action_shape(1)[1:]
-        value = np.asarray(action)
+        what = "an integer" if game.discrete else f"integers of shape {expected}"
+        value = action_array(label, action, f"the action of agent {agent!r} to be {what}")
         if value.shape != expected or value.dtype.kind not in "iu":
-            what = "an integer" if game.discrete else f"integers of shape {expected}"
             raise InvalidAction(
                 f"{label}: the action of agent {agent!r} must be {what} in {space}, got {action!r}"
             )

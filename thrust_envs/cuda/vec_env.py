@@ -40,7 +40,12 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 
 from thrust_envs.core import kernels as K
-from thrust_envs.core.batch import InvalidAction, check_reset_mask_rows, normalize_seeds
+from thrust_envs.core.batch import (
+    InvalidAction,
+    action_array,
+    check_reset_mask_rows,
+    normalize_seeds,
+)
 from thrust_envs.core.definition import EnvDefinition, make_params, reset_params
 from thrust_envs.core.games import GameArrays
 from thrust_envs.core.rng import entropy_seeds, seed_rows
@@ -280,7 +285,9 @@ class _DeviceBatch:
         torch, integers = self._torch, self._integer_actions
         expected = "integers" if integers else "real numbers"
         if not isinstance(actions, torch.Tensor):
-            array = np.asarray(actions)
+            array = action_array(
+                self.label, actions, f"actions for {self.single_action_space} ({expected})"
+            )
             if array.dtype.kind not in "biuf":  # objects, strings: not numbers at all
                 raise InvalidAction(
                     f"{self.label}: actions for {self.single_action_space} must be {expected}, "

@@ -15,7 +15,7 @@ from numba import njit
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices
 
-from thrust_envs.core.batch import InvalidAction, refuse_wrapping_integers
+from thrust_envs.core.batch import InvalidAction, action_array, refuse_wrapping_integers
 from thrust_envs.core.definition import make_params
 from thrust_envs.core.game_views import GameError
 from thrust_envs.core.games import BatchGame, GameDefinition
@@ -103,7 +103,7 @@ def check_integer_actions(
     """``actions`` as an integer array of ``shape`` (for ``space``), or :class:`InvalidAction`
     naming both (their values in ``space`` are the kernel's check, but for uint64 values that
     int64 cannot hold, refused here as given)."""
-    array = np.asarray(actions)
+    array = action_array(label, actions, f"integer actions of shape {shape}")
     if array.dtype.kind not in "iu":
         raise InvalidAction(f"{label}: actions must be integers, got dtype {array.dtype}")
     if array.shape != shape:
