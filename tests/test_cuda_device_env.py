@@ -279,14 +279,36 @@ def test_a_warning_made_an_error_does_not_hide_an_empty_capture(monkeypatch) -> 
     env = _graph_env(monkeypatch, fake)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        env._step_kernels()  # the first, eager launch loads the kernels
         warnings.filterwarnings("error", message="numba: grid size")
         with pytest.raises(UserWarning, match="grid size"):
-            env._step_kernels()  # an eager launch: the caller's filter applies
+            env._launch_step()  # an eager launch: the caller's filter applies
         fake.log.clear()
         env._step_kernels()
     assert fake.log == ["capture", "launch, captured"]
     assert any("CUDA graph failed" in str(w.message) for w in caught)
     assert env.step_path == "kernels: capturing them in a CUDA graph failed (warned)"
+
+
+def test_a_first_launch_that_raised_is_not_followed_by_a_capture(monkeypatch) -> None:
+    """Kernels count as loaded once a launch ran: after a first launch that raised (here the
+    caller's filter made numba's launch warning an error), the next step launches again
+    rather than capture kernels that may never have been loaded (a load cannot be captured)."""
+    import warnings
+
+    fake = _FakeCuda(monkeypatch, "empty")
+    fake.warn_on_launch = True
+    env = _graph_env(monkeypatch, fake)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="numba: grid size")
+        with pytest.raises(UserWarning, match="grid size"):
+            env._step_kernels()
+    fake.log.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        env._step_kernels()
+    assert "capture" not in fake.log and fake.log, fake.log
+    assert env.step_path == "kernels: captured at the next step"
 
 
 def test_capture_refuses_what_is_not_a_graph_or_not_callable() -> None:

@@ -193,8 +193,8 @@ class _DeviceBatch:
             with torch.cuda.device(self.device):
                 self._graph.replay()
         elif not self._kernels_loaded:
-            self._kernels_loaded = True
             self._launch_step()
+            self._kernels_loaded = True  # after it ran: a capture must not load the kernels
         else:
             self._capture_step()
 
