@@ -146,7 +146,8 @@ class PythonBucketBrigade:
         for h in range(h_count):
             if houses[h] != BURNING:
                 continue
-            for neighbour in ((h - 1) % h_count, (h + 1) % h_count):
+            # a ring of two houses: both sides are one neighbour, drawn once
+            for neighbour in dict.fromkeys(((h - 1) % h_count, (h + 1) % h_count)):
                 if (
                     houses[neighbour] == SAFE
                     and neighbour not in ignited

@@ -202,6 +202,24 @@ def test_spread_before_burnout_ignites_neighbours_once():
     np.testing.assert_array_equal(houses, _houses(burning=(3, 7), ruined=(4, 5, 6, 9)))
 
 
+def test_a_ring_of_two_houses_spreads_to_the_one_neighbour_once():
+    """In a ring of two, house 0's left and right neighbour is one house: one draw of the
+    spread probability, not two (which ignited it with 0.75 for a probability of 0.5)."""
+    games = 20000
+    game = _game(
+        None, games=games, num_houses=2, prob_house_catches_fire=0.0,
+        prob_solo_agent_extinguishes_fire=0.0, prob_fire_spreads_to_neighbor=0.5,
+        spread_before_burnout=True, min_nights=0,
+    )  # fmt: skip
+    where = state_layout(game.params)
+    game.state[:, where["houses"]] = _houses(2, burning=(0,))
+    game.state[:, where["night"]] = 1
+    game.actions[:] = 0
+    game.step()
+    ignited = (game.state[:, where["houses"]][:, 1] == BURNING).mean()
+    assert abs(ignited - 0.5) < 5 * np.sqrt(0.25 / games), ignited
+
+
 def test_spread_reaches_a_house_extinguished_the_same_night():
     game = _game(_houses(burning=(4, 5)), **CERTAIN, spread_before_burnout=True)
     houses, _ = _night(game, [(4, WORK, WORK)] + RESTING[1:])

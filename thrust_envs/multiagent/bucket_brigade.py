@@ -221,15 +221,19 @@ def _layout(p):
 @njit(cache=True, inline="always")
 def _spread(state, g, rng, p, ignite_as):
     """Every burning house ignites each safe neighbour with the spread probability; the
-    ignited ones get the value ``ignite_as``."""
+    ignited ones get the value ``ignite_as``. In a ring of two houses each has one
+    neighbour, tried once."""
     h_count = p.num_houses
     for h in range(h_count):
         if state[g, HOUSES + h] == BURNING:
-            for n in ((h + h_count - 1) % h_count, (h + 1) % h_count):
+            left, right = (h + h_count - 1) % h_count, (h + 1) % h_count
+            for n in (left, right):
                 if state[g, HOUSES + n] == SAFE and (
                     uniform(rng, g, 0.0, 1.0) < p.prob_fire_spreads_to_neighbor
                 ):
                     state[g, HOUSES + n] = ignite_as
+                if left == right:
+                    break
 
 
 @njit(cache=True, inline="always")

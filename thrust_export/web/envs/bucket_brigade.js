@@ -37,13 +37,13 @@
   }
 
   // Every burning house ignites each safe neighbour with the spread probability; the ignited
-  // ones get the value `igniteAs` (with two houses both neighbours are one house, tried once
-  // while it is still safe).
+  // ones get the value `igniteAs` (in a ring of two houses each has one neighbour, tried once).
   function spread(s, rng, p, igniteAs) {
     const count = p.num_houses;
     for (let h = 0; h < count; h++) {
       if (s[HOUSES + h] !== BURNING) continue;
-      for (const n of [(h + count - 1) % count, (h + 1) % count]) {
+      const left = (h + count - 1) % count, right = (h + 1) % count;
+      for (const n of left === right ? [left] : [left, right]) {
         if (s[HOUSES + n] === SAFE && rng.uniform(0.0, 1.0) < p.prob_fire_spreads_to_neighbor) {
           s[HOUSES + n] = igniteAs;
         }
