@@ -810,3 +810,28 @@ def test_render_rgb_array():
     assert pixel(1, 2) != pixel(5, 6)  # snakes differ in colour
     assert pixel(4, 4) == (20, 20, 30) and tuple(frame[0, 0]) == (70, 70, 80)
     assert snake_v0.parallel_env().render() is None
+
+
+def test_food_lands_uniformly_on_a_nearly_full_board():
+    """Food goes to an empty cell drawn uniformly, also when the few draws over the whole
+    grid miss (a board with 2 empty cells of 16): a scan from a random start put it on the
+    cell after the longer occupied run three times in four."""
+    from thrust_envs.core.definition import make_params
+    from thrust_envs.core.rng import seed_rows
+    from thrust_envs.multiagent import snake
+
+    params = make_params(
+        snake.DEFINITION, "Thrust/Snake-v0",
+        {"num_snakes": 1, "grid_size": 4, "start_length": 1, "num_food": 1},
+    )  # fmt: skip
+    grid, cells, rows = snake.grid_base.py_func(params), 16, 20000
+    state = np.zeros((rows, snake.state_size(params)))
+    state[:, grid : grid + cells] = 2.0  # a snake's body everywhere but cells 5 and 6
+    state[:, grid + 5] = state[:, grid + 6] = 0.0
+    rng = np.zeros(rows, np.uint64)
+    seed_rows(rng, np.arange(rows), np.arange(rows, dtype=np.uint64))
+    for g in range(rows):
+        assert snake._place_food(state, g, rng, grid, cells)
+    on_five = (state[:, grid + 5] == 1.0).mean()
+    assert ((state[:, grid + 5] == 1.0) != (state[:, grid + 6] == 1.0)).all()
+    assert abs(on_five - 0.5) < 5 * np.sqrt(0.25 / rows), on_five

@@ -26,7 +26,7 @@ Design choices:
   blocks the others that step. A dead snake's body is then removed from the grid.
 - **Food.** ``num_food`` items (``0``: one per snake) lie on empty cells. A snake whose head
   reaches food grows by one (its tail stays put that step). Eaten food, and food under a
-  head-to-head collision, is replaced at once at a random empty cell drawn from the game's
+  head-to-head collision, is replaced at once at an empty cell drawn uniformly from the game's
   random stream (none if the grid is full).
 - **Rewards.** A snake that eats gets ``food_reward`` (+1); a snake that dies gets
   ``death_reward`` (-1) and nothing else that step; every surviving snake also gets
@@ -220,20 +220,28 @@ def _randint(rng, g, n):
 
 @njit(cache=True)
 def _place_food(state, g, rng, grid, cells):
-    """Put one food item on a random empty cell; False if there is none."""
+    """Put one food item on an empty cell drawn uniformly; False if there is none. A few
+    draws over the whole grid first (cheap while it is mostly empty), then the k-th of the
+    empty cells for a uniform k: uniform either way."""
     for _ in range(4):
         c = _randint(rng, g, cells)
         if state[g, grid + c] == EMPTY:
             state[g, grid + c] = FOOD
             state[g, FOOD_COUNT] += 1.0
             return True
-    start = _randint(rng, g, cells)
-    for k in range(cells):
-        c = (start + k) % cells
+    empty = 0
+    for c in range(cells):
+        empty += state[g, grid + c] == EMPTY
+    if empty == 0:
+        return False
+    k = _randint(rng, g, empty)
+    for c in range(cells):
         if state[g, grid + c] == EMPTY:
-            state[g, grid + c] = FOOD
-            state[g, FOOD_COUNT] += 1.0
-            return True
+            if k == 0:
+                state[g, grid + c] = FOOD
+                state[g, FOOD_COUNT] += 1.0
+                return True
+            k -= 1
     return False
 
 

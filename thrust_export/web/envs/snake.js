@@ -30,10 +30,16 @@
       const c = randint(rng, cells);
       if (s[grid + c] === EMPTY) { s[grid + c] = FOOD; s[FOOD_COUNT] += 1.0; return true; }
     }
-    const start = randint(rng, cells);
-    for (let k = 0; k < cells; k++) {
-      const c = (start + k) % cells;
-      if (s[grid + c] === EMPTY) { s[grid + c] = FOOD; s[FOOD_COUNT] += 1.0; return true; }
+    // then the k-th empty cell for a uniform k (a scan from a random start favoured the
+    // empty cells after long occupied runs)
+    let empty = 0;
+    for (let c = 0; c < cells; c++) if (s[grid + c] === EMPTY) empty++;
+    if (empty === 0) return false;
+    let k = randint(rng, empty);
+    for (let c = 0; c < cells; c++) {
+      if (s[grid + c] !== EMPTY) continue;
+      if (k === 0) { s[grid + c] = FOOD; s[FOOD_COUNT] += 1.0; return true; }
+      k--;
     }
     return false;
   }
