@@ -293,3 +293,26 @@ def test_game_vec_envs_answer_sb3_queries():
             venv.get_attr("nonsense")
         with pytest.raises(AttributeError, match="fixed at construction"):
             venv.set_attr("points_to_win", 9)
+
+
+def test_a_ball_that_would_slow_at_each_return_is_refused():
+    """ball_speedup below 1 slowed the ball at every return, towards 0: two good trackers
+    then played one point forever."""
+    from thrust_envs import ParamError
+
+    with pytest.raises(ParamError, match="ball_speedup"):
+        pong_v0.parallel_env(ball_speedup=0.5)
+    pong_v0.parallel_env(ball_speedup=1.0).reset(seed=0)  # a constant speed is fine
+
+
+def test_tracker_arguments_are_checked_and_named():
+    for kwargs, match in [
+        ({"reaction": 0.0}, "reaction must be in"),
+        ({"aim": -1.0}, "aim must be in"),
+        ({"dead_zone": -0.1}, "dead_zone must be in"),
+        ({"dead_zone": float("nan")}, "dead_zone must be in"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            tracker_bot(**kwargs)
+    assert tracker_bot(0.5).__name__ == "tracker:0.5"
+    assert tracker_bot(0.5, aim=0.1).__name__ == "tracker:0.5,aim=0.1,dead_zone=0.02"

@@ -6,6 +6,13 @@ court spans y in [0, 1]. Actions: 0 stay, 1 up, 2 down. A point pays +1 to the s
 after ``max_steps``. Each player sees the court from its own side (x mirrored for
 ``player_1``), so one policy can play either seat.
 
+The ball moves by its velocity each step, reflecting off the top and bottom walls. A ball
+that reaches a goal line in a step is returned if its y at the step's end (not where it
+crossed the line: a step moves it at most ``max_ball_speed``) is within
+``paddle_half_height`` of the defender's paddle, leaving at an angle up to
+``max_bounce_angle`` by how far from the centre it hit, at ``ball_speedup`` times its speed
+(at most ``max_ball_speed``); else the other player scores.
+
 Observation (float32, 8): own paddle y, opponent paddle y, ball distance from own goal line,
 ball y, ball x-velocity (positive: towards the opponent) and y-velocity, both divided by
 ``max_ball_speed``, own and opponent score divided by ``points_to_win``.
@@ -48,7 +55,9 @@ PARAM_RANGES = {
     "paddle_half_height": positive(0.5, high_open=True),
     "paddle_speed": positive(0.5),
     "ball_speed": positive(0.5, high_open=True),
-    "ball_speedup": Range(0.5, 2.0),
+    # at least 1: a ball slowed at every return stalls between two good players (below 1e-4
+    # a step after 20,000 steps at 0.5), a game that never ends
+    "ball_speedup": Range(1.0, 2.0),
     "max_ball_speed": positive(0.5, high_open=True),
     "max_bounce_angle": Range(0.0, 1.5),
     "serve_angle": Range(0.0, 1.5),
@@ -206,6 +215,10 @@ def tracker_bot(reaction: float = 0.5, aim: float = 0.05, dead_zone: float = 0.0
     """
     if not 0.0 < reaction <= 1.0:
         raise ValueError(f"tracker reaction must be in (0, 1], got {reaction}")
+    if not 0.0 <= aim < 1.0:  # the paddle spans less than the court
+        raise ValueError(f"tracker aim must be in [0, 1), got {aim}")
+    if not 0.0 <= dead_zone < 1.0:  # a negative one jitters the paddle around its target
+        raise ValueError(f"tracker dead_zone must be in [0, 1), got {dead_zone}")
 
     def act(obs: np.ndarray) -> np.ndarray:
         obs = np.asarray(obs)
@@ -217,7 +230,10 @@ def tracker_bot(reaction: float = 0.5, aim: float = 0.05, dead_zone: float = 0.0
             target > own_y + dead_zone, UP, np.where(target < own_y - dead_zone, DOWN, STAY)
         ).astype(np.int64)
 
-    act.__name__ = f"tracker:{reaction}"
+    # its name tells trackers apart (the defaults left out, as players name them)
+    act.__name__ = f"tracker:{reaction}" + (
+        "" if (aim, dead_zone) == (0.05, 0.02) else f",aim={aim},dead_zone={dead_zone}"
+    )
     return act
 
 
