@@ -336,6 +336,16 @@ def make_vec_env_options_on_a_device() -> None:
     assert type(plain) is DeviceSB3VecEnv
     assert plain.get_attr("max_episode_steps") == [500, 500]  # None: the registration's limit
     assert plain.get_attr("gravity") == [12.0, 12.0]
+    # the IDs gym.make takes, resolved once (versionless, a module: prefix), games too
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert make_vec("Thrust/Pong", 2, device="cpu").label == "Thrust/Pong-v0"
+        versionless = make_vec("Thrust/CartPole", 2, device="cpu", autoreset_mode="SameStep")
+    assert [str(w.message).count("Using the latest versioned") for w in caught] == [1, 1]
+    assert versionless.as_sb3_vec_env(0).spec.id == "Thrust/CartPole-v1"
+    assert make_vec("thrust_envs:Thrust/Snake-v0", 2, device="cpu").label == "Thrust/Snake-v0"
     # the spec gym.make gives (parameters, time limit, render mode), as the CPU view's
     timed = {"gravity": 12.0, "max_episode_steps": 7}
     spec = make_vec_env(env_id, 2, device="cpu", env_kwargs=timed).get_attr("spec")[0]
@@ -408,6 +418,23 @@ def vs_opponent_reset_starts_over() -> None:
         for mine, theirs in zip(used.step(actions)[:3], fresh.step(actions)[:3], strict=True):
             assert np.array_equal(mine, theirs), step
     print("the device vs-opponent view's reset starts the seats over, as the CPU view's")
+
+
+def huge_float64_actions_clip_as_on_the_cpu() -> None:
+    """A finite float64 action beyond float32's range is clipped to the bounds on the device
+    view too (the cast made it inf, refused); an inf is still refused."""
+    import warnings
+
+    device, cpu = device_view("Thrust/Pendulum-v1", 2, 0), cpu_view("Thrust/Pendulum-v1", 2, 0)
+    device.reset(), cpu.reset()
+    huge = np.array([[1e300], [-1e39]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # numpy's cast warning, on the CPU
+        for mine, theirs in zip(device.step(huge)[:3], cpu.step(huge)[:3], strict=True):
+            assert np.array_equal(mine, theirs)
+    expect(InvalidAction, "action [inf] of environment 1 is not finite",
+           lambda: device.step(np.array([[0.0], [np.inf]])))  # fmt: skip
+    print("the device view clips float64 actions beyond float32 as the CPU view does")
 
 
 def vs_opponent_refusals() -> None:
@@ -503,5 +530,6 @@ if __name__ == "__main__":
     ppo_matches_cpu_rollout("Thrust/Pong-v0", 4, vs)
     vs_opponent_refusals()
     vs_opponent_reset_starts_over()
+    huge_float64_actions_clip_as_on_the_cpu()
     view_contract()
     rows_as_the_cpu_view()

@@ -264,6 +264,8 @@ def test_render_mode_and_action_space_seed_as_sb3_make_vec_env():
         theirs = sb3_make_vec_env(ENV_ID, 2, env_kwargs=env_kwargs)
         assert ours.render_mode == theirs.render_mode == mode, env_kwargs
     assert make_vec_env(ENV_ID, 2, render_mode=None).render_mode is None  # Thrust's keyword
+    # the default is a plain str (no sentinel type in specs and pickles)
+    assert type(make_vec_env(ENV_ID, 2).get_attr("spec")[0].kwargs["render_mode"]) is str
     with pytest.raises(ValueError, match="'render_mode' is given both"):
         make_vec_env(ENV_ID, 2, render_mode=None, env_kwargs={"render_mode": "rgb_array"})
     assert make_vec_env("Thrust/Pong-v0", 2).render_mode is None  # a game has no frames

@@ -81,13 +81,13 @@ def game_lookup(env_id: str) -> GameDefinition:
     """The game behind a multi-agent Thrust ID (versionless IDs resolve to the latest
     version), or a ValueError naming the known ones."""
     games = game_definitions()
-    env_id = resolve_id(env_id)
-    if env_id not in games:
+    resolved = resolve_id(env_id)
+    if resolved not in games:
         raise ValueError(
             f"unknown multi-agent game {env_id!r}; Thrust provides {sorted(games)}"
-            + (" (that ID is a single-agent env)" if env_id in known_ids() else "")
+            + (" (that ID is a single-agent env)" if resolved in known_ids() else "")
         )
-    return games[env_id]
+    return games[resolved]
 
 
 def definitions() -> dict[str, EnvDefinition]:

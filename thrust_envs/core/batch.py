@@ -8,6 +8,7 @@ seeding and threading live here, once, not in the environments.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from itertools import repeat
 from typing import Any
 
@@ -58,31 +59,30 @@ def check_reset_mask_rows(label: str, any_row: bool, every_row: bool, has_reset:
         )
 
 
-def action_array(label: str, actions: Any, expected: str) -> np.ndarray:
-    """``np.asarray(actions)``, or :class:`InvalidAction` naming ``expected`` where numpy
-    cannot make one array of them (a ragged list: numpy's own ValueError named neither the
-    env nor the shape it needs)."""
+def action_array(label: str, actions: Any, expected: Callable[[], str]) -> np.ndarray:
+    """``actions`` as an array (itself if one), or :class:`InvalidAction` naming what was
+    ``expected()`` (called only then: steps call this) where numpy cannot make one array of
+    them (a ragged list: numpy's own ValueError named neither the env nor the shape)."""
+    if type(actions) is np.ndarray:
+        return actions
     try:
         return np.asarray(actions)
     except (TypeError, ValueError) as error:
-        raise InvalidAction(
-            f"{label}: expected {expected}, got {actions!r:.80} ({error})"
-        ) from None
+        message = f"{label}: expected {expected()}, got {actions!r:.80} ({error})"
+        raise InvalidAction(message) from None
 
 
-def store_actions(buffer: np.ndarray, actions: np.ndarray) -> None:
-    """``buffer[...] = actions``, where a finite float beyond the buffer's range (float64 Box
-    actions into the float32 buffer) becomes its largest float, not inf: it is as far outside
-    the bounds, which the kernels clip to as the references clip, while a non-finite action
-    is refused by the kernel."""
-    if actions.dtype.kind != "f" or actions.dtype.itemsize <= buffer.itemsize:
-        buffer[...] = actions
-        return
-    with np.errstate(over="ignore"):
-        buffer[...] = actions
-    overflowed = np.isinf(buffer) & np.isfinite(actions)
-    if overflowed.any():
-        buffer[overflowed] = np.copysign(np.finfo(buffer.dtype).max, actions[overflowed])
+def clip_overflowed(buffer: np.ndarray, source: np.ndarray) -> bool:
+    """Where ``buffer`` (float32 actions) holds inf cast from a finite ``source`` value (a
+    wider float beyond float32's range), put float32's largest value of that sign: as far
+    outside the bounds, which the kernels clip to as the references clip. Whether any was.
+    Called only after the kernel refused a non-finite action (the step's hot path stays one
+    assignment; numpy warns of the overflow in the cast)."""
+    overflowed = np.isinf(buffer) & np.isfinite(source)
+    if not overflowed.any():
+        return False
+    buffer[overflowed] = np.copysign(np.finfo(buffer.dtype).max, source[overflowed])
+    return True
 
 
 def refuse_wrapping_integers(label: str, actions: np.ndarray, space: Any) -> None:
@@ -233,6 +233,8 @@ class BatchEnv:
         self._action_kind = kind
         self._action_kinds = "iu" if kind == "discrete" else "fiu"
         self.actions = np.zeros(self._action_shape, dtype=self._action_dtype)
+        # (the actions' buffer, the wider floats copied into it) since the last step, if any
+        self.narrowed: tuple[np.ndarray, np.ndarray] | None = None
         self._step_entry = None
 
         obs_space = self.observation_space
@@ -366,23 +368,28 @@ class BatchEnv:
         a = (
             actions
             if type(actions) is np.ndarray
-            else action_array(self.env_id, actions, f"actions of shape {shape}{which}")
+            else action_array(self.env_id, actions, lambda: f"actions of shape {shape}{which}")
         )
-        if a.dtype is not buffer.dtype and a.dtype.kind not in self._action_kinds:
-            expected = "integers" if self._action_kind == "discrete" else "real numbers"
-            raise InvalidAction(
-                f"{self.env_id}: actions for {self.action_space} must be {expected}, "
-                f"got dtype {a.dtype}"
-            )
+        self.narrowed = None
+        if a.dtype is not buffer.dtype:
+            if a.dtype.kind not in self._action_kinds:
+                expected = "integers" if self._action_kind == "discrete" else "real numbers"
+                raise InvalidAction(
+                    f"{self.env_id}: actions for {self.action_space} must be {expected}, "
+                    f"got dtype {a.dtype}"
+                )
+            if self._action_kind == "discrete":
+                if a.shape == shape:
+                    refuse_wrapping_integers(self.env_id, a, self.action_space)
+            elif a.dtype.kind == "f" and a.dtype.itemsize > buffer.itemsize:
+                self.narrowed = (buffer, a)  # for a refused step's clip_overflowed
         if a.shape != shape:
             raise InvalidAction(
                 f"{self.env_id}: expected actions of shape {shape}{which} "
                 f"({self.num_envs} environments, action space {self.action_space}), "
                 f"got shape {a.shape}"
             )
-        if a.dtype is not buffer.dtype and self._action_kind == "discrete":
-            refuse_wrapping_integers(self.env_id, a, self.action_space)
-        store_actions(buffer, a)
+        buffer[...] = a
         return buffer
 
     def step(self, actions: np.ndarray) -> None:
@@ -391,8 +398,21 @@ class BatchEnv:
         if self._step_entry is None:
             self._step_entry = self._resolve_step()
         status = self._step_entry(*self._step_args)
+        if status >= 0 and self.narrowed is not None:  # refused: maybe float64 beyond float32
+            status = self.retry_narrowed(status, lambda: self._step_entry(*self._step_args))
         if status != K.OK:
             self._raise_step_error(status, actions)
+
+    def retry_narrowed(self, status: int, step_again: Any) -> int:
+        """The status of a refused step (``status`` >= 0) whose actions came from wider floats
+        (:attr:`narrowed`, set by each load of actions): where the refused non-finite action
+        was a finite float64 beyond float32 (cast to inf), that action clipped
+        (:func:`clip_overflowed`) and ``step_again()``'s status (a refused step changed
+        nothing); else ``status``."""
+        narrowed, self.narrowed = self.narrowed, None
+        if narrowed is not None and clip_overflowed(*narrowed):
+            return step_again()
+        return status
 
     def _resolve_step(self):
         """The compiled step for our exact argument types, called without numba's dispatch

@@ -172,11 +172,15 @@ class ThrustParallelEnv(ParallelEnv):
         game, label = self._game, self.definition.env_id
         space = self.action_spaces[self._known(agent)]
         expected = game.action_shape(1)[1:]
-        what = "an integer" if game.discrete else f"integers of shape {expected}"
-        value = action_array(label, action, f"the action of agent {agent!r} to be {what}")
+
+        def what() -> str:
+            return "an integer" if game.discrete else f"integers of shape {expected}"
+
+        value = action_array(label, action, lambda: f"the action of agent {agent!r} to be {what()}")
         if value.shape != expected or value.dtype.kind not in "iu":
             raise InvalidAction(
-                f"{label}: the action of agent {agent!r} must be {what} in {space}, got {action!r}"
+                f"{label}: the action of agent {agent!r} must be {what()} in {space}, got "
+                f"{action!r}"
             )
         # Compared as Python ints: a uint64 beyond int64's range would wrap in the kernel's
         # int64 actions and be reported as a value never given.

@@ -9,7 +9,7 @@ import numpy as np
 from gymnasium.error import ClosedEnvironmentError, ResetNeeded
 
 from thrust_envs.core import kernels as K
-from thrust_envs.core.batch import BatchEnv, InvalidAction, action_array, store_actions
+from thrust_envs.core.batch import BatchEnv, InvalidAction
 from thrust_envs.core.definition import EnvDefinition, make_params, reset_params
 
 
@@ -193,13 +193,19 @@ class ThrustEnv(gym.Env):
                 raise InvalidAction(f"{label}: action {action!r} is outside {self.action_space}")
             self._action[0] = action
         else:
-            a = action_array(label, action, f"an action of shape {self.action_space.shape}")
+            try:
+                a = np.asarray(action)
+            except (TypeError, ValueError) as error:  # a ragged list
+                message = f"{label}: expected an action of shape {self.action_space.shape}"
+                raise InvalidAction(f"{message}, got {action!r:.80} ({error})") from None
             if a.dtype.kind not in "fiu" or a.shape != self.action_space.shape:
                 raise InvalidAction(
                     f"{label}: expected an action of shape {self.action_space.shape} for "
                     f"{self.action_space}, got shape {a.shape} and dtype {a.dtype}"
                 )
-            store_actions(self._action[0], a)  # the step kernel refuses non-finite values
+            self._action[0] = a  # the step kernel refuses non-finite values, changing nothing
+            wider = a.dtype is not self._action.dtype and a.dtype.itemsize > self._action.itemsize
+            self._batch.narrowed = (self._action[0], a) if wider else None  # (BatchEnv.step)
 
     def render(self) -> np.ndarray | None:
         if self.render_mode is None:

@@ -286,7 +286,7 @@ class _DeviceBatch:
         expected = "integers" if integers else "real numbers"
         if not isinstance(actions, torch.Tensor):
             array = action_array(
-                self.label, actions, f"actions for {self.single_action_space} ({expected})"
+                self.label, actions, lambda: f"actions for {self.single_action_space} ({expected})"
             )
             if array.dtype.kind not in "biuf":  # objects, strings: not numbers at all
                 raise InvalidAction(
@@ -308,8 +308,16 @@ class _DeviceBatch:
         return actions
 
     def _load_actions(self, actions: Any, target: Any) -> None:
-        """Check ``actions`` and copy them into ``target`` (the kernels' action buffer)."""
-        target.copy_(self.check_actions(actions), non_blocking=True)
+        """Check ``actions`` and copy them into ``target`` (the kernels' action buffer). A
+        finite float64 action beyond float32's range becomes float32's largest of its sign, as
+        on the CPU views (the cast would make it inf, which the step refuses); on the device,
+        without a read back."""
+        actions = self.check_actions(actions)
+        torch = self._torch
+        if actions.dtype == torch.float64 and target.dtype == torch.float32:
+            largest = float(torch.finfo(torch.float32).max)
+            actions = torch.where(actions.isfinite(), actions.clamp(-largest, largest), actions)
+        target.copy_(actions, non_blocking=True)
 
     def _check_open(self, method: str) -> None:
         if self.closed:
@@ -380,7 +388,7 @@ class DeviceVecEnv(_DeviceBatch):
             definition, label, registered = env_id, env_id.name, None
         else:
             definition, spec = lookup(env_id)
-            label, registered = env_id, spec.max_episode_steps
+            label, registered = spec.id, spec.max_episode_steps  # the ID resolved
             kwargs = {**spec.kwargs, **kwargs}  # the registration's parameters, as gym.make
         super().__init__(label, device, validate, cuda_graph)
         try:
@@ -502,7 +510,7 @@ class DeviceVecEnv(_DeviceBatch):
                 )
             mask = mask.to(self.device)
             # one read at a reset, not at a step
-            any_row, every_row = (bool(x) for x in self._torch.stack([mask.any(), mask.all()]))
+            any_row, every_row = self._torch.stack([mask.any(), mask.all()]).tolist()
             check_reset_mask_rows(self.label, any_row, every_row, self.has_reset)
         try:
             params = reset_params(self.definition, self.base_params, options or None)
@@ -590,6 +598,7 @@ class DeviceGameVecEnv(_DeviceBatch):
         from thrust_envs.registration import game_lookup
 
         definition = game_lookup(game_id)
+        game_id = definition.env_id  # the ID resolved (versionless, module: prefix)
         super().__init__(game_id, device, validate, cuda_graph)
         torch = self._torch
         self.definition = definition
@@ -725,8 +734,9 @@ class DeviceGameVecEnv(_DeviceBatch):
 def make_vec(env_id: str, num_envs: int, device: Any = "cuda", **kwargs: Any):
     """A device batch env for a Thrust ID: :class:`DeviceVecEnv` for a single-agent env,
     :class:`DeviceGameVecEnv` (``num_envs`` games, ``num_envs * A`` rows) for a game."""
-    from thrust_envs.registration import game_definitions
+    from thrust_envs.registration import game_definitions, resolve_id
 
+    env_id = resolve_id(env_id)  # once: a versionless ID warns once
     if env_id in game_definitions():
         return DeviceGameVecEnv(env_id, num_envs, device, **kwargs)
     return DeviceVecEnv(env_id, num_envs, device, **kwargs)

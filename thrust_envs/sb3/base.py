@@ -103,7 +103,7 @@ def check_integer_actions(
     """``actions`` as an integer array of ``shape`` (for ``space``), or :class:`InvalidAction`
     naming both (their values in ``space`` are the kernel's check, but for uint64 values that
     int64 cannot hold, refused here as given)."""
-    array = action_array(label, actions, f"integer actions of shape {shape}")
+    array = action_array(label, actions, lambda: f"integer actions of shape {shape}")
     if array.dtype.kind not in "iu":
         raise InvalidAction(f"{label}: actions must be integers, got dtype {array.dtype}")
     if array.shape != shape:

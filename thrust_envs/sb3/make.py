@@ -142,7 +142,7 @@ def make_vec_env(
     ]
     env_id = resolve_id(env_id)
     if env_id not in game_definitions():
-        options.setdefault("render_mode", SB3_RENDER_DEFAULT)
+        options.setdefault("render_mode", "rgb_array")  # a plain str from here on
     if device is not None:
         return _make_device_vec_env(env_id, n_envs, seed, start_index, device, reasons, options)
     if env_id in game_definitions():

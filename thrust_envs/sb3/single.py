@@ -319,6 +319,10 @@ class ThrustVecEnv(ThrustVecEnvBase):
         rows, actions, *settings = batch._step_args
         part = K.RowArrays(*(array[lo:hi] for array in rows))
         status = batch._step_entry(part, actions[lo:hi], *settings)
+        if status >= 0 and batch.narrowed is not None:
+            status = batch.retry_narrowed(
+                status, lambda: batch._step_entry(part, actions[lo:hi], *settings)
+            )
         if status != K.OK:
             # Rows are numbered in the whole batch in the error, as step() numbers them.
             batch._raise_step_error(status + lo if status >= 0 else status - lo, batch.actions)
