@@ -78,6 +78,7 @@ def clip_overflowed(buffer: np.ndarray, source: np.ndarray) -> bool:
     outside the bounds, which the kernels clip to as the references clip. Whether any was.
     Called only after the kernel refused a non-finite action (the step's hot path stays one
     assignment; numpy warns of the overflow in the cast)."""
+    source = np.broadcast_to(source, buffer.shape)  # the single env's action: [1, n] rows
     overflowed = np.isinf(buffer) & np.isfinite(source)
     if not overflowed.any():
         return False

@@ -205,7 +205,7 @@ class ThrustEnv(gym.Env):
                 )
             self._action[0] = a  # the step kernel refuses non-finite values, changing nothing
             wider = a.dtype is not self._action.dtype and a.dtype.itemsize > self._action.itemsize
-            self._batch.narrowed = (self._action[0], a) if wider else None  # (BatchEnv.step)
+            self._batch.narrowed = (self._action, a) if wider else None  # (BatchEnv.step)
 
     def render(self) -> np.ndarray | None:
         if self.render_mode is None:
