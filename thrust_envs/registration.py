@@ -52,7 +52,12 @@ def resolve_id(env_id: str) -> str:
     """The registered ID that ``gymnasium.make`` would take for ``env_id``: a ``"module:"``
     prefix imported and dropped, and a versionless ID (``"Thrust/CartPole"``) resolved to its
     latest version with Gymnasium's warning. An ID that resolves to nothing is returned as
-    given, for the caller's error to name."""
+    given, for the caller's error to name.
+
+    :raises TypeError: ``env_id`` is not a string
+    :raises ModuleNotFoundError: the ``"module:"`` prefix names no importable module (as in
+        ``gymnasium.make``)
+    """
     if not isinstance(env_id, str):
         raise TypeError(f"env_id must be a string such as 'Thrust/CartPole-v1', got {env_id!r}")
     if ":" in env_id:

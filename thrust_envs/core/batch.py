@@ -371,25 +371,24 @@ class BatchEnv:
             if type(actions) is np.ndarray
             else action_array(self.env_id, actions, lambda: f"actions of shape {shape}{which}")
         )
-        self.narrowed = None
-        if a.dtype is not buffer.dtype:
-            if a.dtype.kind not in self._action_kinds:
-                expected = "integers" if self._action_kind == "discrete" else "real numbers"
-                raise InvalidAction(
-                    f"{self.env_id}: actions for {self.action_space} must be {expected}, "
-                    f"got dtype {a.dtype}"
-                )
-            if self._action_kind == "discrete":
-                if a.shape == shape:
-                    refuse_wrapping_integers(self.env_id, a, self.action_space)
-            elif a.dtype.kind == "f" and a.dtype.itemsize > buffer.itemsize:
-                self.narrowed = (buffer, a)  # for a refused step's clip_overflowed
+        if a.dtype is not buffer.dtype and a.dtype.kind not in self._action_kinds:
+            expected = "integers" if self._action_kind == "discrete" else "real numbers"
+            raise InvalidAction(
+                f"{self.env_id}: actions for {self.action_space} must be {expected}, "
+                f"got dtype {a.dtype}"
+            )
         if a.shape != shape:
             raise InvalidAction(
                 f"{self.env_id}: expected actions of shape {shape}{which} "
                 f"({self.num_envs} environments, action space {self.action_space}), "
                 f"got shape {a.shape}"
             )
+        self.narrowed = None
+        if a.dtype is not buffer.dtype:
+            if self._action_kind == "discrete":
+                refuse_wrapping_integers(self.env_id, a, self.action_space)
+            elif a.dtype.kind == "f" and a.dtype.itemsize > buffer.itemsize:
+                self.narrowed = (buffer, a)  # for a refused step's clip_overflowed
         buffer[...] = a
         return buffer
 
@@ -404,7 +403,7 @@ class BatchEnv:
         if status != K.OK:
             self._raise_step_error(status, actions)
 
-    def retry_narrowed(self, status: int, step_again: Any) -> int:
+    def retry_narrowed(self, status: int, step_again: Callable[[], int]) -> int:
         """The status of a refused step (``status`` >= 0) whose actions came from wider floats
         (:attr:`narrowed`, set by each load of actions): where the refused non-finite action
         was a finite float64 beyond float32 (cast to inf), that action clipped

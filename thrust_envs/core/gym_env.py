@@ -9,7 +9,7 @@ import numpy as np
 from gymnasium.error import ClosedEnvironmentError, ResetNeeded
 
 from thrust_envs.core import kernels as K
-from thrust_envs.core.batch import BatchEnv, InvalidAction
+from thrust_envs.core.batch import BatchEnv, InvalidAction, action_array
 from thrust_envs.core.definition import EnvDefinition, make_params, reset_params
 
 
@@ -193,11 +193,7 @@ class ThrustEnv(gym.Env):
                 raise InvalidAction(f"{label}: action {action!r} is outside {self.action_space}")
             self._action[0] = action
         else:
-            try:
-                a = np.asarray(action)
-            except (TypeError, ValueError) as error:  # a ragged list
-                message = f"{label}: expected an action of shape {self.action_space.shape}"
-                raise InvalidAction(f"{message}, got {action!r:.80} ({error})") from None
+            a = action_array(label, action, lambda: f"an action of shape {self.action_space.shape}")
             if a.dtype.kind not in "fiu" or a.shape != self.action_space.shape:
                 raise InvalidAction(
                     f"{label}: expected an action of shape {self.action_space.shape} for "

@@ -144,55 +144,52 @@ def make_vec_env(
     if env_id not in game_definitions():
         options.setdefault("render_mode", "rgb_array")  # a plain str from here on
     if device is not None:
-        return _make_device_vec_env(env_id, n_envs, seed, start_index, device, reasons, options)
-    if env_id in game_definitions():
-        return _make_game_vec_env(env_id, n_envs, seed, start_index, reasons, options)
-    definition, spec = lookup(env_id)
-    if reasons:
-        warnings.warn(
-            f"thrust_envs.sb3.make_vec_env({env_id!r}): {'; '.join(reasons)}, which the batch "
-            "VecEnv cannot do: built SB3's make_vec_env over gym.make single envs instead "
-            "(one Python env per row; leave those arguments out for the one-kernel VecEnv)",
-            UserWarning,
-            stacklevel=2,
-        )
-        options.pop("num_threads", None)  # a single env runs on the calling thread
-        return sb3_make_vec_env(
-            env_id,
+        venv = _make_device_vec_env(env_id, n_envs, seed, device, reasons, options)
+    elif env_id in game_definitions():
+        venv = _make_game_vec_env(env_id, n_envs, seed, reasons, options)
+    else:
+        definition, spec = lookup(env_id)
+        if reasons:
+            warnings.warn(
+                f"thrust_envs.sb3.make_vec_env({env_id!r}): {'; '.join(reasons)}, which the "
+                "batch VecEnv cannot do: built SB3's make_vec_env over gym.make single envs "
+                "instead (one Python env per row; leave those arguments out for the one-kernel "
+                "VecEnv)",
+                UserWarning,
+                stacklevel=2,
+            )
+            options.pop("num_threads", None)  # a single env runs on the calling thread
+            return sb3_make_vec_env(  # which seeds its envs' action spaces itself
+                env_id,
+                n_envs,
+                seed=seed,
+                start_index=start_index,
+                monitor_dir=monitor_dir,
+                wrapper_class=wrapper_class,
+                env_kwargs=options,
+                vec_env_cls=vec_env_cls,
+                vec_env_kwargs=vec_env_kwargs,
+                monitor_kwargs=monitor_kwargs,
+                wrapper_kwargs=wrapper_kwargs,
+            )
+        steps = options.pop("max_episode_steps", None)
+        venv = ThrustVecEnv(
+            definition,
+            spec.id,
             n_envs,
-            seed=seed,
-            start_index=start_index,
-            monitor_dir=monitor_dir,
-            wrapper_class=wrapper_class,
-            env_kwargs=options,
-            vec_env_cls=vec_env_cls,
-            vec_env_kwargs=vec_env_kwargs,
-            monitor_kwargs=monitor_kwargs,
-            wrapper_kwargs=wrapper_kwargs,
+            render_mode=options.pop("render_mode", None),
+            num_threads=options.pop("num_threads", None),
+            max_episode_steps=spec.max_episode_steps if steps is None else steps,
+            **{**spec.kwargs, **options},
         )
-    steps = options.pop("max_episode_steps", None)
-    if steps is None:
-        steps = spec.max_episode_steps
-    env = ThrustVecEnv(
-        definition,
-        spec.id,
-        n_envs,
-        render_mode=options.pop("render_mode", None),
-        num_threads=options.pop("num_threads", None),
-        max_episode_steps=steps,
-        **{**spec.kwargs, **options},
-    )
+        if seed is not None:
+            venv.seed(seed)
     if seed is not None:
-        env.seed(seed)
-        _seed_action_space(env, seed, start_index)
-    return env
-
-
-def _seed_action_space(env: VecEnv, seed: int, start_index: int) -> None:
-    """SB3's ``make_vec_env`` seeds each env's action space with ``seed + rank``, and a
-    ``DummyVecEnv``'s ``action_space`` is its first env's: ``action_space.sample()`` (an
-    off-policy algorithm's warm-up actions) is then the same on every run."""
-    env.action_space.seed(seed + start_index)
+        # SB3 seeds each env's action space with seed + rank, and a DummyVecEnv's
+        # action_space is its first env's: action_space.sample() (an off-policy algorithm's
+        # warm-up actions) is then the same on every run.
+        venv.action_space.seed(seed + start_index)
+    return venv
 
 
 def _merge_env_kwargs(
@@ -215,7 +212,6 @@ def _make_device_vec_env(
     env_id: str,
     n_envs: int,
     seed: int | None,
-    start_index: int,
     device: Any,
     reasons: list[str],
     options: dict[str, Any],
@@ -246,10 +242,7 @@ def _make_device_vec_env(
         raise ImportError(message) from error
     if env_id in game_definitions():
         _refuse_game_view_options(env_id, options)
-        game = DeviceGameVecEnv(env_id, n_envs, device, **options).as_sb3_vec_env(seed)
-        if seed is not None:
-            _seed_action_space(game, seed, start_index)
-        return game
+        return DeviceGameVecEnv(env_id, n_envs, device, **options).as_sb3_vec_env(seed)
     render_mode = options.pop("render_mode", None)
     steps = options.pop("max_episode_steps", None)
     env = DeviceVecEnv(
@@ -260,10 +253,7 @@ def _make_device_vec_env(
         max_episode_steps="registered" if steps is None else steps,
         **options,
     )
-    venv = env.as_sb3_vec_env(seed, render_mode=render_mode)
-    if seed is not None:
-        _seed_action_space(venv, seed, start_index)
-    return venv
+    return env.as_sb3_vec_env(seed, render_mode=render_mode)
 
 
 def _refuse_game_view_options(env_id: str, options: dict[str, Any]) -> None:
@@ -279,12 +269,7 @@ def _refuse_game_view_options(env_id: str, options: dict[str, Any]) -> None:
 
 
 def _make_game_vec_env(
-    env_id: str,
-    n_games: int,
-    seed: int | None,
-    start_index: int,
-    reasons: list[str],
-    options: dict[str, Any],
+    env_id: str, n_games: int, seed: int | None, reasons: list[str], options: dict[str, Any]
 ) -> SharedGameVecEnv:
     if reasons:
         raise ValueError(
@@ -294,12 +279,9 @@ def _make_game_vec_env(
         )
     _refuse_game_view_options(env_id, options)
     num_threads = options.pop("num_threads", None)
-    venv = SharedGameVecEnv(
+    return SharedGameVecEnv(
         game_definitions()[env_id], n_games, seed=seed, num_threads=num_threads, **options
     )
-    if seed is not None:
-        _seed_action_space(venv, seed, start_index)
-    return venv
 
 
 def _name(value: Any) -> str:
