@@ -193,7 +193,13 @@ class ThrustEnv(gym.Env):
                 raise InvalidAction(f"{label}: action {action!r} is outside {self.action_space}")
             self._action[0] = action
         else:
-            a = action_array(label, action, lambda: f"an action of shape {self.action_space.shape}")
+            a = (
+                action
+                if type(action) is np.ndarray
+                else action_array(
+                    label, action, lambda: f"an action of shape {self.action_space.shape}"
+                )
+            )
             if a.dtype.kind not in "fiu" or a.shape != self.action_space.shape:
                 raise InvalidAction(
                     f"{label}: expected an action of shape {self.action_space.shape} for "
