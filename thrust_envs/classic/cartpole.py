@@ -22,6 +22,7 @@ from thrust_envs.core.definition import (
     check_ranges,
     from_module,
     low_high_reset_options,
+    parameter_attributes,
     positive,
     require,
     state_array,
@@ -202,19 +203,16 @@ def draw_reset(np_random: np.random.Generator, p: CartPoleParams) -> np.ndarray:
 
 # gymnasium.envs.classic_control.CartPoleEnv's attributes, from the parameters.
 REFERENCE_ATTRIBUTES = {
-    **{
-        name: (lambda p, name=name: getattr(p, name))
-        for name in (
-            "gravity",
-            "masscart",
-            "masspole",
-            "length",
-            "force_mag",
-            "tau",
-            "theta_threshold_radians",
-            "x_threshold",
-        )
-    },
+    **parameter_attributes(
+        "gravity",
+        "masscart",
+        "masspole",
+        "length",
+        "force_mag",
+        "tau",
+        "theta_threshold_radians",
+        "x_threshold",
+    ),
     "total_mass": lambda p: p.masspole + p.masscart,
     "polemass_length": lambda p: p.masspole * p.length,
     "kinematics_integrator": lambda p: "semi-implicit" if p.semi_implicit_euler else "euler",

@@ -24,6 +24,7 @@ from thrust_envs.core.definition import (
     Registration,
     from_module,
     low_high_reset_options,
+    parameter_attributes,
     positive,
     require,
     state_array,
@@ -174,19 +175,16 @@ def draw_reset(np_random: np.random.Generator, p: ContinuousMountainCarParams) -
 
 # gymnasium.envs.classic_control.Continuous_MountainCarEnv's attributes, from the parameters.
 REFERENCE_ATTRIBUTES = {
-    **{
-        name: (lambda p, name=name: getattr(p, name))
-        for name in (
-            "min_action",
-            "max_action",
-            "min_position",
-            "max_position",
-            "max_speed",
-            "goal_position",
-            "goal_velocity",
-            "power",
-        )
-    },
+    **parameter_attributes(
+        "min_action",
+        "max_action",
+        "min_position",
+        "max_position",
+        "max_speed",
+        "goal_position",
+        "goal_velocity",
+        "power",
+    ),
     "low_state": lambda p: np.array([p.min_position, -p.max_speed], dtype=np.float32),
     "high_state": lambda p: np.array([p.max_position, p.max_speed], dtype=np.float32),
 }

@@ -21,6 +21,7 @@ from thrust_envs.core.definition import (
     check_ranges,
     from_module,
     low_high_reset_options,
+    parameter_attributes,
     positive,
     require,
     state_array,
@@ -125,18 +126,15 @@ def draw_reset(np_random: np.random.Generator, p: MountainCarParams) -> np.ndarr
 
 # gymnasium.envs.classic_control.MountainCarEnv's attributes, from the parameters.
 REFERENCE_ATTRIBUTES = {
-    **{
-        name: (lambda p, name=name: getattr(p, name))
-        for name in (
-            "min_position",
-            "max_position",
-            "max_speed",
-            "goal_position",
-            "goal_velocity",
-            "force",
-            "gravity",
-        )
-    },
+    **parameter_attributes(
+        "min_position",
+        "max_position",
+        "max_speed",
+        "goal_position",
+        "goal_velocity",
+        "force",
+        "gravity",
+    ),
     "low": lambda p: np.array([p.min_position, -p.max_speed], dtype=np.float32),
     "high": lambda p: np.array([p.max_position, p.max_speed], dtype=np.float32),
 }

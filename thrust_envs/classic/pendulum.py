@@ -23,6 +23,7 @@ from thrust_envs.core.definition import (
     Registration,
     check_ranges,
     from_module,
+    parameter_attributes,
     positive,
     require,
     reset_option,
@@ -148,10 +149,7 @@ def draw_reset(np_random: np.random.Generator, p: PendulumParams) -> np.ndarray:
 
 
 # gymnasium.envs.classic_control.PendulumEnv's attributes, from the parameters.
-REFERENCE_ATTRIBUTES = {
-    name: (lambda p, name=name: getattr(p, name))
-    for name in ("max_speed", "max_torque", "dt", "g", "m", "l")
-}
+REFERENCE_ATTRIBUTES = parameter_attributes("max_speed", "max_torque", "dt", "g", "m", "l")
 # ... and those that follow the state: ``last_u``, the last clipped torque (None since reset).
 REFERENCE_STATE_ATTRIBUTES = {
     "last_u": lambda row, p: np.float32(row[LAST_U]) if row[HAS_U] else None,

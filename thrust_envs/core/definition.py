@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import operator
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -133,6 +134,12 @@ class EnvDefinition:
 
     def __reduce__(self) -> tuple:
         return pickle_by_reference(self)
+
+
+def parameter_attributes(*names: str) -> dict[str, Callable[[Any], Any]]:
+    """``reference_attributes`` entries for reference attributes named as parameter fields:
+    ``name -> params.name`` for each name (CartPole's ``gravity``, Pendulum's ``max_speed``)."""
+    return {name: operator.attrgetter(name) for name in names}
 
 
 def definition_by_module(module: str) -> Any:
