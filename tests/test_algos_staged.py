@@ -4,6 +4,8 @@ per-step path (``PPO._collect_stepwise``) does, the time-limit bootstrap include
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import pytest
 import torch as th
@@ -12,6 +14,7 @@ from stable_baselines3.common.vec_env import VecEnvWrapper
 from torch_threads import one_torch_thread as one_torch_thread
 
 import thrust_algos
+from thrust_algos import device_rollout
 from thrust_envs.sb3 import make_vec_env
 
 BUFFER_FIELDS = (
@@ -313,6 +316,60 @@ def test_double_buffer_is_deterministic_for_a_seed(env_id: str) -> None:
 def test_double_buffer_rejects_non_bools() -> None:
     with pytest.raises(TypeError, match="double_buffer"):
         thrust_algos.PPO("MlpPolicy", make_vec_env("Thrust/CartPole-v1", 2), double_buffer=1)
+
+
+class ReplayedOnCpu(device_rollout.GraphedAct):
+    """A GraphedAct's replay contract (a static input batch copied into, static outputs
+    overwritten) without a CUDA graph, so that the CPU runs the graphed rollout's logic."""
+
+    captured: ClassVar[list[tuple]] = []
+
+    def __init__(self, lean, example_obs: th.Tensor) -> None:
+        self.lean = lean
+        self.key = device_rollout.act_key(example_obs)
+        self.static_obs = example_obs.clone()
+        with th.no_grad(), th.random.fork_rng():  # the outputs' shapes, no draw taken
+            self.outputs = tuple(t.clone() for t in lean.act(self.static_obs))
+        self.graph = self
+        ReplayedOnCpu.captured.append(self.key[0])
+
+    def replay(self) -> None:
+        for static, new in zip(self.outputs, self.lean.act(self.static_obs), strict=True):
+            static.copy_(new)
+
+
+def test_double_buffered_halves_of_an_odd_env_count_each_replay_their_graph(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """5 envs in halves of 2 and 3 rows: each half replays a graph of its own shape (one graph
+    of the first half's shape refused the second half's batch on CUDA), and the rollouts are
+    the eager ones."""
+
+    def run() -> Snapshots:
+        snapshots = Snapshots()
+        model = thrust_algos.PPO(
+            "MlpPolicy",
+            make_vec_env("Thrust/CartPole-v1", 5, seed=2, max_episode_steps=7),
+            n_steps=8,
+            batch_size=40,
+            n_epochs=1,
+            seed=2,
+            device="cpu",
+            double_buffer=True,
+        )
+        model.learn(80, callback=snapshots)
+        return snapshots
+
+    eager = run()
+    monkeypatch.setattr(device_rollout, "graphs_possible", lambda model, obs: True)
+    monkeypatch.setattr(device_rollout, "GraphedAct", ReplayedOnCpu)
+    ReplayedOnCpu.captured = []
+    replayed = run()
+    assert ReplayedOnCpu.captured == [(2, 4), (3, 4)]  # once each, kept across rollouts
+    assert len(replayed.rollouts) == len(eager.rollouts) == 2
+    for mine, theirs in zip(replayed.rollouts, eager.rollouts, strict=True):
+        for name in BUFFER_FIELDS:
+            np.testing.assert_array_equal(mine[name], theirs[name], err_msg=name)
 
 
 def test_a_subclass_overriding_sb3_steps_is_not_bypassed() -> None:

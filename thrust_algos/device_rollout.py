@@ -115,24 +115,25 @@ class GraphedAct:
 
     def __init__(self, lean: LeanActorCritic, example_obs: th.Tensor) -> None:
         self.lean = lean
-        self.key = (tuple(example_obs.shape), example_obs.dtype, example_obs.device)
+        self.key = act_key(example_obs)
         self.static_obs = example_obs.clone()
         side = th.cuda.Stream(device=example_obs.device)
         side.wait_stream(th.cuda.current_stream(example_obs.device))
-        with th.cuda.stream(side):
-            for _ in range(2):  # warm-up outside the graph (lazy allocations, library handles)
-                lean.act(self.static_obs)
-        th.cuda.current_stream(example_obs.device).wait_stream(side)
-        self.graph = th.cuda.CUDAGraph()
-        self.outputs = capture(self.graph, lambda: lean.act(self.static_obs), example_obs.device)
+        # No autograd: the rollout acts under no_grad, and a graph recording autograd's state
+        # would hold the graph of the outputs for nothing.
+        with th.no_grad():
+            with th.cuda.stream(side):
+                for _ in range(2):  # warm-up outside the graph (lazy allocations, library handles)
+                    lean.act(self.static_obs)
+            th.cuda.current_stream(example_obs.device).wait_stream(side)
+            self.graph = th.cuda.CUDAGraph()
+            self.outputs = capture(
+                self.graph, lambda: lean.act(self.static_obs), example_obs.device
+            )
 
     def matches(self, lean: LeanActorCritic, obs: th.Tensor) -> bool:
         """Whether this graph computes ``lean.act(obs)`` (same policy tensors, same shape)."""
-        return (
-            lean is self.lean
-            and lean.matches(lean.policy)
-            and self.key == (tuple(obs.shape), obs.dtype, obs.device)
-        )
+        return lean is self.lean and lean.matches(lean.policy) and self.key == act_key(obs)
 
     def __call__(self, obs: th.Tensor) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
         self.static_obs.copy_(obs)
@@ -140,24 +141,37 @@ class GraphedAct:
         return self.outputs
 
 
+def act_key(obs: th.Tensor) -> tuple:
+    """What a :class:`GraphedAct` is captured for: the observation batch's shape, dtype, device."""
+    return (tuple(obs.shape), obs.dtype, obs.device)
+
+
+def graphs_possible(model: PPO, obs: th.Tensor) -> bool:
+    """Whether the rollout's act on ``obs`` may be captured (CUDA, graphs on, none failed)."""
+    return (
+        obs.device.type == "cuda"
+        and th.cuda.is_available()
+        and not model._graph_failed
+        and bool(model.cuda_graphs)
+    )
+
+
 def graphed_act(model: PPO, lean: LeanActorCritic | None, obs: th.Tensor) -> Any:
-    """The act to call on ``obs`` batches: a :class:`GraphedAct` (cached on the model) for the
-    lean policy on CUDA, else ``lean.act`` / the policy's forward. Capture failures warn once
-    and fall back to eager calls for the model's lifetime."""
+    """The act to call on ``obs`` batches: a :class:`GraphedAct` for the lean policy on CUDA
+    (cached on the model by :func:`act_key`, so the two halves of a double-buffered rollout of
+    an odd number of envs, one row apart, each replay their own graph), else ``lean.act`` / the
+    policy's forward. Capture failures warn once and fall back to eager calls for the model's
+    lifetime."""
     if lean is None:
         return model.policy
-    if (
-        obs.device.type != "cuda"
-        or not th.cuda.is_available()
-        or model._graph_failed
-        or not model.cuda_graphs
-    ):
+    if not graphs_possible(model, obs):
         return lean.act
-    cached = model._graphed_act
-    if isinstance(cached, GraphedAct) and cached.matches(lean, obs):
+    graphs = model._graphed_act if isinstance(model._graphed_act, dict) else {}
+    cached = graphs.get(act_key(obs))
+    if cached is not None and cached.matches(lean, obs):
         return cached
     try:
-        model._graphed_act = GraphedAct(lean, obs)
+        graph = GraphedAct(lean, obs)
     except RuntimeError as error:
         warnings.warn(
             f"thrust_algos: capturing the rollout's act in a CUDA graph failed ({error}); "
@@ -168,7 +182,11 @@ def graphed_act(model: PPO, lean: LeanActorCritic | None, obs: th.Tensor) -> Any
         model._graph_failed = True
         model._graphed_act = None
         return lean.act
-    return model._graphed_act
+    # Keep the graphs of this policy only, and at most one other shape (a rollout has one or
+    # two): a new policy or env count replaces the rest.
+    kept = [(key, g) for key, g in graphs.items() if g.lean is lean and lean.matches(lean.policy)]
+    model._graphed_act = {**dict(kept[-1:]), graph.key: graph}
+    return graph
 
 
 class _StagedRollout:
@@ -345,13 +363,13 @@ def collect_staged(
         th.as_tensor(np.asarray(model._last_obs).reshape(rollout.obs_host.shape))
     )
     rollout.starts_host[0] = np.asarray(model._last_episode_starts, dtype=np.float32)
-    act = graphed_act(model, lean, rollout_buffer.observations[0, parts[0]])
+    acts = [graphed_act(model, lean, rollout_buffer.observations[0, rows]) for rows in parts]
     if len(parts) == 1:
         rows = parts[0]
         for step in range(n_rollout_steps):
             if model.use_sde and model.sde_sample_freq > 0 and step % model.sde_sample_freq == 0:
                 model.policy.reset_noise(rollout.n_envs)
-            rollout.infos[0] = rollout.env_step(rollout.act(act, step, rows), step, rows)
+            rollout.infos[0] = rollout.env_step(rollout.act(acts[0], step, rows), step, rows)
             rollout.settle_part(step, rows)
             if not rollout.settle_step(step, callback):
                 return None
@@ -369,7 +387,7 @@ def collect_staged(
                         if pending[0] is not None:
                             pending[0].result()
                         return None
-                actions = rollout.act(act, step, rows)
+                actions = rollout.act(acts[k], step, rows)
                 pending[k] = worker.submit(rollout.env_step, actions, step, rows)
         for k, rows in enumerate(parts):
             rollout.infos[k] = pending[k].result()  # type: ignore[union-attr]
