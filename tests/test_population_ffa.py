@@ -151,6 +151,35 @@ def test_stored_ratings_equal_the_refit_and_openskill_replayed_in_order(tmp_path
         assert [g.places for g in log.games()] == [g.places for g in games]
 
 
+def test_the_log_through_a_generation_is_the_state_it_stood_in_then(tmp_path: Path) -> None:
+    """``through=g``: the ratings just after generation g's evaluation games (openskill on those
+    alone), their pairwise record and count, however many later generations were recorded."""
+    first = [
+        FfaGame(("a", "b", "c"), (1, 2, 2), (0.0,) * 3, 0, 5),
+        FfaGame(("c", "a", "b"), (1, 2, 3), (0.0,) * 3, 1, 5),
+    ]
+    later = [FfaGame(("b", "c", "d"), (1, 3, 2), (0.0,) * 3, 2, 5)]
+    with _ffa_store(tmp_path, ["a", "b", "c", "d"]) as store:
+        log = PlacementLog(store)
+        log.record_games(first, generation=1)
+        log.record_games(later, generation=2)
+        model = PlackettLuce()
+        rating = {n: model.rating() for n in "abcd"}
+        for game in first:
+            teams = model.rate([[rating[n]] for n in game.members], ranks=list(game.places))
+            rating.update({n: t[0] for n, t in zip(game.members, teams, strict=True)})
+        assert log.ratings(through=1) == {n: (r.mu, r.sigma) for n, r in rating.items()}
+        assert log.ratings(through=1) != log.ratings() == log.ratings(through=2)
+        assert log.ratings(through=0) == dict.fromkeys("abcd", (25.0, 25.0 / 3.0))
+        assert log.n_games(through=1) == 2 and log.n_games(2, through=1) == 0
+        score, games = log.pairwise(["a", "b", "c", "d"], through=1)
+        assert games[1, 2] == 2 and games[2, 3] == 0 and (score[1, 2], score[2, 1]) == (0.5, 1.5)
+        expected = log.win_probabilities(["a", "c"], through=1)[0, 1]
+        assert expected == model.predict_win([[rating["a"]], [rating["c"]]])[0]
+        with pytest.raises(ValueError, match="through must be None or a generation"):
+            log.ratings(through=-1)
+
+
 def test_verify_finds_a_tampered_rating(tmp_path: Path) -> None:
     with _ffa_store(tmp_path, ["a", "b", "c"]) as store:
         log = PlacementLog(store)

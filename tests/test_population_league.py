@@ -30,6 +30,7 @@ from thrust_population.league import (  # noqa: E402
     play_evaluation,
 )
 from thrust_population.players import SpecError  # noqa: E402
+from thrust_population.ratings import Elo  # noqa: E402
 from thrust_population.store import Store, StoreError  # noqa: E402
 
 PONG = "Thrust/Pong-v0"
@@ -162,6 +163,18 @@ def test_league_lineage_records_and_reports(reference):
         text = report.format()
         assert "vs random" in text and "vs tracker" in text and "steps/s" in text
     assert reports[-1].rows[0].elo == ratings["L0-g2"]
+    with League.open(reference["directory"], readonly=True) as league:
+        # read back after generation 2, generation 1's report shows its ratings as they stood
+        assert league.report(1).rows == reports[0].rows
+        # generation 2's matchmaker sees the record as generation 1's evaluation left it (also
+        # when a resumed generation recomputes its opponents after its evaluation): a replay
+        elo = Elo(league.store.elo_config)
+        for m in league.store.matches():
+            if m.generation == 1:
+                elo.update_games(m.player_a, m.player_b, m.scores())
+        pool = league._pool(2)
+        assert pool.ratings.tolist() == [elo.rating(name) for name in pool.names]
+        assert pool.n_matches == 7
     # TensorBoard: one directory per learner, with event files
     tb = reference["directory"] / TENSORBOARD_DIR
     assert sorted(p.name for p in tb.iterdir()) == ["L0_0", "L1_0"]

@@ -144,6 +144,8 @@ def test_league_trains_rates_by_placement_and_reports(reference):
             assert (row.mu, row.sigma) == log.ratings()[row.player]
         text = report.format()
         assert "L0-g2 *" in text and "greedy" in text and "ordinal" in text
+        # read back after generation 2, generation 1's report shows its ratings as they stood
+        assert league.report(1).rows == reference["reports"][0].rows
 
 
 def test_the_matchmaker_sees_placements_pairwise_and_openskill_probabilities(reference):
@@ -151,13 +153,21 @@ def test_the_matchmaker_sees_placements_pairwise_and_openskill_probabilities(ref
         pool = league._pool(2)
         assert pool.names == ("random", "greedy", "L0-g0", "L1-g0", "L0-g1", "L1-g1")
         log = PlacementLog(league.store)
+        # generation 2's matchmaker sees the record as generation 1's evaluation left it (also
+        # when a resumed generation recomputes its opponents after its evaluation): openskill
+        # replaying generation 1's games
         model = log.config.model()
-        ratings = log.ratings()
-        a, b = model.rating(*ratings["greedy"]), model.rating(*ratings["random"])
+        rating = {name: model.rating() for name in log.ratings()}
+        for game in log.games(generation=1):
+            teams = model.rate([[rating[n]] for n in game.members], ranks=list(game.places))
+            rating.update({n: t[0] for n, t in zip(game.members, teams, strict=True)})
+        assert pool.ratings.tolist() == [rating[n].ordinal() for n in pool.names]
+        assert pool.n_matches == len(log.games(generation=1))
+        a, b = rating["greedy"], rating["random"]
         assert pool.expected_score(1, 0) == pytest.approx(model.predict_win([[a], [b]])[0])
         # every game of generation 1 gives each pair of its seats one shared game
         shared = Counter()
-        for game in log.games():
+        for game in log.games(generation=1):
             for x in game.members:
                 for y in game.members:
                     if x != y:

@@ -139,6 +139,32 @@ def test_a_failed_batch_writes_nothing(pop):
     assert store.n_batches() == 1
 
 
+def test_the_record_through_a_generation_is_the_state_it_stood_in_then(tmp_path):
+    """``through=g``: the ratings just after generation g's matches (a replay of those alone),
+    its counts and matches, however many later generations were recorded; start ratings (the
+    anchor pinned) before any match."""
+    config = EloConfig(k=24, anchor="level:4", anchor_rating=1000.0)
+    with new_run(tmp_path / "run", elo=config) as pop:
+        store = pop.store
+        first = [("level:0", "level:1", result("WwLd")), ("level:2", "level:0", result("WWWl"))]
+        later = [("level:1", "level:2", result("LLLw")), ("level:0", "level:4", result("WWWW"))]
+        store.record_batch(first, generation=1)
+        store.record_batch(later, generation=2)
+        elo = Elo(store.elo_config)
+        for a, b, r in first:
+            elo.update_games(a, b, r.scores())
+        assert store.ratings(through=1) == {name: elo.rating(name) for name in LEVELS}
+        assert store.ratings(through=1) != store.ratings()
+        assert store.ratings(through=2) == store.ratings()
+        assert store.ratings(through=0) == {**dict.fromkeys(LEVELS, 1500.0), "level:4": 1000.0}
+        assert store.n_matches(through=0) == 0 and store.n_matches(through=1) == 2
+        names, score, games = store.counts(through=1)
+        assert games[1, 2] == 0 and games[0, 1] == 4 and score[2, 0] == 3.0
+        for through in (-1, 1.5, True, "1"):
+            with pytest.raises(ValueError, match="through must be None or a generation"):
+                store.ratings(through=through)
+
+
 def test_verify_detects_tampering(pop, tmp_path):
     pop.run_tournament(200, games_per_match=20)
     assert pop.store.verify() == []

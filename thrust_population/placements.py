@@ -27,7 +27,14 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from thrust_population.store import Store, StoreCorrupt, StoreError, UnknownMember, check_last
+from thrust_population.store import (
+    Store,
+    StoreCorrupt,
+    StoreError,
+    UnknownMember,
+    check_last,
+    check_through,
+)
 
 __all__ = [
     "FFA_META",
@@ -301,33 +308,49 @@ class PlacementLog:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def n_games(self, generation: int | None = None) -> int:
-        """Recorded games (those of a league ``generation``'s evaluation)."""
+    def n_games(self, generation: int | None = None, *, through: int | None = None) -> int:
+        """Recorded games (those of a league ``generation``'s evaluation; of the evaluations of
+        generations up to ``through``).
+
+        :raises ValueError: ``through`` not None or an int >= 0
+        """
+        through = check_through(through)
         if not self._has_tables():
             return 0
-        if generation is None:
-            return int(self.store._query("SELECT COUNT(*) FROM ffa_games")[0][0])
-        rows = self.store._query(
-            "SELECT COUNT(*) FROM ffa_games WHERE generation = ?", (int(generation),)
-        )
-        return int(rows[0][0])
+        conditions, parameters = [], []
+        if generation is not None:
+            conditions.append("generation = ?")
+            parameters.append(int(generation))
+        if through is not None:
+            conditions.append("generation <= ?")
+            parameters.append(through)
+        where = "WHERE " + " AND ".join(conditions) if conditions else ""
+        return int(self.store._query(f"SELECT COUNT(*) FROM ffa_games {where}", parameters)[0][0])
 
-    def pairwise(self, names: Sequence[str]) -> tuple[Any, Any]:
-        """``(score, games)``, float64 ``[n, n]`` over ``names``: every game decomposed into
-        its pairs of seats, ``score[i, j]`` the times ``i`` placed above ``j`` (ties half) and
-        ``games[i, j]`` the games they shared (what two-player matchmakers read)."""
+    def pairwise(self, names: Sequence[str], *, through: int | None = None) -> tuple[Any, Any]:
+        """``(score, games)``, float64 ``[n, n]`` over ``names``: every game (of the evaluations
+        of league generations up to ``through``) decomposed into its pairs of seats,
+        ``score[i, j]`` the times ``i`` placed above ``j`` (ties half) and ``games[i, j]`` the
+        games they shared (what two-player matchmakers read).
+
+        :raises ValueError: ``through`` not None or an int >= 0
+        """
         import numpy as np
 
+        through = check_through(through)
         n = len(names)
         score, games = np.zeros((n, n)), np.zeros((n, n))
         if not self._has_tables() or not n:
             return score, games
+        games_through = "JOIN ffa_games g ON g.id = a.game AND g.generation <= ? "
+        where = "" if through is None else games_through
         rows = self.store._query(
             "SELECT ma.name, mb.name, SUM(CASE WHEN a.place < b.place THEN 1.0 "
             "WHEN a.place = b.place THEN 0.5 ELSE 0.0 END), COUNT(*) FROM ffa_seats a "
             "JOIN ffa_seats b ON a.game = b.game AND a.seat != b.seat "
             "JOIN members ma ON ma.id = a.member JOIN members mb ON mb.id = b.member "
-            "GROUP BY a.member, b.member"
+            f"{where}GROUP BY a.member, b.member",
+            [] if through is None else [through],
         )
         index = {name: i for i, name in enumerate(names)}
         for a, b, won, shared in rows:
@@ -336,13 +359,14 @@ class PlacementLog:
                 games[index[a], index[b]] = shared
         return score, games
 
-    def win_probabilities(self, names: Sequence[str]) -> Any:
+    def win_probabilities(self, names: Sequence[str], *, through: int | None = None) -> Any:
         """float64 ``[n, n]``: the model's probability that ``names[i]`` places above
-        ``names[j]`` in a game of the two (openskill's ``predict_win``; 1/2 on the diagonal)."""
+        ``names[j]`` in a game of the two (openskill's ``predict_win``; 1/2 on the diagonal),
+        from the ratings (:meth:`ratings`, ``through`` as there)."""
         import numpy as np
 
         model = self.config.model()
-        stored = self.ratings()
+        stored = self.ratings(through=through)
         ratings = [
             model.rating(mu=stored[name][0], sigma=stored[name][1])
             if name in stored
@@ -377,19 +401,37 @@ class PlacementLog:
         if unrated:
             raise StoreCorrupt(f"{self.store.directory}: {self._unrated_problem(unrated)}")
 
-    def ratings(self) -> dict[str, tuple[float, float]]:
-        """Every rated member's stored ``(mu, sigma)``, in creation order.
+    def ratings(self, *, through: int | None = None) -> dict[str, tuple[float, float]]:
+        """Every rated member's stored ``(mu, sigma)``, in creation order; with ``through``,
+        as it stood just after the last game of the evaluations of league generations up to
+        ``through`` (from the rating history; the initial rating of a member who had not played
+        by then): what the matchmaker saw while generation ``through + 1`` trained, and what
+        generation ``through``'s report shows, however many generations were recorded since.
 
         :raises StoreCorrupt: a member who played has no rating row
+        :raises ValueError: ``through`` not None or an int >= 0
         """
+        through = check_through(through)
         if not self._has_tables():
             return {}
         self._check_rated()
+        if through is None:
+            rows = self.store._query(
+                "SELECT m.name, r.mu, r.sigma FROM members m JOIN ffa_ratings r "
+                "ON r.member = m.id ORDER BY m.id"
+            )
+            return {name: (float(mu), float(sigma)) for name, mu, sigma in rows}
         rows = self.store._query(
-            "SELECT m.name, r.mu, r.sigma FROM members m JOIN ffa_ratings r ON r.member = m.id "
-            "ORDER BY m.id"
+            "SELECT m.name, h.mu, h.sigma FROM members m JOIN ffa_ratings r ON r.member = m.id "
+            "LEFT JOIN ffa_rating_history h ON h.member = m.id AND h.game = (SELECT MAX(x.game) "
+            "FROM ffa_rating_history x WHERE x.member = m.id AND x.game <= "
+            "(SELECT MAX(id) FROM ffa_games WHERE generation <= ?)) ORDER BY m.id",
+            (through,),
         )
-        return {name: (float(mu), float(sigma)) for name, mu, sigma in rows}
+        initial = (float(self.config.mu), float(self.config.sigma))
+        return {
+            name: initial if mu is None else (float(mu), float(sigma)) for name, mu, sigma in rows
+        }
 
     def games(
         self,

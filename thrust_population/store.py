@@ -240,6 +240,19 @@ def check_last(last: Any) -> int | None:
     return int(last)
 
 
+def check_through(through: Any) -> int | None:
+    """The ``through`` argument of the record readers: None (the whole record) or a generation,
+    an int >= 0 (the record as it stood at the end of that league generation).
+
+    :raises ValueError: anything else
+    """
+    if through is None:
+        return None
+    if isinstance(through, bool) or not isinstance(through, (int, np.integer)) or through < 0:
+        raise ValueError(f"through must be None or a generation (an int >= 0), got {through!r}")
+    return int(through)
+
+
 def _elo_meta_problem(meta: dict[str, Any]) -> str | None:
     """What is wrong with a run's recorded Elo configuration (None: nothing)."""
     if "elo" not in meta:
@@ -843,16 +856,22 @@ class Store:
             raise StoreError(f"{self.directory}: no match with id {match_id}")
         return self._match(rows[0])
 
-    def counts(self) -> tuple[list[str], np.ndarray, np.ndarray]:
+    def counts(self, *, through: int | None = None) -> tuple[list[str], np.ndarray, np.ndarray]:
         """``(names, score, games)``: members in creation order and the ``[n, n]`` score and game
-        matrices of the whole record (aggregated in SQL)."""
+        matrices of the whole record (aggregated in SQL), or of its matches of generations up to
+        ``through``.
+
+        :raises ValueError: ``through`` not None or an int >= 0
+        """
         from thrust_population.ratings import pair_counts
 
+        where, parameters = self._through(through)
         members = self._query("SELECT id, name FROM members ORDER BY id")
         index = {member_id: i for i, (member_id, _) in enumerate(members)}
         rows = self._query(
             "SELECT player_a, player_b, SUM(wins) + 0.5 * SUM(draws), SUM(games) FROM matches "
-            "GROUP BY player_a, player_b"
+            f"{where} GROUP BY player_a, player_b",
+            parameters,
         )
         n = len(members)
         if not rows:
@@ -863,8 +882,20 @@ class Store:
         score, games = pair_counts(a, b, data[:, 2], data[:, 3], n)
         return [name for _, name in members], score, games
 
-    def n_matches(self) -> int:
-        return int(self._query("SELECT COUNT(*) FROM matches")[0][0])
+    @staticmethod
+    def _through(through: Any) -> tuple[str, list[int]]:
+        """The ``WHERE`` clause (and its parameters) of the matches of generations up to
+        ``through`` (everything for None)."""
+        through = check_through(through)
+        return ("", []) if through is None else ("WHERE generation <= ?", [through])
+
+    def n_matches(self, *, through: int | None = None) -> int:
+        """Recorded matches (those of generations up to ``through``).
+
+        :raises ValueError: ``through`` not None or an int >= 0
+        """
+        where, parameters = self._through(through)
+        return int(self._query(f"SELECT COUNT(*) FROM matches {where}", parameters)[0][0])
 
     def n_games(self) -> int:
         return int(self._query("SELECT COALESCE(SUM(games), 0) FROM matches")[0][0])
@@ -874,10 +905,15 @@ class Store:
 
     # -- ratings -------------------------------------------------------------------------------
 
-    def ratings(self) -> dict[str, float]:
-        """Every member's stored Elo, in creation order.
+    def ratings(self, *, through: int | None = None) -> dict[str, float]:
+        """Every member's stored Elo, in creation order; with ``through``, its Elo as it stood
+        just after the last match of a generation up to ``through`` (from the rating history;
+        the start rating of a member who had not played by then): what a league's matchmaker saw
+        while generation ``through + 1`` trained, and what generation ``through``'s report
+        shows, however many generations were recorded since.
 
         :raises StoreCorrupt: a member has no ratings row
+        :raises ValueError: ``through`` not None or an int >= 0
         """
         rows = self._query(
             "SELECT m.name, r.elo FROM members m LEFT JOIN ratings r ON r.member = m.id "
@@ -886,7 +922,18 @@ class Store:
         unrated = [name for name, elo in rows if elo is None]
         if unrated:
             raise StoreCorrupt(f"{self.directory}: {self._unrated(unrated)}")
-        return {name: float(elo) for name, elo in rows}
+        if check_through(through) is None:
+            return {name: float(elo) for name, elo in rows}
+        config = self.elo_config
+        rows = self._query(
+            "SELECT m.name, (SELECT h.elo FROM rating_history h WHERE h.member = m.id AND "
+            "h.match <= (SELECT MAX(id) FROM matches WHERE generation <= ?) "
+            "ORDER BY h.match DESC LIMIT 1) FROM members m ORDER BY m.id",
+            (int(through),),
+        )
+        return {
+            name: config.start_rating(name) if elo is None else float(elo) for name, elo in rows
+        }
 
     @staticmethod
     def _unrated(names: Sequence[str]) -> str:

@@ -154,25 +154,27 @@ class FreeForAllLeague(League):
 
     def _pool(self, generation: int) -> PoolView:
         """The members of generations before ``generation`` with their placement record
-        (pairwise), ordinals and the model's pairwise win probabilities."""
+        (pairwise), ordinals and the model's pairwise win probabilities, as they stood when
+        generation ``generation - 1``'s evaluation was recorded (see :meth:`League._pool`)."""
         generations = {m.name: m.generation for m in self.store.members()}
         # A name frozen since that read (see League._pool) is of this generation: left out.
         names = tuple(
             n for n in self.store.member_names() if generations.get(n, generation) < generation
         )
-        stored = self.log.ratings()
+        through = generation - 1
+        stored = self.log.ratings(through=through)
         default = (self.log.config.mu, self.log.config.sigma)
         ordinals = [
             stored.get(n, default)[0] - ORDINAL_Z * stored.get(n, default)[1] for n in names
         ]
-        score, games = self.log.pairwise(names)
+        score, games = self.log.pairwise(names, through=through)
         return PoolView(
             names,
             np.array(ordinals, dtype=np.float64),
             score,
             games,
-            self.log.n_games(),
-            self.log.win_probabilities(names),
+            self.log.n_games(through=through),
+            self.log.win_probabilities(names, through=through),
         )
 
     # -- evaluation ----------------------------------------------------------------------------
@@ -253,7 +255,7 @@ class FreeForAllLeague(League):
 
     def report(self, generation: int, *, seconds: float = math.nan) -> FfaGenerationReport:
         """The table of completed generation ``generation``: every player of its evaluation
-        with its rating after it and its placements in it (from the store)."""
+        with its rating as it stood after it and its placements in it (from the store)."""
         if not 1 <= generation <= self.generation:
             raise ValueError(
                 f"generation {generation} is not a completed training generation "
@@ -261,7 +263,7 @@ class FreeForAllLeague(League):
             )
         entry = next(h for h in self.history if h["generation"] == generation)
         trained = {self._name(item["learner"], generation): item for item in entry["learners"]}
-        ratings = self.log.ratings()
+        ratings = self.log.ratings(through=generation)
         places: dict[str, list[int]] = {}
         wins: dict[str, float] = {}
         for game in self.log.games(generation=generation):

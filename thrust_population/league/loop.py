@@ -352,10 +352,12 @@ class League:
 
     def _pool(self, generation: int) -> PoolView:
         """The members of generations before ``generation`` (bots and frozen snapshots), with
-        their ratings and record: what the matchmaker sees during ``generation``."""
+        their ratings and record as they stood when generation ``generation - 1``'s evaluation
+        was recorded: what the matchmaker sees during ``generation`` (also when a resumed
+        generation recomputes its opponents after its own evaluation was recorded)."""
         members = self.store.members()
-        names, score, games = self.store.counts()
-        ratings = self.store.ratings()
+        names, score, games = self.store.counts(through=generation - 1)
+        ratings = self.store.ratings(through=generation - 1)
         generations = {m.name: m.generation for m in members}
         # A name the members' read lacks was frozen since (a Ray worker reads while the driver
         # freezes this generation's first learners): of this generation, so not in the pool.
@@ -366,7 +368,7 @@ class League:
             np.array([ratings[names[k]] for k in keep]),
             score[np.ix_(index, index)],
             games[np.ix_(index, index)],
-            self.store.n_matches(),
+            self.store.n_matches(through=generation - 1),
         )
 
     def opponents(self, learner: int, generation: int) -> list[str]:
@@ -634,14 +636,15 @@ class League:
     # -- reading -------------------------------------------------------------------------------
 
     def report(self, generation: int, *, seconds: float = math.nan) -> GenerationReport:
-        """The table of completed generation ``generation`` (from the store)."""
+        """The table of completed generation ``generation`` (from the store; the ratings as they
+        stood after its evaluation)."""
         if not 1 <= generation <= self.generation:
             raise ValueError(
                 f"generation {generation} is not a completed training generation "
                 f"(completed: {self.generation})"
             )
         entry = next(h for h in self.history if h["generation"] == generation)
-        ratings = self.store.ratings()
+        ratings = self.store.ratings(through=generation)
         bots = set(self.bots)
         rows = []
         for item in entry["learners"]:
