@@ -213,6 +213,13 @@ def test_record_games_rejects_bad_games_and_writes_nothing(tmp_path: Path) -> No
         FfaGame(("a", "a", "b"), (1, 2, 3), (0.0,) * 3, 0, 1)
     with pytest.raises(ValueError, match="places must be"):
         FfaGame(("a", "b", "c"), (1, 2, 4), (0.0,) * 3, 0, 1)
+    # a three-way tie is (1, 1, 1): (2, 2, 2) would be a game nobody won; ties share the best
+    # place of their group, so (1, 1, 2) and (1, 2, 1) are not placements
+    for places in [(2, 2, 2), (1, 1, 2), (2, 1, 1), (1, 3, 3), (3, 3, 1)]:
+        with pytest.raises(ValueError, match="ties sharing the best place"):
+            FfaGame(("a", "b", "c"), places, (0.0,) * 3, 0, 1)
+    for places in [(1, 1, 1), (1, 2, 2), (2, 2, 1), (3, 1, 2)]:
+        assert FfaGame(("a", "b", "c"), places, (0.0,) * 3, 0, 1).places == places
     with _ffa_store(tmp_path, ["a", "b", "c"]) as store:
         log = PlacementLog(store)
         with pytest.raises(KeyError, match="zed"):

@@ -144,7 +144,12 @@ class PlacementConfig:
 @dataclass(frozen=True)
 class FfaGame:
     """One N-player game's record: per seat (in seat order) the member, its place (1 = first,
-    ties share a place) and its return; the game's seed and steps."""
+    tied players sharing the best place of their group: ``1, 2, 2, 4``, a three-way tie for
+    first ``1, 1, 1``) and its return; the game's seed and steps.
+
+    :raises ValueError: fewer than two seats, a member twice, or places that are not such a
+        ranking
+    """
 
     members: tuple[str, ...]
     places: tuple[int, ...]
@@ -166,6 +171,13 @@ class FfaGame:
             raise ValueError(f"places must be integers, got {self.places}")
         if any(not 1 <= p <= n for p in self.places):
             raise ValueError(f"places must be in [1, {n}], got {self.places}")
+        # the summaries read place 1 as a win and average the places: (2, 2, 2) would be a
+        # game nobody won, (1, 1, 2) a better mean place than the (1, 1, 3) it rates as
+        if list(self.places) != places_from_keys([-p for p in self.places]):
+            raise ValueError(
+                f"places must rank the seats with ties sharing the best place of their group "
+                f"(e.g. 1, 2, 2, 4), got {self.places}"
+            )
 
 
 def _rate(model: Any, ratings: list[Any], places: Sequence[int]) -> list[Any]:
