@@ -210,3 +210,44 @@ def test_pool_view_validation():
         PoolView(("a", "b"), np.zeros(3), np.zeros((2, 2)), np.zeros((2, 2)))
     with pytest.raises(KeyError):
         PoolView.from_ratings(["a", "b"]).index("c")
+    # a NaN rating would sort anywhere and make every PFSP win rate NaN (a silent uniform draw)
+    with pytest.raises(ValueError, match="ratings must be finite"):
+        PoolView.from_ratings(["a", "b", "c"], [1500.0, float("nan"), 1400.0])
+    bad = np.array([[0.0, -1.0], [1.0, 0.0]])
+    for field in ("score", "games"):
+        with pytest.raises(ValueError, match=f"{field} must be finite and non-negative"):
+            arrays = {"score": np.zeros((2, 2)), "games": np.zeros((2, 2)), field: bad}
+            PoolView(("a", "b"), np.zeros(2), arrays["score"], arrays["games"])
+    with pytest.raises(ValueError, match="probabilities"):
+        PoolView(
+            ("a", "b"), np.zeros(2), np.zeros((2, 2)), np.zeros((2, 2)), 0, np.full((2, 2), 2.0)
+        )
+
+
+@pytest.mark.parametrize(
+    "matchmaker",
+    [RandomMatchmaker(), RoundRobin(), ClosestRating(2), SelfPlay(2, 0.3), PFSP("variance")],
+    ids=lambda m: m.describe(),
+)
+@pytest.mark.parametrize("n", [-1, 2.5, True, "3"])
+def test_a_bad_number_of_pairs_is_refused(matchmaker, n):
+    # -1 gave no pairs silently (PFSP: numpy's error), True one pair
+    pool = pool_with_record([0.2, 0.4, 0.6, 0.8])
+    with pytest.raises(ValueError, match="number of pairs must be a non-negative int"):
+        matchmaker.pairs(pool, n, np.random.default_rng(0))
+    assert matchmaker.pairs(pool, np.int64(0), np.random.default_rng(0)) == []
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda: PFSP(window=True), "window must be a positive int"),
+        (lambda: PFSP(prior=float("inf")), "prior must be a positive finite number"),
+        (lambda: PFSP(prior=True), "prior must be a positive finite number"),
+        (lambda: SelfPlay(latest_ratio=True), "latest_ratio must be a number in"),
+        (lambda: SelfPlay(latest_ratio="0.5"), "latest_ratio must be a number in"),
+    ],
+)
+def test_bad_matchmaker_options_are_refused(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()

@@ -21,6 +21,8 @@ is killed and resumed schedules exactly what an uninterrupted one would.
 from __future__ import annotations
 
 import abc
+import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -75,6 +77,18 @@ class PoolView:
             raise ValueError(f"games must be [{n}, {n}]")
         if self.expected is not None and np.shape(self.expected) != (n, n):
             raise ValueError(f"expected must be None or [{n}, {n}]")
+        # a NaN rating sorts anywhere (fitness) and makes every win rate NaN (PFSP then draws
+        # uniformly): refused, like a negative count
+        if not np.all(np.isfinite(self.ratings)):
+            raise ValueError(f"ratings must be finite, got {np.asarray(self.ratings).tolist()}")
+        for name in ("score", "games"):
+            value = np.asarray(getattr(self, name), dtype=np.float64)
+            if not (np.all(np.isfinite(value)) and np.all(value >= 0)):
+                raise ValueError(f"{name} must be finite and non-negative")
+        if self.expected is not None:
+            expected = np.asarray(self.expected, dtype=np.float64)
+            if not np.all((expected >= 0) & (expected <= 1)):  # NaN fails both
+                raise ValueError("expected must hold probabilities in [0, 1]")
 
     @classmethod
     def from_ratings(
@@ -125,8 +139,9 @@ class Matchmaker(abc.ABC):
         """``n`` pairs ``(a, b)`` of distinct members of ``pool``.
 
         :param pool: the population's members, ratings and record
-        :param n: number of pairs
+        :param n: number of pairs (an int >= 0)
         :param rng: the only source of randomness
+        :raises ValueError: ``n`` not an int >= 0, or fewer than two members
         """
 
     def describe(self) -> str:
@@ -138,6 +153,13 @@ class Matchmaker(abc.ABC):
         if len(pool.names) < 2:
             raise ValueError(f"matchmaking needs at least two members, got {len(pool.names)}")
 
+    @staticmethod
+    def _count(n: object) -> int:
+        """``n`` as a number of pairs: an int >= 0 (a negative one would give no pairs)."""
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+            raise ValueError(f"the number of pairs must be a non-negative int, got {n!r}")
+        return int(n)
+
 
 class RandomMatchmaker(Matchmaker):
     """Two distinct members drawn uniformly for each pair."""
@@ -145,6 +167,7 @@ class RandomMatchmaker(Matchmaker):
     name = "random"
 
     def pairs(self, pool: PoolView, n: int, rng: np.random.Generator) -> list[Pair]:
+        n = self._count(n)
         self._need_two(pool)
         out = []
         for _ in range(n):
@@ -181,6 +204,7 @@ class RoundRobin(Matchmaker):
     name = "round-robin"
 
     def pairs(self, pool: PoolView, n: int, rng: np.random.Generator) -> list[Pair]:
+        n = self._count(n)
         self._need_two(pool)
         schedule = circle_schedule(len(pool.names))
         picks = [schedule[(pool.n_matches + t) % len(schedule)] for t in range(n)]
@@ -202,6 +226,7 @@ class ClosestRating(Matchmaker):
         self.candidates = candidates
 
     def pairs(self, pool: PoolView, n: int, rng: np.random.Generator) -> list[Pair]:
+        n = self._count(n)
         self._need_two(pool)
         size = len(pool.names)
         ratings = np.asarray(pool.ratings, dtype=np.float64)
@@ -240,13 +265,18 @@ class SelfPlay(Matchmaker):
     def __init__(self, window: int = 5, latest_ratio: float = 0.5, learner: str | None = None):
         if isinstance(window, bool) or not isinstance(window, int) or window < 0:
             raise ValueError(f"window must be a non-negative int, got {window!r}")
-        if not 0.0 <= latest_ratio <= 1.0:
-            raise ValueError(f"latest_ratio must lie in [0, 1], got {latest_ratio!r}")
+        if (
+            isinstance(latest_ratio, bool)
+            or not isinstance(latest_ratio, numbers.Real)
+            or not 0.0 <= latest_ratio <= 1.0
+        ):
+            raise ValueError(f"latest_ratio must be a number in [0, 1], got {latest_ratio!r}")
         self.window = window
         self.latest_ratio = float(latest_ratio)
         self.learner = learner
 
     def pairs(self, pool: PoolView, n: int, rng: np.random.Generator) -> list[Pair]:
+        n = self._count(n)
         me = _learner(pool, self.learner)
         snapshots = [i for i in range(len(pool.names)) if i != me]  # oldest first
         latest, history = snapshots[-1], snapshots[-1 - self.window : -1]
@@ -298,10 +328,17 @@ class PFSP(Matchmaker):
             raise ValueError(
                 f"PFSP weighting must be one of {sorted(PFSP_WEIGHTINGS)}, got {weighting!r}"
             )
-        if window is not None and (not isinstance(window, int) or window < 1):
+        if window is not None and (
+            isinstance(window, bool) or not isinstance(window, int) or window < 1
+        ):
             raise ValueError(f"window must be a positive int or None, got {window!r}")
-        if not prior > 0:
-            raise ValueError(f"prior must be positive, got {prior!r}")
+        # an infinite prior makes every win rate inf / inf = NaN
+        if (
+            isinstance(prior, bool)
+            or not isinstance(prior, numbers.Real)
+            or not 0 < prior < math.inf
+        ):
+            raise ValueError(f"prior must be a positive finite number, got {prior!r}")
         self.weighting = weighting
         self.learner = learner
         self.window = window
@@ -321,6 +358,7 @@ class PFSP(Matchmaker):
         return candidates, weights / total
 
     def pairs(self, pool: PoolView, n: int, rng: np.random.Generator) -> list[Pair]:
+        n = self._count(n)
         me = _learner(pool, self.learner)
         candidates, p = self.probabilities(pool)
         picks = rng.choice(len(candidates), size=n, p=p)
