@@ -170,3 +170,20 @@ def test_alpha_rank_rejects_bad_input():
         alpha_rank(np.full((2, 2), 0.5), alpha=0)
     with pytest.raises(ValueError, match="population_size"):
         alpha_rank(np.full((2, 2), 0.5), population_size=1)
+    # an infinite alpha was LAPACK's LinAlgError, a population of 2.7 silently one of 2
+    for alpha in (np.inf, np.nan, True):
+        with pytest.raises(ValueError, match="alpha must be a finite number"):
+            alpha_rank(np.full((3, 3), 0.5), alpha=alpha)
+    for size in (2.7, True, np.float64(50.0)):
+        with pytest.raises(ValueError, match="population_size must be an integer"):
+            alpha_rank(np.full((3, 3), 0.5), population_size=size)
+
+
+def test_bad_options_of_the_payoff_and_nash_averaging_are_refused():
+    score, games = np.array([[0.0, 3.0], [1.0, 0.0]]), np.array([[0.0, 4.0], [4.0, 0.0]])
+    for prior in (np.inf, np.nan, True, 0.0):  # an infinite prior made every payoff NaN
+        with pytest.raises(ValueError, match="prior must be"):
+            payoff_matrix(score, games, prior=prior)
+    for tol in (-1.0, np.nan):  # a NaN tolerance was numpy's "zero-size array" error
+        with pytest.raises(ValueError, match="tol must be"):
+            nash_averaging(RPS, tol=tol)

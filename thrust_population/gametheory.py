@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from thrust_population.ratings import _check_counts
+from thrust_population.ratings import _check_counts, _index, _real
 
 __all__ = ["AlphaRank", "NashAverage", "alpha_rank", "nash_averaging", "payoff_matrix"]
 
@@ -45,9 +45,11 @@ def payoff_matrix(
     :param score: ``[n, n]``: i's total score against j (wins + draws / 2)
     :param games: ``[n, n]``: games between i and j
     :return: float64 ``[n, n]`` with ``A == -A.T``
+    :raises ValueError: inconsistent counts, a prior not positive and finite, an unknown
+        ``kind``
     """
     score, games = _check_counts(score, games)
-    if not prior > 0:
+    if _real("prior", prior) <= 0:
         raise ValueError(f"prior must be positive, got {prior!r}")
     w = (score + prior / 2.0) / (games + prior)
     if kind == "logit":
@@ -179,10 +181,13 @@ def nash_averaging(payoff: np.ndarray, *, tol: float = 1e-9) -> NashAverage:
     2. a barrier method maximises the entropy over the equilibria from that point.
 
     :param payoff: antisymmetric ``[n, n]`` (e.g. from :func:`payoff_matrix`)
-    :param tol: support and slack tolerance, relative to the largest payoff
+    :param tol: support and slack tolerance, relative to the largest payoff (>= 0)
     :return: ratings ``A p*``, the mixture ``p*`` and its support
+    :raises ValueError: a payoff that is not a finite antisymmetric square matrix, a bad ``tol``
     """
     a = _check_antisymmetric(payoff)
+    if _real("tol", tol) < 0:
+        raise ValueError(f"tol must be >= 0, got {tol!r}")
     n = a.shape[0]
     eps = tol * max(1.0, float(np.abs(a).max()))
     solutions: list[np.ndarray] = []
@@ -294,18 +299,19 @@ def alpha_rank(
 
     :param win_rate: ``[n, n]``: payoff of i against j, e.g. win rates with
         ``w[i, j] + w[j, i] == 1`` (diagonal 0.5); any finite values work
-    :param alpha: selection intensity (> 0)
-    :param population_size: population size ``m >= 2``
+    :param alpha: selection intensity (> 0 and finite)
+    :param population_size: population size, an int ``m >= 2``
     :return: the stationary distribution and the transition matrix
+    :raises ValueError: a payoff that is not a finite square matrix, a bad ``alpha`` or ``m``
     """
     m_payoff = np.asarray(win_rate, dtype=np.float64)
     if m_payoff.ndim != 2 or m_payoff.shape[0] != m_payoff.shape[1] or m_payoff.shape[0] == 0:
         raise ValueError(f"win_rate must be a non-empty square matrix, got {m_payoff.shape}")
     if not np.all(np.isfinite(m_payoff)):
         raise ValueError("win_rate must be finite (fill pairs that never met, e.g. with 0.5)")
-    if not alpha > 0:
+    if _real("alpha", alpha) <= 0:
         raise ValueError(f"alpha must be positive, got {alpha!r}")
-    if population_size < 2:
+    if _index("population_size", population_size) < 2:
         raise ValueError(f"population_size must be at least 2, got {population_size}")
     n, m = m_payoff.shape[0], int(population_size)
     if n == 1:
