@@ -102,7 +102,16 @@ def test_elo_replay_gives_the_same_floats():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"k": 0}, {"k": -1}, {"scale": 0}, {"initial": math.nan}, {"anchor": ""}, {"k": math.inf}],
+    [
+        {"k": 0},
+        {"k": -1},
+        {"scale": 0},
+        {"initial": math.nan},
+        {"anchor": ""},
+        {"k": math.inf},
+        {"k": True},  # was a K factor of 1
+        {"anchor_rating": "1000"},  # was a TypeError
+    ],
 )
 def test_elo_config_rejects_bad_values(kwargs):
     with pytest.raises(ValueError):
@@ -115,6 +124,13 @@ def test_elo_rejects_self_play_and_bad_scores():
         elo.update("a", "a", 1.0)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         elo.update("a", "b", 2.0)
+    for score in (True, "1", None):  # True and "1" were taken as a win
+        with pytest.raises(ValueError, match=r"score must be a number in \[0, 1\]"):
+            elo.update("a", "b", score)
+    assert elo.ratings == {}  # nothing changed
+    # a NaN rating would spread to every member that plays against it
+    with pytest.raises(ValueError, match="Elo rating of 'a' must be a finite number"):
+        Elo(EloConfig(), {"a": math.nan, "b": 1500.0})
 
 
 def test_elo_config_round_trips_through_a_dict():
@@ -366,3 +382,5 @@ def test_spearman():
     assert math.isnan(spearman([1, 1, 1], [1, 2, 3]))
     with pytest.raises(ValueError):
         spearman([1], [1])
+    with pytest.raises(ValueError, match="must be finite"):  # was 0.5: NaN ranked as the largest
+        spearman([1.0, math.nan, 2.0], [1.0, 2.0, 3.0])

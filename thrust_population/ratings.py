@@ -84,17 +84,15 @@ class EloConfig:
 
     def __post_init__(self) -> None:
         for name in ("k", "initial", "scale"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"Elo {name} must be a finite number, got {value!r}")
+            _real(f"Elo {name}", getattr(self, name))  # a bool is no K factor
         if self.k <= 0:
             raise ValueError(f"Elo k must be positive, got {self.k}")
         if self.scale <= 0:
             raise ValueError(f"Elo scale must be positive, got {self.scale}")
         if self.anchor is not None and (not isinstance(self.anchor, str) or not self.anchor):
             raise ValueError(f"Elo anchor must be a member name, got {self.anchor!r}")
-        if self.anchor_rating is not None and not math.isfinite(self.anchor_rating):
-            raise ValueError(f"Elo anchor_rating must be finite, got {self.anchor_rating!r}")
+        if self.anchor_rating is not None:
+            _real("Elo anchor_rating", self.anchor_rating)
 
     @property
     def pinned_rating(self) -> float:
@@ -131,11 +129,17 @@ class Elo:
     it to check that the ratings it holds equal a replay of its match log.
 
     :param config: K, initial rating, scale and anchor
-    :param ratings: current ratings by member name (members not in it have ``initial``)
+    :param ratings: current ratings by member name (members not in it have ``initial``), finite
+    :raises ValueError: a rating that is not a finite number (a NaN would spread to every
+        member that plays against it)
     """
 
     config: EloConfig = field(default_factory=EloConfig)
     ratings: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name, value in self.ratings.items():
+            _real(f"the Elo rating of {name!r}", value)
 
     def rating(self, name: str) -> float:
         """The current rating of ``name`` (its start rating if it has not played)."""
@@ -165,6 +169,9 @@ class Elo:
         ra, rb = self.rating(a), self.rating(b)
         a_free, b_free = a != config.anchor, b != config.anchor
         for score in scores:
+            # a bool or a string such as "1" is no score: refused like 2.0
+            if isinstance(score, bool) or not isinstance(score, numbers.Real):
+                raise ValueError(f"a game's score must be a number in [0, 1], got {score!r}")
             s = float(score)
             if not 0.0 <= s <= 1.0:
                 raise ValueError(f"a game's score must lie in [0, 1], got {score!r}")
@@ -512,11 +519,15 @@ def spearman(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -
     """Spearman's rank correlation of two equally long sequences (ties get average ranks).
 
     :return: a value in [-1, 1]; NaN if either sequence is constant
+    :raises ValueError: sequences of different lengths or shorter than 2, or a value that is not
+        finite (a NaN has no rank: it would be ranked as the largest)
     """
     xa = np.asarray(x, dtype=np.float64).reshape(-1)
     ya = np.asarray(y, dtype=np.float64).reshape(-1)
     if xa.shape != ya.shape or xa.size < 2:
         raise ValueError(f"need two sequences of equal length >= 2, got {xa.size} and {ya.size}")
+    _finite_array("x", xa)
+    _finite_array("y", ya)
     rx, ry = _ranks(xa), _ranks(ya)
     rx -= rx.mean()
     ry -= ry.mean()
