@@ -248,7 +248,7 @@ TOURNAMENT = (
         "--seats",
         type=_positive_int,
         help="seats per game of an N-player game (e.g. Snake's snakes; default: the game's); "
-        "every player sits equally often in each seat",
+        "every player sits equally often in each seat when --games is a multiple of the players",
     ),
     SEED.but(help="the run's seed (new runs; default 0)"),
     _arg("--k", type=_finite, help="Elo K-factor (new runs; default 16)"),
