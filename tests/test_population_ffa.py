@@ -87,6 +87,18 @@ def test_seating_puts_every_player_equally_often_in_every_seat() -> None:
     ) != seating(11, players, seats, players + 1)
 
 
+def test_seating_and_placement_refuse_bad_arguments() -> None:
+    # game 2.5 was seated as game 2, True as game 1
+    for game, match in [(2.5, "game must be an int"), (True, "game must be an int"), (-1, ">= 0")]:
+        with pytest.raises(ValueError, match=match):
+            seating(11, 5, 4, game)
+    with pytest.raises(ValueError, match="need at least 4 players"):
+        seating(11, 3, 4, 0)
+    # a missing eliminated step of a survivor went unnoticed
+    with pytest.raises(ValueError, match="one length"):
+        placement(np.array([7, 9]), np.array([False, True, True]), np.zeros(3))
+
+
 def test_seat_range_reads_the_games_seat_parameter() -> None:
     low, high = seat_range(game_definition(SNAKE))
     assert low == 1 and high >= 8  # num_snakes >= 1 (a free-for-all needs 2)

@@ -143,7 +143,17 @@ def game_params(definition: Any, seats: int, env_kwargs: dict[str, Any] | None =
 
 def seating(run_seed: int, players: int, seats: int, game: int) -> list[int]:
     """The player indices in seats ``0 .. seats-1`` of game number ``game`` (see the module
-    docstring: a shuffled rotation per block of ``players`` games)."""
+    docstring: a shuffled rotation per block of ``players`` games).
+
+    :raises ValueError: ``players``, ``seats`` or ``game`` not an int, fewer than 2 seats or
+        more seats than players, a negative game number
+    """
+    for name, value in (("players", players), ("seats", seats), ("game", game)):
+        # game 2.5 would be seated as game 2
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise ValueError(f"seating: {name} must be an int, got {value!r}")
+    if game < 0:
+        raise ValueError(f"seating: game must be a game number >= 0, got {game}")
     if not 2 <= seats <= players:
         raise ValueError(f"{seats} seats need at least {seats} players, got {players}")
     block, rotation = divmod(int(game), players)
@@ -160,7 +170,13 @@ def placement(eliminated: np.ndarray, survived: np.ndarray, returns: np.ndarray)
         survivors)
     :param survived: bool ``[A]``, alive when the game ended
     :param returns: float ``[A]``, each agent's return (ranks the survivors)
+    :raises ValueError: the three not of one length ``A``
     """
+    if not len(eliminated) == len(survived) == len(returns):
+        raise ValueError(
+            f"placement needs eliminated, survived and returns of one length (one per agent), "
+            f"got {len(eliminated)}, {len(survived)} and {len(returns)}"
+        )
     keys = [
         (1, 0, float(returns[a])) if survived[a] else (0, int(eliminated[a]), 0.0)
         for a in range(len(survived))
