@@ -4,6 +4,7 @@ the log, the Snake tournament through the CLI, and its bad input."""
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 from collections import Counter
 from pathlib import Path
@@ -232,6 +233,17 @@ def test_record_games_rejects_bad_games_and_writes_nothing(tmp_path: Path) -> No
             FfaGame(("a", "b", "c"), places, (0.0,) * 3, 0, 1)
     for places in [(1, 1, 1), (1, 2, 2), (2, 2, 1), (3, 1, 2)]:
         assert FfaGame(("a", "b", "c"), places, (0.0,) * 3, 0, 1).places == places
+    # a NaN return failed as the store's "NOT NULL constraint"; seed 1.5 was stored as 1
+    for scores, seed, steps, match in [
+        ((math.nan, 0.0, 0.0), 0, 1, "returns"),
+        ((True, 0.0, 0.0), 0, 1, "returns"),
+        ((0.0,) * 3, 1.5, 1, "seed"),
+        ((0.0,) * 3, -1, 1, "seed"),
+        ((0.0,) * 3, 0, -3, "steps"),
+        ((0.0,) * 3, 0, 2.0, "steps"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            FfaGame(("a", "b", "c"), (1, 2, 3), scores, seed, steps)
     with _ffa_store(tmp_path, ["a", "b", "c"]) as store:
         log = PlacementLog(store)
         with pytest.raises(KeyError, match="zed"):

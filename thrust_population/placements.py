@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from thrust_population.matches import check_seed
 from thrust_population.store import (
     Store,
     StoreCorrupt,
@@ -147,8 +148,9 @@ class FfaGame:
     tied players sharing the best place of their group: ``1, 2, 2, 4``, a three-way tie for
     first ``1, 1, 1``) and its return; the game's seed and steps.
 
-    :raises ValueError: fewer than two seats, a member twice, or places that are not such a
-        ranking
+    :raises ValueError: fewer than two seats, a member twice, places that are not such a
+        ranking, a return that is not a finite number, a seed not an int in ``[0, 2**63)`` or
+        steps not an int >= 0
     """
 
     members: tuple[str, ...]
@@ -178,6 +180,16 @@ class FfaGame:
                 f"places must rank the seats with ties sharing the best place of their group "
                 f"(e.g. 1, 2, 2, 4), got {self.places}"
             )
+        # stored as REAL NOT NULL: a NaN return failed as a "NOT NULL constraint" in the store
+        if any(
+            isinstance(r, bool) or not isinstance(r, numbers.Real) or not math.isfinite(r)
+            for r in self.scores
+        ):
+            raise ValueError(f"returns (scores) must be finite numbers, got {self.scores}")
+        check_seed(self.seed)  # stored as an INTEGER: 1.5 would become 1
+        steps = self.steps
+        if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
+            raise ValueError(f"steps must be an int >= 0, got {steps!r}")
 
 
 def _rate(model: Any, ratings: list[Any], places: Sequence[int]) -> list[Any]:
