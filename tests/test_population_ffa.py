@@ -193,6 +193,16 @@ def test_the_log_through_a_generation_is_the_state_it_stood_in_then(tmp_path: Pa
             log.ratings(through=-1)
 
 
+def test_the_pairwise_reads_refuse_an_unknown_member(tmp_path: Path) -> None:
+    with _ffa_store(tmp_path, ["a", "b", "c"]) as store:
+        log = PlacementLog(store)
+        log.record_games([FfaGame(("a", "b", "c"), (1, 2, 3), (0.0,) * 3, 0, 5)])
+        # a misspelt name read as a new player (probability 0.59 against "a"), or as unmet
+        for read in (log.win_probabilities, log.pairwise):
+            with pytest.raises(KeyError, match="no member named 'zed'"):
+                read(["a", "zed"])
+
+
 def test_verify_finds_a_tampered_rating(tmp_path: Path) -> None:
     with _ffa_store(tmp_path, ["a", "b", "c"]) as store:
         log = PlacementLog(store)

@@ -358,10 +358,12 @@ class PlacementLog:
         games they shared (what two-player matchmakers read).
 
         :raises ValueError: ``through`` not None or an int >= 0
+        :raises UnknownMember: a name that is no member of the run
         """
         import numpy as np
 
         through = check_through(through)
+        self._check_members(names)
         n = len(names)
         score, games = np.zeros((n, n)), np.zeros((n, n))
         if not self._has_tables() or not n:
@@ -386,9 +388,14 @@ class PlacementLog:
     def win_probabilities(self, names: Sequence[str], *, through: int | None = None) -> Any:
         """float64 ``[n, n]``: the model's probability that ``names[i]`` places above
         ``names[j]`` in a game of the two (openskill's ``predict_win``; 1/2 on the diagonal),
-        from the ratings (:meth:`ratings`, ``through`` as there)."""
+        from the ratings (:meth:`ratings`, ``through`` as there; a member without a rating row
+        has the initial one).
+
+        :raises UnknownMember: a name that is no member of the run
+        """
         import numpy as np
 
+        self._check_members(names)
         model = self.config.model()
         stored = self.ratings(through=through)
         ratings = [
@@ -403,6 +410,13 @@ class PlacementLog:
             for j in range(i + 1, n):
                 p[i, j], p[j, i] = model.predict_win([[ratings[i]], [ratings[j]]])
         return p
+
+    def _check_members(self, names: Sequence[str]) -> None:
+        """:raises UnknownMember: a name that is no member (a typo would read as a new player)"""
+        known = set(self.store.member_names())
+        missing = [name for name in names if name not in known]
+        if missing:
+            raise UnknownMember(f"{self.store.directory}: no member named {missing[0]!r}")
 
     def unrated_players(self) -> list[str]:
         """Members who sat in a recorded game but have no ``ffa_ratings`` row (damage: a member
