@@ -151,6 +151,47 @@ def test_alpha_rank_transitive_concentrates_on_the_best():
     assert weak.ratings[1] > weak.ratings[2] > weak.ratings[0]
 
 
+def test_alpha_rank_two_members_is_the_moran_closed_form():
+    # constant-sum: the fitness gap is alpha m / (m - 1) (w - 1/2) at every mutant count, so the
+    # fixation probability is Moran's (1 - e^-u) / (1 - e^-mu) (Omidshafiei et al. 2019)
+    w, alpha, m = 0.8, 2.0, 7
+    result = alpha_rank(np.array([[0.5, w], [1 - w, 0.5]]), alpha=alpha, population_size=m)
+
+    def rho(u: float) -> float:
+        return (1 - np.exp(-u)) / (1 - np.exp(-m * u))
+
+    u = alpha * m / (m - 1) * (w - 0.5)
+    np.testing.assert_allclose(result.transitions[1, 0], rho(u), rtol=1e-12)
+    np.testing.assert_allclose(result.transitions[0, 1], rho(-u), rtol=1e-12)
+    top = rho(u) / (rho(u) + rho(-u))  # detailed balance of the two-state chain
+    np.testing.assert_allclose(result.ratings, [top, 1 - top], rtol=1e-12)
+
+
+def test_alpha_rank_equals_the_papers_sum_of_products():
+    # a general (not constant-sum) 3x3 game: rho = 1 / (1 + sum_l prod_k exp(-alpha (f_r - f_s)))
+    # with k mutants' fitness ((k-1) M_rr + (m-k) M_rs) / (m-1), the residents'
+    # (k M_sr + (m-k-1) M_ss) / (m-1); stationary distribution by eigenvector
+    payoff = np.array([[0.5, 0.7, 0.2], [0.1, 0.6, 0.9], [0.8, 0.3, 0.4]])
+    alpha, m, n = 1.5, 9, 3
+    chain = np.zeros((n, n))
+    for s, r in itertools.permutations(range(n), 2):
+        total = 1.0
+        for last in range(1, m):
+            product = 1.0
+            for k in range(1, last + 1):
+                f_r = ((k - 1) * payoff[r, r] + (m - k) * payoff[r, s]) / (m - 1)
+                f_s = (k * payoff[s, r] + (m - k - 1) * payoff[s, s]) / (m - 1)
+                product *= np.exp(-alpha * (f_r - f_s))
+            total += product
+        chain[s, r] = 1 / total / (n - 1)
+    chain[np.diag_indices(n)] = 1 - chain.sum(axis=1)
+    values, vectors = np.linalg.eig(chain.T)
+    pi = np.real(vectors[:, np.argmin(np.abs(values - 1))])
+    result = alpha_rank(payoff, alpha=alpha, population_size=m)
+    np.testing.assert_allclose(result.transitions, chain, atol=1e-14)
+    np.testing.assert_allclose(result.ratings, pi / pi.sum(), atol=1e-12)
+
+
 def test_alpha_rank_is_permutation_equivariant():
     rng = np.random.default_rng(1)
     p = rng.random((5, 5))
