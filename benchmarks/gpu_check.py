@@ -26,6 +26,11 @@ targets first:
 - ``device-solve``: the time to solve CartPole with the env on the device (3 seeds,
   ``benchmarks/ppo.py``'s protocol, evaluated after each rollout; the kernels' compile timed
   apart, the timed model's own warm-up inside the clock).
+- ``pong``: Pong self-play by parameter sharing (``thrust_envs.cuda.make_vec("Thrust/Pong-v0",
+  G)``, rows ``g * 2 + a``), agent-steps/s with the game on the device against the CPU game
+  (``SharedGameVecEnv``) feeding the same device, and the learner against a device policy
+  (``.vs_opponent(opponent)``), at 1024 and 16,384 games, with the device's ratios to the
+  CPU game.
 - ``device-step-costs``: where a step of the device rollout spends its time, part by part (a
   torch op, a bare numba-cuda launch, the env's two kernels, its ``step``, the SB3 view's
   ``device_step``, the act graphed and eager, the value forward, a whole rollout step), in
@@ -38,17 +43,14 @@ targets first:
   non-blocking uploads, the masked bootstrap, the lean act in a CUDA graph), with and without
   double buffering, saying which path ran and whether the act was graphed, and checking that the
   last staged observations are the env's.
-- ``pong``: Pong self-play by parameter sharing (``thrust_envs.cuda.make_vec("Thrust/Pong-v0",
-  G)``, rows ``g * 2 + a``), agent-steps/s with the game on the device against the CPU game
-  (``SharedGameVecEnv``) feeding the same device, and the learner against a device policy
-  (``.vs_opponent(opponent)``), at 1024 and 16,384 games.
 - ``solve``: issue 14's time to solve with the policy on the GPU and the env on the host, by
   ``benchmarks/ppo.py``'s protocol and its ``thrust`` setting, thrust against stock SB3.
 
 The device-env tables are skipped (saying so) where ``thrust_envs.cuda`` is not importable. A
-table that raises prints its traceback and the run goes on to the next; the run then ends with
-exit status 1 and a last table says which failed, so one call on a lent machine yields every
-figure that could be measured.
+table that raises prints its traceback and the run goes on to the next; in the device tables
+a row (one configuration) that raises does the same within its table. The run then ends with
+exit status 1 and a last table says which failed (and which ``--deadline`` left out), so one
+call on a lent machine yields every figure that could be measured.
 
 Without CUDA it says that CUDA was absent and prints the same tables on the CPU at small
 sizes: that run is CI's smoke test of this script (``tests/test_benchmarks_smoke.py``); under
@@ -58,14 +60,17 @@ sizes).
 Usage::
 
     python benchmarks/gpu_check.py [--device cuda|cpu] [--quick] [--only gae,ppo,...]
+        [--deadline SECONDS]
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -133,34 +138,64 @@ def _sync(device: str) -> Callable[[], None]:
     return th.cuda.synchronize if device == "cuda" else (lambda: None)
 
 
+# The rows that failed in the table running now (main reports its table FAILED).
+FAILED_ROWS: list[str] = []
+
+
+@contextlib.contextmanager
+def one_row(label: str) -> Any:
+    """One row of a table: an exception prints its traceback and a FAILED line, and the table
+    goes on with its other rows (a failing configuration must not cost the others' figures)."""
+    try:
+        yield
+    except Exception:
+        traceback.print_exc(file=sys.stdout)
+        print(f"| {label} | FAILED (traceback above) |", flush=True)
+        FAILED_ROWS.append(label)
+
+
+def ratio(speed: float, anchor: float | None) -> str:
+    """``speed / anchor`` as ``1.23x``, or ``-`` without an anchor."""
+    return "-" if not anchor else f"{speed / anchor:.2f}x"
+
+
 def device_env_table(device: str, sizes: list[int], steps: int) -> None:
     """Issue 18's device envs, written against ``thrust_envs.cuda.make_vec``: raw steps, the
     step's kernels replayed from a CUDA graph and launched."""
     print(
         "\n### Device envs (thrust_envs.cuda), Thrust/CartPole-v1, every action 0\n\n"
         f"{steps} steps after two (NextStep autoreset); cuda_graph: the step's two kernels "
-        "replayed from a CUDA graph, or launched every step.\n"
+        "replayed from a CUDA graph, or launched every step (first: its row is the anchor of "
+        "the graph's ratio).\n"
     )
     make_vec = _device_make_vec(device)
     if make_vec is None:
         return
     sync = _sync(device)
-    print("| envs | cuda_graph | step path | env-steps/s |")
-    print("| ---: | --- | --- | ---: |")
+    print("| envs | cuda_graph | step path | env-steps/s | vs launched |")
+    print("| ---: | --- | --- | ---: | ---: |")
     for num_envs in sizes:
-        for cuda_graph in (True, False):
-            envs = make_vec("Thrust/CartPole-v1", num_envs, device=device, cuda_graph=cuda_graph)
-            envs.reset(seed=0)
-            actions = th.zeros(num_envs, dtype=th.int64, device=device)
-            envs.step(actions)
-            envs.step(actions)  # the second step captures the graph
-            sync()
-            start = time.perf_counter()
-            for _ in range(steps):
+        launched = None
+        for cuda_graph in (False, True):
+            with one_row(f"{num_envs} | {cuda_graph}"):
+                envs = make_vec(
+                    "Thrust/CartPole-v1", num_envs, device=device, cuda_graph=cuda_graph
+                )
+                envs.reset(seed=0)
+                actions = th.zeros(num_envs, dtype=th.int64, device=device)
                 envs.step(actions)
-            sync()
-            speed = steps * num_envs / (time.perf_counter() - start)
-            print(f"| {num_envs} | {cuda_graph} | {envs.step_path} | {speed:,.0f} |")
+                envs.step(actions)  # the second step captures the graph
+                sync()
+                start = time.perf_counter()
+                for _ in range(steps):
+                    envs.step(actions)
+                sync()
+                speed = steps * num_envs / (time.perf_counter() - start)
+                launched = speed if not cuda_graph else launched
+                print(
+                    f"| {num_envs} | {cuda_graph} | {envs.step_path} | {speed:,.0f} | "
+                    f"{ratio(speed, launched) if cuda_graph else '-'} |"
+                )
 
 
 def rollout_table(device: str, sizes: list[int], rollouts: int) -> None:
@@ -247,33 +282,43 @@ def device_ppo_table(device: str, sizes: list[int], updates: int) -> None:
         "learning rate where it is not constant), minibatch steps: the update's gradient steps, "
         "cuda_graphs: PPO's option, which graphs both the rollout's act and the update's "
         "minibatch step (act: which one ran), env step: the device env's own step path, "
-        "captures: the CUDA graphs the update captured over the run.\n"
+        "captures: the CUDA graphs the update captured over the run; vs eager: env-steps/s "
+        "over the eager row's (run first) of the same envs and layout.\n"
     )
     make_vec = _device_make_vec(device)
     if make_vec is None:
         return
     print(
         "| envs | layout | minibatch steps | cuda_graphs | act | env step | rollout path | "
-        "update path | env-steps/s | rollout s | update s | captures | host syncs a rollout |"
+        "update path | env-steps/s | vs eager | rollout s | update s | captures | "
+        "host syncs a rollout |"
     )
-    print("| ---: | --- | ---: | --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    print(
+        "| ---: | --- | ---: | --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: "
+        "| ---: |"
+    )
     for num_envs in sizes:
         for name, layout in DEVICE_PPO_LAYOUTS.items():
-            for cuda_graphs in (True, False):  # the act and the minibatch step graphed, or eager
-                envs = make_vec("Thrust/CartPole-v1", num_envs, device=device,
-                                autoreset_mode="SameStep")  # fmt: skip
-                model, speed, times = _timed_learn(envs, device, updates, cuda_graphs, layout)
-                n_samples = model.n_steps * num_envs
-                steps = model.n_epochs * (n_samples // model.batch_size)
-                graphed = model._graphed_update
-                captures = "-" if graphed is None else graphed.captures
-                act = "graph" if model._graphed_act is not None else "eager"
-                print(
-                    f"| {num_envs} | {name} | {steps} | {cuda_graphs} | {act} | "
-                    f"{envs.step_path} | {model.rollout_path} | "
-                    f"{model.update_path} | {speed:,.0f} | {times['rollout']:.3f} | "
-                    f"{times['update']:.3f} | {captures} | {_rollout_syncs(model)} |"
-                )
+            eager = None
+            for cuda_graphs in (False, True):  # eager, then the act and minibatch step graphed
+                with one_row(f"{num_envs} | {name} | - | {cuda_graphs}"):
+                    envs = make_vec("Thrust/CartPole-v1", num_envs, device=device,
+                                    autoreset_mode="SameStep")  # fmt: skip
+                    model, speed, times = _timed_learn(envs, device, updates, cuda_graphs, layout)
+                    eager = speed if not cuda_graphs else eager
+                    n_samples = model.n_steps * num_envs
+                    steps = model.n_epochs * (n_samples // model.batch_size)
+                    graphed = model._graphed_update
+                    captures = "-" if graphed is None else graphed.captures
+                    act = "graph" if model._graphed_act else "eager"
+                    print(
+                        f"| {num_envs} | {name} | {steps} | {cuda_graphs} | {act} | "
+                        f"{envs.step_path} | {model.rollout_path} | "
+                        f"{model.update_path} | {speed:,.0f} | "
+                        f"{ratio(speed, eager) if cuda_graphs else '-'} | "
+                        f"{times['rollout']:.3f} | {times['update']:.3f} | {captures} | "
+                        f"{_rollout_syncs(model)} |"
+                    )
 
 
 def _rollout_syncs(model: Any) -> str:
@@ -330,14 +375,15 @@ def device_step_costs_table(device: str, sizes: list[int], calls: int) -> None:
     print("| ---: | --- | ---: | ---: |")
     paths = []
     for num_envs in sizes:
-        settings = {"device": device, "autoreset_mode": "SameStep"}
-        envs, launched = (
-            make_vec("Thrust/CartPole-v1", num_envs, cuda_graph=graph, **settings)
-            for graph in (True, False)
-        )
-        for name, (returned, done) in _step_costs(envs, launched, device, calls).items():
-            print(f"| {num_envs} | {name} | {returned:,.1f} | {done:,.1f} |")
-        paths.append(f"{num_envs} envs: {envs.step_path}")
+        with one_row(f"{num_envs} | every part"):
+            settings = {"device": device, "autoreset_mode": "SameStep"}
+            envs, launched = (
+                make_vec("Thrust/CartPole-v1", num_envs, cuda_graph=graph, **settings)
+                for graph in (True, False)
+            )
+            for name, (returned, done) in _step_costs(envs, launched, device, calls).items():
+                print(f"| {num_envs} | {name} | {returned:,.1f} | {done:,.1f} |")
+            paths.append(f"{num_envs} envs: {envs.step_path}")
     print(f"\nThe cuda_graph=True env's step path: {'; '.join(paths)}.")
 
 
@@ -431,21 +477,28 @@ def pong_self_play_table(device: str, games: list[int], updates: int) -> None:
         with th.no_grad():
             return opponent_net(obs).argmax(1)
 
-    print("| games (rows) | game on | rollout path | agent-steps/s | rollout s | update s |")
-    print("| ---: | --- | --- | ---: | ---: | ---: |")
+    print(
+        "| games (rows) | game on | rollout path | agent-steps/s | vs CPU | rollout s | update s |"
+    )
+    print("| ---: | --- | --- | ---: | ---: | ---: | ---: |")
     for num_games in games:
-        sides: list[tuple[str, Any]] = [
-            ("device, self-play", make_vec("Thrust/Pong-v0", num_games, device=device)),
-            ("CPU, self-play", make_shared_vec_env(game_lookup("Thrust/Pong-v0"), num_games, 0)),
+        sides: list[tuple[str, Callable[[int], Any]]] = [
+            ("CPU, self-play", lambda n: make_shared_vec_env(game_lookup("Thrust/Pong-v0"), n, 0)),
+            ("device, self-play", lambda n: make_vec("Thrust/Pong-v0", n, device=device)),
             ("device, vs a device policy",
-             make_vec("Thrust/Pong-v0", num_games, device=device).vs_opponent(opponent)),
+             lambda n: make_vec("Thrust/Pong-v0", n, device=device).vs_opponent(opponent)),
         ]  # fmt: skip
-        for side, envs in sides:
-            model, speed, times = _timed_learn(envs, device, updates)
-            print(
-                f"| {num_games} ({envs.num_envs}) | {side} | {model.rollout_path} | "
-                f"{speed:,.0f} | {times['rollout']:.3f} | {times['update']:.3f} |"
-            )
+        cpu = None
+        for side, make_envs in sides:  # the CPU game first: the anchor of the device's ratios
+            with one_row(f"{num_games} | {side}"):
+                envs = make_envs(num_games)
+                model, speed, times = _timed_learn(envs, device, updates)
+                cpu = speed if side.startswith("CPU") else cpu
+                print(
+                    f"| {num_games} ({envs.num_envs}) | {side} | {model.rollout_path} | "
+                    f"{speed:,.0f} | {'-' if side.startswith('CPU') else ratio(speed, cpu)} | "
+                    f"{times['rollout']:.3f} | {times['update']:.3f} |"
+                )
 
 
 def device_solve_table(device: str, seeds: list[int], total_timesteps: int) -> None:
@@ -792,10 +845,10 @@ TABLE_NAMES = (
     "device-envs",
     "device-ppo",
     "device-solve",
+    "pong",
     "device-step-costs",
     "agreement",
     "rollout",
-    "pong",
     "solve",
 )
 
@@ -816,7 +869,17 @@ def main(argv: list[str] | None = None) -> int:
         default=",".join(TABLE_NAMES),
         help=f"comma-separated tables to run, of {list(TABLE_NAMES)} (default: all)",
     )
+    parser.add_argument(
+        "--deadline",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="start no table after this many seconds of the run (gpu_check.sh: its timeout "
+        "less a margin), so that the summary still prints; default: none",
+    )
     args = parser.parse_args(argv)
+    if args.deadline is not None and not args.deadline > 0:
+        parser.error(f"--deadline takes a positive number of seconds, got {args.deadline}")
     only = [name for name in args.only.split(",") if name]
     if not only or set(only) - set(TABLE_NAMES):
         parser.error(f"--only takes tables of {list(TABLE_NAMES)}, got {args.only!r}")
@@ -870,23 +933,26 @@ def main(argv: list[str] | None = None) -> int:
             ),
         ),
     }
-    failed = []
-    seconds: dict[str, float] = {}
+    results: dict[str, tuple[float, str]] = {}
+    run_start = time.perf_counter()
     for table in (name for name in TABLE_NAMES if name in only):
+        if args.deadline is not None and time.perf_counter() - run_start > args.deadline:
+            results[table] = (0.0, "skipped: past --deadline")
+            continue
         start = time.perf_counter()
+        FAILED_ROWS.clear()
         try:
             tables[table]()
+            result = f"FAILED: {len(FAILED_ROWS)} rows" if FAILED_ROWS else "ok"
         except Exception:  # one broken table must not hide the others' figures
-            import traceback
-
             traceback.print_exc(file=sys.stdout)
             print(f"\nTable {table!r} FAILED (traceback above).", flush=True)
-            failed.append(table)
-        seconds[table] = time.perf_counter() - start
+            result = "FAILED"
+        results[table] = (time.perf_counter() - start, result)
     print("\n### Tables run\n\n| table | seconds | result |\n| --- | ---: | --- |")
-    for table, spent in seconds.items():
-        print(f"| {table} | {spent:.1f} | {'FAILED' if table in failed else 'ok'} |")
-    return 1 if failed else 0
+    for table, (spent, result) in results.items():
+        print(f"| {table} | {spent:.1f} | {result} |")
+    return 1 if any(result != "ok" for _, result in results.values()) else 0
 
 
 if __name__ == "__main__":

@@ -193,6 +193,7 @@ def test_benchmark_runs(case: str) -> None:
     [
         (["gpu_check.py", "--only", "probe,bogus"], "--only takes tables of"),
         (["gpu_check.py", "--only", ","], "--only takes tables of"),
+        (["gpu_check.py", "--deadline", "-1"], "--deadline takes a positive number"),
         (["solve_counts.py", "--settings", "Z"], "--settings: of"),
         (["solve_counts.py", "--seeds", "0"], "must be at least 1"),
     ],
@@ -225,6 +226,50 @@ def test_gpu_check_only_runs_the_tables_named() -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     table = result.stdout.split("### Tables run", 1)[1]
     assert "| gae |" in table and "| ppo |" not in table and "| probe |" not in table
+
+
+def test_gpu_check_starts_no_table_past_its_deadline() -> None:
+    """gpu_check.sh's timeout less a margin: tables not started by then are listed as skipped,
+    the summary still prints and the status says not every figure was measured."""
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    result = subprocess.run(
+        [sys.executable, "benchmarks/gpu_check.py", "--quick", "--device", "cpu",
+         "--only", "probe,gae", "--deadline", "1e-9"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr[-3000:]
+    before, table = result.stdout.split("### Tables run", 1)
+    assert "| probe | 0.0 | skipped: past --deadline |" in table
+    assert "| gae | 0.0 | skipped: past --deadline |" in table
+    assert "### GAE" not in before
+
+
+def test_gpu_check_a_failing_row_leaves_the_table_its_other_rows(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A configuration that raises in a device table prints its traceback and a FAILED row;
+    the rows after it still run, and main reports the table FAILED."""
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    try:
+        import gpu_check
+    finally:
+        sys.path.remove(str(REPO_ROOT / "benchmarks"))
+    gpu_check.FAILED_ROWS.clear()
+    ran = []
+    for label in ("a", "b", "c"):
+        with gpu_check.one_row(label):
+            if label == "b":
+                raise RuntimeError("capture failed")
+            ran.append(label)
+    out = capsys.readouterr().out
+    assert ran == ["a", "c"] and gpu_check.FAILED_ROWS == ["b"]
+    assert "RuntimeError: capture failed" in out and "| b | FAILED (traceback above) |" in out
+    assert gpu_check.ratio(3.0, 2.0) == "1.50x" and gpu_check.ratio(3.0, None) == "-"
+    gpu_check.FAILED_ROWS.clear()
 
 
 def test_gpu_check_refuses_cuda_without_a_device() -> None:
