@@ -43,6 +43,7 @@ if [ "${GPU_CHECK_TESTS:-1}" = 1 ] && python3 -c "import torch, sys; sys.exit(no
     tests/test_algos_staged.py::test_staged_on_cuda_matches_cpu_observations \
     tests/test_algos_graphed_update.py::test_cuda_graph_update_equals_the_eager_loop \
     tests/test_cuda_device_env.py::test_cuda_graph_steps_equal_the_launched_kernels \
+    tests/test_cuda_device_env.py::test_a_step_captured_in_a_callers_graph_is_the_launched_step \
     tests/test_algos_device_env.py::test_views_by_id_on_cuda_agree_with_the_cpu_views \
     tests/test_algos_graphed_update.py::test_a_graph_is_captured_once_unless_a_schedule_moves_its_key \
     || status=$?

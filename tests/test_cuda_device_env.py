@@ -131,6 +131,44 @@ def test_cuda_graph_steps_equal_the_launched_kernels(env_id, kwargs) -> None:
     graphed.step(_random_actions(graphed, generator))  # stepping works again after the error
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("env_id", ["Thrust/CartPole-v1", "Thrust/Pong-v0"])
+def test_a_step_captured_in_a_callers_graph_is_the_launched_step(env_id) -> None:
+    """A caller's CUDA graph holding ``env.step(actions)`` (as a whole rollout step would):
+    each replay steps as the launched kernels do, and a bad action replayed is raised by
+    ``check()`` after it, the state unchanged."""
+    from thrust_envs.core.batch import InvalidAction
+    from thrust_envs.cuda import make_vec
+    from thrust_envs.graph_capture import capture
+
+    captured = make_vec(env_id, 256, autoreset_mode="SameStep", max_episode_steps=40)
+    launched = make_vec(env_id, 256, cuda_graph=False, autoreset_mode="SameStep",
+                        max_episode_steps=40)  # fmt: skip
+    generator = torch.Generator(device="cuda").manual_seed(0)
+    captured.reset(seed=0)
+    launched.reset(seed=0)
+    actions = _random_actions(captured, generator)
+    for _ in range(2):  # the kernels loaded (and the env's own graph made) outside the capture
+        captured.step(actions)
+        launched.step(actions)
+    graph = torch.cuda.CUDAGraph()
+    capture(graph, lambda: captured.step(actions), captured.device)  # recorded, not run
+    _same(captured, launched)
+    for _ in range(100):
+        actions.copy_(_random_actions(captured, generator))
+        graph.replay()
+        launched.step(actions)
+        _same(captured, launched)
+    captured.check()  # nothing bad so far
+    before = captured.state.clone()
+    actions[3] = 7 if actions.dtype == torch.int64 else float("nan")
+    graph.replay()
+    with pytest.raises(InvalidAction):
+        captured.check()
+    assert torch.equal(captured.state, before), "a bad step changed the state"
+    captured.step(_random_actions(captured, generator))  # stepping works again after the error
+
+
 class _FakeCuda:
     """The ``torch.cuda`` calls a step's graph makes, recording what each step does (a launch,
     a launch during a capture: recorded, not run; a capture; a replay) and which stream is
@@ -146,6 +184,7 @@ class _FakeCuda:
         self.warn_on_launch = False  # a launch warns, as numba does of small grids
         self.current = "caller's stream"
         self.capturing = False
+        self.outer_capture = outer_capture  # a caller's capture is open
         fake = self
 
         class Graph:
@@ -184,7 +223,7 @@ class _FakeCuda:
         monkeypatch.setattr(cuda, "device", lambda device: contextlib.nullcontext())
         monkeypatch.setattr(cuda, "stream", lambda stream: contextlib.nullcontext())
         monkeypatch.setattr(
-            cuda, "is_current_stream_capturing", lambda: outer_capture or fake.capturing
+            cuda, "is_current_stream_capturing", lambda: fake.outer_capture or fake.capturing
         )
 
     def launch(self) -> None:
@@ -210,12 +249,17 @@ def _graph_env(monkeypatch, fake: _FakeCuda):
     return env
 
 
+def _run_step_kernels(env) -> None:
+    """The step's kernels, told whether a capture is open, as ``step`` tells them."""
+    env._step_kernels(torch.cuda.is_current_stream_capturing())
+
+
 def _steps(env, fake: _FakeCuda, params_each_step: list) -> list:
     steps = []
     for params in params_each_step:
         env.params = params
         fake.log.clear()
-        env._step_kernels()
+        _run_step_kernels(env)
         steps.append((tuple(fake.log), env.step_path))
     return steps
 
@@ -244,14 +288,38 @@ def test_inside_a_callers_capture_the_kernels_are_launched(monkeypatch) -> None:
     assert [log for log, _ in steps] == [("launch",)] * 3  # into the caller's capture
 
 
+def test_a_step_inside_a_callers_capture_neither_polls_nor_queues_a_copy(monkeypatch) -> None:
+    """Inside a caller's capture the host may not query an event recorded there, nor wait:
+    the step launches its kernels and leaves the status on the device; ``check()`` refuses to
+    run inside the capture, and after it queues the copy the replays need."""
+    fake = _FakeCuda(monkeypatch, outer_capture=True)
+    env = _graph_env(monkeypatch, fake)
+    env.has_reset = True
+    monkeypatch.setattr(env, "_load_actions", lambda actions, target: fake.log.append("load"))
+    monkeypatch.setattr(env, "_poll", lambda: fake.log.append("poll"))
+    monkeypatch.setattr(env, "_queue_status_copy", lambda: fake.log.append("status copy"))
+    env._step(None, None)
+    assert fake.log == ["load", "launch"]
+    with pytest.raises(RuntimeError, match="CUDA-graph capture forbids"):
+        env.check()
+    fake.outer_capture = False
+    fake.log.clear()
+    env.check()
+    env.check()
+    assert fake.log == ["status copy"]  # once: the replays' status, then nothing new
+    fake.log.clear()
+    env._step(None, None)  # outside a capture: polled, then the copy queued
+    assert fake.log == ["poll", "load", "launch", "status copy"]
+
+
 @pytest.mark.parametrize("fail", ["enter", "end", "empty"])
 def test_a_failed_step_capture_warns_and_launches_from_then_on(monkeypatch, fail) -> None:
     fake = _FakeCuda(monkeypatch, fail)
     env = _graph_env(monkeypatch, fake)
-    env._step_kernels()
+    _run_step_kernels(env)
     fake.log.clear()
     with pytest.warns(RuntimeWarning, match="capturing the step's kernels in a CUDA graph failed"):
-        env._step_kernels()
+        _run_step_kernels(env)
     # A capture that raised ran nothing: this step's kernels are launched, on the caller's
     # stream (a capture left open is ended first). One that recorded nothing ran them
     # elsewhere: they are not launched twice.
@@ -263,7 +331,7 @@ def test_a_failed_step_capture_warns_and_launches_from_then_on(monkeypatch, fail
     assert fake.log == expected[fail]
     assert fake.current == "caller's stream"
     fake.log.clear()
-    env._step_kernels()
+    _run_step_kernels(env)
     assert fake.log == ["launch"]
     assert env.step_path == "kernels: capturing them in a CUDA graph failed (warned)"
 
@@ -279,12 +347,12 @@ def test_a_warning_made_an_error_does_not_hide_an_empty_capture(monkeypatch) -> 
     env = _graph_env(monkeypatch, fake)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        env._step_kernels()  # the first, eager launch loads the kernels
+        _run_step_kernels(env)  # the first, eager launch loads the kernels
         warnings.filterwarnings("error", message="numba: grid size")
         with pytest.raises(UserWarning, match="grid size"):
             env._launch_step()  # an eager launch: the caller's filter applies
         fake.log.clear()
-        env._step_kernels()
+        _run_step_kernels(env)
     assert fake.log == ["capture", "launch, captured"]
     assert any("CUDA graph failed" in str(w.message) for w in caught)
     assert env.step_path == "kernels: capturing them in a CUDA graph failed (warned)"
@@ -302,11 +370,11 @@ def test_a_first_launch_that_raised_is_not_followed_by_a_capture(monkeypatch) ->
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message="numba: grid size")
         with pytest.raises(UserWarning, match="grid size"):
-            env._step_kernels()
+            _run_step_kernels(env)
     fake.log.clear()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        env._step_kernels()
+        _run_step_kernels(env)
     assert "capture" not in fake.log and fake.log, fake.log
     assert env.step_path == "kernels: captured at the next step"
 

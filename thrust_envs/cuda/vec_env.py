@@ -25,6 +25,12 @@ step computes what the launches compute; it bakes in ``params``, and a reset who
 change them captures anew. If a capture fails (or records nothing) the env warns once and
 launches the kernels from then on; ``step_path`` says which runs.
 
+A step may itself be captured in a caller's CUDA graph (with the policy's forward, say): it
+then launches its kernels into that capture. The host can neither wait for the device there
+nor query an event recorded there (CUDA's ``cudaErrorCapturedEvent``), so such a step leaves
+the status on the device: ``check()`` (or the steps after the next step outside the capture)
+raises what the graph's replays recorded, as lazy validation does.
+
 Without a GPU, under numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``), ``device="cpu"``
 runs the same kernels as Python on CPU tensors (slow: for tests).
 """
@@ -125,6 +131,7 @@ class _DeviceBatch:
         self._torch = _torch()
         self._cuda = self.device.type == "cuda"
         self._status_pending = False
+        self._stepped_in_capture = False  # the status may have moved without a copy queued
         self._event = None
         self._streams: dict[int, Any] = {}
         self.closed = False
@@ -180,14 +187,31 @@ class _DeviceBatch:
             return "CUDA graph"
         return "kernels: captured at the next step"
 
-    def _step_kernels(self) -> None:
+    def _step(self, actions: Any, target: Any) -> None:
+        """One step (the envs' and games' ``step``): ``actions`` checked into ``target`` (the
+        kernels' action buffer), the kernels run, the status copy queued; inside a caller's
+        capture, no copy and no poll (the module docstring)."""
+        self._check_open("step")
+        if not self.has_reset:
+            raise RuntimeError(f"{self.label}: call reset() before step()")
+        capturing = self._cuda and self._torch.cuda.is_current_stream_capturing()
+        if capturing:
+            self._stepped_in_capture = True
+        else:
+            self._poll()
+        self._load_actions(actions, target)
+        self._step_kernels(capturing)
+        if not capturing:
+            self._after_step()
+
+    def _step_kernels(self, capturing: bool) -> None:
         """The step's kernels: replayed from a CUDA graph of :meth:`_launch_step` where one
         can be, else launched. The first step launches them (loading the kernels before any
         capture); the next captures them, and a change of ``params`` captures anew. Inside a
-        caller's own capture they are launched (into it)."""
+        caller's own capture (``capturing``) they are launched (into it)."""
         torch = self._torch
         graphs = self._cuda and self.cuda_graph and not self._graph_failed
-        if not graphs or torch.cuda.is_current_stream_capturing():
+        if not graphs or capturing:
             self._launch_step()
         elif self._graph is not None and self._graph_params == self.params:
             with torch.cuda.device(self.device):
@@ -239,14 +263,17 @@ class _DeviceBatch:
 
     def _after_step(self) -> None:
         """Queue the status copy (lazy) or wait for it and raise (sync)."""
+        self._queue_status_copy()
+        if self.validate == "sync":
+            self.check()
+
+    def _queue_status_copy(self) -> None:
         self._status_host.copy_(self.status, non_blocking=self._cuda)
         self._status_pending = True
         if self._cuda:
             if self._event is None:
                 self._event = self._torch.cuda.Event()
             self._event.record(self._torch.cuda.current_stream(self.device))
-        if self.validate == "sync":
-            self.check()
 
     def _poll(self) -> None:
         """Raise a recorded error if its copy has landed; never waits."""
@@ -254,7 +281,19 @@ class _DeviceBatch:
             self._raise_if_error()
 
     def check(self) -> None:
-        """Wait for the last step and raise the error of any bad step since the last check."""
+        """Wait for the last step and raise the error of any bad step since the last check
+        (the steps a caller's CUDA graph replayed included).
+
+        :raises RuntimeError: called inside a CUDA-graph capture, where the host cannot wait
+        """
+        if self._cuda and self._torch.cuda.is_current_stream_capturing():
+            raise RuntimeError(
+                f"{self.label}: check() waits for the device, which a CUDA-graph capture "
+                "forbids: call it after the capture (or after replaying the graph)"
+            )
+        if self._stepped_in_capture:  # replays of a captured step may have moved the status
+            self._stepped_in_capture = False
+            self._queue_status_copy()
         if self._status_pending:
             if self._event is not None:
                 self._event.synchronize()
@@ -532,13 +571,7 @@ class DeviceVecEnv(_DeviceBatch):
     def step(self, actions: Any):
         """Step every row; returns ``(observations, rewards, terminations, truncations)``, the
         env's own tensors (overwritten by the next step)."""
-        self._check_open("step")
-        if not self.has_reset:
-            raise RuntimeError(f"{self.label}: call reset() before step()")
-        self._poll()
-        self._load_actions(actions, self.actions)
-        self._step_kernels()
-        self._after_step()
+        self._step(actions, self.actions)
         return self.observations, self.rewards, self.terminations, self.truncations
 
     def _launch_step(self) -> None:
@@ -694,13 +727,7 @@ class DeviceGameVecEnv(_DeviceBatch):
     def step(self, actions: Any):
         """Step every game; returns ``(observations, rewards, terminations, truncations)``,
         the env's own tensors in the ``[R]`` layout (overwritten by the next step)."""
-        self._check_open("step")
-        if not self.has_reset:
-            raise RuntimeError(f"{self.label}: call reset() before step()")
-        self._poll()
-        self._load_actions(actions, self.actions[:, 0] if self._discrete else self.actions)
-        self._step_kernels()
-        self._after_step()
+        self._step(actions, self.actions[:, 0] if self._discrete else self.actions)
         return self.observations, self.rewards, self.terminations, self.truncations
 
     def _launch_step(self) -> None:
