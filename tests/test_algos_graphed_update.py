@@ -94,6 +94,21 @@ def test_the_update_reads_nothing_back_on_the_host() -> None:
     assert reads.ops == ["aten._local_scalar_dense.default"]
 
 
+def test_the_graph_key_holds_the_shapes_of_its_tensors() -> None:
+    """A buffer made anew (another env count) may land on the old addresses: a graph replayed
+    on them would read the old shapes. The key changes with a shape at the same address."""
+    model = _model()
+    step = GraphedMinibatchStep(model, model._lean_actor_critic(), capture=False)
+    settings = LossSettings(0.2, None, model.ent_coef, model.vf_coef, model.normalize_advantage)
+    key = step.key(settings)
+    assert step.key(settings) == key
+    buffer = model.rollout_buffer
+    address = buffer.observations.data_ptr()
+    buffer.observations = buffer.observations.view(-1, *buffer.observations.shape[2:])
+    assert buffer.observations.data_ptr() == address
+    assert step.key(settings) != key
+
+
 def test_graph_plan_names_why_not() -> None:
     model = _model()
     lean = model._lean_actor_critic()

@@ -117,7 +117,8 @@ class GraphedMinibatchStep:
         self.settings: LossSettings | None = None
 
     def key(self, settings: LossSettings) -> tuple:
-        """What a captured graph depends on: the tensors it reads and writes (by address) and
+        """What a captured graph depends on: the tensors it reads and writes (by address and
+        shape: a buffer made anew, for another env count, may land on the old addresses) and
         the numbers baked into its kernels."""
         model, optimizer = self.model, self.model.policy.optimizer
         buffer = model.rollout_buffer
@@ -135,7 +136,7 @@ class GraphedMinibatchStep:
             float(model.max_grad_norm),
             model.batch_size,
             tuple(hyper),
-            tuple(t.data_ptr() for t in tensors if t is not None),
+            tuple((t.data_ptr(), tuple(t.shape)) for t in tensors if t is not None),
         )
 
     def _step(self) -> None:
