@@ -454,7 +454,10 @@ def collect_on_device(
     nothing is read back. Callbacks are called every step with SB3's local names; ``new_obs``,
     ``rewards`` and ``dones`` are device tensors, ``infos`` a
     :class:`thrust_envs.sb3.device.DeviceInfos` (built, with one copy, only when read, during
-    that step's callback).
+    that step's callback). Like ``new_obs``, the step's ``actions``, ``values`` and
+    ``log_probs`` are tensors the next step overwrites (the act graph's outputs, the env's
+    buffers): a callback that keeps one past its step keeps a copy (``.clone()``); the rollout
+    buffer holds every step's.
 
     Once per rollout: the env's error status (an action it refused makes it raise here,
     before anything is trained on the rollout), the bootstrap ``where(truncated, reward +
