@@ -14,11 +14,26 @@ from thrust_envs.core.batch import BatchEnv, check_reset_mask_rows, normalize_se
 from thrust_envs.core.definition import EnvDefinition, make_params
 from thrust_envs.core.gym_env import _check_state
 
-_MODES = {
+# Gymnasium's autoreset modes as the step kernels' codes (the CPU's and the device's).
+KERNEL_MODES = {
     AutoresetMode.NEXT_STEP: K.NEXT_STEP,
     AutoresetMode.SAME_STEP: K.SAME_STEP,
     AutoresetMode.DISABLED: K.DISABLED,
 }
+
+
+def autoreset_mode_of(label: str, value: AutoresetMode | str) -> AutoresetMode:
+    """``value`` as Gymnasium's ``AutoresetMode`` (the enum or its string value).
+
+    :raises ValueError: naming the modes, for anything else
+    """
+    try:
+        return AutoresetMode(value)
+    except ValueError:
+        raise ValueError(
+            f"{label}: autoreset_mode must be one of {[m.value for m in AutoresetMode]}, "
+            f"got {value!r}"
+        ) from None
 
 
 class ThrustVectorEnv(VectorEnv):
@@ -97,13 +112,7 @@ class ThrustVectorEnv(VectorEnv):
         **kwargs: Any,
     ) -> None:
         label = self.definition.name
-        try:
-            autoreset_mode = AutoresetMode(autoreset_mode)
-        except ValueError:
-            raise ValueError(
-                f"{label}: autoreset_mode must be one of {[m.value for m in AutoresetMode]}, "
-                f"got {autoreset_mode!r}"
-            ) from None
+        autoreset_mode = autoreset_mode_of(label, autoreset_mode)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
                 f"{label}: render_mode must be one of {self.metadata['render_modes']} or None, "
@@ -116,7 +125,7 @@ class ThrustVectorEnv(VectorEnv):
             num_envs,
             params,
             max_episode_steps,
-            _MODES[autoreset_mode],
+            KERNEL_MODES[autoreset_mode],
             num_threads,
             reward_dtype=np.float32,
         )

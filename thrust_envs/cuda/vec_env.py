@@ -45,7 +45,6 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 
-from thrust_envs.core import kernels as K
 from thrust_envs.core.batch import (
     InvalidAction,
     action_array,
@@ -55,13 +54,8 @@ from thrust_envs.core.batch import (
 from thrust_envs.core.definition import EnvDefinition, make_params, reset_params
 from thrust_envs.core.games import GameArrays
 from thrust_envs.core.rng import entropy_seeds, seed_rows
+from thrust_envs.core.vector_env import KERNEL_MODES, autoreset_mode_of
 from thrust_envs.cuda import targets as T
-
-_MODES = {
-    AutoresetMode.NEXT_STEP: K.NEXT_STEP,
-    AutoresetMode.SAME_STEP: K.SAME_STEP,
-    AutoresetMode.DISABLED: K.DISABLED,
-}
 
 
 def _torch():
@@ -430,13 +424,7 @@ class DeviceVecEnv(_DeviceBatch):
             label, registered = spec.id, spec.max_episode_steps  # the ID resolved
             kwargs = {**spec.kwargs, **kwargs}  # the registration's parameters, as gym.make
         super().__init__(label, device, validate, cuda_graph)
-        try:
-            autoreset_mode = AutoresetMode(autoreset_mode)
-        except ValueError:
-            raise ValueError(
-                f"{label}: autoreset_mode must be one of {[m.value for m in AutoresetMode]}, "
-                f"got {autoreset_mode!r}"
-            ) from None
+        autoreset_mode = autoreset_mode_of(label, autoreset_mode)
         if max_episode_steps == "registered":
             max_episode_steps = registered
         if (
@@ -480,7 +468,7 @@ class DeviceVecEnv(_DeviceBatch):
         else:
             raise NotImplementedError(f"{label}: device envs take Discrete or 1-D Box actions")
         self.kernels = T.env_kernels(definition, "discrete" if self._discrete else "box")
-        self._mode = _MODES[autoreset_mode]
+        self._mode = KERNEL_MODES[autoreset_mode]
         self._max_steps = 0 if max_episode_steps is None else int(max_episode_steps)
         float32 = torch.float32
         self.actions = self._zeros(self._action_shape, action_dtype)
