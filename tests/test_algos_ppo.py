@@ -418,3 +418,20 @@ def test_discounts_above_one_train_as_in_sb3() -> None:
     )
     for name in FIELDS:  # lean=False: SB3's forward, so the rollout is SB3's bit for bit
         np.testing.assert_array_equal(thrust.rollouts[0][name], stock.rollouts[0][name], name)
+
+
+def test_initial_weights_do_not_depend_on_the_thread_count() -> None:
+    """SB3 initialises with orthogonal_, whose QR sums in a thread-dependent order: the default
+    64-wide MLP's initial weights differed between one and two torch threads. PPO builds its
+    policy on one thread, whatever the caller's setting (restored)."""
+    weights = []
+    try:
+        for threads in (1, 2):
+            th.set_num_threads(threads)
+            model = thrust_algos.PPO("MlpPolicy", "CartPole-v1", seed=3, device="cpu")
+            assert th.get_num_threads() == threads
+            weights.append(model.policy.state_dict())
+    finally:
+        th.set_num_threads(1)  # the module's setting (tests/torch_threads.py)
+    for key, value in weights[0].items():
+        th.testing.assert_close(value, weights[1][key], rtol=0, atol=0, msg=key)

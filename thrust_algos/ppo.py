@@ -95,6 +95,7 @@ from thrust_algos.lean import (
     enable_fused_adam,
 )
 from thrust_algos.lean_adam import LeanAdam
+from thrust_envs.core.threads import one_torch_thread
 
 
 class PPO(SB3PPO):
@@ -228,7 +229,10 @@ class PPO(SB3PPO):
         saved = self.__dict__.pop("device_buffer_kwargs", None)
         if saved:
             self.rollout_buffer_kwargs = {**(self.rollout_buffer_kwargs or {}), **saved}
-        super()._setup_model()
+        # On one torch thread: SB3's orthogonal initialisation gave other weights on two
+        # threads than on one (a seed's model must not depend on the thread count).
+        with one_torch_thread():
+            super()._setup_model()
 
     def save(
         self,

@@ -31,16 +31,10 @@ def player_seed(seed: int, side: int) -> int:
 
 @contextlib.contextmanager
 def one_torch_thread() -> Iterator[None]:
-    """Run the block with torch on one thread, then restore the caller's setting. Building a
-    model there makes its initial weights independent of the thread count: SB3 initialises
-    with ``orthogonal_``, whose QR decomposition (LAPACK) sums in an order that depends on the
-    number of threads, so that a 512-wide layer's weights differed by 3e-6 between one and two
-    threads (thread-count independence is the run seed's promise)."""
-    import torch
+    """:func:`thrust_envs.core.threads.one_torch_thread` (the league builds its learners under
+    it, as thrust_algos' PPO builds its policy), imported when a block runs: importing
+    thrust_population stays free of thrust_envs and numba."""
+    from thrust_envs.core.threads import one_torch_thread as torch_on_one_thread
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_on_one_thread():
         yield
-    finally:
-        torch.set_num_threads(threads)

@@ -17,6 +17,9 @@ Two of numba's behaviours would otherwise leak out of Thrust's kernels:
 - **``numba.set_num_threads`` is sticky** (a per-thread mask that stays after the call): a
   kernel run with the env's ``num_threads`` would leave the user's ``numba.set_num_threads``
   overwritten. :class:`numba_threads` sets the count for one call and restores it.
+
+:func:`one_torch_thread` is torch's counterpart for building a model: one thread for a block,
+the caller's count restored after it.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import TracebackType
 
 import numba
@@ -130,3 +133,21 @@ class numba_threads:  # lower case: used like a function, ``with numba_threads(4
         traceback: TracebackType | None,
     ) -> None:
         _set_num_threads(self.previous)
+
+
+@contextlib.contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Run the block with torch on one thread, then restore the caller's setting. Building a
+    model there makes its initial weights independent of the thread count: SB3 initialises
+    with ``orthogonal_``, whose QR decomposition (LAPACK) sums in an order that depends on the
+    number of threads, so that a 512-wide layer's weights differed by 3e-6 between one and two
+    threads, and SB3's default 64-wide MLP's by 2.4e-7 (the same seed must give the same
+    model whatever the thread count). torch is imported here: thrust_envs does not need it."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
