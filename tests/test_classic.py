@@ -67,6 +67,44 @@ def test_bitwise_parity_with_reset_options(env_id):
     assert_bitwise_parity(gym.make(env_id), gym.make(PAIRS[env_id]), 11, 1500, options)
 
 
+# Every physical parameter away from its default (the reset bounds stay: the references take
+# them as reset options). Acrobot's gravity stays too: Gymnasium's has g = 9.8 in its dynamics.
+OTHER_PARAMS = {
+    "Thrust/CartPole-v1": dict(
+        gravity=12.0, masscart=1.3, masspole=0.2, length=0.7, force_mag=8.0, tau=0.03,
+        theta_threshold_radians=0.3, x_threshold=2.0,
+    ),
+    "Thrust/Pendulum-v1": dict(g=9.0, m=1.2, l=0.8, dt=0.04, max_speed=3.0, max_torque=1.5),
+    "Thrust/MountainCar-v0": dict(
+        min_position=-1.1, max_position=0.55, max_speed=0.05, goal_position=0.45,
+        goal_velocity=0.01, force=0.0012, gravity=0.002,
+    ),
+    "Thrust/MountainCarContinuous-v0": dict(
+        min_action=-0.8, max_action=0.9, min_position=-1.1, max_position=0.55, max_speed=0.05,
+        goal_position=0.4, goal_velocity=0.01, power=0.002,
+    ),
+    "Thrust/Acrobot-v1": dict(
+        dt=0.15, link_length_1=1.1, link_length_2=0.9, link_mass_1=1.2, link_mass_2=0.8,
+        link_com_pos_1=0.45, link_com_pos_2=0.4, link_moi=1.1, max_vel_1=10.0, max_vel_2=25.0,
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("env_id", list(PAIRS))
+def test_bitwise_parity_with_other_parameters(env_id):
+    """Each parameter is the reference's attribute of that name (Acrobot's in capitals):
+    the reference with those attributes set steps as the env made with the parameters."""
+    params = OTHER_PARAMS[env_id]
+    thrust = gym.make(env_id, **params)
+    reference = gym.make(PAIRS[env_id])
+    for name in type(thrust.unwrapped).definition.reference_attributes:  # derived ones too
+        setattr(reference.unwrapped, name, getattr(thrust.unwrapped, name))
+    for name, value in params.items():
+        attribute = name if env_id != "Thrust/Acrobot-v1" or name == "dt" else name.upper()
+        assert getattr(reference.unwrapped, attribute) == value, name
+    assert_bitwise_parity(thrust, reference, 3, 1500)
+
+
 @pytest.mark.parametrize("env_id", list(PAIRS))
 @pytest.mark.parametrize("seed", [0, 5, 77])
 def test_gymnasium_check_environments_match(env_id, seed):
