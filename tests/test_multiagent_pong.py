@@ -66,12 +66,25 @@ def test_truncation_at_max_steps():
 
 
 def test_observations_are_mirrored():
-    env = pong_v0.parallel_env()
+    """Each player sees the court from its own side, the scores included (own first): checked
+    through a whole game, whose points make the two scores differ."""
+    env = pong_v0.parallel_env(points_to_win=3)
     obs, _ = env.reset(seed=1)
-    a, b = obs["player_0"], obs["player_1"]
-    assert a[0] == b[1] and a[1] == b[0]
-    assert np.isclose(a[2], 1.0 - b[2]) and a[3] == b[3]
-    assert np.isclose(a[4], -b[4]) and a[5] == b[5]
+    rng = np.random.default_rng(0)
+    scores_differed = False
+    while True:
+        a, b = obs["player_0"], obs["player_1"]
+        assert a[0] == b[1] and a[1] == b[0]
+        assert np.isclose(a[2], 1.0 - b[2]) and a[3] == b[3]
+        assert np.isclose(a[4], -b[4]) and a[5] == b[5]
+        assert a[6] == b[7] and a[7] == b[6], (a, b)
+        state = env.state()  # S0, S1 at 7, 8: player_0's points, then player_1's
+        assert (a[6], a[7]) == (np.float32(state[7] / 3), np.float32(state[8] / 3))
+        scores_differed |= bool(a[6] != a[7])
+        if not env.agents:
+            break
+        obs, *_ = env.step({agent: int(rng.integers(3)) for agent in env.agents})
+    assert scores_differed
 
 
 @pytest.mark.parametrize(
