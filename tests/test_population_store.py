@@ -352,6 +352,29 @@ def test_replay_of_recorded_matches(pop):
         assert pop.replay(match_id).outcomes == pop.store.match(match_id).outcomes
 
 
+def test_a_recorded_match_is_played_again_from_its_record_alone(pop):
+    """Every seed of a match comes from its record (seeding.py): the VecEnv's is the match's,
+    side A's bot is seeded ``player_seed(seed, 0)`` and B's ``player_seed(seed, 1)``. Played
+    with those, from the public pieces (not Population.replay, which shares the tournament's
+    code), each match of the random bot (as A and as B) gives the recorded outcomes."""
+    from thrust_population.matches import play_match
+    from thrust_population.players import make_bot
+    from thrust_population.population import player_seed
+
+    pop.add_bot("random")
+    pop.run_tournament(600, games_per_match=40, n_envs=8)
+    matches = [m for m in pop.store.matches() if "random" in (m.player_a, m.player_b)]
+    assert {m.player_a == "random" for m in matches} == {True, False}  # as A and as B
+    for m in matches:
+        a = make_bot(m.player_a, pop.game, player_seed(m.seed, 0))
+        b = make_bot(m.player_b, pop.game, player_seed(m.seed, 1))
+        again = play_match(
+            pop.env_id, a, b, m.games, n_envs=m.n_envs, seat=m.seat, seed=m.seed,
+            env_factory=vs_opponent,
+        )  # fmt: skip
+        assert again.outcomes == m.outcomes
+
+
 def test_seeds_derive_from_the_run_seed_and_match_index(pop):
     pop.run_tournament(100, games_per_match=10)
     seeds = [m.seed for m in pop.store.matches()]
