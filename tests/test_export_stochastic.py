@@ -85,6 +85,17 @@ def test_dqn_epsilon_greedy() -> None:
     assert draws.dtype == np.int64 and draws.shape == (3000,)
     # With probability 0.5 a uniform action among 3: P(action != greedy) = 0.5 * 2/3.
     assert abs(np.mean(draws != greedy) - 1 / 3) < 0.04
+    # As DQN.predict: one draw per call decides for the whole batch (greedy, or a random action
+    # for every row), not one per row. 400 calls on 64 rows: the all-greedy calls are those that
+    # did not explore (0.5) and those whose 64 random actions all hit the greedy ones (3**-64);
+    # drawn per row, a call would be all greedy with probability (2/3)**64.
+    batch = sample_observations(model.observation_space, 64, seed=1)
+    greedy_rows = policy.predict(batch)[0]
+    all_greedy = [
+        np.array_equal(policy.predict(batch, deterministic=False)[0], greedy_rows)
+        for _ in range(400)
+    ]
+    assert abs(np.mean(all_greedy) - 0.5) < 0.1  # 4 standard errors
     assert policy.metadata["head"]["exploration_rate"] == 0.5
     assert extract(model)[0]["head"]["exploration_rate"] == model.exploration_rate
 
