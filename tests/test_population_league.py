@@ -360,6 +360,31 @@ def test_exploiter_reset(tmp_path, threshold):
     assert resets == [None, None, None, expected, None, expected]
 
 
+def test_exploiter_reset_compares_its_score_with_the_threshold(tmp_path):
+    """Between the extremes: an exploiter restarts when its score (points per game, draws
+    half, from its own side of each recorded match) against every main agent in the last
+    generation's evaluation reached ``exploiter_reset``. Computed here from the matches."""
+    threshold = 0.5
+    config = tiny_config(learners=1, exploiters=1, exploiter_reset=threshold)
+    with League.create(tmp_path / "run", PONG, config, seed=3) as league:
+        league.run(3, workers=1)
+        matches = league.store.matches()
+        resets = [item.get("reset_to") for h in league.history for item in h["learners"]]
+    seats = set()
+    for g in (2, 3):
+        exploiter, main = f"E0-g{g - 1}", f"L0-g{g - 1}"
+        points = games = 0.0
+        for m in matches:
+            if m.generation == g - 1 and {m.player_a, m.player_b} == {exploiter, main}:
+                seats.add(m.player_a == exploiter)
+                points += m.points if m.player_a == exploiter else m.games - m.points
+                games += m.games
+        assert games > 0, f"{exploiter} did not meet {main}"
+        expected = "E0-g0" if points / games >= threshold else None
+        assert resets[2 * g - 1] == expected, (g, points / games, resets)
+    assert False in seats  # the exploiter's points were B's: the side is counted
+
+
 def test_stock_sb3_algorithms_train_in_a_league(tmp_path):
     """Any SB3 on-policy algorithm: stock PPO and A2C."""
     for algo, kwargs in (
