@@ -287,6 +287,24 @@ def test_same_seed_same_rollout_and_seeds_differ() -> None:
     assert not np.array_equal(first["actions"], other["actions"])
 
 
+def test_without_a_model_seed_torchs_global_seed_decides_the_rollout() -> None:
+    """No ``seed=``: a script that seeds torch globally (SB3's ``set_random_seed``) gets the
+    same rollout again, as on SB3's path, where actions come from torch's generator; another
+    global seed gives others."""
+
+    def rollout(global_seed: int) -> np.ndarray:
+        th.manual_seed(global_seed)
+        env = make_vec_env("Thrust/CartPole-v1", 4, seed=0)
+        model = thrust_algos.PPO("MlpPolicy", env, n_steps=16, batch_size=64, device="cpu")
+        model.learn(64)
+        assert model.rollout_path == "fused"
+        return buffer_arrays(model)["actions"]
+
+    first, again, other = rollout(5), rollout(5), rollout(6)
+    np.testing.assert_array_equal(again, first)
+    assert not np.array_equal(other, first)
+
+
 def test_fused_then_stepwise_continues_the_same_env() -> None:
     """After fused rollouts, SB3's per-step path picks up the env where the kernel left it."""
     model = model_on("Thrust/CartPole-v1", 4, 16)

@@ -16,16 +16,17 @@ keeps working (evaluation, a later rollout on SB3's per-step path). The one diff
 ``"t"`` of the episodes that ended in the rollout is the time at its end.
 
 **Randomness.** Actions are drawn from per-row SplitMix64 streams (``thrust_envs.core.rng``),
-seeded from the model's seed (or, without one, a seed drawn once from the OS), the rollout's
+seeded from the model's seed (or, without one, a seed drawn once from torch's default
+generator, so that a script seeding torch globally replays as on SB3's path), the rollout's
 number in the model's life (``PPO._fused_rollouts``, counted since the model was made or
 loaded, as SB3's torch generator is seeded anew by ``load``) and the row: results are
 deterministic for a seed and a sequence of ``learn`` calls, whatever the thread count,
-and do not touch torch's or numpy's global generators. They are not SB3's draws (SB3 samples
-with torch's generator): the same distributions, not the same numbers. Discrete actions invert
-the categorical CDF at one uniform double; Box actions are ``mean + std * z`` with ``z`` a
-Box–Muller normal, clipped to the space for the env and stored unclipped, as SB3 does. The
-network's sums run in another order than torch's ``F.linear``: values and log-probabilities
-equal the policy's to float32 rounding (tested).
+and do not touch torch's or numpy's global generators (but for that one draw). They are not
+SB3's draws (SB3 samples with torch's generator): the same distributions, not the same
+numbers. Discrete actions invert the categorical CDF at one uniform double; Box actions are
+``mean + std * z`` with ``z`` a Box–Muller normal, clipped to the space for the env and
+stored unclipped, as SB3 does. The network's sums run in another order than torch's
+``F.linear``: values and log-probabilities equal the policy's to float32 rounding (tested).
 
 **Callbacks** see every step after the fact: once the rollout is collected, ``on_step`` is called
 ``n_steps`` times, ``num_timesteps`` advancing by ``n_envs`` each time, with SB3's ``locals``

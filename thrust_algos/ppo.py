@@ -299,11 +299,13 @@ class PPO(SB3PPO):
 
     def _fused_seed(self) -> int:
         """The base seed of the fused rollout's action streams: the model's seed, else one drawn
-        once from the OS (kept for the model's lifetime)."""
+        once (kept for the model's lifetime) from torch's default generator, the one SB3 samples
+        its actions from: a script that seeds it (``set_random_seed``, ``torch.manual_seed``)
+        instead of passing ``seed=`` replays its training, as on SB3's path."""
         if self.seed is not None:
             return int(self.seed) % 2**64
         if self._fused_entropy is None:
-            self._fused_entropy = int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
+            self._fused_entropy = int(th.randint(0, 2**63 - 1, (), dtype=th.int64).item())
         return self._fused_entropy
 
     def collect_rollouts(
