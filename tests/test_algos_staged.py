@@ -129,6 +129,35 @@ def test_staged_callback_sees_sb3_locals_and_stops() -> None:
         assert n1 == n2 == 6
 
 
+@pytest.mark.parametrize("double_buffer", [False, True])
+def test_staged_stop_leaves_the_model_where_sb3s_loop_does(double_buffer: bool) -> None:
+    """A callback stopping the rollout leaves ``_last_obs`` and ``_last_episode_starts`` at
+    the stopping step's input, as SB3's loop does, and learn(reset_num_timesteps=False) goes
+    on from there as on SB3's loop. Double-buffered, the halves draw their actions apart
+    (other draws than SB3's loop): the model stands at the buffer's row of that step."""
+    outcomes = []
+    for wrap in (False, True):
+        # Each model built and trained at once: torch's global generator is their shared one.
+        model = make_model("Thrust/CartPole-v1", wrap, True)
+        model.double_buffer = double_buffer and not wrap
+        stop = StopAt(8)  # at step 7, after the time limit (7 steps) ended every episode
+        model.learn(960, callback=stop)
+        stopped = (np.array(model._last_obs), np.array(model._last_episode_starts))
+        if double_buffer:  # the input of step 7: its observations, the dones of step 6
+            np.testing.assert_array_equal(stopped[0], model.rollout_buffer.observations[7])
+            np.testing.assert_array_equal(stopped[1], stop.seen[6][1])
+            assert stopped[1].all()
+            return
+        snapshots = Snapshots()
+        model.learn(96, callback=snapshots, reset_num_timesteps=False)
+        outcomes.append((stopped, snapshots.rollouts[0]))
+    (staged, staged_next), (stepwise, stepwise_next) = outcomes
+    for mine, theirs in zip(staged, stepwise, strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+    for name in BUFFER_FIELDS:
+        np.testing.assert_array_equal(staged_next[name], stepwise_next[name], err_msg=name)
+
+
 def test_step_into_writes_what_step_returns() -> None:
     into, plain = (make_vec_env("Thrust/CartPole-v1", 5, seed=1, max_episode_steps=4) for _ in "ab")
     into.reset(), plain.reset()

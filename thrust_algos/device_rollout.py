@@ -315,6 +315,10 @@ class _StagedRollout:
             }
         )
         if not callback.on_step():
+            # SB3's loop returns before it takes this step's observations and dones: the model
+            # stands at the step's input, where learn(reset_num_timesteps=False) goes on.
+            model._last_obs = self.buffer.observations[step].cpu().numpy().copy()  # type: ignore[assignment]
+            model._last_episode_starts = self.starts_host[step].astype(np.bool_)
             return False
         model._update_done_info_buffer(infos, np.flatnonzero(dones))
         if step + 1 < self.n_rollout_steps:
@@ -351,7 +355,9 @@ def collect_staged(
 ) -> tuple[th.Tensor, np.ndarray] | None:
     """Fill ``rollout_buffer`` with ``n_rollout_steps`` staged steps (see the module docstring).
     Returns the values of the last observations and the last dones (for GAE), or None if a
-    callback stopped training. ``rollout_buffer`` was reset by the caller.
+    callback stopped training (the model's ``_last_obs`` and ``_last_episode_starts`` are then
+    the stopping step's input, where SB3's loop leaves them). ``rollout_buffer`` was reset by
+    the caller.
 
     ``double_buffer``: two halves of the envs, the first stepping on a worker thread while the
     policy acts for the second and the reverse (the callback of a step is called once both
