@@ -169,6 +169,38 @@ def ppo_matches_cpu_rollout(env_id: str, n: int, views=None, **kwargs) -> None:
           f"weights equal to the CPU path ({cpu_path.split(':')[0]})")  # fmt: skip
 
 
+class StopAt(BaseCallback):
+    """Stops training at step ``stop`` of the first rollout."""
+
+    def __init__(self, stop: int) -> None:
+        super().__init__()
+        self.stop = stop
+
+    def _on_step(self) -> bool:
+        return self.n_calls < self.stop
+
+
+def ppo_stop_leaves_the_model_as_the_cpu_path() -> None:
+    """A callback stopping training mid-rollout leaves the model's last observations and
+    episode starts at the stopping step's input, as the CPU path (SB3's) does, so that
+    learn(reset_num_timesteps=False) goes on with the same rollout."""
+    results = []
+    for make in (device_view, cpu_view):
+        model = PPO("MlpPolicy", make("Thrust/CartPole-v1", 4, 2), n_steps=16, batch_size=32,
+                    n_epochs=1, seed=3, device="cpu", fused=False)  # fmt: skip
+        model.learn(64, callback=StopAt(LIMIT + 1))  # at the step after the time limit
+        stopped = (np.array(model._last_obs), np.array(model._last_episode_starts))
+        model.learn(64, reset_num_timesteps=False)
+        results.append((model.rollout_path, stopped, model.rollout_buffer.observations.clone()))
+    (path, stopped, obs), (cpu_path, cpu_stopped, cpu_obs) = results
+    assert path == "device" and cpu_path.startswith("stepwise"), (path, cpu_path)
+    assert stopped[1].any(), "no episode started at the stopping step: nothing compared"
+    for mine, theirs in zip(stopped, cpu_stopped, strict=True):
+        assert np.array_equal(mine, theirs), (mine, theirs)
+    assert torch.equal(obs, cpu_obs)
+    print("device rollout stopped by a callback: the model stands where the CPU path leaves it")
+
+
 class OtherBuffer(GpuRolloutBuffer):
     """A buffer the device rollout does not take: SB3's loop through the view's numpy way."""
 
@@ -516,6 +548,7 @@ if __name__ == "__main__":
     ppo_matches_cpu_rollout("Thrust/Pong-v0", 2)
     ppo_matches_cpu_rollout("Thrust/CartPole-v1", 4, lean=False)
     ppo_falls_back_with_reason()
+    ppo_stop_leaves_the_model_as_the_cpu_path()
     rollout_reads_per_rollout_not_per_step()
     vs = (device_vs_opponent, cpu_vs_opponent)
     view_matches_cpu_view("Thrust/Pong-v0", 4, 90, vs, "vs-opponent")

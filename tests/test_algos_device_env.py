@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 
 def test_device_ppo_equals_cpu_paths_under_simulator():
     lines = run_under_simulator("cuda_sim_device_ppo.py")
-    assert len(lines) == 25, lines
+    assert len(lines) == 26, lines
     assert sum("equal to the CPU path" in line for line in lines) == 7, lines
     assert sum(line.startswith("vs-opponent view") for line in lines) == 3, lines
     assert sum(line.startswith("make_vec_env view") for line in lines) == 2, lines

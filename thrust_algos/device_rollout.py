@@ -471,7 +471,8 @@ def collect_on_device(
     data-dependent) into ``ep_info_buffer``, in SB3's order (step by step, env by env; their
     ``"t"`` is the rollout's end, as on the fused path), with the last observations and dones
     for the model's ``_last_obs`` / ``_last_episode_starts``. A callback that stops training
-    gets the episodes of the steps before its own, as in SB3.
+    gets the episodes of the steps before its own, and the model's last observations and
+    episode starts are its step's input, as in SB3.
     """
     from thrust_envs.sb3.device import DeviceInfos
 
@@ -553,6 +554,10 @@ def collect_on_device(
         if not callback.on_step():
             # SB3 logs a step's episodes after its callback: those of the steps before.
             _log_episodes(model, env, dones_all[:step], returns[:step], lengths[:step])
+            # and returns before it takes the step's observations and dones: the model stands
+            # at the step's input, where learn(reset_num_timesteps=False) goes on.
+            model._last_obs = obs_tensor.cpu().numpy().copy()  # type: ignore[assignment]
+            model._last_episode_starts = buffer.episode_starts[step].bool().cpu().numpy()
             return None
 
     assert step_out is not None
