@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 import torch as th
@@ -134,6 +136,31 @@ def test_storage_is_allocated_once() -> None:
         list(buffer.get(4))
     assert [t.data_ptr() for t in tensors] == pointers
     assert buffer.observations is tensors[0]
+
+
+@pytest.mark.parametrize(
+    ("gpu_cls", "obs_space", "action_space"),
+    [
+        (GpuRolloutBuffer, BOX_OBS, spaces.Discrete(3)),
+        (GpuDictRolloutBuffer, DICT_OBS, spaces.Box(-1, 1, (2,))),
+        (MaskableGpuRolloutBuffer, BOX_OBS, spaces.Discrete(4)),
+        (MaskableGpuDictRolloutBuffer, DICT_OBS, spaces.Discrete(4)),
+    ],
+)
+def test_a_pickled_buffer_writes_where_it_reads(gpu_cls, obs_space, action_space) -> None:
+    """Unpickled, the buffer's host and flat views are views of its tensors again (pickled
+    by value they would be copies: ``add`` writing one, ``get`` reading another)."""
+    want = gpu_cls(N_STEPS, obs_space, action_space, "cpu", n_envs=N_ENVS)
+    got = pickle.loads(
+        pickle.dumps(gpu_cls(N_STEPS, obs_space, action_space, "cpu", n_envs=N_ENVS))
+    )
+    for buffer in (want, got):
+        fill(buffer, obs_space, action_space, seed=5)
+    np.random.seed(0)  # noqa: NPY002
+    expected = list(want.get(4))
+    np.random.seed(0)  # noqa: NPY002
+    for samples, reference in zip(got.get(4), expected, strict=True):
+        assert_same_samples(reference, samples)
 
 
 def test_add_accepts_device_tensors() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import zipfile
 
 import gymnasium as gym
@@ -207,6 +208,31 @@ def test_save_load_both_ways(tmp_path) -> None:
     )
     loaded_in_thrust.learn(64, reset_num_timesteps=False)  # and it keeps training
     assert loaded_in_thrust.num_timesteps == 128
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Thrust/CartPole-v1"])
+def test_a_pickled_model_trains_on_as_the_original(env_id: str) -> None:
+    """pickle (multiprocessing, joblib, Ray) round-trips a trained model, as stock SB3's: the
+    copy's buffer still writes where its update reads, and the copy trains on exactly as the
+    original does (the fast path's caches are rebuilt on use)."""
+    from thrust_envs.sb3 import make_vec_env as thrust_make_vec_env
+
+    make = thrust_make_vec_env if env_id.startswith("Thrust/") else make_vec_env
+    model = thrust_algos.PPO(
+        "MlpPolicy", make(env_id, 2, seed=0), n_steps=16, batch_size=32, n_epochs=2, seed=0,
+        device="cpu",
+    )  # fmt: skip
+    model.learn(64)
+    twin = pickle.loads(pickle.dumps(model))
+    weights = []
+    for trained in (model, twin):
+        th.manual_seed(7)  # the same draws for both (SB3's actions, the minibatch order)
+        np.random.seed(7)  # noqa: NPY002
+        trained.learn(64, reset_num_timesteps=False)
+        weights.append(th.nn.utils.parameters_to_vector(trained.policy.parameters()).detach())
+    assert twin.update_path == model.update_path == "epoch kernel"
+    assert twin.rollout_path == model.rollout_path
+    assert th.equal(weights[1], weights[0])
 
 
 @pytest.mark.filterwarnings("ignore:rich is experimental")

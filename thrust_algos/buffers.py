@@ -151,9 +151,8 @@ class GpuRolloutBuffer(RolloutBuffer):
     # --- storage -------------------------------------------------------------------------------
 
     def _allocate(self) -> None:
-        """Allocate every tensor once, plus flat ``(n_steps * n_envs, ...)`` views for ``get``."""
+        """Allocate every tensor once, plus their views (:meth:`_make_views`)."""
         steps_envs = (self.buffer_size, self.n_envs)
-        n_samples = self.buffer_size * self.n_envs
 
         def zeros(*shape: int, dtype: th.dtype = th.float32) -> th.Tensor:
             return th.zeros(shape, dtype=dtype, device=self.device)
@@ -166,26 +165,47 @@ class GpuRolloutBuffer(RolloutBuffer):
         self.log_probs = zeros(*steps_envs)
         self.advantages = zeros(*steps_envs)
         self.returns_tensor = zeros(*steps_envs)
+        self._make_views()
 
-        # Numpy views for writes on the CPU; flat (n_steps * n_envs, ...) views for get().
+    #: The views :meth:`_make_views` makes: pickling would copy each apart from its tensor
+    #: (a numpy view and a torch view pickle by value), so they are left out and made again.
+    _VIEWS: ClassVar[tuple[str, ...]] = ("_host", "_host_observations", "_flat_actions", "_flat")
+
+    def _make_views(self) -> None:
+        """Numpy views of the storage for writes on the CPU; flat ``(n_steps * n_envs, ...)``
+        views for ``get``."""
+        n_samples = self.buffer_size * self.n_envs
         self._host = {
             name: host_view(getattr(self, name))
             for name in ("actions", "rewards", "episode_starts", "values_tensor", "log_probs")
         }
+        self._host_observations = self._observation_views()
         self._flat_actions = self.actions.view(n_samples, self.action_dim)
         self._flat = {
             name: getattr(self, name).view(n_samples)
             for name in ("values_tensor", "log_probs", "advantages", "returns_tensor")
         }
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        for name in self._VIEWS:
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._make_views()
+
     def _allocate_observations(self) -> Any:
         assert isinstance(self.obs_shape, tuple)
         obs_dtype = torch_dtype(self.observation_space.dtype)
-        observations = th.zeros(
+        return th.zeros(
             (self.buffer_size, self.n_envs, *self.obs_shape), dtype=obs_dtype, device=self.device
         )
-        self._host_observations = host_view(observations)
-        return observations
+
+    def _observation_views(self) -> Any:
+        """Numpy views of the observation storage on the CPU (None elsewhere)."""
+        return host_view(self.observations)
 
     def _action_dtype(self) -> th.dtype:
         # SB3's RolloutBuffer hands out actions as float32 whatever the space's dtype.
@@ -337,7 +357,7 @@ class GpuDictRolloutBuffer(GpuRolloutBuffer, DictRolloutBuffer):
                 f"{type(self).__name__} needs a spaces.Dict observation space, got "
                 f"{self.observation_space}; use GpuRolloutBuffer"
             )
-        observations = {
+        return {
             key: th.zeros(
                 (self.buffer_size, self.n_envs, *shape),
                 dtype=torch_dtype(self.observation_space[key].dtype),
@@ -345,8 +365,9 @@ class GpuDictRolloutBuffer(GpuRolloutBuffer, DictRolloutBuffer):
             )
             for key, shape in self.obs_shape.items()
         }
-        self._host_observations = {key: host_view(obs) for key, obs in observations.items()}
-        return observations
+
+    def _observation_views(self) -> dict[str, np.ndarray | None]:
+        return {key: host_view(obs) for key, obs in self.observations.items()}
 
     def _store_observations(self, obs: Any) -> None:
         if not isinstance(obs, dict) or obs.keys() != self.observations.keys():
@@ -385,11 +406,20 @@ class _GpuActionMasks(GpuRolloutBuffer):
     action_masks: th.Tensor  # type: ignore[assignment]
     _masked_samples_type: ClassVar[type]
 
+    _VIEWS: ClassVar[tuple[str, ...]] = (
+        *GpuRolloutBuffer._VIEWS,
+        "_host_action_masks",
+        "_flat_action_masks",
+    )
+
     def _allocate(self) -> None:
-        super()._allocate()
         self.mask_dims = _mask_dims(self.action_space)
         shape = (self.buffer_size, self.n_envs, self.mask_dims)
         self.action_masks = th.ones(shape, dtype=th.float32, device=self.device)
+        super()._allocate()
+
+    def _make_views(self) -> None:
+        super()._make_views()
         self._host_action_masks = host_view(self.action_masks)
         self._flat_action_masks = self.action_masks.view(-1, self.mask_dims)
 

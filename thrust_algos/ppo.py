@@ -61,7 +61,8 @@ batched forward and may differ from SB3's one-env forward in the last bit. On th
 rollout forward is still identical to SB3's (same actions for the same weights and seed) and the
 losses and gradients equal SB3's to float rounding, so training follows SB3's in distribution but
 not bit for bit. On CUDA the buffer shuffles with ``torch.randperm`` on the device (statistical
-parity). Saved models load in stock SB3 and the reverse.
+parity). Saved models load in stock SB3 and the reverse; a model pickles as stock SB3's does
+(the fast path's caches left out, rebuilt on use).
 """
 
 from __future__ import annotations
@@ -265,16 +266,12 @@ class PPO(SB3PPO):
         # The fast path is rebuilt from the policy; ``lean`` is saved only when switched off.
         excluded.extend(
             [
-                "_lean",
+                *_REBUILT_ON_USE,
                 "rollout_path",
                 "_fused_entropy",
                 "_fused_rollouts",
-                "_graphed_act",
                 "_graph_failed",
-                "_graphed_update",
                 "_update_graph_failed",
-                "_lean_adam",
-                "_lean_epochs",
                 "update_path",
             ]
         )
@@ -287,6 +284,15 @@ class PPO(SB3PPO):
         if not self.double_buffer:
             excluded.append("double_buffer")
         return excluded
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A pickled model (multiprocessing, joblib, Ray) leaves out the fast path's caches:
+        # compiled kernels do not pickle, and views of the optimizer's tensors would be
+        # copied apart from them; each is rebuilt on its first use.
+        state = self.__dict__.copy()
+        for name in _REBUILT_ON_USE:
+            state[name] = None
+        return state
 
     def _lean_actor_critic(self) -> LeanActorCritic | None:
         """The lean fast path of the current policy, or None (``lean=False`` or a policy it does
@@ -775,6 +781,11 @@ class PPO(SB3PPO):
         return PPOLossStats(
             policy_loss, value_loss, entropy_loss, loss, clip_fraction, approx_kl_div
         )
+
+
+#: The fast path's caches, built from the policy, optimizer and buffer on first use: left out
+#: of saved and pickled models.
+_REBUILT_ON_USE = ("_lean", "_graphed_act", "_graphed_update", "_lean_adam", "_lean_epochs")
 
 
 def _mean(values: list[th.Tensor], device: th.device) -> th.Tensor:
