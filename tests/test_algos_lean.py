@@ -336,7 +336,7 @@ def test_lean_adam_only_for_the_adam_it_computes() -> None:
     policy = make_policy((4,), gym.spaces.Discrete(2), seed=3)
     params = list(policy.parameters())
     assert LeanAdam.for_optimizer(th.optim.SGD(params, lr=0.1), params) is None
-    for flag in ("amsgrad", "maximize"):
+    for flag in ("amsgrad", "maximize", "decoupled_weight_decay"):
         assert LeanAdam.for_optimizer(th.optim.Adam(params, **{flag: True}), params) is None
     two_groups = th.optim.Adam([{"params": params[:2]}, {"params": params[2:]}])
     assert LeanAdam.for_optimizer(two_groups, params) is None
@@ -382,6 +382,17 @@ def test_lean_adam_refuses_missing_or_foreign_gradients_and_changes_nothing() ->
                 "n_epochs": 2,
                 "clip_range_vf": 0.2,
                 "ent_coef": 0.01,
+            },
+        ),
+        (  # Adam with AdamW's decoupled weight decay: torch's step, not LeanAdam's L2 decay
+            "Pendulum-v1",
+            {
+                "n_steps": 32,
+                "batch_size": 64,
+                "n_epochs": 3,
+                "policy_kwargs": {
+                    "optimizer_kwargs": {"weight_decay": 0.1, "decoupled_weight_decay": True}
+                },
             },
         ),
     ],

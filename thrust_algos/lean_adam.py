@@ -13,8 +13,9 @@ What it computes, per minibatch, as torch does (``g`` the gradients of all ``P``
 
 - ``total = ||(||g_1||, ..., ||g_P||)||``; ``g *= min(max_norm / (total + 1e-6), 1)``
   (:func:`torch.nn.utils.clip_grad_norm_`; the norms are accumulated in float64 here);
-- Adam (``amsgrad=False``, ``maximize=False``), per tensor: ``step += 1``;
-  ``g += weight_decay * p``; ``m += (1 - beta1) (g - m)``; ``v = beta2 v + (1 - beta2) g^2``;
+- Adam (``amsgrad=False``, ``maximize=False``, ``decoupled_weight_decay=False``), per
+  tensor: ``step += 1``; ``g += weight_decay * p`` (L2, not AdamW's decay);
+  ``m += (1 - beta1) (g - m)``; ``v = beta2 v + (1 - beta2) g^2``;
   ``p -= lr / (1 - beta1^step) * m / (sqrt(v) / sqrt(1 - beta2^step) + eps)``.
 
 Only a ``torch.optim.Adam`` on float32 CPU tensors with those flags qualifies
@@ -166,12 +167,15 @@ class LeanAdam:
     def for_optimizer(cls, optimizer: Any, parameters: list[th.Tensor]) -> LeanAdam | None:
         """A :class:`LeanAdam` over ``parameters``, or None where torch's own calls must run: an
         optimizer other than ``torch.optim.Adam``, ``amsgrad``/``maximize``/``capturable``/
-        ``differentiable`` Adam, several parameter groups, or parameters that are not float32
-        contiguous CPU tensors (all of them, and only them, in the optimizer's one group)."""
+        ``differentiable``/``decoupled_weight_decay`` Adam (the last decays the weights as
+        AdamW does, which the kernel does not compute), several parameter groups, or
+        parameters that are not float32 contiguous CPU tensors (all of them, and only them, in
+        the optimizer's one group)."""
         if type(optimizer) is not th.optim.Adam or len(optimizer.param_groups) != 1:
             return None
         group = optimizer.param_groups[0]
-        if any(group.get(flag) for flag in ("amsgrad", "maximize", "capturable", "differentiable")):
+        refused = ("amsgrad", "maximize", "capturable", "differentiable", "decoupled_weight_decay")
+        if any(group.get(flag) for flag in refused):
             return None
         if {id(p) for p in group["params"]} != {id(p) for p in parameters}:
             return None
