@@ -116,6 +116,31 @@ def test_epoch_kernel_falls_back_with_the_reason(monkeypatch) -> None:
     assert model.update_path == "autograd"
 
 
+class NoAdvantages(thrust_algos.GpuRolloutBuffer):
+    """A user's buffer reshaping its samples: zero advantages, so no policy gradient."""
+
+    def _get_samples(self, batch_inds, env=None):
+        samples = super()._get_samples(batch_inds, env)
+        return samples._replace(advantages=th.zeros_like(samples.advantages))
+
+
+def test_a_buffer_subclass_sampling_its_own_way_is_not_bypassed() -> None:
+    """The kernel gathers minibatches from the storage itself; a buffer class with its own
+    sampling takes the per-minibatch path, through its get(), as SB3's update would: with zero
+    advantages (and no entropy bonus) the policy's head does not move."""
+    model = thrust_algos.PPO(
+        "MlpPolicy", make_vec_env("CartPole-v1", 2, seed=1), n_steps=32, batch_size=32,
+        n_epochs=2, seed=1, device="cpu", normalize_advantage=False,
+        rollout_buffer_class=NoAdvantages,
+    )  # fmt: skip
+    before = model.policy.action_net.weight.detach().clone()
+    model.learn(128)
+    assert model.update_path == (
+        "lean per minibatch: the rollout buffer is a NoAdvantages, not a GpuRolloutBuffer"
+    )
+    assert th.equal(model.policy.action_net.weight.detach(), before)
+
+
 def test_saved_model_omits_the_kernel_and_loads_into_it(tmp_path) -> None:
     _, model = run(thrust_algos.PPO, make_vec_env("CartPole-v1", 2, seed=1), 1, n_steps=16)
     model.save(tmp_path / "model.zip")

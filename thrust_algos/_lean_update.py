@@ -313,7 +313,7 @@ class LeanEpochs:
     @classmethod
     def for_update(cls, lean: Any, adam: Any, buffer: Any, batch_size: int) -> LeanEpochs | str:
         """The epoch kernel for this update, or why the per-minibatch lean path runs instead."""
-        from thrust_algos.buffers import GpuDictRolloutBuffer
+        from thrust_algos.buffers import GpuRolloutBuffer
 
         reason = _blas.blas_available()
         if reason is not None:
@@ -322,8 +322,13 @@ class LeanEpochs:
             return "the optimizer is not one LeanAdam steps (torch's calls run)"
         if not lean.head_kernel or not lean.fast_tanh:
             return "LeanActorCritic.head_kernel or fast_tanh is off"
-        if buffer.device.type != "cpu" or isinstance(buffer, GpuDictRolloutBuffer):
-            return "the rollout buffer is not a CPU buffer of Box observations"
+        if type(buffer) is not GpuRolloutBuffer:
+            # The kernel gathers the minibatches from the storage itself, where a subclass's
+            # own sampling (get, _get_samples: a user's buffer reshaping its samples) must run,
+            # as graph_plan and the fused and staged rollouts also require.
+            return f"the rollout buffer is a {type(buffer).__name__}, not a GpuRolloutBuffer"
+        if buffer.device.type != "cpu":
+            return "the rollout buffer is not on the CPU"
         if any(p.device.type != "cpu" for p in lean.parameters):
             return "the policy is not on the CPU"
         return cls(lean, adam, buffer, batch_size)
