@@ -286,6 +286,30 @@ def test_other_buffer_classes_use_sb3s_own_loop() -> None:
     assert tuned.rollout_buffer.gae_backend == "torch"
 
 
+class OwnEpisodeBookkeeping(thrust_algos.PPO):
+    """A user's subclass that looks at every step's infos, as SB3's loop hands them over."""
+
+    def _update_info_buffer(self, infos, dones=None) -> None:
+        self.info_calls = getattr(self, "info_calls", 0) + 1
+        super()._update_info_buffer(infos, dones)
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Thrust/CartPole-v1"])
+def test_a_subclass_overriding_update_info_buffer_is_not_bypassed(env_id: str) -> None:
+    """SB3 calls _update_info_buffer every step; the fused and staged rollouts keep their own
+    books, so such a subclass takes SB3's rollout, and its override runs every step."""
+    from thrust_envs.sb3 import make_vec_env as thrust_make_vec_env
+
+    make = thrust_make_vec_env if env_id.startswith("Thrust/") else make_vec_env
+    model = OwnEpisodeBookkeeping(
+        "MlpPolicy", make(env_id, 2, seed=0), n_steps=16, batch_size=32, seed=0, device="cpu"
+    )
+    model.learn(64)
+    assert model.info_calls == 32  # every step of both rollouts
+    assert model.rollout_path.startswith("stepwise: SB3's own rollout (OwnEpisodeBookkeeping")
+    assert len(model.ep_info_buffer) > 0
+
+
 def test_rollout_buffer_is_not_reallocated() -> None:
     env = make_vec_env("CartPole-v1", 2, seed=0)
     model = thrust_algos.PPO("MlpPolicy", env, n_steps=16, batch_size=16, seed=0, device="cpu")

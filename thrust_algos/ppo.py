@@ -339,6 +339,10 @@ class PPO(SB3PPO):
           ``thrust_envs.cuda`` device env on the model's device, the whole rollout there;
         - stepwise (:meth:`_collect_stepwise`): SB3's per-step loop, for everything else.
 
+        A buffer that is not a ``GpuRolloutBuffer``, or a subclass of this class that overrides
+        ``_update_info_buffer`` (SB3's per-step episode bookkeeping, which the other ways do
+        not call), takes SB3's own ``collect_rollouts``.
+
         ``self.rollout_path`` says which ran: ``"fused"``, ``"device"``, or
         ``"stepwise: <why not fused>"`` (``"stepwise (staged): <why not fused>"`` for the staged
         step, ``"stepwise: not on the device: <why>"`` for a device env's view).
@@ -351,6 +355,13 @@ class PPO(SB3PPO):
         """
         if not isinstance(rollout_buffer, GpuRolloutBuffer):
             self.rollout_path = "stepwise: SB3's own rollout (the buffer is not a GpuRolloutBuffer)"
+            return super().collect_rollouts(env, callback, rollout_buffer, n_rollout_steps)
+        if type(self)._update_info_buffer is not SB3PPO._update_info_buffer:
+            # A subclass's own episode bookkeeping: only SB3's loop calls it every step.
+            self.rollout_path = (
+                f"stepwise: SB3's own rollout ({type(self).__name__} overrides "
+                "_update_info_buffer, which the other rollouts do not call)"
+            )
             return super().collect_rollouts(env, callback, rollout_buffer, n_rollout_steps)
         assert self._last_obs is not None, "No previous observation was provided"
         self.policy.set_training_mode(False)
