@@ -196,17 +196,24 @@ def test_epoch_kernel_weights_do_not_depend_on_threads() -> None:
     assert outputs[0][2] == outputs[1][2]
 
 
+@pytest.mark.parametrize("path", ["epoch kernel", "per minibatch"])
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
-def test_an_early_stop_steps_nothing_and_leaves_every_gradient(env_id: str) -> None:
+def test_an_early_stop_steps_nothing_and_leaves_every_gradient(
+    monkeypatch, env_id: str, path: str
+) -> None:
     """A negative target_kl stops at the first minibatch, before any step, as SB3 does: the
     weights, the optimizer state and every ``.grad`` (the Gaussian log-std's included) are
-    what they were; one epoch counts as done."""
+    what they were; one epoch counts as done. On both lean paths."""
+    if path == "per minibatch":
+        monkeypatch.setattr(_blas, "blas_available", lambda: "switched off by the test")
     model = thrust_algos.PPO(
         "MlpPolicy", make_vec_env(env_id, 2, seed=1), n_steps=32, batch_size=16, seed=1,
         target_kl=-1.0,
     )  # fmt: skip
     model.learn(64)  # one rollout, one update (stopped at once)
-    assert model.update_path == "epoch kernel" and model._n_updates == 1
+    expected = "epoch kernel" if path == "epoch kernel" else "lean per minibatch"
+    assert model.update_path.startswith(expected)
+    assert model._n_updates == 1
     for param in model.policy.parameters():
         param.grad = th.full_like(param, 7.0)
     weights = {k: v.clone() for k, v in model.policy.state_dict().items()}

@@ -369,6 +369,7 @@ class LeanActorCritic:
         ent_coef: float,
         vf_coef: float,
         normalize_advantage: bool,
+        kl_limit: float | None = None,
     ) -> PPOLossStats:
         """
         SB3's PPO loss on one minibatch, and its gradient written into every parameter's
@@ -386,6 +387,9 @@ class LeanActorCritic:
         :param batch: A minibatch from the rollout buffer: observations ``(B, *obs_shape)``,
             actions ``(B, 1)`` (Discrete, as floats) or ``(B, A)``, and ``(B,)`` old values,
             old log-probabilities, advantages and returns
+        :param kl_limit: SB3's early stop on ``target_kl`` (``1.5 * target_kl``): if the
+            minibatch's approximate KL is above it, no gradient is written (every ``.grad``
+            keeps the previous minibatch's, as SB3 stops before its backward); the caller stops
         :return: the losses and the clip fraction and approximate KL of SB3's ``train``
         """
         x = self.features(batch.observations)
@@ -401,16 +405,32 @@ class LeanActorCritic:
         head_pass = self._head_torch
         if self.head_kernel and head.device.type == "cpu":
             head_pass = self._head_numba
-        stats, grad_head, grad_values = head_pass(batch, head, values, config)
+        # The head writes the log-std's gradient; with an early stop possible, apart until the
+        # KL is known.
+        log_std_grad = None if self.log_std is None else self.log_std.grad
+        if kl_limit is not None and log_std_grad is not None:
+            log_std_grad = th.empty_like(log_std_grad)
+        stats, grad_head, grad_values = head_pass(batch, head, values, config, log_std_grad)
+        if kl_limit is not None:
+            if stats.approx_kl.item() > kl_limit:
+                return stats
+            if self.log_std is not None:
+                self.log_std.grad.copy_(log_std_grad)  # type: ignore[union-attr, arg-type]
         _backward(self.pi_layers, pi_outputs, grad_head)
         _backward(self.vf_layers, vf_outputs, grad_values)
         return stats
 
     def _head_torch(
-        self, batch: RolloutBufferSamples, head: th.Tensor, values: th.Tensor, config: LossSettings
+        self,
+        batch: RolloutBufferSamples,
+        head: th.Tensor,
+        values: th.Tensor,
+        config: LossSettings,
+        log_std_grad: th.Tensor | None,
     ) -> tuple[PPOLossStats, th.Tensor, th.Tensor]:
         """The loss, its statistics and ``d loss / d head`` ``(B, A)`` and ``d loss / d values``
-        ``(B, 1)`` in torch operations (any device; the log-std's gradient is written)."""
+        ``(B, 1)`` in torch operations (any device; the Gaussian log-std's gradient is written
+        into ``log_std_grad`` ``(A,)``)."""
         clip_range, clip_range_vf, ent_coef, vf_coef, normalize_advantage = config
         n = batch.advantages.shape[0]
         # Log-probabilities and entropies of the taken actions under the current policy, (B,).
@@ -465,18 +485,23 @@ class LeanActorCritic:
                 grad_head = grad_head.add_(entropy_term, alpha=ent_coef / n)
             grad_head.scatter_add_(1, actions, grad_log_prob.unsqueeze(1))
         else:
-            assert self.log_std is not None and self.log_std.grad is not None
+            assert log_std_grad is not None
             # d log p / d mean = (a - mean) / std^2,
             # d log p / d log std = (a - mean)^2 / std^2 - 1,  d H / d log std = 1.
             grad_head = grad_log_prob.unsqueeze(1) * diff * std.pow(-2)  # (B, A)
-            th.sum(grad_head * diff - grad_log_prob.unsqueeze(1), 0, out=self.log_std.grad)
+            th.sum(grad_head * diff - grad_log_prob.unsqueeze(1), 0, out=log_std_grad)
             if ent_coef != 0.0:
-                self.log_std.grad.sub_(ent_coef)
+                log_std_grad.sub_(ent_coef)
         stats = PPOLossStats(policy_loss, value_loss, entropy_loss, loss, clip_fraction, approx_kl)
         return stats, grad_head, grad_values.unsqueeze(1)
 
     def _head_numba(
-        self, batch: RolloutBufferSamples, head: th.Tensor, values: th.Tensor, config: LossSettings
+        self,
+        batch: RolloutBufferSamples,
+        head: th.Tensor,
+        values: th.Tensor,
+        config: LossSettings,
+        log_std_grad: th.Tensor | None,
     ) -> tuple[PPOLossStats, th.Tensor, th.Tensor]:
         """:meth:`_head_torch` as one numba pass (CPU tensors; :mod:`thrust_algos._ppo_head`)."""
         from thrust_algos import _ppo_head
@@ -507,10 +532,10 @@ class LeanActorCritic:
         if self.distribution == "categorical":
             _ppo_head.categorical_head(head_array, batch_arrays, values_array, scalars, *outputs)
         else:
-            assert self.log_std is not None and self.log_std.grad is not None
+            assert self.log_std is not None and log_std_grad is not None
             log_std = self.log_std.detach().numpy()
             _ppo_head.gaussian_head(head_array, batch_arrays, values_array, scalars, *outputs,
-                                    log_std, self.log_std.grad.numpy())  # fmt: skip
+                                    log_std, log_std_grad.numpy())  # fmt: skip
         return PPOLossStats(*stats.unbind()), grad_head, grad_values
 
 

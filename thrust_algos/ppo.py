@@ -653,6 +653,7 @@ class PPO(SB3PPO):
         approx_kl_divs: list[th.Tensor] = []
 
         continue_training = True
+        kl_limit = None if self.target_kl is None else 1.5 * self.target_kl
         # train for n_epochs epochs
         for epoch in range(self.n_epochs):
             approx_kl_divs = []
@@ -661,7 +662,8 @@ class PPO(SB3PPO):
                 if lean is None:
                     stats = self._autograd_loss(rollout_data, clip_range, clip_range_vf)
                 else:
-                    # Loss and statistics, with the gradients already in param.grad.
+                    # Loss and statistics, with the gradients already in param.grad (none
+                    # written for a minibatch that stops the update, as in SB3).
                     stats = lean.ppo_backward(
                         rollout_data,
                         clip_range,
@@ -669,6 +671,7 @@ class PPO(SB3PPO):
                         self.ent_coef,
                         self.vf_coef,
                         self.normalize_advantage,
+                        kl_limit,
                     )
                 last_loss = stats.loss.detach()
                 pg_losses.append(stats.policy_loss.detach())
@@ -679,7 +682,7 @@ class PPO(SB3PPO):
                 approx_kl_divs.append(approx_kl_div)
 
                 # The only per-minibatch synchronisation, and only when early stopping is on.
-                if self.target_kl is not None and approx_kl_div.item() > 1.5 * self.target_kl:
+                if kl_limit is not None and approx_kl_div.item() > kl_limit:
                     continue_training = False
                     if self.verbose >= 1:
                         print(
