@@ -11,15 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-import torch as th
+
+from thrust_envs.core import threads
 
 
 @pytest.fixture(autouse=True, scope="module")
 def one_torch_thread() -> Iterator[None]:
     """One torch thread for the whole module (restored afterwards)."""
-    previous = th.get_num_threads()
-    th.set_num_threads(1)
-    try:
+    with threads.one_torch_thread():
         yield
-    finally:
-        th.set_num_threads(previous)
