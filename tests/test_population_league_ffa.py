@@ -376,6 +376,15 @@ def test_resume_after_kill_9(reference, tmp_path):
         assert_same(signature(league), reference["signature"])
 
 
+def test_process_pool_gives_the_same_league(reference, tmp_path):
+    """Two worker processes, the learners' generations trained there: the in-process league."""
+    with League.create(tmp_path / "pool", SNAKE, tiny_config(), seed=3) as league:
+        reports = league.run(2, workers=2, worker_threads=1)
+        assert [r.generation for r in reports] == [1, 2]
+        assert_same(signature(league), reference["signature"])
+    assert not any((tmp_path / "pool" / "league-staging").iterdir())
+
+
 def test_ray_backend_gives_the_same_league(reference, tmp_path, monkeypatch):
     """A real local Ray instance (2 CPUs): the learners' generations and the evaluation games
     as Ray tasks give the league of the local backend."""
