@@ -101,6 +101,31 @@ def test_pettingzoo_aec_api():
 # --- spaces and observation --------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("num_agents", range(4, 11))
+def test_spaces_hold_what_reset_and_step_return_for_every_agent_count(num_agents):
+    """PettingZoo's tests above run with 4 to 6 agents; every count the parameters allow gets
+    its own spaces (``3N + N*H + 3H`` observations, ``[H, 2, 2]`` actions), checked here on
+    rings with fewer houses than agents, two houses (one neighbour) and more houses than
+    agents, over whole episodes, and PettingZoo's parallel test on the smallest ring."""
+    for num_houses in (2, 3, 13):
+        env = bucket_brigade_v0.parallel_env(
+            num_agents=num_agents, num_houses=num_houses, prob_house_catches_fire=0.3, min_nights=1
+        )
+        size = 3 * num_agents + num_agents * num_houses + 3 * num_houses
+        obs, _ = env.reset(seed=num_houses)
+        rng = np.random.default_rng(num_houses)
+        for _ in range(30):
+            if not env.agents:
+                obs, _ = env.reset()
+            assert sorted(obs) == sorted(env.possible_agents)
+            for agent, vec in obs.items():
+                assert env.observation_space(agent).shape == (size,)
+                assert env.observation_space(agent).contains(vec)
+                assert env.action_space(agent).nvec.tolist() == [num_houses, 2, 2]
+            obs, *_ = env.step({a: rng.integers(0, [num_houses, 2, 2]) for a in env.agents})
+    parallel_api_test(bucket_brigade_v0.parallel_env(num_agents=num_agents, num_houses=2), 30)
+
+
 def test_spaces_and_observation_layout():
     env = bucket_brigade_v0.parallel_env(num_agents=5, num_houses=8)
     assert env.possible_agents == [f"player_{a}" for a in range(5)]
