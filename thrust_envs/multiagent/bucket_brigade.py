@@ -40,7 +40,9 @@ everything public plus the agent's own index:
 ====================  ===========  ==========================================================
 offset                size         content
 ====================  ===========  ==========================================================
-``0``                 ``N``        this night's signal of every agent (0 REST, 1 WORK)
+``0``                 ``N``        the signal of every agent (0 REST, 1 WORK): the spec's
+                                   "this night's signals", i.e. those sent with the last
+                                   actions, before the next are chosen (0 after a reset)
 ``N``                 ``N * H``    every agent's location, one-hot: ``N + b * H + house``.
                                    The location is the house the agent chose last night,
                                    i.e. its last action's house, so it is not repeated
@@ -60,8 +62,8 @@ locations, last modes, signals and episode lie counts ``[N]`` each; and two scra
 Presets (:data:`PRESETS`, used as ``bucket_brigade_v0.parallel_env(preset="easy")``):
 ``default`` is the original's default scenario; ``easy`` the original's easy fire numbers
 (spread 0.1, extinguish 0.8, spark 0.01, own-house reward 1 and penalty 2; everything else,
-``min_nights`` 12 included, as in ``default``: the original's easy also plays 10 nights
-at least, pass ``min_nights=10`` for that); ``hard`` is the
+``min_nights`` 12 included, as in ``default``: the original's easy plays fewer nights,
+``min_nights=10`` gives it, for at least 11 nights by the end rule above); ``hard`` is the
 original's hard numbers (spread 0.4, extinguish 0.3, spark 0.05, own 1/2, ``min_nights``
 15) with ``spread_before_burnout=True`` so that its spread probability actually matters:
 unextinguished fires jump to neighbours before burning out, and working costs 1.0.
