@@ -62,8 +62,8 @@ locations, last modes, signals and episode lie counts ``[N]`` each; and two scra
 Presets (:data:`PRESETS`, used as ``bucket_brigade_v0.parallel_env(preset="easy")``):
 ``default`` is the original's default scenario; ``easy`` the original's easy fire numbers
 (spread 0.1, extinguish 0.8, spark 0.01, own-house reward 1 and penalty 2; everything else,
-``min_nights`` 12 included, as in ``default``: the original's easy plays fewer nights,
-``min_nights=10`` gives it, for at least 11 nights by the end rule above); ``hard`` is the
+``min_nights`` 12 included, as in ``default``; the original's easy sets it to 10: pass
+``min_nights=10`` for that, at least 11 nights by the end rule above); ``hard`` is the
 original's hard numbers (spread 0.4, extinguish 0.3, spark 0.05, own 1/2, ``min_nights``
 15) with ``spread_before_burnout=True`` so that its spread probability actually matters:
 unextinguished fires jump to neighbours before burning out, and working costs 1.0.
