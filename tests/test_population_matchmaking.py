@@ -187,6 +187,8 @@ def test_pfsp_all_won_falls_back_to_uniform():
         ("self-play:3:0.8", SelfPlay, "self-play:3:0.8"),
         ("pfsp", PFSP, "pfsp:squared"),
         ("pfsp:variance", PFSP, "pfsp:variance"),
+        ("pfsp:linear:4", PFSP, "pfsp:linear:4:1.0"),
+        ("pfsp:linear:all:2.5", PFSP, "pfsp:linear:all:2.5"),
     ],
 )
 def test_make_matchmaker(spec, kind, description):
@@ -196,7 +198,35 @@ def test_make_matchmaker(spec, kind, description):
 
 
 @pytest.mark.parametrize(
-    "spec", ["nope", "random:1", "fitness:0", "fitness:x", "self-play:1:2", "pfsp:cubic"]
+    "matchmaker",
+    [
+        SelfPlay(3, 0.123456789),
+        PFSP("variance", window=3),
+        PFSP("linear", prior=0.3),
+        PFSP("squared", window=2, prior=4.0),
+        ClosestRating(5),
+    ],
+    ids=["self-play", "pfsp-window", "pfsp-prior", "pfsp-both", "fitness"],
+)
+def test_describe_is_the_spec_that_rebuilds_the_matchmaker(matchmaker):
+    rebuilt = make_matchmaker(matchmaker.describe())
+    assert type(rebuilt) is type(matchmaker)
+    assert vars(rebuilt) == vars(matchmaker)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "nope",
+        "random:1",
+        "fitness:0",
+        "fitness:x",
+        "self-play:1:2",
+        "pfsp:cubic",
+        "pfsp:linear:0",
+        "pfsp:linear:all:inf",
+        "pfsp:linear:2:1:9",
+    ],
 )
 def test_make_matchmaker_rejects_bad_specs(spec):
     with pytest.raises(ValueError):

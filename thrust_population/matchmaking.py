@@ -290,7 +290,7 @@ class SelfPlay(Matchmaker):
         return out
 
     def describe(self) -> str:
-        return f"{self.name}:{self.window}:{self.latest_ratio:g}"
+        return f"{self.name}:{self.window}:{self.latest_ratio!r}"
 
 
 #: PFSP weightings of the learner's win rate ``x`` against an opponent (AlphaStar's f_hard with
@@ -365,7 +365,10 @@ class PFSP(Matchmaker):
         return [(pool.names[me], pool.names[candidates[k]]) for k in picks]
 
     def describe(self) -> str:
-        return f"{self.name}:{self.weighting}"
+        if self.window is None and self.prior == 1.0:
+            return f"{self.name}:{self.weighting}"
+        window = "all" if self.window is None else self.window
+        return f"{self.name}:{self.weighting}:{window}:{self.prior!r}"
 
 
 def matchmaker_names() -> list[str]:
@@ -374,13 +377,14 @@ def matchmaker_names() -> list[str]:
         "round-robin",
         "fitness[:CANDIDATES]",
         "self-play[:WINDOW[:LATEST_RATIO]]",
-        "pfsp[:squared|linear|variance]",
+        "pfsp[:squared|linear|variance[:WINDOW|all[:PRIOR]]]",
     ]
 
 
 def make_matchmaker(spec: str, learner: str | None = None) -> Matchmaker:
     """A matchmaker from its spec: ``random``, ``round-robin``, ``fitness[:CANDIDATES]``,
-    ``self-play[:WINDOW[:LATEST_RATIO]]`` or ``pfsp[:WEIGHTING]``.
+    ``self-play[:WINDOW[:LATEST_RATIO]]`` or ``pfsp[:WEIGHTING[:WINDOW[:PRIOR]]]`` (a WINDOW
+    of ``all``: every other member).
 
     :param learner: the learner of ``self-play`` and ``pfsp`` (default: the latest member)
     :raises ValueError: unknown name or bad parameters
@@ -397,8 +401,11 @@ def make_matchmaker(spec: str, learner: str | None = None) -> Matchmaker:
             window = int(args[0]) if args else 5
             ratio = float(args[1]) if len(args) > 1 else 0.5
             return SelfPlay(window, ratio, learner)
-        if name == "pfsp" and len(args) <= 1:
-            return PFSP(args[0] if args else "squared", learner)
+        if name == "pfsp" and len(args) <= 3:
+            weighting = args[0] if args else "squared"
+            window = None if len(args) < 2 or args[1] == "all" else int(args[1])
+            prior = float(args[2]) if len(args) > 2 else 1.0
+            return PFSP(weighting, learner, window, prior)
     except ValueError as exc:
         raise ValueError(f"bad matchmaking {spec!r}: {exc}") from exc
     raise ValueError(f"unknown matchmaking {spec!r}; choose from {', '.join(matchmaker_names())}")
