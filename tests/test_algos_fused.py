@@ -275,6 +275,24 @@ def test_gaussian_actions_follow_the_policy() -> None:
     assert np.all(np.abs(model.env._batch.actions) <= 2.0)
 
 
+@pytest.mark.parametrize(
+    ("env_id", "what"),
+    [("Thrust/Pendulum-v1", "Box action"), ("Thrust/CartPole-v1", "action probabilities")],
+)
+def test_a_non_finite_policy_is_refused_naming_what_was_not_finite(env_id, what) -> None:
+    """NaN weights: the rollout raises, naming what was not finite for the action kind, and
+    nothing is trained on it."""
+    model = model_on(env_id, 2, 8)
+    with th.no_grad():
+        model.policy.action_net.bias.fill_(float("nan"))
+    before = [p.detach().clone() for p in model.policy.parameters()]
+    with pytest.raises(ValueError, match=f"the policy produced a non-finite {what} "):
+        model.learn(16)
+    assert model.rollout_path == "fused"
+    for param, old in zip(model.policy.parameters(), before, strict=True):
+        assert th.allclose(param, old, rtol=0, atol=0, equal_nan=True)
+
+
 def test_same_seed_same_rollout_and_seeds_differ() -> None:
     def rollout(seed: int) -> dict[str, np.ndarray]:
         model = model_on("Thrust/CartPole-v1", 4, 16, seed=seed)

@@ -238,9 +238,10 @@ class FusedRollout:
                 )  # fmt: skip
                 model._last_obs = parts.rows.obs.copy()
         model._last_episode_starts = starts.copy()
-        if status == self._fk.NON_FINITE_ACTION:
+        if status == self._fk.NON_FINITE_ACTION:  # (a NaN log-probability, either kind)
+            what = "Box action" if self.lean.distribution == "gaussian" else "action probabilities"
             raise ValueError(
-                "the policy produced a non-finite Box action (NaN or infinite weights?); "
+                f"the policy produced a non-finite {what} (NaN or infinite weights?); "
                 "the env stands at the last completed step"
             )
         episodes = episodes[:n_episodes]
