@@ -196,7 +196,7 @@ def test_same_seed_same_league_other_seed_differs(reference, tmp_path):
 
 
 def test_lineages_and_their_plot(reference, tmp_path):
-    from thrust_population.plotting import lineages, plot_run
+    from thrust_population.plotting import elo_series, lineages, plot_run
 
     with League.open(reference["directory"], readonly=True) as league:
         assert league.snapshots(1) == ["L0-g1", "L1-g1"]
@@ -211,6 +211,18 @@ def test_lineages_and_their_plot(reference, tmp_path):
         with pytest.raises(ValueError, match="generation"):
             league.start_snapshot(0, 4)
         png = plot_run(league.store, tmp_path / "league.png")
+        # Each Elo curve starts at the start rating just before the member's first match.
+        store = league.store
+        series = elo_series(store)
+        matches = store.matches()
+        first = {}
+        for m in matches:
+            for name in (m.player_a, m.player_b):
+                first.setdefault(name, sum(x.games for x in matches if x.id < m.id))
+        for name, (xs, ys) in series.items():
+            assert xs[0] == first[name] and ys[0] == store.elo_config.start_rating(name), name
+            assert xs == sorted(xs) and len(xs) == len(ys)
+        assert series["L0-g2"][0][0] > series["L0-g1"][0][0]  # a later snapshot joined later
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

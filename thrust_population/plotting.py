@@ -42,6 +42,30 @@ def lineages(store: Store) -> list[list[str]]:
     return chains
 
 
+def elo_series(store: Store) -> dict[str, tuple[list[float], list[float]]]:
+    """Every member's Elo curve, ``name -> (games, elo)``: the run's cumulative games after each
+    of its matches and its Elo then, from its start rating just before its first match (a
+    member added later, a league's snapshot, is not drawn flat before it joined, as in the
+    N-player plot); empty lists for a member who never played."""
+    matches = store.matches()
+    games_after = dict(
+        zip([m.id for m in matches], np.cumsum([m.games for m in matches]).tolist(), strict=True)
+    )
+    games_of = {m.id: m.games for m in matches}
+    config = store.elo_config
+    series: dict[str, tuple[list[float], list[float]]] = {
+        name: ([], []) for name in store.member_names()
+    }
+    for match_id, name, elo in store.rating_history():
+        xs, ys = series[name]
+        if not xs:
+            xs.append(float(games_after[match_id] - games_of[match_id]))
+            ys.append(config.start_rating(name))
+        xs.append(float(games_after[match_id]))
+        ys.append(elo)
+    return series
+
+
 def plot_run(store: Store, path: str | os.PathLike[str], *, dpi: int = 110) -> Path:
     """Write a PNG with two panels: every member's Elo against the run's games played, and the
     win-rate matrix (row member's score against the column member) as a heatmap, members in
@@ -60,19 +84,7 @@ def plot_run(store: Store, path: str | os.PathLike[str], *, dpi: int = 110) -> P
     order = [row.name for row in ladder.rows]
     n = len(order)
 
-    # Elo after every match, against the cumulative games of the run.
-    matches = store.matches()
-    games_after = dict(
-        zip([m.id for m in matches], np.cumsum([m.games for m in matches]).tolist(), strict=True)
-    )
-    config = store.elo_config
-    series: dict[str, tuple[list[float], list[float]]] = {
-        name: ([0.0], [config.start_rating(name)]) for name in order
-    }
-    for match_id, name, elo in store.rating_history():
-        xs, ys = series[name]
-        xs.append(float(games_after[match_id]))
-        ys.append(elo)
+    series = elo_series(store)
 
     chains = lineages(store)
     fig = Figure(figsize=(19.0 if chains else 13.0, 5.5), layout="constrained")
@@ -84,10 +96,11 @@ def plot_run(store: Store, path: str | os.PathLike[str], *, dpi: int = 110) -> P
         ax_elo, ax_map = fig.subplots(1, 2, width_ratios=(1.25, 1.0))
     for name in order:
         xs, ys = series[name]
-        ax_elo.step(xs, ys, where="post", label=name, linewidth=1.2)
+        if xs:  # else never played
+            ax_elo.step(xs, ys, where="post", label=name, linewidth=1.2)
     ax_elo.set_xlabel("games played in the run")
     ax_elo.set_ylabel("Elo")
-    ax_elo.set_title(f"{store.env_id}: Elo over time (K={config.k:g})")
+    ax_elo.set_title(f"{store.env_id}: Elo over time (K={store.elo_config.k:g})")
     ax_elo.grid(alpha=0.3)
     if 0 < n <= 16:
         ax_elo.legend(fontsize=8, loc="best")
