@@ -323,6 +323,28 @@ def test_without_a_model_seed_torchs_global_seed_decides_the_rollout() -> None:
     assert not np.array_equal(other, first)
 
 
+def test_set_random_seed_decides_the_next_fused_rollouts() -> None:
+    """``model.set_random_seed(s)`` seeds the generators SB3's path draws its actions from; the
+    fused streams start over from ``s`` too: a model built with seed 0 and reseeded with 9
+    rolls out as a model built with seed 9 from the same weights (the streams kept the
+    construction seed before)."""
+
+    def model(seed: int) -> thrust_algos.PPO:
+        env = make_vec_env("Thrust/CartPole-v1", 4, seed=0)
+        return thrust_algos.PPO("MlpPolicy", env, n_steps=16, batch_size=64, seed=seed,
+                                device="cpu")  # fmt: skip
+
+    reseeded, built = model(0), model(9)
+    built.set_parameters(reseeded.get_parameters())
+    for each in (reseeded, built):
+        each.set_random_seed(9)
+        each.learn(64)
+        assert each.rollout_path == "fused"
+    np.testing.assert_array_equal(
+        buffer_arrays(reseeded)["actions"], buffer_arrays(built)["actions"]
+    )
+
+
 def test_fused_then_stepwise_continues_the_same_env() -> None:
     """After fused rollouts, SB3's per-step path picks up the env where the kernel left it."""
     model = model_on("Thrust/CartPole-v1", 4, 16)

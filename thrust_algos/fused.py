@@ -16,10 +16,11 @@ keeps working (evaluation, a later rollout on SB3's per-step path). The one diff
 ``"t"`` of the episodes that ended in the rollout is the time at its end.
 
 **Randomness.** Actions are drawn from per-row SplitMix64 streams (``thrust_envs.core.rng``),
-seeded from the model's seed (or, without one, a seed drawn once from torch's default
-generator, so that a script seeding torch globally replays as on SB3's path), the rollout's
-number in the model's life (``PPO._fused_rollouts``, counted since the model was made or
-loaded, as SB3's torch generator is seeded anew by ``load``) and the row: results are
+seeded from the model's seed (``PPO.set_random_seed``'s, which building or loading the
+model calls with it, and a user may call again; without one, a seed drawn once from torch's
+default generator, so that a script seeding torch globally replays as on SB3's path), the
+rollout's number since that seed was set (``PPO._fused_rollouts``, as SB3's torch generator
+is seeded anew by ``set_random_seed``) and the row: results are
 deterministic for a seed and a sequence of ``learn`` calls, whatever the thread count,
 and do not touch torch's or numpy's global generators (but for that one draw). They are not
 SB3's draws (SB3 samples with torch's generator): the same distributions, not the same

@@ -175,8 +175,10 @@ class PPO(SB3PPO):
         self.double_buffer = double_buffer
         self.cuda_graphs = cuda_graphs
         self._lean: LeanActorCritic | None = None
-        self._fused_entropy: int | None = None
-        self._fused_rollouts = 0  # fused rollouts collected: a part of their streams' seeds
+        # The fused rollout's stream seeds: a base (set_random_seed's seed, else one draw) and
+        # the number of fused rollouts collected since it was set.
+        self._fused_base_seed: int | None = None
+        self._fused_rollouts = 0
         # Which way the last rollout was collected: "fused", or "stepwise: <reason>".
         self.rollout_path: str | None = None
         # The staged rollout's CUDA graph of the lean act (device_rollout.graphed_act).
@@ -268,7 +270,7 @@ class PPO(SB3PPO):
             [
                 *_REBUILT_ON_USE,
                 "rollout_path",
-                "_fused_entropy",
+                "_fused_base_seed",
                 "_fused_rollouts",
                 "_graph_failed",
                 "_update_graph_failed",
@@ -303,16 +305,26 @@ class PPO(SB3PPO):
             self._lean = LeanActorCritic.from_policy(self.policy)
         return self._lean
 
+    def set_random_seed(self, seed: int | None = None) -> None:
+        """SB3's (Python's, numpy's and torch's generators, the action space, the env), and the
+        fused rollout's action streams start over from ``seed``: SB3's path draws its actions
+        from torch's generator, which this call seeds, so ``model.set_random_seed(s)`` decides
+        the next rollouts' draws on either path. Called with the model's ``seed`` when it is
+        built or loaded."""
+        super().set_random_seed(seed)
+        if seed is not None:
+            self._fused_base_seed = int(seed) % 2**64
+            self._fused_rollouts = 0
+
     def _fused_seed(self) -> int:
-        """The base seed of the fused rollout's action streams: the model's seed, else one drawn
-        once (kept for the model's lifetime) from torch's default generator, the one SB3 samples
-        its actions from: a script that seeds it (``set_random_seed``, ``torch.manual_seed``)
-        instead of passing ``seed=`` replays its training, as on SB3's path."""
-        if self.seed is not None:
-            return int(self.seed) % 2**64
-        if self._fused_entropy is None:
-            self._fused_entropy = int(th.randint(0, 2**63 - 1, (), dtype=th.int64).item())
-        return self._fused_entropy
+        """The base seed of the fused rollout's action streams: the last
+        :meth:`set_random_seed`'s (the model's seed), else one drawn once from torch's default
+        generator, the one SB3 samples its actions from: a script that seeds it
+        (``stable_baselines3.common.utils.set_random_seed``, ``torch.manual_seed``) instead of
+        passing ``seed=`` replays its training, as on SB3's path."""
+        if self._fused_base_seed is None:
+            self._fused_base_seed = int(th.randint(0, 2**63 - 1, (), dtype=th.int64).item())
+        return self._fused_base_seed
 
     def collect_rollouts(
         self,
