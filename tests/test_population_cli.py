@@ -166,6 +166,20 @@ def test_plot_with_a_member_that_never_played(tmp_path, capsys):
     assert (out / "population.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_plot_of_a_run_without_matches_warns_nothing(tmp_path):
+    import warnings
+
+    from thrust_population.plotting import plot_run
+
+    with Store.create(tmp_path / "run", "Thrust/Pong-v0") as store:
+        store.add_member("a", "bot", "level:1")
+        store.add_member("b", "bot", "level:2")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # matplotlib: "No artists with labels found"
+            png = plot_run(store, tmp_path / "plot.png")
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
 def test_plot_writes_a_png(run_dir, tmp_path, capsys):
     target = tmp_path / "plot.png"
     assert main(["plot", str(run_dir), "-o", str(target)]) == 0

@@ -15,11 +15,12 @@ Per step, with the model on a CUDA device:
    ``V(final obs)`` into a device ``[n_steps, N]`` tensor; rows not truncated are masked out
    later. No Python loop over done rows, no download.
 
-With the lean policy on CUDA, ``act`` on the fixed ``[N, *obs_shape]`` batch is captured once in
-a CUDA graph (:class:`GraphedAct`: about 20 small kernels become one launch), rebuilt when the
-policy's parameters are other tensors; if capture fails it warns once and stays eager. Graph
-replays draw from torch's CUDA generator like the eager calls (deterministic for a seed, the
-draws differ from eager ones: on CUDA the rollout is SB3's in distribution).
+With the lean policy on CUDA, ``act`` on the fixed ``[N, *obs_shape]`` batch (each half's, double
+buffered) is captured once in a CUDA graph (:class:`GraphedAct`: about 20 small kernels become
+one launch), rebuilt when the policy's parameters are other tensors; if capture fails it warns
+once and stays eager. Graph replays draw from torch's CUDA generator like the eager calls
+(deterministic for a seed, the draws differ from eager ones: on CUDA the rollout is SB3's in
+distribution).
 
 After the last step, rewards, episode starts and the truncation mask are uploaded once and the
 bootstrap is applied as ``where(truncated, reward + gamma * V, reward)`` on the device.

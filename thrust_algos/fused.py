@@ -210,9 +210,9 @@ class FusedRollout:
         starts = np.asarray(model._last_episode_starts, dtype=np.bool_).copy()
         prng = np.empty(n_envs, dtype=np.uint64)
         seed = model._fused_seed()
-        # The rollout's number in the model's life, not its first timestep: learn() with
-        # reset_num_timesteps=True starts the timesteps at 0 again, and would draw the same
-        # numbers again (SB3's torch generator goes on).
+        # The rollout's number since the seed was set (PPO.set_random_seed), not its first
+        # timestep: learn() with reset_num_timesteps=True starts the timesteps at 0 again, and
+        # would draw the same numbers again (SB3's torch generator goes on).
         self._fk.seed_policy_streams(prng, np.uint64(seed), np.uint64(model._fused_rollouts))
         model._fused_rollouts += 1
         last_values = np.empty(n_envs, dtype=np.float32)

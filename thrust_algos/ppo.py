@@ -181,7 +181,7 @@ class PPO(SB3PPO):
         self._fused_rollouts = 0
         # Which way the last rollout was collected: "fused", or "stepwise: <reason>".
         self.rollout_path: str | None = None
-        # The staged rollout's CUDA graph of the lean act (device_rollout.graphed_act).
+        # The rollouts' CUDA graphs of the lean act, by batch shape (device_rollout.graphed_act).
         self._graphed_act: Any = None
         self._graph_failed = False
         # The update's minibatch step in a CUDA graph (graphed_update.GraphedMinibatchStep).
@@ -693,7 +693,8 @@ class PPO(SB3PPO):
                 approx_kl_div = stats.approx_kl
                 approx_kl_divs.append(approx_kl_div)
 
-                # The only per-minibatch synchronisation, and only when early stopping is on.
+                # The per-minibatch synchronisation (the lean backward reads the same KL before it
+                # writes gradients), and only when early stopping is on.
                 if kl_limit is not None and approx_kl_div.item() > kl_limit:
                     continue_training = False
                     if self.verbose >= 1:

@@ -102,7 +102,7 @@ def plot_run(store: Store, path: str | os.PathLike[str], *, dpi: int = 110) -> P
     ax_elo.set_ylabel("Elo")
     ax_elo.set_title(f"{store.env_id}: Elo over time (K={store.elo_config.k:g})")
     ax_elo.grid(alpha=0.3)
-    if 0 < n <= 16:
+    if 0 < n <= 16 and ax_elo.get_lines():  # a run without matches draws no curve
         ax_elo.legend(fontsize=8, loc="best")
 
     index = [ladder.names.index(name) for name in order]

@@ -125,7 +125,7 @@ class _DeviceBatch:
         self._torch = _torch()
         self._cuda = self.device.type == "cuda"
         self._status_pending = False
-        self._stepped_in_capture = False  # the status may have moved without a copy queued
+        self._stepped_in_capture = False  # a caller's graph may move the status without a copy
         self._event = None
         self._streams: dict[int, Any] = {}
         self.closed = False
@@ -276,7 +276,9 @@ class _DeviceBatch:
 
     def check(self) -> None:
         """Wait for the last step and raise the error of any bad step since the last check
-        (the steps a caller's CUDA graph replayed included).
+        (the steps a caller's CUDA graph replayed included: once a step was captured, every
+        check reads the status anew, on the current stream, so call it on the stream that
+        replays the graph).
 
         :raises RuntimeError: called inside a CUDA-graph capture, where the host cannot wait
         """
@@ -285,8 +287,7 @@ class _DeviceBatch:
                 f"{self.label}: check() waits for the device, which a CUDA-graph capture "
                 "forbids: call it after the capture (or after replaying the graph)"
             )
-        if self._stepped_in_capture:  # replays of a captured step may have moved the status
-            self._stepped_in_capture = False
+        if self._stepped_in_capture:  # replays of a captured step, any time, move the status
             self._queue_status_copy()
         if self._status_pending:
             if self._event is not None:
