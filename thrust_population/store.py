@@ -228,29 +228,28 @@ def _seat_value(text: str) -> Seat:
     return "alternate" if text == "alternate" else int(text)
 
 
-def check_last(last: Any) -> int | None:
-    """The ``last`` argument of the record readers: None (everything) or an int >= 0.
+def optional_count(name: str, value: Any, meaning: str) -> int | None:
+    """A record reader's optional count argument: None or an int >= 0 (``meaning`` says what
+    it is, for the error).
 
     :raises ValueError: anything else (a negative count would silently mean "all" in SQL)
     """
-    if last is None:
+    if value is None:
         return None
-    if isinstance(last, bool) or not isinstance(last, (int, np.integer)) or last < 0:
-        raise ValueError(f"last must be None or a non-negative int, got {last!r}")
-    return int(last)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{name} must be None or {meaning}, got {value!r}")
+    return int(value)
+
+
+def check_last(last: Any) -> int | None:
+    """The ``last`` argument of the record readers: None (everything) or an int >= 0."""
+    return optional_count("last", last, "a non-negative int")
 
 
 def check_through(through: Any) -> int | None:
     """The ``through`` argument of the record readers: None (the whole record) or a generation,
-    an int >= 0 (the record as it stood at the end of that league generation).
-
-    :raises ValueError: anything else
-    """
-    if through is None:
-        return None
-    if isinstance(through, bool) or not isinstance(through, (int, np.integer)) or through < 0:
-        raise ValueError(f"through must be None or a generation (an int >= 0), got {through!r}")
-    return int(through)
+    an int >= 0 (the record as it stood at the end of that league generation)."""
+    return optional_count("through", through, "a generation (an int >= 0)")
 
 
 def _elo_meta_problem(meta: dict[str, Any]) -> str | None:
