@@ -56,8 +56,9 @@ def fmt_rate(value: float | None) -> str:
     return f"{value / 1e3:.1f}k"
 
 
-def fmt_ratio(a: float | None, b: float | None) -> str:
-    return "—" if a is None or b is None else f"{a / b:.1f}x"
+def fmt_ratio(a: float | None, b: float | None, digits: int = 1, missing: str = "—") -> str:
+    """``a / b`` as ``1.2x`` (``digits`` decimals), or ``missing`` without both."""
+    return missing if a is None or b is None else f"{a / b:.{digits}f}x"
 
 
 class Interleaved:

@@ -77,7 +77,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch as th
-from common import header, make_parser
+from common import fmt_ratio, header, make_parser
 from gae import GPU_SIZES, triton_variants_table
 from gae import gpu_table as gae_table
 from ppo import EVAL_EPISODES, SolveTimer, _timed, describe, linear, solve_tables
@@ -154,9 +154,8 @@ def one_row(label: str) -> Any:
         FAILED_ROWS.append(label)
 
 
-def ratio(speed: float, anchor: float | None) -> str:
-    """``speed / anchor`` as ``1.23x``, or ``-`` without an anchor."""
-    return "-" if not anchor else f"{speed / anchor:.2f}x"
+# ``speed / anchor`` as ``1.23x``, or ``-`` without an anchor (the anchor's row failed).
+ratio = functools.partial(fmt_ratio, digits=2, missing="-")
 
 
 def device_env_table(device: str, sizes: list[int], steps: int) -> None:
